@@ -1,0 +1,28 @@
+#include "common/history.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace hmrec {
+
+CustomerHistory CustomerHistory::Build(const Transactions& tx, size_t num_customers) {
+  CustomerHistory h;
+  h.offsets_.assign(num_customers + 1, 0);
+  for (uint32_t c : tx.customer) ++h.offsets_[c + 1];
+  std::partial_sum(h.offsets_.begin(), h.offsets_.end(), h.offsets_.begin());
+  // Counting sort by customer, then order each customer's rows by day
+  // (files are usually sorted by day already; this makes it a guarantee).
+  std::vector<uint64_t> next(h.offsets_.begin(), h.offsets_.end() - 1);
+  h.rows_.resize(tx.size());
+  for (uint32_t i = 0; i < tx.size(); ++i) h.rows_[next[tx.customer[i]]++] = i;
+  for (size_t c = 0; c < num_customers; ++c) {
+    auto b = h.rows_.begin() + h.offsets_[c];
+    auto e = h.rows_.begin() + h.offsets_[c + 1];
+    if (!std::is_sorted(b, e, [&](uint32_t x, uint32_t y) { return tx.day[x] < tx.day[y]; })) {
+      std::stable_sort(b, e, [&](uint32_t x, uint32_t y) { return tx.day[x] < tx.day[y]; });
+    }
+  }
+  return h;
+}
+
+}  // namespace hmrec

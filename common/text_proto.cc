@@ -1,0 +1,48 @@
+#include "common/text_proto.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+
+namespace hmrec {
+namespace {
+
+class CollectErrors : public google::protobuf::io::ErrorCollector {
+ public:
+  explicit CollectErrors(std::string source) : source_(std::move(source)) {}
+  void AddError(int line, int column, const std::string& message) override {
+    if (first_.empty()) first_ = absl::StrCat(source_, ":", line + 1, ":", column + 1, ": ", message);
+  }
+  const std::string& first() const { return first_; }
+
+ private:
+  std::string source_;
+  std::string first_;
+};
+
+}  // namespace
+
+absl::Status ParseTextProto(const std::string& text, const std::string& source,
+                            google::protobuf::Message* message) {
+  google::protobuf::TextFormat::Parser parser;
+  CollectErrors errors(source);
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(text, message)) {
+    return absl::InvalidArgumentError(
+        errors.first().empty() ? absl::StrCat(source, ": cannot parse") : errors.first());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadTextProto(const std::string& path, google::protobuf::Message* message) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open config ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseTextProto(ss.str(), path, message);
+}
+
+}  // namespace hmrec

@@ -1,0 +1,20 @@
+#pragma once
+
+// Reads typed configuration written as text-format protobuf.
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "google/protobuf/message.h"
+
+namespace hmrec {
+
+// Parses the text-format file at `path` into `message`. Errors name the file,
+// line and column.
+absl::Status ReadTextProto(const std::string& path, google::protobuf::Message* message);
+
+// Parses text-format `text` (named `source` in errors) into `message`.
+absl::Status ParseTextProto(const std::string& text, const std::string& source,
+                            google::protobuf::Message* message);
+
+}  // namespace hmrec

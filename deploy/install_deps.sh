@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The one list of Debian 12 packages hmrec needs to build, test and run.
+# Idempotent: packages already present are skipped by apt; safe to run again.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build ccache pkg-config git
+  # serving and storage
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  librocksdb-dev prometheus-cpp-dev
+  # model and index: LibTorch and faiss (CPU builds in Debian)
+  libtorch-dev libfaiss-dev
+  # OpenMP build of OpenBLAS: one thread model with faiss/LibTorch OpenMP (see DESIGN.md)
+  libopenblas0-openmp libopenblas-dev
+  # utilities that come with the above, named so the list is complete
+  libabsl-dev libgoogle-glog-dev libgflags-dev
+  # tests
+  libgtest-dev libgmock-dev googletest
+  # plots (training curves, latency vs load) and report tooling
+  python3 python3-matplotlib
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install_deps: all ${#PACKAGES[@]} packages present" >&2
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+echo "install_deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,154 @@
+// evaluate: held-out splits, Kaggle MAP@12 scoring, and baseline submissions.
+//
+//   hmrec_evaluate split    --data DIR --holdout_days 7 --out SPLIT
+//   hmrec_evaluate baseline --data SPLIT/train --kind popular|recent --out sub.csv
+//   hmrec_evaluate score    --truth SPLIT/truth.csv --submission sub.csv
+//                           [--customers SPLIT/train/customers.csv] [--json m.json]
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_format.h"
+#include "common/dataset_cache.h"
+#include "common/dates.h"
+#include "evaluate/baselines.h"
+#include "evaluate/score.h"
+#include "evaluate/split.h"
+#include "glog/logging.h"
+
+ABSL_FLAG(std::string, data, "", "Directory with the Kaggle CSVs (split, baseline)");
+ABSL_FLAG(int, holdout_days, 7, "Days held out at the end (split)");
+ABSL_FLAG(std::string, out, "", "Output directory (split) or submission file (baseline)");
+ABSL_FLAG(std::string, kind, "popular",
+          "Baseline: popular (last-week best sellers), age (best sellers of the customer's age "
+          "band), or recent (own time-decayed purchases, filled with popular)");
+ABSL_FLAG(int, age_band_years, 5, "Width of the age bands of the age baseline");
+ABSL_FLAG(int, popular_window_days, 7, "Window of the popularity list (baseline)");
+ABSL_FLAG(double, half_life_days, 14, "Decay half-life of the recent baseline");
+ABSL_FLAG(std::string, truth, "", "Held-out transactions, e.g. SPLIT/truth.csv (score)");
+ABSL_FLAG(std::string, submission, "", "Submission to score (score)");
+ABSL_FLAG(std::string, customers, "",
+          "customers.csv or sample_submission.csv: check every customer has a row (score)");
+ABSL_FLAG(std::string, json, "", "Also write the scores as JSON here (score)");
+ABSL_FLAG(std::string, label, "", "Name of the submission in the printed table (score)");
+ABSL_FLAG(bool, no_cache, false, "Do not use or write the dataset cache (baseline)");
+ABSL_FLAG(bool, quiet, false, "No progress lines");
+
+namespace {
+
+int Fail(const absl::Status& s) {
+  std::fprintf(stderr, "evaluate: %s\n", std::string(s.message()).c_str());
+  return 1;
+}
+
+int RunSplit() {
+  const std::string data = absl::GetFlag(FLAGS_data), out = absl::GetFlag(FLAGS_out);
+  if (data.empty() || out.empty()) return Fail(absl::InvalidArgumentError("split needs --data and --out"));
+  hmrec::evaluate::SplitResult r;
+  absl::Status s = hmrec::evaluate::SplitHoldout(data, absl::GetFlag(FLAGS_holdout_days), out,
+                                                 !absl::GetFlag(FLAGS_quiet), &r);
+  if (!s.ok()) return Fail(s);
+  std::fprintf(stderr, "evaluate: held out %s..%s: %lld rows in %s/truth.csv, %lld training rows in %s/train\n",
+               hmrec::FormatDate(r.first_holdout_day).c_str(), hmrec::FormatDate(r.last_day).c_str(),
+               static_cast<long long>(r.holdout_rows), out.c_str(),
+               static_cast<long long>(r.train_rows), out.c_str());
+  return 0;
+}
+
+int RunBaseline() {
+  const std::string data = absl::GetFlag(FLAGS_data), out = absl::GetFlag(FLAGS_out);
+  if (data.empty() || out.empty()) return Fail(absl::InvalidArgumentError("baseline needs --data and --out"));
+  hmrec::LoadOptions opts;
+  opts.use_cache = !absl::GetFlag(FLAGS_no_cache);
+  opts.show_progress = !absl::GetFlag(FLAGS_quiet);
+  absl::StatusOr<std::unique_ptr<hmrec::Dataset>> ds = hmrec::LoadDataset(data, opts);
+  if (!ds.ok()) return Fail(ds.status());
+  std::fprintf(stderr, "evaluate: %s\n", (*ds)->report.Summary().c_str());
+  const std::string kind = absl::GetFlag(FLAGS_kind);
+  hmrec::evaluate::Recommender rec;
+  if (kind == "popular") {
+    rec = hmrec::evaluate::PopularityRecommender(**ds, absl::GetFlag(FLAGS_popular_window_days));
+  } else if (kind == "age") {
+    rec = hmrec::evaluate::AgeBandPopularityRecommender(**ds, absl::GetFlag(FLAGS_popular_window_days),
+                                                        absl::GetFlag(FLAGS_age_band_years));
+  } else if (kind == "recent") {
+    rec = hmrec::evaluate::RecentPurchasesRecommender(**ds, absl::GetFlag(FLAGS_popular_window_days),
+                                                      absl::GetFlag(FLAGS_half_life_days));
+  } else {
+    return Fail(absl::InvalidArgumentError("--kind must be popular, age or recent, not '" + kind + "'"));
+  }
+  absl::Status s = hmrec::evaluate::WriteSubmission(**ds, rec, out, !absl::GetFlag(FLAGS_quiet));
+  if (!s.ok()) return Fail(s);
+  std::fprintf(stderr, "evaluate: wrote %s baseline for %zu customers to %s\n", kind.c_str(),
+               (*ds)->customers.size(), out.c_str());
+  return 0;
+}
+
+int RunScore() {
+  const std::string truth_path = absl::GetFlag(FLAGS_truth), sub_path = absl::GetFlag(FLAGS_submission);
+  if (truth_path.empty() || sub_path.empty()) {
+    return Fail(absl::InvalidArgumentError("score needs --truth and --submission"));
+  }
+  absl::StatusOr<hmrec::evaluate::Truth> truth = hmrec::evaluate::ReadTruth(truth_path);
+  if (!truth.ok()) return Fail(truth.status());
+  hmrec::SubmissionCheck check;
+  absl::StatusOr<hmrec::Submission> sub = hmrec::ReadSubmission(sub_path, &check);
+  if (!sub.ok()) return Fail(sub.status());
+  hmrec::evaluate::ScoreResult r = hmrec::evaluate::Score(*truth, *sub);
+  if (!absl::GetFlag(FLAGS_customers).empty()) {
+    absl::StatusOr<std::vector<std::string>> ids =
+        hmrec::evaluate::ReadCustomerIdColumn(absl::GetFlag(FLAGS_customers));
+    if (!ids.ok()) return Fail(ids.status());
+    hmrec::evaluate::CheckCoverage(*ids, *sub, &r);
+  }
+  const std::string label = absl::GetFlag(FLAGS_label).empty() ? sub_path : absl::GetFlag(FLAGS_label);
+  std::printf("%-28s MAP@12 %.5f  recall@12 %.4f  scored %lld customers (%lld missing)  "
+              "12 valid ids: %.2f%%\n",
+              label.c_str(), r.map_at_12, r.recall_at_12, static_cast<long long>(r.truth_customers),
+              static_cast<long long>(r.truth_customers_missing), 100.0 * r.share_with_12_valid());
+  std::fprintf(stderr, "evaluate: submission %s: %s\n", sub_path.c_str(), check.Summary().c_str());
+  if (r.expected_customers_missing > 0) {
+    std::fprintf(stderr, "evaluate: %lld expected customers have no row\n",
+                 static_cast<long long>(r.expected_customers_missing));
+  }
+  for (const std::string& e : r.examples) std::fprintf(stderr, "  e.g. %s\n", e.c_str());
+  if (!absl::GetFlag(FLAGS_json).empty()) {
+    std::ofstream js(absl::GetFlag(FLAGS_json));
+    js << absl::StrFormat(
+        "{\"label\": \"%s\", \"map_at_12\": %.6f, \"recall_at_12\": %.6f, \"truth_customers\": %d, "
+        "\"truth_customers_missing\": %d, \"expected_customers\": %d, "
+        "\"customers_with_12_valid\": %d, \"expected_customers_missing\": %d, "
+        "\"submission_rows\": %d, \"malformed_rows\": %d, \"invalid_article_ids\": %d, "
+        "\"short_rows\": %d, \"duplicate_customers\": %d}\n",
+        label, r.map_at_12, r.recall_at_12, r.truth_customers, r.truth_customers_missing,
+        r.expected_customers, r.customers_with_12_valid, r.expected_customers_missing, check.rows,
+        check.malformed_rows, check.invalid_article_ids, check.short_rows, check.duplicate_customers);
+    if (!js) return Fail(absl::InternalError("cannot write " + absl::GetFlag(FLAGS_json)));
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "hmrec_evaluate split|baseline|score [flags]: held-out splits, baselines and MAP@12");
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
+  if (args.size() != 2) {
+    std::fprintf(stderr, "usage: hmrec_evaluate split|baseline|score [flags] (--help for flags)\n");
+    return 2;
+  }
+  const std::string cmd = args[1];
+  if (cmd == "split") return RunSplit();
+  if (cmd == "baseline") return RunBaseline();
+  if (cmd == "score") return RunScore();
+  std::fprintf(stderr, "evaluate: unknown command '%s': use split, baseline or score\n", cmd.c_str());
+  return 2;
+}

@@ -1,0 +1,116 @@
+#include "evaluate/split.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "common/csv.h"
+#include "common/dates.h"
+#include "common/hm_data.h"
+#include "common/progress.h"
+#include "common/status_macros.h"
+
+namespace hmrec::evaluate {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Returns the last t_dat of a transactions file (which need not be sorted).
+absl::StatusOr<int32_t> LastDay(const std::string& path, bool show_progress) {
+  ASSIGN_OR_RETURN(std::unique_ptr<CsvReader> r, CsvReader::Open(path));
+  ASSIGN_OR_RETURN(bool has_header, r->Next());
+  if (!has_header) return absl::InvalidArgumentError(absl::StrCat(path, ": empty file"));
+  ProgressReporter progress("scanning dates", r->file_size() >> 20, "MiB");
+  progress.set_enabled(show_progress);
+  std::string last_text;
+  int32_t last = INT32_MIN;
+  int64_t rows = 0;
+  while (true) {
+    ASSIGN_OR_RETURN(bool has_row, r->Next());
+    if (!has_row) break;
+    if (r->fields().empty()) return r->RecordError("empty row");
+    if ((++rows & 0xFFFF) == 0) progress.Update(r->bytes_consumed() >> 20);
+    absl::string_view t = r->fields()[0];
+    if (t == last_text) continue;
+    absl::StatusOr<int32_t> d = ParseDate(t);
+    if (!d.ok()) return r->RecordError(absl::StrCat("column t_dat: ", d.status().message()));
+    last_text.assign(t.data(), t.size());
+    last = std::max(last, *d);
+  }
+  if (rows == 0) return absl::InvalidArgumentError(absl::StrCat(path, ": no transactions"));
+  progress.Finish(r->file_size() >> 20);
+  return last;
+}
+
+absl::Status CopyInto(const fs::path& from, const fs::path& to_dir) {
+  std::error_code ec;
+  const fs::path to = to_dir / from.filename();
+  const fs::path tmp = to.string() + ".tmp";
+  fs::copy_file(from, tmp, fs::copy_options::overwrite_existing, ec);
+  if (!ec) fs::rename(tmp, to, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot copy ", from.string(), ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status SplitHoldout(const std::string& data_dir, int holdout_days, const std::string& out_dir,
+                          bool show_progress, SplitResult* result) {
+  if (holdout_days < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("holdout days = ", holdout_days, ": need >= 1"));
+  }
+  const fs::path src(data_dir);
+  const fs::path train = fs::path(out_dir) / kTrainDir;
+  std::error_code ec;
+  fs::create_directories(train, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", train.string(), ": ", ec.message()));
+
+  const std::string tx_path = (src / kTransactionsFile).string();
+  ASSIGN_OR_RETURN(int32_t last_day, LastDay(tx_path, show_progress));
+  const int32_t first_holdout = last_day - holdout_days + 1;
+
+  ASSIGN_OR_RETURN(std::unique_ptr<CsvReader> r, CsvReader::Open(tx_path));
+  ASSIGN_OR_RETURN(std::unique_ptr<CsvWriter> train_out,
+                   CsvWriter::Open((train / kTransactionsFile).string()));
+  ASSIGN_OR_RETURN(std::unique_ptr<CsvWriter> truth_out,
+                   CsvWriter::Open((fs::path(out_dir) / kTruthFile).string()));
+  ASSIGN_OR_RETURN(bool has_header, r->Next());
+  if (!has_header) return absl::InvalidArgumentError(absl::StrCat(tx_path, ": empty file"));
+  std::vector<absl::string_view> header = r->fields();
+  train_out->Row(header);
+  truth_out->Row(header);
+  ProgressReporter progress("splitting", r->file_size() >> 20, "MiB");
+  progress.set_enabled(show_progress);
+  std::string last_text;
+  int32_t day = 0;
+  while (true) {
+    ASSIGN_OR_RETURN(bool has_row, r->Next());
+    if (!has_row) break;
+    const auto& f = r->fields();
+    if (f[0] != last_text) {
+      absl::StatusOr<int32_t> d = ParseDate(f[0]);
+      if (!d.ok()) return r->RecordError(absl::StrCat("column t_dat: ", d.status().message()));
+      day = *d;
+      last_text = std::string(f[0]);
+    }
+    CsvWriter& out = day >= first_holdout ? *truth_out : *train_out;
+    (day >= first_holdout ? result->holdout_rows : result->train_rows)++;
+    for (absl::string_view v : f) out.Field(v);
+    out.EndRow();
+    if (((result->train_rows + result->holdout_rows) & 0xFFFF) == 0) {
+      progress.Update(r->bytes_consumed() >> 20);
+    }
+  }
+  progress.Finish(r->file_size() >> 20);
+  RETURN_IF_ERROR(train_out->Close());
+  RETURN_IF_ERROR(truth_out->Close());
+  RETURN_IF_ERROR(CopyInto(src / kArticlesFile, train));
+  RETURN_IF_ERROR(CopyInto(src / kCustomersFile, train));
+  if (fs::exists(src / kSampleSubmissionFile)) {
+    RETURN_IF_ERROR(CopyInto(src / kSampleSubmissionFile, train));
+  }
+  result->first_holdout_day = first_holdout;
+  result->last_day = last_day;
+  return absl::OkStatus();
+}
+
+}  // namespace hmrec::evaluate

@@ -1,0 +1,153 @@
+#include <filesystem>
+
+#include "common/csv.h"
+#include "common/dataset_cache.h"
+#include "common/dates.h"
+#include "common/submission.h"
+#include "datagen/generator.h"
+#include "evaluate/baselines.h"
+#include "evaluate/score.h"
+#include "evaluate/split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/unit/test_util.h"
+
+namespace hmrec::evaluate {
+namespace {
+
+using hmrec::testing::TempDir;
+
+// Generates data, holds out 7 days, loads the training part.
+class EvaluateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config::DatagenConfig c = *datagen::ScalePreset("small");
+    c.set_num_customers(8000);
+    c.set_num_articles(1500);
+    c.set_num_styles(16);
+    c.set_num_postal_codes(2000);
+    c.set_start_date("2019-09-20");
+    datagen::GenerateStats stats;
+    ASSERT_TRUE(datagen::Generate(c, data_.path(), false, &stats).ok());
+    ASSERT_TRUE(SplitHoldout(data_.path(), 7, split_.path(), false, &split_result_).ok());
+    LoadOptions opts;
+    opts.show_progress = false;
+    opts.strict_references = true;
+    auto ds = LoadDataset(split_.File("train"), opts);
+    ASSERT_TRUE(ds.ok()) << ds.status();
+    train_ = std::move(*ds);
+    auto truth = ReadTruth(split_.File("truth.csv"));
+    ASSERT_TRUE(truth.ok()) << truth.status();
+    truth_ = std::move(*truth);
+  }
+
+  double Map(const Recommender& rec) {
+    Submission sub;
+    std::vector<int32_t> ids;
+    for (uint32_t c = 0; c < train_->customers.size(); ++c) {
+      rec(c, &ids);
+      sub[std::string(train_->customer_id(c))] = ids;
+    }
+    return Score(truth_, sub).map_at_12;
+  }
+
+  TempDir data_, split_;
+  SplitResult split_result_;
+  std::unique_ptr<Dataset> train_;
+  Truth truth_;
+};
+
+TEST_F(EvaluateTest, SplitKeepsEveryRowOnTheRightSide) {
+  EXPECT_EQ(split_result_.last_day, *ParseDate("2020-09-22"));
+  EXPECT_EQ(split_result_.first_holdout_day, *ParseDate("2020-09-16"));
+  EXPECT_EQ(train_->last_day, split_result_.first_holdout_day - 1);
+  EXPECT_EQ(static_cast<int64_t>(train_->transactions.size()), split_result_.train_rows);
+  int64_t truth_rows = 0;
+  auto r = CsvReader::Open(split_.File("truth.csv"));
+  ASSERT_TRUE((*r)->Next().value());
+  while ((*r)->Next().value()) {
+    ++truth_rows;
+    EXPECT_GE(*ParseDate((*r)->fields()[0]), split_result_.first_holdout_day);
+  }
+  EXPECT_EQ(truth_rows, split_result_.holdout_rows);
+  EXPECT_GT(truth_rows, 0);
+  for (const char* f : {"articles.csv", "customers.csv", "sample_submission.csv"}) {
+    EXPECT_EQ(hmrec::testing::ReadFile(data_.File(f)), hmrec::testing::ReadFile(split_.File(std::string("train/") + f)));
+  }
+}
+
+TEST_F(EvaluateTest, OracleScoresOneAndEmptyScoresZero) {
+  Submission oracle;
+  for (const auto& [customer, actual] : truth_) {
+    oracle[customer] = std::vector<int32_t>(actual.begin(), actual.end());
+    if (oracle[customer].size() > 12) oracle[customer].resize(12);
+  }
+  EXPECT_DOUBLE_EQ(Score(truth_, oracle).map_at_12, 1.0);
+  ScoreResult empty = Score(truth_, Submission{});
+  EXPECT_DOUBLE_EQ(empty.map_at_12, 0.0);
+  EXPECT_EQ(empty.truth_customers_missing, static_cast<int64_t>(truth_.size()));
+}
+
+// The generated data must be learnable from its features, and a model that
+// ignores them must be able to fail.
+TEST_F(EvaluateTest, FeaturesBeatPopularityAndRandomFails) {
+  const double popular = Map(PopularityRecommender(*train_, 7));
+  const double age = Map(AgeBandPopularityRecommender(*train_, 7, 5));
+  const double recent = Map(RecentPurchasesRecommender(*train_, 7, 14));
+  const auto& arts = train_->articles;
+  const double random = Map([&arts](uint32_t c, std::vector<int32_t>* out) {
+    out->clear();
+    for (int i = 0; i < 12; ++i) out->push_back(arts[(c * 7919u + i * 104729u) % arts.size()].article_id);
+  });
+  EXPECT_GT(popular, 0.005);
+  EXPECT_GT(age, popular * 1.1);
+  EXPECT_GT(recent, popular * 1.1);
+  EXPECT_LT(random, popular / 3);
+}
+
+TEST_F(EvaluateTest, PopularListIsDeterministicAndFromTheLastWeek) {
+  std::vector<uint32_t> a = PopularArticles(*train_, 7, 12);
+  std::vector<uint32_t> b = PopularArticles(*train_, 7, 12);
+  ASSERT_EQ(a.size(), 12u);
+  EXPECT_EQ(a, b);
+  std::vector<int64_t> recent(train_->articles.size(), 0);
+  const Transactions& tx = train_->transactions;
+  for (size_t i = 0; i < tx.size(); ++i) {
+    if (tx.day[i] > train_->last_day - 7) ++recent[tx.article[i]];
+  }
+  for (size_t i = 1; i < a.size(); ++i) EXPECT_GE(recent[a[i - 1]], recent[a[i]]);
+  EXPECT_EQ(recent[a[0]], *std::max_element(recent.begin(), recent.end()));
+}
+
+TEST_F(EvaluateTest, RecentBaselinePutsOwnPurchasesFirstAndFillsTo12) {
+  Recommender rec = RecentPurchasesRecommender(*train_, 7, 14);
+  const Transactions& tx = train_->transactions;
+  const uint32_t c = tx.customer[tx.size() - 1];  // bought on the last day
+  std::vector<int32_t> out;
+  rec(c, &out);
+  ASSERT_EQ(out.size(), 12u);
+  EXPECT_EQ(out[0] == train_->articles[tx.article[tx.size() - 1]].article_id ||
+                std::find(out.begin(), out.end(), train_->articles[tx.article[tx.size() - 1]].article_id) != out.end(),
+            true);
+  std::sort(out.begin(), out.end());
+  EXPECT_EQ(std::unique(out.begin(), out.end()), out.end());  // no repeats
+}
+
+TEST_F(EvaluateTest, WrittenSubmissionHasEveryCustomerOnce) {
+  const std::string path = split_.File("sub.csv");
+  ASSERT_TRUE(WriteSubmission(*train_, PopularityRecommender(*train_, 7), path, false).ok());
+  SubmissionCheck check;
+  auto sub = ReadSubmission(path, &check);
+  ASSERT_TRUE(sub.ok());
+  EXPECT_EQ(check.rows, static_cast<int64_t>(train_->customers.size()));
+  EXPECT_EQ(check.rows_with_12_valid, check.rows);
+  EXPECT_EQ(check.duplicate_customers + check.malformed_rows + check.short_rows, 0);
+  auto ids = ReadCustomerIdColumn(split_.File("train/customers.csv"));
+  ScoreResult r = Score(truth_, *sub);
+  CheckCoverage(*ids, *sub, &r);
+  EXPECT_EQ(r.expected_customers_missing, 0);
+  EXPECT_DOUBLE_EQ(r.share_with_12_valid(), 1.0);
+}
+
+}  // namespace
+}  // namespace hmrec::evaluate

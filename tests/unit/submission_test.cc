@@ -1,0 +1,61 @@
+#include "common/submission.h"
+
+#include "common/ids.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/unit/test_util.h"
+
+namespace hmrec {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using hmrec::testing::CustomerId;
+using hmrec::testing::TempDir;
+using hmrec::testing::WriteFile;
+
+std::string Twelve() {
+  std::string s;
+  for (int i = 1; i <= 12; ++i) s += (i > 1 ? " " : "") + FormatArticleId(100000000 + i);
+  return s;
+}
+
+TEST(Submission, RowsAreFormattedWithTenDigitIds) {
+  std::string out;
+  AppendSubmissionRow(CustomerId(5), {108775015, 1}, &out);
+  EXPECT_EQ(out, CustomerId(5) + ",0108775015 0000000001\n");
+}
+
+TEST(Submission, ProblemsAreCountedNotFatal) {
+  TempDir dir;
+  const std::string p = dir.File("sub.csv");
+  WriteFile(p, "customer_id,prediction\n" + CustomerId(1) + "," + Twelve() + "\n" +  // fine
+                   CustomerId(2) + ",0108775015 108775016\n" +                  // short + bad id
+                   "not-a-customer," + Twelve() + "\n" +                         // malformed
+                   CustomerId(1) + "," + Twelve() + "\n" +                       // repeated
+                   CustomerId(3) + "\n");                                        // 1 field
+  SubmissionCheck check;
+  auto sub = ReadSubmission(p, &check);
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  EXPECT_EQ(check.rows, 5);
+  EXPECT_EQ(check.rows_with_12_valid, 2);
+  EXPECT_EQ(check.short_rows, 1);
+  EXPECT_EQ(check.invalid_article_ids, 1);
+  EXPECT_EQ(check.malformed_rows, 2);
+  EXPECT_EQ(check.duplicate_customers, 1);
+  EXPECT_EQ(sub->size(), 2u);
+  EXPECT_THAT(sub->at(CustomerId(2)), ElementsAre(108775015));
+  EXPECT_THAT(check.Summary(), HasSubstr("sub.csv:3: bad article id '108775016'"));
+}
+
+TEST(Submission, BadHeaderIsAnError) {
+  TempDir dir;
+  WriteFile(dir.File("sub.csv"), "id,pred\n");
+  SubmissionCheck check;
+  auto sub = ReadSubmission(dir.File("sub.csv"), &check);
+  EXPECT_THAT(std::string(sub.status().message()), HasSubstr("header must be"));
+}
+
+}  // namespace
+}  // namespace hmrec
