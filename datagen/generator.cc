@@ -297,9 +297,9 @@ void Generator::BuildCatalogue() {
     p.type = static_cast<int>(st.type_pick.Sample(rng));
     p.appearance = static_cast<int>(st.appearance_pick.Sample(rng));
     p.department = st.departments[rng.Below(st.departments.size())];
-    // Launches spread over a year before the data starts to its last day,
+    // Launches spread from four months before the data starts to its last day,
     // so new articles keep arriving, also in a held-out final week.
-    p.launch = static_cast<int32_t>(rng.Between(start_ - 365, end_));
+    p.launch = static_cast<int32_t>(rng.Between(start_ - 120, end_));
     p.ramp = static_cast<float>(rng.Uniform(2, 12));
     p.half_life = static_cast<float>(rng.LogNormal(std::log(40.0), 0.55));
     p.quality = static_cast<float>(rng.LogNormal(0, 1.3));
