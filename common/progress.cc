@@ -61,6 +61,7 @@ void ProgressReporter::Print(int64_t done, bool final) {
     line = absl::StrFormat("%s: %s %s, %s %s/s", label_, HumanCount(static_cast<double>(done)),
                            unit_, HumanCount(rate), unit_);
   }
+  if (!suffix_.empty()) line += ", " + suffix_;
   if (tty_) {
     std::fprintf(stderr, "\r%-100s%s", line.c_str(), final ? "\n" : "");
   } else {

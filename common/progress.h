@@ -21,6 +21,8 @@ class ProgressReporter {
   void Update(int64_t done);
   // Prints the final line with the total time and mean rate.
   void Finish(int64_t done);
+  // Sets text appended to every line (e.g. "loss 3.21").
+  void set_suffix(std::string suffix) { suffix_ = std::move(suffix); }
   // Turns all output off (tests, --quiet).
   void set_enabled(bool enabled) { enabled_ = enabled; }
   double elapsed_seconds() const;
@@ -37,6 +39,7 @@ class ProgressReporter {
   std::chrono::milliseconds interval_;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_print_;
+  std::string suffix_;
   bool enabled_ = true;
   bool tty_;
 };

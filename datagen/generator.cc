@@ -18,7 +18,7 @@
 #include "common/status_macros.h"
 #include "common/submission.h"
 #include "datagen/catalog.h"
-#include "datagen/rng.h"
+#include "common/rng.h"
 
 namespace hmrec::datagen {
 namespace {

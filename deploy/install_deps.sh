@@ -28,14 +28,25 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
-if ((${#missing[@]} == 0)); then
-  echo "install_deps: all ${#PACKAGES[@]} packages present" >&2
-  exit 0
-fi
-
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-echo "install_deps: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+if ((${#missing[@]} == 0)); then
+  echo "install_deps: all ${#PACKAGES[@]} packages present" >&2
+else
+  echo "install_deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# One thread model: LibTorch and faiss run OpenMP, so BLAS must too. With
+# Debian's default (pthreads) OpenBLAS both pools spin on the same 2 cores
+# and a training step takes ~4x longer (docs/PERFORMANCE.md).
+ARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
+for lib in libblas.so.3 liblapack.so.3 libopenblas.so.0; do
+  target=/usr/lib/$ARCH/openblas-openmp/$lib
+  current=$(readlink -f "/usr/lib/$ARCH/$lib" || true)
+  if [[ -e $target && $current != "$target" ]]; then
+    $SUDO update-alternatives --set "$lib-$ARCH" "$target" >&2
+  fi
+done

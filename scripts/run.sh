@@ -73,9 +73,23 @@ for kind in popular age recent; do
   "$EVALUATE" baseline --data "$TRAIN" --kind "$kind" --out "$OUT/submissions/$kind.csv"
 done
 
+# The two-tower model: train, evaluate on the holdout (exact search), export a bundle.
+TRAINER_ARGS=(--config "$ROOT/configs/trainer.pbtxt" --data "$TRAIN" --work_dir "$OUT/train"
+              --bundles "$OUT/bundles")
+if [[ -n "$HOLDOUT" ]]; then TRAINER_ARGS+=(--holdout "$SPLIT/truth.csv"); fi
+rm -rf "$OUT/train"
+BUNDLE=$("$BUILD/trainer/hmrec_trainer" "${TRAINER_ARGS[@]}")
+echo "run.sh: bundle $BUNDLE (training curve: $OUT/train/training_curve.png)" >&2
+
 if [[ -n "$HOLDOUT" ]]; then
   echo
   echo "MAP@12 on the last $HOLDOUT days held out ($OUT):"
+  python3 - "$OUT/train/training_metrics.jsonl" <<'PY'
+import json, sys
+m = [json.loads(l) for l in open(sys.argv[1]) if l.strip()][-1]
+print(f"{'two-tower (exact search)':<28} MAP@12 {m['map_at_12']:.5f}  recall@12 {m['recall_at_12']:.4f}  "
+      f"after {m['epoch']} epochs")
+PY
   for kind in popular age recent; do
     "$EVALUATE" score --truth "$SPLIT/truth.csv" --submission "$OUT/submissions/$kind.csv" \
       --customers "$TRAIN/customers.csv" --json "$OUT/metrics/$kind.json" --label "baseline: $kind" --quiet

@@ -1,7 +1,7 @@
 #pragma once
 
 // A small, fully specified random number generator (xoshiro256**, seeded by
-// SplitMix64) and the distributions datagen needs, written out here because
+// SplitMix64) and the distributions datagen and the trainer need, written out here because
 // the standard library's distributions differ between implementations: the
 // same seed must give byte-identical files on every machine.
 // Not thread-safe; make one per stream.
@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace hmrec::datagen {
+namespace hmrec {
 
 inline uint64_t SplitMix64(uint64_t* state) {
   uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
@@ -123,4 +123,4 @@ class Categorical {
   std::vector<double> cdf_;
 };
 
-}  // namespace hmrec::datagen
+}  // namespace hmrec

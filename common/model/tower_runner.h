@@ -1,0 +1,50 @@
+#pragma once
+
+// Runs an exported customer tower without the trainer and without LibTorch
+// in the caller's headers: loads customer_tower.pt of a bundle and turns
+// encoded features into embeddings. Used by the server, the index builder
+// and the parity test.
+//
+// Thread safety: Embed() may be called from one thread at a time per runner
+// (it reuses input buffers); load one runner per worker thread.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/features.h"
+#include "proto/config.pb.h"
+
+namespace hmrec {
+
+// Sets LibTorch's intra-op threads and OpenMP's thread count to `threads`
+// (0 = number of cores) and LibTorch's inter-op pool to 1. Call once at
+// program start, before any tensor work: the defaults oversubscribe 2 cores.
+void ConfigureThreads(int threads);
+
+// Returns true if `device` ("cpu", "cuda", "cuda:1") can be used here;
+// otherwise an error saying why.
+absl::Status CheckDevice(const std::string& device);
+
+class CustomerTowerRunner {
+ public:
+  static absl::StatusOr<std::unique_ptr<CustomerTowerRunner>> Load(
+      const std::string& weights_path, const config::ModelConfig& model, const FeatureSpace& space,
+      const std::string& device);
+  ~CustomerTowerRunner();
+
+  // fields: n x kCustomerFields, history: n x history_length (row-major).
+  // Writes n x dim() floats to `out`.
+  absl::Status Embed(const int32_t* fields, const int32_t* history, int64_t n, float* out);
+  int dim() const { return dim_; }
+
+ private:
+  struct Impl;
+  explicit CustomerTowerRunner(std::unique_ptr<Impl> impl, int dim);
+  std::unique_ptr<Impl> impl_;
+  int dim_;
+};
+
+}  // namespace hmrec

@@ -1,0 +1,116 @@
+#include "trainer/examples.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace hmrec {
+namespace {
+constexpr int kCustomerStatic = 6;
+constexpr int kArticleStatic = 1 + kArticleCategoricalFields;
+}  // namespace
+
+TrainingData TrainingData::Build(const Dataset& ds, const FeatureSpace& space,
+                                 const config::TrainerConfig& cfg) {
+  TrainingData td;
+  td.ds_ = &ds;
+  td.space_ = &space;
+  td.history_ = CustomerHistory::Build(ds.transactions, ds.customers.size());
+  td.sales_ = ArticleSales::Build(ds.transactions, ds.articles.size());
+  const Transactions& tx = ds.transactions;
+  td.window_first_day_ = cfg.window_days() > 0 ? std::max(ds.first_day, ds.last_day - cfg.window_days() + 1)
+                                                 : ds.first_day;
+  const double half_life = cfg.recency_half_life_days();
+
+  // One example per distinct (customer, article, day); history = purchases
+  // on earlier days only.
+  std::vector<int64_t> counts(ds.articles.size(), 0);
+  for (uint32_t c = 0; c < ds.customers.size(); ++c) {
+    const uint32_t* rows = td.history_.begin(c);
+    const size_t n = td.history_.count(c);
+    size_t day_start = 0;
+    for (size_t p = 0; p < n; ++p) {
+      const int32_t day = tx.day[rows[p]];
+      if (p > 0 && day != tx.day[rows[p - 1]]) day_start = p;
+      if (day < td.window_first_day_) continue;
+      const uint32_t a = tx.article[rows[p]];
+      bool repeat = false;
+      for (size_t q = day_start; q < p; ++q) repeat |= tx.article[rows[q]] == a;
+      if (repeat) continue;
+      const float w = half_life > 0 ? static_cast<float>(std::exp2(-(ds.last_day - day) / half_life)) : 1.0f;
+      td.examples_.push_back({c, a, day, static_cast<uint32_t>(day_start), w});
+      ++counts[a];
+    }
+  }
+  // Sampling probability of an article in a batch: its share of examples.
+  td.article_log_q_.resize(ds.articles.size());
+  const double total = static_cast<double>(std::max<size_t>(1, td.examples_.size()));
+  for (size_t a = 0; a < counts.size(); ++a) {
+    td.article_log_q_[a] = static_cast<float>(std::log(std::max<int64_t>(counts[a], 1) / total));
+  }
+
+  td.customer_static_.resize(ds.customers.size() * kCustomerStatic);
+  int32_t fields[kCustomerFields];
+  for (uint32_t c = 0; c < ds.customers.size(); ++c) {
+    space.EncodeCustomerStatic(ds, ds.customers[c], fields);
+    std::copy(fields, fields + kCustomerStatic, td.customer_static_.begin() + c * kCustomerStatic);
+  }
+  td.article_static_.resize(ds.articles.size() * kArticleStatic);
+  int32_t af[kArticleFields];
+  for (uint32_t a = 0; a < ds.articles.size(); ++a) {
+    space.EncodeArticleStatic(a, ds.articles[a], af);
+    std::copy(af, af + kArticleStatic, td.article_static_.begin() + a * kArticleStatic);
+  }
+  return td;
+}
+
+void TrainingData::FillBatch(const std::vector<uint32_t>& order, size_t begin, size_t end,
+                             Batch* b) const {
+  const int64_t n = static_cast<int64_t>(end - begin);
+  const int h = space_->history_length();
+  b->size = n;
+  b->customer_fields.resize(n * kCustomerFields);
+  b->history.resize(n * h);
+  b->article_fields.resize(n * kArticleFields);
+  b->article_rows.resize(n);
+  b->weight.resize(n);
+  b->log_q.resize(n);
+  const Transactions& tx = ds_->transactions;
+  for (int64_t i = 0; i < n; ++i) {
+    const Example& e = examples_[order[begin + i]];
+    int32_t* cf = &b->customer_fields[i * kCustomerFields];
+    std::copy_n(&customer_static_[e.customer * kCustomerStatic], kCustomerStatic, cf);
+    const uint32_t* rows = history_.begin(e.customer);
+    space_->EncodeCustomerHistory(tx, rows, rows + e.history_count, e.day, cf, &b->history[i * h]);
+    int32_t* af = &b->article_fields[i * kArticleFields];
+    std::copy_n(&article_static_[e.article * kArticleStatic], kArticleStatic, af);
+    FeatureSpace::EncodeArticleDynamic(sales_, e.article, e.day, af);
+    b->article_rows[i] = static_cast<int32_t>(e.article);
+    b->weight[i] = e.weight;
+    b->log_q[i] = article_log_q_[e.article];
+  }
+}
+
+void TrainingData::EncodeCustomers(const std::vector<uint32_t>& customers,
+                                   std::vector<int32_t>* fields, std::vector<int32_t>* history) const {
+  const int h = space_->history_length();
+  fields->resize(customers.size() * kCustomerFields);
+  history->resize(customers.size() * h);
+  for (size_t i = 0; i < customers.size(); ++i) {
+    const uint32_t c = customers[i];
+    int32_t* cf = &(*fields)[i * kCustomerFields];
+    std::copy_n(&customer_static_[c * kCustomerStatic], kCustomerStatic, cf);
+    space_->EncodeCustomerHistory(ds_->transactions, history_.begin(c), history_.end(c), as_of_day(), cf,
+                                  &(*history)[i * h]);
+  }
+}
+
+void TrainingData::EncodeArticles(int32_t day, std::vector<int32_t>* fields) const {
+  fields->resize(ds_->articles.size() * kArticleFields);
+  for (uint32_t a = 0; a < ds_->articles.size(); ++a) {
+    int32_t* af = &(*fields)[a * kArticleFields];
+    std::copy_n(&article_static_[a * kArticleStatic], kArticleStatic, af);
+    FeatureSpace::EncodeArticleDynamic(sales_, a, day, af);
+  }
+}
+
+}  // namespace hmrec

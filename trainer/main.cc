@@ -1,0 +1,99 @@
+// trainer: learns the two towers on Kaggle-layout data and exports a bundle.
+//
+//   hmrec_trainer --config configs/trainer.pbtxt --data SPLIT/train \
+//       --holdout SPLIT/truth.csv --work_dir out/train --bundles out/bundles
+//
+// Prints the new bundle's path on stdout.
+
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "common/dataset_cache.h"
+#include "common/model/tower_runner.h"
+#include "common/runtime.h"
+#include "common/text_proto.h"
+#include "glog/logging.h"
+#include "trainer/trainer.h"
+
+ABSL_FLAG(std::string, config, "configs/trainer.pbtxt", "TrainerConfig, text format");
+ABSL_FLAG(std::string, data, "", "Directory with articles.csv, customers.csv, transactions_train.csv");
+ABSL_FLAG(std::string, holdout, "", "Held-out transactions (truth.csv) to evaluate on; optional");
+ABSL_FLAG(std::string, work_dir, "", "Checkpoints, metrics and the training curve");
+ABSL_FLAG(std::string, bundles, "", "Bundles root; the bundle goes to <bundles>/<version>/");
+ABSL_FLAG(std::string, version, "", "Bundle version (default: UTC time, e.g. 20261123T170000Z)");
+ABSL_FLAG(std::string, device, "", "Overrides the config's device: cpu, cuda, cuda:N");
+ABSL_FLAG(int, epochs, -1, "Overrides the config's epochs");
+ABSL_FLAG(int, threads, -1, "Overrides the config's thread count");
+ABSL_FLAG(bool, resume, false, "Continue from the last checkpoint in --work_dir");
+ABSL_FLAG(int64_t, eval_max_customers, 20000, "Held-out customers evaluated after each epoch (0 = all); the last epoch uses all");
+ABSL_FLAG(std::string, plot_script, HMREC_DEFAULT_PLOT_SCRIPT, "Script that renders the training curve PNG");
+ABSL_FLAG(std::string, python, "/usr/bin/python3", "Python with matplotlib (Debian's python3-matplotlib) for the plot");
+ABSL_FLAG(bool, quiet, false, "No progress lines");
+
+namespace {
+int Fail(const absl::Status& s) {
+  std::fprintf(stderr, "trainer: %s\n", std::string(s.message()).c_str());
+  return 1;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("Trains the two-tower model and exports a bundle");
+  hmrec::ConfigureAllocator();
+  absl::ParseCommandLine(argc, argv);
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
+
+  hmrec::config::TrainerConfig cfg;
+  absl::Status s = hmrec::ReadTextProto(absl::GetFlag(FLAGS_config), &cfg);
+  if (!s.ok()) return Fail(s);
+  if (!absl::GetFlag(FLAGS_device).empty()) cfg.set_device(absl::GetFlag(FLAGS_device));
+  if (absl::GetFlag(FLAGS_epochs) >= 0) cfg.set_epochs(absl::GetFlag(FLAGS_epochs));
+  if (absl::GetFlag(FLAGS_threads) >= 0) cfg.set_threads(absl::GetFlag(FLAGS_threads));
+  const std::string data = absl::GetFlag(FLAGS_data), work = absl::GetFlag(FLAGS_work_dir),
+                    bundles = absl::GetFlag(FLAGS_bundles);
+  if (data.empty() || work.empty() || bundles.empty()) {
+    return Fail(absl::InvalidArgumentError("--data, --work_dir and --bundles are required"));
+  }
+  hmrec::ConfigureThreads(cfg.threads());
+
+  hmrec::LoadOptions load;
+  load.show_progress = !absl::GetFlag(FLAGS_quiet);
+  absl::StatusOr<std::unique_ptr<hmrec::Dataset>> ds = hmrec::LoadDataset(data, load);
+  if (!ds.ok()) return Fail(ds.status());
+  std::fprintf(stderr, "trainer: %s\n", (*ds)->report.Summary().c_str());
+
+  std::unique_ptr<hmrec::Holdout> holdout;
+  if (!absl::GetFlag(FLAGS_holdout).empty()) {
+    int64_t unknown = 0;
+    absl::StatusOr<hmrec::Holdout> h = hmrec::ReadHoldout(absl::GetFlag(FLAGS_holdout), **ds, &unknown);
+    if (!h.ok()) return Fail(h.status());
+    holdout = std::make_unique<hmrec::Holdout>(std::move(*h));
+    std::fprintf(stderr, "trainer: holdout of %zu customers (%lld not in customers.csv, left out)\n",
+                 holdout->customers.size(), static_cast<long long>(unknown));
+  }
+
+  hmrec::TrainerOptions opts;
+  opts.work_dir = work;
+  opts.plot_script = absl::GetFlag(FLAGS_plot_script);
+  opts.python = absl::GetFlag(FLAGS_python);
+  opts.resume = absl::GetFlag(FLAGS_resume);
+  opts.show_progress = !absl::GetFlag(FLAGS_quiet);
+  opts.eval_max_customers = absl::GetFlag(FLAGS_eval_max_customers);
+  absl::StatusOr<std::unique_ptr<hmrec::Trainer>> trainer =
+      hmrec::Trainer::Create(cfg, **ds, holdout.get(), opts);
+  if (!trainer.ok()) return Fail(trainer.status());
+  std::fprintf(stderr, "trainer: %lld examples, device %s, %d threads\n",
+               static_cast<long long>((*trainer)->num_examples()),
+               cfg.device().empty() ? "cpu" : cfg.device().c_str(), cfg.threads());
+  absl::StatusOr<std::vector<hmrec::EpochMetrics>> metrics = (*trainer)->Train();
+  if (!metrics.ok()) return Fail(metrics.status());
+  absl::StatusOr<std::string> bundle = (*trainer)->Export(bundles, absl::GetFlag(FLAGS_version));
+  if (!bundle.ok()) return Fail(bundle.status());
+  std::fprintf(stderr, "trainer: wrote bundle %s\n", bundle->c_str());
+  std::printf("%s\n", bundle->c_str());
+  return 0;
+}

@@ -1,0 +1,547 @@
+#include "trainer/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <sstream>
+
+#include <c10/core/InferenceMode.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/optim/adam.h>
+#include <torch/serialize.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/bundle.h"
+#include "common/csv.h"
+#include "common/dates.h"
+#include "common/ids.h"
+#include "common/metrics.h"
+#include "common/model/tower_runner.h"
+#include "common/model/towers.h"
+#include "common/progress.h"
+#include "common/rng.h"
+#include "common/status_macros.h"
+#include "glog/logging.h"
+#include "google/protobuf/text_format.h"
+#include "trainer/examples.h"
+
+namespace hmrec {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kK = 12;
+constexpr char kMetricsFile[] = "training_metrics.jsonl";
+constexpr char kLossFile[] = "training_loss.tsv";
+constexpr char kCurveFile[] = "training_curve.png";
+
+torch::Tensor IntTensor(const std::vector<int32_t>& v, std::vector<int64_t> shape, const torch::Device& d) {
+  return torch::from_blob(const_cast<int32_t*>(v.data()), shape, torch::kInt32).to(d, torch::kInt64);
+}
+
+torch::Tensor FloatTensor(const std::vector<float>& v, const torch::Device& d) {
+  return torch::from_blob(const_cast<float*>(v.data()), {static_cast<int64_t>(v.size())}, torch::kFloat32)
+      .to(d);
+}
+
+std::string MetricsJson(const EpochMetrics& m) {
+  std::string s = absl::StrFormat(
+      "{\"epoch\": %d, \"loss\": %.6f, \"examples_per_second\": %.1f, \"seconds\": %.2f", m.epoch,
+      m.loss, m.examples_per_second, m.seconds);
+  if (m.evaluated) absl::StrAppendFormat(&s, ", \"map_at_12\": %.6f, \"recall_at_12\": %.6f", m.map_at_12, m.recall_at_12);
+  return s + "}";
+}
+
+absl::StatusOr<EpochMetrics> ParseMetricsJson(const std::string& line) {
+  EpochMetrics m;
+  int evaluated = 0;
+  if (std::sscanf(line.c_str(),
+                  "{\"epoch\": %d, \"loss\": %lf, \"examples_per_second\": %lf, \"seconds\": %lf, "
+                  "\"map_at_12\": %lf, \"recall_at_12\": %lf}",
+                  &m.epoch, &m.loss, &m.examples_per_second, &m.seconds, &m.map_at_12,
+                  &m.recall_at_12) >= 4) {
+    evaluated = line.find("map_at_12") != std::string::npos;
+    m.evaluated = evaluated;
+    return m;
+  }
+  return absl::DataLossError(absl::StrCat("bad metrics line: ", line));
+}
+
+std::string UtcNow(const char* format) {
+  std::time_t t = std::time(nullptr);
+  std::tm tm;
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof(buf), format, &tm);
+  return buf;
+}
+
+}  // namespace
+
+absl::StatusOr<Holdout> ReadHoldout(const std::string& truth_path, const Dataset& ds, int64_t* unknown) {
+  ASSIGN_OR_RETURN(std::unique_ptr<CsvReader> r, CsvReader::Open(truth_path));
+  ASSIGN_OR_RETURN(bool has_header, r->Next());
+  if (!has_header || r->fields().size() != 5) {
+    return absl::InvalidArgumentError(absl::StrCat(truth_path, ":1: expected the transactions header"));
+  }
+  absl::flat_hash_map<uint32_t, size_t> slot;
+  Holdout h;
+  absl::flat_hash_set<std::string> missing;
+  while (true) {
+    ASSIGN_OR_RETURN(bool has_row, r->Next());
+    if (!has_row) break;
+    const auto& f = r->fields();
+    if (f.size() != 5) return r->RecordError(absl::StrCat("expected 5 fields, got ", f.size()));
+    absl::StatusOr<int32_t> a = ParseArticleId(f[2]);
+    if (!a.ok()) return r->RecordError(std::string(a.status().message()));
+    std::optional<uint32_t> c = ds.FindCustomer(f[1]);
+    if (!c) {
+      missing.insert(std::string(f[1]));
+      continue;
+    }
+    auto [it, inserted] = slot.try_emplace(*c, h.customers.size());
+    if (inserted) {
+      h.customers.push_back(*c);
+      h.articles.emplace_back();
+    }
+    h.articles[it->second].insert(*a);
+  }
+  *unknown = static_cast<int64_t>(missing.size());
+  return h;
+}
+
+struct Trainer::Impl {
+  config::TrainerConfig cfg;
+  const Dataset* ds = nullptr;
+  const Holdout* holdout = nullptr;
+  TrainerOptions options;
+  FeatureSpace space;
+  TrainingData data;
+  torch::Device device{torch::kCPU};
+  CustomerTower customer{nullptr};
+  ArticleTower article{nullptr};
+  std::unique_ptr<torch::optim::Adam> customer_opt;
+  std::unique_ptr<torch::optim::Adam> article_opt;
+  std::vector<EpochMetrics> history;
+  int next_epoch = 0;
+
+  std::string CheckpointDir(int epoch) const {
+    return (fs::path(options.work_dir) / "checkpoints" / absl::StrFormat("epoch-%03d", epoch)).string();
+  }
+  absl::Status SaveCheckpoint(int epoch);
+  absl::Status LoadLastCheckpoint();
+  absl::StatusOr<EpochMetrics> RunEpoch(int epoch);
+  absl::Status WriteMetrics() const;
+  void Plot() const;
+  // Article embeddings of all articles as of `day`, [A, D] on the device.
+  torch::Tensor ArticleMatrix(int32_t day);
+  torch::Tensor CustomerMatrix(const std::vector<uint32_t>& customers);
+};
+
+Trainer::Trainer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Trainer::~Trainer() = default;
+
+int64_t Trainer::num_examples() const { return static_cast<int64_t>(impl_->data.examples().size()); }
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::TrainerConfig& cfg, const Dataset& ds,
+                                                         const Holdout* holdout, TrainerOptions options) {
+  if (cfg.batch_size() < 2) return absl::InvalidArgumentError("batch_size must be >= 2");
+  if (cfg.temperature() <= 0) return absl::InvalidArgumentError("temperature must be > 0");
+  if (cfg.model().embedding_dim() <= 0 || cfg.model().feature_dim() <= 0) {
+    return absl::InvalidArgumentError("model.embedding_dim and model.feature_dim must be > 0");
+  }
+  if (cfg.model().history_length() <= 0 || cfg.model().postal_buckets() <= 0) {
+    return absl::InvalidArgumentError("model.history_length and model.postal_buckets must be > 0");
+  }
+  if (ds.transactions.size() == 0) return absl::InvalidArgumentError("no transactions to train on");
+  RETURN_IF_ERROR(CheckDevice(cfg.device().empty() ? "cpu" : cfg.device()));
+  auto impl = std::make_unique<Impl>();
+  impl->cfg = cfg;
+  impl->ds = &ds;
+  impl->holdout = holdout;
+  impl->options = std::move(options);
+  impl->device = torch::Device(cfg.device().empty() ? "cpu" : cfg.device());
+  impl->space = FeatureSpace::Build(ds, cfg.model());
+  impl->data = TrainingData::Build(ds, impl->space, cfg);
+  if (impl->data.examples().size() < 2) {
+    return absl::InvalidArgumentError("fewer than 2 training examples in the window");
+  }
+  torch::manual_seed(cfg.seed());
+  try {
+    impl->customer = CustomerTower(impl->space.CustomerFieldSizes(), static_cast<int64_t>(ds.articles.size()) + 1,
+                                   impl->space.HistoryAttributeSizes(),
+                                   impl->space.HistoryAttributeTable(ds.articles), cfg.model());
+    impl->article = ArticleTower(impl->space.ArticleFieldSizes(), cfg.model());
+    impl->customer->to(impl->device);
+    impl->article->to(impl->device);
+    impl->customer_opt = std::make_unique<torch::optim::Adam>(
+        impl->customer->parameters(),
+        torch::optim::AdamOptions(cfg.customer_learning_rate()).weight_decay(cfg.weight_decay()));
+    impl->article_opt = std::make_unique<torch::optim::Adam>(
+        impl->article->parameters(),
+        torch::optim::AdamOptions(cfg.article_learning_rate()).weight_decay(cfg.weight_decay()));
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("cannot build the towers: ", e.what_without_backtrace()));
+  }
+  std::error_code ec;
+  fs::create_directories(impl->options.work_dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", impl->options.work_dir, ": ", ec.message()));
+  if (impl->options.resume) RETURN_IF_ERROR(impl->LoadLastCheckpoint());
+  return std::unique_ptr<Trainer>(new Trainer(std::move(impl)));
+}
+
+absl::StatusOr<EpochMetrics> Trainer::Impl::RunEpoch(int epoch) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto& examples = data.examples();
+  std::vector<uint32_t> order(examples.size());
+  std::iota(order.begin(), order.end(), 0);
+  Rng rng(cfg.seed(), 1000 + static_cast<uint64_t>(epoch));
+  for (size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[rng.Below(i + 1)]);
+  torch::manual_seed(cfg.seed() + 7919 * static_cast<uint64_t>(epoch + 1));
+
+  const int64_t bs = cfg.batch_size();
+  const int h = space.history_length();
+  // Drop the last partial batch: in-batch negatives need a full batch.
+  const size_t steps = examples.size() / static_cast<size_t>(bs);
+  ProgressReporter progress(absl::StrCat("epoch ", epoch + 1, "/", cfg.epochs()),
+                            static_cast<int64_t>(steps * bs), "examples");
+  progress.set_enabled(options.show_progress);
+  std::ofstream loss_log((fs::path(options.work_dir) / kLossFile).string(), std::ios::app);
+  customer->train();
+  article->train();
+  Batch batch;
+  double loss_sum = 0, smoothed = 0;
+  try {
+    for (size_t s = 0; s < steps; ++s) {
+      data.FillBatch(order, s * bs, (s + 1) * bs, &batch);
+      torch::Tensor cf = IntTensor(batch.customer_fields, {bs, kCustomerFields}, device);
+      torch::Tensor hist = IntTensor(batch.history, {bs, h}, device);
+      torch::Tensor af = IntTensor(batch.article_fields, {bs, kArticleFields}, device);
+      torch::Tensor rows = IntTensor(batch.article_rows, {bs}, device);
+      torch::Tensor w = FloatTensor(batch.weight, device);
+      torch::Tensor u = customer->forward(cf, hist);
+      torch::Tensor v = article->forward(af);
+      torch::Tensor logits = u.mm(v.t()) / cfg.temperature();
+      if (cfg.logq_correction()) logits = logits - FloatTensor(batch.log_q, device).unsqueeze(0);
+      torch::Tensor same = rows.unsqueeze(1).eq(rows.unsqueeze(0));
+      same.fill_diagonal_(false);
+      logits = logits.masked_fill(same, -1e9);
+      torch::Tensor target = torch::arange(bs, torch::TensorOptions().dtype(torch::kInt64).device(device));
+      torch::Tensor per_example = torch::nn::functional::cross_entropy(
+          logits, target, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+      torch::Tensor loss = (per_example * w).sum() / w.sum();
+      customer_opt->zero_grad();
+      article_opt->zero_grad();
+      loss.backward();
+      customer_opt->step();
+      article_opt->step();
+      const double l = loss.item<double>();
+      if (!std::isfinite(l)) {
+        return absl::InternalError(absl::StrCat("loss is not finite at epoch ", epoch + 1, " step ", s));
+      }
+      loss_sum += l;
+      smoothed = s == 0 ? l : 0.98 * smoothed + 0.02 * l;
+      if (s % 20 == 0) {
+        loss_log << epoch + 1 << "\t" << s << "\t" << static_cast<double>(epoch) + static_cast<double>(s) / steps
+                 << "\t" << l << "\n";
+        progress.set_suffix(absl::StrFormat("loss %.4f", smoothed));
+        progress.Update(static_cast<int64_t>((s + 1) * bs));
+      }
+    }
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("training step failed: ", e.what_without_backtrace()));
+  }
+  progress.set_suffix(absl::StrFormat("mean loss %.4f", steps ? loss_sum / steps : 0.0));
+  progress.Finish(static_cast<int64_t>(steps * bs));
+  EpochMetrics m;
+  m.epoch = epoch + 1;
+  m.loss = steps ? loss_sum / steps : 0;
+  m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  m.examples_per_second = m.seconds > 0 ? steps * bs / m.seconds : 0;
+  return m;
+}
+
+torch::Tensor Trainer::Impl::ArticleMatrix(int32_t day) {
+  std::vector<int32_t> fields;
+  data.EncodeArticles(day, &fields);
+  const int64_t n = static_cast<int64_t>(ds->articles.size());
+  std::vector<torch::Tensor> parts;
+  for (int64_t b = 0; b < n; b += 8192) {
+    const int64_t e = std::min(n, b + 8192);
+    torch::Tensor f = torch::from_blob(fields.data() + b * kArticleFields, {e - b, kArticleFields}, torch::kInt32)
+                          .to(device, torch::kInt64);
+    parts.push_back(article->forward(f));
+  }
+  return torch::cat(parts, 0);
+}
+
+torch::Tensor Trainer::Impl::CustomerMatrix(const std::vector<uint32_t>& customers) {
+  std::vector<int32_t> fields, hist;
+  data.EncodeCustomers(customers, &fields, &hist);
+  const int64_t n = static_cast<int64_t>(customers.size());
+  const int64_t h = space.history_length();
+  torch::Tensor f = torch::from_blob(fields.data(), {n, kCustomerFields}, torch::kInt32).to(device, torch::kInt64);
+  torch::Tensor hi = torch::from_blob(hist.data(), {n, h}, torch::kInt32).to(device, torch::kInt64);
+  return customer->forward(f, hi);
+}
+
+absl::StatusOr<EpochMetrics> Trainer::Evaluate(int64_t max_customers) {
+  Impl& m = *impl_;
+  if (m.holdout == nullptr || m.holdout->customers.empty()) {
+    return absl::FailedPreconditionError("no holdout to evaluate on");
+  }
+  EpochMetrics out;
+  try {
+    c10::InferenceMode guard;
+    m.customer->eval();
+    m.article->eval();
+    torch::Tensor articles = m.ArticleMatrix(m.data.as_of_day());
+    const size_t n = max_customers > 0 ? std::min<size_t>(max_customers, m.holdout->customers.size())
+                                       : m.holdout->customers.size();
+    double ap = 0, recall = 0;
+    std::vector<int32_t> pred;
+    for (size_t b = 0; b < n; b += 2048) {
+      const size_t e = std::min(n, b + 2048);
+      std::vector<uint32_t> chunk(m.holdout->customers.begin() + b, m.holdout->customers.begin() + e);
+      torch::Tensor scores = m.CustomerMatrix(chunk).mm(articles.t());
+      torch::Tensor top = std::get<1>(scores.topk(kK, 1)).to(torch::kCPU).contiguous();
+      const int64_t* idx = top.data_ptr<int64_t>();
+      for (size_t i = 0; i < chunk.size(); ++i) {
+        pred.clear();
+        for (int k = 0; k < kK; ++k) pred.push_back(m.ds->articles[idx[i * kK + k]].article_id);
+        ap += AveragePrecisionAtK(pred, m.holdout->articles[b + i], kK);
+        recall += RecallAtK(pred, m.holdout->articles[b + i], kK);
+      }
+    }
+    out.evaluated = true;
+    out.map_at_12 = ap / n;
+    out.recall_at_12 = recall / n;
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("evaluation failed: ", e.what_without_backtrace()));
+  }
+  m.customer->train();
+  m.article->train();
+  return out;
+}
+
+absl::StatusOr<std::vector<EpochMetrics>> Trainer::Train() {
+  Impl& m = *impl_;
+  for (int epoch = m.next_epoch; epoch < m.cfg.epochs(); ++epoch) {
+    ASSIGN_OR_RETURN(EpochMetrics em, m.RunEpoch(epoch));
+    const bool last = epoch + 1 == m.cfg.epochs();
+    if (m.holdout != nullptr && !m.holdout->customers.empty() && (m.cfg.evaluate_every_epoch() || last)) {
+      ASSIGN_OR_RETURN(EpochMetrics ev, Evaluate(last ? 0 : m.options.eval_max_customers));
+      em.evaluated = true;
+      em.map_at_12 = ev.map_at_12;
+      em.recall_at_12 = ev.recall_at_12;
+    }
+    if (m.options.show_progress) {
+      std::fprintf(stderr, "epoch %d: loss %.4f, %.0f examples/s, %.1f s%s\n", em.epoch, em.loss,
+                   em.examples_per_second, em.seconds,
+                   em.evaluated ? absl::StrFormat(", holdout MAP@12 %.5f recall@12 %.4f", em.map_at_12,
+                                                  em.recall_at_12).c_str()
+                                : "");
+    }
+    m.history.push_back(em);
+    RETURN_IF_ERROR(m.SaveCheckpoint(epoch));
+    RETURN_IF_ERROR(m.WriteMetrics());
+    m.Plot();
+    m.next_epoch = epoch + 1;
+  }
+  return m.history;
+}
+
+absl::Status Trainer::Impl::WriteMetrics() const {
+  const std::string path = (fs::path(options.work_dir) / kMetricsFile).string();
+  std::ofstream out(path + ".tmp", std::ios::trunc);
+  for (const EpochMetrics& e : history) out << MetricsJson(e) << "\n";
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
+  std::error_code ec;
+  fs::rename(path + ".tmp", path, ec);
+  return ec ? absl::InternalError(absl::StrCat("cannot write ", path)) : absl::OkStatus();
+}
+
+void Trainer::Impl::Plot() const {
+  if (options.plot_script.empty() || !fs::exists(options.plot_script)) return;
+  const fs::path dir(options.work_dir);
+  const std::string cmd = absl::StrCat("'", options.python, "' '", options.plot_script, "' '", (dir / kMetricsFile).string(), "' '",
+                                       (dir / kLossFile).string(), "' '", (dir / kCurveFile).string(),
+                                       "' > /dev/null 2>&1");
+  if (std::system(cmd.c_str()) != 0) LOG(WARNING) << "training curve not plotted (python3 with matplotlib needed)";
+}
+
+absl::Status Trainer::Impl::SaveCheckpoint(int epoch) {
+  const std::string dir = CheckpointDir(epoch);
+  const std::string tmp = dir + ".tmp";
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", tmp, ": ", ec.message()));
+  try {
+    torch::save(customer, (fs::path(tmp) / "customer_tower.pt").string());
+    torch::save(article, (fs::path(tmp) / "article_tower.pt").string());
+    torch::save(*customer_opt, (fs::path(tmp) / "customer_optimizer.pt").string());
+    torch::save(*article_opt, (fs::path(tmp) / "article_optimizer.pt").string());
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("cannot save checkpoint: ", e.what_without_backtrace()));
+  }
+  {
+    std::ofstream state((fs::path(tmp) / "state.txt").string());
+    config::TrainerConfig c = cfg;
+    c.set_epochs(0);  // the epoch count may change on resume
+    std::string text;
+    google::protobuf::TextFormat::PrintToString(c, &text);
+    state << "epoch " << epoch << "\n";
+    for (const EpochMetrics& e : history) state << MetricsJson(e) << "\n";
+    std::ofstream((fs::path(tmp) / "config.pbtxt").string()) << text;
+    if (!state) return absl::InternalError(absl::StrCat("cannot write checkpoint state in ", tmp));
+  }
+  fs::remove_all(dir, ec);
+  fs::rename(tmp, dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot publish checkpoint ", dir, ": ", ec.message()));
+  // Keep the last two.
+  if (epoch >= 2) fs::remove_all(CheckpointDir(epoch - 2), ec);
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::Impl::LoadLastCheckpoint() {
+  const fs::path root = fs::path(options.work_dir) / "checkpoints";
+  int last = -1;
+  std::error_code ec;
+  if (fs::exists(root, ec)) {
+    for (const auto& entry : fs::directory_iterator(root, ec)) {
+      const std::string name = entry.path().filename().string();
+      int epoch = -1;
+      if (name.size() == 9 && std::sscanf(name.c_str(), "epoch-%d", &epoch) == 1) last = std::max(last, epoch);
+    }
+  }
+  if (last < 0) {
+    LOG(INFO) << "no checkpoint in " << root.string() << ": starting from epoch 1";
+    return absl::OkStatus();
+  }
+  const std::string dir = CheckpointDir(last);
+  config::TrainerConfig saved;
+  {
+    std::ifstream in((fs::path(dir) / "config.pbtxt").string());
+    std::stringstream ss;
+    ss << in.rdbuf();
+    if (!google::protobuf::TextFormat::ParseFromString(ss.str(), &saved)) {
+      return absl::DataLossError(absl::StrCat("checkpoint ", dir, ": unreadable config.pbtxt"));
+    }
+  }
+  config::TrainerConfig now = cfg;
+  now.set_epochs(0);
+  if (saved.SerializeAsString() != now.SerializeAsString()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "checkpoint ", dir, " was written with another trainer config; start fresh without --resume "
+        "or restore that config"));
+  }
+  try {
+    torch::load(customer, (fs::path(dir) / "customer_tower.pt").string());
+    torch::load(article, (fs::path(dir) / "article_tower.pt").string());
+    torch::load(*customer_opt, (fs::path(dir) / "customer_optimizer.pt").string());
+    torch::load(*article_opt, (fs::path(dir) / "article_optimizer.pt").string());
+    customer->to(device);
+    article->to(device);
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(absl::StrCat("cannot load checkpoint ", dir, ": ", e.what_without_backtrace()));
+  }
+  std::ifstream state((fs::path(dir) / "state.txt").string());
+  std::string line;
+  std::getline(state, line);
+  history.clear();
+  while (std::getline(state, line)) {
+    if (line.empty()) continue;
+    ASSIGN_OR_RETURN(EpochMetrics e, ParseMetricsJson(line));
+    history.push_back(e);
+  }
+  next_epoch = last + 1;
+  LOG(INFO) << "resuming after epoch " << last + 1 << " from " << dir;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<float>> Trainer::EmbedCustomers(const std::vector<uint32_t>& customers) {
+  Impl& m = *impl_;
+  try {
+    c10::InferenceMode guard;
+    m.customer->eval();
+    torch::Tensor u = m.CustomerMatrix(customers).to(torch::kCPU).contiguous();
+    m.customer->train();
+    return std::vector<float>(u.data_ptr<float>(), u.data_ptr<float>() + u.numel());
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("customer embedding failed: ", e.what_without_backtrace()));
+  }
+}
+
+absl::StatusOr<std::string> Trainer::Export(const std::string& bundles_dir, const std::string& version_in) {
+  Impl& m = *impl_;
+  const std::string version = version_in.empty() ? UtcNow("%Y%m%dT%H%M%SZ") : version_in;
+  const fs::path final_dir = fs::path(bundles_dir) / version;
+  const fs::path tmp = fs::path(bundles_dir) / (version + ".partial");
+  std::error_code ec;
+  if (fs::exists(final_dir, ec)) {
+    return absl::AlreadyExistsError(absl::StrCat("bundle ", final_dir.string(), " exists; pick another --version"));
+  }
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", tmp.string(), ": ", ec.message()));
+
+  config::BundleManifest manifest;
+  manifest.set_version(version);
+  manifest.set_created_at(UtcNow("%Y-%m-%dT%H:%M:%SZ"));
+  manifest.set_data_first_day(FormatDate(m.data.window_first_day()));
+  manifest.set_data_last_day(FormatDate(m.ds->last_day));
+  manifest.set_features_as_of(FormatDate(m.data.as_of_day()));
+  manifest.set_num_customers(static_cast<int64_t>(m.ds->customers.size()));
+  manifest.set_num_articles(static_cast<int64_t>(m.ds->articles.size()));
+  manifest.set_embedding_dim(m.cfg.model().embedding_dim());
+  *manifest.mutable_trainer() = m.cfg;
+  if (!m.history.empty() && m.history.back().evaluated) {
+    config::OfflineMetric* mm = manifest.add_metrics();
+    mm->set_name("holdout_map_at_12");
+    mm->set_value(m.history.back().map_at_12);
+    mm = manifest.add_metrics();
+    mm->set_name("holdout_recall_at_12");
+    mm->set_value(m.history.back().recall_at_12);
+  }
+
+  try {
+    c10::InferenceMode guard;
+    m.customer->eval();
+    m.article->eval();
+    torch::Tensor v = m.ArticleMatrix(m.data.as_of_day()).to(torch::kCPU).contiguous();
+    ArticleEmbeddings emb;
+    emb.dim = static_cast<int32_t>(v.size(1));
+    for (const Article& a : m.ds->articles) emb.article_ids.push_back(a.article_id);
+    emb.values.assign(v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
+    RETURN_IF_ERROR(WriteArticleEmbeddings((tmp / kArticleEmbeddingsFile).string(), emb));
+    m.customer->to(torch::kCPU);
+    torch::save(m.customer, (tmp / kCustomerTowerFile).string());
+    m.customer->to(m.device);
+    m.customer->train();
+    m.article->train();
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("export failed: ", e.what_without_backtrace()));
+  }
+  RETURN_IF_ERROR(WriteTextProto((tmp / kVocabulariesFile).string(), m.space.ToProto()));
+  for (const char* name : {kMetricsFile, kCurveFile}) {
+    const fs::path src = fs::path(m.options.work_dir) / name;
+    if (fs::exists(src, ec)) fs::copy_file(src, tmp / name, fs::copy_options::overwrite_existing, ec);
+  }
+  for (const auto& entry : fs::directory_iterator(tmp, ec)) {
+    RETURN_IF_ERROR(RecordBundleFile(tmp.string(), entry.path().filename().string(), &manifest));
+  }
+  RETURN_IF_ERROR(WriteManifest(tmp.string(), manifest));
+  fs::rename(tmp, final_dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot publish bundle ", final_dir.string(), ": ", ec.message()));
+  return final_dir.string();
+}
+
+}  // namespace hmrec
