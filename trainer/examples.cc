@@ -88,6 +88,20 @@ void TrainingData::FillBatch(const std::vector<uint32_t>& order, size_t begin, s
     b->weight[i] = e.weight;
     b->log_q[i] = article_log_q_[e.article];
   }
+  std::vector<std::pair<int32_t, int32_t>> by_article(n);
+  for (int64_t i = 0; i < n; ++i) by_article[i] = {b->article_rows[i], static_cast<int32_t>(i)};
+  std::sort(by_article.begin(), by_article.end());
+  b->same_article.clear();
+  for (int64_t g = 0; g < n;) {
+    int64_t e = g + 1;
+    while (e < n && by_article[e].first == by_article[g].first) ++e;
+    for (int64_t x = g; x < e; ++x) {
+      for (int64_t y = g; y < e; ++y) {
+        if (x != y) b->same_article.push_back(by_article[x].second * n + by_article[y].second);
+      }
+    }
+    g = e;
+  }
 }
 
 void TrainingData::EncodeCustomers(const std::vector<uint32_t>& customers,

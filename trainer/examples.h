@@ -36,6 +36,9 @@ struct Batch {
   std::vector<int32_t> article_rows;     // size
   std::vector<float> weight;             // size
   std::vector<float> log_q;              // size: log sampling probability of the article
+  // i * size + j for every i != j whose examples have the same article:
+  // in-batch "negatives" that are really positives, masked out of the loss.
+  std::vector<int64_t> same_article;
 };
 
 class TrainingData {

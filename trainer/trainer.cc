@@ -30,6 +30,7 @@
 #include "glog/logging.h"
 #include "google/protobuf/text_format.h"
 #include "trainer/examples.h"
+#include "trainer/sparse_adam.h"
 
 namespace hmrec {
 namespace fs = std::filesystem;
@@ -116,6 +117,50 @@ absl::StatusOr<Holdout> ReadHoldout(const std::string& truth_path, const Dataset
   return h;
 }
 
+// The rows of one embedding table a batch reads: the distinct rows, a leaf
+// copy of them that collects the gradient, and the batch's row indices
+// into that copy.
+struct Gathered {
+  torch::Tensor rows;   // [U] int64
+  torch::Tensor slice;  // [U, d], requires grad
+  torch::Tensor local;  // shaped like the batch's rows, indices into slice
+  torch::Tensor Embeddings() const { return torch::embedding(slice, local); }
+};
+
+Gathered Gather(const torch::Tensor& table, const torch::Tensor& rows) {
+  Gathered g;
+  torch::Tensor flat = rows.reshape({-1});
+  torch::Tensor local;
+  if (flat.is_cpu()) {
+    // Linear-time de-duplication; torch::unique would sort.
+    thread_local std::vector<int32_t> position;
+    if (position.size() < static_cast<size_t>(table.size(0))) position.assign(table.size(0), -1);
+    torch::Tensor contiguous = flat.contiguous();
+    const int64_t* r = contiguous.data_ptr<int64_t>();
+    const int64_t n = contiguous.numel();
+    std::vector<int64_t> unique;
+    local = torch::empty({n}, torch::kInt64);
+    int64_t* l = local.data_ptr<int64_t>();
+    for (int64_t i = 0; i < n; ++i) {
+      int32_t& p = position[r[i]];
+      if (p < 0) {
+        p = static_cast<int32_t>(unique.size());
+        unique.push_back(r[i]);
+      }
+      l[i] = p;
+    }
+    for (int64_t u : unique) position[u] = -1;
+    g.rows = torch::tensor(unique, torch::kInt64);
+  } else {
+    auto [u, inverse, counts] = at::_unique2(flat, /*sorted=*/false, /*return_inverse=*/true);
+    g.rows = u;
+    local = inverse;
+  }
+  g.slice = table.detach().index_select(0, g.rows).requires_grad_(true);
+  g.local = local.view(rows.sizes());
+  return g;
+}
+
 struct Trainer::Impl {
   config::TrainerConfig cfg;
   const Dataset* ds = nullptr;
@@ -126,8 +171,11 @@ struct Trainer::Impl {
   torch::Device device{torch::kCPU};
   CustomerTower customer{nullptr};
   ArticleTower article{nullptr};
+  // Dense layers: Adam; embedding tables: SparseAdam (rows the batch used).
   std::unique_ptr<torch::optim::Adam> customer_opt;
   std::unique_ptr<torch::optim::Adam> article_opt;
+  std::unique_ptr<SparseAdam> customer_tables;
+  std::unique_ptr<SparseAdam> article_tables;
   std::vector<EpochMetrics> history;
   int next_epoch = 0;
 
@@ -180,12 +228,25 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::TrainerCo
     impl->article = ArticleTower(impl->space.ArticleFieldSizes(), cfg.model());
     impl->customer->to(impl->device);
     impl->article->to(impl->device);
+    // Embedding tables go to SparseAdam, everything else to Adam.
+    auto dense = [](torch::nn::Module& m) {
+      std::vector<torch::Tensor> out;
+      for (const auto& p : m.named_parameters()) {
+        const std::string& k = p.key();
+        if (k.size() < 12 || k.compare(k.size() - 12, 12, "table.weight") != 0) out.push_back(p.value());
+      }
+      return out;
+    };
+    std::vector<torch::Tensor> cd = dense(*impl->customer), ad = dense(*impl->article);
+    std::vector<torch::Tensor> ct = {impl->customer->field_table()->weight,
+                                     impl->customer->history_table()->weight};
+    std::vector<torch::Tensor> at = {impl->article->field_table()->weight};
     impl->customer_opt = std::make_unique<torch::optim::Adam>(
-        impl->customer->parameters(),
-        torch::optim::AdamOptions(cfg.customer_learning_rate()).weight_decay(cfg.weight_decay()));
+        cd, torch::optim::AdamOptions(cfg.customer_learning_rate()).weight_decay(cfg.weight_decay()));
     impl->article_opt = std::make_unique<torch::optim::Adam>(
-        impl->article->parameters(),
-        torch::optim::AdamOptions(cfg.article_learning_rate()).weight_decay(cfg.weight_decay()));
+        ad, torch::optim::AdamOptions(cfg.article_learning_rate()).weight_decay(cfg.weight_decay()));
+    impl->customer_tables = std::make_unique<SparseAdam>(ct, cfg.customer_learning_rate());
+    impl->article_tables = std::make_unique<SparseAdam>(at, cfg.article_learning_rate());
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("cannot build the towers: ", e.what_without_backtrace()));
   }
@@ -223,15 +284,24 @@ absl::StatusOr<EpochMetrics> Trainer::Impl::RunEpoch(int epoch) {
       torch::Tensor cf = IntTensor(batch.customer_fields, {bs, kCustomerFields}, device);
       torch::Tensor hist = IntTensor(batch.history, {bs, h}, device);
       torch::Tensor af = IntTensor(batch.article_fields, {bs, kArticleFields}, device);
-      torch::Tensor rows = IntTensor(batch.article_rows, {bs}, device);
       torch::Tensor w = FloatTensor(batch.weight, device);
-      torch::Tensor u = customer->forward(cf, hist);
-      torch::Tensor v = article->forward(af);
-      torch::Tensor logits = u.mm(v.t()) / cfg.temperature();
-      if (cfg.logq_correction()) logits = logits - FloatTensor(batch.log_q, device).unsqueeze(0);
-      torch::Tensor same = rows.unsqueeze(1).eq(rows.unsqueeze(0));
-      same.fill_diagonal_(false);
-      logits = logits.masked_fill(same, -1e9);
+      // Each table contributes only the rows this batch reads, gathered into
+      // a small leaf tensor; SparseAdam then updates just those rows.
+      Gathered gf = Gather(customer->field_table()->weight, customer->FieldRows(cf));
+      Gathered gh = Gather(customer->history_table()->weight, customer->HistoryRows(hist));
+      Gathered ga = Gather(article->field_table()->weight, article->FieldRows(af));
+      torch::Tensor u = customer->FromEmbeddings(
+          gf.Embeddings(), CustomerTowerImpl::PoolHistory(gh.slice, gh.local, hist));
+      torch::Tensor v = article->FromEmbeddings(ga.Embeddings());
+      // logits = u v^T / temperature - log Q(article), in one GEMM.
+      torch::Tensor bias = cfg.logq_correction()
+                               ? FloatTensor(batch.log_q, device).neg().unsqueeze(0)
+                               : torch::zeros({1, bs}, u.options());
+      torch::Tensor logits = torch::addmm(bias, u * (1.0 / cfg.temperature()), v.t());
+      if (!batch.same_article.empty()) {
+        logits.view({-1}).index_fill_(
+            0, torch::tensor(batch.same_article, torch::kInt64).to(device), -1e9);
+      }
       torch::Tensor target = torch::arange(bs, torch::TensorOptions().dtype(torch::kInt64).device(device));
       torch::Tensor per_example = torch::nn::functional::cross_entropy(
           logits, target, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
@@ -241,6 +311,9 @@ absl::StatusOr<EpochMetrics> Trainer::Impl::RunEpoch(int epoch) {
       loss.backward();
       customer_opt->step();
       article_opt->step();
+      customer_tables->Step(0, gf.rows, gf.slice.grad());
+      customer_tables->Step(1, gh.rows, gh.slice.grad());
+      article_tables->Step(0, ga.rows, ga.slice.grad());
       const double l = loss.item<double>();
       if (!std::isfinite(l)) {
         return absl::InternalError(absl::StrCat("loss is not finite at epoch ", epoch + 1, " step ", s));
@@ -389,6 +462,13 @@ absl::Status Trainer::Impl::SaveCheckpoint(int epoch) {
     torch::save(article, (fs::path(tmp) / "article_tower.pt").string());
     torch::save(*customer_opt, (fs::path(tmp) / "customer_optimizer.pt").string());
     torch::save(*article_opt, (fs::path(tmp) / "article_optimizer.pt").string());
+    torch::serialize::OutputArchive tables;
+    torch::serialize::OutputArchive ctab, atab;
+    customer_tables->Save(ctab);
+    article_tables->Save(atab);
+    tables.write("customer", ctab);
+    tables.write("article", atab);
+    tables.save_to((fs::path(tmp) / "table_optimizers.pt").string());
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("cannot save checkpoint: ", e.what_without_backtrace()));
   }
@@ -448,6 +528,12 @@ absl::Status Trainer::Impl::LoadLastCheckpoint() {
     torch::load(article, (fs::path(dir) / "article_tower.pt").string());
     torch::load(*customer_opt, (fs::path(dir) / "customer_optimizer.pt").string());
     torch::load(*article_opt, (fs::path(dir) / "article_optimizer.pt").string());
+    torch::serialize::InputArchive tables, ctab, atab;
+    tables.load_from((fs::path(dir) / "table_optimizers.pt").string());
+    tables.read("customer", ctab);
+    tables.read("article", atab);
+    customer_tables->Load(ctab);
+    article_tables->Load(atab);
     customer->to(device);
     article->to(device);
   } catch (const c10::Error& e) {
