@@ -221,20 +221,15 @@ void FeatureSpace::EncodeCustomerStatic(const Dataset& ds, const Customer& c, in
   f[5] = postal.empty() ? 0 : 1 + static_cast<int32_t>(StableHash(postal) % postal_buckets_);
 }
 
-void FeatureSpace::EncodeCustomerHistory(const Transactions& tx, const uint32_t* begin,
-                                         const uint32_t* end, int32_t as_of, int32_t* f,
-                                         int32_t* history) const {
-  const int64_t n = end - begin;
+void FeatureSpace::EncodeCustomerHistory(const uint32_t* articles, int64_t n, int32_t last_purchase_day,
+                                         int32_t as_of, int32_t* f, int32_t* history) const {
   static constexpr int64_t kLengthLimits[] = {0, 1, 2, 4, 8, 16, 32, 64};
   int32_t band = 0;
   while (band < kHistoryLengthBands - 1 && n > kLengthLimits[band]) ++band;
   f[6] = band;
-  f[7] = n == 0 ? 0 : DaysBand(as_of - tx.day[*(end - 1)]);
+  f[7] = n == 0 ? 0 : DaysBand(as_of - last_purchase_day);
   int h = 0;
-  for (const uint32_t* r = end; r != begin && h < history_length_;) {
-    --r;
-    history[h++] = static_cast<int32_t>(tx.article[*r]) + 1;
-  }
+  for (int64_t i = n - 1; i >= 0 && h < history_length_; --i) history[h++] = static_cast<int32_t>(articles[i]) + 1;
   for (; h < history_length_; ++h) history[h] = 0;
 }
 

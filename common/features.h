@@ -71,9 +71,10 @@ class FeatureSpace {
   // Encodes the static customer fields (0..5) from a customer record whose
   // categorical strings come from `ds`.
   void EncodeCustomerStatic(const Dataset& ds, const Customer& c, int32_t* fields) const;
-  // Encodes fields 6..7 and the history from the rows of the customer's
-  // history [begin, end) (all strictly before `as_of`), oldest first.
-  void EncodeCustomerHistory(const Transactions& tx, const uint32_t* begin, const uint32_t* end,
+  // Encodes fields 6..7 and the history from the customer's `n` purchases
+  // before `as_of` (article rows, oldest first; the last one on
+  // `last_purchase_day`).
+  void EncodeCustomerHistory(const uint32_t* articles, int64_t n, int32_t last_purchase_day,
                              int32_t as_of, int32_t* fields, int32_t* history) const;
 
   // Encodes the static article fields (0..11).

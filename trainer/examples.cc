@@ -48,6 +48,26 @@ TrainingData TrainingData::Build(const Dataset& ds, const FeatureSpace& space,
     td.article_log_q_[a] = static_cast<float>(std::log(std::max<int64_t>(counts[a], 1) / total));
   }
 
+  // Contiguous copies of every customer's purchases, in history order.
+  td.history_offsets_.resize(ds.customers.size() + 1, 0);
+  td.history_articles_.reserve(tx.size());
+  td.history_days_.reserve(tx.size());
+  for (uint32_t c = 0; c < ds.customers.size(); ++c) {
+    for (const uint32_t* r = td.history_.begin(c); r != td.history_.end(c); ++r) {
+      td.history_articles_.push_back(tx.article[*r]);
+      td.history_days_.push_back(tx.day[*r]);
+    }
+    td.history_offsets_[c + 1] = td.history_articles_.size();
+  }
+  // Article features that depend on the example's day, computed once.
+  td.example_article_dynamic_.resize(td.examples_.size() * 2);
+  int32_t dyn[kArticleFields];
+  for (size_t i = 0; i < td.examples_.size(); ++i) {
+    FeatureSpace::EncodeArticleDynamic(td.sales_, td.examples_[i].article, td.examples_[i].day, dyn);
+    td.example_article_dynamic_[2 * i] = static_cast<int8_t>(dyn[1 + kArticleCategoricalFields]);
+    td.example_article_dynamic_[2 * i + 1] = static_cast<int8_t>(dyn[2 + kArticleCategoricalFields]);
+  }
+
   td.customer_static_.resize(ds.customers.size() * kCustomerStatic);
   int32_t fields[kCustomerFields];
   for (uint32_t c = 0; c < ds.customers.size(); ++c) {
@@ -74,16 +94,19 @@ void TrainingData::FillBatch(const std::vector<uint32_t>& order, size_t begin, s
   b->article_rows.resize(n);
   b->weight.resize(n);
   b->log_q.resize(n);
-  const Transactions& tx = ds_->transactions;
   for (int64_t i = 0; i < n; ++i) {
-    const Example& e = examples_[order[begin + i]];
+    const uint32_t x = order[begin + i];
+    const Example& e = examples_[x];
     int32_t* cf = &b->customer_fields[i * kCustomerFields];
     std::copy_n(&customer_static_[e.customer * kCustomerStatic], kCustomerStatic, cf);
-    const uint32_t* rows = history_.begin(e.customer);
-    space_->EncodeCustomerHistory(tx, rows, rows + e.history_count, e.day, cf, &b->history[i * h]);
+    const uint64_t off = history_offsets_[e.customer];
+    const int32_t last_day = e.history_count > 0 ? history_days_[off + e.history_count - 1] : 0;
+    space_->EncodeCustomerHistory(&history_articles_[off], e.history_count, last_day, e.day, cf,
+                                  &b->history[i * h]);
     int32_t* af = &b->article_fields[i * kArticleFields];
     std::copy_n(&article_static_[e.article * kArticleStatic], kArticleStatic, af);
-    FeatureSpace::EncodeArticleDynamic(sales_, e.article, e.day, af);
+    af[1 + kArticleCategoricalFields] = example_article_dynamic_[2 * x];
+    af[2 + kArticleCategoricalFields] = example_article_dynamic_[2 * x + 1];
     b->article_rows[i] = static_cast<int32_t>(e.article);
     b->weight[i] = e.weight;
     b->log_q[i] = article_log_q_[e.article];
@@ -113,8 +136,9 @@ void TrainingData::EncodeCustomers(const std::vector<uint32_t>& customers,
     const uint32_t c = customers[i];
     int32_t* cf = &(*fields)[i * kCustomerFields];
     std::copy_n(&customer_static_[c * kCustomerStatic], kCustomerStatic, cf);
-    space_->EncodeCustomerHistory(ds_->transactions, history_.begin(c), history_.end(c), as_of_day(), cf,
-                                  &(*history)[i * h]);
+    const uint64_t off = history_offsets_[c], n = history_offsets_[c + 1] - off;
+    space_->EncodeCustomerHistory(&history_articles_[off], static_cast<int64_t>(n),
+                                  n > 0 ? history_days_[off + n - 1] : 0, as_of_day(), cf, &(*history)[i * h]);
   }
 }
 
