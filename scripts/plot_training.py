@@ -18,7 +18,7 @@ def main(metrics_path, loss_path, out_path):
     for line in open(loss_path):
         parts = line.split("\t")
         if len(parts) == 4:
-            steps.append((float(parts[2]) + 1, float(parts[3])))
+            steps.append((float(parts[2]), float(parts[3])))
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     if steps:
         ax1.plot([s[0] for s in steps], [s[1] for s in steps], lw=0.6, alpha=0.5, label="step loss")

@@ -84,16 +84,16 @@ echo "run.sh: bundle $BUNDLE (training curve: $OUT/train/training_curve.png)" >&
 if [[ -n "$HOLDOUT" ]]; then
   echo
   echo "MAP@12 on the last $HOLDOUT days held out ($OUT):"
+  for kind in popular age recent; do
+    "$EVALUATE" score --truth "$SPLIT/truth.csv" --submission "$OUT/submissions/$kind.csv" \
+      --customers "$TRAIN/customers.csv" --json "$OUT/metrics/$kind.json" --label "baseline: $kind" --quiet
+  done
   python3 - "$OUT/train/training_metrics.jsonl" <<'PY'
 import json, sys
 m = [json.loads(l) for l in open(sys.argv[1]) if l.strip()][-1]
 print(f"{'two-tower (exact search)':<28} MAP@12 {m['map_at_12']:.5f}  recall@12 {m['recall_at_12']:.4f}  "
       f"after {m['epoch']} epochs")
 PY
-  for kind in popular age recent; do
-    "$EVALUATE" score --truth "$SPLIT/truth.csv" --submission "$OUT/submissions/$kind.csv" \
-      --customers "$TRAIN/customers.csv" --json "$OUT/metrics/$kind.json" --label "baseline: $kind" --quiet
-  done
 else
   cp "$OUT/submissions/recent.csv" "$OUT/submission.csv"
   echo "run.sh: no holdout: wrote $OUT/submission.csv (recent-purchases baseline) for every customer" >&2

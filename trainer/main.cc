@@ -28,7 +28,9 @@ ABSL_FLAG(std::string, device, "", "Overrides the config's device: cpu, cuda, cu
 ABSL_FLAG(int, epochs, -1, "Overrides the config's epochs");
 ABSL_FLAG(int, threads, -1, "Overrides the config's thread count");
 ABSL_FLAG(bool, resume, false, "Continue from the last checkpoint in --work_dir");
-ABSL_FLAG(int64_t, eval_max_customers, 20000, "Held-out customers evaluated after each epoch (0 = all); the last epoch uses all");
+ABSL_FLAG(int64_t, eval_max_customers, 0,
+          "Evaluate after each epoch on at most this many held-out customers (0 = all, the same "
+          "set every epoch); the last epoch always uses all");
 ABSL_FLAG(std::string, plot_script, HMREC_DEFAULT_PLOT_SCRIPT, "Script that renders the training curve PNG");
 ABSL_FLAG(std::string, python, "/usr/bin/python3", "Python with matplotlib (Debian's python3-matplotlib) for the plot");
 ABSL_FLAG(bool, quiet, false, "No progress lines");

@@ -2,6 +2,7 @@
 #include <filesystem>
 #include <numeric>
 
+#include "absl/strings/str_join.h"
 #include "common/bundle.h"
 #include "common/dataset_cache.h"
 #include "common/dates.h"
@@ -121,7 +122,13 @@ TEST_F(TrainerTest, ExportedBundleServesTheSameEmbeddings) {
   auto emb = ReadArticleEmbeddings(*bundle + "/" + kArticleEmbeddingsFile);
   ASSERT_TRUE(emb.ok());
   ASSERT_EQ(emb->article_ids.size(), ds_->articles.size());
-  for (size_t i = 0; i < ds_->articles.size(); ++i) EXPECT_EQ(emb->article_ids[i], ds_->articles[i].article_id);
+  ASSERT_EQ(emb->values.size(), ds_->articles.size() * 16);
+  for (size_t i = 0; i < ds_->articles.size(); ++i) {
+    EXPECT_EQ(emb->article_ids[i], ds_->articles[i].article_id);
+    double norm = 0;
+    for (int d = 0; d < 16; ++d) norm += emb->values[i * 16 + d] * emb->values[i * 16 + d];
+    EXPECT_NEAR(norm, 1.0, 1e-5) << "article row " << i;
+  }
 
   // The serving path: vocabularies + tower weights from the bundle, features
   // encoded from the raw customer data, as the index builder will.
@@ -212,13 +219,7 @@ class LeakageTest : public ::testing::Test {
   void SetUp() override {
     // One customer: A on day 1; B and C on day 2; D on day 3. Article D
     // first sells on day 3.
-    const std::string header =
-        "article_id,product_code,prod_name,product_type_no,product_type_name,product_group_name,"
-        "graphical_appearance_no,graphical_appearance_name,colour_group_code,colour_group_name,"
-        "perceived_colour_value_id,perceived_colour_value_name,perceived_colour_master_id,"
-        "perceived_colour_master_name,department_no,department_name,index_code,index_name,"
-        "index_group_no,index_group_name,section_no,section_name,garment_group_no,garment_group_name,"
-        "detail_desc\n";
+    const std::string header = absl::StrJoin(ArticleColumns(), ",") + "\n";
     std::string articles = header;
     for (int i = 1; i <= 4; ++i) {
       articles += "010877501" + std::to_string(i) +

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# End-to-end: datagen -> split -> hmrec_trainer -> bundle, with the real
+# programs on tiny data: the bundle is complete and its checksums hold,
+# metrics and checkpoints are written, a resumed run continues, and bad
+# requests fail with clear messages.
+set -euo pipefail
+BUILD=${1:?usage: trainer_test.sh BUILD_DIR SOURCE_DIR}
+SRC=${2:?usage: trainer_test.sh BUILD_DIR SOURCE_DIR}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+TRAINER="$BUILD/trainer/hmrec_trainer"
+CFG="$SRC/tests/data/trainer_tiny.pbtxt"
+
+"$BUILD/datagen/hmrec_datagen" --scale tiny --out "$WORK/data" --quiet
+"$BUILD/evaluate/hmrec_evaluate" split --data "$WORK/data" --holdout_days 7 --out "$WORK/split" --quiet
+
+bundle=$("$TRAINER" --config "$CFG" --data "$WORK/split/train" --holdout "$WORK/split/truth.csv" \
+  --work_dir "$WORK/train" --bundles "$WORK/bundles" --version v1 2> "$WORK/train.log") \
+  || { cat "$WORK/train.log" >&2; fail "trainer failed"; }
+[[ "$bundle" == "$WORK/bundles/v1" ]] || fail "stdout should be the bundle path, got '$bundle'"
+for f in manifest.pbtxt customer_tower.pt article_embeddings.bin vocabularies.pbtxt training_metrics.jsonl; do
+  [[ -s "$bundle/$f" ]] || fail "bundle lacks $f"
+done
+[[ ! -e "$WORK/bundles/v1.partial" ]] || fail "temporary bundle directory left behind"
+grep -q 'features_as_of: "2020-09-16"' "$bundle/manifest.pbtxt" || fail "features_as_of is not the day after training"
+grep -q 'name: "holdout_map_at_12"' "$bundle/manifest.pbtxt" || fail "manifest lacks the offline metric"
+# Every file the manifest names has the size it says.
+python3 - "$bundle" <<'PY' || fail "manifest sizes"
+import os, re, sys
+d = sys.argv[1]
+text = open(os.path.join(d, "manifest.pbtxt")).read()
+files = re.findall(r'files \{\s*name: "([^"]+)"\s*size: (\d+)\s*crc32: "([0-9a-f]{8})"', text)
+assert len(files) >= 4, files
+for name, size, _ in files:
+    assert os.path.getsize(os.path.join(d, name)) == int(size), name
+PY
+# Progress lines with rate and ETA, and one metrics line per epoch.
+grep -q "examples/s" "$WORK/train.log" || fail "no progress line"
+grep -q "holdout MAP@12" "$WORK/train.log" || fail "no per-epoch evaluation"
+[[ $(wc -l < "$WORK/train/training_metrics.jsonl") -eq 2 ]] || fail "expected 2 epochs of metrics"
+[[ -d "$WORK/train/checkpoints/epoch-001" ]] || fail "no checkpoint of the last epoch"
+if /usr/bin/python3 -c "import matplotlib" 2>/dev/null; then
+  [[ -s "$WORK/train/training_curve.png" ]] || fail "no training curve"
+fi
+
+# Resuming a finished run trains nothing more and exports the same model.
+"$TRAINER" --config "$CFG" --data "$WORK/split/train" --holdout "$WORK/split/truth.csv" \
+  --work_dir "$WORK/train" --bundles "$WORK/bundles" --version v2 --resume > /dev/null 2> "$WORK/resume.log"
+grep -q "resuming after epoch 2" "$WORK/resume.log" || fail "resume did not find the checkpoint"
+cmp -s "$WORK/bundles/v1/article_embeddings.bin" "$WORK/bundles/v2/article_embeddings.bin" \
+  || fail "resumed export differs"
+
+# An existing version is never overwritten; a missing GPU is a clear error.
+if "$TRAINER" --config "$CFG" --data "$WORK/split/train" --work_dir "$WORK/t2" --bundles "$WORK/bundles" \
+     --version v1 --epochs 1 > /dev/null 2> "$WORK/exists.log"; then
+  fail "overwrote bundle v1"
+fi
+grep -q "exists" "$WORK/exists.log" || fail "no message for an existing version"
+if ! "$TRAINER" --config "$CFG" --data "$WORK/split/train" --work_dir "$WORK/t3" --bundles "$WORK/b3" \
+     --device cuda --epochs 1 > /dev/null 2> "$WORK/cuda.log"; then
+  grep -q "device 'cuda'" "$WORK/cuda.log" || fail "unclear CUDA error: $(cat "$WORK/cuda.log")"
+fi
+echo "e2e trainer: all checks passed"
