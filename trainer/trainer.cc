@@ -323,7 +323,7 @@ absl::StatusOr<EpochMetrics> Trainer::Impl::RunEpoch(int epoch) {
       if (s % 20 == 0) {
         loss_log << epoch + 1 << "\t" << s << "\t" << static_cast<double>(epoch) + static_cast<double>(s) / steps
                  << "\t" << l << "\n";
-        progress.set_suffix(absl::StrFormat("loss %.4f", smoothed));
+        progress.set_suffix(absl::StrFormat("step %zu/%zu, loss %.4f", s + 1, steps, smoothed));
         progress.Update(static_cast<int64_t>((s + 1) * bs));
       }
     }
