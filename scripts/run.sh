@@ -80,6 +80,9 @@ if [[ -n "$HOLDOUT" ]]; then TRAINER_ARGS+=(--holdout "$SPLIT/truth.csv"); fi
 rm -rf "$OUT/train"
 BUNDLE=$("$BUILD/trainer/hmrec_trainer" "${TRAINER_ARGS[@]}")
 echo "run.sh: bundle $BUNDLE (training curve: $OUT/train/training_curve.png)" >&2
+# Make it servable: faiss index, RocksDB feature store, fallback; seal; make current.
+"$BUILD/index_builder/hmrec_index_builder" --config "$ROOT/configs/index_builder.pbtxt" \
+  --bundle "$BUNDLE" --data "$TRAIN"
 
 if [[ -n "$HOLDOUT" ]]; then
   echo

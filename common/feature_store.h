@@ -1,0 +1,49 @@
+#pragma once
+
+// The bundle's customer feature store: a RocksDB database keyed by the
+// 64-hex customer id, each value a serialised CustomerRecord (encoded
+// customer fields + recent purchases as article ids).
+//
+// Written once, offline, as one sorted SST file ingested into a fresh
+// database (no Put per customer). Opened read-only with every block's
+// checksum verified. A FeatureStore is safe to read from many threads.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "proto/config.pb.h"
+
+namespace rocksdb {
+class DB;
+}
+
+namespace hmrec {
+
+inline constexpr char kFeatureStoreDir[] = "features.rocksdb";
+
+// Writes `records` (keys must be strictly increasing) into a new database
+// at `path`, which must not exist.
+absl::Status WriteFeatureStore(const std::string& path,
+                               const std::vector<std::pair<std::string, config::CustomerRecord>>& records);
+
+class FeatureStore {
+ public:
+  // Opens read-only and verifies the checksums of every file.
+  static absl::StatusOr<std::unique_ptr<FeatureStore>> Open(const std::string& path);
+  ~FeatureStore();
+
+  // Looks up many customers at once; found[i] says whether ids[i] has a record.
+  absl::Status MultiGet(const std::vector<absl::string_view>& ids, std::vector<config::CustomerRecord>* records,
+                        std::vector<bool>* found) const;
+  int64_t ApproximateCount() const;
+
+ private:
+  explicit FeatureStore(std::unique_ptr<rocksdb::DB> db);
+  std::unique_ptr<rocksdb::DB> db_;
+};
+
+}  // namespace hmrec

@@ -1,0 +1,171 @@
+#include "index_builder/builder.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "common/article_index.h"
+#include "common/bundle.h"
+#include "common/dates.h"
+#include "common/feature_store.h"
+#include "common/features.h"
+#include "common/history.h"
+#include "common/progress.h"
+#include "common/status_macros.h"
+#include "common/text_proto.h"
+
+namespace hmrec {
+namespace fs = std::filesystem;
+
+namespace {
+
+double Since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+config::FallbackList PopularFallback(const Dataset& ds, const config::IndexBuilderConfig& cfg) {
+  const int window = cfg.fallback_window_days() > 0 ? cfg.fallback_window_days() : 7;
+  const double half_life = cfg.fallback_half_life_days() > 0 ? cfg.fallback_half_life_days() : 3;
+  const int size = cfg.fallback_size() > 0 ? cfg.fallback_size() : 12;
+  std::vector<double> score(ds.articles.size(), 0.0);
+  const Transactions& tx = ds.transactions;
+  for (size_t i = 0; i < tx.size(); ++i) {
+    const int32_t age = ds.last_day - tx.day[i];
+    if (age < window) score[tx.article[i]] += std::exp2(-age / half_life);
+  }
+  std::vector<uint32_t> order(ds.articles.size());
+  std::iota(order.begin(), order.end(), 0);
+  const size_t k = std::min<size_t>(size, order.size());
+  std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](uint32_t a, uint32_t b) {
+    return score[a] != score[b] ? score[a] > score[b] : a < b;
+  });
+  config::FallbackList f;
+  f.set_as_of(FormatDate(ds.last_day + 1));
+  for (size_t i = 0; i < k; ++i) {
+    f.add_article_ids(ds.articles[order[i]].article_id);
+    f.add_scores(score[order[i]]);
+  }
+  return f;
+}
+
+}  // namespace
+
+absl::StatusOr<BuildReport> BuildServableBundle(const std::string& bundle_dir, const Dataset& ds,
+                                                const config::IndexBuilderConfig& cfg, bool show_progress) {
+  ASSIGN_OR_RETURN(config::BundleManifest manifest, ReadManifest(bundle_dir));
+  if (manifest.sealed()) {
+    return absl::FailedPreconditionError(absl::StrCat(bundle_dir, " is already sealed"));
+  }
+  RETURN_IF_ERROR(VerifyBundleFiles(bundle_dir, manifest));
+  const fs::path dir(bundle_dir);
+  ASSIGN_OR_RETURN(ArticleEmbeddings emb, ReadArticleEmbeddings((dir / kArticleEmbeddingsFile).string()));
+  config::FeatureVocabularies vocab;
+  RETURN_IF_ERROR(ReadTextProto((dir / kVocabulariesFile).string(), &vocab));
+  ASSIGN_OR_RETURN(FeatureSpace space, FeatureSpace::FromProto(vocab));
+
+  // The data must be what the bundle was trained on.
+  if (emb.article_ids.size() != ds.articles.size()) {
+    return absl::FailedPreconditionError(absl::StrCat("bundle has ", emb.article_ids.size(),
+                                                      " articles, the data ", ds.articles.size()));
+  }
+  for (size_t i = 0; i < ds.articles.size(); ++i) {
+    if (emb.article_ids[i] != ds.articles[i].article_id) {
+      return absl::FailedPreconditionError(absl::StrCat("article row ", i, " is ", emb.article_ids[i],
+                                                        " in the bundle but ", ds.articles[i].article_id,
+                                                        " in the data"));
+    }
+  }
+  if (manifest.data_last_day() != FormatDate(ds.last_day)) {
+    return absl::FailedPreconditionError(absl::StrCat("bundle was trained on data up to ", manifest.data_last_day(),
+                                                      ", this data ends ", FormatDate(ds.last_day)));
+  }
+
+  BuildReport report;
+  report.articles = static_cast<int64_t>(emb.article_ids.size());
+  auto t0 = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(BuiltIndex index, BuildArticleIndex(emb, cfg));
+  const std::string index_tmp = (dir / (std::string(kIndexFile) + ".tmp")).string();
+  RETURN_IF_ERROR(WriteArticleIndex(*index.index, index_tmp));
+  fs::rename(index_tmp, dir / kIndexFile);
+  report.index_seconds = Since(t0);
+  report.index_description = index.description;
+
+  // One record per customer, as of the day after the data, sorted by id.
+  t0 = std::chrono::steady_clock::now();
+  CustomerHistory history = CustomerHistory::Build(ds.transactions, ds.customers.size());
+  std::vector<uint32_t> order(ds.customers.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return ds.customer_id(a) < ds.customer_id(b); });
+  std::vector<std::pair<std::string, config::CustomerRecord>> records(order.size());
+  ProgressReporter progress("encoding customers", static_cast<int64_t>(order.size()), "customers");
+  progress.set_enabled(show_progress);
+  const int h = space.history_length();
+  std::vector<uint32_t> bought;
+  std::vector<int32_t> hist(h);
+  int32_t fields[kCustomerFields];
+  for (size_t i = 0; i < order.size(); ++i) {
+    const uint32_t c = order[i];
+    bought.clear();
+    for (const uint32_t* r = history.begin(c); r != history.end(c); ++r) bought.push_back(ds.transactions.article[*r]);
+    const int32_t last = bought.empty() ? 0 : ds.transactions.day[*(history.end(c) - 1)];
+    report.customers_without_purchases += bought.empty();
+    space.EncodeCustomerStatic(ds, ds.customers[c], fields);
+    space.EncodeCustomerHistory(bought.data(), static_cast<int64_t>(bought.size()), last, ds.last_day + 1, fields,
+                                hist.data());
+    records[i].first = std::string(ds.customer_id(c));
+    config::CustomerRecord& rec = records[i].second;
+    rec.mutable_fields()->Add(fields, fields + kCustomerFields);
+    for (int32_t row : hist) {
+      if (row == 0) break;
+      rec.add_recent_article_ids(ds.articles[row - 1].article_id);
+    }
+    if ((i & 0xFFFF) == 0) progress.Update(static_cast<int64_t>(i));
+  }
+  progress.Finish(static_cast<int64_t>(order.size()));
+  const fs::path store = dir / kFeatureStoreDir;
+  std::error_code ec;
+  fs::remove_all(store, ec);  // a previous, interrupted attempt
+  RETURN_IF_ERROR(WriteFeatureStore(store.string(), records));
+  report.customers = static_cast<int64_t>(records.size());
+  report.store_seconds = Since(t0);
+
+  RETURN_IF_ERROR(WriteTextProto((dir / kFallbackFile).string(), PopularFallback(ds, cfg)));
+
+  // Seal: every file checksummed, then the flag.
+  manifest.set_index_type(index.description);
+  RETURN_IF_ERROR(RecordBundleFile(bundle_dir, kIndexFile, &manifest));
+  RETURN_IF_ERROR(RecordBundleFile(bundle_dir, kFallbackFile, &manifest));
+  for (const auto& entry : fs::directory_iterator(store)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("LOG", 0) == 0 || name == "LOCK") continue;  // rewritten by every open
+    RETURN_IF_ERROR(RecordBundleFile(bundle_dir, (fs::path(kFeatureStoreDir) / name).string(), &manifest));
+  }
+  manifest.set_sealed(true);
+  RETURN_IF_ERROR(WriteManifest(bundle_dir, manifest));
+  return report;
+}
+
+absl::Status MakeCurrent(const std::string& bundle_dir) {
+  ASSIGN_OR_RETURN(config::BundleManifest manifest, ReadManifest(bundle_dir));
+  if (!manifest.sealed()) {
+    return absl::FailedPreconditionError(absl::StrCat(bundle_dir, " is not sealed; it cannot be made current"));
+  }
+  RETURN_IF_ERROR(VerifyBundleFiles(bundle_dir, manifest));
+  const fs::path target = fs::path(bundle_dir).lexically_normal();
+  const fs::path root = target.parent_path();
+  const fs::path tmp = root / absl::StrCat(".current.tmp.", ::getpid());
+  std::error_code ec;
+  fs::remove(tmp, ec);
+  fs::create_directory_symlink(target.filename(), tmp, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", tmp.string(), ": ", ec.message()));
+  fs::rename(tmp, root / kCurrentLink, ec);  // atomic: readers see the old or the new link
+  if (ec) return absl::InternalError(absl::StrCat("cannot switch ", (root / kCurrentLink).string(), ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+}  // namespace hmrec

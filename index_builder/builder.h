@@ -1,0 +1,40 @@
+#pragma once
+
+// Turns a trained bundle into a servable one: the faiss index over the
+// article embeddings, the RocksDB customer feature store, the popular
+// fallback list, and the sealed manifest (checksums of every file). Only a
+// sealed bundle can be made current, by an atomic rename of the
+// bundles/current symlink. Not thread-safe.
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/hm_data.h"
+#include "proto/config.pb.h"
+
+namespace hmrec {
+
+inline constexpr char kFallbackFile[] = "fallback.pbtxt";
+inline constexpr char kCurrentLink[] = "current";
+
+struct BuildReport {
+  std::string index_description;
+  int64_t articles = 0;
+  int64_t customers = 0;
+  int64_t customers_without_purchases = 0;
+  double index_seconds = 0;
+  double store_seconds = 0;
+};
+
+// Adds index, feature store and fallback to the trained bundle at
+// `bundle_dir` and seals its manifest. `ds` must be the data the bundle was
+// trained on (checked: same articles, same last day).
+absl::StatusOr<BuildReport> BuildServableBundle(const std::string& bundle_dir, const Dataset& ds,
+                                                const config::IndexBuilderConfig& cfg, bool show_progress);
+
+// Points <bundles root>/current at `bundle_dir` atomically; refuses a bundle
+// that is not sealed or fails its checksums.
+absl::Status MakeCurrent(const std::string& bundle_dir);
+
+}  // namespace hmrec

@@ -1,0 +1,227 @@
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+
+#include "common/article_index.h"
+#include "common/bundle.h"
+#include "common/dataset_cache.h"
+#include "common/feature_store.h"
+#include "common/rng.h"
+#include "common/text_proto.h"
+#include "datagen/generator.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "index_builder/builder.h"
+#include "tests/unit/test_util.h"
+#include "trainer/trainer.h"
+
+namespace hmrec {
+namespace {
+
+using hmrec::testing::TempDir;
+
+// Unit vectors around `clusters` random centres.
+ArticleEmbeddings Clustered(int n, int dim, int clusters, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> centres(clusters * dim);
+  for (float& c : centres) c = static_cast<float>(rng.Normal());
+  ArticleEmbeddings e;
+  e.dim = dim;
+  for (int i = 0; i < n; ++i) {
+    e.article_ids.push_back(100000000 + i * 7);
+    const int c = static_cast<int>(rng.Below(clusters));
+    double norm = 0;
+    std::vector<float> v(dim);
+    for (int k = 0; k < dim; ++k) {
+      v[k] = centres[c * dim + k] + 0.3f * static_cast<float>(rng.Normal());
+      norm += v[k] * v[k];
+    }
+    for (float x : v) e.values.push_back(static_cast<float>(x / std::sqrt(norm)));
+  }
+  return e;
+}
+
+config::IndexBuilderConfig Config(const std::string& type) {
+  config::IndexBuilderConfig c;
+  c.set_index_type(type);
+  c.set_ivf_nlist(32);
+  c.set_ivf_nprobe(8);
+  c.set_hnsw_m(16);
+  c.set_hnsw_ef_search(128);
+  c.set_hnsw_ef_construction(100);
+  return c;
+}
+
+double RecallAgainstFlat(const std::string& type) {
+  ArticleEmbeddings e = Clustered(4000, 32, 40, 1);
+  ArticleEmbeddings q = Clustered(200, 32, 40, 2);
+  auto exact = BuildArticleIndex(e, Config("flat"));
+  auto approx = BuildArticleIndex(e, Config(type));
+  EXPECT_TRUE(exact.ok() && approx.ok());
+  std::vector<int64_t> ei, ai;
+  std::vector<float> es, as;
+  EXPECT_TRUE(SearchArticles(*exact->index, q.values.data(), 200, 12, &ei, &es).ok());
+  EXPECT_TRUE(SearchArticles(*approx->index, q.values.data(), 200, 12, &ai, &as).ok());
+  int hits = 0;
+  for (int i = 0; i < 200; ++i) {
+    for (int k = 0; k < 12; ++k) {
+      hits += std::count(ai.begin() + i * 12, ai.begin() + (i + 1) * 12, ei[i * 12 + k]) > 0;
+    }
+  }
+  return hits / (200.0 * 12);
+}
+
+TEST(ArticleIndex, RecallOfEachTypeAgainstBruteForce) {
+  EXPECT_DOUBLE_EQ(RecallAgainstFlat("flat"), 1.0);
+  EXPECT_GT(RecallAgainstFlat("ivf"), 0.9);
+  EXPECT_GT(RecallAgainstFlat("hnsw"), 0.9);
+}
+
+TEST(ArticleIndex, IdsRoundTripThroughTheFile) {
+  TempDir dir;
+  ArticleEmbeddings e = Clustered(500, 16, 10, 3);
+  for (const char* type : {"flat", "ivf", "hnsw"}) {
+    auto built = BuildArticleIndex(e, Config(type));
+    ASSERT_TRUE(built.ok()) << built.status();
+    ASSERT_TRUE(WriteArticleIndex(*built->index, dir.File("i.faiss")).ok());
+    auto read = ReadArticleIndex(dir.File("i.faiss"));
+    ASSERT_TRUE(read.ok()) << read.status();
+    std::vector<int64_t> ids;
+    std::vector<float> scores;
+    ASSERT_TRUE(SearchArticles(**read, e.values.data(), 500, 1, &ids, &scores).ok());
+    int same = 0;
+    for (int i = 0; i < 500; ++i) same += ids[i] == e.article_ids[i];
+    EXPECT_GE(same, type == std::string("flat") ? 500 : 490) << type;  // each vector finds itself
+  }
+  EXPECT_FALSE(BuildArticleIndex(e, Config("lsh")).ok());
+  EXPECT_EQ(ReadArticleIndex(dir.File("missing.faiss")).status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST(FeatureStore, RoundTripUnknownKeyAndCorruption) {
+  TempDir dir;
+  std::vector<std::pair<std::string, config::CustomerRecord>> records;
+  for (int i = 0; i < 1000; ++i) {
+    config::CustomerRecord r;
+    for (int k = 0; k < 8; ++k) r.add_fields(i + k);
+    if (i % 3) r.add_recent_article_ids(108775015 + i);
+    records.emplace_back(hmrec::testing::CustomerId(i), r);
+  }
+  const std::string path = dir.File("features.rocksdb");
+  ASSERT_TRUE(WriteFeatureStore(path, records).ok());
+  EXPECT_EQ(WriteFeatureStore(path, records).code(), absl::StatusCode::kAlreadyExists);
+  {
+    auto store = FeatureStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    const std::string unknown(64, 'f');
+    std::vector<absl::string_view> ids = {records[5].first, unknown, records[999].first};
+    std::vector<config::CustomerRecord> got;
+    std::vector<bool> found;
+    ASSERT_TRUE((*store)->MultiGet(ids, &got, &found).ok());
+    EXPECT_THAT(found, ::testing::ElementsAre(true, false, true));
+    EXPECT_EQ(got[0].SerializeAsString(), records[5].second.SerializeAsString());
+    EXPECT_EQ(got[2].SerializeAsString(), records[999].second.SerializeAsString());
+  }
+  // Unsorted keys are refused.
+  std::swap(records[1], records[2]);
+  EXPECT_EQ(WriteFeatureStore(dir.File("other"), records).code(), absl::StatusCode::kInvalidArgument);
+  // A flipped byte in the data file is caught when the store is opened.
+  for (const auto& f : std::filesystem::directory_iterator(path)) {
+    if (f.path().extension() == ".sst") {
+      std::string bytes = hmrec::testing::ReadFile(f.path().string());
+      bytes[bytes.size() / 3] ^= 0x40;
+      hmrec::testing::WriteFile(f.path().string(), bytes);
+    }
+  }
+  EXPECT_FALSE(FeatureStore::Open(path).ok());
+}
+
+// Train a tiny bundle, then make it servable.
+class BuilderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    datagen::GenerateStats stats;
+    ASSERT_TRUE(datagen::Generate(*datagen::ScalePreset("tiny"), dir_.File("data"), false, &stats).ok());
+    LoadOptions opts;
+    opts.show_progress = false;
+    ds_ = std::move(*LoadDataset(dir_.File("data"), opts));
+    config::TrainerConfig cfg;
+    ASSERT_TRUE(ReadTextProto(std::string(HMREC_SOURCE_DIR) + "/tests/data/trainer_tiny.pbtxt", &cfg).ok());
+    cfg.set_epochs(1);
+    TrainerOptions to;
+    to.work_dir = dir_.File("work");
+    to.show_progress = false;
+    auto t = Trainer::Create(cfg, *ds_, nullptr, to);
+    ASSERT_TRUE(t.ok()) << t.status();
+    ASSERT_TRUE((*t)->Train().ok());
+    for (const char* v : {"v1", "v2"}) {
+      auto b = (*t)->Export(dir_.File("bundles"), v);
+      ASSERT_TRUE(b.ok()) << b.status();
+    }
+  }
+  TempDir dir_;
+  std::unique_ptr<Dataset> ds_;
+};
+
+TEST_F(BuilderTest, SealsVerifiesAndSwitchesCurrent) {
+  const std::string b1 = dir_.File("bundles/v1");
+  // A bundle that is not sealed cannot become current.
+  EXPECT_EQ(MakeCurrent(b1).code(), absl::StatusCode::kFailedPrecondition);
+  auto report = BuildServableBundle(b1, *ds_, Config("flat"), false);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->customers, static_cast<int64_t>(ds_->customers.size()));
+  EXPECT_GT(report->customers_without_purchases, 0);
+  auto manifest = ReadManifest(b1);
+  ASSERT_TRUE(manifest.ok());
+  EXPECT_TRUE(manifest->sealed());
+  EXPECT_TRUE(VerifyBundleFiles(b1, *manifest).ok());
+  ASSERT_TRUE(MakeCurrent(b1).ok());
+  EXPECT_EQ(std::filesystem::read_symlink(dir_.File("bundles/current")).string(), "v1");
+
+  // Every customer has a record, buyers with their purchases, most recent first.
+  auto store = FeatureStore::Open(b1 + "/" + kFeatureStoreDir);
+  ASSERT_TRUE(store.ok()) << store.status();
+  std::vector<absl::string_view> ids;
+  for (uint32_t c = 0; c < ds_->customers.size(); ++c) ids.push_back(ds_->customer_id(c));
+  std::vector<config::CustomerRecord> recs;
+  std::vector<bool> found;
+  ASSERT_TRUE((*store)->MultiGet(ids, &recs, &found).ok());
+  EXPECT_EQ(std::count(found.begin(), found.end(), true), static_cast<long>(ids.size()));
+  const Transactions& tx = ds_->transactions;
+  const uint32_t last_buyer = tx.customer[tx.size() - 1];
+  ASSERT_GT(recs[last_buyer].recent_article_ids_size(), 0);
+  EXPECT_EQ(recs[last_buyer].recent_article_ids(0), ds_->articles[tx.article[tx.size() - 1]].article_id);
+  EXPECT_EQ(recs[last_buyer].fields_size(), 8);
+
+  // A sealed bundle is not built twice.
+  EXPECT_EQ(BuildServableBundle(b1, *ds_, Config("flat"), false).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(BuilderTest, AFailedBuildNeverBecomesCurrent) {
+  const std::string b1 = dir_.File("bundles/v1"), b2 = dir_.File("bundles/v2");
+  ASSERT_TRUE(BuildServableBundle(b1, *ds_, Config("flat"), false).ok());
+  ASSERT_TRUE(MakeCurrent(b1).ok());
+  // v2's embeddings get corrupted: the build refuses it, current stays v1.
+  const std::string emb = b2 + "/" + kArticleEmbeddingsFile;
+  std::string bytes = hmrec::testing::ReadFile(emb);
+  bytes[100] ^= 1;
+  hmrec::testing::WriteFile(emb, bytes);
+  auto report = BuildServableBundle(b2, *ds_, Config("flat"), false);
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(MakeCurrent(b2).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(std::filesystem::read_symlink(dir_.File("bundles/current")).string(), "v1");
+  // A sealed bundle whose file is later damaged cannot be made current either.
+  hmrec::testing::WriteFile(b1 + "/" + kFallbackFile, "article_ids: 1\n");
+  EXPECT_EQ(MakeCurrent(b1).code(), absl::StatusCode::kDataLoss);
+}
+
+TEST_F(BuilderTest, RefusesDataTheBundleWasNotTrainedOn) {
+  Dataset other;
+  other.articles = ds_->articles;
+  other.articles.pop_back();
+  auto report = BuildServableBundle(dir_.File("bundles/v1"), other, Config("flat"), false);
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace hmrec
