@@ -215,6 +215,36 @@ TEST_F(BuilderTest, AFailedBuildNeverBecomesCurrent) {
   EXPECT_EQ(MakeCurrent(b1).code(), absl::StatusCode::kDataLoss);
 }
 
+TEST_F(BuilderTest, SameInputSameBundleContent) {
+  // v1 and v2 were exported from the same trained model.
+  const std::string b1 = dir_.File("bundles/v1"), b2 = dir_.File("bundles/v2");
+  for (const char* type : {"flat", "ivf"}) {
+    SCOPED_TRACE(type);
+    TempDir copy;
+    std::filesystem::copy(b1, copy.File("a"), std::filesystem::copy_options::recursive);
+    std::filesystem::copy(b2, copy.File("b"), std::filesystem::copy_options::recursive);
+    config::IndexBuilderConfig cfg = Config(type);
+    cfg.set_ivf_nlist(16);
+    ASSERT_TRUE(BuildServableBundle(copy.File("a"), *ds_, cfg, false).ok());
+    ASSERT_TRUE(BuildServableBundle(copy.File("b"), *ds_, cfg, false).ok());
+    for (const char* f : {kIndexFile, kFallbackFile}) {
+      EXPECT_EQ(hmrec::testing::ReadFile(copy.File(std::string("a/") + f)),
+                hmrec::testing::ReadFile(copy.File(std::string("b/") + f))) << f;
+    }
+    // The store's files carry creation times; its records are identical.
+    auto sa = FeatureStore::Open(copy.File("a/features.rocksdb"));
+    auto sb = FeatureStore::Open(copy.File("b/features.rocksdb"));
+    ASSERT_TRUE(sa.ok() && sb.ok());
+    std::vector<absl::string_view> ids;
+    for (uint32_t c = 0; c < ds_->customers.size(); ++c) ids.push_back(ds_->customer_id(c));
+    std::vector<config::CustomerRecord> ra, rb;
+    std::vector<bool> fa, fb;
+    ASSERT_TRUE((*sa)->MultiGet(ids, &ra, &fa).ok());
+    ASSERT_TRUE((*sb)->MultiGet(ids, &rb, &fb).ok());
+    for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(ra[i].SerializeAsString(), rb[i].SerializeAsString());
+  }
+}
+
 TEST_F(BuilderTest, RefusesDataTheBundleWasNotTrainedOn) {
   Dataset other;
   other.articles = ds_->articles;

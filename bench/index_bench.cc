@@ -1,0 +1,151 @@
+// Index trade-offs on a real bundle: for flat, IVF and HNSW settings, the
+// build time, the time to search 1000 customers' embeddings for their top 12
+// (median of several runs), and recall@12 against exact search.
+//
+//   hmrec_index_bench --bundle out/full/bundles/current [--queries 1000] [--runs 5] [--threads 2]
+//
+// Queries are real: 1000 customers from the bundle's feature store, embedded
+// by its customer tower.
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "common/article_index.h"
+#include "common/bundle.h"
+#include "common/feature_store.h"
+#include "common/features.h"
+#include "common/model/tower_runner.h"
+#include "common/runtime.h"
+#include "common/text_proto.h"
+#include "glog/logging.h"
+#include "rocksdb/db.h"
+
+ABSL_FLAG(std::string, bundle, "", "A sealed bundle");
+ABSL_FLAG(int, queries, 1000, "Customers to search for");
+ABSL_FLAG(int, runs, 5, "Search repetitions (median reported)");
+ABSL_FLAG(int, threads, 2, "OpenMP / LibTorch threads");
+
+namespace {
+
+double Seconds(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+[[noreturn]] void Die(const absl::Status& s) {
+  std::fprintf(stderr, "index_bench: %s\n", std::string(s.message()).c_str());
+  std::exit(1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  hmrec::ConfigureAllocator();
+  absl::ParseCommandLine(argc, argv);
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
+  hmrec::ConfigureThreads(absl::GetFlag(FLAGS_threads));
+  const std::string b = absl::GetFlag(FLAGS_bundle);
+  auto manifest = hmrec::ReadManifest(b);
+  if (!manifest.ok()) Die(manifest.status());
+  auto emb = hmrec::ReadArticleEmbeddings(b + "/" + hmrec::kArticleEmbeddingsFile);
+  if (!emb.ok()) Die(emb.status());
+  hmrec::config::FeatureVocabularies vocab;
+  if (auto s = hmrec::ReadTextProto(b + "/" + hmrec::kVocabulariesFile, &vocab); !s.ok()) Die(s);
+  auto space = hmrec::FeatureSpace::FromProto(vocab);
+  if (!space.ok()) Die(space.status());
+  auto runner = hmrec::CustomerTowerRunner::Load(b + "/" + hmrec::kCustomerTowerFile, manifest->trainer().model(),
+                                                 *space, "cpu");
+  if (!runner.ok()) Die(runner.status());
+
+  // The first N customers of the store (keys are random hex: an unbiased sample).
+  const int n = absl::GetFlag(FLAGS_queries);
+  std::vector<std::string> ids;
+  {
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Options o;
+    if (!rocksdb::DB::OpenForReadOnly(o, b + "/" + hmrec::kFeatureStoreDir, &raw).ok()) Die(absl::InternalError("store"));
+    std::unique_ptr<rocksdb::DB> db(raw);
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+    for (it->SeekToFirst(); it->Valid() && static_cast<int>(ids.size()) < n; it->Next()) ids.push_back(it->key().ToString());
+  }
+  auto store = hmrec::FeatureStore::Open(b + "/" + hmrec::kFeatureStoreDir);
+  if (!store.ok()) Die(store.status());
+  std::vector<absl::string_view> views(ids.begin(), ids.end());
+  std::vector<hmrec::config::CustomerRecord> recs;
+  std::vector<bool> found;
+  if (auto s = (*store)->MultiGet(views, &recs, &found); !s.ok()) Die(s);
+  absl::flat_hash_map<int32_t, int32_t> row;
+  for (size_t i = 0; i < emb->article_ids.size(); ++i) row[emb->article_ids[i]] = static_cast<int32_t>(i) + 1;
+  const int h = space->history_length();
+  std::vector<int32_t> fields(ids.size() * hmrec::kCustomerFields), hist(ids.size() * h, 0);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    for (int k = 0; k < hmrec::kCustomerFields; ++k) fields[i * hmrec::kCustomerFields + k] = recs[i].fields(k);
+    for (int k = 0; k < std::min(h, recs[i].recent_article_ids_size()); ++k) hist[i * h + k] = row[recs[i].recent_article_ids(k)];
+  }
+  std::vector<float> queries(ids.size() * runner->get()->dim());
+  if (auto s = (*runner)->Embed(fields.data(), hist.data(), ids.size(), queries.data()); !s.ok()) Die(s);
+
+  struct Setting {
+    std::string type;
+    int nlist, nprobe, m, ef;
+  };
+  const std::vector<Setting> settings = {
+      {"flat", 0, 0, 0, 0},       {"ivf", 256, 4, 0, 0},  {"ivf", 256, 16, 0, 0}, {"ivf", 256, 64, 0, 0},
+      {"ivf", 1024, 16, 0, 0},    {"hnsw", 0, 0, 32, 32}, {"hnsw", 0, 0, 32, 64}, {"hnsw", 0, 0, 32, 128}};
+  std::vector<int64_t> exact;
+  std::printf("| index | build s | search 1000 queries, ms (median of %d) | recall@12 vs exact |\n| --- | --- | --- | --- |\n",
+              absl::GetFlag(FLAGS_runs));
+  std::unique_ptr<faiss::Index> last_hnsw;
+  for (const Setting& st : settings) {
+    hmrec::config::IndexBuilderConfig cfg;
+    cfg.set_index_type(st.type);
+    cfg.set_ivf_nlist(st.nlist);
+    cfg.set_ivf_nprobe(st.nprobe);
+    cfg.set_hnsw_m(st.m);
+    cfg.set_hnsw_ef_search(st.ef);
+    double build = 0;
+    std::unique_ptr<faiss::Index> index;
+    std::string desc;
+    if (st.type == "hnsw" && last_hnsw) {  // same graph, other efSearch
+      index = std::move(last_hnsw);
+      hmrec::ConfigureSearch(index.get(), cfg).IgnoreError();
+      desc = "IDMap,HNSW32,Flat(IP) efSearch " + std::to_string(st.ef);
+    } else {
+      auto t0 = std::chrono::steady_clock::now();
+      auto built = hmrec::BuildArticleIndex(*emb, cfg);
+      if (!built.ok()) Die(built.status());
+      build = Seconds(t0);
+      index = std::move(built->index);
+      desc = built->description;
+    }
+    std::vector<double> times;
+    std::vector<int64_t> got;
+    std::vector<float> scores;
+    for (int r = 0; r < absl::GetFlag(FLAGS_runs); ++r) {
+      auto t0 = std::chrono::steady_clock::now();
+      if (auto s = hmrec::SearchArticles(*index, queries.data(), ids.size(), 12, &got, &scores); !s.ok()) Die(s);
+      times.push_back(Seconds(t0) * 1000);
+    }
+    std::sort(times.begin(), times.end());
+    if (st.type == "flat") exact = got;
+    int64_t hits = 0;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      for (int k = 0; k < 12; ++k) {
+        hits += std::count(got.begin() + i * 12, got.begin() + (i + 1) * 12, exact[i * 12 + k]) > 0;
+      }
+    }
+    std::printf("| %s | %s | %.1f | %.4f |\n", desc.c_str(), build > 0 ? std::to_string(build).substr(0, 5).c_str() : "(same)",
+                times[times.size() / 2], static_cast<double>(hits) / (ids.size() * 12.0));
+    std::fflush(stdout);
+    if (st.type == "hnsw") last_hnsw = std::move(index);
+  }
+  return 0;
+}
