@@ -61,4 +61,22 @@ if ! "$TRAINER" --config "$CFG" --data "$WORK/split/train" --work_dir "$WORK/t3"
      --device cuda --epochs 1 > /dev/null 2> "$WORK/cuda.log"; then
   grep -q "device 'cuda'" "$WORK/cuda.log" || fail "unclear CUDA error: $(cat "$WORK/cuda.log")"
 fi
-echo "e2e trainer: all checks passed"
+# The index builder makes v1 servable, seals it and points current at it.
+IB="$BUILD/index_builder/hmrec_index_builder"
+"$IB" --config "$SRC/configs/index_builder.pbtxt" --bundle "$WORK/bundles/v1" --data "$WORK/split/train" \
+  --quiet 2> "$WORK/ib.log" || { cat "$WORK/ib.log" >&2; fail "index builder failed"; }
+[[ $(readlink "$WORK/bundles/current") == v1 ]] || fail "current does not point at v1"
+grep -q "sealed: true" "$WORK/bundles/v1/manifest.pbtxt" || fail "v1 not sealed"
+for f in index.faiss fallback.pbtxt features.rocksdb/CURRENT; do
+  [[ -e "$WORK/bundles/v1/$f" ]] || fail "servable bundle lacks $f"
+done
+[[ $(grep -c "article_ids:" "$WORK/bundles/v1/fallback.pbtxt") -eq 12 ]] || fail "fallback is not 12 articles"
+# A sealed bundle is not rebuilt; a bundle built from other data is refused and never current.
+if "$IB" --config "$SRC/configs/index_builder.pbtxt" --bundle "$WORK/bundles/v1" --data "$WORK/split/train" \
+     --quiet 2> "$WORK/ib2.log"; then fail "rebuilt a sealed bundle"; fi
+grep -q "already sealed" "$WORK/ib2.log" || fail "no message for a sealed bundle"
+if "$IB" --config "$SRC/configs/index_builder.pbtxt" --bundle "$WORK/bundles/v2" --data "$WORK/data" \
+     --quiet 2> "$WORK/ib3.log"; then fail "built v2 from data it was not trained on"; fi
+grep -q "trained on data up to" "$WORK/ib3.log" || fail "unclear mismatch error: $(cat "$WORK/ib3.log")"
+[[ $(readlink "$WORK/bundles/current") == v1 ]] || fail "a refused bundle became current"
+echo "e2e trainer + index builder: all checks passed"
