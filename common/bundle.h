@@ -20,6 +20,7 @@ inline constexpr char kManifestFile[] = "manifest.pbtxt";
 inline constexpr char kCustomerTowerFile[] = "customer_tower.pt";
 inline constexpr char kArticleEmbeddingsFile[] = "article_embeddings.bin";
 inline constexpr char kVocabulariesFile[] = "vocabularies.pbtxt";
+inline constexpr char kFallbackFile[] = "fallback.pbtxt";
 
 // Every article's embedding, in the order of the vocabularies' article rows.
 struct ArticleEmbeddings {

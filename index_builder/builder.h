@@ -15,7 +15,6 @@
 
 namespace hmrec {
 
-inline constexpr char kFallbackFile[] = "fallback.pbtxt";
 inline constexpr char kCurrentLink[] = "current";
 
 struct BuildReport {

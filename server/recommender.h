@@ -1,0 +1,74 @@
+#pragma once
+
+// The serving core, apart from any transport: a sealed bundle loaded and
+// verified completely, and the path customer ids -> feature store lookup ->
+// customer tower -> faiss search -> article ids, with the popular fallback
+// for customers the store does not know.
+//
+// A Recommender is immutable after Load except for the buffers one
+// Recommend() call uses: call Recommend() from one thread at a time (the
+// batch worker owns it); load one per worker for parallel pipelines.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "common/article_index.h"
+#include "common/feature_store.h"
+#include "common/features.h"
+#include "common/model/tower_runner.h"
+#include "proto/config.pb.h"
+
+namespace hmrec {
+
+struct RecommenderOptions {
+  std::string device = "cpu";      // LibTorch device of the customer tower
+  int ivf_nprobe = 0;              // 0: as built
+  int hnsw_ef_search = 0;          // 0: as built
+};
+
+struct Recommendation {
+  std::vector<int32_t> article_ids;  // best first
+  std::vector<float> scores;
+  bool fallback = false;
+};
+
+class Recommender {
+ public:
+  // Loads bundle_dir: it must be sealed and pass every checksum.
+  static absl::StatusOr<std::unique_ptr<Recommender>> Load(const std::string& bundle_dir,
+                                                           const RecommenderOptions& options);
+
+  // Recommends `k` articles to each of `customer_ids` (valid 64-hex ids),
+  // results in the same order.
+  absl::Status Recommend(const std::vector<absl::string_view>& customer_ids, int k,
+                         std::vector<Recommendation>* out);
+
+  const std::string& version() const { return version_; }
+  const config::BundleManifest& manifest() const { return manifest_; }
+
+ private:
+  Recommender() = default;
+
+  std::string version_;
+  config::BundleManifest manifest_;
+  std::unique_ptr<FeatureSpace> space_;
+  std::unique_ptr<CustomerTowerRunner> tower_;
+  std::unique_ptr<faiss::Index> index_;
+  std::unique_ptr<FeatureStore> store_;
+  absl::flat_hash_map<int32_t, int32_t> article_row_;  // article id -> row + 1
+  std::vector<int32_t> fallback_ids_;
+  std::vector<float> fallback_scores_;
+  int dim_ = 0;
+  // Buffers reused across calls: fresh large allocations cost page faults.
+  std::vector<config::CustomerRecord> records_;
+  std::vector<bool> found_;
+  std::vector<int32_t> fields_, history_;
+  std::vector<float> queries_, scores_;
+  std::vector<int64_t> ids_;
+};
+
+}  // namespace hmrec

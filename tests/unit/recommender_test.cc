@@ -1,0 +1,123 @@
+#include "server/recommender.h"
+
+#include <filesystem>
+
+#include "absl/strings/string_view.h"
+#include "common/bundle.h"
+#include "common/dataset_cache.h"
+#include "common/text_proto.h"
+#include "datagen/generator.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "index_builder/builder.h"
+#include "tests/unit/test_util.h"
+#include "trainer/trainer.h"
+
+namespace hmrec {
+namespace {
+
+using hmrec::testing::TempDir;
+
+// A tiny trained and sealed bundle, shared by the tests.
+class RecommenderTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    ConfigureThreads(1);
+    dir_ = new TempDir();
+    datagen::GenerateStats stats;
+    ASSERT_TRUE(datagen::Generate(*datagen::ScalePreset("tiny"), dir_->File("data"), false, &stats).ok());
+    LoadOptions lo;
+    lo.show_progress = false;
+    ds_ = LoadDataset(dir_->File("data"), lo)->release();
+    config::TrainerConfig cfg;
+    ASSERT_TRUE(ReadTextProto(std::string(HMREC_SOURCE_DIR) + "/tests/data/trainer_tiny.pbtxt", &cfg).ok());
+    cfg.set_epochs(1);
+    TrainerOptions to;
+    to.work_dir = dir_->File("work");
+    to.show_progress = false;
+    trainer_ = Trainer::Create(cfg, *ds_, nullptr, to)->release();
+    ASSERT_TRUE(trainer_->Train().ok());
+    ASSERT_TRUE(trainer_->Export(dir_->File("bundles"), "sealed").ok());
+    ASSERT_TRUE(trainer_->Export(dir_->File("bundles"), "unsealed").ok());
+    config::IndexBuilderConfig ib;
+    ib.set_index_type("flat");
+    ASSERT_TRUE(BuildServableBundle(dir_->File("bundles/sealed"), *ds_, ib, false).ok());
+  }
+  static void TearDownTestSuite() {
+    delete trainer_;
+    delete ds_;
+    delete dir_;
+  }
+  static TempDir* dir_;
+  static Dataset* ds_;
+  static Trainer* trainer_;
+};
+TempDir* RecommenderTest::dir_ = nullptr;
+Dataset* RecommenderTest::ds_ = nullptr;
+Trainer* RecommenderTest::trainer_ = nullptr;
+
+TEST_F(RecommenderTest, KnownCustomersGetTheExactTopKOfTheirTrainedEmbedding) {
+  auto r = Recommender::Load(dir_->File("bundles/sealed"), RecommenderOptions());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)->version(), "sealed");
+  std::vector<uint32_t> customers = {3, 10, 500};
+  std::vector<absl::string_view> ids;
+  for (uint32_t c : customers) ids.push_back(ds_->customer_id(c));
+  std::vector<Recommendation> out;
+  ASSERT_TRUE((*r)->Recommend(ids, 12, &out).ok());
+  ASSERT_EQ(out.size(), 3u);
+  auto emb = ReadArticleEmbeddings(dir_->File("bundles/sealed/") + kArticleEmbeddingsFile);
+  auto trained = trainer_->EmbedCustomers(customers);
+  ASSERT_TRUE(emb.ok() && trained.ok());
+  for (size_t i = 0; i < customers.size(); ++i) {
+    EXPECT_FALSE(out[i].fallback);
+    ASSERT_EQ(out[i].article_ids.size(), 12u);
+    // Brute force over the trainer's embedding of the same customer.
+    std::vector<std::pair<float, int32_t>> all;
+    for (size_t a = 0; a < emb->article_ids.size(); ++a) {
+      float s = 0;
+      for (int d = 0; d < emb->dim; ++d) s += (*trained)[i * emb->dim + d] * emb->values[a * emb->dim + d];
+      all.push_back({-s, emb->article_ids[a]});
+    }
+    std::sort(all.begin(), all.end());
+    for (int k = 0; k < 12; ++k) {
+      EXPECT_NEAR(out[i].scores[k], -all[k].first, 1e-4);
+      if (k > 0) EXPECT_GE(out[i].scores[k - 1], out[i].scores[k]);
+    }
+    EXPECT_EQ(out[i].article_ids[0], all[0].second);
+  }
+}
+
+TEST_F(RecommenderTest, UnknownCustomersGetTheFallbackInOrder) {
+  auto r = Recommender::Load(dir_->File("bundles/sealed"), RecommenderOptions());
+  ASSERT_TRUE(r.ok());
+  const std::string unknown(64, 'e');
+  std::vector<absl::string_view> ids = {unknown, ds_->customer_id(7), unknown};
+  std::vector<Recommendation> out;
+  ASSERT_TRUE((*r)->Recommend(ids, 5, &out).ok());
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_TRUE(out[0].fallback);
+  EXPECT_FALSE(out[1].fallback);
+  EXPECT_TRUE(out[2].fallback);
+  EXPECT_EQ(out[0].article_ids.size(), 5u);
+  EXPECT_EQ(out[0].article_ids, out[2].article_ids);
+  EXPECT_EQ(out[1].article_ids.size(), 5u);
+}
+
+TEST_F(RecommenderTest, RefusesUnsealedOrDamagedBundles) {
+  auto unsealed = Recommender::Load(dir_->File("bundles/unsealed"), RecommenderOptions());
+  EXPECT_EQ(unsealed.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(unsealed.status().message()), ::testing::HasSubstr("not sealed"));
+  TempDir copy;
+  std::filesystem::copy(dir_->File("bundles/sealed"), copy.File("b"), std::filesystem::copy_options::recursive);
+  const std::string index = copy.File("b/") + kIndexFile;
+  std::string bytes = hmrec::testing::ReadFile(index);
+  bytes[bytes.size() - 10] ^= 0x10;
+  hmrec::testing::WriteFile(index, bytes);
+  auto damaged = Recommender::Load(copy.File("b"), RecommenderOptions());
+  EXPECT_EQ(damaged.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(damaged.status().message()), ::testing::HasSubstr(kIndexFile));
+}
+
+}  // namespace
+}  // namespace hmrec
