@@ -1,0 +1,81 @@
+#pragma once
+
+// Merges the customer ids of concurrent requests into batches for the
+// worker threads that own the heavy work (feature lookup, tower, search).
+// A batch is flushed when it holds max_batch_ids ids or when its oldest
+// request has waited max_delay; a request is never split, and every request
+// gets exactly one completion, with its results in its own id order.
+//
+// Submit() never blocks (handlers call it from gRPC callbacks): it refuses
+// with RESOURCE_EXHAUSTED when the queue holds max_queued_ids ids, and with
+// UNAVAILABLE after Shutdown(). A request whose deadline passed while queued
+// completes with DEADLINE_EXCEEDED and is not processed. Thread-safe.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "server/recommender.h"
+
+namespace hmrec {
+
+struct BatchQueueOptions {
+  int max_batch_ids = 1024;                                   // flush when this many ids wait
+  std::chrono::microseconds max_delay{2000};                  // or when the oldest waited this long
+  int64_t max_queued_ids = 200000;                            // beyond: RESOURCE_EXHAUSTED
+};
+
+class BatchQueue {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // Called once per request, on a worker thread.
+  using Done = std::function<void(absl::Status, std::vector<Recommendation>)>;
+  // Processes one batch on the worker `worker`; results in id order.
+  using Processor = std::function<absl::Status(int worker, const std::vector<absl::string_view>& ids, int k,
+                                               std::vector<Recommendation>* out)>;
+  // Observes each flushed batch (size, queue wait of its oldest request).
+  using BatchObserver = std::function<void(size_t ids, std::chrono::microseconds oldest_wait)>;
+
+  BatchQueue(BatchQueueOptions options, Processor processor, BatchObserver observer = nullptr);
+  ~BatchQueue();  // Shutdown() with no deadline
+
+  // Starts `workers` worker threads.
+  void Start(int workers);
+
+  absl::Status Submit(std::vector<std::string> ids, int k, Clock::time_point deadline, Done done);
+
+  // Stops accepting work, lets the workers finish what is queued, joins them.
+  void Shutdown();
+
+  int64_t queued_ids() const;
+
+ private:
+  struct Request {
+    std::vector<std::string> ids;
+    int k;
+    Clock::time_point deadline;
+    Clock::time_point enqueued;
+    Done done;
+  };
+  void Work(int worker);
+
+  const BatchQueueOptions options_;
+  const Processor processor_;
+  const BatchObserver observer_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Request> queue_;
+  int64_t queued_ids_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace hmrec
