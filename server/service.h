@@ -1,0 +1,43 @@
+#pragma once
+
+// The gRPC edge of the server: the callback-API handler validates a request,
+// hands its ids to the BatchQueue and returns without blocking; the batch
+// worker completes the call. The one place where absl::Status becomes
+// grpc::Status.
+
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "proto/recommender.grpc.pb.h"
+#include "server/batch_queue.h"
+
+namespace hmrec {
+
+struct RequestLimits {
+  int max_k = 100;
+  int max_ids = 10000;
+};
+
+// Returns INVALID_ARGUMENT naming the first bad value, or OK.
+absl::Status ValidateRequest(const v1::RecommendRequest& request, const RequestLimits& limits);
+
+// The one conversion to the wire.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+class RecommenderService final : public v1::Recommender::CallbackService {
+ public:
+  // `queue` must outlive the service.
+  RecommenderService(BatchQueue* queue, RequestLimits limits, std::string bundle_version);
+
+  grpc::ServerUnaryReactor* Recommend(grpc::CallbackServerContext* context, const v1::RecommendRequest* request,
+                                      v1::RecommendResponse* response) override;
+
+ private:
+  BatchQueue* queue_;
+  const RequestLimits limits_;
+  const std::string version_;
+};
+
+}  // namespace hmrec
