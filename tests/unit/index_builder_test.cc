@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "index_builder/builder.h"
 #include "tests/unit/test_util.h"
+#include "tests/unit/tiny_bundle.h"
 #include "trainer/trainer.h"
 
 namespace hmrec {
@@ -138,26 +139,7 @@ TEST(FeatureStore, RoundTripUnknownKeyAndCorruption) {
 // Train a tiny bundle, then make it servable.
 class BuilderTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    datagen::GenerateStats stats;
-    ASSERT_TRUE(datagen::Generate(*datagen::ScalePreset("tiny"), dir_.File("data"), false, &stats).ok());
-    LoadOptions opts;
-    opts.show_progress = false;
-    ds_ = std::move(*LoadDataset(dir_.File("data"), opts));
-    config::TrainerConfig cfg;
-    ASSERT_TRUE(ReadTextProto(std::string(HMREC_SOURCE_DIR) + "/tests/data/trainer_tiny.pbtxt", &cfg).ok());
-    cfg.set_epochs(1);
-    TrainerOptions to;
-    to.work_dir = dir_.File("work");
-    to.show_progress = false;
-    auto t = Trainer::Create(cfg, *ds_, nullptr, to);
-    ASSERT_TRUE(t.ok()) << t.status();
-    ASSERT_TRUE((*t)->Train().ok());
-    for (const char* v : {"v1", "v2"}) {
-      auto b = (*t)->Export(dir_.File("bundles"), v);
-      ASSERT_TRUE(b.ok()) << b.status();
-    }
-  }
+  void SetUp() override { ds_ = hmrec::testing::MakeTinyBundles(dir_, {"v1", "v2"}, {}).ds; }
   TempDir dir_;
   std::unique_ptr<Dataset> ds_;
 };

@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "index_builder/builder.h"
 #include "tests/unit/test_util.h"
+#include "tests/unit/tiny_bundle.h"
 #include "trainer/trainer.h"
 
 namespace hmrec {
@@ -22,26 +23,10 @@ using hmrec::testing::TempDir;
 class RecommenderTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    ConfigureThreads(1);
     dir_ = new TempDir();
-    datagen::GenerateStats stats;
-    ASSERT_TRUE(datagen::Generate(*datagen::ScalePreset("tiny"), dir_->File("data"), false, &stats).ok());
-    LoadOptions lo;
-    lo.show_progress = false;
-    ds_ = LoadDataset(dir_->File("data"), lo)->release();
-    config::TrainerConfig cfg;
-    ASSERT_TRUE(ReadTextProto(std::string(HMREC_SOURCE_DIR) + "/tests/data/trainer_tiny.pbtxt", &cfg).ok());
-    cfg.set_epochs(1);
-    TrainerOptions to;
-    to.work_dir = dir_->File("work");
-    to.show_progress = false;
-    trainer_ = Trainer::Create(cfg, *ds_, nullptr, to)->release();
-    ASSERT_TRUE(trainer_->Train().ok());
-    ASSERT_TRUE(trainer_->Export(dir_->File("bundles"), "sealed").ok());
-    ASSERT_TRUE(trainer_->Export(dir_->File("bundles"), "unsealed").ok());
-    config::IndexBuilderConfig ib;
-    ib.set_index_type("flat");
-    ASSERT_TRUE(BuildServableBundle(dir_->File("bundles/sealed"), *ds_, ib, false).ok());
+    auto tiny = hmrec::testing::MakeTinyBundles(*dir_, {"sealed", "unsealed"}, {"sealed"});
+    ds_ = tiny.ds.release();
+    trainer_ = tiny.trainer.release();
   }
   static void TearDownTestSuite() {
     delete trainer_;

@@ -16,6 +16,7 @@
 #include "server/recommender.h"
 #include "server/service.h"
 #include "tests/unit/test_util.h"
+#include "tests/unit/tiny_bundle.h"
 #include "trainer/trainer.h"
 
 namespace hmrec {
@@ -28,26 +29,9 @@ using ::testing::HasSubstr;
 class ServerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    ConfigureThreads(1);
     dir_ = new TempDir();
-    datagen::GenerateStats stats;
-    ASSERT_TRUE(datagen::Generate(*datagen::ScalePreset("tiny"), dir_->File("data"), false, &stats).ok());
-    LoadOptions lo;
-    lo.show_progress = false;
-    ds_ = LoadDataset(dir_->File("data"), lo)->release();
-    config::TrainerConfig cfg;
-    ASSERT_TRUE(ReadTextProto(std::string(HMREC_SOURCE_DIR) + "/tests/data/trainer_tiny.pbtxt", &cfg).ok());
-    cfg.set_epochs(1);
-    TrainerOptions to;
-    to.work_dir = dir_->File("work");
-    to.show_progress = false;
-    auto t = Trainer::Create(cfg, *ds_, nullptr, to);
-    ASSERT_TRUE((*t)->Train().ok());
-    ASSERT_TRUE((*t)->Export(dir_->File("bundles"), "v1").ok());
-    config::IndexBuilderConfig ib;
-    ib.set_index_type("flat");
-    ASSERT_TRUE(BuildServableBundle(dir_->File("bundles/v1"), *ds_, ib, false).ok());
-
+    auto tiny = hmrec::testing::MakeTinyBundles(*dir_, {"v1"}, {"v1"});
+    ds_ = tiny.ds.release();
     recommender_ = Recommender::Load(dir_->File("bundles/v1"), RecommenderOptions())->release();
     queue_ = new BatchQueue({256, std::chrono::milliseconds(1), 10000},
                             [](int, const std::vector<absl::string_view>& ids, int k, std::vector<Recommendation>* out) {
