@@ -26,13 +26,17 @@
 #include "common/runtime.h"
 #include "common/text_proto.h"
 #include "glog/logging.h"
+#include "prometheus/exposer.h"
+#include "prometheus/registry.h"
 #include "server/batch_queue.h"
+#include "server/metrics.h"
 #include "server/recommender.h"
 #include "server/service.h"
 
 ABSL_FLAG(std::string, config, "configs/server.pbtxt", "ServerConfig, text format");
 ABSL_FLAG(std::string, listen, "", "Overrides the config's listen_address");
 ABSL_FLAG(std::string, bundle, "", "Overrides the config's bundle_path");
+ABSL_FLAG(std::string, metrics, "", "Overrides the config's metrics_address (\"off\" disables)");
 
 namespace {
 int Fail(const std::string& what, const absl::Status& s) {
@@ -60,6 +64,11 @@ int main(int argc, char** argv) {
   if (!s.ok()) return Fail("bad config", s);
   if (!absl::GetFlag(FLAGS_listen).empty()) cfg.set_listen_address(absl::GetFlag(FLAGS_listen));
   if (!absl::GetFlag(FLAGS_bundle).empty()) cfg.set_bundle_path(absl::GetFlag(FLAGS_bundle));
+  if (absl::GetFlag(FLAGS_metrics) == "off") {
+    cfg.clear_metrics_address();
+  } else if (!absl::GetFlag(FLAGS_metrics).empty()) {
+    cfg.set_metrics_address(absl::GetFlag(FLAGS_metrics));
+  }
   hmrec::ConfigureThreads(cfg.compute_threads());
 
   std::error_code ec;
@@ -78,20 +87,32 @@ int main(int argc, char** argv) {
   }
   const std::string version = recommenders[0]->version();
 
+  auto registry = std::make_shared<prometheus::Registry>();
+  hmrec::ServerMetrics metrics(*registry);
+  metrics.SetBundle(version);
+  std::unique_ptr<prometheus::Exposer> exposer;
+  if (!cfg.metrics_address().empty()) {
+    try {
+      exposer = std::make_unique<prometheus::Exposer>(cfg.metrics_address());
+    } catch (const std::exception& e) {
+      return Fail("cannot serve metrics on " + cfg.metrics_address(), absl::UnavailableError(e.what()));
+    }
+    exposer->RegisterCollectable(registry);
+  }
+
   hmrec::BatchQueueOptions qo;
   if (cfg.max_batch_ids() > 0) qo.max_batch_ids = cfg.max_batch_ids();
   if (cfg.max_delay_us() > 0) qo.max_delay = std::chrono::microseconds(cfg.max_delay_us());
   if (cfg.max_queued_ids() > 0) qo.max_queued_ids = cfg.max_queued_ids();
-  hmrec::BatchQueue queue(qo, [&recommenders](int w, const std::vector<absl::string_view>& ids, int k,
-                                              std::vector<hmrec::Recommendation>* out) {
-    return recommenders[w]->Recommend(ids, k, out);
-  });
+  std::vector<hmrec::Recommender*> workers_recommenders;
+  for (auto& r : recommenders) workers_recommenders.push_back(r.get());
+  hmrec::BatchQueue queue(qo, hmrec::MakeProcessor(workers_recommenders, &metrics), hmrec::MakeBatchObserver(&metrics));
   queue.Start(workers);
 
   hmrec::RequestLimits limits;
   if (cfg.max_k() > 0) limits.max_k = cfg.max_k();
   if (cfg.max_ids_per_request() > 0) limits.max_ids = cfg.max_ids_per_request();
-  hmrec::RecommenderService service(&queue, limits, version);
+  hmrec::RecommenderService service(&queue, limits, version, &metrics);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -107,6 +128,11 @@ int main(int argc, char** argv) {
   server->GetHealthCheckService()->SetServingStatus(true);
   const std::string host = cfg.listen_address().substr(0, cfg.listen_address().rfind(':'));
   std::fprintf(stderr, "server: bundle %s, listening on %s:%d\n", version.c_str(), host.c_str(), port);
+  if (exposer) {
+    std::fprintf(stderr, "server: metrics on http://%s:%d/metrics\n",
+                 cfg.metrics_address().substr(0, cfg.metrics_address().rfind(':')).c_str(),
+                 exposer->GetListeningPorts().empty() ? 0 : exposer->GetListeningPorts()[0]);
+  }
   std::fflush(stderr);
 
   int sig = 0;

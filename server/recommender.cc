@@ -1,5 +1,6 @@
 #include "server/recommender.h"
 
+#include <chrono>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -58,10 +59,15 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
 }
 
 absl::Status Recommender::Recommend(const std::vector<absl::string_view>& customer_ids, int k,
-                                    std::vector<Recommendation>* out) {
+                                    std::vector<Recommendation>* out, StageTimes* times) {
+  using Clock = std::chrono::steady_clock;
+  auto since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+  StageTimes local;
+  StageTimes& t = times != nullptr ? *times : local;
   const size_t n = customer_ids.size();
   out->assign(n, Recommendation());
   if (n == 0) return absl::OkStatus();
+  auto t0 = Clock::now();
   RETURN_IF_ERROR(store_->MultiGet(customer_ids, &records_, &found_));
 
   // Encode the known customers; the rest get the fallback.
@@ -88,11 +94,16 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
       history_[j * h + x] = it == article_row_.end() ? 0 : it->second;
     }
   }
+  t.feature_lookup = since(t0);
   if (known.empty()) return absl::OkStatus();
   const int64_t m = static_cast<int64_t>(known.size());
   queries_.resize(m * dim_);
+  t0 = Clock::now();
   RETURN_IF_ERROR(tower_->Embed(fields_.data(), history_.data(), m, queries_.data()));
+  t.tower = since(t0);
+  t0 = Clock::now();
   RETURN_IF_ERROR(SearchArticles(*index_, queries_.data(), m, k, &ids_, &scores_));
+  t.search = since(t0);
   for (int64_t j = 0; j < m; ++j) {
     Recommendation& rec = (*out)[known[j]];
     for (int x = 0; x < k; ++x) {

@@ -30,6 +30,13 @@ struct RecommenderOptions {
   int hnsw_ef_search = 0;          // 0: as built
 };
 
+// Seconds spent in each stage of one Recommend() call.
+struct StageTimes {
+  double feature_lookup = 0;
+  double tower = 0;
+  double search = 0;
+};
+
 struct Recommendation {
   std::vector<int32_t> article_ids;  // best first
   std::vector<float> scores;
@@ -45,7 +52,7 @@ class Recommender {
   // Recommends `k` articles to each of `customer_ids` (valid 64-hex ids),
   // results in the same order.
   absl::Status Recommend(const std::vector<absl::string_view>& customer_ids, int k,
-                         std::vector<Recommendation>* out);
+                         std::vector<Recommendation>* out, StageTimes* times = nullptr);
 
   const std::string& version() const { return version_; }
   const config::BundleManifest& manifest() const { return manifest_; }

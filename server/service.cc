@@ -19,6 +19,33 @@ std::string Quote(const std::string& value) {
 
 }  // namespace
 
+BatchQueue::Processor MakeProcessor(std::vector<Recommender*> recommenders, ServerMetrics* metrics) {
+  return [recommenders, metrics](int w, const std::vector<absl::string_view>& ids, int k,
+                                 std::vector<Recommendation>* out) {
+    StageTimes t;
+    absl::Status s = recommenders[w]->Recommend(ids, k, out, &t);
+    if (metrics != nullptr) {
+      metrics->ObserveStage("feature_lookup", t.feature_lookup);
+      metrics->ObserveStage("tower", t.tower);
+      metrics->ObserveStage("search", t.search);
+      if (s.ok()) {
+        double fallback = 0;
+        for (const Recommendation& r : *out) fallback += r.fallback;
+        metrics->AddCustomers(static_cast<double>(out->size()), fallback);
+      }
+    }
+    return s;
+  };
+}
+
+BatchQueue::BatchObserver MakeBatchObserver(ServerMetrics* metrics) {
+  return [metrics](size_t ids, std::chrono::microseconds oldest_wait) {
+    if (metrics == nullptr) return;
+    metrics->ObserveBatch(static_cast<double>(ids));
+    metrics->ObserveStage("queue_wait", static_cast<double>(oldest_wait.count()) / 1e6);
+  };
+}
+
 absl::Status ValidateRequest(const v1::RecommendRequest& request, const RequestLimits& limits) {
   if (request.customer_ids_size() == 0) return absl::InvalidArgumentError("customer_ids is empty");
   if (request.customer_ids_size() > limits.max_ids) {
@@ -42,16 +69,26 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-RecommenderService::RecommenderService(BatchQueue* queue, RequestLimits limits, std::string bundle_version)
-    : queue_(queue), limits_(limits), version_(std::move(bundle_version)) {}
+RecommenderService::RecommenderService(BatchQueue* queue, RequestLimits limits, std::string bundle_version,
+                                       ServerMetrics* metrics)
+    : queue_(queue), limits_(limits), version_(std::move(bundle_version)), metrics_(metrics) {}
 
 grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerContext* context,
                                                         const v1::RecommendRequest* request,
                                                         v1::RecommendResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const auto start = std::chrono::steady_clock::now();
+  ServerMetrics* metrics = metrics_;
+  auto finish = [reactor, start, metrics](const absl::Status& s) {
+    if (metrics != nullptr) {
+      metrics->ObserveRequest("Recommend", s.code(),
+                              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    reactor->Finish(ToGrpcStatus(s));
+  };
   absl::Status valid = ValidateRequest(*request, limits_);
   if (!valid.ok()) {
-    reactor->Finish(ToGrpcStatus(valid));
+    finish(valid);
     return reactor;
   }
   // The call's deadline, on the queue's clock (none: a generous default).
@@ -62,7 +99,7 @@ grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerCont
   const int k = request->k() == 0 ? std::min(kDefaultK, limits_.max_k) : request->k();
   absl::Status submitted = queue_->Submit(
       std::move(ids), k, deadline,
-      [reactor, request, response, version = version_](absl::Status s, std::vector<Recommendation> results) {
+      [finish, request, response, version = version_](absl::Status s, std::vector<Recommendation> results) {
         if (s.ok()) {
           response->set_bundle_version(version);
           char buf[kArticleIdDigits];
@@ -77,9 +114,9 @@ grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerCont
             }
           }
         }
-        reactor->Finish(ToGrpcStatus(s));
+        finish(s);
       });
-  if (!submitted.ok()) reactor->Finish(ToGrpcStatus(submitted));
+  if (!submitted.ok()) finish(submitted);
   return reactor;
 }
 

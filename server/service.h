@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "proto/recommender.grpc.pb.h"
 #include "server/batch_queue.h"
+#include "server/metrics.h"
 
 namespace hmrec {
 
@@ -19,6 +20,13 @@ struct RequestLimits {
   int max_k = 100;
   int max_ids = 10000;
 };
+
+// The batch workers' job: worker w runs recommenders[w] and records the
+// stage timings and customer counts in `metrics` (may be null).
+BatchQueue::Processor MakeProcessor(std::vector<Recommender*> recommenders, ServerMetrics* metrics);
+
+// Records each flushed batch's size and queue wait in `metrics`.
+BatchQueue::BatchObserver MakeBatchObserver(ServerMetrics* metrics);
 
 // Returns INVALID_ARGUMENT naming the first bad value, or OK.
 absl::Status ValidateRequest(const v1::RecommendRequest& request, const RequestLimits& limits);
@@ -28,8 +36,9 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 
 class RecommenderService final : public v1::Recommender::CallbackService {
  public:
-  // `queue` must outlive the service.
-  RecommenderService(BatchQueue* queue, RequestLimits limits, std::string bundle_version);
+  // `queue` and `metrics` (may be null) must outlive the service.
+  RecommenderService(BatchQueue* queue, RequestLimits limits, std::string bundle_version,
+                     ServerMetrics* metrics = nullptr);
 
   grpc::ServerUnaryReactor* Recommend(grpc::CallbackServerContext* context, const v1::RecommendRequest* request,
                                       v1::RecommendResponse* response) override;
@@ -38,6 +47,7 @@ class RecommenderService final : public v1::Recommender::CallbackService {
   BatchQueue* queue_;
   const RequestLimits limits_;
   const std::string version_;
+  ServerMetrics* metrics_;
 };
 
 }  // namespace hmrec

@@ -81,7 +81,7 @@ grep -q "trained on data up to" "$WORK/ib3.log" || fail "unclear mismatch error:
 [[ $(readlink "$WORK/bundles/current") == v1 ]] || fail "a refused bundle became current"
 # The server starts from current, says where it listens, and exits 0 on SIGTERM.
 SERVER="$BUILD/server/hmrec_server"
-"$SERVER" --config "$SRC/configs/server.pbtxt" --listen 127.0.0.1:0 --bundle "$WORK/bundles/current" \
+"$SERVER" --config "$SRC/configs/server.pbtxt" --listen 127.0.0.1:0 --metrics off --bundle "$WORK/bundles/current" \
   2> "$WORK/server.log" &
 pid=$!
 for _ in $(seq 1 100); do grep -q "listening on 127.0.0.1:" "$WORK/server.log" && break; sleep 0.2; done
@@ -90,10 +90,10 @@ kill -TERM $pid
 wait $pid || fail "server exited non-zero after SIGTERM"
 grep -q "server: stopped" "$WORK/server.log" || fail "no clean stop"
 # Startup refuses a missing or unsealed bundle with a clear message.
-if "$SERVER" --config "$SRC/configs/server.pbtxt" --listen 127.0.0.1:0 --bundle "$WORK/nope" 2> "$WORK/s2.log"; then
+if "$SERVER" --config "$SRC/configs/server.pbtxt" --listen 127.0.0.1:0 --metrics off --bundle "$WORK/nope" 2> "$WORK/s2.log"; then
   fail "started without a bundle"; fi
 grep -q "no bundle at" "$WORK/s2.log" || fail "unclear missing-bundle error"
-if "$SERVER" --config "$SRC/configs/server.pbtxt" --listen 127.0.0.1:0 --bundle "$WORK/bundles/v2" 2> "$WORK/s3.log"; then
+if "$SERVER" --config "$SRC/configs/server.pbtxt" --listen 127.0.0.1:0 --metrics off --bundle "$WORK/bundles/v2" 2> "$WORK/s3.log"; then
   fail "started from an unsealed bundle"; fi
 grep -q "not sealed" "$WORK/s3.log" || fail "unclear unsealed-bundle error"
 echo "e2e trainer + index builder + server: all checks passed"

@@ -3,6 +3,10 @@
 
 #include <thread>
 
+#include "prometheus/text_serializer.h"
+#include "prometheus/registry.h"
+#include "server/metrics.h"
+
 #include "common/dataset_cache.h"
 #include "common/ids.h"
 #include "common/model/tower_runner.h"
@@ -33,15 +37,16 @@ class ServerTest : public ::testing::Test {
     auto tiny = hmrec::testing::MakeTinyBundles(*dir_, {"v1"}, {"v1"});
     ds_ = tiny.ds.release();
     recommender_ = Recommender::Load(dir_->File("bundles/v1"), RecommenderOptions())->release();
-    queue_ = new BatchQueue({256, std::chrono::milliseconds(1), 10000},
-                            [](int, const std::vector<absl::string_view>& ids, int k, std::vector<Recommendation>* out) {
-                              return recommender_->Recommend(ids, k, out);
-                            });
+    registry_ = new std::shared_ptr<prometheus::Registry>(std::make_shared<prometheus::Registry>());
+    metrics_ = new ServerMetrics(**registry_);
+    metrics_->SetBundle(recommender_->version());
+    queue_ = new BatchQueue({256, std::chrono::milliseconds(1), 10000}, MakeProcessor({recommender_}, metrics_),
+                            MakeBatchObserver(metrics_));
     queue_->Start(1);
     RequestLimits limits;
     limits.max_k = 50;
     limits.max_ids = 100;
-    service_ = new RecommenderService(queue_, limits, recommender_->version());
+    service_ = new RecommenderService(queue_, limits, recommender_->version(), metrics_);
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
@@ -57,6 +62,8 @@ class ServerTest : public ::testing::Test {
     delete channel_;
     delete server_;
     delete service_;
+    delete metrics_;
+    delete registry_;
     delete queue_;
     delete recommender_;
     delete ds_;
@@ -74,6 +81,9 @@ class ServerTest : public ::testing::Test {
   static Recommender* recommender_;
   static BatchQueue* queue_;
   static RecommenderService* service_;
+  static std::shared_ptr<prometheus::Registry>* registry_;
+  static ServerMetrics* metrics_;
+
   static grpc::Server* server_;
   static std::shared_ptr<grpc::Channel>* channel_;
   static int port_;
@@ -83,6 +93,9 @@ Dataset* ServerTest::ds_ = nullptr;
 Recommender* ServerTest::recommender_ = nullptr;
 BatchQueue* ServerTest::queue_ = nullptr;
 RecommenderService* ServerTest::service_ = nullptr;
+std::shared_ptr<prometheus::Registry>* ServerTest::registry_ = nullptr;
+ServerMetrics* ServerTest::metrics_ = nullptr;
+
 grpc::Server* ServerTest::server_ = nullptr;
 std::shared_ptr<grpc::Channel>* ServerTest::channel_ = nullptr;
 int ServerTest::port_ = 0;
@@ -149,6 +162,46 @@ TEST_F(ServerTest, ConcurrentClientsAllServed) {
   }
   for (auto& c : clients) c.join();
   EXPECT_EQ(ok.load(), 80);
+}
+
+// Returns the value of the first sample line starting with `prefix`, or -1.
+double Sample(const std::string& text, const std::string& prefix) {
+  size_t pos = 0;
+  while ((pos = text.find(prefix, pos)) != std::string::npos) {
+    if (pos == 0 || text[pos - 1] == '\n') {
+      const size_t end = text.find('\n', pos);
+      const std::string line = text.substr(pos, end - pos);
+      return std::stod(line.substr(line.rfind(' ') + 1));
+    }
+    pos += prefix.size();
+  }
+  return -1;
+}
+
+TEST_F(ServerTest, MetricsRecordCallsInPrometheusText) {
+  v1::RecommendRequest req;
+  req.add_customer_ids(std::string(ds_->customer_id(1)));
+  req.add_customer_ids(std::string(64, 'b'));  // unknown: fallback
+  v1::RecommendResponse resp;
+  ASSERT_TRUE(Call(req, &resp).ok());
+  v1::RecommendRequest bad;
+  bad.add_customer_ids("x");
+  EXPECT_FALSE(Call(bad, &resp).ok());
+
+  // The exposition text a scrape would return (the HTTP exposer is not
+  // wired yet: see the server issue).
+  const std::string text = prometheus::TextSerializer().Serialize((*registry_)->Collect());
+  ASSERT_FALSE(text.empty());
+  EXPECT_GE(Sample(text, "hmrec_request_duration_seconds_count{code=\"OK\",method=\"Recommend\"}"), 1);
+  EXPECT_GE(Sample(text, "hmrec_request_duration_seconds_count{code=\"INVALID_ARGUMENT\",method=\"Recommend\"}"), 1);
+  EXPECT_GE(Sample(text, "hmrec_fallback_total"), 1);
+  EXPECT_GE(Sample(text, "hmrec_customers_total"), 2);
+  EXPECT_GE(Sample(text, "hmrec_batch_ids_count"), 1);
+  EXPECT_GE(Sample(text, "hmrec_stage_duration_seconds_count{stage=\"tower\"}"), 1);
+  EXPECT_GE(Sample(text, "hmrec_stage_duration_seconds_count{stage=\"queue_wait\"}"), 1);
+  EXPECT_EQ(Sample(text, "hmrec_bundle_info{version=\"v1\"}"), 1);
+  // No customer id ever appears in the metrics.
+  EXPECT_EQ(text.find(std::string(ds_->customer_id(1))), std::string::npos);
 }
 
 }  // namespace

@@ -1,0 +1,74 @@
+#include "server/metrics.h"
+
+#include "absl/status/status.h"
+
+namespace hmrec {
+namespace {
+
+const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
+  static const auto* b = new prometheus::Histogram::BucketBoundaries{
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+  return *b;
+}
+
+}  // namespace
+
+ServerMetrics::ServerMetrics(prometheus::Registry& registry)
+    : registry_(registry),
+      requests_(prometheus::BuildHistogram()
+                    .Name("hmrec_request_duration_seconds")
+                    .Help("Time from receiving a call to finishing it, by method and status code")
+                    .Register(registry)),
+      stages_(prometheus::BuildHistogram()
+                  .Name("hmrec_stage_duration_seconds")
+                  .Help("Time of one stage of a batch: queue_wait, feature_lookup, tower, search")
+                  .Register(registry)),
+      batch_ids_(prometheus::BuildHistogram()
+                     .Name("hmrec_batch_ids")
+                     .Help("Customer ids per processed batch")
+                     .Register(registry)
+                     .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048})),
+      customers_(prometheus::BuildCounter()
+                     .Name("hmrec_customers_total")
+                     .Help("Customer ids answered")
+                     .Register(registry)
+                     .Add({})),
+      fallback_(prometheus::BuildCounter()
+                    .Name("hmrec_fallback_total")
+                    .Help("Customer ids answered with the popular fallback (unknown customers)")
+                    .Register(registry)
+                    .Add({})),
+      queued_ids_(prometheus::BuildGauge()
+                      .Name("hmrec_queued_ids")
+                      .Help("Customer ids waiting in the batch queue")
+                      .Register(registry)
+                      .Add({})),
+      bundle_info_(prometheus::BuildGauge()
+                       .Name("hmrec_bundle_info")
+                       .Help("The bundle being served (value 1, version as a label)")
+                       .Register(registry)) {}
+
+void ServerMetrics::ObserveRequest(const std::string& method, absl::StatusCode code, double seconds) {
+  requests_.Add({{"method", method}, {"code", absl::StatusCodeToString(code)}}, LatencyBuckets()).Observe(seconds);
+}
+
+void ServerMetrics::ObserveStage(const std::string& stage, double seconds) {
+  stages_.Add({{"stage", stage}}, LatencyBuckets()).Observe(seconds);
+}
+
+void ServerMetrics::ObserveBatch(double ids) { batch_ids_.Observe(ids); }
+
+void ServerMetrics::AddCustomers(double served, double fallback) {
+  customers_.Increment(served);
+  fallback_.Increment(fallback);
+}
+
+void ServerMetrics::SetQueuedIds(double ids) { queued_ids_.Set(ids); }
+
+void ServerMetrics::SetBundle(const std::string& version) {
+  if (bundle_gauge_ != nullptr) bundle_info_.Remove(bundle_gauge_);
+  bundle_gauge_ = &bundle_info_.Add({{"version", version}});
+  bundle_gauge_->Set(1);
+}
+
+}  // namespace hmrec

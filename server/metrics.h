@@ -1,0 +1,45 @@
+#pragma once
+
+// The server's Prometheus metrics, built once and registered in one
+// registry (served over HTTP by prometheus::Exposer in main). Names follow
+// Prometheus conventions: base units, _seconds, _total. No customer id is
+// ever a label. Thread-safe (prometheus-cpp metrics are).
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace hmrec {
+
+class ServerMetrics {
+ public:
+  explicit ServerMetrics(prometheus::Registry& registry);
+
+  // One finished call: its method, status code and duration.
+  void ObserveRequest(const std::string& method, absl::StatusCode code, double seconds);
+  // One stage of a batch: "queue_wait", "feature_lookup", "tower", "search".
+  void ObserveStage(const std::string& stage, double seconds);
+  void ObserveBatch(double ids);
+  void AddCustomers(double served, double fallback);
+  void SetQueuedIds(double ids);
+  void SetBundle(const std::string& version);
+
+ private:
+  prometheus::Registry& registry_;
+  prometheus::Family<prometheus::Histogram>& requests_;
+  prometheus::Family<prometheus::Histogram>& stages_;
+  prometheus::Histogram& batch_ids_;
+  prometheus::Counter& customers_;
+  prometheus::Counter& fallback_;
+  prometheus::Gauge& queued_ids_;
+  prometheus::Family<prometheus::Gauge>& bundle_info_;
+  prometheus::Gauge* bundle_gauge_ = nullptr;
+};
+
+}  // namespace hmrec
