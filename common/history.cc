@@ -13,14 +13,19 @@ CustomerHistory CustomerHistory::Build(const Transactions& tx, size_t num_custom
   // Counting sort by customer, then order each customer's rows by day
   // (files are usually sorted by day already; this makes it a guarantee).
   std::vector<uint64_t> next(h.offsets_.begin(), h.offsets_.end() - 1);
-  h.rows_.resize(tx.size());
-  for (uint32_t i = 0; i < tx.size(); ++i) h.rows_[next[tx.customer[i]]++] = i;
+  std::vector<uint32_t> rows(tx.size());
+  for (uint32_t i = 0; i < tx.size(); ++i) rows[next[tx.customer[i]]++] = i;
+  auto by_day = [&](uint32_t x, uint32_t y) { return tx.day[x] < tx.day[y]; };
   for (size_t c = 0; c < num_customers; ++c) {
-    auto b = h.rows_.begin() + h.offsets_[c];
-    auto e = h.rows_.begin() + h.offsets_[c + 1];
-    if (!std::is_sorted(b, e, [&](uint32_t x, uint32_t y) { return tx.day[x] < tx.day[y]; })) {
-      std::stable_sort(b, e, [&](uint32_t x, uint32_t y) { return tx.day[x] < tx.day[y]; });
-    }
+    auto b = rows.begin() + h.offsets_[c];
+    auto e = rows.begin() + h.offsets_[c + 1];
+    if (!std::is_sorted(b, e, by_day)) std::stable_sort(b, e, by_day);
+  }
+  h.articles_.resize(rows.size());
+  h.days_.resize(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    h.articles_[i] = tx.article[rows[i]];
+    h.days_[i] = tx.day[rows[i]];
   }
   return h;
 }

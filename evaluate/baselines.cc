@@ -84,22 +84,23 @@ Recommender RecentPurchasesRecommender(const Dataset& ds, int window_days, doubl
   std::vector<uint32_t> popular = PopularArticles(ds, window_days, kK);
   const double rate = std::log(2.0) / half_life_days;
   return [&ds, history, popular, rate](uint32_t c, std::vector<int32_t>* out) {
-    const Transactions& tx = ds.transactions;
     struct Scored {
       uint32_t article;
       double score;
       int32_t last_day;
     };
     std::vector<Scored> scored;
-    for (const uint32_t* r = history->begin(c); r != history->end(c); ++r) {
-      const uint32_t a = tx.article[*r];
-      const double w = std::exp(-rate * (ds.last_day - tx.day[*r]));
+    const uint32_t* articles = history->articles(c);
+    const int32_t* days = history->days(c);
+    for (size_t i = 0; i < history->count(c); ++i) {
+      const uint32_t a = articles[i];
+      const double w = std::exp(-rate * (ds.last_day - days[i]));
       auto it = std::find_if(scored.begin(), scored.end(), [a](const Scored& s) { return s.article == a; });
       if (it == scored.end()) {
-        scored.push_back({a, w, tx.day[*r]});
+        scored.push_back({a, w, days[i]});
       } else {
         it->score += w;
-        it->last_day = std::max(it->last_day, tx.day[*r]);
+        it->last_day = std::max(it->last_day, days[i]);
       }
     }
     std::sort(scored.begin(), scored.end(), [](const Scored& x, const Scored& y) {

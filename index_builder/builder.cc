@@ -105,18 +105,14 @@ absl::StatusOr<BuildReport> BuildServableBundle(const std::string& bundle_dir, c
   ProgressReporter progress("encoding customers", static_cast<int64_t>(order.size()), "customers");
   progress.set_enabled(show_progress);
   const int h = space.history_length();
-  std::vector<uint32_t> bought;
   std::vector<int32_t> hist(h);
   int32_t fields[kCustomerFields];
   for (size_t i = 0; i < order.size(); ++i) {
     const uint32_t c = order[i];
-    bought.clear();
-    for (const uint32_t* r = history.begin(c); r != history.end(c); ++r) bought.push_back(ds.transactions.article[*r]);
-    const int32_t last = bought.empty() ? 0 : ds.transactions.day[*(history.end(c) - 1)];
-    report.customers_without_purchases += bought.empty();
+    report.customers_without_purchases += history.count(c) == 0;
     space.EncodeCustomerStatic(ds, ds.customers[c], fields);
-    space.EncodeCustomerHistory(bought.data(), static_cast<int64_t>(bought.size()), last, ds.last_day + 1, fields,
-                                hist.data());
+    space.EncodeCustomerHistory(history.articles(c), static_cast<int64_t>(history.count(c)), history.last_day(c),
+                                ds.last_day + 1, fields, hist.data());
     records[i].first = std::string(ds.customer_id(c));
     config::CustomerRecord& rec = records[i].second;
     rec.mutable_fields()->Add(fields, fields + kCustomerFields);

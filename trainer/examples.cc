@@ -16,7 +16,6 @@ TrainingData TrainingData::Build(const Dataset& ds, const FeatureSpace& space,
   td.space_ = &space;
   td.history_ = CustomerHistory::Build(ds.transactions, ds.customers.size());
   td.sales_ = ArticleSales::Build(ds.transactions, ds.articles.size());
-  const Transactions& tx = ds.transactions;
   td.window_first_day_ = cfg.window_days() > 0 ? std::max(ds.first_day, ds.last_day - cfg.window_days() + 1)
                                                  : ds.first_day;
   const double half_life = cfg.recency_half_life_days();
@@ -25,16 +24,17 @@ TrainingData TrainingData::Build(const Dataset& ds, const FeatureSpace& space,
   // on earlier days only.
   std::vector<int64_t> counts(ds.articles.size(), 0);
   for (uint32_t c = 0; c < ds.customers.size(); ++c) {
-    const uint32_t* rows = td.history_.begin(c);
+    const uint32_t* articles = td.history_.articles(c);
+    const int32_t* days = td.history_.days(c);
     const size_t n = td.history_.count(c);
     size_t day_start = 0;
     for (size_t p = 0; p < n; ++p) {
-      const int32_t day = tx.day[rows[p]];
-      if (p > 0 && day != tx.day[rows[p - 1]]) day_start = p;
+      const int32_t day = days[p];
+      if (p > 0 && day != days[p - 1]) day_start = p;
       if (day < td.window_first_day_) continue;
-      const uint32_t a = tx.article[rows[p]];
+      const uint32_t a = articles[p];
       bool repeat = false;
-      for (size_t q = day_start; q < p; ++q) repeat |= tx.article[rows[q]] == a;
+      for (size_t q = day_start; q < p; ++q) repeat |= articles[q] == a;
       if (repeat) continue;
       const float w = half_life > 0 ? static_cast<float>(std::exp2(-(ds.last_day - day) / half_life)) : 1.0f;
       td.examples_.push_back({c, a, day, static_cast<uint32_t>(day_start), w});
@@ -48,17 +48,6 @@ TrainingData TrainingData::Build(const Dataset& ds, const FeatureSpace& space,
     td.article_log_q_[a] = static_cast<float>(std::log(std::max<int64_t>(counts[a], 1) / total));
   }
 
-  // Contiguous copies of every customer's purchases, in history order.
-  td.history_offsets_.resize(ds.customers.size() + 1, 0);
-  td.history_articles_.reserve(tx.size());
-  td.history_days_.reserve(tx.size());
-  for (uint32_t c = 0; c < ds.customers.size(); ++c) {
-    for (const uint32_t* r = td.history_.begin(c); r != td.history_.end(c); ++r) {
-      td.history_articles_.push_back(tx.article[*r]);
-      td.history_days_.push_back(tx.day[*r]);
-    }
-    td.history_offsets_[c + 1] = td.history_articles_.size();
-  }
   // Article features that depend on the example's day, computed once.
   td.example_article_dynamic_.resize(td.examples_.size() * 2);
   int32_t dyn[kArticleFields];
@@ -99,9 +88,8 @@ void TrainingData::FillBatch(const std::vector<uint32_t>& order, size_t begin, s
     const Example& e = examples_[x];
     int32_t* cf = &b->customer_fields[i * kCustomerFields];
     std::copy_n(&customer_static_[e.customer * kCustomerStatic], kCustomerStatic, cf);
-    const uint64_t off = history_offsets_[e.customer];
-    const int32_t last_day = e.history_count > 0 ? history_days_[off + e.history_count - 1] : 0;
-    space_->EncodeCustomerHistory(&history_articles_[off], e.history_count, last_day, e.day, cf,
+    const int32_t last_day = e.history_count > 0 ? history_.days(e.customer)[e.history_count - 1] : 0;
+    space_->EncodeCustomerHistory(history_.articles(e.customer), e.history_count, last_day, e.day, cf,
                                   &b->history[i * h]);
     int32_t* af = &b->article_fields[i * kArticleFields];
     std::copy_n(&article_static_[e.article * kArticleStatic], kArticleStatic, af);
@@ -136,9 +124,8 @@ void TrainingData::EncodeCustomers(const std::vector<uint32_t>& customers,
     const uint32_t c = customers[i];
     int32_t* cf = &(*fields)[i * kCustomerFields];
     std::copy_n(&customer_static_[c * kCustomerStatic], kCustomerStatic, cf);
-    const uint64_t off = history_offsets_[c], n = history_offsets_[c + 1] - off;
-    space_->EncodeCustomerHistory(&history_articles_[off], static_cast<int64_t>(n),
-                                  n > 0 ? history_days_[off + n - 1] : 0, as_of_day(), cf, &(*history)[i * h]);
+    space_->EncodeCustomerHistory(history_.articles(c), static_cast<int64_t>(history_.count(c)), history_.last_day(c),
+                                  as_of_day(), cf, &(*history)[i * h]);
   }
 }
 

@@ -62,8 +62,6 @@ class TrainingData {
   // Encodes every article as of `day`.
   void EncodeArticles(int32_t day, std::vector<int32_t>* fields) const;
 
-  const CustomerHistory& history() const { return history_; }
-  const FeatureSpace& space() const { return *space_; }
 
  private:
   const Dataset* ds_ = nullptr;
@@ -71,11 +69,6 @@ class TrainingData {
   CustomerHistory history_;
   ArticleSales sales_;
   std::vector<Example> examples_;
-  // Aligned with history_'s rows: each purchase's article and day, so a
-  // customer's history is one contiguous read.
-  std::vector<uint32_t> history_articles_;
-  std::vector<int32_t> history_days_;
-  std::vector<uint64_t> history_offsets_;
   // Per example: the article's time-dependent fields as of its day.
   std::vector<int8_t> example_article_dynamic_;
   std::vector<int32_t> customer_static_;  // customers x 6

@@ -146,10 +146,8 @@ TEST_F(TrainerTest, ExportedBundleServesTheSameEmbeddings) {
   for (size_t i = 0; i < customers.size(); ++i) {
     const uint32_t c = customers[i];
     space->EncodeCustomerStatic(*ds_, ds_->customers[c], &fields[i * kCustomerFields]);
-    std::vector<uint32_t> bought;
-    for (const uint32_t* r = history.begin(c); r != history.end(c); ++r) bought.push_back(ds_->transactions.article[*r]);
-    const int32_t last = bought.empty() ? 0 : ds_->transactions.day[*(history.end(c) - 1)];
-    space->EncodeCustomerHistory(bought.data(), static_cast<int64_t>(bought.size()), last, ds_->last_day + 1,
+    space->EncodeCustomerHistory(history.articles(c), static_cast<int64_t>(history.count(c)), history.last_day(c),
+                                 ds_->last_day + 1,
                                  &fields[i * kCustomerFields], &hist[i * h]);
   }
   std::vector<float> served(customers.size() * 16);
