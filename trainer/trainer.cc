@@ -18,9 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/bundle.h"
-#include "common/csv.h"
 #include "common/dates.h"
-#include "common/ids.h"
 #include "common/metrics.h"
 #include "common/model/tower_runner.h"
 #include "common/model/towers.h"
@@ -29,6 +27,7 @@
 #include "common/status_macros.h"
 #include "glog/logging.h"
 #include "google/protobuf/text_format.h"
+#include "evaluate/score.h"
 #include "trainer/examples.h"
 #include "trainer/sparse_adam.h"
 
@@ -86,34 +85,24 @@ std::string UtcNow(const char* format) {
 }  // namespace
 
 absl::StatusOr<Holdout> ReadHoldout(const std::string& truth_path, const Dataset& ds, int64_t* unknown) {
-  ASSIGN_OR_RETURN(std::unique_ptr<CsvReader> r, CsvReader::Open(truth_path));
-  ASSIGN_OR_RETURN(bool has_header, r->Next());
-  if (!has_header || r->fields().size() != 5) {
-    return absl::InvalidArgumentError(absl::StrCat(truth_path, ":1: expected the transactions header"));
+  ASSIGN_OR_RETURN(evaluate::Truth truth, evaluate::ReadTruth(truth_path));
+  // Customer index order: the same held-out set in the same order every run.
+  std::vector<std::pair<uint32_t, absl::flat_hash_set<int32_t>*>> known;
+  *unknown = 0;
+  for (auto& [id, articles] : truth) {
+    std::optional<uint32_t> c = ds.FindCustomer(id);
+    if (c) {
+      known.emplace_back(*c, &articles);
+    } else {
+      ++*unknown;
+    }
   }
-  absl::flat_hash_map<uint32_t, size_t> slot;
+  std::sort(known.begin(), known.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
   Holdout h;
-  absl::flat_hash_set<std::string> missing;
-  while (true) {
-    ASSIGN_OR_RETURN(bool has_row, r->Next());
-    if (!has_row) break;
-    const auto& f = r->fields();
-    if (f.size() != 5) return r->RecordError(absl::StrCat("expected 5 fields, got ", f.size()));
-    absl::StatusOr<int32_t> a = ParseArticleId(f[2]);
-    if (!a.ok()) return r->RecordError(std::string(a.status().message()));
-    std::optional<uint32_t> c = ds.FindCustomer(f[1]);
-    if (!c) {
-      missing.insert(std::string(f[1]));
-      continue;
-    }
-    auto [it, inserted] = slot.try_emplace(*c, h.customers.size());
-    if (inserted) {
-      h.customers.push_back(*c);
-      h.articles.emplace_back();
-    }
-    h.articles[it->second].insert(*a);
+  for (auto& [c, articles] : known) {
+    h.customers.push_back(c);
+    h.articles.push_back(std::move(*articles));
   }
-  *unknown = static_cast<int64_t>(missing.size());
   return h;
 }
 
