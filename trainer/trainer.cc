@@ -60,17 +60,14 @@ std::string MetricsJson(const EpochMetrics& m) {
 
 absl::StatusOr<EpochMetrics> ParseMetricsJson(const std::string& line) {
   EpochMetrics m;
-  int evaluated = 0;
-  if (std::sscanf(line.c_str(),
-                  "{\"epoch\": %d, \"loss\": %lf, \"examples_per_second\": %lf, \"seconds\": %lf, "
-                  "\"map_at_12\": %lf, \"recall_at_12\": %lf}",
-                  &m.epoch, &m.loss, &m.examples_per_second, &m.seconds, &m.map_at_12,
-                  &m.recall_at_12) >= 4) {
-    evaluated = line.find("map_at_12") != std::string::npos;
-    m.evaluated = evaluated;
-    return m;
-  }
-  return absl::DataLossError(absl::StrCat("bad metrics line: ", line));
+  // 4 fields for an epoch without evaluation, 6 with it (MetricsJson's two forms).
+  const int n = std::sscanf(line.c_str(),
+                            "{\"epoch\": %d, \"loss\": %lf, \"examples_per_second\": %lf, \"seconds\": %lf, "
+                            "\"map_at_12\": %lf, \"recall_at_12\": %lf}",
+                            &m.epoch, &m.loss, &m.examples_per_second, &m.seconds, &m.map_at_12, &m.recall_at_12);
+  if (n != 4 && n != 6) return absl::DataLossError(absl::StrCat("bad metrics line: ", line));
+  m.evaluated = n == 6;
+  return m;
 }
 
 std::string UtcNow(const char* format) {
