@@ -81,11 +81,16 @@ grep -q "trained on data up to" "$WORK/ib3.log" || fail "unclear mismatch error:
 [[ $(readlink "$WORK/bundles/current") == v1 ]] || fail "a refused bundle became current"
 # The server starts from current, says where it listens, and exits 0 on SIGTERM.
 SERVER="$BUILD/server/hmrec_server"
-"$SERVER" --config "$SRC/configs/server.pbtxt" --listen 127.0.0.1:0 --metrics off --bundle "$WORK/bundles/current" \
+"$SERVER" --config "$SRC/configs/server.pbtxt" --listen 127.0.0.1:0 --metrics 127.0.0.1:0 --bundle "$WORK/bundles/current" \
   2> "$WORK/server.log" &
 pid=$!
-for _ in $(seq 1 100); do grep -q "listening on 127.0.0.1:" "$WORK/server.log" && break; sleep 0.2; done
+for _ in $(seq 1 100); do grep -q "metrics on http://" "$WORK/server.log" && break; sleep 0.2; done
 grep -q "bundle v1, listening on 127.0.0.1:[1-9]" "$WORK/server.log" || { kill $pid; fail "server did not start: $(cat "$WORK/server.log")"; }
+# /metrics is served over HTTP and names the bundle.
+murl=$(grep -o 'http://127.0.0.1:[0-9]*/metrics' "$WORK/server.log")
+/usr/bin/python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
+  "$murl" > "$WORK/metrics.txt" || { kill $pid; fail "cannot scrape $murl"; }
+grep -q '^hmrec_bundle_info{version="v1"} 1' "$WORK/metrics.txt" || { kill $pid; fail "no bundle info in /metrics"; }
 kill -TERM $pid
 wait $pid || fail "server exited non-zero after SIGTERM"
 grep -q "server: stopped" "$WORK/server.log" || fail "no clean stop"
