@@ -51,7 +51,7 @@ void BatchQueue::Shutdown() {
 void BatchQueue::Work(int worker) {
   std::vector<Request> batch;
   std::vector<absl::string_view> ids;
-  std::vector<Recommendation> results;
+  BatchAnswer answer;
   while (true) {
     batch.clear();
     bool more = false;
@@ -99,23 +99,26 @@ void BatchQueue::Work(int worker) {
       observer_(ids.size(), std::chrono::duration_cast<std::chrono::microseconds>(now - batch.front().enqueued));
     }
     if (live.empty()) continue;
-    absl::Status s = processor_(worker, ids, k, &results);
+    answer.bundle_version.clear();
+    absl::Status s = processor_(worker, ids, k, &answer);
+    std::vector<Recommendation>& results = answer.results;
     if (s.ok() && results.size() != ids.size()) {
       s = absl::InternalError(absl::StrCat("batch of ", ids.size(), " ids produced ", results.size(), " results"));
     }
     size_t offset = 0;
     for (size_t r : live) {
       Request& req = batch[r];
-      std::vector<Recommendation> mine;
+      BatchAnswer mine;
       if (s.ok()) {
-        mine.reserve(req.ids.size());
+        mine.bundle_version = answer.bundle_version;
+        mine.results.reserve(req.ids.size());
         for (size_t i = 0; i < req.ids.size(); ++i) {
           Recommendation rec = std::move(results[offset + i]);
           if (static_cast<int>(rec.article_ids.size()) > req.k) {
             rec.article_ids.resize(req.k);
             rec.scores.resize(req.k);
           }
-          mine.push_back(std::move(rec));
+          mine.results.push_back(std::move(rec));
         }
       }
       offset += req.ids.size();

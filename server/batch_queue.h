@@ -33,14 +33,21 @@ struct BatchQueueOptions {
   int64_t max_queued_ids = 200000;                            // beyond: RESOURCE_EXHAUSTED
 };
 
+// What a batch (or one request's share of it) produced: results in id
+// order, and the version of the bundle that answered.
+struct BatchAnswer {
+  std::vector<Recommendation> results;
+  std::string bundle_version;
+};
+
 class BatchQueue {
  public:
   using Clock = std::chrono::steady_clock;
   // Called once per request, on a worker thread.
-  using Done = std::function<void(absl::Status, std::vector<Recommendation>)>;
-  // Processes one batch on the worker `worker`; results in id order.
+  using Done = std::function<void(absl::Status, BatchAnswer)>;
+  // Processes one batch on the worker `worker`.
   using Processor = std::function<absl::Status(int worker, const std::vector<absl::string_view>& ids, int k,
-                                               std::vector<Recommendation>* out)>;
+                                               BatchAnswer* out)>;
   // Observes each flushed batch (size, queue wait of its oldest request).
   using BatchObserver = std::function<void(size_t ids, std::chrono::microseconds oldest_wait)>;
 

@@ -46,7 +46,13 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
       bundle_info_(prometheus::BuildGauge()
                        .Name("hmrec_bundle_info")
                        .Help("The bundle being served (value 1, version as a label)")
-                       .Register(registry)) {}
+                       .Register(registry)),
+      reloads_(prometheus::BuildCounter()
+                   .Name("hmrec_bundle_reloads_total")
+                   .Help("Bundle reloads by result: swapped (now served) or refused (failed verification, old one kept)")
+                   .Register(registry)),
+      reloads_swapped_(reloads_.Add({{"result", "swapped"}})),
+      reloads_refused_(reloads_.Add({{"result", "refused"}})) {}
 
 void ServerMetrics::ObserveRequest(const std::string& method, absl::StatusCode code, double seconds) {
   requests_.Add({{"method", method}, {"code", absl::StatusCodeToString(code)}}, LatencyBuckets()).Observe(seconds);
@@ -62,6 +68,8 @@ void ServerMetrics::AddCustomers(double served, double fallback) {
   customers_.Increment(served);
   fallback_.Increment(fallback);
 }
+
+void ServerMetrics::ObserveReload(bool ok) { (ok ? reloads_swapped_ : reloads_refused_).Increment(); }
 
 void ServerMetrics::SetQueuedIds(double ids) { queued_ids_.Set(ids); }
 

@@ -29,6 +29,8 @@ class ServerMetrics {
   void AddCustomers(double served, double fallback);
   void SetQueuedIds(double ids);
   void SetBundle(const std::string& version);
+  // One bundle reload that swapped in a new bundle (ok) or refused one.
+  void ObserveReload(bool ok);
 
  private:
   prometheus::Registry& registry_;
@@ -40,6 +42,9 @@ class ServerMetrics {
   prometheus::Gauge& queued_ids_;
   prometheus::Family<prometheus::Gauge>& bundle_info_;
   prometheus::Gauge* bundle_gauge_ = nullptr;
+  prometheus::Family<prometheus::Counter>& reloads_;
+  prometheus::Counter& reloads_swapped_;
+  prometheus::Counter& reloads_refused_;
 };
 
 }  // namespace hmrec

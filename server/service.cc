@@ -19,11 +19,13 @@ std::string Quote(const std::string& value) {
 
 }  // namespace
 
-BatchQueue::Processor MakeProcessor(std::vector<Recommender*> recommenders, ServerMetrics* metrics) {
-  return [recommenders, metrics](int w, const std::vector<absl::string_view>& ids, int k,
-                                 std::vector<Recommendation>* out) {
+BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* metrics) {
+  return [bundles, metrics](int w, const std::vector<absl::string_view>& ids, int k, BatchAnswer* answer) {
+    const std::shared_ptr<const ServingBundle> bundle = bundles->Current();
+    answer->bundle_version = bundle->version;
+    std::vector<Recommendation>* out = &answer->results;
     StageTimes t;
-    absl::Status s = recommenders[w]->Recommend(ids, k, out, &t);
+    absl::Status s = bundle->recommenders[w]->Recommend(ids, k, out, &t);
     if (metrics != nullptr) {
       metrics->ObserveStage("feature_lookup", t.feature_lookup);
       metrics->ObserveStage("tower", t.tower);
@@ -69,9 +71,8 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-RecommenderService::RecommenderService(BatchQueue* queue, RequestLimits limits, std::string bundle_version,
-                                       ServerMetrics* metrics)
-    : queue_(queue), limits_(limits), version_(std::move(bundle_version)), metrics_(metrics) {}
+RecommenderService::RecommenderService(BatchQueue* queue, RequestLimits limits, ServerMetrics* metrics)
+    : queue_(queue), limits_(limits), metrics_(metrics) {}
 
 grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerContext* context,
                                                         const v1::RecommendRequest* request,
@@ -99,9 +100,10 @@ grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerCont
   const int k = request->k() == 0 ? std::min(kDefaultK, limits_.max_k) : request->k();
   absl::Status submitted = queue_->Submit(
       std::move(ids), k, deadline,
-      [finish, request, response, version = version_](absl::Status s, std::vector<Recommendation> results) {
+      [finish, request, response](absl::Status s, BatchAnswer answer) {
         if (s.ok()) {
-          response->set_bundle_version(version);
+          const std::vector<Recommendation>& results = answer.results;
+          response->set_bundle_version(answer.bundle_version);
           char buf[kArticleIdDigits];
           for (int i = 0; i < request->customer_ids_size(); ++i) {
             v1::Recommendation* r = response->add_results();

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "proto/recommender.grpc.pb.h"
 #include "server/batch_queue.h"
+#include "server/bundle_holder.h"
 #include "server/metrics.h"
 
 namespace hmrec {
@@ -21,9 +22,10 @@ struct RequestLimits {
   int max_ids = 10000;
 };
 
-// The batch workers' job: worker w runs recommenders[w] and records the
-// stage timings and customer counts in `metrics` (may be null).
-BatchQueue::Processor MakeProcessor(std::vector<Recommender*> recommenders, ServerMetrics* metrics);
+// The batch workers' job: worker w runs its Recommender of the bundle being
+// served when the batch starts (the whole batch is answered by that bundle),
+// and records the stage timings and customer counts in `metrics` (may be null).
+BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* metrics);
 
 // Records each flushed batch's size and queue wait in `metrics`.
 BatchQueue::BatchObserver MakeBatchObserver(ServerMetrics* metrics);
@@ -37,8 +39,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 class RecommenderService final : public v1::Recommender::CallbackService {
  public:
   // `queue` and `metrics` (may be null) must outlive the service.
-  RecommenderService(BatchQueue* queue, RequestLimits limits, std::string bundle_version,
-                     ServerMetrics* metrics = nullptr);
+  RecommenderService(BatchQueue* queue, RequestLimits limits, ServerMetrics* metrics = nullptr);
 
   grpc::ServerUnaryReactor* Recommend(grpc::CallbackServerContext* context, const v1::RecommendRequest* request,
                                       v1::RecommendResponse* response) override;
@@ -46,7 +47,6 @@ class RecommenderService final : public v1::Recommender::CallbackService {
  private:
   BatchQueue* queue_;
   const RequestLimits limits_;
-  const std::string version_;
   ServerMetrics* metrics_;
 };
 

@@ -18,11 +18,13 @@ using ::testing::ElementsAre;
 struct Echo {
   std::mutex mu;
   std::vector<size_t> batch_sizes;
-  absl::Status Process(int, const std::vector<absl::string_view>& ids, int k, std::vector<Recommendation>* out) {
+  absl::Status Process(int, const std::vector<absl::string_view>& ids, int k, BatchAnswer* answer) {
     {
       std::lock_guard<std::mutex> lock(mu);
       batch_sizes.push_back(ids.size());
     }
+    answer->bundle_version = "echo-" + std::to_string(batch_sizes.size());
+    std::vector<Recommendation>* out = &answer->results;
     out->assign(ids.size(), Recommendation());
     for (size_t i = 0; i < ids.size(); ++i) {
       for (int j = 0; j < k; ++j) (*out)[i].article_ids.push_back(std::stoi(std::string(ids[i])) * 100 + j);
@@ -34,8 +36,12 @@ struct Echo {
 
 struct Outcome {
   std::promise<std::pair<absl::Status, std::vector<Recommendation>>> promise;
+  std::string version;  // the answering bundle's version
   BatchQueue::Done Callback() {
-    return [this](absl::Status s, std::vector<Recommendation> r) { promise.set_value({s, std::move(r)}); };
+    return [this](absl::Status s, BatchAnswer a) {
+      version = a.bundle_version;
+      promise.set_value({s, std::move(a.results)});
+    };
   }
   std::pair<absl::Status, std::vector<Recommendation>> Get() {
     auto f = promise.get_future();
@@ -47,7 +53,7 @@ struct Outcome {
 Clock::time_point Later() { return Clock::now() + std::chrono::seconds(60); }
 
 BatchQueue::Processor Bind(Echo& e) {
-  return [&e](int w, const std::vector<absl::string_view>& ids, int k, std::vector<Recommendation>* out) {
+  return [&e](int w, const std::vector<absl::string_view>& ids, int k, BatchAnswer* out) {
     return e.Process(w, ids, k, out);
   };
 }
@@ -69,6 +75,9 @@ TEST(BatchQueue, MergesConcurrentRequestsKeepingEachOnesOrder) {
   EXPECT_THAT(rb.second[0].article_ids, ElementsAre(300));  // k of its own request
   EXPECT_THAT(rc.second[2].article_ids, ElementsAre(600, 601, 602));
   EXPECT_THAT(echo.batch_sizes, ElementsAre(6));
+  // Each request is told which bundle answered its batch.
+  EXPECT_EQ(ra.first.ok() ? a.version : "", "echo-1");
+  EXPECT_EQ(c.version, "echo-1");
 }
 
 TEST(BatchQueue, FlushesOnSizeWithoutWaitingForTheDelay) {
@@ -111,19 +120,19 @@ TEST(BatchQueue, RefusesBeyondItsBoundAndAfterShutdown) {
   BatchQueue q({100, std::chrono::hours(1), /*max_queued_ids=*/3}, Bind(echo));
   Outcome a;
   ASSERT_TRUE(q.Submit({"1", "2"}, 1, Later(), a.Callback()).ok());
-  absl::Status over = q.Submit({"3", "4"}, 1, Later(), [](absl::Status, std::vector<Recommendation>) {});
+  absl::Status over = q.Submit({"3", "4"}, 1, Later(), [](absl::Status, BatchAnswer) {});
   EXPECT_EQ(over.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(q.queued_ids(), 2);
   q.Start(1);
   q.Shutdown();  // drains: the accepted request still completes
   EXPECT_TRUE(a.Get().first.ok());
-  absl::Status after = q.Submit({"5"}, 1, Later(), [](absl::Status, std::vector<Recommendation>) {});
+  absl::Status after = q.Submit({"5"}, 1, Later(), [](absl::Status, BatchAnswer) {});
   EXPECT_EQ(after.code(), absl::StatusCode::kUnavailable);
 }
 
 TEST(BatchQueue, AFailedBatchFailsEveryRequestInIt) {
   BatchQueue q({100, std::chrono::milliseconds(1), 1000},
-               [](int, const std::vector<absl::string_view>&, int, std::vector<Recommendation>*) {
+               [](int, const std::vector<absl::string_view>&, int, BatchAnswer*) {
                  return absl::InternalError("store unreadable");
                });
   Outcome a, b;

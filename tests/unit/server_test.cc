@@ -1,11 +1,16 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
-#include <thread>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#include "prometheus/text_serializer.h"
-#include "prometheus/registry.h"
-#include "server/metrics.h"
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <thread>
 
 #include "common/dataset_cache.h"
 #include "common/ids.h"
@@ -16,9 +21,7 @@
 #include "gtest/gtest.h"
 #include "index_builder/builder.h"
 #include "proto/recommender.grpc.pb.h"
-#include "server/batch_queue.h"
-#include "server/recommender.h"
-#include "server/service.h"
+#include "server/server.h"
 #include "tests/unit/test_util.h"
 #include "tests/unit/tiny_bundle.h"
 #include "trainer/trainer.h"
@@ -29,76 +32,62 @@ namespace {
 using hmrec::testing::TempDir;
 using ::testing::HasSubstr;
 
-// A real gRPC server on 127.0.0.1:0 over a tiny sealed bundle, and a client.
+// The real server (hmrec::Server, as hmrec_server runs it) on 127.0.0.1:0
+// over a tiny sealed bundle, with metrics over HTTP, and a client.
+config::ServerConfig TestConfig(const std::string& bundle) {
+  config::ServerConfig cfg;
+  cfg.set_listen_address("127.0.0.1:0");
+  cfg.set_metrics_address("127.0.0.1:0");
+  cfg.set_bundle_path(bundle);
+  cfg.set_max_batch_ids(256);
+  cfg.set_max_delay_us(1000);
+  cfg.set_max_queued_ids(10000);
+  cfg.set_workers(1);
+  cfg.set_compute_threads(1);
+  cfg.set_max_k(50);
+  cfg.set_max_ids_per_request(100);
+  return cfg;
+}
+
 class ServerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    auto tiny = hmrec::testing::MakeTinyBundles(*dir_, {"v1"}, {"v1"});
+    auto tiny = hmrec::testing::MakeTinyBundles(*dir_, {"v1", "v2"}, {"v1", "v2"});
     ds_ = tiny.ds.release();
-    recommender_ = Recommender::Load(dir_->File("bundles/v1"), RecommenderOptions())->release();
-    registry_ = new std::shared_ptr<prometheus::Registry>(std::make_shared<prometheus::Registry>());
-    metrics_ = new ServerMetrics(**registry_);
-    metrics_->SetBundle(recommender_->version());
-    queue_ = new BatchQueue({256, std::chrono::milliseconds(1), 10000}, MakeProcessor({recommender_}, metrics_),
-                            MakeBatchObserver(metrics_));
-    queue_->Start(1);
-    RequestLimits limits;
-    limits.max_k = 50;
-    limits.max_ids = 100;
-    service_ = new RecommenderService(queue_, limits, recommender_->version(), metrics_);
-    grpc::EnableDefaultHealthCheckService(true);
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
-    builder.RegisterService(service_);
-    server_ = builder.BuildAndStart().release();
-    ASSERT_GT(port_, 0);
-    channel_ = new std::shared_ptr<grpc::Channel>(
-        grpc::CreateChannel("127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials()));
+    // Served by directory, not through `current`: this server never swaps.
+    auto server = Server::Start(TestConfig(dir_->File("bundles/v1")));
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = server->release();
+    channel_ = new std::shared_ptr<grpc::Channel>(Channel(server_->port()));
   }
   static void TearDownTestSuite() {
-    server_->Shutdown();
-    queue_->Shutdown();
     delete channel_;
     delete server_;
-    delete service_;
-    delete metrics_;
-    delete registry_;
-    delete queue_;
-    delete recommender_;
     delete ds_;
     delete dir_;
   }
-  grpc::Status Call(const v1::RecommendRequest& req, v1::RecommendResponse* resp) {
-    auto stub = v1::Recommender::NewStub(*channel_);
+  static std::shared_ptr<grpc::Channel> Channel(int port) {
+    return grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  }
+  static grpc::Status Call(const std::shared_ptr<grpc::Channel>& channel, const v1::RecommendRequest& req,
+                           v1::RecommendResponse* resp) {
+    auto stub = v1::Recommender::NewStub(channel);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
     return stub->Recommend(&ctx, req, resp);
   }
+  grpc::Status Call(const v1::RecommendRequest& req, v1::RecommendResponse* resp) { return Call(*channel_, req, resp); }
 
   static TempDir* dir_;
   static Dataset* ds_;
-  static Recommender* recommender_;
-  static BatchQueue* queue_;
-  static RecommenderService* service_;
-  static std::shared_ptr<prometheus::Registry>* registry_;
-  static ServerMetrics* metrics_;
-
-  static grpc::Server* server_;
+  static Server* server_;
   static std::shared_ptr<grpc::Channel>* channel_;
-  static int port_;
 };
 TempDir* ServerTest::dir_ = nullptr;
 Dataset* ServerTest::ds_ = nullptr;
-Recommender* ServerTest::recommender_ = nullptr;
-BatchQueue* ServerTest::queue_ = nullptr;
-RecommenderService* ServerTest::service_ = nullptr;
-std::shared_ptr<prometheus::Registry>* ServerTest::registry_ = nullptr;
-ServerMetrics* ServerTest::metrics_ = nullptr;
-
-grpc::Server* ServerTest::server_ = nullptr;
+Server* ServerTest::server_ = nullptr;
 std::shared_ptr<grpc::Channel>* ServerTest::channel_ = nullptr;
-int ServerTest::port_ = 0;
 
 TEST_F(ServerTest, AnswersInRequestOrderWithFallbackFlagged) {
   v1::RecommendRequest req;
@@ -164,6 +153,29 @@ TEST_F(ServerTest, ConcurrentClientsAllServed) {
   EXPECT_EQ(ok.load(), 80);
 }
 
+// The body of an HTTP/1.0 GET of 127.0.0.1:port/path ("" on failure).
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (::send(fd, req.data(), req.size(), 0) == static_cast<ssize_t>(req.size())) {
+      char buf[65536];
+      ssize_t n;
+      while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  const size_t body = response.find("\r\n\r\n");
+  if (response.rfind("HTTP/1.", 0) != 0 || response.find(" 200 ") > response.find("\r\n")) return "";
+  return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
 // Returns the value of the first sample line starting with `prefix`, or -1.
 double Sample(const std::string& text, const std::string& prefix) {
   size_t pos = 0;
@@ -188,10 +200,9 @@ TEST_F(ServerTest, MetricsRecordCallsInPrometheusText) {
   bad.add_customer_ids("x");
   EXPECT_FALSE(Call(bad, &resp).ok());
 
-  // The exposition text a scrape would return (the HTTP exposer is not
-  // wired yet: see the server issue).
-  const std::string text = prometheus::TextSerializer().Serialize((*registry_)->Collect());
-  ASSERT_FALSE(text.empty());
+  // Scraped over HTTP as Prometheus would.
+  const std::string text = HttpGet(server_->metrics_port(), "/metrics");
+  ASSERT_THAT(text, HasSubstr("# TYPE hmrec_request_duration_seconds histogram"));
   EXPECT_GE(Sample(text, "hmrec_request_duration_seconds_count{code=\"OK\",method=\"Recommend\"}"), 1);
   EXPECT_GE(Sample(text, "hmrec_request_duration_seconds_count{code=\"INVALID_ARGUMENT\",method=\"Recommend\"}"), 1);
   EXPECT_GE(Sample(text, "hmrec_fallback_total"), 1);
@@ -202,6 +213,133 @@ TEST_F(ServerTest, MetricsRecordCallsInPrometheusText) {
   EXPECT_EQ(Sample(text, "hmrec_bundle_info{version=\"v1\"}"), 1);
   // No customer id ever appears in the metrics.
   EXPECT_EQ(text.find(std::string(ds_->customer_id(1))), std::string::npos);
+}
+
+// Flips one byte in the middle of `file`.
+void Corrupt(const std::string& file) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(0, std::ios::end);
+  const std::streamoff mid = f.tellg() / 2;
+  f.seekg(mid);
+  char c = 0;
+  f.read(&c, 1);
+  c = static_cast<char>(c ^ 0x5a);
+  f.seekp(mid);
+  f.write(&c, 1);
+}
+
+TEST_F(ServerTest, HotSwapUnderConcurrentLoadFailsNoRequestAndRefusesACorruptBundle) {
+  // A second server follows bundles/current, polled every 20 ms.
+  ASSERT_TRUE(MakeCurrent(dir_->File("bundles/v1")).ok());
+  config::ServerConfig cfg = TestConfig(dir_->File("bundles/current"));
+  cfg.set_bundle_watch_ms(20);
+  auto started = Server::Start(cfg);
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<Server> server = std::move(*started);
+  auto channel = Channel(server->port());
+
+  // Clients call without pause; each records failures and the versions it saw.
+  std::atomic<bool> stop{false};
+  std::atomic<int> calls{0}, failures{0}, backwards{0}, v2_answers{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&, t] {
+      std::string last = "v1";
+      for (int i = 0; !stop.load(); ++i) {
+        v1::RecommendRequest req;
+        for (int j = 0; j < 1 + (i + t) % 7; ++j) req.add_customer_ids(std::string(ds_->customer_id((t * 97 + i * 7 + j) % ds_->customers.size())));
+        v1::RecommendResponse resp;
+        grpc::Status st = Call(channel, req, &resp);
+        ++calls;
+        if (!st.ok() || resp.results_size() != req.customer_ids_size()) {
+          ++failures;
+          continue;
+        }
+        for (const auto& r : resp.results()) {
+          if (r.article_ids_size() != 12) ++failures;
+        }
+        if (resp.bundle_version() == "v2") ++v2_answers;
+        if (resp.bundle_version() < last) ++backwards;  // once on v2, never back on v1
+        last = resp.bundle_version();
+      }
+    });
+  }
+  auto wait_for = [&](const std::function<bool()>& done) {
+    for (int i = 0; i < 500 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return done();
+  };
+  ASSERT_TRUE(wait_for([&] { return calls.load() > 50; }));
+  // Switch current to v2 the way the index builder does: the server swaps.
+  ASSERT_TRUE(MakeCurrent(dir_->File("bundles/v2")).ok());
+  EXPECT_TRUE(wait_for([&] { return v2_answers.load() > 50; })) << "never answered from v2";
+  EXPECT_EQ(server->version(), "v2");
+
+  // A bundle damaged on disk becomes current (MakeCurrent would refuse it:
+  // the link is switched by hand): refused, counted, v2 keeps serving.
+  std::filesystem::copy(dir_->File("bundles/v2"), dir_->File("bundles/v3"), std::filesystem::copy_options::recursive);
+  Corrupt(dir_->File("bundles/v3/article_embeddings.bin"));
+  EXPECT_FALSE(MakeCurrent(dir_->File("bundles/v3")).ok());
+  std::filesystem::create_directory_symlink("v3", dir_->File("bundles/current.tmp"));
+  std::filesystem::rename(dir_->File("bundles/current.tmp"), dir_->File("bundles/current"));
+  EXPECT_TRUE(wait_for([&] {
+    return Sample(HttpGet(server->metrics_port(), "/metrics"), "hmrec_bundle_reloads_total{result=\"refused\"}") == 1;
+  })) << HttpGet(server->metrics_port(), "/metrics");
+  const int before = calls.load();
+  ASSERT_TRUE(wait_for([&] { return calls.load() > before + 50; }));
+  stop = true;
+  for (auto& c : clients) c.join();
+
+  EXPECT_EQ(failures.load(), 0) << "of " << calls.load() << " calls";
+  EXPECT_EQ(backwards.load(), 0);
+  EXPECT_EQ(server->version(), "v2");
+  const std::string text = HttpGet(server->metrics_port(), "/metrics");
+  EXPECT_EQ(Sample(text, "hmrec_bundle_reloads_total{result=\"swapped\"}"), 1);
+  EXPECT_EQ(Sample(text, "hmrec_bundle_info{version=\"v2\"}"), 1);
+  EXPECT_EQ(text.find("hmrec_bundle_info{version=\"v1\"}"), std::string::npos);
+
+  // The refused bundle is also refused at startup, naming what is wrong.
+  auto bad = Server::Start(TestConfig(dir_->File("bundles/v3")));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("article_embeddings.bin"));
+  ASSERT_TRUE(MakeCurrent(dir_->File("bundles/v1")).ok());
+}
+
+TEST_F(ServerTest, DrainFinishesCallsInFlightAndRefusesNewOnes) {
+  // Batches wait up to 3 s to fill: calls are in flight when Drain starts.
+  config::ServerConfig cfg = TestConfig(dir_->File("bundles/v1"));
+  cfg.set_max_delay_us(3000000);
+  cfg.set_shutdown_grace_seconds(60);
+  cfg.set_max_batch_ids(100000);
+  cfg.set_max_queued_ids(100000);
+  auto started = Server::Start(cfg);
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<Server> server = std::move(*started);
+  auto channel = Channel(server->port());
+  ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)));
+
+  constexpr int kCalls = 16;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < kCalls; ++t) {
+    clients.emplace_back([&, t] {
+      v1::RecommendRequest req;
+      req.add_customer_ids(std::string(ds_->customer_id(t)));
+      v1::RecommendResponse resp;
+      if (Call(channel, req, &resp).ok() && resp.results_size() == 1) ++ok;
+    });
+  }
+  for (int i = 0; i < 200 && server->queued_ids() < kCalls; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(server->queued_ids(), kCalls);  // all received, none answered yet
+  const auto start = std::chrono::steady_clock::now();
+  server->Drain();
+  const double drain_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (auto& c : clients) c.join();
+  EXPECT_EQ(ok.load(), kCalls);
+  EXPECT_LT(drain_s, 30.0) << "drain took " << drain_s << " s";  // ends when the calls are done, not at the 60 s grace
+  v1::RecommendResponse resp;
+  v1::RecommendRequest late;
+  late.add_customer_ids(std::string(ds_->customer_id(0)));
+  EXPECT_EQ(Call(channel, late, &resp).error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
 }  // namespace

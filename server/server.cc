@@ -1,0 +1,142 @@
+#include "server/server.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/model/tower_runner.h"
+#include "common/status_macros.h"
+
+namespace hmrec {
+namespace {
+
+constexpr int kDefaultWatchMs = 1000;
+constexpr int kDefaultGraceSeconds = 10;
+constexpr int kMaxMessageBytes = 16 << 20;
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig& config) {
+  std::unique_ptr<Server> s(new Server());
+  s->config_ = config;
+  ConfigureThreads(config.compute_threads());
+
+  RecommenderOptions ro;
+  ro.device = config.device().empty() ? "cpu" : config.device();
+  ro.ivf_nprobe = config.ivf_nprobe();
+  ro.hnsw_ef_search = config.hnsw_ef_search();
+  const int workers = std::max(1, config.workers());
+  ASSIGN_OR_RETURN(s->bundles_, BundleHolder::Open(config.bundle_path(), workers, ro));
+
+  s->registry_ = std::make_shared<prometheus::Registry>();
+  s->metrics_ = std::make_unique<ServerMetrics>(*s->registry_);
+  s->metrics_->SetBundle(s->bundles_->Current()->version);
+  if (!config.metrics_address().empty()) {
+    try {
+      s->exposer_ = std::make_unique<prometheus::Exposer>(config.metrics_address());
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot serve metrics on ", config.metrics_address(), ": ", e.what()));
+    }
+    s->exposer_->RegisterCollectable(s->registry_);
+  }
+
+  BatchQueueOptions qo;
+  if (config.max_batch_ids() > 0) qo.max_batch_ids = config.max_batch_ids();
+  if (config.max_delay_us() > 0) qo.max_delay = std::chrono::microseconds(config.max_delay_us());
+  if (config.max_queued_ids() > 0) qo.max_queued_ids = config.max_queued_ids();
+  s->queue_ = std::make_unique<BatchQueue>(qo, MakeProcessor(s->bundles_.get(), s->metrics_.get()),
+                                           MakeBatchObserver(s->metrics_.get()));
+  s->queue_->Start(workers);
+
+  RequestLimits limits;
+  if (config.max_k() > 0) limits.max_k = config.max_k();
+  if (config.max_ids_per_request() > 0) limits.max_ids = config.max_ids_per_request();
+  s->service_ = std::make_unique<RecommenderService>(s->queue_.get(), limits, s->metrics_.get());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.listen_address(), grpc::InsecureServerCredentials(), &s->port_);
+  builder.RegisterService(s->service_.get());
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  s->grpc_ = builder.BuildAndStart();
+  if (!s->grpc_ || s->port_ == 0) {
+    s->queue_->Shutdown();
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen_address()));
+  }
+  s->grpc_->GetHealthCheckService()->SetServingStatus(true);
+  s->watcher_ = std::thread([p = s.get()] { p->Watch(); });
+  return s;
+}
+
+Server::~Server() { Drain(); }
+
+int Server::metrics_port() const {
+  if (!exposer_) return 0;
+  auto ports = exposer_->GetListeningPorts();
+  return ports.empty() ? 0 : ports[0];
+}
+
+void Server::RequestReload() {
+  {
+    std::lock_guard<std::mutex> lock(watch_mu_);
+    reload_requested_ = true;
+  }
+  watch_cv_.notify_all();
+}
+
+void Server::Watch() {
+  const int watch_ms = config_.bundle_watch_ms() > 0 ? config_.bundle_watch_ms() : kDefaultWatchMs;
+  const bool polling = config_.bundle_watch_ms() >= 0;
+  std::unique_lock<std::mutex> lock(watch_mu_);
+  while (!stopping_) {
+    if (polling) {
+      watch_cv_.wait_for(lock, std::chrono::milliseconds(watch_ms), [this] { return stopping_ || reload_requested_; });
+    } else {
+      watch_cv_.wait(lock, [this] { return stopping_ || reload_requested_; });
+    }
+    if (stopping_) break;
+    const bool forced = reload_requested_;
+    reload_requested_ = false;
+    lock.unlock();
+
+    const std::string before = bundles_->Current()->version;
+    absl::StatusOr<BundleHolder::Reloaded> r = bundles_->Reload(forced);
+    if (!r.ok()) {
+      metrics_->ObserveReload(false);
+      std::fprintf(stderr, "server: refused the bundle at %s: %s; still serving %s\n",
+                   bundles_->path().c_str(), std::string(r.status().message()).c_str(), before.c_str());
+    } else if (*r == BundleHolder::Reloaded::kSwapped) {
+      const std::string now = bundles_->Current()->version;
+      metrics_->ObserveReload(true);
+      metrics_->SetBundle(now);
+      std::fprintf(stderr, "server: now serving bundle %s (was %s)\n", now.c_str(), before.c_str());
+    } else if (forced) {
+      std::fprintf(stderr, "server: reload: %s still names bundle %s\n", bundles_->path().c_str(), before.c_str());
+    }
+    std::fflush(stderr);
+    bundles_->ReleaseRetired();
+    lock.lock();
+  }
+}
+
+void Server::Drain() {
+  if (!grpc_ || drained_.exchange(true)) return;
+  grpc_->GetHealthCheckService()->SetServingStatus(false);
+  const int grace = config_.shutdown_grace_seconds() > 0 ? config_.shutdown_grace_seconds() : kDefaultGraceSeconds;
+  grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(grace));
+  queue_->Shutdown();
+  grpc_->Wait();
+  {
+    std::lock_guard<std::mutex> lock(watch_mu_);
+    stopping_ = true;
+  }
+  watch_cv_.notify_all();
+  if (watcher_.joinable()) watcher_.join();
+}
+
+}  // namespace hmrec

@@ -1,0 +1,74 @@
+#pragma once
+
+// The whole server, assembled from its config: the served bundle (with hot
+// swap), the batch queue and its workers, the gRPC service with health and
+// reflection, and Prometheus metrics over HTTP. hmrec_server's main() adds
+// only flags and signals; tests start the same object on 127.0.0.1:0.
+//
+// Lifecycle: Start() loads and verifies the bundle (a missing or damaged one
+// is an error naming it) and listens. A watcher thread re-resolves
+// bundle_path every bundle_watch_ms and on RequestReload() (SIGHUP), and swaps
+// in a changed bundle once it verified (BundleHolder). Drain() marks health
+// NOT_SERVING, refuses new calls, gives in-flight calls the grace period to
+// finish, then stops the workers and the watcher.
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "prometheus/exposer.h"
+#include "prometheus/registry.h"
+#include "proto/config.pb.h"
+#include "server/batch_queue.h"
+#include "server/bundle_holder.h"
+#include "server/metrics.h"
+#include "server/service.h"
+
+namespace hmrec {
+
+class Server {
+ public:
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const config::ServerConfig& config);
+  ~Server();  // Drain()s if still serving
+
+  int port() const { return port_; }
+  int metrics_port() const;  // 0 when metrics are off
+  std::string version() const { return bundles_->Current()->version; }
+  int64_t queued_ids() const { return queue_->queued_ids(); }
+
+  // Re-resolves bundle_path now, retrying a bundle refused before.
+  void RequestReload();
+  // Stops serving: see the file comment. Idempotent.
+  void Drain();
+
+  prometheus::Registry& registry() { return *registry_; }
+
+ private:
+  Server() = default;
+  void Watch();
+
+  config::ServerConfig config_;
+  std::unique_ptr<BundleHolder> bundles_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<ServerMetrics> metrics_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<BatchQueue> queue_;
+  std::unique_ptr<RecommenderService> service_;
+  std::unique_ptr<grpc::Server> grpc_;
+  int port_ = 0;
+
+  std::mutex watch_mu_;
+  std::condition_variable watch_cv_;
+  bool reload_requested_ = false;
+  bool stopping_ = false;
+  std::thread watcher_;
+  std::atomic<bool> drained_{false};
+};
+
+}  // namespace hmrec
