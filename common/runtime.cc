@@ -1,6 +1,14 @@
 #include "common/runtime.h"
 
 #include <malloc.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cerrno>
+#include <cstring>
+
+extern "C" char* openblas_get_corename(void);
 
 namespace hmrec {
 
@@ -9,6 +17,34 @@ void ConfigureAllocator() {
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   mallopt(M_TOP_PAD, 64 << 20);
+}
+
+const char* BlasCoreName() { return openblas_get_corename(); }
+
+void SelectBlasKernels(char** argv) {
+  constexpr char kGuard[] = "HMREC_BLAS_REEXEC";
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr || std::getenv(kGuard) != nullptr) return;
+  const char* core = openblas_get_corename();
+  // Prescott is OpenBLAS's fallback for an x86-64 CPU it cannot identify.
+  if (core == nullptr || std::strcmp(core, "Prescott") != 0) return;
+  __builtin_cpu_init();
+  const char* choice = nullptr;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
+    choice = "SkylakeX";
+  } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    choice = "Haswell";
+  }
+  if (choice == nullptr) return;
+  std::fprintf(stderr,
+               "runtime: OpenBLAS did not recognise this CPU and chose %s kernels; restarting with "
+               "OPENBLAS_CORETYPE=%s (set OPENBLAS_CORETYPE to choose)\n",
+               core, choice);
+  std::fflush(stderr);
+  setenv("OPENBLAS_CORETYPE", choice, 1);
+  setenv(kGuard, "1", 1);
+  execv("/proc/self/exe", argv);
+  std::fprintf(stderr, "runtime: cannot restart (%s); continuing with %s kernels\n", std::strerror(errno), core);
 }
 
 }  // namespace hmrec

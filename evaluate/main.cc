@@ -17,6 +17,7 @@
 #include "common/dataset_cache.h"
 #include "common/dates.h"
 #include "evaluate/baselines.h"
+#include "common/customer_list.h"
 #include "evaluate/score.h"
 #include "evaluate/split.h"
 #include "glog/logging.h"
@@ -102,7 +103,7 @@ int RunScore() {
   hmrec::evaluate::ScoreResult r = hmrec::evaluate::Score(*truth, *sub);
   if (!absl::GetFlag(FLAGS_customers).empty()) {
     absl::StatusOr<std::vector<std::string>> ids =
-        hmrec::evaluate::ReadCustomerIdColumn(absl::GetFlag(FLAGS_customers));
+        hmrec::ReadCustomerIds(absl::GetFlag(FLAGS_customers));
     if (!ids.ok()) return Fail(ids.status());
     hmrec::evaluate::CheckCoverage(*ids, *sub, &r);
   }

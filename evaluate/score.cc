@@ -79,22 +79,4 @@ void CheckCoverage(const std::vector<std::string>& expected, const Submission& s
   }
 }
 
-absl::StatusOr<std::vector<std::string>> ReadCustomerIdColumn(const std::string& path) {
-  ASSIGN_OR_RETURN(std::unique_ptr<CsvReader> r, CsvReader::Open(path));
-  ASSIGN_OR_RETURN(bool has_header, r->Next());
-  if (!has_header || r->fields().empty() || r->fields()[0] != "customer_id") {
-    return absl::InvalidArgumentError(absl::StrCat(path, ":1: first column must be customer_id"));
-  }
-  std::vector<std::string> ids;
-  while (true) {
-    ASSIGN_OR_RETURN(bool has_row, r->Next());
-    if (!has_row) break;
-    if (!IsValidCustomerId(r->fields()[0])) {
-      return r->RecordError(absl::StrCat("bad customer_id '", r->fields()[0], "'"));
-    }
-    ids.emplace_back(r->fields()[0]);
-  }
-  return ids;
-}
-
 }  // namespace hmrec::evaluate

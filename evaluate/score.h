@@ -46,7 +46,4 @@ ScoreResult Score(const Truth& truth, const Submission& sub);
 void CheckCoverage(const std::vector<std::string>& expected, const Submission& sub,
                    ScoreResult* result);
 
-// Reads the first column of a customers.csv or sample_submission.csv.
-absl::StatusOr<std::vector<std::string>> ReadCustomerIdColumn(const std::string& path);
-
 }  // namespace hmrec::evaluate

@@ -34,6 +34,7 @@ int Fail(const std::string& what, const absl::Status& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  hmrec::SelectBlasKernels(argv);
   hmrec::ConfigureAllocator();
   absl::SetProgramUsageMessage("Serves Recommend over gRPC from a sealed bundle");
   absl::ParseCommandLine(argc, argv);

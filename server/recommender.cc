@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/bundle.h"
+#include "common/exact_search.h"
 #include "common/status_macros.h"
 #include "common/text_proto.h"
 
@@ -46,6 +47,16 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
   search.set_ivf_nprobe(options.ivf_nprobe);
   search.set_hnsw_ef_search(options.hnsw_ef_search);
   RETURN_IF_ERROR(ConfigureSearch(r->index_.get(), search));
+  if (options.flat_search != "blocked" && options.flat_search != "faiss") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("flat_search is '", options.flat_search, "', expected 'blocked' or 'faiss'"));
+  }
+  if (options.flat_search == "blocked") {
+    // An exact index is searched by ExactSearch (same results, faster); the
+    // others by faiss.
+    auto exact = ExactSearch::FromFaissIndex(*r->index_);
+    if (exact.ok()) r->exact_ = std::move(*exact);
+  }
   ASSIGN_OR_RETURN(r->store_, FeatureStore::Open((dir / kFeatureStoreDir).string()));
   config::FallbackList fallback;
   RETURN_IF_ERROR(ReadTextProto((dir / kFallbackFile).string(), &fallback));
@@ -102,7 +113,13 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
   RETURN_IF_ERROR(tower_->Embed(fields_.data(), history_.data(), m, queries_.data()));
   t.tower = since(t0);
   t0 = Clock::now();
-  RETURN_IF_ERROR(SearchArticles(*index_, queries_.data(), m, k, &ids_, &scores_));
+  if (exact_ != nullptr) {
+    ids_.resize(m * k);
+    scores_.resize(m * k);
+    exact_->Search(queries_.data(), m, k, ids_.data(), scores_.data());
+  } else {
+    RETURN_IF_ERROR(SearchArticles(*index_, queries_.data(), m, k, &ids_, &scores_));
+  }
   t.search = since(t0);
   for (int64_t j = 0; j < m; ++j) {
     Recommendation& rec = (*out)[known[j]];

@@ -17,6 +17,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "common/article_index.h"
+#include "common/exact_search.h"
 #include "common/feature_store.h"
 #include "common/features.h"
 #include "common/model/tower_runner.h"
@@ -28,6 +29,9 @@ struct RecommenderOptions {
   std::string device = "cpu";      // LibTorch device of the customer tower
   int ivf_nprobe = 0;              // 0: as built
   int hnsw_ef_search = 0;          // 0: as built
+  // How an exact (flat) index is searched: "blocked" (ExactSearch) or
+  // "faiss" (IndexFlatIP::search; same results, slower).
+  std::string flat_search = "blocked";
 };
 
 // Seconds spent in each stage of one Recommend() call.
@@ -65,6 +69,7 @@ class Recommender {
   std::unique_ptr<FeatureSpace> space_;
   std::unique_ptr<CustomerTowerRunner> tower_;
   std::unique_ptr<faiss::Index> index_;
+  std::unique_ptr<ExactSearch> exact_;  // set when index_ is flat and flat_search is "blocked"
   std::unique_ptr<FeatureStore> store_;
   absl::flat_hash_map<int32_t, int32_t> article_row_;  // article id -> row + 1
   std::vector<int32_t> fallback_ids_;

@@ -28,6 +28,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
   ro.device = config.device().empty() ? "cpu" : config.device();
   ro.ivf_nprobe = config.ivf_nprobe();
   ro.hnsw_ef_search = config.hnsw_ef_search();
+  if (!config.flat_search().empty()) ro.flat_search = config.flat_search();
   const int workers = std::max(1, config.workers());
   ASSIGN_OR_RETURN(s->bundles_, BundleHolder::Open(config.bundle_path(), workers, ro));
 

@@ -44,6 +44,7 @@ int Fail(const absl::Status& s) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Trains the two-tower model and exports a bundle");
+  hmrec::SelectBlasKernels(argv);
   hmrec::ConfigureAllocator();
   absl::ParseCommandLine(argc, argv);
   FLAGS_logtostderr = true;

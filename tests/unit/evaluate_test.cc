@@ -6,6 +6,7 @@
 #include "common/submission.h"
 #include "datagen/generator.h"
 #include "evaluate/baselines.h"
+#include "common/customer_list.h"
 #include "evaluate/score.h"
 #include "evaluate/split.h"
 #include "gmock/gmock.h"
@@ -142,7 +143,7 @@ TEST_F(EvaluateTest, WrittenSubmissionHasEveryCustomerOnce) {
   EXPECT_EQ(check.rows, static_cast<int64_t>(train_->customers.size()));
   EXPECT_EQ(check.rows_with_12_valid, check.rows);
   EXPECT_EQ(check.duplicate_customers + check.malformed_rows + check.short_rows, 0);
-  auto ids = ReadCustomerIdColumn(split_.File("train/customers.csv"));
+  auto ids = ReadCustomerIds(split_.File("train/customers.csv"));
   ScoreResult r = Score(truth_, *sub);
   CheckCoverage(*ids, *sub, &r);
   EXPECT_EQ(r.expected_customers_missing, 0);

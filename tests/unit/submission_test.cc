@@ -1,5 +1,6 @@
 #include "common/submission.h"
 
+#include "common/customer_list.h"
 #include "common/ids.h"
 
 #include "gmock/gmock.h"
@@ -55,6 +56,28 @@ TEST(Submission, BadHeaderIsAnError) {
   SubmissionCheck check;
   auto sub = ReadSubmission(dir.File("sub.csv"), &check);
   EXPECT_THAT(std::string(sub.status().message()), HasSubstr("header must be"));
+}
+
+TEST(CustomerList, ReadsTheFirstColumnInFileOrder) {
+  TempDir dir;
+  WriteFile(dir.File("s.csv"), "customer_id,prediction\n" + CustomerId(9) + ",x\n" + CustomerId(2) + ",y\n");
+  auto ids = ReadCustomerIds(dir.File("s.csv"));
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_THAT(*ids, ElementsAre(CustomerId(9), CustomerId(2)));
+}
+
+TEST(CustomerList, BadListsAreErrorsNamingFileAndLine) {
+  TempDir dir;
+  WriteFile(dir.File("h.csv"), "article_id\n" + CustomerId(1) + "\n");
+  EXPECT_THAT(std::string(ReadCustomerIds(dir.File("h.csv")).status().message()), HasSubstr("h.csv:1: expected"));
+  WriteFile(dir.File("b.csv"), "customer_id\n" + CustomerId(1) + "\nABC\n");
+  EXPECT_THAT(std::string(ReadCustomerIds(dir.File("b.csv")).status().message()),
+              HasSubstr("b.csv:3: customer_id 'ABC' is not 64"));
+  WriteFile(dir.File("d.csv"), "customer_id\n" + CustomerId(1) + "\n" + CustomerId(2) + "\n" + CustomerId(1) + "\n");
+  EXPECT_THAT(std::string(ReadCustomerIds(dir.File("d.csv")).status().message()),
+              HasSubstr("d.csv:4: customer " + CustomerId(1) + " is listed twice (first on line 2)"));
+  WriteFile(dir.File("e.csv"), "customer_id\n");
+  EXPECT_FALSE(ReadCustomerIds(dir.File("e.csv")).ok());
 }
 
 }  // namespace

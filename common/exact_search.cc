@@ -1,0 +1,217 @@
+#include "common/exact_search.h"
+
+#include <cblas.h>
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexIDMap.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace hmrec {
+namespace {
+
+// A query chunk x article block of scores is 1 MiB: it stays in L2. Among
+// 64..1024 x 256..8192 this was fastest on the 2-core VM (82.9 vs 88.6 ms
+// for 256 x 1024; docs/PERFORMANCE.md).
+constexpr int64_t kQueryChunk = 512;
+constexpr int64_t kArticleBlock = 512;
+
+// The best `k` (score, original row) pairs seen so far for one query, as a
+// min-heap on score (ties: the later row is worse, as in faiss).
+struct Heap {
+  float* score;
+  int32_t* row;
+  int* count;
+  int k;
+
+  static bool Worse(float sa, int32_t ra, float sb, int32_t rb) { return sa < sb || (sa == sb && ra > rb); }
+
+  float Threshold() const { return *count < k ? -std::numeric_limits<float>::infinity() : score[0]; }
+
+  void SiftDown(int i) {
+    while (true) {
+      int w = i;
+      const int l = 2 * i + 1, r = l + 1;
+      if (l < k && Worse(score[l], row[l], score[w], row[w])) w = l;
+      if (r < k && Worse(score[r], row[r], score[w], row[w])) w = r;
+      if (w == i) return;
+      std::swap(score[i], score[w]);
+      std::swap(row[i], row[w]);
+      i = w;
+    }
+  }
+
+  void Push(float s, int32_t r) {
+    if (*count < k) {
+      // Sift up.
+      int i = (*count)++;
+      score[i] = s;
+      row[i] = r;
+      while (i > 0) {
+        const int p = (i - 1) / 2;
+        if (!Worse(score[i], row[i], score[p], row[p])) break;
+        std::swap(score[i], score[p]);
+        std::swap(row[i], row[p]);
+        i = p;
+      }
+      return;
+    }
+    if (!Worse(score[0], row[0], s, r)) return;
+    score[0] = s;
+    row[0] = r;
+    SiftDown(0);
+  }
+};
+
+// Offers scores s[0..n) of the stored rows whose original rows are
+// row[0..n) to the heap.
+void FilterScalar(const float* s, int64_t n, const int32_t* row, Heap* h) {
+  float th = h->Threshold();
+  for (int64_t j = 0; j < n; ++j) {
+    if (s[j] > th) {
+      h->Push(s[j], row[j]);
+      th = h->Threshold();
+    }
+  }
+}
+
+// The same, 16 scores per step: nearly every step finds none above the
+// threshold and costs two compares and a branch.
+__attribute__((target("avx2"))) void FilterAvx2(const float* s, int64_t n, const int32_t* row, Heap* h) {
+  __m256 th = _mm256_set1_ps(h->Threshold());
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const __m256 a = _mm256_loadu_ps(s + j);
+    const __m256 b = _mm256_loadu_ps(s + j + 8);
+    const unsigned mask = static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(a, th, _CMP_GT_OQ))) |
+                          (static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(b, th, _CMP_GT_OQ))) << 8);
+    if (mask == 0) continue;
+    for (unsigned m = mask; m != 0; m &= m - 1) {
+      const int bit = __builtin_ctz(m);
+      h->Push(s[j + bit], row[j + bit]);
+    }
+    th = _mm256_set1_ps(h->Threshold());
+  }
+  if (j < n) FilterScalar(s + j, n - j, row + j, h);
+}
+
+using FilterFn = void (*)(const float*, int64_t, const int32_t*, Heap*);
+
+FilterFn ChooseFilter() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") ? FilterAvx2 : FilterScalar;
+}
+
+}  // namespace
+
+ExactSearch::ExactSearch(const std::vector<float>& vectors, std::vector<int64_t> labels, int dim)
+    : labels_(std::move(labels)), dim_(dim) {
+  // Stored in a fixed pseudo-random order: a scan in the given order meets
+  // rising scores when the vectors trend (article ids follow launch dates,
+  // and the article tower knows an article's age), and every rise costs a
+  // heap insert. In random order the k-th best settles after a few blocks.
+  const int64_t n = static_cast<int64_t>(labels_.size());
+  row_of_.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) row_of_[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+  uint64_t x = 0x9e3779b97f4a7c15ULL;
+  for (int64_t i = n - 1; i > 0; --i) {  // Fisher-Yates with splitmix64
+    x += 0x9e3779b97f4a7c15ULL;
+    uint64_t z = x;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    std::swap(row_of_[static_cast<size_t>(i)], row_of_[static_cast<size_t>(z % static_cast<uint64_t>(i + 1))]);
+  }
+  vectors_.resize(vectors.size());
+  for (int64_t p = 0; p < n; ++p) {
+    std::copy_n(vectors.data() + static_cast<int64_t>(row_of_[static_cast<size_t>(p)]) * dim, dim,
+                vectors_.data() + p * dim);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<ExactSearch>> ExactSearch::FromFaissIndex(const faiss::Index& index) {
+  const faiss::Index* inner = &index;
+  std::vector<int64_t> labels;
+  if (const auto* map = dynamic_cast<const faiss::IndexIDMap*>(&index)) {
+    inner = map->index;
+    labels = map->id_map;
+  }
+  const auto* flat = dynamic_cast<const faiss::IndexFlat*>(inner);
+  if (flat == nullptr || flat->metric_type != faiss::METRIC_INNER_PRODUCT) {
+    return absl::InvalidArgumentError("exact search needs a flat inner-product index");
+  }
+  if (labels.empty()) {
+    labels.resize(static_cast<size_t>(flat->ntotal));
+    for (int64_t i = 0; i < flat->ntotal; ++i) labels[static_cast<size_t>(i)] = i;
+  }
+  if (static_cast<int64_t>(labels.size()) != flat->ntotal) {
+    return absl::DataLossError(absl::StrCat("index has ", flat->ntotal, " vectors but ", labels.size(), " ids"));
+  }
+  const float* data = flat->get_xb();
+  const std::vector<float> vectors(data, data + flat->ntotal * flat->d);
+  return std::make_unique<ExactSearch>(vectors, std::move(labels), static_cast<int>(flat->d));
+}
+
+void ExactSearch::Search(const float* queries, int64_t m, int k, int64_t* labels, float* scores, int threads) {
+  static const FilterFn filter = ChooseFilter();
+  const int64_t n = size();
+  const int d = dim_;
+  const int nt_max = std::max(1, threads > 0 ? threads : omp_get_max_threads());
+  // Per thread and query: a heap of k (score, row).
+  std::vector<float> heap_score(static_cast<size_t>(nt_max) * m * k);
+  std::vector<int32_t> heap_row(heap_score.size());
+  std::vector<int> heap_count(static_cast<size_t>(nt_max) * m, 0);
+  if (static_cast<int>(scratch_.size()) < nt_max) scratch_.resize(nt_max);
+  int used_threads = 1;
+
+#pragma omp parallel num_threads(nt_max)
+  {
+    const int t = omp_get_thread_num();
+    const int nt = omp_get_num_threads();
+#pragma omp single
+    used_threads = nt;
+    const int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
+    std::vector<float>& block = scratch_[t];
+    if (block.size() < static_cast<size_t>(kQueryChunk * kArticleBlock)) block.resize(kQueryChunk * kArticleBlock);
+    for (int64_t q0 = 0; q0 < m; q0 += kQueryChunk) {
+      const int64_t mq = std::min(kQueryChunk, m - q0);
+      for (int64_t a0 = lo; a0 < hi; a0 += kArticleBlock) {
+        const int64_t nb = std::min(kArticleBlock, hi - a0);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(mq), static_cast<int>(nb), d, 1.0f,
+                    queries + q0 * d, d, vectors_.data() + a0 * d, d, 0.0f, block.data(), static_cast<int>(nb));
+        for (int64_t i = 0; i < mq; ++i) {
+          const size_t slot = static_cast<size_t>(t) * m + q0 + i;
+          Heap h{heap_score.data() + slot * k, heap_row.data() + slot * k, heap_count.data() + slot, k};
+          filter(block.data() + i * nb, nb, row_of_.data() + a0, &h);
+        }
+      }
+    }
+  }
+
+  // Merge the threads' heaps: best first, ties by row as faiss orders them.
+  std::vector<std::pair<float, int32_t>> cand;
+  for (int64_t q = 0; q < m; ++q) {
+    cand.clear();
+    for (int t = 0; t < used_threads; ++t) {
+      const size_t slot = static_cast<size_t>(t) * m + q;
+      for (int j = 0; j < heap_count[slot]; ++j) cand.emplace_back(heap_score[slot * k + j], heap_row[slot * k + j]);
+    }
+    const size_t keep = std::min(cand.size(), static_cast<size_t>(k));
+    std::partial_sort(cand.begin(), cand.begin() + keep, cand.end(), [](const auto& a, const auto& b) {
+      return a.first > b.first || (a.first == b.first && a.second < b.second);
+    });
+    for (int j = 0; j < k; ++j) {
+      const bool have = static_cast<size_t>(j) < keep;
+      labels[q * k + j] = have ? labels_[static_cast<size_t>(cand[j].second)] : -1;
+      scores[q * k + j] = have ? cand[j].first : -std::numeric_limits<float>::infinity();
+    }
+  }
+}
+
+}  // namespace hmrec

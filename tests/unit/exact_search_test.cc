@@ -1,0 +1,86 @@
+#include "common/exact_search.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <random>
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexIDMap.h>
+#include <faiss/IndexIVFFlat.h>
+
+#include "gtest/gtest.h"
+
+namespace hmrec {
+namespace {
+
+std::vector<float> RandomUnit(int64_t n, int d, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g;
+  std::vector<float> v(n * d);
+  for (int64_t i = 0; i < n; ++i) {
+    float norm = 0;
+    for (int j = 0; j < d; ++j) norm += (v[i * d + j] = g(rng)) * v[i * d + j];
+    for (int j = 0; j < d; ++j) v[i * d + j] /= std::sqrt(norm);
+  }
+  return v;
+}
+
+// faiss's answer and ExactSearch's agree for sizes that are not multiples of
+// the blocks, more queries than one chunk, several k and thread counts.
+TEST(ExactSearch, ReturnsWhatFaissFlatReturns) {
+  const int d = 64;
+  const int64_t n = 5003, m = 300;
+  const std::vector<float> base = RandomUnit(n, d, 1), queries = RandomUnit(m, d, 2);
+  faiss::IndexFlatIP flat(d);
+  faiss::IndexIDMap index(&flat);
+  std::vector<faiss::Index::idx_t> ids(n);
+  for (int64_t i = 0; i < n; ++i) ids[i] = 108775000 + 7 * i;  // article-id-like labels
+  index.add_with_ids(n, base.data(), ids.data());
+  auto exact = ExactSearch::FromFaissIndex(index);
+  ASSERT_TRUE(exact.ok()) << exact.status();
+  EXPECT_EQ((*exact)->size(), n);
+  for (int k : {1, 12, 100}) {
+    std::vector<float> fd(m * k), ed(m * k);
+    std::vector<faiss::Index::idx_t> fl(m * k);
+    std::vector<int64_t> el(m * k);
+    index.search(m, queries.data(), k, fd.data(), fl.data());
+    for (int threads : {1, 2, 3}) {
+      (*exact)->Search(queries.data(), m, k, el.data(), ed.data(), threads);
+      int64_t mismatched = 0;
+      for (int64_t i = 0; i < m * k; ++i) {
+        EXPECT_NEAR(ed[i], fd[i], 1e-5) << "k " << k << " threads " << threads << " at " << i;
+        mismatched += el[i] != fl[i];
+      }
+      EXPECT_EQ(mismatched, 0) << "k " << k << " threads " << threads;
+      // Best first.
+      for (int64_t q = 0; q < m; ++q) EXPECT_TRUE(std::is_sorted(ed.begin() + q * k, ed.begin() + (q + 1) * k, std::greater<float>()));
+    }
+  }
+}
+
+TEST(ExactSearch, PadsWithMinusOneWhenFewerVectorsThanK) {
+  const int d = 8;
+  const std::vector<float> base = RandomUnit(5, d, 3), q = RandomUnit(2, d, 4);
+  ExactSearch exact(base, {10, 11, 12, 13, 14}, d);
+  std::vector<int64_t> labels(2 * 12);
+  std::vector<float> scores(2 * 12);
+  exact.Search(q.data(), 2, 12, labels.data(), scores.data(), 2);
+  for (int64_t r = 0; r < 2; ++r) {
+    std::vector<int64_t> got(labels.begin() + r * 12, labels.begin() + r * 12 + 5);
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, (std::vector<int64_t>{10, 11, 12, 13, 14}));
+    for (int j = 5; j < 12; ++j) EXPECT_EQ(labels[r * 12 + j], -1);
+  }
+}
+
+TEST(ExactSearch, RefusesAnIndexThatIsNotExactInnerProduct) {
+  faiss::IndexFlatL2 l2(8);
+  EXPECT_FALSE(ExactSearch::FromFaissIndex(l2).ok());
+  faiss::IndexFlatIP quantizer(8);
+  faiss::IndexIVFFlat ivf(&quantizer, 8, 4, faiss::METRIC_INNER_PRODUCT);
+  EXPECT_FALSE(ExactSearch::FromFaissIndex(ivf).ok());
+}
+
+}  // namespace
+}  // namespace hmrec
