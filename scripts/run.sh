@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # The main job. On a fresh Debian 12 machine: installs what is missing,
 # builds, generates the `small` dataset (or takes your Kaggle CSVs), holds
-# out the last week, writes the baseline submissions and prints their MAP@12.
+# out the last week, trains the two-tower model, builds the servable bundle,
+# starts the server, writes submission.csv for every customer through it with
+# the batch client, and prints MAP@12 of the model and the baselines.
 #
 #   scripts/run.sh                          # generated small data, 7-day holdout
 #   scripts/run.sh --scale tiny|small|full
 #   scripts/run.sh --data DIR               # your articles.csv, customers.csv,
-#                                           # transactions_train.csv; no holdout
+#                                           # transactions_train.csv; no holdout:
+#                                           # trains on everything, writes submission.csv
 #   scripts/run.sh --data DIR --holdout-days 7
 #   scripts/run.sh --out DIR                # where outputs go
 #
-# Re-running reuses the build, the generated data and the parsed-data cache.
+# Re-running reuses the build, the generated data, the parsed-data cache and
+# the trained bundle (retrained when the trainer, its config or the data change).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${HMREC_BUILD_DIR:-$ROOT/build}
@@ -25,7 +29,7 @@ while [[ $# -gt 0 ]]; do
     --data) DATA=$2; shift 2 ;;
     --holdout-days) HOLDOUT=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -73,16 +77,44 @@ for kind in popular age recent; do
   "$EVALUATE" baseline --data "$TRAIN" --kind "$kind" --out "$OUT/submissions/$kind.csv"
 done
 
-# The two-tower model: train, evaluate on the holdout (exact search), export a bundle.
+# The two-tower model: train, evaluate on the holdout (exact search), export a
+# bundle, make it servable. Reused when the trainer, its config and the data
+# are unchanged.
 TRAINER_ARGS=(--config "$ROOT/configs/trainer.pbtxt" --data "$TRAIN" --work_dir "$OUT/train"
               --bundles "$OUT/bundles")
 if [[ -n "$HOLDOUT" ]]; then TRAINER_ARGS+=(--holdout "$SPLIT/truth.csv"); fi
-rm -rf "$OUT/train"
-BUNDLE=$("$BUILD/trainer/hmrec_trainer" "${TRAINER_ARGS[@]}")
-echo "run.sh: bundle $BUNDLE (training curve: $OUT/train/training_curve.png)" >&2
-# Make it servable: faiss index, RocksDB feature store, fallback; seal; make current.
-"$BUILD/index_builder/hmrec_index_builder" --config "$ROOT/configs/index_builder.pbtxt" \
-  --bundle "$BUNDLE" --data "$TRAIN"
+stamp="$(sha1sum "$BUILD/trainer/hmrec_trainer" "$BUILD/index_builder/hmrec_index_builder" "$ROOT/configs/trainer.pbtxt" \
+  "$ROOT/configs/index_builder.pbtxt" | cut -c1-12 | tr '\n' ' ') $(stat -c '%s %Y' "$TRAIN/transactions_train.csv") holdout=$HOLDOUT"
+if [[ -f "$OUT/bundles/.stamp" && $(cat "$OUT/bundles/.stamp") == "$stamp" && -e "$OUT/bundles/current/manifest.pbtxt" ]]; then
+  echo "run.sh: reusing the trained, servable bundle $(readlink "$OUT/bundles/current")" >&2
+else
+  rm -rf "$OUT/train"
+  BUNDLE=$("$BUILD/trainer/hmrec_trainer" "${TRAINER_ARGS[@]}")
+  echo "run.sh: bundle $BUNDLE (training curve: $OUT/train/training_curve.png)" >&2
+  # Make it servable: faiss index, RocksDB feature store, fallback; seal; make current.
+  "$BUILD/index_builder/hmrec_index_builder" --config "$ROOT/configs/index_builder.pbtxt" \
+    --bundle "$BUNDLE" --data "$TRAIN"
+  echo "$stamp" > "$OUT/bundles/.stamp"
+fi
+
+# Serve it on 127.0.0.1 and write the submission through the server, as a
+# user of the service would; stop the server afterwards.
+"$BUILD/server/hmrec_server" --config "$ROOT/configs/server.pbtxt" --listen 127.0.0.1:0 --metrics 127.0.0.1:0 \
+  --bundle "$OUT/bundles/current" 2> "$OUT/server.log" &
+SERVER_PID=$!
+trap 'kill -TERM $SERVER_PID 2>/dev/null && wait $SERVER_PID 2>/dev/null' EXIT
+for _ in $(seq 1 600); do
+  grep -q "listening on" "$OUT/server.log" && break
+  kill -0 $SERVER_PID 2>/dev/null || { cat "$OUT/server.log" >&2; echo "run.sh: the server did not start" >&2; exit 1; }
+  sleep 0.2
+done
+PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$OUT/server.log" | grep -o '[0-9]*$')
+echo "run.sh: $(grep -m1 'listening on' "$OUT/server.log" | sed 's/^server: //'); log in $OUT/server.log" >&2
+"$BUILD/client/hmrec_client" --server "127.0.0.1:$PORT" --all-customers --data "$TRAIN" > "$OUT/submission.csv.tmp"
+mv "$OUT/submission.csv.tmp" "$OUT/submission.csv"
+kill -TERM $SERVER_PID && wait $SERVER_PID
+trap - EXIT
+echo "run.sh: wrote $OUT/submission.csv through the server" >&2
 
 if [[ -n "$HOLDOUT" ]]; then
   echo
@@ -91,13 +123,6 @@ if [[ -n "$HOLDOUT" ]]; then
     "$EVALUATE" score --truth "$SPLIT/truth.csv" --submission "$OUT/submissions/$kind.csv" \
       --customers "$TRAIN/customers.csv" --json "$OUT/metrics/$kind.json" --label "baseline: $kind" --quiet
   done
-  python3 - "$OUT/train/training_metrics.jsonl" <<'PY'
-import json, sys
-m = [json.loads(l) for l in open(sys.argv[1]) if l.strip()][-1]
-print(f"{'two-tower (exact search)':<28} MAP@12 {m['map_at_12']:.5f}  recall@12 {m['recall_at_12']:.4f}  "
-      f"after {m['epoch']} epochs")
-PY
-else
-  cp "$OUT/submissions/recent.csv" "$OUT/submission.csv"
-  echo "run.sh: no holdout: wrote $OUT/submission.csv (recent-purchases baseline) for every customer" >&2
+  "$EVALUATE" score --truth "$SPLIT/truth.csv" --submission "$OUT/submission.csv" \
+    --customers "$TRAIN/customers.csv" --json "$OUT/metrics/two_tower.json" --label "two-tower (served)" --quiet
 fi

@@ -1,0 +1,167 @@
+// client: asks a running hmrec_server for recommendations.
+//
+//   hmrec_client --server HOST:PORT --customer-id ID [--articles articles.csv] [--k 12]
+//       prints the recommendations readably (rank, article, product type and name, score,
+//       personalised or fallback).
+//   hmrec_client --server HOST:PORT --all-customers (--customers FILE | --data DIR) > submission.csv
+//       writes a Kaggle submission for every customer of FILE (sample_submission.csv or
+//       customers.csv; with --data, DIR/sample_submission.csv if present, else DIR/customers.csv),
+//       in input order, exactly once each. Progress and a summary go to stderr. If any customer
+//       cannot be served after the retries it exits 1 naming them, and writes nothing.
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_format.h"
+#include "client/batch_client.h"
+#include "common/customer_list.h"
+#include "common/hm_data.h"
+#include "common/ids.h"
+#include "common/submission.h"
+#include "proto/recommender.grpc.pb.h"
+
+ABSL_FLAG(std::string, server, "127.0.0.1:50051", "host:port of hmrec_server");
+ABSL_FLAG(std::string, customer_id, "", "One customer to show recommendations for");
+ABSL_FLAG(bool, all_customers, false, "Write a submission for every customer to stdout");
+ABSL_FLAG(std::string, customers, "", "sample_submission.csv or customers.csv: who --all-customers serves");
+ABSL_FLAG(std::string, data, "", "A directory of Kaggle files: customers (and articles.csv for names) from there");
+ABSL_FLAG(std::string, articles, "", "articles.csv, for product names in --customer-id output");
+ABSL_FLAG(int, k, 12, "Articles per customer (--all-customers always asks 12)");
+ABSL_FLAG(int, batch_size, 1000, "Customers per call");
+ABSL_FLAG(int, in_flight, 2, "Calls in flight at once");
+ABSL_FLAG(int, deadline_ms, 30000, "Deadline of each call");
+ABSL_FLAG(int, max_attempts, 10, "Attempts per batch before giving up (retries back off exponentially)");
+ABSL_FLAG(double, max_rate, 0, "Stay under this many customers/s (0: as fast as the server answers)");
+ABSL_FLAG(bool, quiet, false, "No progress line");
+
+namespace {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "client: %s\n", message.c_str());
+  return 1;
+}
+
+std::shared_ptr<grpc::Channel> Connect() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(256 << 20);
+  return grpc::CreateCustomChannel(absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials(), args);
+}
+
+std::string InData(const std::string& name) {
+  return absl::GetFlag(FLAGS_data).empty() ? "" : (std::filesystem::path(absl::GetFlag(FLAGS_data)) / name).string();
+}
+
+int ShowOne(const std::string& id) {
+  if (!hmrec::IsValidCustomerId(id)) return Fail("--customer-id '" + id + "' is not 64 lowercase hex characters");
+  std::string articles_path = absl::GetFlag(FLAGS_articles);
+  if (articles_path.empty() && std::filesystem::exists(InData("articles.csv"))) articles_path = InData("articles.csv");
+  hmrec::Dataset names;
+  if (!articles_path.empty()) {
+    absl::Status s = hmrec::ReadArticles(articles_path, &names);
+    if (!s.ok()) return Fail(std::string(s.message()));
+  }
+  auto stub = hmrec::v1::Recommender::NewStub(Connect());
+  hmrec::v1::RecommendRequest req;
+  req.add_customer_ids(id);
+  req.set_k(absl::GetFlag(FLAGS_k));
+  hmrec::v1::RecommendResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(absl::GetFlag(FLAGS_deadline_ms)));
+  grpc::Status s = stub->Recommend(&ctx, req, &resp);
+  if (!s.ok()) return Fail(absl::StrFormat("Recommend failed: %d %s", s.error_code(), s.error_message()));
+  if (resp.results_size() != 1) return Fail("the server answered no result");
+  const hmrec::v1::Recommendation& r = resp.results(0);
+  std::printf("customer %s: %s (bundle %s)\n", id.c_str(),
+              r.fallback() ? "fallback: unknown customer, popular articles" : "personalised", resp.bundle_version().c_str());
+  std::printf("%4s  %-10s  %7s  %-22s  %s\n", "rank", "article_id", "score", "product_type", "prod_name");
+  for (int i = 0; i < r.article_ids_size(); ++i) {
+    std::string type, name;
+    auto aid = hmrec::ParseArticleId(r.article_ids(i));
+    if (aid.ok()) {
+      if (auto row = names.FindArticle(*aid)) {
+        type = names.articles[*row].product_type_name;
+        name = names.articles[*row].prod_name;
+      }
+    }
+    std::printf("%4d  %-10s  %7.4f  %-22s  %s\n", i + 1, r.article_ids(i).c_str(), r.scores(i), type.c_str(),
+                name.c_str());
+  }
+  return 0;
+}
+
+int WriteAll() {
+  std::string path = absl::GetFlag(FLAGS_customers);
+  if (path.empty() && !absl::GetFlag(FLAGS_data).empty()) {
+    path = std::filesystem::exists(InData("sample_submission.csv")) ? InData("sample_submission.csv")
+                                                                   : InData("customers.csv");
+  }
+  if (path.empty()) return Fail("--all-customers needs --customers FILE or --data DIR");
+  auto ids = hmrec::ReadCustomerIds(path);
+  if (!ids.ok()) return Fail(std::string(ids.status().message()));
+  std::fprintf(stderr, "client: %zu customers from %s\n", ids->size(), path.c_str());
+
+  hmrec::BatchClientOptions o;
+  o.k = 12;
+  o.batch_size = absl::GetFlag(FLAGS_batch_size);
+  o.in_flight = absl::GetFlag(FLAGS_in_flight);
+  o.deadline_ms = absl::GetFlag(FLAGS_deadline_ms);
+  o.max_attempts = absl::GetFlag(FLAGS_max_attempts);
+  o.max_rate = absl::GetFlag(FLAGS_max_rate);
+  o.show_progress = !absl::GetFlag(FLAGS_quiet);
+  std::vector<int32_t> articles;
+  hmrec::BatchClientReport report;
+  absl::Status s = hmrec::RecommendAll(Connect(), *ids, o, &articles, &report);
+  if (!s.ok()) return Fail(std::string(s.message()) + "; no submission written");
+
+  // Only now, with every customer served, does anything reach stdout.
+  std::string out = std::string(hmrec::kSubmissionHeader) + "\n";
+  std::vector<int32_t> row(12);
+  for (size_t i = 0; i < ids->size(); ++i) {
+    row.assign(articles.begin() + i * 12, articles.begin() + (i + 1) * 12);
+    hmrec::AppendSubmissionRow((*ids)[i], row, &out);
+    if (out.size() > (8 << 20) || i + 1 == ids->size()) {
+      if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size()) return Fail("cannot write to stdout");
+      out.clear();
+    }
+  }
+  if (std::fflush(stdout) != 0) return Fail("cannot write to stdout");
+  std::fprintf(stderr, "client: %s\n", report.Summary().c_str());
+  return 0;
+}
+
+// Flags may be spelled with dashes (--all-customers) as well as underscores.
+std::vector<char*> Underscored(int argc, char** argv, std::vector<std::string>* storage) {
+  storage->assign(argv, argv + argc);
+  std::vector<char*> out;
+  for (std::string& a : *storage) {
+    if (a.rfind("--", 0) == 0) {
+      const size_t end = std::min(a.find('='), a.size());
+      for (size_t i = 2; i < end; ++i) a[i] = a[i] == '-' ? '_' : a[i];
+    }
+    out.push_back(a.data());
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> storage;
+  std::vector<char*> args = Underscored(argc, argv, &storage);
+  argv = args.data();
+  absl::SetProgramUsageMessage(
+      "hmrec_client --server HOST:PORT (--customer-id ID | --all-customers --customers FILE > submission.csv)");
+  absl::ParseCommandLine(argc, argv);
+  if (!absl::GetFlag(FLAGS_customer_id).empty() == absl::GetFlag(FLAGS_all_customers)) {
+    return Fail("give exactly one of --customer-id ID and --all-customers");
+  }
+  return absl::GetFlag(FLAGS_all_customers) ? WriteAll() : ShowOne(absl::GetFlag(FLAGS_customer_id));
+}

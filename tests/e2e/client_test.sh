@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# End-to-end on tiny data, the real programs on 127.0.0.1: datagen -> split ->
+# trainer -> index_builder -> server -> client --all-customers -> evaluate.
+# Asserts every customer exactly once in input order with 12 unique valid
+# articles, MAP@12 above the popularity baseline, the fallback for an unknown
+# customer, a client that finishes with an identical submission when the
+# server is killed and restarted in the middle of its run, and a client that
+# writes nothing and names the customer when the server never comes back.
+set -euo pipefail
+BUILD=${1:?usage: client_test.sh BUILD_DIR SOURCE_DIR}
+SRC=${2:?usage: client_test.sh BUILD_DIR SOURCE_DIR}
+WORK=$(mktemp -d)
+PID=""
+cleanup() { [[ -n "$PID" ]] && kill -9 "$PID" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+CLIENT="$BUILD/client/hmrec_client"
+
+"$BUILD/datagen/hmrec_datagen" --scale tiny --out "$WORK/data" --quiet
+"$BUILD/evaluate/hmrec_evaluate" split --data "$WORK/data" --holdout_days 7 --out "$WORK/split" --quiet
+TRAIN="$WORK/split/train"
+"$BUILD/evaluate/hmrec_evaluate" baseline --data "$TRAIN" --kind popular --out "$WORK/popular.csv" --quiet
+"$BUILD/trainer/hmrec_trainer" --config "$SRC/tests/data/trainer_tiny.pbtxt" --data "$TRAIN" \
+  --work_dir "$WORK/train" --bundles "$WORK/bundles" --version v1 > /dev/null 2> "$WORK/train.log" \
+  || { cat "$WORK/train.log" >&2; fail "trainer failed"; }
+"$BUILD/index_builder/hmrec_index_builder" --config "$SRC/configs/index_builder.pbtxt" --bundle "$WORK/bundles/v1" \
+  --data "$TRAIN" --quiet 2> "$WORK/ib.log" || { cat "$WORK/ib.log" >&2; fail "index builder failed"; }
+
+start_server() {  # start_server PORT LOG
+  "$BUILD/server/hmrec_server" --config "$SRC/configs/server.pbtxt" --listen "127.0.0.1:$1" --metrics off \
+    --bundle "$WORK/bundles/current" 2> "$2" &
+  PID=$!
+  for _ in $(seq 1 150); do grep -q "listening on 127.0.0.1:" "$2" && return 0; sleep 0.2; done
+  fail "server did not start: $(cat "$2")"
+}
+start_server 0 "$WORK/server1.log"
+PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$WORK/server1.log" | grep -o '[0-9]*$')
+
+# The whole submission, with a batch size that makes several calls.
+"$CLIENT" --server "127.0.0.1:$PORT" --all-customers --data "$TRAIN" --batch_size 128 --quiet \
+  > "$WORK/sub.csv" 2> "$WORK/client.log" || { cat "$WORK/client.log" >&2; fail "client failed"; }
+grep -q "1000 customers in" "$WORK/client.log" || fail "no summary: $(cat "$WORK/client.log")"
+/usr/bin/python3 - "$WORK/sub.csv" "$TRAIN/sample_submission.csv" "$TRAIN/articles.csv" <<'PY' || fail "submission check"
+import csv, sys
+sub = list(csv.reader(open(sys.argv[1])))
+expected = [r[0] for r in list(csv.reader(open(sys.argv[2])))[1:]]
+articles = {r[0] for r in list(csv.reader(open(sys.argv[3])))[1:]}
+assert sub[0] == ["customer_id", "prediction"], sub[0]
+got = [r[0] for r in sub[1:]]
+assert got == expected, "customers differ from sample_submission.csv (order or membership)"
+for cid, pred in sub[1:]:
+    ids = pred.split(" ")
+    assert len(ids) == 12 and len(set(ids)) == 12, (cid, pred)
+    assert all(len(i) == 10 and i in articles for i in ids), (cid, pred)
+print(f"submission: {len(got)} customers, each once, in order, 12 unique valid articles")
+PY
+
+# Better than the popularity baseline on the planted data.
+EVAL="$BUILD/evaluate/hmrec_evaluate"
+"$EVAL" score --truth "$WORK/split/truth.csv" --submission "$WORK/sub.csv" --json "$WORK/model.json" --quiet > /dev/null
+"$EVAL" score --truth "$WORK/split/truth.csv" --submission "$WORK/popular.csv" --json "$WORK/pop.json" --quiet > /dev/null
+/usr/bin/python3 - "$WORK/model.json" "$WORK/pop.json" <<'PY' || fail "MAP@12 not above the popularity baseline"
+import json, sys
+m, p = (json.load(open(f))["map_at_12"] for f in sys.argv[1:3])
+print(f"MAP@12 served model {m:.4f} vs popular {p:.4f}")
+assert m > p
+PY
+
+# An unknown customer gets the fallback, flagged.
+"$CLIENT" --server "127.0.0.1:$PORT" --customer-id "$(printf 'f%.0s' $(seq 1 64))" --data "$TRAIN" > "$WORK/one.txt"
+grep -q "fallback: unknown customer" "$WORK/one.txt" || fail "no fallback: $(cat "$WORK/one.txt")"
+[[ $(grep -c '^ *[0-9]\+  [0-9]\{10\}' "$WORK/one.txt") -eq 12 ]] || fail "fallback is not 12 articles"
+known=$(sed -n 2p "$WORK/sub.csv" | cut -d, -f1)
+"$CLIENT" --server "127.0.0.1:$PORT" --customer-id "$known" --data "$TRAIN" --k 5 > "$WORK/known.txt"
+grep -q "personalised" "$WORK/known.txt" || fail "known customer not personalised"
+
+# Killed and restarted in the middle of a run: the client retries and writes
+# the same submission. 20 ids a call at <= 400 customers/s: the run needs
+# ~2.5 s, the server is gone for 1.5 s of it.
+"$CLIENT" --server "127.0.0.1:$PORT" --all-customers --data "$TRAIN" --batch_size 20 --in_flight 1 \
+  --max_rate 400 --quiet > "$WORK/sub2.csv" 2> "$WORK/client2.log" &
+CPID=$!
+sleep 0.7
+kill -9 "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+kill -0 "$CPID" 2>/dev/null || fail "the client finished before the server was killed"
+sleep 1.5
+start_server "$PORT" "$WORK/server2.log"
+wait "$CPID" || { cat "$WORK/client2.log" >&2; fail "client did not survive the restart"; }
+grep -Eq " [1-9][0-9]* retries" "$WORK/client2.log" || fail "no retries recorded: $(cat "$WORK/client2.log")"
+cmp -s "$WORK/sub.csv" "$WORK/sub2.csv" || fail "submission after a restart differs from the uninterrupted one"
+
+# A server that never comes back: non-zero exit, the customer named, no output.
+kill -TERM "$PID"; wait "$PID" || fail "server exit code after SIGTERM"; PID=""
+if "$CLIENT" --server "127.0.0.1:$PORT" --all-customers --data "$TRAIN" --max_attempts 3 --quiet \
+     > "$WORK/sub3.csv" 2> "$WORK/client3.log"; then fail "client succeeded without a server"; fi
+grep -q "could not be served" "$WORK/client3.log" || fail "unclear failure: $(cat "$WORK/client3.log")"
+grep -q "no submission written" "$WORK/client3.log" || fail "failure does not say nothing was written"
+[[ ! -s "$WORK/sub3.csv" ]] || fail "a failed run wrote a partial submission"
+echo "e2e client: all checks passed"
