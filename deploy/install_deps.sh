@@ -17,6 +17,8 @@ PACKAGES=(
   libabsl-dev libgoogle-glog-dev libgflags-dev
   # tests
   libgtest-dev libgmock-dev googletest
+  # interoperability test: a client hmrec did not write (stubs generated from proto/ at test time)
+  python3-grpcio python3-grpc-tools
   # plots (training curves, latency vs load) and report tooling
   python3 python3-matplotlib
 )

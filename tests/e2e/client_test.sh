@@ -3,7 +3,7 @@
 # trainer -> index_builder -> server -> client --all-customers -> evaluate.
 # Asserts every customer exactly once in input order with 12 unique valid
 # articles, MAP@12 above the popularity baseline, the fallback for an unknown
-# customer, a client that finishes with an identical submission when the
+# customer, a Python grpcio client (interoperability), a client that finishes with an identical submission when the
 # server is killed and restarted in the middle of its run, and a client that
 # writes nothing and names the customer when the server never comes back.
 set -euo pipefail
@@ -73,6 +73,12 @@ grep -q "fallback: unknown customer" "$WORK/one.txt" || fail "no fallback: $(cat
 known=$(sed -n 2p "$WORK/sub.csv" | cut -d, -f1)
 "$CLIENT" --server "127.0.0.1:$PORT" --customer-id "$known" --data "$TRAIN" --k 5 > "$WORK/known.txt"
 grep -q "personalised" "$WORK/known.txt" || fail "known customer not personalised"
+
+# A client hmrec did not write: python3-grpcio with stubs generated from proto/.
+mkdir -p "$WORK/py"
+/usr/bin/python3 -m grpc_tools.protoc -I "$SRC/proto" --python_out="$WORK/py" --grpc_python_out="$WORK/py" \
+  "$SRC/proto/recommender.proto" || fail "cannot generate Python stubs"
+/usr/bin/python3 "$SRC/tests/e2e/interop_test.py" "$WORK/py" "127.0.0.1:$PORT" "$known" || fail "Python interop"
 
 # Killed and restarted in the middle of a run: the client retries and writes
 # the same submission. 20 ids a call at <= 400 customers/s: the run needs
