@@ -41,6 +41,9 @@ ABSL_FLAG(int, deadline_ms, 30000, "Deadline of each call");
 ABSL_FLAG(int, max_attempts, 10, "Attempts per batch before giving up (retries back off exponentially)");
 ABSL_FLAG(double, max_rate, 0, "Stay under this many customers/s (0: as fast as the server answers)");
 ABSL_FLAG(bool, quiet, false, "No progress line");
+ABSL_FLAG(std::string, load_balancing, "pick_first",
+          "gRPC load-balancing policy: pick_first, or round_robin to spread calls over every address the "
+          "server name resolves to (e.g. dns:///hmrec-server-headless:50051 in Kubernetes)");
 
 namespace {
 
@@ -52,6 +55,7 @@ int Fail(const std::string& message) {
 std::shared_ptr<grpc::Channel> Connect() {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(256 << 20);
+  args.SetLoadBalancingPolicyName(absl::GetFlag(FLAGS_load_balancing));
   return grpc::CreateCustomChannel(absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials(), args);
 }
 

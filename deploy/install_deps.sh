@@ -21,7 +21,17 @@ PACKAGES=(
   python3-grpcio python3-grpc-tools
   # plots (training curves, latency vs load) and report tooling
   python3 python3-matplotlib
+  # deployment checks (tests/e2e/deploy_test.sh): YAML lint, promtool and a real
+  # Prometheus
+  yamllint prometheus
 )
+# Node.js and npm for the Kubernetes schema validation (deploy/validate),
+# unless the machine has them already (e.g. from NodeSource, which conflicts
+# with Debian's npm package).
+if ! command -v npm > /dev/null; then PACKAGES+=(nodejs npm); fi
+# kubectl (for `kubectl kustomize`): Debian's kubernetes-client, unless one is
+# already installed (e.g. Google Cloud SDK's, which conflicts with it).
+if ! command -v kubectl > /dev/null; then PACKAGES+=(kubernetes-client); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -52,3 +62,12 @@ for lib in libblas.so.3 liblapack.so.3 libopenblas.so.0; do
     $SUDO update-alternatives --set "$lib-$ARCH" "$target" >&2
   fi
 done
+
+# Node packages for the Kubernetes schema validation, pinned by
+# deploy/validate/package-lock.json, from the npm registry into
+# deploy/validate/node_modules (not part of the build or the programs).
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [[ ! -f "$ROOT/deploy/validate/node_modules/.package-lock.json" ||
+      "$ROOT/deploy/validate/package-lock.json" -nt "$ROOT/deploy/validate/node_modules/.package-lock.json" ]]; then
+  (cd "$ROOT/deploy/validate" && npm ci --no-audit --no-fund --loglevel=error >&2)
+fi
