@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # The one list of Debian 12 packages hmrec needs to build, test and run.
 # Idempotent: packages already present are skipped by apt; safe to run again.
+#
+#   deploy/install_deps.sh               # build, test and deployment checks
+#   deploy/install_deps.sh --build-only  # only what building needs (the container image)
 set -euo pipefail
+BUILD_ONLY=0
+if [[ "${1:-}" == "--build-only" ]]; then BUILD_ONLY=1; fi
 
 PACKAGES=(
   # toolchain
@@ -15,8 +20,10 @@ PACKAGES=(
   libopenblas0-openmp libopenblas-dev
   # utilities that come with the above, named so the list is complete
   libabsl-dev libgoogle-glog-dev libgflags-dev
-  # tests
+  # tests (built with the rest)
   libgtest-dev libgmock-dev googletest
+)
+TEST_PACKAGES=(
   # interoperability test: a client hmrec did not write (stubs generated from proto/ at test time)
   python3-grpcio python3-grpc-tools
   # plots (training curves, latency vs load) and report tooling
@@ -28,10 +35,11 @@ PACKAGES=(
 # Node.js and npm for the Kubernetes schema validation (deploy/validate),
 # unless the machine has them already (e.g. from NodeSource, which conflicts
 # with Debian's npm package).
-if ! command -v npm > /dev/null; then PACKAGES+=(nodejs npm); fi
+if ! command -v npm > /dev/null; then TEST_PACKAGES+=(nodejs npm); fi
 # kubectl (for `kubectl kustomize`): Debian's kubernetes-client, unless one is
 # already installed (e.g. Google Cloud SDK's, which conflicts with it).
-if ! command -v kubectl > /dev/null; then PACKAGES+=(kubernetes-client); fi
+if ! command -v kubectl > /dev/null; then TEST_PACKAGES+=(kubernetes-client); fi
+if ((BUILD_ONLY == 0)); then PACKAGES+=("${TEST_PACKAGES[@]}"); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -67,7 +75,7 @@ done
 # deploy/validate/package-lock.json, from the npm registry into
 # deploy/validate/node_modules (not part of the build or the programs).
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [[ ! -f "$ROOT/deploy/validate/node_modules/.package-lock.json" ||
+if ((BUILD_ONLY == 0)) && [[ ! -f "$ROOT/deploy/validate/node_modules/.package-lock.json" ||
       "$ROOT/deploy/validate/package-lock.json" -nt "$ROOT/deploy/validate/node_modules/.package-lock.json" ]]; then
   (cd "$ROOT/deploy/validate" && npm ci --no-audit --no-fund --loglevel=error >&2)
 fi
