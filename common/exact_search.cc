@@ -5,6 +5,9 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <utility>
 
@@ -108,9 +111,82 @@ FilterFn ChooseFilter() {
   return __builtin_cpu_supports("avx2") ? FilterAvx2 : FilterScalar;
 }
 
+bool HaveAvx512() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f");
+}
+
+// The fused AVX-512 kernel: a tile of 6 queries x 64 articles is scored in
+// 24 registers — per dimension, 4 loads of 16 articles' values and 6
+// broadcasts of query values feed 24 FMAs, so the FMA units, not the loads,
+// set the pace — then compared in registers with each query's current k-th
+// best score; only the rare article above it leaves the registers. No score
+// matrix is written and nothing is packed per call.
+constexpr int kQueryBlock = 6;
+constexpr int kTile = 64;  // articles per tile: 4 registers of 16
+
+struct FusedArgs {
+  const float* articles;  // tiles of 64: [tile][dim][64], zero padding
+  const int32_t* row_of;  // stored position -> original row
+  int64_t n;
+  int dim;
+  const float* queries;   // m x dim
+};
+
+__attribute__((target("avx512f"))) void FusedRange(const FusedArgs& a, int64_t q0, int nq, int64_t t_lo,
+                                                   int64_t t_hi, Heap* heaps) {
+  float thr[kQueryBlock];
+  const float* x[kQueryBlock];
+  for (int q = 0; q < kQueryBlock; ++q) {
+    // Missing queries of a short last block repeat the first one; never read.
+    x[q] = a.queries + (q0 + (q < nq ? q : 0)) * a.dim;
+    thr[q] = q < nq ? heaps[q].Threshold() : std::numeric_limits<float>::infinity();
+  }
+  for (int64_t t = t_lo; t < t_hi; ++t) {
+    const float* at = a.articles + t * a.dim * kTile;
+    __m512 acc[kQueryBlock][4];
+#pragma GCC unroll 6
+    for (int q = 0; q < kQueryBlock; ++q) {
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) acc[q][j] = _mm512_setzero_ps();
+    }
+    for (int i = 0; i < a.dim; ++i) {
+      const __m512 v0 = _mm512_loadu_ps(at + i * kTile), v1 = _mm512_loadu_ps(at + i * kTile + 16),
+                   v2 = _mm512_loadu_ps(at + i * kTile + 32), v3 = _mm512_loadu_ps(at + i * kTile + 48);
+#pragma GCC unroll 6
+      for (int q = 0; q < kQueryBlock; ++q) {
+        const __m512 b = _mm512_set1_ps(x[q][i]);
+        acc[q][0] = _mm512_fmadd_ps(v0, b, acc[q][0]);
+        acc[q][1] = _mm512_fmadd_ps(v1, b, acc[q][1]);
+        acc[q][2] = _mm512_fmadd_ps(v2, b, acc[q][2]);
+        acc[q][3] = _mm512_fmadd_ps(v3, b, acc[q][3]);
+      }
+    }
+#pragma GCC unroll 6
+    for (int q = 0; q < kQueryBlock; ++q) {
+      if (q >= nq) break;
+      const __m512 th = _mm512_set1_ps(thr[q]);
+      const uint64_t mask = static_cast<uint64_t>(_mm512_cmp_ps_mask(acc[q][0], th, _CMP_GT_OQ)) |
+                            static_cast<uint64_t>(_mm512_cmp_ps_mask(acc[q][1], th, _CMP_GT_OQ)) << 16 |
+                            static_cast<uint64_t>(_mm512_cmp_ps_mask(acc[q][2], th, _CMP_GT_OQ)) << 32 |
+                            static_cast<uint64_t>(_mm512_cmp_ps_mask(acc[q][3], th, _CMP_GT_OQ)) << 48;
+      if (mask == 0) continue;
+      alignas(64) float score[kTile];
+      for (int j = 0; j < 4; ++j) _mm512_store_ps(score + 16 * j, acc[q][j]);
+      for (uint64_t m = mask; m != 0; m &= m - 1) {
+        const int lane = __builtin_ctzll(m);
+        const int64_t p = t * kTile + lane;
+        if (p >= a.n) break;  // padding lanes are last
+        heaps[q].Push(score[lane], a.row_of[p]);
+      }
+      thr[q] = heaps[q].Threshold();
+    }
+  }
+}
+
 }  // namespace
 
-ExactSearch::ExactSearch(const std::vector<float>& vectors, std::vector<int64_t> labels, int dim)
+ExactSearch::ExactSearch(const std::vector<float>& vectors, std::vector<int64_t> labels, int dim, Kernel kernel)
     : labels_(std::move(labels)), dim_(dim) {
   // Stored in a fixed pseudo-random order: a scan in the given order meets
   // rising scores when the vectors trend (article ids follow launch dates,
@@ -133,9 +209,22 @@ ExactSearch::ExactSearch(const std::vector<float>& vectors, std::vector<int64_t>
     std::copy_n(vectors.data() + static_cast<int64_t>(row_of_[static_cast<size_t>(p)]) * dim, dim,
                 vectors_.data() + p * dim);
   }
+  if (kernel == Kernel::kAuto && HaveAvx512()) {
+    // Tiles of 64 articles, dimension-major inside: the layout the fused
+    // kernel loads 4 registers at a time. Padding articles are zero.
+    const int64_t tiles = (n + kTile - 1) / kTile;
+    packed_.assign(static_cast<size_t>(tiles * dim * kTile), 0.0f);
+    for (int64_t p = 0; p < n; ++p) {
+      for (int i = 0; i < dim; ++i) {
+        packed_[static_cast<size_t>(((p / kTile) * dim + i) * kTile + p % kTile)] = vectors_[p * dim + i];
+      }
+    }
+  }
 }
 
-absl::StatusOr<std::unique_ptr<ExactSearch>> ExactSearch::FromFaissIndex(const faiss::Index& index) {
+const char* ExactSearch::kernel() const { return packed_.empty() ? "sgemm" : "avx512-fused"; }
+
+absl::StatusOr<std::unique_ptr<ExactSearch>> ExactSearch::FromFaissIndex(const faiss::Index& index, Kernel kernel) {
   const faiss::Index* inner = &index;
   std::vector<int64_t> labels;
   if (const auto* map = dynamic_cast<const faiss::IndexIDMap*>(&index)) {
@@ -155,7 +244,7 @@ absl::StatusOr<std::unique_ptr<ExactSearch>> ExactSearch::FromFaissIndex(const f
   }
   const float* data = flat->get_xb();
   const std::vector<float> vectors(data, data + flat->ntotal * flat->d);
-  return std::make_unique<ExactSearch>(vectors, std::move(labels), static_cast<int>(flat->d));
+  return std::make_unique<ExactSearch>(vectors, std::move(labels), static_cast<int>(flat->d), kernel);
 }
 
 void ExactSearch::Search(const float* queries, int64_t m, int k, int64_t* labels, float* scores, int threads) {
@@ -170,6 +259,31 @@ void ExactSearch::Search(const float* queries, int64_t m, int k, int64_t* labels
   if (static_cast<int>(scratch_.size()) < nt_max) scratch_.resize(nt_max);
   int used_threads = 1;
 
+  if (!packed_.empty()) {
+    const FusedArgs args{packed_.data(), row_of_.data(), n, d, queries};
+    const int64_t tiles = (n + kTile - 1) / kTile;
+    const int64_t tile_chunk = std::max<int64_t>(1, (256 << 10) / (d * kTile * 4));  // 256 KiB: stays in L2
+#pragma omp parallel num_threads(nt_max)
+    {
+      const int t = omp_get_thread_num();
+      const int nt = omp_get_num_threads();
+#pragma omp single
+      used_threads = nt;
+      const int64_t t_lo = tiles * t / nt, t_hi = tiles * (t + 1) / nt;
+      Heap heaps[kQueryBlock];
+      for (int64_t c0 = t_lo; c0 < t_hi; c0 += tile_chunk) {
+        const int64_t c1 = std::min(t_hi, c0 + tile_chunk);
+        for (int64_t q0 = 0; q0 < m; q0 += kQueryBlock) {
+          const int nq = static_cast<int>(std::min<int64_t>(kQueryBlock, m - q0));
+          for (int q = 0; q < nq; ++q) {
+            const size_t slot = static_cast<size_t>(t) * m + q0 + q;
+            heaps[q] = Heap{heap_score.data() + slot * k, heap_row.data() + slot * k, heap_count.data() + slot, k};
+          }
+          FusedRange(args, q0, nq, c0, c1, heaps);
+        }
+      }
+    }
+  } else {
 #pragma omp parallel num_threads(nt_max)
   {
     const int t = omp_get_thread_num();
@@ -192,6 +306,7 @@ void ExactSearch::Search(const float* queries, int64_t m, int k, int64_t* labels
         }
       }
     }
+  }
   }
 
   // Merge the threads' heaps: best first, ties by row as faiss orders them.

@@ -1,21 +1,22 @@
 #pragma once
 
 // Exact top-k inner-product search over a fixed matrix of article vectors,
-// laid out for the machine rather than for generality:
+// laid out for the machine rather than for generality. The articles are
+// stored in a fixed shuffled order (so the k-th best score settles early) and
+// split into one contiguous range per thread; the threads' top-k heaps are
+// merged at the end. Two kernels:
 //
-//  - the articles are split into one contiguous range per thread; each
-//    thread scores blocks of its range against a chunk of queries with one
-//    single-threaded sgemm (BLAS runs single-threaded inside the parallel
-//    region) into a scratch block that stays in cache and is reused across
-//    calls (fresh large buffers cost page faults on every call);
-//  - each query row of the block is filtered against the query's current
-//    k-th best score with SIMD compares; the few survivors go into a small
-//    per-thread heap; the threads' heaps are merged at the end.
+//  - fused AVX-512 (the default where the CPU has AVX-512F): tiles of 6
+//    queries x 64 articles scored in 24 registers and compared there with
+//    each query's current k-th best; no score matrix is ever written;
+//  - sgemm (elsewhere): blocks of one single-threaded sgemm each (BLAS runs
+//    single-threaded inside the parallel region) into a reused scratch
+//    block, then a SIMD filter of each row against the k-th best.
 //
-// It returns exactly what faiss's IndexFlatIP returns (the same top k; among
-// equal scores the order may differ) in about a third of its time on 2 cores
-// (docs/PERFORMANCE.md). One Search() at a time per object (the scratch is
-// shared); the vectors are immutable.
+// Both return exactly what faiss's IndexFlatIP returns (the same top k; ties
+// by row as faiss breaks them), in 63% (fused) or 70% (sgemm) of its time for
+// 1,000 queries on 2 cores (docs/PERFORMANCE.md). One Search() at a time per
+// object (the scratch is shared); the vectors are immutable.
 
 #include <cstdint>
 #include <memory>
@@ -29,12 +30,18 @@ namespace hmrec {
 
 class ExactSearch {
  public:
+  enum class Kernel {
+    kAuto,   // the fused AVX-512 kernel where the CPU has AVX-512, else sgemm
+    kSgemm,  // blocks of single-threaded sgemm + AVX2 filter
+  };
+
   // `vectors` is n x dim, row-major; labels[i] names row i.
-  ExactSearch(const std::vector<float>& vectors, std::vector<int64_t> labels, int dim);
+  ExactSearch(const std::vector<float>& vectors, std::vector<int64_t> labels, int dim, Kernel kernel = Kernel::kAuto);
 
   // From an exact inner-product index: IndexFlatIP, optionally inside an
   // IndexIDMap (whose ids become the labels). Other index types: an error.
-  static absl::StatusOr<std::unique_ptr<ExactSearch>> FromFaissIndex(const faiss::Index& index);
+  static absl::StatusOr<std::unique_ptr<ExactSearch>> FromFaissIndex(const faiss::Index& index,
+                                                                     Kernel kernel = Kernel::kAuto);
 
   // Top `k` of `m` queries (m x dim): m x k labels (-1 past the end when
   // fewer than k vectors exist) and scores, best first. Uses up to
@@ -42,6 +49,8 @@ class ExactSearch {
   void Search(const float* queries, int64_t m, int k, int64_t* labels, float* scores, int threads = 0);
 
   int64_t size() const { return static_cast<int64_t>(labels_.size()); }
+  // "avx512-fused" or "sgemm": which kernel Search() runs on this CPU.
+  const char* kernel() const;
   int dim() const { return dim_; }
 
  private:
@@ -49,7 +58,8 @@ class ExactSearch {
   std::vector<int32_t> row_of_;  // stored position -> original row
   const std::vector<int64_t> labels_;
   const int dim_;
-  std::vector<std::vector<float>> scratch_;  // one score block per thread
+  std::vector<std::vector<float>> scratch_;  // one score block per thread (sgemm kernel)
+  std::vector<float> packed_;  // 16-article groups for the fused AVX-512 kernel; empty when not used
 };
 
 }  // namespace hmrec

@@ -37,9 +37,11 @@ TEST(ExactSearch, ReturnsWhatFaissFlatReturns) {
   std::vector<faiss::Index::idx_t> ids(n);
   for (int64_t i = 0; i < n; ++i) ids[i] = 108775000 + 7 * i;  // article-id-like labels
   index.add_with_ids(n, base.data(), ids.data());
-  auto exact = ExactSearch::FromFaissIndex(index);
+  for (ExactSearch::Kernel kernel : {ExactSearch::Kernel::kAuto, ExactSearch::Kernel::kSgemm}) {
+  auto exact = ExactSearch::FromFaissIndex(index, kernel);
   ASSERT_TRUE(exact.ok()) << exact.status();
   EXPECT_EQ((*exact)->size(), n);
+  SCOPED_TRACE((*exact)->kernel());
   for (int k : {1, 12, 100}) {
     std::vector<float> fd(m * k), ed(m * k);
     std::vector<faiss::Index::idx_t> fl(m * k);
@@ -57,20 +59,23 @@ TEST(ExactSearch, ReturnsWhatFaissFlatReturns) {
       for (int64_t q = 0; q < m; ++q) EXPECT_TRUE(std::is_sorted(ed.begin() + q * k, ed.begin() + (q + 1) * k, std::greater<float>()));
     }
   }
+  }
 }
 
 TEST(ExactSearch, PadsWithMinusOneWhenFewerVectorsThanK) {
   const int d = 8;
   const std::vector<float> base = RandomUnit(5, d, 3), q = RandomUnit(2, d, 4);
-  ExactSearch exact(base, {10, 11, 12, 13, 14}, d);
-  std::vector<int64_t> labels(2 * 12);
-  std::vector<float> scores(2 * 12);
-  exact.Search(q.data(), 2, 12, labels.data(), scores.data(), 2);
-  for (int64_t r = 0; r < 2; ++r) {
-    std::vector<int64_t> got(labels.begin() + r * 12, labels.begin() + r * 12 + 5);
-    std::sort(got.begin(), got.end());
-    EXPECT_EQ(got, (std::vector<int64_t>{10, 11, 12, 13, 14}));
-    for (int j = 5; j < 12; ++j) EXPECT_EQ(labels[r * 12 + j], -1);
+  for (ExactSearch::Kernel kernel : {ExactSearch::Kernel::kAuto, ExactSearch::Kernel::kSgemm}) {
+    ExactSearch exact(base, {10, 11, 12, 13, 14}, d, kernel);
+    std::vector<int64_t> labels(2 * 12);
+    std::vector<float> scores(2 * 12);
+    exact.Search(q.data(), 2, 12, labels.data(), scores.data(), 2);
+    for (int64_t r = 0; r < 2; ++r) {
+      std::vector<int64_t> got(labels.begin() + r * 12, labels.begin() + r * 12 + 5);
+      std::sort(got.begin(), got.end());
+      EXPECT_EQ(got, (std::vector<int64_t>{10, 11, 12, 13, 14})) << exact.kernel();
+      for (int j = 5; j < 12; ++j) EXPECT_EQ(labels[r * 12 + j], -1);
+    }
   }
 }
 
