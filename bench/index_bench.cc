@@ -102,7 +102,8 @@ int main(int argc, char** argv) {
   };
   const std::vector<Setting> settings = {
       {"flat", 0, 0, 0, 0},       {"blocked", 0, 0, 0, 0}, {"ivf", 256, 4, 0, 0},  {"ivf", 256, 16, 0, 0}, {"ivf", 256, 64, 0, 0},
-      {"ivf", 1024, 16, 0, 0},    {"hnsw", 0, 0, 32, 32}, {"hnsw", 0, 0, 32, 64}, {"hnsw", 0, 0, 32, 128}};
+      {"ivf", 1024, 16, 0, 0},    {"ivf", 1024, 24, 0, 0}, {"ivf", 1024, 32, 0, 0}, {"ivf", 2048, 32, 0, 0},
+      {"hnsw", 0, 0, 32, 32}, {"hnsw", 0, 0, 32, 64}, {"hnsw", 0, 0, 32, 128}};
   std::vector<int64_t> exact;
   std::printf("| index | build s | search 1000 queries, ms (median of %d) | recall@12 vs exact |\n| --- | --- | --- | --- |\n",
               absl::GetFlag(FLAGS_runs));
