@@ -26,8 +26,9 @@ PACKAGES=(
 TEST_PACKAGES=(
   # interoperability test: a client hmrec did not write (stubs generated from proto/ at test time)
   python3-grpcio python3-grpc-tools
-  # plots (training curves, latency vs load) and report tooling
-  python3 python3-matplotlib
+  # plots (training curves, latency vs load) and report tooling; the Python
+  # batch scorer of bench/side_by_side.sh
+  python3 python3-matplotlib python3-numpy python3-torch python3-faiss
   # deployment checks (tests/e2e/deploy_test.sh): YAML lint, promtool and a real
   # Prometheus
   yamllint prometheus

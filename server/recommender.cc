@@ -69,6 +69,29 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
   return r;
 }
 
+absl::Status Recommender::EncodeCustomers(const std::vector<absl::string_view>& customer_ids,
+                                          std::vector<int32_t>* fields, std::vector<int32_t>* history,
+                                          std::vector<bool>* found) {
+  const size_t n = customer_ids.size();
+  RETURN_IF_ERROR(store_->MultiGet(customer_ids, &records_, found));
+  const int h = space_->history_length();
+  fields->assign(n * kCustomerFields, 0);
+  history->assign(n * h, 0);
+  for (size_t i = 0; i < n; ++i) {
+    const config::CustomerRecord& r = records_[i];
+    if (!(*found)[i] || r.fields_size() != kCustomerFields) {
+      (*found)[i] = false;
+      continue;
+    }
+    std::copy(r.fields().begin(), r.fields().end(), fields->begin() + i * kCustomerFields);
+    for (int x = 0; x < std::min(h, r.recent_article_ids_size()); ++x) {
+      auto it = article_row_.find(r.recent_article_ids(x));
+      (*history)[i * h + x] = it == article_row_.end() ? 0 : it->second;
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Recommender::Recommend(const std::vector<absl::string_view>& customer_ids, int k,
                                     std::vector<Recommendation>* out, StageTimes* times) {
   using Clock = std::chrono::steady_clock;
@@ -79,16 +102,13 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
   out->assign(n, Recommendation());
   if (n == 0) return absl::OkStatus();
   auto t0 = Clock::now();
-  RETURN_IF_ERROR(store_->MultiGet(customer_ids, &records_, &found_));
-
-  // Encode the known customers; the rest get the fallback.
+  RETURN_IF_ERROR(EncodeCustomers(customer_ids, &fields_, &history_, &found_));
+  // Compact the known customers' rows for the tower; the rest get the fallback.
   const int h = space_->history_length();
   std::vector<size_t> known;
   known.reserve(n);
-  fields_.resize(n * kCustomerFields);
-  history_.assign(n * h, 0);
   for (size_t i = 0; i < n; ++i) {
-    if (!found_[i] || records_[i].fields_size() != kCustomerFields) {
+    if (!found_[i]) {
       Recommendation& rec = (*out)[i];
       rec.fallback = true;
       const size_t m = std::min<size_t>(k, fallback_ids_.size());
@@ -98,11 +118,9 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
     }
     const size_t j = known.size();
     known.push_back(i);
-    const config::CustomerRecord& r = records_[i];
-    std::copy(r.fields().begin(), r.fields().end(), fields_.begin() + j * kCustomerFields);
-    for (int x = 0; x < std::min(h, r.recent_article_ids_size()); ++x) {
-      auto it = article_row_.find(r.recent_article_ids(x));
-      history_[j * h + x] = it == article_row_.end() ? 0 : it->second;
+    if (j != i) {
+      std::copy_n(fields_.begin() + i * kCustomerFields, kCustomerFields, fields_.begin() + j * kCustomerFields);
+      std::copy_n(history_.begin() + i * h, h, history_.begin() + j * h);
     }
   }
   t.feature_lookup = since(t0);

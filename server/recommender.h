@@ -58,7 +58,16 @@ class Recommender {
   absl::Status Recommend(const std::vector<absl::string_view>& customer_ids, int k,
                          std::vector<Recommendation>* out, StageTimes* times = nullptr);
 
+  // The tower's input for each customer, as Recommend() builds it: n x
+  // kCustomerFields field values and n x history_length article rows (row
+  // + 1 of the article in the bundle; 0 = none); found[i] false (and zero
+  // rows) for customers the store does not know. For tools that run the
+  // tower elsewhere (bench/python_scorer.py); same threading rule.
+  absl::Status EncodeCustomers(const std::vector<absl::string_view>& customer_ids, std::vector<int32_t>* fields,
+                               std::vector<int32_t>* history, std::vector<bool>* found);
+
   const std::string& version() const { return version_; }
+  int history_length() const { return space_->history_length(); }
   const config::BundleManifest& manifest() const { return manifest_; }
 
  private:
