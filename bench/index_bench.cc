@@ -33,7 +33,7 @@ ABSL_FLAG(std::string, bundle, "", "A sealed bundle");
 ABSL_FLAG(int, queries, 1000, "Customers to search for");
 ABSL_FLAG(int, runs, 5, "Search repetitions (median reported)");
 ABSL_FLAG(int, threads, 2, "OpenMP / LibTorch threads");
-ABSL_FLAG(std::string, types, "flat,blocked,ivf,hnsw", "Which index types to measure");
+ABSL_FLAG(std::string, types, "flat,blocked,ivf,sq8,hnsw", "Which index types to measure");
 
 namespace {
 
@@ -102,7 +102,8 @@ int main(int argc, char** argv) {
   };
   const std::vector<Setting> settings = {
       {"flat", 0, 0, 0, 0},       {"blocked", 0, 0, 0, 0}, {"ivf", 256, 4, 0, 0},  {"ivf", 256, 16, 0, 0}, {"ivf", 256, 64, 0, 0},
-      {"ivf", 1024, 16, 0, 0},    {"ivf", 1024, 24, 0, 0}, {"ivf", 1024, 32, 0, 0}, {"ivf", 2048, 32, 0, 0},
+      {"ivf", 1024, 16, 0, 0},    {"ivf", 1024, 24, 0, 0}, {"ivf", 1024, 32, 0, 0}, {"ivf", 2048, 24, 0, 0},
+      {"ivf", 2048, 32, 0, 0},    {"ivf", 4096, 48, 0, 0}, {"ivf", 4096, 64, 0, 0}, {"sq8", 0, 0, 0, 0},
       {"hnsw", 0, 0, 32, 32}, {"hnsw", 0, 0, 32, 64}, {"hnsw", 0, 0, 32, 128}};
   std::vector<int64_t> exact;
   std::printf("| index | build s | search 1000 queries, ms (median of %d) | recall@12 vs exact |\n| --- | --- | --- | --- |\n",

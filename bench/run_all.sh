@@ -62,10 +62,11 @@ trap - EXIT
 
 step "4/6 index types"
 "$BUILD/bench/hmrec_index_bench" --bundle "$BUNDLE" --runs 5 > "$OUT/index.md"
+/usr/bin/python3 "$ROOT/scripts/plot_index.py" "$OUT/index.md" "$OUT/index_tradeoffs.png"
 step "5/6 trainer and data layer"
 bash "$ROOT/bench/train_bench.sh" --data "$TRAIN" --runs "$RUNS" > "$OUT/train.md"
 bash "$ROOT/bench/data_bench.sh" --scale full --runs "$RUNS" > "$OUT/data.md"
 step "6/6 side by side with Python"
 bash "$ROOT/bench/side_by_side.sh" --bundle "$BUNDLE" --customers "$TRAIN/sample_submission.csv" --runs "$RUNS" \
   > "$OUT/side_by_side.md"
-step "done: tables in $OUT (*.md), plot $OUT/latency_vs_load.png"
+step "done: tables in $OUT (*.md), plots $OUT/latency_vs_load.png, $OUT/index_tradeoffs.png"

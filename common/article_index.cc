@@ -1,6 +1,7 @@
 #include "common/article_index.h"
 
 #include <faiss/IndexFlat.h>
+#include <faiss/IndexScalarQuantizer.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVFFlat.h>
@@ -53,6 +54,14 @@ absl::StatusOr<BuiltIndex> BuildArticleIndex(const ArticleEmbeddings& e, const c
       ivf->train(n, e.values.data());
       inner = std::move(ivf);
       out.description = absl::StrCat("IDMap,IVF", nlist, ",Flat(IP) nprobe ", cfg.ivf_nprobe() > 0 ? cfg.ivf_nprobe() : 16);
+    } else if (type == "sq8") {
+      // 8-bit scalar quantisation per dimension: a quarter of the memory of
+      // flat, scores approximate.
+      auto sq = std::make_unique<faiss::IndexScalarQuantizer>(d, faiss::ScalarQuantizer::QT_8bit,
+                                                              faiss::METRIC_INNER_PRODUCT);
+      sq->train(n, e.values.data());
+      inner = std::move(sq);
+      out.description = "IDMap,SQ8";
     } else if (type == "hnsw") {
       const int m = cfg.hnsw_m() > 0 ? cfg.hnsw_m() : 32;
       auto hnsw = std::make_unique<faiss::IndexHNSWFlat>(d, m, faiss::METRIC_INNER_PRODUCT);
@@ -61,7 +70,7 @@ absl::StatusOr<BuiltIndex> BuildArticleIndex(const ArticleEmbeddings& e, const c
       inner = std::move(hnsw);
       out.description = absl::StrCat("IDMap,HNSW", m, ",Flat(IP) efSearch ", cfg.hnsw_ef_search() > 0 ? cfg.hnsw_ef_search() : 64);
     } else {
-      return absl::InvalidArgumentError(absl::StrCat("index_type '", type, "': use flat, ivf or hnsw"));
+      return absl::InvalidArgumentError(absl::StrCat("index_type '", type, "': use flat, ivf, sq8 or hnsw"));
     }
     auto map = std::make_unique<faiss::IndexIDMap>(inner.release());
     map->own_fields = true;

@@ -19,7 +19,7 @@
 ABSL_FLAG(std::string, bundle, "", "Trained bundle directory (bundles/<version>)");
 ABSL_FLAG(std::string, data, "", "The data the bundle was trained on");
 ABSL_FLAG(std::string, config, "configs/index_builder.pbtxt", "IndexBuilderConfig, text format");
-ABSL_FLAG(std::string, index_type, "", "Overrides the config: flat, ivf or hnsw");
+ABSL_FLAG(std::string, index_type, "", "Overrides the config: flat, ivf, sq8 or hnsw");
 ABSL_FLAG(bool, make_current, true, "Point bundles/current at the sealed bundle");
 ABSL_FLAG(bool, quiet, false, "No progress lines");
 

@@ -76,12 +76,13 @@ TEST(ArticleIndex, RecallOfEachTypeAgainstBruteForce) {
   EXPECT_DOUBLE_EQ(RecallAgainstFlat("flat"), 1.0);
   EXPECT_GT(RecallAgainstFlat("ivf"), 0.9);
   EXPECT_GT(RecallAgainstFlat("hnsw"), 0.9);
+  EXPECT_GT(RecallAgainstFlat("sq8"), 0.9);
 }
 
 TEST(ArticleIndex, IdsRoundTripThroughTheFile) {
   TempDir dir;
   ArticleEmbeddings e = Clustered(500, 16, 10, 3);
-  for (const char* type : {"flat", "ivf", "hnsw"}) {
+  for (const char* type : {"flat", "ivf", "sq8", "hnsw"}) {
     auto built = BuildArticleIndex(e, Config(type));
     ASSERT_TRUE(built.ok()) << built.status();
     ASSERT_TRUE(WriteArticleIndex(*built->index, dir.File("i.faiss")).ok());
