@@ -10,7 +10,10 @@
 //       cannot be served after the retries it exits 1 naming them, and writes nothing.
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -41,6 +44,10 @@ ABSL_FLAG(int, deadline_ms, 30000, "Deadline of each call");
 ABSL_FLAG(int, max_attempts, 10, "Attempts per batch before giving up (retries back off exponentially)");
 ABSL_FLAG(double, max_rate, 0, "Stay under this many customers/s (0: as fast as the server answers)");
 ABSL_FLAG(bool, quiet, false, "No progress line");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA bundle to verify the server's certificate with; enables TLS");
+ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate chain, for servers that require mutual TLS");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_server_name, "", "Name to verify in the server's certificate (default: the host of --server)");
 ABSL_FLAG(std::string, load_balancing, "pick_first",
           "gRPC load-balancing policy: pick_first, or round_robin to spread calls over every address the "
           "server name resolves to (e.g. dns:///hmrec-server-headless:50051 in Kubernetes)");
@@ -52,11 +59,42 @@ int Fail(const std::string& message) {
   return 1;
 }
 
+std::string ReadFileOrDie(const std::string& flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (!in || ss.str().empty()) {
+    std::fprintf(stderr, "client: --%s: cannot read %s\n", flag.c_str(), path.c_str());
+    std::exit(1);
+  }
+  return ss.str();
+}
+
+std::shared_ptr<grpc::ChannelCredentials> Credentials() {
+  if (absl::GetFlag(FLAGS_tls_ca).empty()) {
+    if (!absl::GetFlag(FLAGS_tls_cert).empty()) {
+      std::fprintf(stderr, "client: --tls_cert needs --tls_ca (the CA that signed the server's certificate)\n");
+      std::exit(1);
+    }
+    return grpc::InsecureChannelCredentials();
+  }
+  grpc::SslCredentialsOptions o;
+  o.pem_root_certs = ReadFileOrDie("tls_ca", absl::GetFlag(FLAGS_tls_ca));
+  if (!absl::GetFlag(FLAGS_tls_cert).empty()) {
+    o.pem_cert_chain = ReadFileOrDie("tls_cert", absl::GetFlag(FLAGS_tls_cert));
+    o.pem_private_key = ReadFileOrDie("tls_key", absl::GetFlag(FLAGS_tls_key));
+  }
+  return grpc::SslCredentials(o);
+}
+
 std::shared_ptr<grpc::Channel> Connect() {
   grpc::ChannelArguments args;
+  if (!absl::GetFlag(FLAGS_tls_server_name).empty()) {
+    args.SetSslTargetNameOverride(absl::GetFlag(FLAGS_tls_server_name));
+  }
   args.SetMaxReceiveMessageSize(256 << 20);
   args.SetLoadBalancingPolicyName(absl::GetFlag(FLAGS_load_balancing));
-  return grpc::CreateCustomChannel(absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(absl::GetFlag(FLAGS_server), Credentials(), args);
 }
 
 std::string InData(const std::string& name) {

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -17,9 +19,42 @@ constexpr int kDefaultWatchMs = 1000;
 constexpr int kDefaultGraceSeconds = 10;
 constexpr int kMaxMessageBytes = 16 << 20;
 
+absl::StatusOr<std::string> ReadPem(const std::string& what, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (!in || ss.str().empty()) return absl::NotFoundError(absl::StrCat("tls.", what, ": cannot read ", path));
+  return ss.str();
+}
+
 }  // namespace
 
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(const config::TlsConfig& tls) {
+  if (tls.cert_file().empty()) {
+    if (tls.require_client_cert() || !tls.key_file().empty()) {
+      return absl::InvalidArgumentError("tls: key_file or require_client_cert set without cert_file");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  grpc::SslServerCredentialsOptions options(
+      tls.require_client_cert() ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  ASSIGN_OR_RETURN(pair.cert_chain, ReadPem("cert_file", tls.cert_file()));
+  ASSIGN_OR_RETURN(pair.private_key, ReadPem("key_file", tls.key_file()));
+  options.pem_key_cert_pairs.push_back(pair);
+  if (tls.require_client_cert()) {
+    if (tls.client_ca_file().empty()) {
+      return absl::InvalidArgumentError("tls.require_client_cert needs tls.client_ca_file");
+    }
+    ASSIGN_OR_RETURN(options.pem_root_certs, ReadPem("client_ca_file", tls.client_ca_file()));
+  }
+  return grpc::SslServerCredentials(options);
+}
+
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig& config) {
+  // Bad TLS settings fail before the (slow) bundle load.
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, MakeServerCredentials(config.tls()));
   std::unique_ptr<Server> s(new Server());
   s->config_ = config;
   ConfigureThreads(config.compute_threads());
@@ -61,7 +96,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.listen_address(), grpc::InsecureServerCredentials(), &s->port_);
+  builder.AddListeningPort(config.listen_address(), credentials, &s->port_);
   builder.RegisterService(s->service_.get());
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   s->grpc_ = builder.BuildAndStart();

@@ -32,6 +32,10 @@
 
 namespace hmrec {
 
+// Plaintext, TLS, or mutual TLS credentials for the gRPC port from `tls`;
+// errors name the field and file.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(const config::TlsConfig& tls);
+
 class Server {
  public:
   static absl::StatusOr<std::unique_ptr<Server>> Start(const config::ServerConfig& config);

@@ -17,7 +17,7 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 D="$SRC/deploy"
 
 yamllint -s -c "$D/.yamllint" "$D" || fail "yamllint"
@@ -39,12 +39,7 @@ promtool check rules "$D/prometheus/rules/hmrec.rules.yml" > /dev/null || fail "
 (cd "$D/prometheus/tests" && promtool test rules hmrec.rules.test.yml) || fail "promtool test rules"
 
 # A real server on a tiny bundle, with some traffic (ok, fallback, a bad call).
-"$BUILD/datagen/hmrec_datagen" --scale tiny --out "$WORK/data" --quiet
-"$BUILD/trainer/hmrec_trainer" --config "$SRC/tests/data/trainer_tiny.pbtxt" --data "$WORK/data" \
-  --work_dir "$WORK/train" --bundles "$WORK/bundles" --version v1 --epochs 1 > /dev/null 2> "$WORK/train.log" \
-  || { cat "$WORK/train.log" >&2; fail "trainer"; }
-"$BUILD/index_builder/hmrec_index_builder" --config "$SRC/configs/index_builder.pbtxt" --bundle "$WORK/bundles/v1" \
-  --data "$WORK/data" --quiet 2> "$WORK/ib.log" || { cat "$WORK/ib.log" >&2; fail "index builder"; }
+make_tiny_bundle "$BUILD" "$SRC" "$WORK"
 "$BUILD/server/hmrec_server" --config "$SRC/configs/server.pbtxt" --listen 127.0.0.1:0 --metrics 127.0.0.1:0 \
   --bundle "$WORK/bundles/current" 2> "$WORK/server.log" &
 PIDS+=($!)
