@@ -21,6 +21,17 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
         absl::StrCat("bundle ", bundle_dir, " is not sealed (run hmrec_index_builder on it)"));
   }
   RETURN_IF_ERROR(VerifyBundleFiles(bundle_dir, r->manifest_));
+  // Every file the server reads must be one the manifest vouches for.
+  for (const std::string required :
+       {std::string(kCustomerTowerFile), std::string(kVocabulariesFile), std::string(kArticleEmbeddingsFile),
+        std::string(kIndexFile), std::string(kFallbackFile), std::string(kFeatureStoreDir) + "/CURRENT"}) {
+    bool listed = false;
+    for (const config::BundleFile& f : r->manifest_.files()) listed = listed || f.name() == required;
+    if (!listed) {
+      return absl::DataLossError(absl::StrCat("bundle ", bundle_dir, ": the manifest does not list ", required,
+                                              " (a sealed bundle checksums every file it serves)"));
+    }
+  }
   r->version_ = r->manifest_.version();
   const fs::path dir(bundle_dir);
 

@@ -15,6 +15,7 @@
 #include "common/dataset_cache.h"
 #include "common/ids.h"
 #include "common/model/tower_runner.h"
+#include "common/bundle.h"
 #include "common/text_proto.h"
 #include "datagen/generator.h"
 #include "gmock/gmock.h"
@@ -340,6 +341,54 @@ TEST_F(ServerTest, DrainFinishesCallsInFlightAndRefusesNewOnes) {
   v1::RecommendRequest late;
   late.add_customer_ids(std::string(ds_->customer_id(0)));
   EXPECT_EQ(Call(channel, late, &resp).error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(ServerTest, DamagedBundlesAreRefusedAtStartNamingTheFault) {
+  struct Fault {
+    std::string name;
+    std::function<void(const std::string& dir)> apply;
+    std::string message;
+  };
+  const std::vector<Fault> faults = {
+      {"truncated index",
+       [](const std::string& d) {
+         std::filesystem::resize_file(d + "/index.faiss", std::filesystem::file_size(d + "/index.faiss") / 2);
+       },
+       "index.faiss has"},
+      {"corrupt feature store file",
+       [](const std::string& d) {
+         for (const auto& e : std::filesystem::directory_iterator(d + "/features.rocksdb")) {
+           if (e.path().extension() == ".sst") Corrupt(e.path().string());
+         }
+       },
+       ".sst has CRC-32"},
+      {"missing tower",
+       [](const std::string& d) { std::filesystem::remove(d + "/customer_tower.pt"); },
+       "customer_tower.pt is missing"},
+      {"manifest without the index",
+       [](const std::string& d) {
+         config::BundleManifest m;
+         ASSERT_TRUE(ReadTextProto(d + "/manifest.pbtxt", &m).ok());
+         auto* files = m.mutable_files();
+         for (int i = 0; i < files->size(); ++i) {
+           if (files->Get(i).name() == "index.faiss") {
+             files->DeleteSubrange(i, 1);
+             break;
+           }
+         }
+         ASSERT_TRUE(WriteTextProto(d + "/manifest.pbtxt", m).ok());
+       },
+       "the manifest does not list index.faiss"},
+      {"no manifest", [](const std::string& d) { std::filesystem::remove(d + "/manifest.pbtxt"); }, "manifest"},
+  };
+  for (size_t i = 0; i < faults.size(); ++i) {
+    const std::string dir = dir_->File("bundles/fault" + std::to_string(i));
+    std::filesystem::copy(dir_->File("bundles/v2"), dir, std::filesystem::copy_options::recursive);
+    faults[i].apply(dir);
+    auto server = Server::Start(TestConfig(dir));
+    ASSERT_FALSE(server.ok()) << faults[i].name << " was served";
+    EXPECT_THAT(std::string(server.status().message()), HasSubstr(faults[i].message)) << faults[i].name;
+  }
 }
 
 }  // namespace
