@@ -15,6 +15,7 @@
 #include <faiss/IndexIDMap.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/rng.h"
 
 namespace hmrec {
 namespace {
@@ -195,14 +196,9 @@ ExactSearch::ExactSearch(const std::vector<float>& vectors, std::vector<int64_t>
   const int64_t n = static_cast<int64_t>(labels_.size());
   row_of_.resize(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) row_of_[static_cast<size_t>(i)] = static_cast<int32_t>(i);
-  uint64_t x = 0x9e3779b97f4a7c15ULL;
-  for (int64_t i = n - 1; i > 0; --i) {  // Fisher-Yates with splitmix64
-    x += 0x9e3779b97f4a7c15ULL;
-    uint64_t z = x;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    std::swap(row_of_[static_cast<size_t>(i)], row_of_[static_cast<size_t>(z % static_cast<uint64_t>(i + 1))]);
+  Rng rng(0x9e3779b97f4a7c15ULL);
+  for (int64_t i = n - 1; i > 0; --i) {  // Fisher-Yates
+    std::swap(row_of_[static_cast<size_t>(i)], row_of_[static_cast<size_t>(rng.Below(static_cast<uint64_t>(i + 1)))]);
   }
   vectors_.resize(vectors.size());
   for (int64_t p = 0; p < n; ++p) {
@@ -247,66 +243,69 @@ absl::StatusOr<std::unique_ptr<ExactSearch>> ExactSearch::FromFaissIndex(const f
   return std::make_unique<ExactSearch>(vectors, std::move(labels), static_cast<int>(flat->d), kernel);
 }
 
-void ExactSearch::Search(const float* queries, int64_t m, int k, int64_t* labels, float* scores, int threads) {
+template <typename HeapOf>
+void ExactSearch::ScanFused(const float* queries, int64_t m, int t, int nt, const HeapOf& heap_of) const {
+  const FusedArgs args{packed_.data(), row_of_.data(), size(), dim_, queries};
+  const int64_t tiles = (size() + kTile - 1) / kTile;
+  const int64_t tile_chunk = std::max<int64_t>(1, (256 << 10) / (dim_ * kTile * 4));  // 256 KiB: stays in L2
+  const int64_t t_lo = tiles * t / nt, t_hi = tiles * (t + 1) / nt;
+  Heap heaps[kQueryBlock];
+  for (int64_t c0 = t_lo; c0 < t_hi; c0 += tile_chunk) {
+    const int64_t c1 = std::min(t_hi, c0 + tile_chunk);
+    for (int64_t q0 = 0; q0 < m; q0 += kQueryBlock) {
+      const int nq = static_cast<int>(std::min<int64_t>(kQueryBlock, m - q0));
+      for (int q = 0; q < nq; ++q) heaps[q] = heap_of(q0 + q);
+      FusedRange(args, q0, nq, c0, c1, heaps);
+    }
+  }
+}
+
+template <typename HeapOf>
+void ExactSearch::ScanSgemm(const float* queries, int64_t m, int64_t lo, int64_t hi, std::vector<float>* block,
+                            const HeapOf& heap_of) const {
   static const FilterFn filter = ChooseFilter();
-  const int64_t n = size();
   const int d = dim_;
+  if (block->size() < static_cast<size_t>(kQueryChunk * kArticleBlock)) block->resize(kQueryChunk * kArticleBlock);
+  for (int64_t q0 = 0; q0 < m; q0 += kQueryChunk) {
+    const int64_t mq = std::min(kQueryChunk, m - q0);
+    for (int64_t a0 = lo; a0 < hi; a0 += kArticleBlock) {
+      const int64_t nb = std::min(kArticleBlock, hi - a0);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(mq), static_cast<int>(nb), d, 1.0f,
+                  queries + q0 * d, d, vectors_.data() + a0 * d, d, 0.0f, block->data(), static_cast<int>(nb));
+      for (int64_t i = 0; i < mq; ++i) {
+        Heap h = heap_of(q0 + i);
+        filter(block->data() + i * nb, nb, row_of_.data() + a0, &h);
+      }
+    }
+  }
+}
+
+void ExactSearch::Search(const float* queries, int64_t m, int k, int64_t* labels, float* scores, int threads) {
+  const int64_t n = size();
   const int nt_max = std::max(1, threads > 0 ? threads : omp_get_max_threads());
   // Per thread and query: a heap of k (score, row).
   std::vector<float> heap_score(static_cast<size_t>(nt_max) * m * k);
   std::vector<int32_t> heap_row(heap_score.size());
   std::vector<int> heap_count(static_cast<size_t>(nt_max) * m, 0);
+  auto heap = [&](int t, int64_t q) {
+    const size_t slot = static_cast<size_t>(t) * m + q;
+    return Heap{heap_score.data() + slot * k, heap_row.data() + slot * k, heap_count.data() + slot, k};
+  };
   if (static_cast<int>(scratch_.size()) < nt_max) scratch_.resize(nt_max);
   int used_threads = 1;
 
-  if (!packed_.empty()) {
-    const FusedArgs args{packed_.data(), row_of_.data(), n, d, queries};
-    const int64_t tiles = (n + kTile - 1) / kTile;
-    const int64_t tile_chunk = std::max<int64_t>(1, (256 << 10) / (d * kTile * 4));  // 256 KiB: stays in L2
-#pragma omp parallel num_threads(nt_max)
-    {
-      const int t = omp_get_thread_num();
-      const int nt = omp_get_num_threads();
-#pragma omp single
-      used_threads = nt;
-      const int64_t t_lo = tiles * t / nt, t_hi = tiles * (t + 1) / nt;
-      Heap heaps[kQueryBlock];
-      for (int64_t c0 = t_lo; c0 < t_hi; c0 += tile_chunk) {
-        const int64_t c1 = std::min(t_hi, c0 + tile_chunk);
-        for (int64_t q0 = 0; q0 < m; q0 += kQueryBlock) {
-          const int nq = static_cast<int>(std::min<int64_t>(kQueryBlock, m - q0));
-          for (int q = 0; q < nq; ++q) {
-            const size_t slot = static_cast<size_t>(t) * m + q0 + q;
-            heaps[q] = Heap{heap_score.data() + slot * k, heap_row.data() + slot * k, heap_count.data() + slot, k};
-          }
-          FusedRange(args, q0, nq, c0, c1, heaps);
-        }
-      }
-    }
-  } else {
+  // Each thread scans its own contiguous range of the stored articles.
 #pragma omp parallel num_threads(nt_max)
   {
     const int t = omp_get_thread_num();
     const int nt = omp_get_num_threads();
 #pragma omp single
     used_threads = nt;
-    const int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
-    std::vector<float>& block = scratch_[t];
-    if (block.size() < static_cast<size_t>(kQueryChunk * kArticleBlock)) block.resize(kQueryChunk * kArticleBlock);
-    for (int64_t q0 = 0; q0 < m; q0 += kQueryChunk) {
-      const int64_t mq = std::min(kQueryChunk, m - q0);
-      for (int64_t a0 = lo; a0 < hi; a0 += kArticleBlock) {
-        const int64_t nb = std::min(kArticleBlock, hi - a0);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(mq), static_cast<int>(nb), d, 1.0f,
-                    queries + q0 * d, d, vectors_.data() + a0 * d, d, 0.0f, block.data(), static_cast<int>(nb));
-        for (int64_t i = 0; i < mq; ++i) {
-          const size_t slot = static_cast<size_t>(t) * m + q0 + i;
-          Heap h{heap_score.data() + slot * k, heap_row.data() + slot * k, heap_count.data() + slot, k};
-          filter(block.data() + i * nb, nb, row_of_.data() + a0, &h);
-        }
-      }
+    if (!packed_.empty()) {
+      ScanFused(queries, m, t, nt, [&](int64_t q) { return heap(t, q); });
+    } else {
+      ScanSgemm(queries, m, n * t / nt, n * (t + 1) / nt, &scratch_[t], [&](int64_t q) { return heap(t, q); });
     }
-  }
   }
 
   // Merge the threads' heaps: best first, ties by row as faiss orders them.

@@ -54,6 +54,15 @@ class ExactSearch {
   int dim() const { return dim_; }
 
  private:
+  // One thread's share of Search(): the fused kernel over its tiles, or the
+  // sgemm blocks over stored rows [lo, hi). heap_of(q) is the thread's heap
+  // for query q.
+  template <typename HeapOf>
+  void ScanFused(const float* queries, int64_t m, int t, int nt, const HeapOf& heap_of) const;
+  template <typename HeapOf>
+  void ScanSgemm(const float* queries, int64_t m, int64_t lo, int64_t hi, std::vector<float>* block,
+                 const HeapOf& heap_of) const;
+
   std::vector<float> vectors_;   // rows in a fixed shuffled order (see the constructor)
   std::vector<int32_t> row_of_;  // stored position -> original row
   const std::vector<int64_t> labels_;
