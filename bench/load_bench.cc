@@ -29,6 +29,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/customer_list.h"
@@ -61,15 +62,6 @@ double Quantile(const std::vector<double>& sorted, double q) {
   if (sorted.empty()) return 0;
   const size_t i = std::min(sorted.size() - 1, static_cast<size_t>(q * static_cast<double>(sorted.size())));
   return sorted[i];
-}
-
-std::string CodeName(grpc::StatusCode code) {
-  static const char* kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-                                 "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-                                 "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
-                                 "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
-  const int c = static_cast<int>(code);
-  return c >= 0 && c < 17 ? kNames[c] : absl::StrCat("CODE_", c);
 }
 
 }  // namespace
@@ -141,7 +133,7 @@ int main(int argc, char** argv) {
         if (first_measured[t] == Clock::time_point::max()) first_measured[t] = t0;
         last_done[t] = t1;
         if (!s.ok()) {
-          ++r.failures[CodeName(s.error_code())];
+          ++r.failures[absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code()))];
           continue;
         }
         if (resp.results_size() != per_request) {
