@@ -12,8 +12,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -29,6 +27,7 @@
 #include "common/hm_data.h"
 #include "common/ids.h"
 #include "common/submission.h"
+#include "common/text_proto.h"
 #include "proto/recommender.grpc.pb.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "host:port of hmrec_server");
@@ -60,14 +59,12 @@ int Fail(const std::string& message) {
 }
 
 std::string ReadFileOrDie(const std::string& flag, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (!in || ss.str().empty()) {
+  absl::StatusOr<std::string> content = hmrec::ReadFileToString(path);
+  if (!content.ok() || content->empty()) {
     std::fprintf(stderr, "client: --%s: cannot read %s\n", flag.c_str(), path.c_str());
     std::exit(1);
   }
-  return ss.str();
+  return *content;
 }
 
 std::shared_ptr<grpc::ChannelCredentials> Credentials() {

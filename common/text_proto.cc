@@ -37,12 +37,18 @@ absl::Status ParseTextProto(const std::string& text, const std::string& source,
   return absl::OkStatus();
 }
 
-absl::Status ReadTextProto(const std::string& path, google::protobuf::Message* message) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open config ", path));
+absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
-  return ParseTextProto(ss.str(), path, message);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  return ss.str();
+}
+
+absl::Status ReadTextProto(const std::string& path, google::protobuf::Message* message) {
+  absl::StatusOr<std::string> text = ReadFileToString(path);
+  if (!text.ok()) return absl::NotFoundError(absl::StrCat("cannot open config ", path));
+  return ParseTextProto(*text, path, message);
 }
 
 }  // namespace hmrec

@@ -5,9 +5,14 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "google/protobuf/message.h"
 
 namespace hmrec {
+
+// The whole content of the file at `path`; NOT_FOUND naming it when it
+// cannot be read.
+absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 
 // Parses the text-format file at `path` into `message`. Errors name the file,
 // line and column.

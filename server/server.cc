@@ -2,8 +2,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -11,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/model/tower_runner.h"
 #include "common/status_macros.h"
+#include "common/text_proto.h"
 
 namespace hmrec {
 namespace {
@@ -20,11 +19,9 @@ constexpr int kDefaultGraceSeconds = 10;
 constexpr int kMaxMessageBytes = 16 << 20;
 
 absl::StatusOr<std::string> ReadPem(const std::string& what, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (!in || ss.str().empty()) return absl::NotFoundError(absl::StrCat("tls.", what, ": cannot read ", path));
-  return ss.str();
+  absl::StatusOr<std::string> pem = ReadFileToString(path);
+  if (!pem.ok() || pem->empty()) return absl::NotFoundError(absl::StrCat("tls.", what, ": cannot read ", path));
+  return pem;
 }
 
 }  // namespace
