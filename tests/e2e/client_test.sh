@@ -13,7 +13,7 @@ WORK=$(mktemp -d)
 PID=""
 cleanup() { [[ -n "$PID" ]] && kill -9 "$PID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 CLIENT="$BUILD/client/hmrec_client"
 
 "$BUILD/datagen/hmrec_datagen" --scale tiny --out "$WORK/data" --quiet
@@ -26,15 +26,11 @@ TRAIN="$WORK/split/train"
 "$BUILD/index_builder/hmrec_index_builder" --config "$SRC/configs/index_builder.pbtxt" --bundle "$WORK/bundles/v1" \
   --data "$TRAIN" --quiet 2> "$WORK/ib.log" || { cat "$WORK/ib.log" >&2; fail "index builder failed"; }
 
-start_server() {  # start_server PORT LOG
-  "$BUILD/server/hmrec_server" --config "$SRC/configs/server.pbtxt" --listen "127.0.0.1:$1" --metrics off \
-    --bundle "$WORK/bundles/current" 2> "$2" &
-  PID=$!
-  for _ in $(seq 1 150); do grep -q "listening on 127.0.0.1:" "$2" && return 0; sleep 0.2; done
-  fail "server did not start: $(cat "$2")"
+serve() {  # serve PORT LOG
+  start_server "$2" --config "$SRC/configs/server.pbtxt" --listen "127.0.0.1:$1" --metrics off \
+    --bundle "$WORK/bundles/current"
 }
-start_server 0 "$WORK/server1.log"
-PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$WORK/server1.log" | grep -o '[0-9]*$')
+serve 0 "$WORK/server1.log"
 
 # The whole submission, with a batch size that makes several calls.
 "$CLIENT" --server "127.0.0.1:$PORT" --all-customers --data "$TRAIN" --batch_size 128 --quiet \
@@ -90,7 +86,7 @@ sleep 0.7
 kill -9 "$PID"; wait "$PID" 2>/dev/null || true; PID=""
 kill -0 "$CPID" 2>/dev/null || fail "the client finished before the server was killed"
 sleep 1.5
-start_server "$PORT" "$WORK/server2.log"
+serve "$PORT" "$WORK/server2.log"
 wait "$CPID" || { cat "$WORK/client2.log" >&2; fail "client did not survive the restart"; }
 grep -Eq " [1-9][0-9]* retries" "$WORK/client2.log" || fail "no retries recorded: $(cat "$WORK/client2.log")"
 cmp -s "$WORK/sub.csv" "$WORK/sub2.csv" || fail "submission after a restart differs from the uninterrupted one"

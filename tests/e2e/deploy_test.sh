@@ -40,13 +40,10 @@ promtool check rules "$D/prometheus/rules/hmrec.rules.yml" > /dev/null || fail "
 
 # A real server on a tiny bundle, with some traffic (ok, fallback, a bad call).
 make_tiny_bundle "$BUILD" "$SRC" "$WORK"
-"$BUILD/server/hmrec_server" --config "$SRC/configs/server.pbtxt" --listen 127.0.0.1:0 --metrics 127.0.0.1:0 \
-  --bundle "$WORK/bundles/current" 2> "$WORK/server.log" &
-PIDS+=($!)
-for _ in $(seq 1 150); do grep -q "metrics on http://" "$WORK/server.log" && break; sleep 0.2; done
-grep -q "metrics on http://" "$WORK/server.log" || fail "server did not start: $(cat "$WORK/server.log")"
-PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$WORK/server.log" | grep -o '[0-9]*$')
-MADDR=$(grep -o 'http://127.0.0.1:[0-9]*/metrics' "$WORK/server.log" | sed 's|http://||; s|/metrics||')
+start_server "$WORK/server.log" --config "$SRC/configs/server.pbtxt" --listen 127.0.0.1:0 --metrics 127.0.0.1:0 \
+  --bundle "$WORK/bundles/current"
+PIDS+=("$PID")
+MADDR=$(echo "$MURL" | sed 's|http://||; s|/metrics||')
 LOAD="$BUILD/bench/hmrec_load_bench"
 "$LOAD" --server "127.0.0.1:$PORT" --customers "$WORK/data/customers.csv" --ids_per_request 10 --concurrency 2 \
   --duration_s 1 --warmup_s 0 > /dev/null

@@ -13,3 +13,19 @@ make_tiny_bundle() {
   "$build/index_builder/hmrec_index_builder" --config "$src/configs/index_builder.pbtxt" --bundle "$work/bundles/v1" \
     --data "$work/data" --quiet 2> "$work/ib.log" || { cat "$work/ib.log" >&2; fail "index builder"; }
 }
+
+# start_server LOG ARGS...: $BUILD/server/hmrec_server ARGS... in the
+# background with its stderr in LOG; waits until it listens (and, unless
+# ARGS say --metrics off, serves /metrics), then sets PID, PORT and MURL.
+start_server() {
+  local log=$1
+  shift
+  "$BUILD/server/hmrec_server" "$@" 2> "$log" &
+  PID=$!
+  local ready="metrics on http://"
+  if [[ " $* " == *" --metrics off "* ]]; then ready="listening on 127.0.0.1:"; fi
+  for _ in $(seq 1 150); do grep -q "$ready" "$log" && break; sleep 0.2; done
+  grep -q "$ready" "$log" || fail "server did not start: $(cat "$log")"
+  PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$log" | grep -o '[0-9]*$')
+  MURL=$(grep -o 'http://127.0.0.1:[0-9]*/metrics' "$log" || true)
+}

@@ -17,13 +17,8 @@ make_tiny_bundle "$BUILD" "$SRC" "$WORK"
 cp "$SRC/configs/server.pbtxt" "$WORK/server.pbtxt"
 sed -i '/^max_queued_ids:/d; /^max_delay_us:/d' "$WORK/server.pbtxt"
 printf 'max_queued_ids: 60\nmax_delay_us: 20000\n' >> "$WORK/server.pbtxt"
-"$BUILD/server/hmrec_server" --config "$WORK/server.pbtxt" --listen 127.0.0.1:0 --metrics 127.0.0.1:0 \
-  --bundle "$WORK/bundles/current" 2> "$WORK/server.log" &
-PID=$!
-for _ in $(seq 1 150); do grep -q "metrics on http://" "$WORK/server.log" && break; sleep 0.2; done
-grep -q "metrics on http://" "$WORK/server.log" || fail "server did not start: $(cat "$WORK/server.log")"
-PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$WORK/server.log" | grep -o '[0-9]*$')
-MURL=$(grep -o 'http://127.0.0.1:[0-9]*/metrics' "$WORK/server.log")
+start_server "$WORK/server.log" --config "$WORK/server.pbtxt" --listen 127.0.0.1:0 --metrics 127.0.0.1:0 \
+  --bundle "$WORK/bundles/current"
 LOAD="$BUILD/bench/hmrec_load_bench"
 
 "$LOAD" --server "127.0.0.1:$PORT" --customers "$WORK/data/customers.csv" --ids_per_request 20 --concurrency 16 \

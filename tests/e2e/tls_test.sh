@@ -38,13 +38,8 @@ leaf rogue rogue-ca "extendedKeyUsage=clientAuth"
 
 make_tiny_bundle "$BUILD" "$SRC" "$WORK"
 
-start_server() {  # start_server CONFIG LOG
-  "$BUILD/server/hmrec_server" --config "$1" --listen 127.0.0.1:0 --metrics off --bundle "$WORK/bundles/current" \
-    2> "$2" &
-  PID=$!
-  for _ in $(seq 1 150); do grep -q "listening on 127.0.0.1:" "$2" && break; sleep 0.2; done
-  grep -q "listening on 127.0.0.1:" "$2" || fail "server did not start: $(cat "$2")"
-  PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$2" | grep -o '[0-9]*$')
+serve() {  # serve CONFIG LOG
+  start_server "$2" --config "$1" --listen 127.0.0.1:0 --metrics off --bundle "$WORK/bundles/current"
 }
 ID=$(sed -n 2p "$WORK/data/customers.csv" | cut -d, -f1)
 call() {  # call ARGS... : one Recommend through hmrec_client
@@ -57,7 +52,7 @@ cp "$SRC/configs/server.pbtxt" "$WORK/mtls.pbtxt"
 cat >> "$WORK/mtls.pbtxt" <<EOF
 tls { cert_file: "$C/server.pem" key_file: "$C/server.key" client_ca_file: "$C/test-ca.pem" require_client_cert: true }
 EOF
-start_server "$WORK/mtls.pbtxt" "$WORK/mtls.log"
+serve "$WORK/mtls.pbtxt" "$WORK/mtls.log"
 call --tls_ca "$C/test-ca.pem" --tls_cert "$C/client.pem" --tls_key "$C/client.key" \
   || fail "mTLS client with a valid certificate refused: $(cat "$WORK/call.err")"
 grep -q "personalised" "$WORK/call.out" || fail "no recommendations over mTLS"
@@ -76,7 +71,7 @@ kill -TERM "$PID"; wait "$PID" || fail "mTLS server exit code"; PID=""
 # TLS without client certificates.
 cp "$SRC/configs/server.pbtxt" "$WORK/tls.pbtxt"
 echo "tls { cert_file: \"$C/server.pem\" key_file: \"$C/server.key\" }" >> "$WORK/tls.pbtxt"
-start_server "$WORK/tls.pbtxt" "$WORK/tls.log"
+serve "$WORK/tls.pbtxt" "$WORK/tls.log"
 call --tls_ca "$C/test-ca.pem" || fail "TLS client refused: $(cat "$WORK/call.err")"
 if call; then fail "plaintext client accepted by a TLS server"; fi
 kill -TERM "$PID"; wait "$PID" || fail "TLS server exit code"; PID=""
