@@ -33,6 +33,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/customer_list.h"
+#include "common/metrics.h"
 #include "proto/recommender.grpc.pb.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "host:port of hmrec_server");
@@ -57,12 +58,6 @@ struct ClientResult {
   int64_t customers = 0;
   int64_t fallback = 0;
 };
-
-double Quantile(const std::vector<double>& sorted, double q) {
-  if (sorted.empty()) return 0;
-  const size_t i = std::min(sorted.size() - 1, static_cast<size_t>(q * static_cast<double>(sorted.size())));
-  return sorted[i];
-}
 
 }  // namespace
 
@@ -178,8 +173,8 @@ int main(int argc, char** argv) {
       "\"max_ms\":%.3f,\"failed\":%lld,\"failures\":{%s},\"fallback\":%lld,\"versions\":[%s]}\n",
       per_request, concurrency, seconds, static_cast<long long>(ok_requests), static_cast<long long>(all.customers),
       seconds > 0 ? static_cast<double>(all.customers) / seconds : 0.0,
-      seconds > 0 ? static_cast<double>(ok_requests) / seconds : 0.0, Quantile(all.latency_ms, 0.5),
-      Quantile(all.latency_ms, 0.9), Quantile(all.latency_ms, 0.99),
+      seconds > 0 ? static_cast<double>(ok_requests) / seconds : 0.0, hmrec::Quantile(all.latency_ms, 0.5),
+      hmrec::Quantile(all.latency_ms, 0.9), hmrec::Quantile(all.latency_ms, 0.99),
       all.latency_ms.empty() ? 0.0 : all.latency_ms.back(), static_cast<long long>(failed),
       absl::StrJoin(failure_parts, ",").c_str(), static_cast<long long>(all.fallback),
       absl::StrJoin(versions, ",").c_str());

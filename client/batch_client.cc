@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/ids.h"
+#include "common/metrics.h"
 #include "common/progress.h"
 #include "common/rng.h"
 #include "proto/recommender.grpc.pb.h"
@@ -58,9 +59,7 @@ absl::Status TakeResponse(const v1::RecommendRequest& req, const v1::RecommendRe
 std::string BatchClientReport::Summary() const {
   std::vector<double> sorted = batch_ms;
   std::sort(sorted.begin(), sorted.end());
-  auto q = [&](double p) {
-    return sorted.empty() ? 0.0 : sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))];
-  };
+  auto q = [&](double p) { return Quantile(sorted, p); };
   return absl::StrFormat(
       "%d customers in %.1f s (%.0f/s), %d batches, batch latency p50 %.1f ms p99 %.1f ms, %d retries, "
       "fallback %.2f%%, bundle %s",

@@ -39,4 +39,9 @@ double RecallAtK(const std::vector<int32_t>& predicted, const absl::flat_hash_se
   return static_cast<double>(hits) / static_cast<double>(actual.size());
 }
 
+double Quantile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  return sorted[std::min(sorted.size() - 1, static_cast<size_t>(q * static_cast<double>(sorted.size())))];
+}
+
 }  // namespace hmrec

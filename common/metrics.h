@@ -1,6 +1,7 @@
 #pragma once
 
-// Ranking metrics exactly as the H&M Kaggle competition scores them.
+// Ranking metrics exactly as the H&M Kaggle competition scores them, and
+// the latency quantile the client and the benchmarks report.
 //
 // AP@k = (1 / min(|actual|, k)) * sum over ranks i <= k of P(i) * rel(i),
 // where rel(i) is 1 when prediction i is in `actual` and did not already
@@ -23,5 +24,8 @@ double AveragePrecisionAtK(const std::vector<int32_t>& predicted,
 // Returns |distinct top-k predictions in actual| / |actual|.
 double RecallAtK(const std::vector<int32_t>& predicted, const absl::flat_hash_set<int32_t>& actual,
                  int k = kDefaultK);
+
+// The q-quantile (0..1) of ascending `sorted` by nearest rank; 0 when empty.
+double Quantile(const std::vector<double>& sorted, double q);
 
 }  // namespace hmrec

@@ -46,5 +46,13 @@ TEST(Recall, DistinctHitsOverActual) {
   EXPECT_DOUBLE_EQ(RecallAtK({1, 2, 3, 4}, Set({1, 2, 3, 4})), 1.0);
 }
 
+TEST(Quantile, NearestRankOfASortedVector) {
+  const std::vector<double> v = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  EXPECT_EQ(Quantile(v, 0.5), 6);
+  EXPECT_EQ(Quantile(v, 0.99), 10);
+  EXPECT_EQ(Quantile(v, 0.0), 1);
+  EXPECT_EQ(Quantile({}, 0.5), 0);
+}
+
 }  // namespace
 }  // namespace hmrec
