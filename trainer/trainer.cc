@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
-#include <sstream>
 
 #include <c10/core/InferenceMode.h>
 #include <torch/nn/functional/loss.h>
@@ -25,6 +24,7 @@
 #include "common/progress.h"
 #include "common/rng.h"
 #include "common/status_macros.h"
+#include "common/text_proto.h"
 #include "glog/logging.h"
 #include "google/protobuf/text_format.h"
 #include "evaluate/score.h"
@@ -495,10 +495,8 @@ absl::Status Trainer::Impl::LoadLastCheckpoint() {
   const std::string dir = CheckpointDir(last);
   config::TrainerConfig saved;
   {
-    std::ifstream in((fs::path(dir) / "config.pbtxt").string());
-    std::stringstream ss;
-    ss << in.rdbuf();
-    if (!google::protobuf::TextFormat::ParseFromString(ss.str(), &saved)) {
+    absl::StatusOr<std::string> text = ReadFileToString((fs::path(dir) / "config.pbtxt").string());
+    if (!text.ok() || !google::protobuf::TextFormat::ParseFromString(*text, &saved)) {
       return absl::DataLossError(absl::StrCat("checkpoint ", dir, ": unreadable config.pbtxt"));
     }
   }
