@@ -112,8 +112,9 @@ int main(int argc, char** argv) {
   const std::string types = "," + absl::GetFlag(FLAGS_types) + ",";
   for (const Setting& st : settings) {
     if (st.type != "flat" && types.find("," + st.type + ",") == std::string::npos) continue;
-    if (st.type == "blocked") {  // hmrec's ExactSearch over the flat index, both kernels
-      for (auto kernel : {hmrec::ExactSearch::Kernel::kAuto, hmrec::ExactSearch::Kernel::kSgemm}) {
+    if (st.type == "blocked") {  // hmrec's ExactSearch over the flat index, every kernel
+      for (auto kernel : {hmrec::ExactSearch::Kernel::kAuto, hmrec::ExactSearch::Kernel::kFp32,
+                          hmrec::ExactSearch::Kernel::kSgemm}) {
         auto es = hmrec::ExactSearch::FromFaissIndex(*flat_index, kernel);
         if (!es.ok()) Die(es.status());
         std::vector<int64_t> got(ids.size() * 12);

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <utility>
 
@@ -185,6 +186,25 @@ __attribute__((target("avx512f"))) void FusedRange(const FusedArgs& a, int64_t q
   }
 }
 
+// fp32 scores of the stored rows pos[0..count) for query x, 16 rows at a
+// time (one per lane, gathered), each summed over the dimensions in order
+// with one FMA per step: the same operations, in the same order, as
+// FusedRange performs for a row, so the same float comes out.
+__attribute__((target("avx512f"))) void Rescore(const float* vectors, int dim, const float* x, const int32_t* pos,
+                                                int64_t count, float* out) {
+  for (int64_t c = 0; c < count; c += 16) {
+    const int lanes = static_cast<int>(std::min<int64_t>(16, count - c));
+    const __mmask16 live = static_cast<__mmask16>((1u << lanes) - 1);
+    const __m512i idx = _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(live, pos + c), _mm512_set1_epi32(dim));
+    __m512 acc = _mm512_setzero_ps();
+    for (int i = 0; i < dim; ++i) {
+      const __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, idx, vectors + i, 4);
+      acc = _mm512_fmadd_ps(v, _mm512_set1_ps(x[i]), acc);
+    }
+    _mm512_mask_storeu_ps(out + c, live, acc);
+  }
+}
+
 }  // namespace
 
 ExactSearch::ExactSearch(const std::vector<float>& vectors, std::vector<int64_t> labels, int dim, Kernel kernel)
@@ -205,7 +225,12 @@ ExactSearch::ExactSearch(const std::vector<float>& vectors, std::vector<int64_t>
     std::copy_n(vectors.data() + static_cast<int64_t>(row_of_[static_cast<size_t>(p)]) * dim, dim,
                 vectors_.data() + p * dim);
   }
-  if (kernel == Kernel::kAuto && HaveAvx512()) {
+  if (kernel == Kernel::kAuto && Int8Articles::Supported()) {
+    int8_ = std::make_unique<Int8Articles>(vectors_.data(), n, dim);
+    if (int8_->ok()) return;
+    int8_.reset();  // non-finite values: no int8 bound; fp32 below
+  }
+  if (kernel != Kernel::kSgemm && HaveAvx512()) {
     // Tiles of 64 articles, dimension-major inside: the layout the fused
     // kernel loads 4 registers at a time. Padding articles are zero.
     const int64_t tiles = (n + kTile - 1) / kTile;
@@ -218,7 +243,10 @@ ExactSearch::ExactSearch(const std::vector<float>& vectors, std::vector<int64_t>
   }
 }
 
-const char* ExactSearch::kernel() const { return packed_.empty() ? "sgemm" : "avx512-fused"; }
+const char* ExactSearch::kernel() const {
+  if (int8_) return "int8-vnni+rescore";
+  return packed_.empty() ? "sgemm" : "avx512-fused";
+}
 
 absl::StatusOr<std::unique_ptr<ExactSearch>> ExactSearch::FromFaissIndex(const faiss::Index& index, Kernel kernel) {
   const faiss::Index* inner = &index;
@@ -280,7 +308,66 @@ void ExactSearch::ScanSgemm(const float* queries, int64_t m, int64_t lo, int64_t
   }
 }
 
+void ExactSearch::SearchInt8(const float* queries, int64_t m, int k, int64_t* labels, float* scores, int threads) {
+  const int nt_max = std::max(1, threads > 0 ? threads : omp_get_max_threads());
+  if (static_cast<int>(int8_state_.size()) < nt_max) int8_state_.resize(static_cast<size_t>(nt_max));
+  int8_->Quantize(queries, m, &int8_queries_);
+  int used_threads = 1;
+#pragma omp parallel num_threads(nt_max)
+  {
+    const int t = omp_get_thread_num();
+    const int nt = omp_get_num_threads();
+#pragma omp single
+    used_threads = nt;
+    Int8Articles::State& st = int8_state_[static_cast<size_t>(t)];
+    st.Reset(m, k);
+    int8_->Scan(int8_queries_, m, k, t, nt, &st);
+#pragma omp barrier
+    std::vector<int32_t> kth;
+    std::vector<int32_t> pos;
+    std::vector<float> exact;
+    std::vector<std::pair<float, int32_t>> best;
+#pragma omp for schedule(dynamic, 8)
+    for (int64_t q = 0; q < m; ++q) {
+      // The k-th best approximate score over all threads sets the bar.
+      kth.clear();
+      for (int u = 0; u < used_threads; ++u) {
+        const Int8Articles::State& s = int8_state_[static_cast<size_t>(u)];
+        kth.insert(kth.end(), s.heap.begin() + q * k, s.heap.begin() + q * k + s.count[static_cast<size_t>(q)]);
+      }
+      int32_t keep = std::numeric_limits<int32_t>::min();
+      if (static_cast<int>(kth.size()) >= k) {
+        std::nth_element(kth.begin(), kth.begin() + (k - 1), kth.end(), std::greater<int32_t>());
+        keep = Int8Articles::Keep(kth[static_cast<size_t>(k - 1)], int8_queries_, q);
+      }
+      pos.clear();
+      for (int u = 0; u < used_threads; ++u) {
+        for (const Int8Candidate& c : int8_state_[static_cast<size_t>(u)].candidates[static_cast<size_t>(q)]) {
+          if (c.approx >= keep) pos.push_back(c.pos);
+        }
+      }
+      exact.resize(pos.size());
+      Rescore(vectors_.data(), dim_, queries + q * dim_, pos.data(), static_cast<int64_t>(pos.size()), exact.data());
+      best.clear();
+      for (size_t j = 0; j < pos.size(); ++j) best.emplace_back(exact[j], row_of_[static_cast<size_t>(pos[j])]);
+      const size_t have = std::min(best.size(), static_cast<size_t>(k));
+      std::partial_sort(best.begin(), best.begin() + have, best.end(), [](const auto& a, const auto& b) {
+        return a.first > b.first || (a.first == b.first && a.second < b.second);
+      });
+      for (int j = 0; j < k; ++j) {
+        const bool ok = static_cast<size_t>(j) < have;
+        labels[q * k + j] = ok ? labels_[static_cast<size_t>(best[j].second)] : -1;
+        scores[q * k + j] = ok ? best[j].first : -std::numeric_limits<float>::infinity();
+      }
+    }
+  }
+}
+
 void ExactSearch::Search(const float* queries, int64_t m, int k, int64_t* labels, float* scores, int threads) {
+  if (int8_) {
+    SearchInt8(queries, m, k, labels, scores, threads);
+    return;
+  }
   const int64_t n = size();
   const int nt_max = std::max(1, threads > 0 ? threads : omp_get_max_threads());
   // Per thread and query: a heap of k (score, row).

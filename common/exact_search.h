@@ -4,18 +4,23 @@
 // laid out for the machine rather than for generality. The articles are
 // stored in a fixed shuffled order (so the k-th best score settles early) and
 // split into one contiguous range per thread; the threads' top-k heaps are
-// merged at the end. Two kernels:
+// merged at the end. Three kernels:
 //
-//  - fused AVX-512 (the default where the CPU has AVX-512F): tiles of 6
+//  - int8 + fp32 rescoring (the default where the CPU has AVX-512 VNNI):
+//    common/int8_scan.h scores every article in 8-bit integers and keeps
+//    only those a bound says could be in the top k (~70 of 105,542 a query
+//    at full scale); those are scored in fp32 exactly as the fused kernel
+//    scores them (same operations, same order), so the result is the same;
+//  - fused AVX-512 fp32 (where the CPU has AVX-512F): tiles of 6
 //    queries x 64 articles scored in 24 registers and compared there with
 //    each query's current k-th best; no score matrix is ever written;
 //  - sgemm (elsewhere): blocks of one single-threaded sgemm each (BLAS runs
 //    single-threaded inside the parallel region) into a reused scratch
 //    block, then a SIMD filter of each row against the k-th best.
 //
-// Both return exactly what faiss's IndexFlatIP returns (the same top k; ties
-// by row as faiss breaks them), in 63% (fused) or 70% (sgemm) of its time for
-// 1,000 queries on 2 cores (docs/PERFORMANCE.md). One Search() at a time per
+// All return exactly what faiss's IndexFlatIP returns (the same top k; ties
+// by row as faiss breaks them); for 1,000 queries on 2 cores the fp32 fused
+// kernel takes 63% and sgemm 70% of faiss's time (docs/PERFORMANCE.md). One Search() at a time per
 // object (the scratch is shared); the vectors are immutable.
 
 #include <cstdint>
@@ -25,13 +30,15 @@
 #include <faiss/Index.h>
 
 #include "absl/status/statusor.h"
+#include "common/int8_scan.h"
 
 namespace hmrec {
 
 class ExactSearch {
  public:
   enum class Kernel {
-    kAuto,   // the fused AVX-512 kernel where the CPU has AVX-512, else sgemm
+    kAuto,   // int8 + rescoring where the CPU has AVX-512 VNNI, else kFp32
+    kFp32,   // the fused AVX-512 fp32 kernel where the CPU has AVX-512F, else sgemm
     kSgemm,  // blocks of single-threaded sgemm + AVX2 filter
   };
 
@@ -49,7 +56,8 @@ class ExactSearch {
   void Search(const float* queries, int64_t m, int k, int64_t* labels, float* scores, int threads = 0);
 
   int64_t size() const { return static_cast<int64_t>(labels_.size()); }
-  // "avx512-fused" or "sgemm": which kernel Search() runs on this CPU.
+  // "int8-vnni+rescore", "avx512-fused" or "sgemm": which kernel Search()
+  // runs on this CPU.
   const char* kernel() const;
   int dim() const { return dim_; }
 
@@ -59,6 +67,9 @@ class ExactSearch {
   // for query q.
   template <typename HeapOf>
   void ScanFused(const float* queries, int64_t m, int t, int nt, const HeapOf& heap_of) const;
+  // The int8 kernel's Search(): scan, then (after a barrier, per query)
+  // rescore the surviving candidates in fp32 and write the top k.
+  void SearchInt8(const float* queries, int64_t m, int k, int64_t* labels, float* scores, int threads);
   template <typename HeapOf>
   void ScanSgemm(const float* queries, int64_t m, int64_t lo, int64_t hi, std::vector<float>* block,
                  const HeapOf& heap_of) const;
@@ -69,6 +80,9 @@ class ExactSearch {
   const int dim_;
   std::vector<std::vector<float>> scratch_;  // one score block per thread (sgemm kernel)
   std::vector<float> packed_;  // 16-article groups for the fused AVX-512 kernel; empty when not used
+  std::unique_ptr<Int8Articles> int8_;            // the int8 kernel's articles; null when not used
+  std::vector<Int8Articles::State> int8_state_;   // one per thread
+  Int8Articles::Queries int8_queries_;
 };
 
 }  // namespace hmrec

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <limits>
 #include <random>
 
 #include <faiss/IndexFlat.h>
@@ -37,7 +38,7 @@ TEST(ExactSearch, ReturnsWhatFaissFlatReturns) {
   std::vector<faiss::Index::idx_t> ids(n);
   for (int64_t i = 0; i < n; ++i) ids[i] = 108775000 + 7 * i;  // article-id-like labels
   index.add_with_ids(n, base.data(), ids.data());
-  for (ExactSearch::Kernel kernel : {ExactSearch::Kernel::kAuto, ExactSearch::Kernel::kSgemm}) {
+  for (ExactSearch::Kernel kernel : {ExactSearch::Kernel::kAuto, ExactSearch::Kernel::kFp32, ExactSearch::Kernel::kSgemm}) {
   auto exact = ExactSearch::FromFaissIndex(index, kernel);
   ASSERT_TRUE(exact.ok()) << exact.status();
   EXPECT_EQ((*exact)->size(), n);
@@ -65,7 +66,7 @@ TEST(ExactSearch, ReturnsWhatFaissFlatReturns) {
 TEST(ExactSearch, PadsWithMinusOneWhenFewerVectorsThanK) {
   const int d = 8;
   const std::vector<float> base = RandomUnit(5, d, 3), q = RandomUnit(2, d, 4);
-  for (ExactSearch::Kernel kernel : {ExactSearch::Kernel::kAuto, ExactSearch::Kernel::kSgemm}) {
+  for (ExactSearch::Kernel kernel : {ExactSearch::Kernel::kAuto, ExactSearch::Kernel::kFp32, ExactSearch::Kernel::kSgemm}) {
     ExactSearch exact(base, {10, 11, 12, 13, 14}, d, kernel);
     std::vector<int64_t> labels(2 * 12);
     std::vector<float> scores(2 * 12);
@@ -76,6 +77,58 @@ TEST(ExactSearch, PadsWithMinusOneWhenFewerVectorsThanK) {
       EXPECT_EQ(got, (std::vector<int64_t>{10, 11, 12, 13, 14})) << exact.kernel();
       for (int j = 5; j < 12; ++j) EXPECT_EQ(labels[r * 12 + j], -1);
     }
+  }
+}
+
+// Articles closer to each other than one int8 step: the int8 scores cannot
+// order them, so the answer is only right if the bound keeps every contender
+// and the fp32 rescoring decides. Every kernel must still return faiss's ids.
+TEST(ExactSearch, NearDuplicatesAreOrderedByExactScores) {
+  const int d = 64;
+  const int64_t groups = 40, copies = 30, m = 50;
+  const std::vector<float> centres = RandomUnit(groups, d, 5), queries = RandomUnit(m, d, 6);
+  std::mt19937 rng(7);
+  std::normal_distribution<float> g(0.0f, 2e-4f);
+  std::vector<float> base;
+  for (int64_t c = 0; c < groups; ++c) {
+    for (int64_t j = 0; j < copies; ++j) {
+      for (int i = 0; i < d; ++i) base.push_back(centres[c * d + i] + g(rng));
+    }
+  }
+  const int64_t n = groups * copies;
+  faiss::IndexFlatIP index(d);
+  index.add(n, base.data());
+  const int k = 12;
+  std::vector<float> fd(m * k), ed(m * k);
+  std::vector<faiss::Index::idx_t> fl(m * k);
+  std::vector<int64_t> el(m * k);
+  index.search(m, queries.data(), k, fd.data(), fl.data());
+  for (ExactSearch::Kernel kernel : {ExactSearch::Kernel::kAuto, ExactSearch::Kernel::kFp32}) {
+    auto exact = ExactSearch::FromFaissIndex(index, kernel);
+    ASSERT_TRUE(exact.ok());
+    for (int threads : {1, 2}) {
+      (*exact)->Search(queries.data(), m, k, el.data(), ed.data(), threads);
+      for (int64_t i = 0; i < m * k; ++i) ASSERT_EQ(el[i], fl[i]) << (*exact)->kernel() << " at " << i;
+    }
+  }
+}
+
+// A query with a NaN matches nothing (fp32 comparisons with NaN are false)
+// in every kernel; the other queries of the batch are unaffected.
+TEST(ExactSearch, NonFiniteQueryMatchesNothingAndSparesTheRest) {
+  const int d = 16;
+  const std::vector<float> base = RandomUnit(300, d, 8);
+  std::vector<float> q = RandomUnit(2, d, 9);
+  q[3] = std::numeric_limits<float>::quiet_NaN();
+  for (ExactSearch::Kernel kernel : {ExactSearch::Kernel::kAuto, ExactSearch::Kernel::kFp32, ExactSearch::Kernel::kSgemm}) {
+    std::vector<int64_t> labels(300);
+    for (int64_t i = 0; i < 300; ++i) labels[i] = i;
+    ExactSearch exact(base, labels, d, kernel);
+    std::vector<int64_t> got(2 * 12);
+    std::vector<float> scores(2 * 12);
+    exact.Search(q.data(), 2, 12, got.data(), scores.data(), 2);
+    for (int j = 0; j < 12; ++j) EXPECT_EQ(got[j], -1) << exact.kernel();
+    for (int j = 12; j < 24; ++j) EXPECT_GE(got[j], 0) << exact.kernel();
   }
 }
 
