@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <type_traits>
 
 namespace hmrec {
 namespace {
@@ -14,8 +15,12 @@ namespace {
 // registers. Per group of 4 dimensions: 4 loads of 16 articles x 4 bytes,
 // 6 broadcasts of 4 query bytes, 24 VPDPBUSD.
 constexpr int kQueryBlock = 6;
-constexpr int kTile = 64;
+constexpr int kRegs = 4;  // registers of 16 articles; 12 x 2 and 8 x 3 ran at the same speed
+constexpr int kTile = 16 * kRegs;
+static_assert(kTile <= 64, "a tile's lanes form one 64-bit mask");
 constexpr int kLaneBytes = 4;
+// Tiles a thread scans first only to raise its heaps' bar (see Scan).
+constexpr int64_t kWarmTiles = 64;
 
 int32_t Clamp127(double v) { return static_cast<int32_t>(std::clamp(std::nearbyint(v), -127.0, 127.0)); }
 
@@ -39,60 +44,74 @@ struct Block {
   std::vector<Int8Candidate>* cand[kQueryBlock];
 };
 
-// The biased integer score an article must reach to stay a candidate.
+// What a pass over tiles does with an article that reaches the mark.
+enum class Pass {
+  kWarm,     // offer it to the heap only: raises the bar before candidates are kept
+  kRevisit,  // keep it as a candidate only: the warm tiles again, already in the heap
+  kNormal,   // both
+};
+
+// The biased integer score an article must reach: to enter the heap (kWarm),
+// or to stay a candidate (within the margin of the heap's k-th best).
+template <Pass P>
 int32_t PassMark(const Block& b, int q, int k) {
   if (b.margin[q] < 0) return std::numeric_limits<int32_t>::max();  // skipped query
   if (*b.count[q] < k) return std::numeric_limits<int32_t>::min();
-  return b.heap[q][0] - b.margin[q] + b.bias[q];
+  return b.heap[q][0] - (P == Pass::kWarm ? 0 : b.margin[q]) + b.bias[q];
 }
 
+template <Pass P>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void ScanTiles(const uint8_t* packed, int groups, int64_t n,
                                                                        int k, int nq, int64_t t_lo, int64_t t_hi,
                                                                        const Block& b) {
   int32_t mark[kQueryBlock];
-  for (int q = 0; q < kQueryBlock; ++q) mark[q] = q < nq ? PassMark(b, q, k) : std::numeric_limits<int32_t>::max();
+  for (int q = 0; q < kQueryBlock; ++q) mark[q] = q < nq ? PassMark<P>(b, q, k) : std::numeric_limits<int32_t>::max();
   const int64_t tile_bytes = static_cast<int64_t>(groups) * kTile * kLaneBytes;
   for (int64_t t = t_lo; t < t_hi; ++t) {
     const uint8_t* at = packed + t * tile_bytes;
-    __m512i acc[kQueryBlock][4];
-#pragma GCC unroll 6
+    __m512i acc[kQueryBlock][kRegs];
+#pragma GCC unroll 12
     for (int q = 0; q < kQueryBlock; ++q) {
 #pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) acc[q][j] = _mm512_setzero_si512();
+      for (int j = 0; j < kRegs; ++j) acc[q][j] = _mm512_setzero_si512();
     }
     for (int g = 0; g < groups; ++g) {
       const uint8_t* ag = at + g * kTile * kLaneBytes;
-      const __m512i v0 = _mm512_loadu_si512(ag), v1 = _mm512_loadu_si512(ag + 64), v2 = _mm512_loadu_si512(ag + 128),
-                    v3 = _mm512_loadu_si512(ag + 192);
-#pragma GCC unroll 6
+      __m512i v[kRegs];
+#pragma GCC unroll 4
+      for (int j = 0; j < kRegs; ++j) v[j] = _mm512_loadu_si512(ag + 64 * j);
+#pragma GCC unroll 12
       for (int q = 0; q < kQueryBlock; ++q) {
         const __m512i w = _mm512_set1_epi32(b.words[q][g]);
-        acc[q][0] = _mm512_dpbusd_epi32(acc[q][0], v0, w);
-        acc[q][1] = _mm512_dpbusd_epi32(acc[q][1], v1, w);
-        acc[q][2] = _mm512_dpbusd_epi32(acc[q][2], v2, w);
-        acc[q][3] = _mm512_dpbusd_epi32(acc[q][3], v3, w);
+#pragma GCC unroll 4
+        for (int j = 0; j < kRegs; ++j) acc[q][j] = _mm512_dpbusd_epi32(acc[q][j], v[j], w);
       }
     }
-#pragma GCC unroll 6
+#pragma GCC unroll 12
     for (int q = 0; q < kQueryBlock; ++q) {
       if (q >= nq) break;
       const __m512i th = _mm512_set1_epi32(mark[q]);
-      const uint64_t mask = static_cast<uint64_t>(_mm512_cmpge_epi32_mask(acc[q][0], th)) |
-                            static_cast<uint64_t>(_mm512_cmpge_epi32_mask(acc[q][1], th)) << 16 |
-                            static_cast<uint64_t>(_mm512_cmpge_epi32_mask(acc[q][2], th)) << 32 |
-                            static_cast<uint64_t>(_mm512_cmpge_epi32_mask(acc[q][3], th)) << 48;
-      if (mask == 0) continue;
+      __mmask16 m[kRegs];
+      __mmask16 any = 0;
+#pragma GCC unroll 4
+      for (int j = 0; j < kRegs; ++j) {
+        m[j] = _mm512_cmpge_epi32_mask(acc[q][j], th);
+        any = _kor_mask16(any, m[j]);
+      }
+      if (_kortestz_mask16_u8(any, any)) continue;  // the usual case: stays in mask registers
+      uint64_t mask = 0;
+      for (int j = 0; j < kRegs; ++j) mask |= static_cast<uint64_t>(m[j]) << (16 * j);
       alignas(64) int32_t score[kTile];
-      for (int j = 0; j < 4; ++j) _mm512_store_si512(score + 16 * j, acc[q][j]);
+      for (int j = 0; j < kRegs; ++j) _mm512_store_si512(score + 16 * j, acc[q][j]);
       for (uint64_t m = mask; m != 0; m &= m - 1) {
         const int lane = __builtin_ctzll(m);
         const int64_t p = t * kTile + lane;
         if (p >= n) break;  // padding lanes are last
         const int32_t approx = score[lane] - b.bias[q];
-        b.cand[q]->push_back({approx, static_cast<int32_t>(p)});
-        HeapOffer(b.heap[q], b.count[q], k, approx);
+        if (P != Pass::kWarm) b.cand[q]->push_back({approx, static_cast<int32_t>(p)});
+        if (P != Pass::kRevisit) HeapOffer(b.heap[q], b.count[q], k, approx);
       }
-      mark[q] = PassMark(b, q, k);
+      mark[q] = PassMark<P>(b, q, k);
     }
   }
 }
@@ -184,21 +203,35 @@ void Int8Articles::Scan(const Queries& qs, int64_t m, int k, int t, int nt, Stat
   // every query block passes over them.
   const int64_t tile_chunk = std::max<int64_t>(1, (256 << 10) / (groups_ * kTile * kLaneBytes));
   const int64_t t_lo = tiles * t / nt, t_hi = tiles * (t + 1) / nt;
-  for (int64_t c0 = t_lo; c0 < t_hi; c0 += tile_chunk) {
+  // Early in a scan the heap's k-th best is low and nearly everything is
+  // within the margin of it: keeping all that costs more than the scan. So
+  // the first tiles (stored rows are shuffled: a random sample) only fill
+  // the heap, are then revisited for candidates against the bar they set,
+  // and the rest is scanned as usual.
+  const int64_t warm = std::min(t_hi - t_lo, kWarmTiles);
+  const auto pass = [&](auto p, int64_t c0, int64_t c1, int64_t q0) {
+    constexpr Pass kP = decltype(p)::value;
+    const int nq = static_cast<int>(std::min<int64_t>(kQueryBlock, m - q0));
+    Block b;
+    for (int q = 0; q < kQueryBlock; ++q) {
+      const int64_t qq = q0 + (q < nq ? q : 0);  // a short block repeats its first query; never read
+      b.words[q] = qs.words.data() + qq * groups_;
+      b.bias[q] = qs.bias[static_cast<size_t>(qq)];
+      b.margin[q] = qs.margin[static_cast<size_t>(qq)];
+      b.heap[q] = st->heap.data() + qq * k;
+      b.count[q] = st->count.data() + qq;
+      b.cand[q] = &st->candidates[static_cast<size_t>(qq)];
+    }
+    ScanTiles<kP>(packed_.data(), groups_, n_, k, nq, c0, c1, b);
+  };
+  for (int64_t q0 = 0; q0 < m; q0 += kQueryBlock) {
+    pass(std::integral_constant<Pass, Pass::kWarm>(), t_lo, t_lo + warm, q0);
+    pass(std::integral_constant<Pass, Pass::kRevisit>(), t_lo, t_lo + warm, q0);
+  }
+  for (int64_t c0 = t_lo + warm; c0 < t_hi; c0 += tile_chunk) {
     const int64_t c1 = std::min(t_hi, c0 + tile_chunk);
     for (int64_t q0 = 0; q0 < m; q0 += kQueryBlock) {
-      const int nq = static_cast<int>(std::min<int64_t>(kQueryBlock, m - q0));
-      Block b;
-      for (int q = 0; q < kQueryBlock; ++q) {
-        const int64_t qq = q0 + (q < nq ? q : 0);  // a short block repeats its first query; never read
-        b.words[q] = qs.words.data() + qq * groups_;
-        b.bias[q] = qs.bias[static_cast<size_t>(qq)];
-        b.margin[q] = qs.margin[static_cast<size_t>(qq)];
-        b.heap[q] = st->heap.data() + qq * k;
-        b.count[q] = st->count.data() + qq;
-        b.cand[q] = &st->candidates[static_cast<size_t>(qq)];
-      }
-      ScanTiles(packed_.data(), groups_, n_, k, nq, c0, c1, b);
+      pass(std::integral_constant<Pass, Pass::kNormal>(), c0, c1, q0);
     }
   }
 }

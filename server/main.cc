@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
   const std::string host = cfg.listen_address().substr(0, cfg.listen_address().rfind(':'));
   std::fprintf(stderr, "server: bundle %s, listening on %s:%d\n", (*server)->version().c_str(), host.c_str(),
                (*server)->port());
+  std::fprintf(stderr, "server: search kernel %s\n", (*server)->search_kernel().c_str());
   if ((*server)->metrics_port() > 0) {
     std::fprintf(stderr, "server: metrics on http://%s:%d/metrics\n",
                  cfg.metrics_address().substr(0, cfg.metrics_address().rfind(':')).c_str(), (*server)->metrics_port());

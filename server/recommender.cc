@@ -58,14 +58,15 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
   search.set_ivf_nprobe(options.ivf_nprobe);
   search.set_hnsw_ef_search(options.hnsw_ef_search);
   RETURN_IF_ERROR(ConfigureSearch(r->index_.get(), search));
-  if (options.flat_search != "blocked" && options.flat_search != "faiss") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("flat_search is '", options.flat_search, "', expected 'blocked' or 'faiss'"));
+  if (options.flat_search != "blocked" && options.flat_search != "blocked-fp32" && options.flat_search != "faiss") {
+    return absl::InvalidArgumentError(absl::StrCat("flat_search is '", options.flat_search,
+                                                   "', expected 'blocked', 'blocked-fp32' or 'faiss'"));
   }
-  if (options.flat_search == "blocked") {
+  if (options.flat_search != "faiss") {
     // An exact index is searched by ExactSearch (same results, faster); the
     // others by faiss.
-    auto exact = ExactSearch::FromFaissIndex(*r->index_);
+    auto exact = ExactSearch::FromFaissIndex(
+        *r->index_, options.flat_search == "blocked" ? ExactSearch::Kernel::kAuto : ExactSearch::Kernel::kFp32);
     if (exact.ok()) r->exact_ = std::move(*exact);
   }
   ASSIGN_OR_RETURN(r->store_, FeatureStore::Open((dir / kFeatureStoreDir).string()));

@@ -29,8 +29,9 @@ struct RecommenderOptions {
   std::string device = "cpu";      // LibTorch device of the customer tower
   int ivf_nprobe = 0;              // 0: as built
   int hnsw_ef_search = 0;          // 0: as built
-  // How an exact (flat) index is searched: "blocked" (ExactSearch) or
-  // "faiss" (IndexFlatIP::search; same results, slower).
+  // How an exact (flat) index is searched: "blocked" (ExactSearch, its
+  // fastest kernel for this CPU), "blocked-fp32" (ExactSearch without the
+  // int8 first pass) or "faiss" (IndexFlatIP::search). Same results.
   std::string flat_search = "blocked";
 };
 
@@ -67,6 +68,8 @@ class Recommender {
                                std::vector<int32_t>* history, std::vector<bool>* found);
 
   const std::string& version() const { return version_; }
+  // How articles are searched: ExactSearch's kernel name, or "faiss".
+  std::string search_kernel() const { return exact_ ? exact_->kernel() : "faiss"; }
   int history_length() const { return space_->history_length(); }
   const config::BundleManifest& manifest() const { return manifest_; }
 
@@ -78,7 +81,7 @@ class Recommender {
   std::unique_ptr<FeatureSpace> space_;
   std::unique_ptr<CustomerTowerRunner> tower_;
   std::unique_ptr<faiss::Index> index_;
-  std::unique_ptr<ExactSearch> exact_;  // set when index_ is flat and flat_search is "blocked"
+  std::unique_ptr<ExactSearch> exact_;  // set when index_ is flat and flat_search is "blocked" or "blocked-fp32"
   std::unique_ptr<FeatureStore> store_;
   absl::flat_hash_map<int32_t, int32_t> article_row_;  // article id -> row + 1
   std::vector<int32_t> fallback_ids_;

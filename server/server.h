@@ -44,6 +44,8 @@ class Server {
   int port() const { return port_; }
   int metrics_port() const;  // 0 when metrics are off
   std::string version() const { return bundles_->Current()->version; }
+  // How the current bundle's articles are searched (see Recommender).
+  std::string search_kernel() const { return bundles_->Current()->recommenders.front()->search_kernel(); }
   int64_t queued_ids() const { return queue_->queued_ids(); }
 
   // Re-resolves bundle_path now, retrying a bundle refused before.

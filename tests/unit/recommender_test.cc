@@ -73,6 +73,38 @@ TEST_F(RecommenderTest, KnownCustomersGetTheExactTopKOfTheirTrainedEmbedding) {
   }
 }
 
+// Every way of searching the flat index answers the same; an unknown way is
+// refused, naming it.
+TEST_F(RecommenderTest, FlatSearchSettingsAgree) {
+  std::vector<absl::string_view> ids;
+  for (uint32_t c = 0; c < 200; ++c) ids.push_back(ds_->customer_id(c));
+  std::vector<std::vector<Recommendation>> answers;
+  std::vector<std::string> kernels;
+  for (const char* how : {"blocked", "blocked-fp32", "faiss"}) {
+    RecommenderOptions options;
+    options.flat_search = how;
+    auto r = Recommender::Load(dir_->File("bundles/sealed"), options);
+    ASSERT_TRUE(r.ok()) << how << ": " << r.status();
+    kernels.push_back((*r)->search_kernel());
+    answers.emplace_back();
+    ASSERT_TRUE((*r)->Recommend(ids, 12, &answers.back()).ok());
+  }
+  EXPECT_EQ(kernels[2], "faiss");
+  EXPECT_NE(kernels[1], "faiss");
+  EXPECT_NE(kernels[1], "int8-vnni+rescore");
+  for (size_t a = 1; a < answers.size(); ++a) {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      EXPECT_EQ(answers[a][i].article_ids, answers[0][i].article_ids) << kernels[a] << " vs " << kernels[0] << ", customer " << i;
+      for (size_t j = 0; j < answers[0][i].scores.size(); ++j) EXPECT_NEAR(answers[a][i].scores[j], answers[0][i].scores[j], 1e-5);
+    }
+  }
+  RecommenderOptions bad;
+  bad.flat_search = "gpu";
+  auto r = Recommender::Load(dir_->File("bundles/sealed"), bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()), ::testing::HasSubstr("'gpu'"));
+}
+
 TEST_F(RecommenderTest, UnknownCustomersGetTheFallbackInOrder) {
   auto r = Recommender::Load(dir_->File("bundles/sealed"), RecommenderOptions());
   ASSERT_TRUE(r.ok());
