@@ -6,13 +6,15 @@
 #
 # Uses (and builds, if missing, through scripts/run.sh --scale full) the
 # full-scale data, split and bundle in --data-out. Steps, in order:
-#   1. server latency: 1000-id and single-id calls, exact search, stage breakdown
+#   1. server latency: 1000-id and single-id calls, stage breakdown, exact
+#      search and the fastest index at recall@12 >= 0.99 (IVF2048/nprobe 24,
+#      built beside the bundle by scripts/reindex.sh when missing)
 #   2. latency vs offered load (1000-id and single-id, 1..128 clients) + plot
 #   3. client --all-customers for every customer: wall time and customers/s
 #   4. index types: search time per 1000 queries and recall@12 vs exact
 #   5. trainer examples/s (train_bench.sh) and the data layer (data_bench.sh)
 #   6. side by side with the Python PyTorch + faiss batch scorer
-# Takes about 45 minutes on the 2-core machine.
+# Takes about 30 minutes on the 2-core machine.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${HMREC_BUILD_DIR:-$ROOT/build}
@@ -42,7 +44,15 @@ lscpu >> "$OUT/machine.txt"
 
 step "1/6 server latency"
 bash "$ROOT/bench/server_bench.sh" --bundle "$BUNDLE" --customers "$TRAIN/customers.csv" --runs "$RUNS" \
-  --scenarios "1000x1 1x64" > "$OUT/server.md"
+  --scenarios "1000x1 1000x2 1x64" > "$OUT/server.md"
+IVF_NAME="$(basename "$(readlink -f "$BUNDLE")")-ivf2048"
+if [[ ! -e "$DATA_OUT/bundles/$IVF_NAME/manifest.pbtxt" ]]; then
+  sed -e 's/^index_type: .*/index_type: "ivf"/; s/^ivf_nlist: .*/ivf_nlist: 2048/; s/^ivf_nprobe: .*/ivf_nprobe: 24/' \
+    "$ROOT/configs/index_builder.pbtxt" > "$OUT/index_builder_ivf2048.pbtxt"
+  bash "$ROOT/scripts/reindex.sh" "$BUNDLE" "$IVF_NAME" "$OUT/index_builder_ivf2048.pbtxt" "$TRAIN" 2> "$OUT/reindex.log"
+fi
+bash "$ROOT/bench/server_bench.sh" --bundle "$DATA_OUT/bundles/$IVF_NAME" --customers "$TRAIN/customers.csv" \
+  --runs "$RUNS" --scenarios "1000x1 1000x2 1x64" --set ivf_nprobe=24 > "$OUT/server_ivf2048.md"
 step "2/6 latency vs load"
 bash "$ROOT/bench/server_bench.sh" --bundle "$BUNDLE" --customers "$TRAIN/customers.csv" --runs "$RUNS" --duration 8 \
   --scenarios "1000x1 1000x2 1000x4 1x1 1x8 1x32 1x64 1x128" --json "$OUT/latency_vs_load.jsonl" > "$OUT/latency_vs_load.md"

@@ -24,7 +24,7 @@ namespace hmrec {
 struct BatchClientOptions {
   int k = 12;
   int batch_size = 1000;
-  int in_flight = 2;          // concurrent calls
+  int in_flight = 4;          // concurrent calls: twice the server's workers keeps them busy
   int deadline_ms = 30000;    // per call
   int max_attempts = 10;      // per batch, first try included
   int initial_backoff_ms = 100;
