@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "common/crash_point.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/sst_file_writer.h"
@@ -50,6 +51,7 @@ absl::Status WriteFeatureStore(const std::string& path,
       records[i].second.SerializeToString(&value);
       s = FromRocks(writer.Put(records[i].first, value), "cannot write " + sst);
       if (!s.ok()) return s;
+      if (i == records.size() / 2) CrashPoint("store_half_written");
     }
     s = FromRocks(writer.Finish(), "cannot finish " + sst);
     if (!s.ok()) return s;

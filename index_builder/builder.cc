@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/article_index.h"
 #include "common/bundle.h"
+#include "common/crash_point.h"
 #include "common/dates.h"
 #include "common/feature_store.h"
 #include "common/features.h"
@@ -92,6 +93,7 @@ absl::StatusOr<BuildReport> BuildServableBundle(const std::string& bundle_dir, c
   const std::string index_tmp = (dir / (std::string(kIndexFile) + ".tmp")).string();
   RETURN_IF_ERROR(WriteArticleIndex(*index.index, index_tmp));
   fs::rename(index_tmp, dir / kIndexFile);
+  CrashPoint("index_written");
   report.index_seconds = Since(t0);
   report.index_description = index.description;
 
@@ -127,6 +129,7 @@ absl::StatusOr<BuildReport> BuildServableBundle(const std::string& bundle_dir, c
   std::error_code ec;
   fs::remove_all(store, ec);  // a previous, interrupted attempt
   RETURN_IF_ERROR(WriteFeatureStore(store.string(), records));
+  CrashPoint("store_written");
   report.customers = static_cast<int64_t>(records.size());
   report.store_seconds = Since(t0);
 
@@ -142,6 +145,7 @@ absl::StatusOr<BuildReport> BuildServableBundle(const std::string& bundle_dir, c
     RETURN_IF_ERROR(RecordBundleFile(bundle_dir, (fs::path(kFeatureStoreDir) / name).string(), &manifest));
   }
   manifest.set_sealed(true);
+  CrashPoint("before_seal");
   RETURN_IF_ERROR(WriteManifest(bundle_dir, manifest));
   return report;
 }
@@ -159,6 +163,7 @@ absl::Status MakeCurrent(const std::string& bundle_dir) {
   fs::remove(tmp, ec);
   fs::create_directory_symlink(target.filename(), tmp, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", tmp.string(), ": ", ec.message()));
+  CrashPoint("before_current_switch");
   fs::rename(tmp, root / kCurrentLink, ec);  // atomic: readers see the old or the new link
   if (ec) return absl::InternalError(absl::StrCat("cannot switch ", (root / kCurrentLink).string(), ": ", ec.message()));
   return absl::OkStatus();

@@ -1,5 +1,7 @@
 #include "server/recommender.h"
 
+#include <omp.h>
+
 #include <chrono>
 #include <filesystem>
 
@@ -105,7 +107,7 @@ absl::Status Recommender::EncodeCustomers(const std::vector<absl::string_view>& 
 }
 
 absl::Status Recommender::Recommend(const std::vector<absl::string_view>& customer_ids, int k,
-                                    std::vector<Recommendation>* out, StageTimes* times) {
+                                    std::vector<Recommendation>* out, StageTimes* times, int search_threads) {
   using Clock = std::chrono::steady_clock;
   auto since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
   StageTimes local;
@@ -146,8 +148,10 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
   if (exact_ != nullptr) {
     ids_.resize(m * k);
     scores_.resize(m * k);
-    exact_->Search(queries_.data(), m, k, ids_.data(), scores_.data());
+    exact_->Search(queries_.data(), m, k, ids_.data(), scores_.data(), search_threads);
   } else {
+    // faiss takes its thread count from this thread's OpenMP setting.
+    if (search_threads > 0) omp_set_num_threads(search_threads);
     RETURN_IF_ERROR(SearchArticles(*index_, queries_.data(), m, k, &ids_, &scores_));
   }
   t.search = since(t0);

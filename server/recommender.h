@@ -22,6 +22,7 @@
 #include "common/features.h"
 #include "common/model/tower_runner.h"
 #include "proto/config.pb.h"
+#include "server/recommendation.h"
 
 namespace hmrec {
 
@@ -42,11 +43,6 @@ struct StageTimes {
   double search = 0;
 };
 
-struct Recommendation {
-  std::vector<int32_t> article_ids;  // best first
-  std::vector<float> scores;
-  bool fallback = false;
-};
 
 class Recommender {
  public:
@@ -55,9 +51,10 @@ class Recommender {
                                                            const RecommenderOptions& options);
 
   // Recommends `k` articles to each of `customer_ids` (valid 64-hex ids),
-  // results in the same order.
+  // results in the same order. The article search uses `search_threads`
+  // OpenMP threads (0: the process default, compute_threads).
   absl::Status Recommend(const std::vector<absl::string_view>& customer_ids, int k,
-                         std::vector<Recommendation>* out, StageTimes* times = nullptr);
+                         std::vector<Recommendation>* out, StageTimes* times = nullptr, int search_threads = 0);
 
   // The tower's input for each customer, as Recommend() builds it: n x
   // kCustomerFields field values and n x history_length article rows (row

@@ -81,7 +81,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
   if (config.max_batch_ids() > 0) qo.max_batch_ids = config.max_batch_ids();
   if (config.max_delay_us() > 0) qo.max_delay = std::chrono::microseconds(config.max_delay_us());
   if (config.max_queued_ids() > 0) qo.max_queued_ids = config.max_queued_ids();
-  s->queue_ = std::make_unique<BatchQueue>(qo, MakeProcessor(s->bundles_.get(), s->metrics_.get()),
+  s->queue_ = std::make_unique<BatchQueue>(qo, MakeProcessor(s->bundles_.get(), s->metrics_.get(), config.search_threads()),
                                            MakeBatchObserver(s->metrics_.get()));
   s->queue_->Start(workers);
 

@@ -14,24 +14,19 @@
 #include "server/batch_queue.h"
 #include "server/bundle_holder.h"
 #include "server/metrics.h"
+#include "server/request.h"
 
 namespace hmrec {
-
-struct RequestLimits {
-  int max_k = 100;
-  int max_ids = 10000;
-};
 
 // The batch workers' job: worker w runs its Recommender of the bundle being
 // served when the batch starts (the whole batch is answered by that bundle),
 // and records the stage timings and customer counts in `metrics` (may be null).
-BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* metrics);
+// `search_threads` is ServerConfig.search_threads: shared by the running
+// batches' searches (0: each uses the process default).
+BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* metrics, int search_threads = 0);
 
 // Records each flushed batch's size and queue wait in `metrics`.
 BatchQueue::BatchObserver MakeBatchObserver(ServerMetrics* metrics);
-
-// Returns INVALID_ARGUMENT naming the first bad value, or OK.
-absl::Status ValidateRequest(const v1::RecommendRequest& request, const RequestLimits& limits);
 
 // The one conversion to the wire.
 grpc::Status ToGrpcStatus(const absl::Status& status);
