@@ -284,17 +284,22 @@ void CsvWriter::AppendEscaped(absl::string_view value, std::string* out) {
 
 void CsvWriter::Field(absl::string_view value) {
   if (row_started_) buffer_.push_back(',');
+  if (!row_started_) row_start_ = buffer_.size();
   row_started_ = true;
   AppendEscaped(value, &buffer_);
 }
 
 void CsvWriter::RawField(absl::string_view value) {
   if (row_started_) buffer_.push_back(',');
+  if (!row_started_) row_start_ = buffer_.size();
   row_started_ = true;
   buffer_.append(value.data(), value.size());
 }
 
 void CsvWriter::EndRow() {
+  // A row of one empty field would be a blank line, which readers skip:
+  // write it as "" (found by tests/fuzz/csv_fuzz.cc's round trip).
+  if (row_started_ && buffer_.size() == row_start_) buffer_.append("\"\"");
   buffer_.push_back('\n');
   row_started_ = false;
   MaybeFlush();

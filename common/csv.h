@@ -115,6 +115,7 @@ class CsvWriter {
   std::FILE* file_;
   std::string buffer_;
   bool row_started_ = false;
+  size_t row_start_ = 0;  // where the current row begins in buffer_
   absl::Status status_;
 };
 

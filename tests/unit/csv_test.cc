@@ -141,6 +141,23 @@ TEST_F(CsvTest, WriterQuotesWhatNeedsItAndRoundTrips) {
   EXPECT_THAT(rows[0], ElementsAre("plain", "with,comma", "with \"quote\"", "two\nlines", ""));
 }
 
+// A row of one empty field must not become a blank line (which readers
+// skip): found by tests/fuzz/csv_fuzz.cc's round trip.
+TEST_F(CsvTest, WriterKeepsARowOfOneEmptyField) {
+  const std::string p = dir_.File("empty.csv");
+  auto w = CsvWriter::Open(p);
+  ASSERT_TRUE(w.ok());
+  (*w)->Row({"a"});
+  (*w)->Row({""});
+  (*w)->Row({"", ""});
+  ASSERT_TRUE((*w)->Close().ok());
+  EXPECT_EQ(hmrec::testing::ReadFile(p), "a\n\"\"\n,\n");
+  auto rows = ReadAll(p);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_THAT(rows[1], ElementsAre(""));
+  EXPECT_THAT(rows[2], ElementsAre("", ""));
+}
+
 TEST_F(CsvTest, WriterDroppedWithoutCloseLeavesNothing) {
   const std::string p = dir_.File("out.csv");
   {
