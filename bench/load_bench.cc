@@ -46,6 +46,9 @@ ABSL_FLAG(double, warmup_s, 1, "Calls made before measuring (not counted)");
 ABSL_FLAG(int, k, 12, "Articles per customer");
 ABSL_FLAG(int, deadline_ms, 5000, "Deadline of each call");
 ABSL_FLAG(int, channels, 0, "gRPC channels (connections) shared by the clients; 0: one per 16 clients");
+ABSL_FLAG(double, rate, 0,
+          "Open loop: calls per second offered in total, on a fixed schedule whatever the answers (use enough "
+          "--concurrency to cover rate x latency); a refused call is not retried. 0: closed loop");
 
 namespace {
 
@@ -53,6 +56,8 @@ using Clock = std::chrono::steady_clock;
 
 struct ClientResult {
   std::vector<double> latency_ms;
+  std::vector<double> refused_ms;  // RESOURCE_EXHAUSTED answers: how quickly a refusal comes
+  int64_t behind = 0;              // open loop: calls sent later than scheduled (threads too few)
   std::map<std::string, int64_t> failures;
   std::set<std::string> versions;
   int64_t customers = 0;
@@ -62,7 +67,7 @@ struct ClientResult {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("Closed-loop load on hmrec_server; prints a JSON summary");
+  absl::SetProgramUsageMessage("Closed- or open-loop load on hmrec_server; prints a JSON summary");
   absl::ParseCommandLine(argc, argv);
   if (absl::GetFlag(FLAGS_customers).empty()) {
     std::fprintf(stderr, "load_bench: --customers is required\n");
@@ -108,7 +113,15 @@ int main(int argc, char** argv) {
       hmrec::v1::RecommendRequest req;
       req.set_k(absl::GetFlag(FLAGS_k));
       hmrec::v1::RecommendResponse resp;
-      while (true) {
+      const double rate = absl::GetFlag(FLAGS_rate);
+      for (int64_t call = 0;; ++call) {
+        if (rate > 0) {
+          // Thread t sends calls t, t + concurrency, ... of one schedule at `rate`.
+          const auto due = start + std::chrono::duration_cast<Clock::duration>(
+                                       std::chrono::duration<double>((call * concurrency + t) / rate));
+          if (Clock::now() > due + std::chrono::milliseconds(5)) ++r.behind;
+          std::this_thread::sleep_until(due);
+        }
         const auto now = Clock::now();
         const bool measuring = now >= measure_from;
         if (max_requests > 0 ? (measuring && measured_calls.load() >= max_requests) : now >= stop_at) break;
@@ -129,6 +142,9 @@ int main(int argc, char** argv) {
         last_done[t] = t1;
         if (!s.ok()) {
           ++r.failures[absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code()))];
+          if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+            r.refused_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+          }
           continue;
         }
         if (resp.results_size() != per_request) {
@@ -149,6 +165,8 @@ int main(int argc, char** argv) {
   for (int t = 0; t < concurrency; ++t) {
     const ClientResult& r = results[t];
     all.latency_ms.insert(all.latency_ms.end(), r.latency_ms.begin(), r.latency_ms.end());
+    all.refused_ms.insert(all.refused_ms.end(), r.refused_ms.begin(), r.refused_ms.end());
+    all.behind += r.behind;
     for (const auto& [code, n] : r.failures) all.failures[code] += n;
     all.versions.insert(r.versions.begin(), r.versions.end());
     all.customers += r.customers;
@@ -157,6 +175,7 @@ int main(int argc, char** argv) {
     end = std::max(end, last_done[t]);
   }
   std::sort(all.latency_ms.begin(), all.latency_ms.end());
+  std::sort(all.refused_ms.begin(), all.refused_ms.end());
   const double seconds = begin < end ? std::chrono::duration<double>(end - begin).count() : 0;
   int64_t failed = 0;
   std::vector<std::string> failure_parts;
@@ -170,13 +189,15 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"ids_per_request\":%d,\"concurrency\":%d,\"seconds\":%.3f,\"requests\":%lld,\"customers\":%lld,"
       "\"customers_per_s\":%.1f,\"requests_per_s\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,"
-      "\"max_ms\":%.3f,\"failed\":%lld,\"failures\":{%s},\"fallback\":%lld,\"versions\":[%s]}\n",
+      "\"max_ms\":%.3f,\"failed\":%lld,\"failures\":{%s},\"fallback\":%lld,\"versions\":[%s],"
+      "\"offered_calls_per_s\":%.1f,\"late_sends\":%lld,\"refused_p50_ms\":%.3f,\"refused_p99_ms\":%.3f}\n",
       per_request, concurrency, seconds, static_cast<long long>(ok_requests), static_cast<long long>(all.customers),
       seconds > 0 ? static_cast<double>(all.customers) / seconds : 0.0,
       seconds > 0 ? static_cast<double>(ok_requests) / seconds : 0.0, hmrec::Quantile(all.latency_ms, 0.5),
       hmrec::Quantile(all.latency_ms, 0.9), hmrec::Quantile(all.latency_ms, 0.99),
       all.latency_ms.empty() ? 0.0 : all.latency_ms.back(), static_cast<long long>(failed),
       absl::StrJoin(failure_parts, ",").c_str(), static_cast<long long>(all.fallback),
-      absl::StrJoin(versions, ",").c_str());
+      absl::StrJoin(versions, ",").c_str(), absl::GetFlag(FLAGS_rate), static_cast<long long>(all.behind),
+      hmrec::Quantile(all.refused_ms, 0.5), hmrec::Quantile(all.refused_ms, 0.99));
   return failed > 0 ? 3 : 0;
 }

@@ -9,7 +9,9 @@
 #       [--runs 3] [--duration 10] [--scenarios "1000x1 1x64"] [--set flat_search=faiss] [--json FILE]
 #
 # A scenario "IDSxCONC" is CONC clients each keeping one call of IDS ids in
-# flight. --set KEY=VALUE overrides one ServerConfig field (repeatable).
+# flight; "IDSxCONC@RATE" offers RATE calls a second on a fixed schedule
+# instead (open loop: refused calls are not retried, so offered load stays
+# at RATE). --set KEY=VALUE overrides one ServerConfig field (repeatable).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${HMREC_BUILD_DIR:-$ROOT/build}
@@ -63,11 +65,14 @@ rss_mib() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$SERVER_PID/status";
 "$BUILD/bench/hmrec_load_bench" --server "127.0.0.1:$PORT" --customers "$CUSTOMERS" --ids_per_request 1000 \
   --concurrency 2 --duration_s 3 --warmup_s 0 > /dev/null
 for scenario in $SCENARIOS; do
-  ids=${scenario%x*}; conc=${scenario#*x}
+  # IDSxCONC, or IDSxCONC@RATE for an open-loop RATE calls/s (refusals not retried).
+  base=${scenario%@*}; rate=0
+  [[ $scenario == *@* ]] && rate=${scenario#*@}
+  ids=${base%x*}; conc=${base#*x}
   for ((r = 0; r < RUNS; ++r)); do
     scrape > "$WORK/before.txt"
     "$BUILD/bench/hmrec_load_bench" --server "127.0.0.1:$PORT" --customers "$CUSTOMERS" --ids_per_request "$ids" \
-      --concurrency "$conc" --duration_s "$DURATION" --warmup_s 1 > "$WORK/run.json" || true
+      --concurrency "$conc" --rate "$rate" --duration_s "$DURATION" --warmup_s 1 > "$WORK/run.json" || true
     scrape > "$WORK/after.txt"
     python3 - "$WORK/before.txt" "$WORK/after.txt" "$WORK/run.json" "$scenario" "$(rss_mib)" >> "$WORK/results.jsonl" <<'PY'
 import json, re, sys
@@ -99,12 +104,12 @@ done
 python3 - "$WORK/results.jsonl" "$RUNS" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print(f"| scenario (ids x clients) | customers/s | p50 ms | p99 ms | failed | mean batch | queue wait ms | features ms | tower ms | search ms | server RSS MiB |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+print(f"| scenario (ids x clients) | customers/s | p50 ms | p99 ms | failed | of which refused | mean batch | queue wait ms | features ms | tower ms | search ms | server RSS MiB |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for sc in dict.fromkeys(r['scenario'] for r in rows):
     rs = [r for r in rows if r['scenario'] == sc]
     med = lambda k: statistics.median(r[k] for r in rs)
     print(f"| {sc} (median of {len(rs)}) | {med('customers_per_s'):.0f} | {med('p50_ms'):.1f} | {med('p99_ms'):.1f} | "
-          f"{sum(r['failed'] for r in rs)} | {med('mean_batch_ids'):.0f} | {med('queue_wait_ms'):.2f} | "
+          f"{sum(r['failed'] for r in rs)} | {sum(r['failures'].get('RESOURCE_EXHAUSTED', 0) for r in rs)} | {med('mean_batch_ids'):.0f} | {med('queue_wait_ms'):.2f} | "
           f"{med('feature_lookup_ms'):.2f} | {med('tower_ms'):.2f} | {med('search_ms'):.2f} | {max(r['server_rss_mib'] for r in rs)} |")
 PY

@@ -1,3 +1,5 @@
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexIDMap.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
@@ -15,6 +17,7 @@
 #include "common/dataset_cache.h"
 #include "common/ids.h"
 #include "common/model/tower_runner.h"
+#include "common/article_index.h"
 #include "common/bundle.h"
 #include "common/text_proto.h"
 #include "datagen/generator.h"
@@ -216,6 +219,16 @@ TEST_F(ServerTest, MetricsRecordCallsInPrometheusText) {
   EXPECT_EQ(text.find(std::string(ds_->customer_id(1))), std::string::npos);
 }
 
+// The metrics port serves /metrics and nothing else: no files, no
+// directory listing, whatever the path.
+TEST_F(ServerTest, MetricsPortServesNothingButMetrics) {
+  ASSERT_THAT(HttpGet(server_->metrics_port(), "/metrics"), HasSubstr("hmrec_bundle_info"));
+  for (const std::string path : {"/", "/etc/passwd", "/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
+                                 "/metrics/../../../etc/passwd", "/index.html", "/manifest.pbtxt", "/proc/self/environ"}) {
+    EXPECT_EQ(HttpGet(server_->metrics_port(), path), "") << path << " answered 200";
+  }
+}
+
 // Flips one byte in the middle of `file`.
 void Corrupt(const std::string& file) {
   std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
@@ -380,6 +393,31 @@ TEST_F(ServerTest, DamagedBundlesAreRefusedAtStartNamingTheFault) {
        },
        "the manifest does not list index.faiss"},
       {"no manifest", [](const std::string& d) { std::filesystem::remove(d + "/manifest.pbtxt"); }, "manifest"},
+      // Checksums intact (the file is re-recorded), content of the wrong shape:
+      // an index of 32-dimensional vectors for a 64-dimensional tower.
+      {"index of the wrong dimension",
+       [](const std::string& d) {
+         auto emb = ReadArticleEmbeddings(d + "/article_embeddings.bin");
+         ASSERT_TRUE(emb.ok());
+         faiss::IndexFlatIP flat(emb->dim / 2);
+         faiss::IndexIDMap index(&flat);
+         std::vector<float> half(emb->article_ids.size() * (emb->dim / 2), 0.1f);
+         std::vector<faiss::Index::idx_t> ids(emb->article_ids.begin(), emb->article_ids.end());
+         index.add_with_ids(static_cast<faiss::Index::idx_t>(ids.size()), half.data(), ids.data());
+         ASSERT_TRUE(WriteArticleIndex(index, d + "/index.faiss").ok());
+         config::BundleManifest m;
+         ASSERT_TRUE(ReadTextProto(d + "/manifest.pbtxt", &m).ok());
+         auto* files = m.mutable_files();
+         for (int i = 0; i < files->size(); ++i) {
+           if (files->Get(i).name() == "index.faiss") {
+             files->DeleteSubrange(i, 1);
+             break;
+           }
+         }
+         ASSERT_TRUE(RecordBundleFile(d, "index.faiss", &m).ok());
+         ASSERT_TRUE(WriteTextProto(d + "/manifest.pbtxt", m).ok());
+       },
+       "index holds"},
   };
   for (size_t i = 0; i < faults.size(); ++i) {
     const std::string dir = dir_->File("bundles/fault" + std::to_string(i));
