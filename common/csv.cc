@@ -8,6 +8,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace hmrec {
@@ -268,8 +269,8 @@ CsvWriter::~CsvWriter() {
   }
 }
 
-void CsvWriter::AppendEscaped(absl::string_view value, std::string* out) {
-  bool needs_quotes = value.find_first_of(",\"\n\r") != absl::string_view::npos;
+void CsvWriter::AppendEscaped(absl::string_view value, std::string* out, bool force_quotes) {
+  bool needs_quotes = force_quotes || value.find_first_of(",\"\n\r") != absl::string_view::npos;
   if (!needs_quotes) {
     out->append(value.data(), value.size());
     return;
@@ -286,13 +287,19 @@ void CsvWriter::Field(absl::string_view value) {
   if (row_started_) buffer_.push_back(',');
   if (!row_started_) row_start_ = buffer_.size();
   row_started_ = true;
-  AppendEscaped(value, &buffer_);
+  // A file starting with the bytes of a UTF-8 byte-order mark would lose them
+  // to the reader, which skips a BOM: quote such a first field (found by
+  // tests/fuzz/csv_fuzz.cc's round trip).
+  const bool bom_like = first_field_ && absl::StartsWith(value, "\xEF\xBB\xBF");
+  first_field_ = false;
+  AppendEscaped(value, &buffer_, bom_like);
 }
 
 void CsvWriter::RawField(absl::string_view value) {
   if (row_started_) buffer_.push_back(',');
   if (!row_started_) row_start_ = buffer_.size();
   row_started_ = true;
+  first_field_ = false;
   buffer_.append(value.data(), value.size());
 }
 

@@ -103,7 +103,8 @@ class CsvWriter {
   absl::Status Close();
 
   // Appends `value` to `out` with RFC 4180 quoting when needed.
-  static void AppendEscaped(absl::string_view value, std::string* out);
+  // `force_quotes`: quote even a value that would not need it.
+  static void AppendEscaped(absl::string_view value, std::string* out, bool force_quotes = false);
 
  private:
   CsvWriter(std::string path, std::string tmp_path, std::FILE* file);
@@ -116,6 +117,7 @@ class CsvWriter {
   std::string buffer_;
   bool row_started_ = false;
   size_t row_start_ = 0;  // where the current row begins in buffer_
+  bool first_field_ = true;  // nothing written to the file yet
   absl::Status status_;
 };
 

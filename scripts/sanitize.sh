@@ -34,7 +34,7 @@ for stage in "${STAGES[@]}"; do
       [[ -f "$dir/build.ninja" ]] || CC=clang CXX=clang++ cmake -S "$ROOT" -B "$dir" -G Ninja \
         -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHMREC_FUZZ=ON -DHMREC_FUZZ_SECONDS="${HMREC_FUZZ_SECONDS:-60}" >&2
       cmake --build "$dir" -j "$JOBS" >&2
-      (cd "$dir" && ctest --output-on-failure -V -L fuzz --timeout 900 | grep -E "^[0-9]+: (#[0-9]+ +DONE|stat::number_of_executed_units|stat::new_units_added)|Test +#|tests passed|FAILED" )
+      (cd "$dir" && ctest --output-on-failure -V -L fuzz --timeout 900 | grep -E "^[0-9]+: (#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::new_units_added)|Test +#|tests passed|FAILED" )
       ;;
     asan)
       [[ -f "$dir/build.ninja" ]] || cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -158,6 +158,20 @@ TEST_F(CsvTest, WriterKeepsARowOfOneEmptyField) {
   EXPECT_THAT(rows[2], ElementsAre("", ""));
 }
 
+// A first field that starts with the bytes of a byte-order mark keeps them:
+// unquoted, the reader would take them for a BOM and drop them (found by
+// tests/fuzz/csv_fuzz.cc's round trip).
+TEST_F(CsvTest, WriterKeepsBomBytesAtTheStartOfTheFirstField) {
+  const std::string p = dir_.File("bom.csv");
+  auto w = CsvWriter::Open(p);
+  ASSERT_TRUE(w.ok());
+  (*w)->Row({"\xEF\xBB\xBFx", "\xEF\xBB\xBFy"});
+  ASSERT_TRUE((*w)->Close().ok());
+  auto rows = ReadAll(p);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_THAT(rows[0], ElementsAre("\xEF\xBB\xBFx", "\xEF\xBB\xBFy"));
+}
+
 TEST_F(CsvTest, WriterDroppedWithoutCloseLeavesNothing) {
   const std::string p = dir_.File("out.csv");
   {
