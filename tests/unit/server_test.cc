@@ -137,6 +137,15 @@ TEST_F(ServerTest, BadRequestsGetInvalidArgumentNamingTheValue) {
   v1::RecommendRequest many;
   for (int i = 0; i < 101; ++i) many.add_customer_ids(std::string(ds_->customer_id(i)));
   EXPECT_THAT(Call(many, &resp).error_message(), HasSubstr("101 customer_ids, at most 100"));
+
+  // Over the 16 MiB message limit: refused by the transport before any
+  // handler runs; the server goes on serving.
+  v1::RecommendRequest huge;
+  huge.add_customer_ids(std::string(17 << 20, 'a'));
+  EXPECT_EQ(Call(huge, &resp).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  v1::RecommendRequest good;
+  good.add_customer_ids(std::string(ds_->customer_id(1)));
+  EXPECT_TRUE(Call(good, &resp).ok());
 }
 
 TEST_F(ServerTest, ConcurrentClientsAllServed) {
