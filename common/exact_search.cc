@@ -308,6 +308,20 @@ void ExactSearch::ScanSgemm(const float* queries, int64_t m, int64_t lo, int64_t
   }
 }
 
+void ExactSearch::WriteBest(std::vector<std::pair<float, int32_t>>* cand, int k, int64_t* labels,
+                            float* scores) const {
+  // Best first, ties by row as faiss orders them; -1 past the last.
+  const size_t have = std::min(cand->size(), static_cast<size_t>(k));
+  std::partial_sort(cand->begin(), cand->begin() + have, cand->end(), [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  });
+  for (int j = 0; j < k; ++j) {
+    const bool ok = static_cast<size_t>(j) < have;
+    labels[j] = ok ? labels_[static_cast<size_t>((*cand)[j].second)] : -1;
+    scores[j] = ok ? (*cand)[j].first : -std::numeric_limits<float>::infinity();
+  }
+}
+
 void ExactSearch::SearchInt8(const float* queries, int64_t m, int k, int64_t* labels, float* scores, int threads) {
   const int nt_max = std::max(1, threads > 0 ? threads : omp_get_max_threads());
   if (static_cast<int>(int8_state_.size()) < nt_max) int8_state_.resize(static_cast<size_t>(nt_max));
@@ -350,15 +364,7 @@ void ExactSearch::SearchInt8(const float* queries, int64_t m, int k, int64_t* la
       Rescore(vectors_.data(), dim_, queries + q * dim_, pos.data(), static_cast<int64_t>(pos.size()), exact.data());
       best.clear();
       for (size_t j = 0; j < pos.size(); ++j) best.emplace_back(exact[j], row_of_[static_cast<size_t>(pos[j])]);
-      const size_t have = std::min(best.size(), static_cast<size_t>(k));
-      std::partial_sort(best.begin(), best.begin() + have, best.end(), [](const auto& a, const auto& b) {
-        return a.first > b.first || (a.first == b.first && a.second < b.second);
-      });
-      for (int j = 0; j < k; ++j) {
-        const bool ok = static_cast<size_t>(j) < have;
-        labels[q * k + j] = ok ? labels_[static_cast<size_t>(best[j].second)] : -1;
-        scores[q * k + j] = ok ? best[j].first : -std::numeric_limits<float>::infinity();
-      }
+      WriteBest(&best, k, labels + q * k, scores + q * k);
     }
   }
 }
@@ -403,15 +409,7 @@ void ExactSearch::Search(const float* queries, int64_t m, int k, int64_t* labels
       const size_t slot = static_cast<size_t>(t) * m + q;
       for (int j = 0; j < heap_count[slot]; ++j) cand.emplace_back(heap_score[slot * k + j], heap_row[slot * k + j]);
     }
-    const size_t keep = std::min(cand.size(), static_cast<size_t>(k));
-    std::partial_sort(cand.begin(), cand.begin() + keep, cand.end(), [](const auto& a, const auto& b) {
-      return a.first > b.first || (a.first == b.first && a.second < b.second);
-    });
-    for (int j = 0; j < k; ++j) {
-      const bool have = static_cast<size_t>(j) < keep;
-      labels[q * k + j] = have ? labels_[static_cast<size_t>(cand[j].second)] : -1;
-      scores[q * k + j] = have ? cand[j].first : -std::numeric_limits<float>::infinity();
-    }
+    WriteBest(&cand, k, labels + q * k, scores + q * k);
   }
 }
 

@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include <faiss/Index.h>
@@ -70,6 +71,9 @@ class ExactSearch {
   // The int8 kernel's Search(): scan, then (after a barrier, per query)
   // rescore the surviving candidates in fp32 and write the top k.
   void SearchInt8(const float* queries, int64_t m, int k, int64_t* labels, float* scores, int threads);
+  // One query's answer from its (score, original row) candidates: the best
+  // k of them into labels[0..k) and scores[0..k). Reorders *cand.
+  void WriteBest(std::vector<std::pair<float, int32_t>>* cand, int k, int64_t* labels, float* scores) const;
   template <typename HeapOf>
   void ScanSgemm(const float* queries, int64_t m, int64_t lo, int64_t hi, std::vector<float>* block,
                  const HeapOf& heap_of) const;
