@@ -103,8 +103,8 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void ScanTiles(const uint
       for (int j = 0; j < kRegs; ++j) mask |= static_cast<uint64_t>(m[j]) << (16 * j);
       alignas(64) int32_t score[kTile];
       for (int j = 0; j < kRegs; ++j) _mm512_store_si512(score + 16 * j, acc[q][j]);
-      for (uint64_t m = mask; m != 0; m &= m - 1) {
-        const int lane = __builtin_ctzll(m);
+      for (uint64_t bits = mask; bits != 0; bits &= bits - 1) {
+        const int lane = __builtin_ctzll(bits);
         const int64_t p = t * kTile + lane;
         if (p >= n) break;  // padding lanes are last
         const int32_t approx = score[lane] - b.bias[q];
