@@ -16,7 +16,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "common/dataset_cache.h"
+#include "data/dataset_cache.h"
 #include "glog/logging.h"
 
 ABSL_FLAG(std::string, data, "", "Dataset directory");

@@ -32,7 +32,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/customer_list.h"
+#include "data/customer_list.h"
 #include "common/metrics.h"
 #include "proto/recommender.grpc.pb.h"
 

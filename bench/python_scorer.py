@@ -24,7 +24,7 @@ import torch
 
 def load_tower(path):
     """The exported TorchScript archive holds the weights and buffers of
-    common/model/towers.cc's CustomerTower; its forward is written out here."""
+    model/towers.cc's CustomerTower; its forward is written out here."""
     m = torch.jit.load(path)
     p = dict(m.named_parameters())
     b = dict(m.named_buffers())

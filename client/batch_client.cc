@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "common/ids.h"
+#include "data/ids.h"
 #include "common/metrics.h"
 #include "common/progress.h"
 #include "common/rng.h"

@@ -10,13 +10,13 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "common/csv.h"
-#include "common/dates.h"
-#include "common/hm_data.h"
-#include "common/ids.h"
+#include "data/csv.h"
+#include "data/dates.h"
+#include "data/hm_data.h"
+#include "data/ids.h"
 #include "common/progress.h"
 #include "common/status_macros.h"
-#include "common/submission.h"
+#include "data/submission.h"
 #include "datagen/catalog.h"
 #include "common/rng.h"
 

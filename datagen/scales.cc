@@ -1,5 +1,5 @@
 #include "absl/strings/str_cat.h"
-#include "common/dates.h"
+#include "data/dates.h"
 #include "datagen/generator.h"
 
 namespace hmrec::datagen {

@@ -5,11 +5,11 @@
 #include <memory>
 #include <numeric>
 
-#include "common/csv.h"
-#include "common/history.h"
+#include "data/csv.h"
+#include "data/history.h"
 #include "common/progress.h"
 #include "common/status_macros.h"
-#include "common/submission.h"
+#include "data/submission.h"
 
 namespace hmrec::evaluate {
 namespace {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "common/hm_data.h"
+#include "data/hm_data.h"
 
 namespace hmrec::evaluate {
 

@@ -1,8 +1,8 @@
 #include "evaluate/score.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/csv.h"
-#include "common/ids.h"
+#include "data/csv.h"
+#include "data/ids.h"
 #include "common/metrics.h"
 #include "common/status_macros.h"
 

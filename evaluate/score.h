@@ -11,7 +11,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
-#include "common/submission.h"
+#include "data/submission.h"
 
 namespace hmrec::evaluate {
 

@@ -3,9 +3,9 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
-#include "common/csv.h"
-#include "common/dates.h"
-#include "common/hm_data.h"
+#include "data/csv.h"
+#include "data/dates.h"
+#include "data/hm_data.h"
 #include "common/progress.h"
 #include "common/status_macros.h"
 

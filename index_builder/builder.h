@@ -10,7 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "common/hm_data.h"
+#include "data/hm_data.h"
 #include "proto/config.pb.h"
 
 namespace hmrec {

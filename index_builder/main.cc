@@ -9,7 +9,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "common/dataset_cache.h"
+#include "data/dataset_cache.h"
 #include "common/runtime.h"
 #include "common/text_proto.h"
 #include "glog/logging.h"

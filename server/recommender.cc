@@ -6,8 +6,8 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
-#include "common/bundle.h"
-#include "common/exact_search.h"
+#include "bundle/bundle.h"
+#include "search/exact_search.h"
 #include "common/status_macros.h"
 #include "common/text_proto.h"
 

@@ -16,11 +16,11 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "common/article_index.h"
-#include "common/exact_search.h"
-#include "common/feature_store.h"
-#include "common/features.h"
-#include "common/model/tower_runner.h"
+#include "search/article_index.h"
+#include "search/exact_search.h"
+#include "store/feature_store.h"
+#include "features/feature_space.h"
+#include "model/tower_runner.h"
 #include "proto/config.pb.h"
 #include "server/recommendation.h"
 

@@ -4,7 +4,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "common/ids.h"
+#include "data/ids.h"
 
 namespace hmrec {
 

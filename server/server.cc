@@ -7,7 +7,7 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/str_cat.h"
-#include "common/model/tower_runner.h"
+#include "model/tower_runner.h"
 #include "common/status_macros.h"
 #include "common/text_proto.h"
 

@@ -12,9 +12,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "common/features.h"
-#include "common/hm_data.h"
-#include "common/history.h"
+#include "features/feature_space.h"
+#include "data/hm_data.h"
+#include "data/history.h"
 #include "proto/config.pb.h"
 
 namespace hmrec {

@@ -19,7 +19,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
-#include "common/hm_data.h"
+#include "data/hm_data.h"
 #include "proto/config.pb.h"
 
 namespace hmrec {

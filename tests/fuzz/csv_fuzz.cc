@@ -18,10 +18,10 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "common/csv.h"
-#include "common/customer_list.h"
-#include "common/hm_data.h"
-#include "common/submission.h"
+#include "data/csv.h"
+#include "data/customer_list.h"
+#include "data/hm_data.h"
+#include "data/submission.h"
 #include "tests/fuzz/fuzz_file.h"
 
 namespace {

@@ -1,4 +1,4 @@
-#include "common/csv.h"
+#include "data/csv.h"
 
 #include <filesystem>
 

@@ -2,10 +2,10 @@
 #include <filesystem>
 #include <numeric>
 
-#include "common/csv.h"
-#include "common/dataset_cache.h"
-#include "common/dates.h"
-#include "common/history.h"
+#include "data/csv.h"
+#include "data/dataset_cache.h"
+#include "data/dates.h"
+#include "data/history.h"
 #include "datagen/generator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

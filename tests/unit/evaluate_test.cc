@@ -1,12 +1,12 @@
 #include <filesystem>
 
-#include "common/csv.h"
-#include "common/dataset_cache.h"
-#include "common/dates.h"
-#include "common/submission.h"
+#include "data/csv.h"
+#include "data/dataset_cache.h"
+#include "data/dates.h"
+#include "data/submission.h"
 #include "datagen/generator.h"
 #include "evaluate/baselines.h"
-#include "common/customer_list.h"
+#include "data/customer_list.h"
 #include "evaluate/score.h"
 #include "evaluate/split.h"
 #include "gmock/gmock.h"

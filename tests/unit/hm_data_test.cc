@@ -1,10 +1,10 @@
-#include "common/hm_data.h"
+#include "data/hm_data.h"
 
 #include <filesystem>
 #include <thread>
 
-#include "common/dataset_cache.h"
-#include "common/dates.h"
+#include "data/dataset_cache.h"
+#include "data/dates.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/unit/test_util.h"

@@ -1,5 +1,5 @@
-#include "common/dates.h"
-#include "common/ids.h"
+#include "data/dates.h"
+#include "data/ids.h"
 #include "gtest/gtest.h"
 
 namespace hmrec {

@@ -2,10 +2,10 @@
 #include <filesystem>
 #include <numeric>
 
-#include "common/article_index.h"
-#include "common/bundle.h"
-#include "common/dataset_cache.h"
-#include "common/feature_store.h"
+#include "search/article_index.h"
+#include "bundle/bundle.h"
+#include "data/dataset_cache.h"
+#include "store/feature_store.h"
 #include "common/rng.h"
 #include "common/text_proto.h"
 #include "datagen/generator.h"

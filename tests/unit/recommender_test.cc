@@ -3,8 +3,8 @@
 #include <filesystem>
 
 #include "absl/strings/string_view.h"
-#include "common/bundle.h"
-#include "common/dataset_cache.h"
+#include "bundle/bundle.h"
+#include "data/dataset_cache.h"
 #include "common/text_proto.h"
 #include "datagen/generator.h"
 #include "gmock/gmock.h"

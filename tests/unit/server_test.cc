@@ -14,11 +14,11 @@
 #include <functional>
 #include <thread>
 
-#include "common/dataset_cache.h"
-#include "common/ids.h"
-#include "common/model/tower_runner.h"
-#include "common/article_index.h"
-#include "common/bundle.h"
+#include "data/dataset_cache.h"
+#include "data/ids.h"
+#include "model/tower_runner.h"
+#include "search/article_index.h"
+#include "bundle/bundle.h"
 #include "common/text_proto.h"
 #include "datagen/generator.h"
 #include "gmock/gmock.h"

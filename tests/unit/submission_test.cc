@@ -1,7 +1,7 @@
-#include "common/submission.h"
+#include "data/submission.h"
 
-#include "common/customer_list.h"
-#include "common/ids.h"
+#include "data/customer_list.h"
+#include "data/ids.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

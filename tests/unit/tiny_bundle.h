@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "common/dataset_cache.h"
-#include "common/model/tower_runner.h"
+#include "data/dataset_cache.h"
+#include "model/tower_runner.h"
 #include "common/text_proto.h"
 #include "datagen/generator.h"
 #include "gtest/gtest.h"

@@ -3,11 +3,11 @@
 #include <numeric>
 
 #include "absl/strings/str_join.h"
-#include "common/bundle.h"
-#include "common/dataset_cache.h"
-#include "common/dates.h"
-#include "common/features.h"
-#include "common/model/tower_runner.h"
+#include "bundle/bundle.h"
+#include "data/dataset_cache.h"
+#include "data/dates.h"
+#include "features/feature_space.h"
+#include "model/tower_runner.h"
 #include "common/text_proto.h"
 #include "datagen/generator.h"
 #include "evaluate/split.h"

@@ -1,4 +1,4 @@
-#include "common/hm_data.h"
+#include "data/hm_data.h"
 
 #include <cmath>
 #include <cstring>
@@ -7,9 +7,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/csv.h"
-#include "common/dates.h"
-#include "common/ids.h"
+#include "data/csv.h"
+#include "data/dates.h"
+#include "data/ids.h"
 #include "common/progress.h"
 #include "common/status_macros.h"
 

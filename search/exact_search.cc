@@ -1,4 +1,4 @@
-#include "common/exact_search.h"
+#include "search/exact_search.h"
 
 #include <cblas.h>
 #include <immintrin.h>

@@ -1,4 +1,4 @@
-#include "common/bundle.h"
+#include "bundle/bundle.h"
 
 #include <cstdio>
 #include <filesystem>

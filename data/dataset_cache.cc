@@ -1,4 +1,4 @@
-#include "common/dataset_cache.h"
+#include "data/dataset_cache.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "common/history.h"
+#include "data/history.h"
 
 #include <algorithm>
 #include <numeric>

@@ -17,7 +17,7 @@
 #include <faiss/Index.h>
 
 #include "absl/status/statusor.h"
-#include "common/bundle.h"
+#include "bundle/bundle.h"
 #include "proto/config.pb.h"
 
 

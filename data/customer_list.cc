@@ -1,12 +1,12 @@
-#include "common/customer_list.h"
+#include "data/customer_list.h"
 
 #include <memory>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "common/csv.h"
-#include "common/ids.h"
+#include "data/csv.h"
+#include "data/ids.h"
 #include "common/status_macros.h"
 
 namespace hmrec {

@@ -1,4 +1,4 @@
-#include "common/csv.h"
+#include "data/csv.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

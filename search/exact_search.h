@@ -7,7 +7,7 @@
 // merged at the end. Three kernels:
 //
 //  - int8 + fp32 rescoring (the default where the CPU has AVX-512 VNNI):
-//    common/int8_scan.h scores every article in 8-bit integers and keeps
+//    search/int8_scan.h scores every article in 8-bit integers and keeps
 //    only those a bound says could be in the top k (~70 of 105,542 a query
 //    at full scale); those are scored in fp32 exactly as the fused kernel
 //    scores them (same operations, same order), so the result is the same;
@@ -31,7 +31,7 @@
 #include <faiss/Index.h>
 
 #include "absl/status/statusor.h"
-#include "common/int8_scan.h"
+#include "search/int8_scan.h"
 
 namespace hmrec {
 

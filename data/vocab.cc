@@ -1,4 +1,4 @@
-#include "common/vocab.h"
+#include "data/vocab.h"
 
 #include <cstring>
 

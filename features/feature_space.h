@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/hm_data.h"
-#include "common/history.h"
-#include "common/vocab.h"
+#include "data/hm_data.h"
+#include "data/history.h"
+#include "data/vocab.h"
 #include "proto/config.pb.h"
 
 namespace hmrec {

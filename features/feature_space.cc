@@ -1,10 +1,10 @@
-#include "common/features.h"
+#include "features/feature_space.h"
 
 #include <algorithm>
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
-#include "common/ids.h"
+#include "data/ids.h"
 
 namespace hmrec {
 namespace {

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "common/hm_data.h"
+#include "data/hm_data.h"
 
 namespace hmrec {
 

@@ -1,4 +1,4 @@
-#include "common/model/towers.h"
+#include "model/towers.h"
 
 #include <torch/nn/functional/embedding.h>
 #include <torch/nn/functional/normalization.h>
@@ -12,7 +12,7 @@
 #include <ATen/Parallel.h>
 #include <torch/autograd.h>
 
-#include "common/features.h"
+#include "features/feature_space.h"
 
 namespace hmrec {
 

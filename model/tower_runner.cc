@@ -1,4 +1,4 @@
-#include "common/model/tower_runner.h"
+#include "model/tower_runner.h"
 
 #include <omp.h>
 
@@ -10,7 +10,7 @@
 #include <torch/serialize.h>
 
 #include "absl/strings/str_cat.h"
-#include "common/model/towers.h"
+#include "model/towers.h"
 
 namespace hmrec {
 

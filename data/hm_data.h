@@ -19,7 +19,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "common/vocab.h"
+#include "data/vocab.h"
 
 namespace hmrec {
 

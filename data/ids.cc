@@ -1,4 +1,4 @@
-#include "common/ids.h"
+#include "data/ids.h"
 
 #include <charconv>
 #include <limits>

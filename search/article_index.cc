@@ -1,4 +1,4 @@
-#include "common/article_index.h"
+#include "search/article_index.h"
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexScalarQuantizer.h>

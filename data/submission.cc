@@ -1,9 +1,9 @@
-#include "common/submission.h"
+#include "data/submission.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/csv.h"
-#include "common/ids.h"
+#include "data/csv.h"
+#include "data/ids.h"
 #include "common/status_macros.h"
 
 namespace hmrec {

@@ -1,4 +1,4 @@
-#include "common/int8_scan.h"
+#include "search/int8_scan.h"
 
 #include <immintrin.h>
 

@@ -1,4 +1,4 @@
-#include "common/dates.h"
+#include "data/dates.h"
 
 #include "absl/strings/str_cat.h"
 

@@ -1,4 +1,4 @@
-#include "common/feature_store.h"
+#include "store/feature_store.h"
 
 #include <filesystem>
 

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "common/hm_data.h"
+#include "data/hm_data.h"
 
 namespace hmrec {
 

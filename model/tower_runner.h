@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/features.h"
+#include "features/feature_space.h"
 #include "proto/config.pb.h"
 
 namespace hmrec {
