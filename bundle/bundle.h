@@ -1,7 +1,7 @@
 #pragma once
 
 // The bundle: the directory bundles/<version>/ that carries a trained model
-// from the offline programs to the server (see DESIGN.md). This module knows
+// from the offline programs to the server (see docs/ARCHITECTURE.md). This module knows
 // its file names, reads and writes the manifest and the article embeddings,
 // and checks every file against the checksums in the manifest.
 // Functions are stateless and thread-safe.
