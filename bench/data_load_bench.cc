@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"mode\": \"%s\", \"seconds\": %.3f, \"transactions\": %zu, \"customers\": %zu, "
       "\"articles\": %zu, \"from_cache\": %s, \"peak_rss_mib\": %.1f}\n",
-      mode.c_str(), secs, (*ds)->transactions.size(), (*ds)->customers.size(),
-      (*ds)->articles.size(), (*ds)->report.from_cache ? "true" : "false", ru.ru_maxrss / 1024.0);
+      mode.c_str(), secs, (*ds)->transactions.size(), (*ds)->customers.size(), (*ds)->articles.size(),
+      (*ds)->report.from_cache ? "true" : "false", ru.ru_maxrss / 1024.0);
   return 0;
 }

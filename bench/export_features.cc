@@ -16,9 +16,9 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "common/runtime.h"
 #include "data/customer_list.h"
 #include "features/feature_space.h"
-#include "common/runtime.h"
 #include "glog/logging.h"
 #include "server/recommender.h"
 

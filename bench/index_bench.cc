@@ -18,16 +18,16 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "search/article_index.h"
 #include "bundle/bundle.h"
-#include "search/exact_search.h"
-#include "store/feature_store.h"
-#include "features/feature_space.h"
-#include "model/tower_runner.h"
 #include "common/runtime.h"
 #include "common/text_proto.h"
+#include "features/feature_space.h"
 #include "glog/logging.h"
+#include "model/tower_runner.h"
 #include "rocksdb/db.h"
+#include "search/article_index.h"
+#include "search/exact_search.h"
+#include "store/feature_store.h"
 
 ABSL_FLAG(std::string, bundle, "", "A sealed bundle");
 ABSL_FLAG(int, queries, 1000, "Customers to search for");
@@ -64,8 +64,8 @@ int main(int argc, char** argv) {
   if (auto s = hmrec::ReadTextProto(b + "/" + hmrec::kVocabulariesFile, &vocab); !s.ok()) Die(s);
   auto space = hmrec::FeatureSpace::FromProto(vocab);
   if (!space.ok()) Die(space.status());
-  auto runner = hmrec::CustomerTowerRunner::Load(b + "/" + hmrec::kCustomerTowerFile, manifest->trainer().model(),
-                                                 *space, "cpu");
+  auto runner =
+      hmrec::CustomerTowerRunner::Load(b + "/" + hmrec::kCustomerTowerFile, manifest->trainer().model(), *space, "cpu");
   if (!runner.ok()) Die(runner.status());
 
   // The first N customers of the store (keys are random hex: an unbiased sample).
@@ -74,10 +74,12 @@ int main(int argc, char** argv) {
   {
     rocksdb::DB* raw = nullptr;
     rocksdb::Options o;
-    if (!rocksdb::DB::OpenForReadOnly(o, b + "/" + hmrec::kFeatureStoreDir, &raw).ok()) Die(absl::InternalError("store"));
+    if (!rocksdb::DB::OpenForReadOnly(o, b + "/" + hmrec::kFeatureStoreDir, &raw).ok())
+      Die(absl::InternalError("store"));
     std::unique_ptr<rocksdb::DB> db(raw);
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
-    for (it->SeekToFirst(); it->Valid() && static_cast<int>(ids.size()) < n; it->Next()) ids.push_back(it->key().ToString());
+    for (it->SeekToFirst(); it->Valid() && static_cast<int>(ids.size()) < n; it->Next())
+      ids.push_back(it->key().ToString());
   }
   auto store = hmrec::FeatureStore::Open(b + "/" + hmrec::kFeatureStoreDir);
   if (!store.ok()) Die(store.status());
@@ -91,7 +93,8 @@ int main(int argc, char** argv) {
   std::vector<int32_t> fields(ids.size() * hmrec::kCustomerFields), hist(ids.size() * h, 0);
   for (size_t i = 0; i < ids.size(); ++i) {
     for (int k = 0; k < hmrec::kCustomerFields; ++k) fields[i * hmrec::kCustomerFields + k] = recs[i].fields(k);
-    for (int k = 0; k < std::min(h, recs[i].recent_article_ids_size()); ++k) hist[i * h + k] = row[recs[i].recent_article_ids(k)];
+    for (int k = 0; k < std::min(h, recs[i].recent_article_ids_size()); ++k)
+      hist[i * h + k] = row[recs[i].recent_article_ids(k)];
   }
   std::vector<float> queries(ids.size() * runner->get()->dim());
   if (auto s = (*runner)->Embed(fields.data(), hist.data(), ids.size(), queries.data()); !s.ok()) Die(s);
@@ -101,20 +104,21 @@ int main(int argc, char** argv) {
     int nlist, nprobe, m, ef;
   };
   const std::vector<Setting> settings = {
-      {"flat", 0, 0, 0, 0},       {"blocked", 0, 0, 0, 0}, {"ivf", 256, 4, 0, 0},  {"ivf", 256, 16, 0, 0}, {"ivf", 256, 64, 0, 0},
-      {"ivf", 1024, 16, 0, 0},    {"ivf", 1024, 24, 0, 0}, {"ivf", 1024, 32, 0, 0}, {"ivf", 2048, 24, 0, 0},
-      {"ivf", 2048, 32, 0, 0},    {"ivf", 4096, 48, 0, 0}, {"ivf", 4096, 64, 0, 0}, {"sq8", 0, 0, 0, 0},
-      {"hnsw", 0, 0, 32, 32}, {"hnsw", 0, 0, 32, 64}, {"hnsw", 0, 0, 32, 128}};
+      {"flat", 0, 0, 0, 0},    {"blocked", 0, 0, 0, 0}, {"ivf", 256, 4, 0, 0},   {"ivf", 256, 16, 0, 0},
+      {"ivf", 256, 64, 0, 0},  {"ivf", 1024, 16, 0, 0}, {"ivf", 1024, 24, 0, 0}, {"ivf", 1024, 32, 0, 0},
+      {"ivf", 2048, 24, 0, 0}, {"ivf", 2048, 32, 0, 0}, {"ivf", 4096, 48, 0, 0}, {"ivf", 4096, 64, 0, 0},
+      {"sq8", 0, 0, 0, 0},     {"hnsw", 0, 0, 32, 32},  {"hnsw", 0, 0, 32, 64},  {"hnsw", 0, 0, 32, 128}};
   std::vector<int64_t> exact;
-  std::printf("| index | build s | search 1000 queries, ms (median of %d) | recall@12 vs exact |\n| --- | --- | --- | --- |\n",
-              absl::GetFlag(FLAGS_runs));
+  std::printf(
+      "| index | build s | search 1000 queries, ms (median of %d) | recall@12 vs exact |\n| --- | --- | --- | --- |\n",
+      absl::GetFlag(FLAGS_runs));
   std::unique_ptr<faiss::Index> last_hnsw, flat_index;
   const std::string types = "," + absl::GetFlag(FLAGS_types) + ",";
   for (const Setting& st : settings) {
     if (st.type != "flat" && types.find("," + st.type + ",") == std::string::npos) continue;
     if (st.type == "blocked") {  // hmrec's ExactSearch over the flat index, every kernel
-      for (auto kernel : {hmrec::ExactSearch::Kernel::kAuto, hmrec::ExactSearch::Kernel::kFp32,
-                          hmrec::ExactSearch::Kernel::kSgemm}) {
+      for (auto kernel :
+           {hmrec::ExactSearch::Kernel::kAuto, hmrec::ExactSearch::Kernel::kFp32, hmrec::ExactSearch::Kernel::kSgemm}) {
         auto es = hmrec::ExactSearch::FromFaissIndex(*flat_index, kernel);
         if (!es.ok()) Die(es.status());
         std::vector<int64_t> got(ids.size() * 12);
@@ -170,8 +174,9 @@ int main(int argc, char** argv) {
         hits += std::count(got.begin() + i * 12, got.begin() + (i + 1) * 12, exact[i * 12 + k]) > 0;
       }
     }
-    std::printf("| %s | %s | %.1f | %.4f |\n", desc.c_str(), build > 0 ? std::to_string(build).substr(0, 5).c_str() : "(same)",
-                times[times.size() / 2], static_cast<double>(hits) / (ids.size() * 12.0));
+    std::printf("| %s | %s | %.1f | %.4f |\n", desc.c_str(),
+                build > 0 ? std::to_string(build).substr(0, 5).c_str() : "(same)", times[times.size() / 2],
+                static_cast<double>(hits) / (ids.size() * 12.0));
     std::fflush(stdout);
     if (st.type == "hnsw") last_hnsw = std::move(index);
     if (st.type == "flat") flat_index = std::move(index);

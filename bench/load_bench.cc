@@ -32,8 +32,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "data/customer_list.h"
 #include "common/metrics.h"
+#include "data/customer_list.h"
 #include "proto/recommender.grpc.pb.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "host:port of hmrec_server");
@@ -80,14 +80,15 @@ int main(int argc, char** argv) {
   }
   const int per_request = std::max(1, absl::GetFlag(FLAGS_ids_per_request));
   const int concurrency = std::max(1, absl::GetFlag(FLAGS_concurrency));
-  const int n_channels = absl::GetFlag(FLAGS_channels) > 0 ? absl::GetFlag(FLAGS_channels)
-                                                           : std::max(1, (concurrency + 15) / 16);
+  const int n_channels =
+      absl::GetFlag(FLAGS_channels) > 0 ? absl::GetFlag(FLAGS_channels) : std::max(1, (concurrency + 15) / 16);
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (int c = 0; c < n_channels; ++c) {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
     args.SetInt("grpc.channel_id", c);  // distinct args: a connection per channel
-    channels.push_back(grpc::CreateCustomChannel(absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials(), args));
+    channels.push_back(
+        grpc::CreateCustomChannel(absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials(), args));
     if (!channels.back()->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
       std::fprintf(stderr, "load_bench: cannot connect to %s\n", absl::GetFlag(FLAGS_server).c_str());
       return 1;
@@ -98,8 +99,8 @@ int main(int argc, char** argv) {
   std::atomic<int64_t> measured_calls{0};
   const int64_t max_requests = absl::GetFlag(FLAGS_requests);
   const auto start = Clock::now();
-  const auto measure_from = start + std::chrono::duration_cast<Clock::duration>(
-                                        std::chrono::duration<double>(absl::GetFlag(FLAGS_warmup_s)));
+  const auto measure_from =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(absl::GetFlag(FLAGS_warmup_s)));
   const auto stop_at = measure_from + std::chrono::duration_cast<Clock::duration>(
                                           std::chrono::duration<double>(absl::GetFlag(FLAGS_duration_s)));
   std::vector<ClientResult> results(concurrency);
@@ -133,7 +134,8 @@ int main(int argc, char** argv) {
         }
         resp.Clear();
         grpc::ClientContext ctx;
-        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(absl::GetFlag(FLAGS_deadline_ms)));
+        ctx.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(absl::GetFlag(FLAGS_deadline_ms)));
         const auto t0 = Clock::now();
         grpc::Status s = stub->Recommend(&ctx, req, &resp);
         const auto t1 = Clock::now();

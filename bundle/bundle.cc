@@ -115,13 +115,12 @@ absl::Status VerifyBundleFiles(const std::string& bundle_dir, const config::Bund
     const uint64_t size = fs::file_size(path, ec);
     if (ec) return absl::DataLossError(absl::StrCat("bundle file ", path, " is missing"));
     if (size != f.size()) {
-      return absl::DataLossError(absl::StrCat("bundle file ", path, " has ", size,
-                                              " bytes, manifest says ", f.size()));
+      return absl::DataLossError(absl::StrCat("bundle file ", path, " has ", size, " bytes, manifest says ", f.size()));
     }
     ASSIGN_OR_RETURN(std::string crc, FileCrc32(path));
     if (crc != f.crc32()) {
-      return absl::DataLossError(absl::StrCat("bundle file ", path, " has CRC-32 ", crc,
-                                              ", manifest says ", f.crc32()));
+      return absl::DataLossError(
+          absl::StrCat("bundle file ", path, " has CRC-32 ", crc, ", manifest says ", f.crc32()));
     }
   }
   return absl::OkStatus();

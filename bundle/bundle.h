@@ -37,8 +37,7 @@ absl::Status WriteTextProto(const std::string& path, const google::protobuf::Mes
 
 // Adds (or replaces) the entry of `name` in the manifest with its size and
 // CRC-32, reading the file from `bundle_dir`.
-absl::Status RecordBundleFile(const std::string& bundle_dir, const std::string& name,
-                              config::BundleManifest* manifest);
+absl::Status RecordBundleFile(const std::string& bundle_dir, const std::string& name, config::BundleManifest* manifest);
 
 absl::StatusOr<config::BundleManifest> ReadManifest(const std::string& bundle_dir);
 absl::Status WriteManifest(const std::string& bundle_dir, const config::BundleManifest& manifest);

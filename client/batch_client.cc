@@ -10,10 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "data/ids.h"
 #include "common/metrics.h"
 #include "common/progress.h"
 #include "common/rng.h"
+#include "data/ids.h"
 #include "proto/recommender.grpc.pb.h"
 
 namespace hmrec {
@@ -31,18 +31,18 @@ bool Retryable(grpc::StatusCode code) {
 absl::Status TakeResponse(const v1::RecommendRequest& req, const v1::RecommendResponse& resp, int k, size_t first,
                           std::vector<int32_t>* articles, int64_t* fallback) {
   if (resp.results_size() != req.customer_ids_size()) {
-    return absl::DataLossError(absl::StrCat("server answered ", resp.results_size(), " of ",
-                                            req.customer_ids_size(), " customers"));
+    return absl::DataLossError(
+        absl::StrCat("server answered ", resp.results_size(), " of ", req.customer_ids_size(), " customers"));
   }
   for (int i = 0; i < resp.results_size(); ++i) {
     const v1::Recommendation& r = resp.results(i);
     if (r.customer_id() != req.customer_ids(i)) {
-      return absl::DataLossError(absl::StrCat("result ", i, " is for customer ", r.customer_id(), ", expected ",
-                                              req.customer_ids(i)));
+      return absl::DataLossError(
+          absl::StrCat("result ", i, " is for customer ", r.customer_id(), ", expected ", req.customer_ids(i)));
     }
     if (r.article_ids_size() < k) {
-      return absl::DataLossError(absl::StrCat("customer ", r.customer_id(), " got ", r.article_ids_size(),
-                                              " articles, expected ", k));
+      return absl::DataLossError(
+          absl::StrCat("customer ", r.customer_id(), " got ", r.article_ids_size(), " articles, expected ", k));
     }
     for (int j = 0; j < k; ++j) {
       absl::StatusOr<int32_t> id = ParseArticleId(r.article_ids(j));
@@ -132,9 +132,8 @@ absl::Status RecommendAll(const std::shared_ptr<grpc::Channel>& channel, const s
         std::lock_guard<std::mutex> lock(mu);
         if (error.ok()) {
           error = absl::Status(outcome.code(),
-                               absl::StrCat("customer ", ids[first], " (and the other ", last - first - 1,
-                                            " of batch ", b + 1, " of ", n_batches, ") could not be served: ",
-                                            outcome.message()));
+                               absl::StrCat("customer ", ids[first], " (and the other ", last - first - 1, " of batch ",
+                                            b + 1, " of ", n_batches, ") could not be served: ", outcome.message()));
         }
         failed = true;
         return;

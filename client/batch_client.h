@@ -24,20 +24,20 @@ namespace hmrec {
 struct BatchClientOptions {
   int k = 12;
   int batch_size = 1000;
-  int in_flight = 4;          // concurrent calls: twice the server's workers keeps them busy
-  int deadline_ms = 30000;    // per call
-  int max_attempts = 10;      // per batch, first try included
+  int in_flight = 4;        // concurrent calls: twice the server's workers keeps them busy
+  int deadline_ms = 30000;  // per call
+  int max_attempts = 10;    // per batch, first try included
   int initial_backoff_ms = 100;
   int max_backoff_ms = 5000;
-  double max_rate = 0;        // customers/s to stay under (0: no limit)
+  double max_rate = 0;  // customers/s to stay under (0: no limit)
   bool show_progress = true;
 };
 
 struct BatchClientReport {
   int64_t customers = 0;
-  int64_t fallback = 0;          // answered with the popular fallback
+  int64_t fallback = 0;  // answered with the popular fallback
   int64_t batches = 0;
-  int64_t retries = 0;           // calls repeated after a retryable error
+  int64_t retries = 0;  // calls repeated after a retryable error
   double wall_seconds = 0;
   std::vector<double> batch_ms;  // latency of each successful call
   std::string bundle_versions;   // every version that answered, space-separated
@@ -49,7 +49,6 @@ struct BatchClientReport {
 // Fills `articles` with ids.size() x options.k article ids (row i for
 // ids[i]). `ids` must be valid customer ids (the server refuses others).
 absl::Status RecommendAll(const std::shared_ptr<grpc::Channel>& channel, const std::vector<std::string>& ids,
-                          const BatchClientOptions& options, std::vector<int32_t>* articles,
-                          BatchClientReport* report);
+                          const BatchClientOptions& options, std::vector<int32_t>* articles, BatchClientReport* report);
 
 }  // namespace hmrec

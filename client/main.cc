@@ -23,11 +23,11 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
 #include "client/batch_client.h"
+#include "common/text_proto.h"
 #include "data/customer_list.h"
 #include "data/hm_data.h"
 #include "data/ids.h"
 #include "data/submission.h"
-#include "common/text_proto.h"
 #include "proto/recommender.grpc.pb.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "host:port of hmrec_server");
@@ -46,7 +46,8 @@ ABSL_FLAG(bool, quiet, false, "No progress line");
 ABSL_FLAG(std::string, tls_ca, "", "PEM CA bundle to verify the server's certificate with; enables TLS");
 ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate chain, for servers that require mutual TLS");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
-ABSL_FLAG(std::string, tls_server_name, "", "Name to verify in the server's certificate (default: the host of --server)");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "Name to verify in the server's certificate (default: the host of --server)");
 ABSL_FLAG(std::string, load_balancing, "pick_first",
           "gRPC load-balancing policy: pick_first, or round_robin to spread calls over every address the "
           "server name resolves to (e.g. dns:///hmrec-server-headless:50051 in Kubernetes)");
@@ -119,7 +120,8 @@ int ShowOne(const std::string& id) {
   if (resp.results_size() != 1) return Fail("the server answered no result");
   const hmrec::v1::Recommendation& r = resp.results(0);
   std::printf("customer %s: %s (bundle %s)\n", id.c_str(),
-              r.fallback() ? "fallback: unknown customer, popular articles" : "personalised", resp.bundle_version().c_str());
+              r.fallback() ? "fallback: unknown customer, popular articles" : "personalised",
+              resp.bundle_version().c_str());
   std::printf("%4s  %-10s  %7s  %-22s  %s\n", "rank", "article_id", "score", "product_type", "prod_name");
   for (int i = 0; i < r.article_ids_size(); ++i) {
     std::string type, name;
@@ -140,7 +142,7 @@ int WriteAll() {
   std::string path = absl::GetFlag(FLAGS_customers);
   if (path.empty() && !absl::GetFlag(FLAGS_data).empty()) {
     path = std::filesystem::exists(InData("sample_submission.csv")) ? InData("sample_submission.csv")
-                                                                   : InData("customers.csv");
+                                                                    : InData("customers.csv");
   }
   if (path.empty()) return Fail("--all-customers needs --customers FILE or --data DIR");
   auto ids = hmrec::ReadCustomerIds(path);

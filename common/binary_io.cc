@@ -12,8 +12,7 @@
 namespace hmrec {
 
 uint32_t Crc32(uint32_t crc, const void* data, size_t size) {
-  return static_cast<uint32_t>(
-      crc32_z(crc, static_cast<const Bytef*>(data), static_cast<z_size_t>(size)));
+  return static_cast<uint32_t>(crc32_z(crc, static_cast<const Bytef*>(data), static_cast<z_size_t>(size)));
 }
 
 absl::StatusOr<std::unique_ptr<BinaryWriter>> BinaryWriter::Open(const std::string& path) {

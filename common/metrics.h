@@ -18,12 +18,11 @@ namespace hmrec {
 inline constexpr int kDefaultK = 12;
 
 // Returns AP@k of `predicted` against `actual` (which must not be empty).
-double AveragePrecisionAtK(const std::vector<int32_t>& predicted,
-                           const absl::flat_hash_set<int32_t>& actual, int k = kDefaultK);
+double AveragePrecisionAtK(const std::vector<int32_t>& predicted, const absl::flat_hash_set<int32_t>& actual,
+                           int k = kDefaultK);
 
 // Returns |distinct top-k predictions in actual| / |actual|.
-double RecallAtK(const std::vector<int32_t>& predicted, const absl::flat_hash_set<int32_t>& actual,
-                 int k = kDefaultK);
+double RecallAtK(const std::vector<int32_t>& predicted, const absl::flat_hash_set<int32_t>& actual, int k = kDefaultK);
 
 // The q-quantile (0..1) of ascending `sorted` by nearest rank; 0 when empty.
 double Quantile(const std::vector<double>& sorted, double q);

@@ -47,19 +47,17 @@ void ProgressReporter::Print(int64_t done, bool final) {
   const double rate = secs > 0 ? done / secs : 0.0;
   std::string line;
   if (final) {
-    line = absl::StrFormat("%s: done, %s %s in %.1f s (%s %s/s)", label_,
-                           HumanCount(static_cast<double>(done)), unit_, secs, HumanCount(rate),
-                           unit_);
+    line = absl::StrFormat("%s: done, %s %s in %.1f s (%s %s/s)", label_, HumanCount(static_cast<double>(done)), unit_,
+                           secs, HumanCount(rate), unit_);
   } else if (total_ > 0) {
     const double frac = static_cast<double>(done) / static_cast<double>(total_);
     const double eta = rate > 0 ? (total_ - done) / rate : 0.0;
     line = absl::StrFormat("%s: %5.1f%% %s/%s %s, %s %s/s, ETA %.0f s", label_, 100.0 * frac,
-                           HumanCount(static_cast<double>(done)),
-                           HumanCount(static_cast<double>(total_)), unit_, HumanCount(rate),
-                           unit_, eta);
+                           HumanCount(static_cast<double>(done)), HumanCount(static_cast<double>(total_)), unit_,
+                           HumanCount(rate), unit_, eta);
   } else {
-    line = absl::StrFormat("%s: %s %s, %s %s/s", label_, HumanCount(static_cast<double>(done)),
-                           unit_, HumanCount(rate), unit_);
+    line = absl::StrFormat("%s: %s %s, %s %s/s", label_, HumanCount(static_cast<double>(done)), unit_, HumanCount(rate),
+                           unit_);
   }
   if (!suffix_.empty()) line += ", " + suffix_;
   if (tty_) {

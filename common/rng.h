@@ -36,8 +36,7 @@ class Rng {
     for (uint64_t& v : s_) v = SplitMix64(&s);
   }
   // An independent stream for (seed, stream, substream).
-  Rng(uint64_t seed, uint64_t stream, uint64_t substream = 0)
-      : Rng(MixSeed(seed, stream, substream)) {}
+  Rng(uint64_t seed, uint64_t stream, uint64_t substream = 0) : Rng(MixSeed(seed, stream, substream)) {}
 
   uint64_t Next() {
     const uint64_t result = Rotl(s_[1] * 5, 7) * 9;
@@ -54,9 +53,7 @@ class Rng {
   double Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
   double Uniform(double lo, double hi) { return lo + (hi - lo) * Uniform(); }
   // Uniform integer in [0, n).
-  uint64_t Below(uint64_t n) {
-    return static_cast<uint64_t>((static_cast<unsigned __int128>(Next()) * n) >> 64);
-  }
+  uint64_t Below(uint64_t n) { return static_cast<uint64_t>((static_cast<unsigned __int128>(Next()) * n) >> 64); }
   int64_t Between(int64_t lo, int64_t hi) {  // inclusive
     return lo + static_cast<int64_t>(Below(static_cast<uint64_t>(hi - lo + 1)));
   }
@@ -114,7 +111,10 @@ class Categorical {
     size_t lo = 0, hi = cdf_.size() - 1;
     while (lo < hi) {
       const size_t mid = (lo + hi) / 2;
-      if (cdf_[mid] > u) hi = mid; else lo = mid + 1;
+      if (cdf_[mid] > u)
+        hi = mid;
+      else
+        lo = mid + 1;
     }
     return lo;
   }

@@ -25,14 +25,12 @@ class CollectErrors : public google::protobuf::io::ErrorCollector {
 
 }  // namespace
 
-absl::Status ParseTextProto(const std::string& text, const std::string& source,
-                            google::protobuf::Message* message) {
+absl::Status ParseTextProto(const std::string& text, const std::string& source, google::protobuf::Message* message) {
   google::protobuf::TextFormat::Parser parser;
   CollectErrors errors(source);
   parser.RecordErrorsTo(&errors);
   if (!parser.ParseFromString(text, message)) {
-    return absl::InvalidArgumentError(
-        errors.first().empty() ? absl::StrCat(source, ": cannot parse") : errors.first());
+    return absl::InvalidArgumentError(errors.first().empty() ? absl::StrCat(source, ": cannot parse") : errors.first());
   }
   return absl::OkStatus();
 }

@@ -19,7 +19,6 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 absl::Status ReadTextProto(const std::string& path, google::protobuf::Message* message);
 
 // Parses text-format `text` (named `source` in errors) into `message`.
-absl::Status ParseTextProto(const std::string& text, const std::string& source,
-                            google::protobuf::Message* message);
+absl::Status ParseTextProto(const std::string& text, const std::string& source, google::protobuf::Message* message);
 
 }  // namespace hmrec

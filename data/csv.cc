@@ -17,16 +17,14 @@ namespace {
 constexpr size_t kWriterFlushBytes = size_t{1} << 20;
 
 absl::Status ErrnoStatus(absl::string_view what, const std::string& path) {
-  return absl::Status(absl::ErrnoToStatusCode(errno),
-                      absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
+  return absl::Status(absl::ErrnoToStatusCode(errno), absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
 }
 
 }  // namespace
 
 // ---------------------------------------------------------------- reader
 
-absl::StatusOr<std::unique_ptr<CsvReader>> CsvReader::Open(const std::string& path,
-                                                           size_t buffer_bytes) {
+absl::StatusOr<std::unique_ptr<CsvReader>> CsvReader::Open(const std::string& path, size_t buffer_bytes) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus("cannot open", path);
   struct stat st;
@@ -37,8 +35,7 @@ absl::StatusOr<std::unique_ptr<CsvReader>> CsvReader::Open(const std::string& pa
   }
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   if (buffer_bytes < 64) buffer_bytes = 64;
-  return std::unique_ptr<CsvReader>(
-      new CsvReader(path, fd, static_cast<int64_t>(st.st_size), buffer_bytes));
+  return std::unique_ptr<CsvReader>(new CsvReader(path, fd, static_cast<int64_t>(st.st_size), buffer_bytes));
 }
 
 CsvReader::CsvReader(std::string path, int fd, int64_t file_size, size_t buffer_bytes)
@@ -74,8 +71,7 @@ absl::Status CsvReader::Refill() {
     end_ += static_cast<size_t>(n);
   }
   if (at_file_start_ && end_ >= 3 && static_cast<unsigned char>(buffer_[0]) == 0xEF &&
-      static_cast<unsigned char>(buffer_[1]) == 0xBB &&
-      static_cast<unsigned char>(buffer_[2]) == 0xBF) {
+      static_cast<unsigned char>(buffer_[1]) == 0xBB && static_cast<unsigned char>(buffer_[2]) == 0xBF) {
     pos_ = 3;
   }
   if (end_ >= 3 || eof_) at_file_start_ = false;
@@ -188,8 +184,7 @@ absl::StatusOr<int> CsvReader::ParseRecord() {
         }
       }
       record_line_ = next_line_;
-      return RecordError(absl::StrCat("unexpected character after closing quote in field ",
-                                      refs_.size()));
+      return RecordError(absl::StrCat("unexpected character after closing quote in field ", refs_.size()));
     }
 
     // Unquoted field. A CR ends it only as part of CRLF (or at end of file).

@@ -17,8 +17,8 @@
 #include <cstdio>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -29,8 +29,8 @@ class CsvReader {
  public:
   // Opens `path` for reading. `buffer_bytes` is the initial buffer size; it
   // grows if a single record is longer.
-  static absl::StatusOr<std::unique_ptr<CsvReader>> Open(
-      const std::string& path, size_t buffer_bytes = size_t{4} << 20);
+  static absl::StatusOr<std::unique_ptr<CsvReader>> Open(const std::string& path,
+                                                         size_t buffer_bytes = size_t{4} << 20);
   ~CsvReader();
   CsvReader(const CsvReader&) = delete;
   CsvReader& operator=(const CsvReader&) = delete;
@@ -116,7 +116,7 @@ class CsvWriter {
   std::FILE* file_;
   std::string buffer_;
   bool row_started_ = false;
-  size_t row_start_ = 0;  // where the current row begins in buffer_
+  size_t row_start_ = 0;     // where the current row begins in buffer_
   bool first_field_ = true;  // nothing written to the file yet
   absl::Status status_;
 };

@@ -5,9 +5,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "data/csv.h"
 #include "data/ids.h"
-#include "common/status_macros.h"
 
 namespace hmrec {
 
@@ -25,8 +25,8 @@ absl::StatusOr<std::vector<std::string>> ReadCustomerIds(const std::string& path
     const absl::string_view id = reader->fields()[0];
     if (!IsValidCustomerId(id)) {
       std::string shown(id.substr(0, 80));
-      return reader->RecordError(absl::StrCat("customer_id '", absl::CHexEscape(shown),
-                                              "' is not 64 lowercase hex characters"));
+      return reader->RecordError(
+          absl::StrCat("customer_id '", absl::CHexEscape(shown), "' is not 64 lowercase hex characters"));
     }
     auto [it, inserted] = line_of.emplace(std::string(id), reader->line());
     if (!inserted) {

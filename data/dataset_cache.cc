@@ -45,8 +45,8 @@ absl::Status AppendFileFingerprint(const std::string& path, std::string* out) {
   if (nh < 0 || nt < 0) return absl::InternalError(absl::StrCat("cannot read ", path));
   const uint32_t crc_head = Crc32(0, head.data(), static_cast<size_t>(nh));
   const uint32_t crc_tail = Crc32(0, tail.data(), static_cast<size_t>(nt));
-  absl::StrAppend(out, std::filesystem::path(path).filename().string(), ":", st.st_size, ":",
-                  st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":", crc_head, ":", crc_tail, ";");
+  absl::StrAppend(out, std::filesystem::path(path).filename().string(), ":", st.st_size, ":", st.st_mtim.tv_sec, ".",
+                  st.st_mtim.tv_nsec, ":", crc_head, ":", crc_tail, ";");
   return absl::OkStatus();
 }
 
@@ -126,13 +126,11 @@ absl::Status ReadVocab(BinaryReader& r, StringVocab* v) {
 }  // namespace
 
 std::string DatasetCachePath(const std::string& data_dir, const LoadOptions& options) {
-  const std::string dir =
-      options.cache_dir.empty() ? JoinPath(data_dir, ".hmrec_cache") : options.cache_dir;
+  const std::string dir = options.cache_dir.empty() ? JoinPath(data_dir, ".hmrec_cache") : options.cache_dir;
   return JoinPath(dir, "dataset.bin");
 }
 
-absl::StatusOr<std::string> DatasetFingerprint(const std::string& data_dir,
-                                               const LoadOptions& options) {
+absl::StatusOr<std::string> DatasetFingerprint(const std::string& data_dir, const LoadOptions& options) {
   std::string fp = absl::StrCat("v", kFormatVersion, ";strict=", options.strict_references, ";");
   for (const char* name : {kArticlesFile, kCustomersFile, kTransactionsFile}) {
     RETURN_IF_ERROR(AppendFileFingerprint(JoinPath(data_dir, name), &fp));
@@ -140,8 +138,7 @@ absl::StatusOr<std::string> DatasetFingerprint(const std::string& data_dir,
   return fp;
 }
 
-absl::Status WriteDatasetCache(const std::string& path, const std::string& fingerprint,
-                               const Dataset& ds) {
+absl::Status WriteDatasetCache(const std::string& path, const std::string& fingerprint, const Dataset& ds) {
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
   ASSIGN_OR_RETURN(std::unique_ptr<BinaryWriter> w, BinaryWriter::Open(path));
@@ -176,8 +173,7 @@ absl::Status WriteDatasetCache(const std::string& path, const std::string& finge
   return w->Close();
 }
 
-absl::StatusOr<std::unique_ptr<Dataset>> ReadDatasetCache(const std::string& path,
-                                                          const std::string& fingerprint) {
+absl::StatusOr<std::unique_ptr<Dataset>> ReadDatasetCache(const std::string& path, const std::string& fingerprint) {
   ASSIGN_OR_RETURN(std::unique_ptr<BinaryReader> r, BinaryReader::Open(path));
   uint64_t magic = 0;
   uint32_t version = 0;
@@ -185,14 +181,13 @@ absl::StatusOr<std::unique_ptr<Dataset>> ReadDatasetCache(const std::string& pat
   if (magic != kMagic) return r->Corrupt("not an hmrec dataset cache");
   RETURN_IF_ERROR(r->Pod(&version));
   if (version != kFormatVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(path, ": cache format ", version,
-                                                      ", this build reads ", kFormatVersion));
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": cache format ", version, ", this build reads ", kFormatVersion));
   }
   std::string stored;
   RETURN_IF_ERROR(r->String(&stored));
   if (stored != fingerprint) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(path, ": written for other CSV files (they changed since)"));
+    return absl::FailedPreconditionError(absl::StrCat(path, ": written for other CSV files (they changed since)"));
   }
 
   auto ds = std::make_unique<Dataset>();
@@ -229,8 +224,7 @@ absl::StatusOr<std::unique_ptr<Dataset>> ReadDatasetCache(const std::string& pat
   RETURN_IF_ERROR(r->Vector(&tx.price));
   RETURN_IF_ERROR(r->Vector(&tx.sales_channel));
   const size_t n = tx.day.size();
-  if (tx.customer.size() != n || tx.article.size() != n || tx.price.size() != n ||
-      tx.sales_channel.size() != n) {
+  if (tx.customer.size() != n || tx.article.size() != n || tx.price.size() != n || tx.sales_channel.size() != n) {
     return r->Corrupt("transaction columns differ in length");
   }
 
@@ -253,8 +247,7 @@ absl::StatusOr<std::unique_ptr<Dataset>> ReadDatasetCache(const std::string& pat
   }
   for (const Customer& c : ds->customers) {
     if (c.club_member_status >= ds->club_member_status.size() ||
-        c.fashion_news_frequency >= ds->fashion_news_frequency.size() ||
-        c.postal_code >= ds->postal_codes.size()) {
+        c.fashion_news_frequency >= ds->fashion_news_frequency.size() || c.postal_code >= ds->postal_codes.size()) {
       return r->Corrupt("customer vocabulary id out of range");
     }
   }
@@ -263,8 +256,7 @@ absl::StatusOr<std::unique_ptr<Dataset>> ReadDatasetCache(const std::string& pat
   return ds;
 }
 
-absl::StatusOr<std::unique_ptr<Dataset>> LoadDataset(const std::string& data_dir,
-                                                     const LoadOptions& options) {
+absl::StatusOr<std::unique_ptr<Dataset>> LoadDataset(const std::string& data_dir, const LoadOptions& options) {
   const std::string cache_path = DatasetCachePath(data_dir, options);
   std::string fingerprint;
   if (options.use_cache) {

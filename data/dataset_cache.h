@@ -20,23 +20,19 @@ namespace hmrec {
 // `data_dir`, from the cache when it is current, else by parsing the CSVs
 // and then rewriting the cache (a cache that cannot be written is a warning,
 // not an error).
-absl::StatusOr<std::unique_ptr<Dataset>> LoadDataset(const std::string& data_dir,
-                                                     const LoadOptions& options);
+absl::StatusOr<std::unique_ptr<Dataset>> LoadDataset(const std::string& data_dir, const LoadOptions& options);
 
 // Returns the cache file LoadDataset uses for `data_dir`.
 std::string DatasetCachePath(const std::string& data_dir, const LoadOptions& options);
 
 // Returns the fingerprint the cache of `data_dir` must carry to be current.
-absl::StatusOr<std::string> DatasetFingerprint(const std::string& data_dir,
-                                               const LoadOptions& options);
+absl::StatusOr<std::string> DatasetFingerprint(const std::string& data_dir, const LoadOptions& options);
 
 // Writes `ds` to `path` under `fingerprint`.
-absl::Status WriteDatasetCache(const std::string& path, const std::string& fingerprint,
-                               const Dataset& ds);
+absl::Status WriteDatasetCache(const std::string& path, const std::string& fingerprint, const Dataset& ds);
 
 // Reads the cache at `path`. Returns FAILED_PRECONDITION when it was written
 // for another fingerprint, DATA_LOSS when it is corrupt, NOT_FOUND when absent.
-absl::StatusOr<std::unique_ptr<Dataset>> ReadDatasetCache(const std::string& path,
-                                                          const std::string& fingerprint);
+absl::StatusOr<std::unique_ptr<Dataset>> ReadDatasetCache(const std::string& path, const std::string& fingerprint);
 
 }  // namespace hmrec

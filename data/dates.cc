@@ -39,8 +39,8 @@ int32_t DaysFromCivil(int year, int month, int day) {
 
 absl::StatusOr<int32_t> ParseDate(absl::string_view t) {
   auto digit = [&](size_t i) { return t[i] >= '0' && t[i] <= '9'; };
-  if (t.size() != 10 || t[4] != '-' || t[7] != '-' || !digit(0) || !digit(1) || !digit(2) ||
-      !digit(3) || !digit(5) || !digit(6) || !digit(8) || !digit(9)) {
+  if (t.size() != 10 || t[4] != '-' || t[7] != '-' || !digit(0) || !digit(1) || !digit(2) || !digit(3) || !digit(5) ||
+      !digit(6) || !digit(8) || !digit(9)) {
     return absl::InvalidArgumentError(absl::StrCat("bad date '", t, "', expected YYYY-MM-DD"));
   }
   int y = (t[0] - '0') * 1000 + (t[1] - '0') * 100 + (t[2] - '0') * 10 + (t[3] - '0');

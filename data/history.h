@@ -22,9 +22,7 @@ class CustomerHistory {
   const int32_t* days(uint32_t customer) const { return days_.data() + offsets_[customer]; }
   size_t count(uint32_t customer) const { return offsets_[customer + 1] - offsets_[customer]; }
   // Returns the day of the last purchase, or 0 for a customer without any.
-  int32_t last_day(uint32_t customer) const {
-    return count(customer) == 0 ? 0 : days_[offsets_[customer + 1] - 1];
-  }
+  int32_t last_day(uint32_t customer) const { return count(customer) == 0 ? 0 : days_[offsets_[customer + 1] - 1]; }
   size_t num_customers() const { return offsets_.size() - 1; }
 
  private:

@@ -7,11 +7,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/progress.h"
+#include "common/status_macros.h"
 #include "data/csv.h"
 #include "data/dates.h"
 #include "data/ids.h"
-#include "common/progress.h"
-#include "common/status_macros.h"
 
 namespace hmrec {
 namespace {
@@ -23,13 +23,13 @@ absl::Status CheckHeader(CsvReader& reader, const std::vector<absl::string_view>
   if (!has_row) return absl::InvalidArgumentError(absl::StrCat(reader.path(), ": empty file"));
   const auto& got = reader.fields();
   if (got.size() != expected.size()) {
-    return reader.RecordError(absl::StrCat("header has ", got.size(), " columns, expected ",
-                                           expected.size(), ": ", absl::StrJoin(expected, ",")));
+    return reader.RecordError(absl::StrCat("header has ", got.size(), " columns, expected ", expected.size(), ": ",
+                                           absl::StrJoin(expected, ",")));
   }
   for (size_t i = 0; i < expected.size(); ++i) {
     if (got[i] != expected[i]) {
-      return reader.RecordError(absl::StrCat("header column ", i + 1, " is '", got[i],
-                                             "', expected '", expected[i], "'"));
+      return reader.RecordError(
+          absl::StrCat("header column ", i + 1, " is '", got[i], "', expected '", expected[i], "'"));
     }
   }
   return absl::OkStatus();
@@ -37,8 +37,7 @@ absl::Status CheckHeader(CsvReader& reader, const std::vector<absl::string_view>
 
 absl::Status CheckFieldCount(const CsvReader& reader, size_t expected) {
   if (reader.fields().size() != expected) {
-    return reader.RecordError(
-        absl::StrCat("expected ", expected, " fields, got ", reader.fields().size()));
+    return reader.RecordError(absl::StrCat("expected ", expected, " fields, got ", reader.fields().size()));
   }
   return absl::OkStatus();
 }
@@ -46,10 +45,8 @@ absl::Status CheckFieldCount(const CsvReader& reader, size_t expected) {
 // Parses column `col` as an int32, naming the column in errors.
 absl::Status IntColumn(const CsvReader& reader, size_t col, absl::string_view name, int32_t* out) {
   absl::StatusOr<int64_t> v = ParseIntegerField(reader.fields()[col]);
-  if (!v.ok() || *v < std::numeric_limits<int32_t>::min() ||
-      *v > std::numeric_limits<int32_t>::max()) {
-    return reader.RecordError(
-        absl::StrCat("column ", name, ": bad integer '", reader.fields()[col], "'"));
+  if (!v.ok() || *v < std::numeric_limits<int32_t>::min() || *v > std::numeric_limits<int32_t>::max()) {
+    return reader.RecordError(absl::StrCat("column ", name, ": bad integer '", reader.fields()[col], "'"));
   }
   *out = static_cast<int32_t>(*v);
   return absl::OkStatus();
@@ -77,45 +74,43 @@ void Note(LoadReport* report, std::string example) {
 }  // namespace
 
 const std::vector<absl::string_view>& ArticleColumns() {
-  static const auto* kColumns = new std::vector<absl::string_view>{
-      "article_id",
-      "product_code",
-      "prod_name",
-      "product_type_no",
-      "product_type_name",
-      "product_group_name",
-      "graphical_appearance_no",
-      "graphical_appearance_name",
-      "colour_group_code",
-      "colour_group_name",
-      "perceived_colour_value_id",
-      "perceived_colour_value_name",
-      "perceived_colour_master_id",
-      "perceived_colour_master_name",
-      "department_no",
-      "department_name",
-      "index_code",
-      "index_name",
-      "index_group_no",
-      "index_group_name",
-      "section_no",
-      "section_name",
-      "garment_group_no",
-      "garment_group_name",
-      "detail_desc"};
+  static const auto* kColumns = new std::vector<absl::string_view>{"article_id",
+                                                                   "product_code",
+                                                                   "prod_name",
+                                                                   "product_type_no",
+                                                                   "product_type_name",
+                                                                   "product_group_name",
+                                                                   "graphical_appearance_no",
+                                                                   "graphical_appearance_name",
+                                                                   "colour_group_code",
+                                                                   "colour_group_name",
+                                                                   "perceived_colour_value_id",
+                                                                   "perceived_colour_value_name",
+                                                                   "perceived_colour_master_id",
+                                                                   "perceived_colour_master_name",
+                                                                   "department_no",
+                                                                   "department_name",
+                                                                   "index_code",
+                                                                   "index_name",
+                                                                   "index_group_no",
+                                                                   "index_group_name",
+                                                                   "section_no",
+                                                                   "section_name",
+                                                                   "garment_group_no",
+                                                                   "garment_group_name",
+                                                                   "detail_desc"};
   return *kColumns;
 }
 
 const std::vector<absl::string_view>& CustomerColumns() {
   static const auto* kColumns = new std::vector<absl::string_view>{
-      "customer_id", "FN", "Active", "club_member_status", "fashion_news_frequency", "age",
-      "postal_code"};
+      "customer_id", "FN", "Active", "club_member_status", "fashion_news_frequency", "age", "postal_code"};
   return *kColumns;
 }
 
 const std::vector<absl::string_view>& TransactionColumns() {
-  static const auto* kColumns = new std::vector<absl::string_view>{
-      "t_dat", "customer_id", "article_id", "price", "sales_channel_id"};
+  static const auto* kColumns =
+      new std::vector<absl::string_view>{"t_dat", "customer_id", "article_id", "price", "sales_channel_id"};
   return *kColumns;
 }
 
@@ -136,11 +131,9 @@ void Transactions::ShrinkToFit() {
 }
 
 std::string LoadReport::Summary() const {
-  std::string s = absl::StrCat(transaction_rows_read, " transaction rows read",
-                               from_cache ? " (from cache)" : "");
+  std::string s = absl::StrCat(transaction_rows_read, " transaction rows read", from_cache ? " (from cache)" : "");
   if (unknown_customer_rows + unknown_article_rows > 0) {
-    absl::StrAppend(&s, "; excluded ", unknown_customer_rows,
-                    " rows naming a customer missing from customers.csv and ",
+    absl::StrAppend(&s, "; excluded ", unknown_customer_rows, " rows naming a customer missing from customers.csv and ",
                     unknown_article_rows, " rows naming an article missing from articles.csv");
     for (const std::string& e : examples) absl::StrAppend(&s, "\n  e.g. ", e);
   }
@@ -207,8 +200,7 @@ absl::Status ReadCustomers(const std::string& path, Dataset* ds) {
     RETURN_IF_ERROR(CheckFieldCount(*reader, ncol));
     const auto& f = reader->fields();
     if (!IsValidCustomerId(f[0])) {
-      return reader->RecordError(
-          absl::StrCat("column customer_id: '", f[0], "' is not 64 lowercase hex characters"));
+      return reader->RecordError(absl::StrCat("column customer_id: '", f[0], "' is not 64 lowercase hex characters"));
     }
     Customer c;
     RETURN_IF_ERROR(FlagColumn(*reader, 1, "FN", &c.fn));
@@ -270,8 +262,7 @@ absl::Status ReadTransactions(const std::string& path, const LoadOptions& option
 
     if (f[1] != last_customer) {
       if (!IsValidCustomerId(f[1])) {
-        return reader->RecordError(
-            absl::StrCat("column customer_id: '", f[1], "' is not 64 lowercase hex characters"));
+        return reader->RecordError(absl::StrCat("column customer_id: '", f[1], "' is not 64 lowercase hex characters"));
       }
       last_customer.assign(f[1].data(), f[1].size());
       std::optional<uint32_t> c = ds->FindCustomer(f[1]);
@@ -289,15 +280,13 @@ absl::Status ReadTransactions(const std::string& path, const LoadOptions& option
     }
     absl::StatusOr<int64_t> channel = ParseIntegerField(f[4]);
     if (!channel.ok() || *channel < 1 || *channel > 255) {
-      return reader->RecordError(
-          absl::StrCat("column sales_channel_id: bad channel '", f[4], "'"));
+      return reader->RecordError(absl::StrCat("column sales_channel_id: bad channel '", f[4], "'"));
     }
 
     std::optional<uint32_t> article = ds->FindArticle(*article_id);
     if (!last_customer_known || !article.has_value()) {
-      std::string what = !last_customer_known
-                             ? absl::StrCat("customer_id ", f[1], " is not in customers.csv")
-                             : absl::StrCat("article_id ", f[2], " is not in articles.csv");
+      std::string what = !last_customer_known ? absl::StrCat("customer_id ", f[1], " is not in customers.csv")
+                                              : absl::StrCat("article_id ", f[2], " is not in articles.csv");
       if (options.strict_references) return reader->RecordError(what);
       if (!last_customer_known) ++report.unknown_customer_rows;
       if (!article.has_value()) ++report.unknown_article_rows;
@@ -321,8 +310,7 @@ absl::Status FinishDataset(Dataset* ds) {
     ds->article_index.reserve(ds->articles.size());
     for (uint32_t i = 0; i < ds->articles.size(); ++i) {
       if (!ds->article_index.emplace(ds->articles[i].article_id, i).second) {
-        return absl::DataLossError(
-            absl::StrCat("duplicate article_id ", ds->articles[i].article_id));
+        return absl::DataLossError(absl::StrCat("duplicate article_id ", ds->articles[i].article_id));
       }
     }
   }

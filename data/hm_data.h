@@ -13,8 +13,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+#include "absl/strings/string_view.h"
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -64,9 +64,9 @@ struct Article {
 
 // One row of customers.csv; the id lives in Dataset::customer_ids.
 struct Customer {
-  int8_t fn = -1;      // FN: the value written (1 in the real file), -1 if empty
-  int8_t active = -1;  // Active: likewise
-  int16_t age = -1;    // -1 if empty
+  int8_t fn = -1;                       // FN: the value written (1 in the real file), -1 if empty
+  int8_t active = -1;                   // Active: likewise
+  int16_t age = -1;                     // -1 if empty
   uint16_t club_member_status = 0;      // id in Dataset::club_member_status
   uint16_t fashion_news_frequency = 0;  // id in Dataset::fashion_news_frequency
   uint32_t postal_code = 0;             // id in Dataset::postal_codes
@@ -74,9 +74,9 @@ struct Customer {
 
 // transactions_train.csv as columns of dense indices, in file order.
 struct Transactions {
-  std::vector<int32_t> day;         // days since 1970-01-01
-  std::vector<uint32_t> customer;   // index into Dataset::customers
-  std::vector<uint32_t> article;    // index into Dataset::articles
+  std::vector<int32_t> day;        // days since 1970-01-01
+  std::vector<uint32_t> customer;  // index into Dataset::customers
+  std::vector<uint32_t> article;   // index into Dataset::articles
   std::vector<float> price;
   std::vector<uint8_t> sales_channel;
 
@@ -118,9 +118,7 @@ struct Dataset {
     if (it == article_index.end()) return std::nullopt;
     return it->second;
   }
-  std::optional<uint32_t> FindCustomer(absl::string_view id) const {
-    return customer_ids.Find(id);
-  }
+  std::optional<uint32_t> FindCustomer(absl::string_view id) const { return customer_ids.Find(id); }
   absl::string_view customer_id(uint32_t index) const { return customer_ids.Get(index); }
 };
 

@@ -17,14 +17,12 @@ bool IsValidCustomerId(absl::string_view id) {
 
 absl::StatusOr<int32_t> ParseArticleId(absl::string_view text) {
   if (text.empty() || text.size() > kArticleIdDigits) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bad article id '", text, "': expected 1 to 10 digits"));
+    return absl::InvalidArgumentError(absl::StrCat("bad article id '", text, "': expected 1 to 10 digits"));
   }
   int64_t v = 0;
   for (char c : text) {
     if (c < '0' || c > '9') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("bad article id '", text, "': not all digits"));
+      return absl::InvalidArgumentError(absl::StrCat("bad article id '", text, "': not all digits"));
     }
     v = v * 10 + (c - '0');
   }

@@ -2,9 +2,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/status_macros.h"
 #include "data/csv.h"
 #include "data/ids.h"
-#include "common/status_macros.h"
 
 namespace hmrec {
 namespace {
@@ -29,8 +29,7 @@ absl::StatusOr<Submission> ReadSubmission(const std::string& path, SubmissionChe
   ASSIGN_OR_RETURN(bool has_header, reader->Next());
   if (!has_header || reader->fields().size() != 2 || reader->fields()[0] != "customer_id" ||
       reader->fields()[1] != "prediction") {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ":1: header must be '", kSubmissionHeader, "'"));
+    return absl::InvalidArgumentError(absl::StrCat(path, ":1: header must be '", kSubmissionHeader, "'"));
   }
   auto note = [&](std::string what) {
     if (check->examples.size() < kMaxExamples) {
@@ -74,8 +73,7 @@ absl::StatusOr<Submission> ReadSubmission(const std::string& path, SubmissionChe
   return sub;
 }
 
-void AppendSubmissionRow(absl::string_view customer_id, const std::vector<int32_t>& articles,
-                         std::string* out) {
+void AppendSubmissionRow(absl::string_view customer_id, const std::vector<int32_t>& articles, std::string* out) {
   out->append(customer_id.data(), customer_id.size());
   out->push_back(',');
   char buf[kArticleIdDigits];

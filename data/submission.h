@@ -10,8 +10,8 @@
 
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+#include "absl/strings/string_view.h"
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -39,7 +39,6 @@ using Submission = absl::flat_hash_map<std::string, std::vector<int32_t>>;
 absl::StatusOr<Submission> ReadSubmission(const std::string& path, SubmissionCheck* check);
 
 // Appends one "customer_id,id id id\n" line to `out`.
-void AppendSubmissionRow(absl::string_view customer_id, const std::vector<int32_t>& articles,
-                         std::string* out);
+void AppendSubmissionRow(absl::string_view customer_id, const std::vector<int32_t>& articles, std::string* out);
 
 }  // namespace hmrec

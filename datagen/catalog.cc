@@ -19,8 +19,7 @@ const std::vector<IndexInfo>& Indexes() {
 }
 
 const std::vector<ProductTypeInfo>& ProductTypes() {
-  constexpr uint8_t W = kWomen, M = kMen, K = kKids, WM = kWomen | kMen, WK = kWomen | kKids,
-                    A = kAll;
+  constexpr uint8_t W = kWomen, M = kMen, K = kKids, WM = kWomen | kMen, WK = kWomen | kKids, A = kAll;
   static const auto* k = new std::vector<ProductTypeInfo>{
       {255, "T-shirt", "Garment Upper body", 1002, A, 99},
       {254, "Top", "Garment Upper body", 1005, WK, 149},
@@ -70,17 +69,27 @@ const std::vector<ProductTypeInfo>& ProductTypes() {
 
 const std::vector<NamedCode>& GarmentGroups() {
   static const auto* k = new std::vector<NamedCode>{
-      {1001, "Unknown"},        {1002, "Jersey Basic"},
-      {1003, "Knitwear"},       {1005, "Jersey Fancy"},
+      {1001, "Unknown"},
+      {1002, "Jersey Basic"},
+      {1003, "Knitwear"},
+      {1005, "Jersey Fancy"},
       {1006, "Woven/Jersey/Knitted mix Baby"},
-      {1007, "Outdoor"},        {1008, "Dressed"},
-      {1009, "Trousers"},       {1010, "Blouses"},
-      {1011, "Shirts"},         {1012, "Under-, Nightwear"},
-      {1013, "Dresses Ladies"}, {1014, "Skirts"},
-      {1016, "Trousers Denim"}, {1017, "Shorts"},
-      {1018, "Swimwear"},       {1019, "Accessories"},
-      {1020, "Socks and Tights"}, {1021, "Special Offers"},
-      {1023, "Dresses/Skirts girls"}, {1025, "Shoes"},
+      {1007, "Outdoor"},
+      {1008, "Dressed"},
+      {1009, "Trousers"},
+      {1010, "Blouses"},
+      {1011, "Shirts"},
+      {1012, "Under-, Nightwear"},
+      {1013, "Dresses Ladies"},
+      {1014, "Skirts"},
+      {1016, "Trousers Denim"},
+      {1017, "Shorts"},
+      {1018, "Swimwear"},
+      {1019, "Accessories"},
+      {1020, "Socks and Tights"},
+      {1021, "Special Offers"},
+      {1023, "Dresses/Skirts girls"},
+      {1025, "Shoes"},
   };
   return *k;
 }
@@ -94,20 +103,34 @@ absl::string_view GarmentGroupName(int32_t code) {
 
 const std::vector<NamedCode>& GraphicalAppearances() {
   static const auto* k = new std::vector<NamedCode>{
-      {1010016, "Solid"},          {1010001, "All over pattern"},
-      {1010010, "Melange"},        {1010017, "Stripe"},
-      {1010021, "Lace"},           {1010023, "Denim"},
-      {1010004, "Check"},          {1010008, "Front print"},
-      {1010014, "Placement print"}, {1010026, "Other pattern"},
-      {1010002, "Application/3D"}, {1010005, "Colour blocking"},
-      {1010007, "Embroidery"},     {1010012, "Jacquard"},
-      {1010013, "Metallic"},       {1010018, "Treatment"},
-      {1010019, "Sequin"},         {1010020, "Contrast"},
-      {1010022, "Neps"},           {1010024, "Mesh"},
-      {1010025, "Glittering/Metallic"}, {1010027, "Chambray"},
-      {1010028, "Hologram"},       {1010029, "Argyle"},
-      {1010006, "Dot"},            {1010009, "Mixed solid/pattern"},
-      {1010011, "Transparent"},    {1010015, "Slub"},
+      {1010016, "Solid"},
+      {1010001, "All over pattern"},
+      {1010010, "Melange"},
+      {1010017, "Stripe"},
+      {1010021, "Lace"},
+      {1010023, "Denim"},
+      {1010004, "Check"},
+      {1010008, "Front print"},
+      {1010014, "Placement print"},
+      {1010026, "Other pattern"},
+      {1010002, "Application/3D"},
+      {1010005, "Colour blocking"},
+      {1010007, "Embroidery"},
+      {1010012, "Jacquard"},
+      {1010013, "Metallic"},
+      {1010018, "Treatment"},
+      {1010019, "Sequin"},
+      {1010020, "Contrast"},
+      {1010022, "Neps"},
+      {1010024, "Mesh"},
+      {1010025, "Glittering/Metallic"},
+      {1010027, "Chambray"},
+      {1010028, "Hologram"},
+      {1010029, "Argyle"},
+      {1010006, "Dot"},
+      {1010009, "Mixed solid/pattern"},
+      {1010011, "Transparent"},
+      {1010015, "Slub"},
       {-1, "Unknown"},
   };
   return *k;
@@ -152,47 +175,95 @@ const std::vector<ColourInfo>& Colours() {
 
 const std::vector<absl::string_view>& SectionWords() {
   static const auto* k = new std::vector<absl::string_view>{
-      "Womens Everyday Collection", "Womens Tailoring", "Womens Casual", "Womens Trend",
-      "Womens Lingerie", "Womens Nightwear, Socks & Tigh", "Womens Swimwear, beachwear",
-      "Womens Small accessories", "Womens Big accessories", "Womens Shoes", "Ladies Denim",
-      "Divided Basics", "Divided Collection", "Divided Projects", "Divided Selected",
-      "Divided Accessories", "Mens Underwear", "Men Project", "Contemporary Smart",
-      "Contemporary Casual", "Contemporary Street", "Men Accessories", "Men Shoes",
-      "Denim Men", "Baby Essentials & Complements", "Baby Girl", "Baby Boy",
-      "Kids Girl", "Kids Boy", "Young Girl", "Young Boy", "Kids & Baby Shoes",
-      "Kids Accessories, Swimwear & D", "Kids Outerwear", "Ladies H&M Sport",
-      "Men H&M Sport", "Kids Sports", "Collaborations", "EQ Divided", "Mama",
+      "Womens Everyday Collection",
+      "Womens Tailoring",
+      "Womens Casual",
+      "Womens Trend",
+      "Womens Lingerie",
+      "Womens Nightwear, Socks & Tigh",
+      "Womens Swimwear, beachwear",
+      "Womens Small accessories",
+      "Womens Big accessories",
+      "Womens Shoes",
+      "Ladies Denim",
+      "Divided Basics",
+      "Divided Collection",
+      "Divided Projects",
+      "Divided Selected",
+      "Divided Accessories",
+      "Mens Underwear",
+      "Men Project",
+      "Contemporary Smart",
+      "Contemporary Casual",
+      "Contemporary Street",
+      "Men Accessories",
+      "Men Shoes",
+      "Denim Men",
+      "Baby Essentials & Complements",
+      "Baby Girl",
+      "Baby Boy",
+      "Kids Girl",
+      "Kids Boy",
+      "Young Girl",
+      "Young Boy",
+      "Kids & Baby Shoes",
+      "Kids Accessories, Swimwear & D",
+      "Kids Outerwear",
+      "Ladies H&M Sport",
+      "Men H&M Sport",
+      "Kids Sports",
+      "Collaborations",
+      "EQ Divided",
+      "Mama",
   };
   return *k;
 }
 
 const std::vector<absl::string_view>& NameWords() {
   static const auto* k = new std::vector<absl::string_view>{
-      "Tilly", "Luna", "Bella", "Sara", "Mika", "Nora", "Ines", "Alva", "Ebba", "Juno",
-      "Hugo", "Leo", "Otto", "Max", "Theo", "Nils", "Svea", "Cleo", "Vera", "Ivy",
-      "Basic", "Slim", "Relaxed", "Wide", "Cropped", "Oversized", "Soft", "Chunky",
-      "Classic", "Ribbed", "Fancy", "Sporty", "Cosy", "Bold", "Sweet", "Cool",
+      "Tilly",  "Luna",    "Bella",  "Sara",  "Mika",    "Nora", "Ines",    "Alva",      "Ebba",
+      "Juno",   "Hugo",    "Leo",    "Otto",  "Max",     "Theo", "Nils",    "Svea",      "Cleo",
+      "Vera",   "Ivy",     "Basic",  "Slim",  "Relaxed", "Wide", "Cropped", "Oversized", "Soft",
+      "Chunky", "Classic", "Ribbed", "Fancy", "Sporty",  "Cosy", "Bold",    "Sweet",     "Cool",
   };
   return *k;
 }
 
 const std::vector<absl::string_view>& Fabrics() {
   static const auto* k = new std::vector<absl::string_view>{
-      "soft cotton jersey", "fine-knit fabric", "woven viscose", "washed denim",
-      "sweatshirt fabric", "ribbed jersey", "lyocell blend", "recycled polyester",
-      "linen-blend weave", "thick cotton twill", "stretch lace", "organic cotton",
+      "soft cotton jersey", "fine-knit fabric",   "woven viscose", "washed denim",
+      "sweatshirt fabric",  "ribbed jersey",      "lyocell blend", "recycled polyester",
+      "linen-blend weave",  "thick cotton twill", "stretch lace",  "organic cotton",
   };
   return *k;
 }
 
 const std::vector<absl::string_view>& Features() {
   static const auto* k = new std::vector<absl::string_view>{
-      "a round neckline", "long sleeves", "short sleeves", "a V-neck", "a relaxed fit",
-      "an elasticated waist", "side pockets", "a zip at the front", "buttons down the front",
-      "dropped shoulders", "ribbing at the cuffs and hem", "a drawstring hood",
-      "narrow, adjustable shoulder straps", "a slightly longer back", "a print motif",
-      "a concealed zip in one side", "a wrapover front", "flared legs", "a high waist",
-      "a sheen", "lined cups", "a chest pocket", "a turn-down collar", "a double-layered hood",
+      "a round neckline",
+      "long sleeves",
+      "short sleeves",
+      "a V-neck",
+      "a relaxed fit",
+      "an elasticated waist",
+      "side pockets",
+      "a zip at the front",
+      "buttons down the front",
+      "dropped shoulders",
+      "ribbing at the cuffs and hem",
+      "a drawstring hood",
+      "narrow, adjustable shoulder straps",
+      "a slightly longer back",
+      "a print motif",
+      "a concealed zip in one side",
+      "a wrapover front",
+      "flared legs",
+      "a high waist",
+      "a sheen",
+      "lined cups",
+      "a chest pocket",
+      "a turn-down collar",
+      "a double-layered hood",
   };
   return *k;
 }

@@ -7,8 +7,8 @@
 // Immutable; safe to share.
 
 #include <cstdint>
-#include "absl/strings/string_view.h"
 #include <vector>
+#include "absl/strings/string_view.h"
 
 namespace hmrec::datagen {
 
@@ -21,8 +21,8 @@ struct IndexInfo {
   int32_t group_no;
   absl::string_view group_name;
   Audience audience;
-  double article_share;   // share of articles in the real catalogue (approx.)
-  double age_center;      // where the customers buying it cluster
+  double article_share;  // share of articles in the real catalogue (approx.)
+  double age_center;     // where the customers buying it cluster
 };
 
 struct ProductTypeInfo {
@@ -30,8 +30,8 @@ struct ProductTypeInfo {
   absl::string_view name;
   absl::string_view group;  // product_group_name
   int32_t garment_group_no;
-  uint8_t audience;        // bit set of Audience
-  double price;            // typical shelf price, SEK
+  uint8_t audience;  // bit set of Audience
+  double price;      // typical shelf price, SEK
 };
 
 struct NamedCode {

@@ -10,15 +10,15 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/progress.h"
+#include "common/rng.h"
+#include "common/status_macros.h"
 #include "data/csv.h"
 #include "data/dates.h"
 #include "data/hm_data.h"
 #include "data/ids.h"
-#include "common/progress.h"
-#include "common/status_macros.h"
 #include "data/submission.h"
 #include "datagen/catalog.h"
-#include "common/rng.h"
 
 namespace hmrec::datagen {
 namespace {
@@ -35,8 +35,8 @@ enum Stream : uint64_t {
   kStreamIds,
 };
 
-constexpr int kTasteTop = 6;      // styles kept per customer
-constexpr int kRecentItems = 8;   // re-buy candidates per customer
+constexpr int kTasteTop = 6;            // styles kept per customer
+constexpr int kRecentItems = 8;         // re-buy candidates per customer
 constexpr double kBasketExtra = 1.35;   // items per basket = 1 + Poisson(this)
 constexpr double kDuplicateRow = 0.07;  // same article twice in a basket
 constexpr double kPriceScale = 5900.0;  // SEK -> the real file's normalised price
@@ -112,8 +112,7 @@ std::vector<int32_t> DistinctInts(Rng& rng, size_t n, int32_t lo, int32_t hi) {
 
 // A categorical that favours a few values of `n`: a handful get large random
 // weights, the rest a small floor.
-Categorical FavourFew(Rng& rng, size_t n, int favourites, double floor,
-                      const std::vector<bool>* allowed = nullptr) {
+Categorical FavourFew(Rng& rng, size_t n, int favourites, double floor, const std::vector<bool>* allowed = nullptr) {
   std::vector<double> w(n, 0.0);
   std::vector<size_t> ok;
   for (size_t i = 0; i < n; ++i) {
@@ -137,12 +136,11 @@ double DayWeight(int32_t day, int32_t start) {
   const int dom = (date[8] - '0') * 10 + (date[9] - '0');
   double w = kWeekday[DayOfWeek(day)];
   const double doy = (month - 1) * 30.4 + dom;
-  w *= 1.0 + 0.22 * std::cos(2 * M_PI * (doy - 175) / 365.0);  // summer peak
-  if ((month == 6 && dom >= 20) || (month == 7 && dom <= 10)) w *= 1.35;  // summer sale
+  w *= 1.0 + 0.22 * std::cos(2 * M_PI * (doy - 175) / 365.0);                  // summer peak
+  if ((month == 6 && dom >= 20) || (month == 7 && dom <= 10)) w *= 1.35;       // summer sale
   if (month == 11 && dom >= 23 && dom <= 29 && DayOfWeek(day) == 4) w *= 2.6;  // Black Friday
   if (month == 12 && dom >= 26) w *= 1.3;
-  if (date.compare(0, 7, "2020-03") >= 0 && date.compare(0, 7, "2020-05") <= 0 &&
-      !(month == 3 && dom < 15)) {
+  if (date.compare(0, 7, "2020-03") >= 0 && date.compare(0, 7, "2020-05") <= 0 && !(month == 3 && dom < 15)) {
     w *= 0.62;  // lockdown
   }
   w *= 1.0 + 0.08 * (day - start) / 365.0;
@@ -216,23 +214,20 @@ void Generator::BuildStyles() {
   const int sections_per_index = 5;
   const int departments_per_index = std::max(3, std::min(30, cfg_.num_articles() / 300));
   std::vector<int32_t> section_nos = DistinctInts(crng, indexes.size() * sections_per_index, 2, 99);
-  std::vector<int32_t> dept_nos =
-      DistinctInts(crng, indexes.size() * departments_per_index, 1201, 9989);
+  std::vector<int32_t> dept_nos = DistinctInts(crng, indexes.size() * departments_per_index, 1201, 9989);
   departments_of_index_.assign(indexes.size(), {});
   for (size_t ix = 0; ix < indexes.size(); ++ix) {
     const int first_section = static_cast<int>(sections_.size());
     for (int s = 0; s < sections_per_index; ++s) {
-      sections_.push_back({section_nos[sections_.size()],
-                           std::string(section_words[(ix * 4 + s) % section_words.size()])});
+      sections_.push_back(
+          {section_nos[sections_.size()], std::string(section_words[(ix * 4 + s) % section_words.size()])});
     }
     for (int d = 0; d < departments_per_index; ++d) {
       const ProductTypeInfo& t = types[crng.Below(types.size())];
-      static constexpr const char* kSuffix[] = {"", " Basic", " Fancy", " Trend", " DS", " Premium",
-                                                " Woven", " Jersey"};
+      static constexpr const char* kSuffix[] = {"",    " Basic",   " Fancy", " Trend",
+                                                " DS", " Premium", " Woven", " Jersey"};
       departments_of_index_[ix].push_back(static_cast<int>(departments_.size()));
-      departments_.push_back({dept_nos[departments_.size()],
-                              absl::StrCat(t.name,
-                                           kSuffix[crng.Below(8)]),
+      departments_.push_back({dept_nos[departments_.size()], absl::StrCat(t.name, kSuffix[crng.Below(8)]),
                               first_section + static_cast<int>(crng.Below(sections_per_index))});
     }
   }
@@ -241,9 +236,8 @@ void Generator::BuildStyles() {
   for (int s = 0; s < cfg_.num_styles(); ++s) {
     Style st;
     // The first styles cover every index once so no audience is missing.
-    st.index = s < static_cast<int>(indexes.size()) && cfg_.num_styles() >= 10
-                   ? s
-                   : static_cast<int>(index_pick.Sample(rng));
+    st.index =
+        s < static_cast<int>(indexes.size()) && cfg_.num_styles() >= 10 ? s : static_cast<int>(index_pick.Sample(rng));
     const IndexInfo& ix = indexes[st.index];
     st.mass = rng.LogNormal(0, 0.5) * ix.article_share;
     st.age_center = std::clamp(rng.Normal(ix.age_center, 7), 18.0, 70.0);
@@ -334,11 +328,9 @@ void Generator::BuildCatalogue() {
     if (rng.Bernoulli(0.01)) absl::StrAppend(&name, ", 2-pack");
     std::string desc;
     if (!rng.Bernoulli(0.004)) {  // the real file lacks ~0.4% of descriptions
-      desc = absl::StrCat(absl::AsciiStrToUpper(std::string(1, t.name[0])), t.name.substr(1),
-                          " in ", fabrics[rng.Below(fabrics.size())], " with ",
-                          features[rng.Below(features.size())], ", ",
-                          features[rng.Below(features.size())], " and ",
-                          features[rng.Below(features.size())], ".");
+      desc = absl::StrCat(absl::AsciiStrToUpper(std::string(1, t.name[0])), t.name.substr(1), " in ",
+                          fabrics[rng.Below(fabrics.size())], " with ", features[rng.Below(features.size())], ", ",
+                          features[rng.Below(features.size())], " and ", features[rng.Below(features.size())], ".");
       if (rng.Bernoulli(0.05)) absl::StrAppend(&desc, " Made in a \"soft-touch\" quality.");
       if (rng.Bernoulli(0.003)) absl::StrAppend(&desc, "\nCare: wash at 40\xC2\xB0.");
     }
@@ -390,8 +382,7 @@ void Generator::BuildCatalogue() {
     }
   }
   // Variant numbers can collide after clamping: keep ids unique.
-  std::sort(rows.begin(), rows.end(),
-            [](const Row& x, const Row& y) { return x.a.article_id < y.a.article_id; });
+  std::sort(rows.begin(), rows.end(), [](const Row& x, const Row& y) { return x.a.article_id < y.a.article_id; });
   for (size_t i = 1; i < rows.size(); ++i) {
     if (rows[i].a.article_id <= rows[i - 1].a.article_id) {
       rows[i].a.article_id = rows[i - 1].a.article_id + 1;
@@ -484,11 +475,14 @@ void Generator::BuildCustomers() {
     const bool fn = rng.Bernoulli(0.348);
     const bool active = fn ? rng.Bernoulli(0.965) : rng.Bernoulli(0.003);
     const double club_u = rng.Uniform();
-    const char* club = club_u < 0.9275 ? "ACTIVE" : club_u < 0.9955 ? "PRE-CREATE" :
-                       club_u < 0.9958 ? "LEFT CLUB" : "";
+    const char* club = club_u < 0.9275 ? "ACTIVE" : club_u < 0.9955 ? "PRE-CREATE" : club_u < 0.9958 ? "LEFT CLUB" : "";
     const double news_u = rng.Uniform();
-    const char* news = fn ? (news_u < 0.985 ? "Regularly" : news_u < 0.99 ? "Monthly" : "NONE")
-                          : (news_u < 0.982 ? "NONE" : news_u < 0.9999 ? "" : "None");
+    const char* news = fn ? (news_u < 0.985  ? "Regularly"
+                             : news_u < 0.99 ? "Monthly"
+                                             : "NONE")
+                          : (news_u < 0.982    ? "NONE"
+                             : news_u < 0.9999 ? ""
+                                               : "None");
     const bool age_missing = rng.Bernoulli(0.0116);
 
     // Taste: demographic pull plus an individual part no file shows.
@@ -526,8 +520,7 @@ void Generator::BuildCustomers() {
 
     std::string row;
     absl::StrAppend(&row, fn ? "1.0" : "", ",", active ? "1.0" : "", ",", club, ",", news, ",",
-                    age_missing ? std::string() : absl::StrCat(static_cast<int>(age)), ",",
-                    postal_codes_[postal]);
+                    age_missing ? std::string() : absl::StrCat(static_cast<int>(age)), ",", postal_codes_[postal]);
     customer_rows_[c] = std::move(row);
   }
 
@@ -550,8 +543,7 @@ absl::Status Generator::WriteCustomers() {
   // customers.csv is ordered by customer id, like the real file.
   std::vector<uint32_t> order(customer_ids_.size());
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(),
-            [&](uint32_t a, uint32_t b) { return customer_ids_[a] < customer_ids_[b]; });
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return customer_ids_[a] < customer_ids_[b]; });
   ASSIGN_OR_RETURN(std::unique_ptr<CsvWriter> w, CsvWriter::Open(Path(kCustomersFile)));
   w->Row(CustomerColumns());
   for (uint32_t c : order) {
@@ -591,11 +583,9 @@ absl::Status Generator::WriteTransactions(GenerateStats* stats) {
     const double hi = day_cdf[cm.leave - start_];
     for (int32_t s = 0; s < cm.sessions; ++s) {
       const double u = rng.Uniform(lo, hi);
-      const int32_t d = static_cast<int32_t>(
-          std::upper_bound(day_cdf.begin(), day_cdf.end(), u) - day_cdf.begin());
+      const int32_t d = static_cast<int32_t>(std::upper_bound(day_cdf.begin(), day_cdf.end(), u) - day_cdf.begin());
       const int32_t day = std::min(d, ndays - 1);
-      visits.push_back({day, static_cast<uint32_t>(c),
-                        MixSeed(cfg_.seed(), static_cast<uint64_t>(day), c)});
+      visits.push_back({day, static_cast<uint32_t>(c), MixSeed(cfg_.seed(), static_cast<uint64_t>(day), c)});
     }
   }
   std::sort(visits.begin(), visits.end(), [](const Visit& a, const Visit& b) {
@@ -713,8 +703,7 @@ absl::Status Generator::WriteSampleSubmission() {
   for (size_t i = 0; i < k; ++i) top.push_back(articles_[order[i]].article_id);
   std::vector<uint32_t> ids(customer_ids_.size());
   std::iota(ids.begin(), ids.end(), 0);
-  std::sort(ids.begin(), ids.end(),
-            [&](uint32_t a, uint32_t b) { return customer_ids_[a] < customer_ids_[b]; });
+  std::sort(ids.begin(), ids.end(), [&](uint32_t a, uint32_t b) { return customer_ids_[a] < customer_ids_[b]; });
   ASSIGN_OR_RETURN(std::unique_ptr<CsvWriter> w, CsvWriter::Open(Path(kSampleSubmissionFile)));
   w->Row({"customer_id", "prediction"});
   std::string line;
@@ -752,8 +741,8 @@ absl::Status Generator::Run(GenerateStats* stats) {
 
 }  // namespace
 
-absl::Status Generate(const config::DatagenConfig& cfg, const std::string& out_dir,
-                      bool show_progress, GenerateStats* stats) {
+absl::Status Generate(const config::DatagenConfig& cfg, const std::string& out_dir, bool show_progress,
+                      GenerateStats* stats) {
   Generator g(cfg, out_dir, show_progress);
   return g.Run(stats);
 }

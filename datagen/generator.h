@@ -34,7 +34,7 @@ struct GenerateStats {
 // Writes articles.csv, customers.csv, transactions_train.csv and
 // sample_submission.csv into `out_dir` (created if missing). Each file is
 // written under a temporary name and renamed when complete.
-absl::Status Generate(const config::DatagenConfig& cfg, const std::string& out_dir,
-                      bool show_progress, GenerateStats* stats);
+absl::Status Generate(const config::DatagenConfig& cfg, const std::string& out_dir, bool show_progress,
+                      GenerateStats* stats);
 
 }  // namespace hmrec::datagen

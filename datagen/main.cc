@@ -15,8 +15,7 @@
 #include "glog/logging.h"
 
 ABSL_FLAG(std::string, scale, "small", "Preset: tiny (~1k customers), small (~50k), full (1.37M)");
-ABSL_FLAG(std::string, config, "",
-          "Text-format DatagenConfig; its fields override the --scale preset");
+ABSL_FLAG(std::string, config, "", "Text-format DatagenConfig; its fields override the --scale preset");
 ABSL_FLAG(std::string, out, "", "Output directory (created if missing)");
 ABSL_FLAG(int64_t, seed, -1, "Overrides the seed when >= 0");
 ABSL_FLAG(bool, quiet, false, "No progress lines");
@@ -32,8 +31,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "datagen: --out is required\n");
     return 2;
   }
-  absl::StatusOr<hmrec::config::DatagenConfig> cfg =
-      hmrec::datagen::ScalePreset(absl::GetFlag(FLAGS_scale));
+  absl::StatusOr<hmrec::config::DatagenConfig> cfg = hmrec::datagen::ScalePreset(absl::GetFlag(FLAGS_scale));
   if (!cfg.ok()) {
     std::fprintf(stderr, "datagen: %s\n", std::string(cfg.status().message()).c_str());
     return 2;
@@ -58,10 +56,8 @@ int main(int argc, char** argv) {
   std::fprintf(stderr,
                "datagen: wrote %s: %lld articles (%lld never bought), %lld customers (%lld without "
                "purchase), %lld transactions in %.1f s\n",
-               out.c_str(), static_cast<long long>(stats.articles),
-               static_cast<long long>(stats.articles_never_bought),
-               static_cast<long long>(stats.customers),
-               static_cast<long long>(stats.customers_without_purchase),
+               out.c_str(), static_cast<long long>(stats.articles), static_cast<long long>(stats.articles_never_bought),
+               static_cast<long long>(stats.customers), static_cast<long long>(stats.customers_without_purchase),
                static_cast<long long>(stats.transactions), stats.seconds);
   return 0;
 }

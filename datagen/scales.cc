@@ -42,8 +42,7 @@ absl::StatusOr<config::DatagenConfig> ScalePreset(absl::string_view scale) {
     c.set_num_postal_codes(352899);
     return c;
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown scale '", scale, "': use tiny, small or full"));
+  return absl::InvalidArgumentError(absl::StrCat("unknown scale '", scale, "': use tiny, small or full"));
 }
 
 absl::Status ValidateConfig(const config::DatagenConfig& c) {

@@ -5,10 +5,10 @@
 #include <memory>
 #include <numeric>
 
-#include "data/csv.h"
-#include "data/history.h"
 #include "common/progress.h"
 #include "common/status_macros.h"
+#include "data/csv.h"
+#include "data/history.h"
 #include "data/submission.h"
 
 namespace hmrec::evaluate {
@@ -79,8 +79,7 @@ Recommender AgeBandPopularityRecommender(const Dataset& ds, int window_days, int
 }
 
 Recommender RecentPurchasesRecommender(const Dataset& ds, int window_days, double half_life_days) {
-  auto history = std::make_shared<CustomerHistory>(
-      CustomerHistory::Build(ds.transactions, ds.customers.size()));
+  auto history = std::make_shared<CustomerHistory>(CustomerHistory::Build(ds.transactions, ds.customers.size()));
   std::vector<uint32_t> popular = PopularArticles(ds, window_days, kK);
   const double rate = std::log(2.0) / half_life_days;
   return [&ds, history, popular, rate](uint32_t c, std::vector<int32_t>* out) {
@@ -120,8 +119,7 @@ Recommender RecentPurchasesRecommender(const Dataset& ds, int window_days, doubl
   };
 }
 
-absl::Status WriteSubmission(const Dataset& ds, const Recommender& rec, const std::string& path,
-                             bool show_progress) {
+absl::Status WriteSubmission(const Dataset& ds, const Recommender& rec, const std::string& path, bool show_progress) {
   ASSIGN_OR_RETURN(std::unique_ptr<CsvWriter> w, CsvWriter::Open(path));
   w->Row({"customer_id", "prediction"});
   ProgressReporter progress("writing " + path, static_cast<int64_t>(ds.customers.size()), "customers");

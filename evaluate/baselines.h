@@ -36,7 +36,6 @@ Recommender AgeBandPopularityRecommender(const Dataset& ds, int window_days, int
 Recommender RecentPurchasesRecommender(const Dataset& ds, int window_days, double half_life_days);
 
 // Writes "customer_id,prediction" for every customer in customers.csv order.
-absl::Status WriteSubmission(const Dataset& ds, const Recommender& rec, const std::string& path,
-                             bool show_progress);
+absl::Status WriteSubmission(const Dataset& ds, const Recommender& rec, const std::string& path, bool show_progress);
 
 }  // namespace hmrec::evaluate

@@ -14,10 +14,10 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
+#include "data/customer_list.h"
 #include "data/dataset_cache.h"
 #include "data/dates.h"
 #include "evaluate/baselines.h"
-#include "data/customer_list.h"
 #include "evaluate/score.h"
 #include "evaluate/split.h"
 #include "glog/logging.h"
@@ -33,8 +33,7 @@ ABSL_FLAG(int, popular_window_days, 7, "Window of the popularity list (baseline)
 ABSL_FLAG(double, half_life_days, 14, "Decay half-life of the recent baseline");
 ABSL_FLAG(std::string, truth, "", "Held-out transactions, e.g. SPLIT/truth.csv (score)");
 ABSL_FLAG(std::string, submission, "", "Submission to score (score)");
-ABSL_FLAG(std::string, customers, "",
-          "customers.csv or sample_submission.csv: check every customer has a row (score)");
+ABSL_FLAG(std::string, customers, "", "customers.csv or sample_submission.csv: check every customer has a row (score)");
 ABSL_FLAG(std::string, json, "", "Also write the scores as JSON here (score)");
 ABSL_FLAG(std::string, label, "", "Name of the submission in the printed table (score)");
 ABSL_FLAG(bool, no_cache, false, "Do not use or write the dataset cache (baseline)");
@@ -51,13 +50,12 @@ int RunSplit() {
   const std::string data = absl::GetFlag(FLAGS_data), out = absl::GetFlag(FLAGS_out);
   if (data.empty() || out.empty()) return Fail(absl::InvalidArgumentError("split needs --data and --out"));
   hmrec::evaluate::SplitResult r;
-  absl::Status s = hmrec::evaluate::SplitHoldout(data, absl::GetFlag(FLAGS_holdout_days), out,
-                                                 !absl::GetFlag(FLAGS_quiet), &r);
+  absl::Status s =
+      hmrec::evaluate::SplitHoldout(data, absl::GetFlag(FLAGS_holdout_days), out, !absl::GetFlag(FLAGS_quiet), &r);
   if (!s.ok()) return Fail(s);
   std::fprintf(stderr, "evaluate: held out %s..%s: %lld rows in %s/truth.csv, %lld training rows in %s/train\n",
                hmrec::FormatDate(r.first_holdout_day).c_str(), hmrec::FormatDate(r.last_day).c_str(),
-               static_cast<long long>(r.holdout_rows), out.c_str(),
-               static_cast<long long>(r.train_rows), out.c_str());
+               static_cast<long long>(r.holdout_rows), out.c_str(), static_cast<long long>(r.train_rows), out.c_str());
   return 0;
 }
 
@@ -85,8 +83,8 @@ int RunBaseline() {
   }
   absl::Status s = hmrec::evaluate::WriteSubmission(**ds, rec, out, !absl::GetFlag(FLAGS_quiet));
   if (!s.ok()) return Fail(s);
-  std::fprintf(stderr, "evaluate: wrote %s baseline for %zu customers to %s\n", kind.c_str(),
-               (*ds)->customers.size(), out.c_str());
+  std::fprintf(stderr, "evaluate: wrote %s baseline for %zu customers to %s\n", kind.c_str(), (*ds)->customers.size(),
+               out.c_str());
   return 0;
 }
 
@@ -102,16 +100,16 @@ int RunScore() {
   if (!sub.ok()) return Fail(sub.status());
   hmrec::evaluate::ScoreResult r = hmrec::evaluate::Score(*truth, *sub);
   if (!absl::GetFlag(FLAGS_customers).empty()) {
-    absl::StatusOr<std::vector<std::string>> ids =
-        hmrec::ReadCustomerIds(absl::GetFlag(FLAGS_customers));
+    absl::StatusOr<std::vector<std::string>> ids = hmrec::ReadCustomerIds(absl::GetFlag(FLAGS_customers));
     if (!ids.ok()) return Fail(ids.status());
     hmrec::evaluate::CheckCoverage(*ids, *sub, &r);
   }
   const std::string label = absl::GetFlag(FLAGS_label).empty() ? sub_path : absl::GetFlag(FLAGS_label);
-  std::printf("%-28s MAP@12 %.5f  recall@12 %.4f  scored %lld customers (%lld missing)  "
-              "12 valid ids: %.2f%%\n",
-              label.c_str(), r.map_at_12, r.recall_at_12, static_cast<long long>(r.truth_customers),
-              static_cast<long long>(r.truth_customers_missing), 100.0 * r.share_with_12_valid());
+  std::printf(
+      "%-28s MAP@12 %.5f  recall@12 %.4f  scored %lld customers (%lld missing)  "
+      "12 valid ids: %.2f%%\n",
+      label.c_str(), r.map_at_12, r.recall_at_12, static_cast<long long>(r.truth_customers),
+      static_cast<long long>(r.truth_customers_missing), 100.0 * r.share_with_12_valid());
   std::fprintf(stderr, "evaluate: submission %s: %s\n", sub_path.c_str(), check.Summary().c_str());
   if (r.expected_customers_missing > 0) {
     std::fprintf(stderr, "evaluate: %lld expected customers have no row\n",
@@ -126,9 +124,9 @@ int RunScore() {
         "\"customers_with_12_valid\": %d, \"expected_customers_missing\": %d, "
         "\"submission_rows\": %d, \"malformed_rows\": %d, \"invalid_article_ids\": %d, "
         "\"short_rows\": %d, \"duplicate_customers\": %d}\n",
-        label, r.map_at_12, r.recall_at_12, r.truth_customers, r.truth_customers_missing,
-        r.expected_customers, r.customers_with_12_valid, r.expected_customers_missing, check.rows,
-        check.malformed_rows, check.invalid_article_ids, check.short_rows, check.duplicate_customers);
+        label, r.map_at_12, r.recall_at_12, r.truth_customers, r.truth_customers_missing, r.expected_customers,
+        r.customers_with_12_valid, r.expected_customers_missing, check.rows, check.malformed_rows,
+        check.invalid_article_ids, check.short_rows, check.duplicate_customers);
     if (!js) return Fail(absl::InternalError("cannot write " + absl::GetFlag(FLAGS_json)));
   }
   return 0;
@@ -137,8 +135,7 @@ int RunScore() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "hmrec_evaluate split|baseline|score [flags]: held-out splits, baselines and MAP@12");
+  absl::SetProgramUsageMessage("hmrec_evaluate split|baseline|score [flags]: held-out splits, baselines and MAP@12");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);

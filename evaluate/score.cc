@@ -1,10 +1,10 @@
 #include "evaluate/score.h"
 
 #include "absl/strings/str_cat.h"
-#include "data/csv.h"
-#include "data/ids.h"
 #include "common/metrics.h"
 #include "common/status_macros.h"
+#include "data/csv.h"
+#include "data/ids.h"
 
 namespace hmrec::evaluate {
 namespace {
@@ -15,10 +15,8 @@ constexpr size_t kK = 12;
 absl::StatusOr<Truth> ReadTruth(const std::string& path) {
   ASSIGN_OR_RETURN(std::unique_ptr<CsvReader> r, CsvReader::Open(path));
   ASSIGN_OR_RETURN(bool has_header, r->Next());
-  if (!has_header || r->fields().size() != 5 || r->fields()[1] != "customer_id" ||
-      r->fields()[2] != "article_id") {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ":1: expected the transactions_train.csv header"));
+  if (!has_header || r->fields().size() != 5 || r->fields()[1] != "customer_id" || r->fields()[2] != "article_id") {
+    return absl::InvalidArgumentError(absl::StrCat(path, ":1: expected the transactions_train.csv header"));
   }
   Truth truth;
   while (true) {
@@ -44,8 +42,7 @@ ScoreResult Score(const Truth& truth, const Submission& sub) {
     if (it == sub.end()) {
       ++res.truth_customers_missing;
       if (res.examples.size() < kMaxExamples) {
-        res.examples.push_back(absl::StrCat("customer ", customer,
-                                            " bought in the held-out period but has no row"));
+        res.examples.push_back(absl::StrCat("customer ", customer, " bought in the held-out period but has no row"));
       }
     }
     ap_sum += AveragePrecisionAtK(pred, actual, static_cast<int>(kK));
@@ -61,8 +58,7 @@ ScoreResult Score(const Truth& truth, const Submission& sub) {
   return res;
 }
 
-void CheckCoverage(const std::vector<std::string>& expected, const Submission& sub,
-                   ScoreResult* result) {
+void CheckCoverage(const std::vector<std::string>& expected, const Submission& sub, ScoreResult* result) {
   result->expected_customers = static_cast<int64_t>(expected.size());
   result->customers_with_12_valid = 0;
   result->expected_customers_missing = 0;

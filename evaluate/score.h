@@ -43,7 +43,6 @@ ScoreResult Score(const Truth& truth, const Submission& sub);
 
 // Fills the coverage fields of `result` for the customers `expected` (ids
 // in the order of customers.csv or sample_submission.csv).
-void CheckCoverage(const std::vector<std::string>& expected, const Submission& sub,
-                   ScoreResult* result);
+void CheckCoverage(const std::vector<std::string>& expected, const Submission& sub, ScoreResult* result);
 
 }  // namespace hmrec::evaluate

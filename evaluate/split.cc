@@ -3,11 +3,11 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "common/progress.h"
+#include "common/status_macros.h"
 #include "data/csv.h"
 #include "data/dates.h"
 #include "data/hm_data.h"
-#include "common/progress.h"
-#include "common/status_macros.h"
 
 namespace hmrec::evaluate {
 namespace fs = std::filesystem;
@@ -53,8 +53,8 @@ absl::Status CopyInto(const fs::path& from, const fs::path& to_dir) {
 
 }  // namespace
 
-absl::Status SplitHoldout(const std::string& data_dir, int holdout_days, const std::string& out_dir,
-                          bool show_progress, SplitResult* result) {
+absl::Status SplitHoldout(const std::string& data_dir, int holdout_days, const std::string& out_dir, bool show_progress,
+                          SplitResult* result) {
   if (holdout_days < 1) {
     return absl::InvalidArgumentError(absl::StrCat("holdout days = ", holdout_days, ": need >= 1"));
   }
@@ -69,10 +69,8 @@ absl::Status SplitHoldout(const std::string& data_dir, int holdout_days, const s
   const int32_t first_holdout = last_day - holdout_days + 1;
 
   ASSIGN_OR_RETURN(std::unique_ptr<CsvReader> r, CsvReader::Open(tx_path));
-  ASSIGN_OR_RETURN(std::unique_ptr<CsvWriter> train_out,
-                   CsvWriter::Open((train / kTransactionsFile).string()));
-  ASSIGN_OR_RETURN(std::unique_ptr<CsvWriter> truth_out,
-                   CsvWriter::Open((fs::path(out_dir) / kTruthFile).string()));
+  ASSIGN_OR_RETURN(std::unique_ptr<CsvWriter> train_out, CsvWriter::Open((train / kTransactionsFile).string()));
+  ASSIGN_OR_RETURN(std::unique_ptr<CsvWriter> truth_out, CsvWriter::Open((fs::path(out_dir) / kTruthFile).string()));
   ASSIGN_OR_RETURN(bool has_header, r->Next());
   if (!has_header) return absl::InvalidArgumentError(absl::StrCat(tx_path, ": empty file"));
   std::vector<absl::string_view> header = r->fields();

@@ -23,7 +23,7 @@ inline constexpr char kTrainDir[] = "train";
 // when present, and the transactions before the last `holdout_days` days)
 // and `out_dir`/truth.csv (the held-out transactions, same layout).
 // Rows are copied unchanged.
-absl::Status SplitHoldout(const std::string& data_dir, int holdout_days, const std::string& out_dir,
-                          bool show_progress, SplitResult* result);
+absl::Status SplitHoldout(const std::string& data_dir, int holdout_days, const std::string& out_dir, bool show_progress,
+                          SplitResult* result);
 
 }  // namespace hmrec::evaluate

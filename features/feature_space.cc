@@ -9,27 +9,44 @@
 namespace hmrec {
 namespace {
 
-constexpr const char* kArticleFieldNames[kArticleCategoricalFields] = {
-    "product_type_no",    "product_group_name", "graphical_appearance_no",
-    "colour_group_code",  "perceived_colour_value_id", "perceived_colour_master_id",
-    "department_no",      "index_code",         "index_group_no",
-    "section_no",         "garment_group_no"};
+constexpr const char* kArticleFieldNames[kArticleCategoricalFields] = {"product_type_no",
+                                                                       "product_group_name",
+                                                                       "graphical_appearance_no",
+                                                                       "colour_group_code",
+                                                                       "perceived_colour_value_id",
+                                                                       "perceived_colour_master_id",
+                                                                       "department_no",
+                                                                       "index_code",
+                                                                       "index_group_no",
+                                                                       "section_no",
+                                                                       "garment_group_no"};
 // Which categorical fields are pooled with history ids.
 constexpr int kHistoryAttributeFields[kHistoryAttributes] = {0, 6, 3, 9};
 
 std::string ArticleKey(const Article& a, int field) {
   switch (field) {
-    case 0: return absl::StrCat(a.product_type_no);
-    case 1: return a.product_group_name;
-    case 2: return absl::StrCat(a.graphical_appearance_no);
-    case 3: return absl::StrCat(a.colour_group_code);
-    case 4: return absl::StrCat(a.perceived_colour_value_id);
-    case 5: return absl::StrCat(a.perceived_colour_master_id);
-    case 6: return absl::StrCat(a.department_no);
-    case 7: return a.index_code;
-    case 8: return absl::StrCat(a.index_group_no);
-    case 9: return absl::StrCat(a.section_no);
-    default: return absl::StrCat(a.garment_group_no);
+    case 0:
+      return absl::StrCat(a.product_type_no);
+    case 1:
+      return a.product_group_name;
+    case 2:
+      return absl::StrCat(a.graphical_appearance_no);
+    case 3:
+      return absl::StrCat(a.colour_group_code);
+    case 4:
+      return absl::StrCat(a.perceived_colour_value_id);
+    case 5:
+      return absl::StrCat(a.perceived_colour_master_id);
+    case 6:
+      return absl::StrCat(a.department_no);
+    case 7:
+      return a.index_code;
+    case 8:
+      return absl::StrCat(a.index_group_no);
+    case 9:
+      return absl::StrCat(a.section_no);
+    default:
+      return absl::StrCat(a.garment_group_no);
   }
 }
 
@@ -132,8 +149,7 @@ config::FeatureVocabularies FeatureSpace::ToProto() const {
   config::FeatureVocabularies p;
   p.set_postal_buckets(postal_buckets_);
   p.set_history_length(history_length_);
-  auto add = [](google::protobuf::RepeatedPtrField<config::Vocabulary>* list, const char* name,
-                const StringVocab& v) {
+  auto add = [](google::protobuf::RepeatedPtrField<config::Vocabulary>* list, const char* name, const StringVocab& v) {
     config::Vocabulary* voc = list->Add();
     voc->set_field(name);
     for (uint32_t i = 0; i < v.size(); ++i) voc->add_values(std::string(v.Get(i)));
@@ -163,22 +179,20 @@ absl::StatusOr<FeatureSpace> FeatureSpace::FromProto(const config::FeatureVocabu
   for (const std::string& v : p.customer(0).values()) fs.club_.Add(v);
   for (const std::string& v : p.customer(1).values()) fs.news_.Add(v);
   if (p.article_size() != kArticleCategoricalFields + 1) {
-    return absl::InvalidArgumentError(absl::StrCat("vocabularies: ", p.article_size(),
-                                                   " article fields, expected ",
-                                                   kArticleCategoricalFields + 1));
+    return absl::InvalidArgumentError(
+        absl::StrCat("vocabularies: ", p.article_size(), " article fields, expected ", kArticleCategoricalFields + 1));
   }
   fs.article_vocabs_.resize(kArticleCategoricalFields);
   for (int f = 0; f < kArticleCategoricalFields; ++f) {
     if (p.article(f).field() != kArticleFieldNames[f]) {
-      return absl::InvalidArgumentError(absl::StrCat("vocabularies: article field ", f, " is ",
-                                                     p.article(f).field(), ", expected ",
-                                                     kArticleFieldNames[f]));
+      return absl::InvalidArgumentError(absl::StrCat("vocabularies: article field ", f, " is ", p.article(f).field(),
+                                                     ", expected ", kArticleFieldNames[f]));
     }
     for (const std::string& v : p.article(f).values()) fs.article_vocabs_[f].Add(v);
   }
   const auto& n = p.article(kArticleCategoricalFields);
-  absl::StatusOr<int64_t> num = n.values_size() == 1 ? ParseIntegerField(n.values(0))
-                                                     : absl::InvalidArgumentError("missing");
+  absl::StatusOr<int64_t> num =
+      n.values_size() == 1 ? ParseIntegerField(n.values(0)) : absl::InvalidArgumentError("missing");
   if (n.field() != "num_articles" || !num.ok() || *num < 0) {
     return absl::InvalidArgumentError("vocabularies: bad num_articles");
   }
@@ -221,8 +235,8 @@ void FeatureSpace::EncodeCustomerStatic(const Dataset& ds, const Customer& c, in
   f[5] = postal.empty() ? 0 : 1 + static_cast<int32_t>(StableHash(postal) % postal_buckets_);
 }
 
-void FeatureSpace::EncodeCustomerHistory(const uint32_t* articles, int64_t n, int32_t last_purchase_day,
-                                         int32_t as_of, int32_t* f, int32_t* history) const {
+void FeatureSpace::EncodeCustomerHistory(const uint32_t* articles, int64_t n, int32_t last_purchase_day, int32_t as_of,
+                                         int32_t* f, int32_t* history) const {
   static constexpr int64_t kLengthLimits[] = {0, 1, 2, 4, 8, 16, 32, 64};
   int32_t band = 0;
   while (band < kHistoryLengthBands - 1 && n > kLengthLimits[band]) ++band;
@@ -238,8 +252,7 @@ void FeatureSpace::EncodeArticleStatic(uint32_t row, const Article& a, int32_t* 
   for (int k = 0; k < kArticleCategoricalFields; ++k) f[1 + k] = Lookup(article_vocabs_[k], ArticleKey(a, k));
 }
 
-void FeatureSpace::EncodeArticleDynamic(const ArticleSales& sales, uint32_t row, int32_t day,
-                                        int32_t* f) {
+void FeatureSpace::EncodeArticleDynamic(const ArticleSales& sales, uint32_t row, int32_t day, int32_t* f) {
   const int32_t first = sales.FirstSaleBefore(row, day);
   f[1 + kArticleCategoricalFields] = first < 0 ? 0 : DaysBand(day - first + 1);
   f[2 + kArticleCategoricalFields] = CountBand(sales.SalesInWindow(row, day - 7, day));

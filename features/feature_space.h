@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "data/hm_data.h"
 #include "data/history.h"
+#include "data/hm_data.h"
 #include "data/vocab.h"
 #include "proto/config.pb.h"
 
@@ -74,14 +74,13 @@ class FeatureSpace {
   // Encodes fields 6..7 and the history from the customer's `n` purchases
   // before `as_of` (article rows, oldest first; the last one on
   // `last_purchase_day`).
-  void EncodeCustomerHistory(const uint32_t* articles, int64_t n, int32_t last_purchase_day,
-                             int32_t as_of, int32_t* fields, int32_t* history) const;
+  void EncodeCustomerHistory(const uint32_t* articles, int64_t n, int32_t last_purchase_day, int32_t as_of,
+                             int32_t* fields, int32_t* history) const;
 
   // Encodes the static article fields (0..11).
   void EncodeArticleStatic(uint32_t article_row, const Article& a, int32_t* fields) const;
   // Encodes fields 12..13 as of `day`.
-  static void EncodeArticleDynamic(const ArticleSales& sales, uint32_t article_row, int32_t day,
-                                   int32_t* fields);
+  static void EncodeArticleDynamic(const ArticleSales& sales, uint32_t article_row, int32_t day, int32_t* fields);
 
   // Returns per article row + 1 (row 0 = padding) the categorical ids
   // pooled with history items, [num_articles + 1][kHistoryAttributes].

@@ -9,16 +9,16 @@
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
-#include "search/article_index.h"
 #include "bundle/bundle.h"
 #include "common/crash_point.h"
-#include "data/dates.h"
-#include "store/feature_store.h"
-#include "features/feature_space.h"
-#include "data/history.h"
 #include "common/progress.h"
 #include "common/status_macros.h"
 #include "common/text_proto.h"
+#include "data/dates.h"
+#include "data/history.h"
+#include "features/feature_space.h"
+#include "search/article_index.h"
+#include "store/feature_store.h"
 
 namespace hmrec {
 namespace fs = std::filesystem;
@@ -42,9 +42,8 @@ config::FallbackList PopularFallback(const Dataset& ds, const config::IndexBuild
   std::vector<uint32_t> order(ds.articles.size());
   std::iota(order.begin(), order.end(), 0);
   const size_t k = std::min<size_t>(size, order.size());
-  std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](uint32_t a, uint32_t b) {
-    return score[a] != score[b] ? score[a] > score[b] : a < b;
-  });
+  std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                    [&](uint32_t a, uint32_t b) { return score[a] != score[b] ? score[a] > score[b] : a < b; });
   config::FallbackList f;
   f.set_as_of(FormatDate(ds.last_day + 1));
   for (size_t i = 0; i < k; ++i) {
@@ -71,8 +70,8 @@ absl::StatusOr<BuildReport> BuildServableBundle(const std::string& bundle_dir, c
 
   // The data must be what the bundle was trained on.
   if (emb.article_ids.size() != ds.articles.size()) {
-    return absl::FailedPreconditionError(absl::StrCat("bundle has ", emb.article_ids.size(),
-                                                      " articles, the data ", ds.articles.size()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("bundle has ", emb.article_ids.size(), " articles, the data ", ds.articles.size()));
   }
   for (size_t i = 0; i < ds.articles.size(); ++i) {
     if (emb.article_ids[i] != ds.articles[i].article_id) {
@@ -165,7 +164,8 @@ absl::Status MakeCurrent(const std::string& bundle_dir) {
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", tmp.string(), ": ", ec.message()));
   CrashPoint("before_current_switch");
   fs::rename(tmp, root / kCurrentLink, ec);  // atomic: readers see the old or the new link
-  if (ec) return absl::InternalError(absl::StrCat("cannot switch ", (root / kCurrentLink).string(), ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(absl::StrCat("cannot switch ", (root / kCurrentLink).string(), ": ", ec.message()));
   return absl::OkStatus();
 }
 

@@ -6,15 +6,15 @@
 #include <cstdio>
 #include <string>
 
+#include <omp.h>
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "data/dataset_cache.h"
 #include "common/runtime.h"
 #include "common/text_proto.h"
+#include "data/dataset_cache.h"
 #include "glog/logging.h"
 #include "index_builder/builder.h"
-#include <omp.h>
 
 ABSL_FLAG(std::string, bundle, "", "Trained bundle directory (bundles/<version>)");
 ABSL_FLAG(std::string, data, "", "The data the bundle was trained on");

@@ -29,9 +29,10 @@ absl::Status CheckDevice(const std::string& device) {
   try {
     torch::Device d(device);
     if (d.is_cuda() && !torch::cuda::is_available()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "device '", device, "' requested, but this LibTorch has no usable CUDA (built without it, "
-                              "or no GPU present); use --device cpu"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("device '", device,
+                       "' requested, but this LibTorch has no usable CUDA (built without it, "
+                       "or no GPU present); use --device cpu"));
     }
     if (!d.is_cpu() && !d.is_cuda()) {
       return absl::InvalidArgumentError(absl::StrCat("device '", device, "' is neither cpu nor cuda"));
@@ -48,13 +49,13 @@ struct CustomerTowerRunner::Impl {
   int history_length = 0;
 };
 
-CustomerTowerRunner::CustomerTowerRunner(std::unique_ptr<Impl> impl, int dim)
-    : impl_(std::move(impl)), dim_(dim) {}
+CustomerTowerRunner::CustomerTowerRunner(std::unique_ptr<Impl> impl, int dim) : impl_(std::move(impl)), dim_(dim) {}
 CustomerTowerRunner::~CustomerTowerRunner() = default;
 
-absl::StatusOr<std::unique_ptr<CustomerTowerRunner>> CustomerTowerRunner::Load(
-    const std::string& weights_path, const config::ModelConfig& model, const FeatureSpace& space,
-    const std::string& device) {
+absl::StatusOr<std::unique_ptr<CustomerTowerRunner>> CustomerTowerRunner::Load(const std::string& weights_path,
+                                                                               const config::ModelConfig& model,
+                                                                               const FeatureSpace& space,
+                                                                               const std::string& device) {
   absl::Status dev = CheckDevice(device);
   if (!dev.ok()) return dev;
   auto impl = std::make_unique<Impl>();
@@ -73,16 +74,15 @@ absl::StatusOr<std::unique_ptr<CustomerTowerRunner>> CustomerTowerRunner::Load(
   return std::unique_ptr<CustomerTowerRunner>(new CustomerTowerRunner(std::move(impl), model.embedding_dim()));
 }
 
-absl::Status CustomerTowerRunner::Embed(const int32_t* fields, const int32_t* history, int64_t n,
-                                        float* out) {
+absl::Status CustomerTowerRunner::Embed(const int32_t* fields, const int32_t* history, int64_t n, float* out) {
   if (n == 0) return absl::OkStatus();
   try {
     c10::InferenceMode guard;
     const int64_t h = impl_->history_length;
     torch::Tensor f = torch::from_blob(const_cast<int32_t*>(fields), {n, kCustomerFields}, torch::kInt32)
                           .to(impl_->device, torch::kInt64);
-    torch::Tensor hist = torch::from_blob(const_cast<int32_t*>(history), {n, h}, torch::kInt32)
-                             .to(impl_->device, torch::kInt64);
+    torch::Tensor hist =
+        torch::from_blob(const_cast<int32_t*>(history), {n, h}, torch::kInt32).to(impl_->device, torch::kInt64);
     torch::Tensor emb = impl_->tower->forward(f, hist).to(torch::kCPU, torch::kFloat32).contiguous();
     std::memcpy(out, emb.data_ptr<float>(), sizeof(float) * n * dim_);
   } catch (const c10::Error& e) {

@@ -30,9 +30,10 @@ absl::Status CheckDevice(const std::string& device);
 
 class CustomerTowerRunner {
  public:
-  static absl::StatusOr<std::unique_ptr<CustomerTowerRunner>> Load(
-      const std::string& weights_path, const config::ModelConfig& model, const FeatureSpace& space,
-      const std::string& device);
+  static absl::StatusOr<std::unique_ptr<CustomerTowerRunner>> Load(const std::string& weights_path,
+                                                                   const config::ModelConfig& model,
+                                                                   const FeatureSpace& space,
+                                                                   const std::string& device);
   ~CustomerTowerRunner();
 
   // fields: n x kCustomerFields, history: n x history_length (row-major).

@@ -2,9 +2,9 @@
 
 #include <torch/nn/functional/embedding.h>
 #include <torch/nn/functional/normalization.h>
+#include <torch/nn/init.h>
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/dropout.h>
-#include <torch/nn/init.h>
 #include <torch/nn/modules/linear.h>
 
 #include <numeric>
@@ -16,8 +16,7 @@
 
 namespace hmrec {
 
-torch::nn::Sequential MakeMlp(int64_t in, const std::vector<int64_t>& hidden, int64_t out,
-                              double dropout) {
+torch::nn::Sequential MakeMlp(int64_t in, const std::vector<int64_t>& hidden, int64_t out, double dropout) {
   torch::nn::Sequential mlp;
   int64_t width = in;
   for (int64_t h : hidden) {
@@ -42,7 +41,6 @@ torch::nn::Embedding Table(int64_t rows, int64_t dim) {
   return e;
 }
 
-
 // Returns the starting row of each field in a table holding them back to back.
 torch::Tensor Offsets(const std::vector<int64_t>& sizes, int64_t start = 0) {
   std::vector<int64_t> offsets;
@@ -57,11 +55,9 @@ int64_t Sum(const std::vector<int64_t>& v) { return std::accumulate(v.begin(), v
 
 }  // namespace
 
-CustomerTowerImpl::CustomerTowerImpl(const std::vector<int64_t>& field_sizes,
-                                     int64_t num_article_rows,
+CustomerTowerImpl::CustomerTowerImpl(const std::vector<int64_t>& field_sizes, int64_t num_article_rows,
                                      const std::vector<int64_t>& attribute_sizes,
-                                     const std::vector<int32_t>& history_attributes,
-                                     const config::ModelConfig& cfg) {
+                                     const std::vector<int32_t>& history_attributes, const config::ModelConfig& cfg) {
   const int64_t d = cfg.feature_dim();
   const int64_t k = static_cast<int64_t>(attribute_sizes.size());
   field_table_ = register_module("field_table", Table(Sum(field_sizes), d));
@@ -160,7 +156,7 @@ torch::Tensor CustomerTowerImpl::PoolHistory(const torch::Tensor& table, const t
   // mask / count: the mean of the items without materialising [B, H, 1+K, d].
   const int64_t b = rows.size(0);
   const int64_t per_item = rows.size(2);
-  torch::Tensor mask = history.gt(0).to(table.scalar_type());           // [B, H]
+  torch::Tensor mask = history.gt(0).to(table.scalar_type());  // [B, H]
   torch::Tensor weight = mask / mask.sum(1, /*keepdim=*/true).clamp_min(1.0);
   weight = weight.unsqueeze(2).expand({b, history.size(1), per_item}).reshape({b, -1});
   if (table.is_cpu() && table.scalar_type() == torch::kFloat32) {
@@ -183,14 +179,12 @@ torch::Tensor CustomerTowerImpl::forward(const torch::Tensor& fields, const torc
                         PoolHistory(history_table_->weight, HistoryRows(history), history));
 }
 
-ArticleTowerImpl::ArticleTowerImpl(const std::vector<int64_t>& field_sizes,
-                                   const config::ModelConfig& cfg) {
+ArticleTowerImpl::ArticleTowerImpl(const std::vector<int64_t>& field_sizes, const config::ModelConfig& cfg) {
   const int64_t d = cfg.feature_dim();
   field_table_ = register_module("field_table", Table(Sum(field_sizes), d));
   field_offsets_ = register_buffer("field_offsets", Offsets(field_sizes));
   mlp_ = register_module(
-      "mlp", MakeMlp(d * static_cast<int64_t>(field_sizes.size()), Hidden(cfg), cfg.embedding_dim(),
-                     cfg.dropout()));
+      "mlp", MakeMlp(d * static_cast<int64_t>(field_sizes.size()), Hidden(cfg), cfg.embedding_dim(), cfg.dropout()));
 }
 
 torch::Tensor ArticleTowerImpl::FieldRows(const torch::Tensor& fields) const {

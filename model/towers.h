@@ -29,16 +29,15 @@
 namespace hmrec {
 
 // Builds Linear/ReLU/Dropout layers from `in` through `hidden` to `out`.
-torch::nn::Sequential MakeMlp(int64_t in, const std::vector<int64_t>& hidden, int64_t out,
-                              double dropout);
+torch::nn::Sequential MakeMlp(int64_t in, const std::vector<int64_t>& hidden, int64_t out, double dropout);
 
 class CustomerTowerImpl : public torch::nn::Module {
  public:
   // `history_attributes` is [num_articles + 1, kHistoryAttributes] (row 0
   // padding) of attribute ids; `attribute_sizes` their vocabulary sizes.
   CustomerTowerImpl(const std::vector<int64_t>& field_sizes, int64_t num_article_rows,
-                    const std::vector<int64_t>& attribute_sizes,
-                    const std::vector<int32_t>& history_attributes, const config::ModelConfig& cfg);
+                    const std::vector<int64_t>& attribute_sizes, const std::vector<int32_t>& history_attributes,
+                    const config::ModelConfig& cfg);
 
   // fields: [B, kCustomerFields] int64; history: [B, H] int64 (0 = none).
   // Returns [B, embedding_dim], rows of unit length.
@@ -52,8 +51,7 @@ class CustomerTowerImpl : public torch::nn::Module {
   // finishes the tower.
   torch::Tensor FieldRows(const torch::Tensor& fields) const;
   torch::Tensor HistoryRows(const torch::Tensor& history) const;
-  static torch::Tensor PoolHistory(const torch::Tensor& table, const torch::Tensor& rows,
-                                   const torch::Tensor& history);
+  static torch::Tensor PoolHistory(const torch::Tensor& table, const torch::Tensor& rows, const torch::Tensor& history);
   torch::Tensor FromEmbeddings(const torch::Tensor& field_embeddings, const torch::Tensor& pooled_history);
   torch::nn::Embedding& field_table() { return field_table_; }
   torch::nn::Embedding& history_table() { return history_table_; }

@@ -1,10 +1,10 @@
 #include "search/article_index.h"
 
 #include <faiss/IndexFlat.h>
-#include <faiss/IndexScalarQuantizer.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVFFlat.h>
+#include <faiss/IndexScalarQuantizer.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/index_io.h>
 
@@ -53,7 +53,8 @@ absl::StatusOr<BuiltIndex> BuildArticleIndex(const ArticleEmbeddings& e, const c
       ivf->cp.seed = 1234;  // reproducible k-means
       ivf->train(n, e.values.data());
       inner = std::move(ivf);
-      out.description = absl::StrCat("IDMap,IVF", nlist, ",Flat(IP) nprobe ", cfg.ivf_nprobe() > 0 ? cfg.ivf_nprobe() : 16);
+      out.description =
+          absl::StrCat("IDMap,IVF", nlist, ",Flat(IP) nprobe ", cfg.ivf_nprobe() > 0 ? cfg.ivf_nprobe() : 16);
     } else if (type == "sq8") {
       // 8-bit scalar quantisation per dimension: a quarter of the memory of
       // flat, scores approximate.
@@ -68,7 +69,8 @@ absl::StatusOr<BuiltIndex> BuildArticleIndex(const ArticleEmbeddings& e, const c
       hnsw->hnsw.efConstruction = cfg.hnsw_ef_construction() > 0 ? cfg.hnsw_ef_construction() : 80;
       hnsw->hnsw.efSearch = cfg.hnsw_ef_search() > 0 ? cfg.hnsw_ef_search() : 64;
       inner = std::move(hnsw);
-      out.description = absl::StrCat("IDMap,HNSW", m, ",Flat(IP) efSearch ", cfg.hnsw_ef_search() > 0 ? cfg.hnsw_ef_search() : 64);
+      out.description =
+          absl::StrCat("IDMap,HNSW", m, ",Flat(IP) efSearch ", cfg.hnsw_ef_search() > 0 ? cfg.hnsw_ef_search() : 64);
     } else {
       return absl::InvalidArgumentError(absl::StrCat("index_type '", type, "': use flat, ivf, sq8 or hnsw"));
     }

@@ -20,7 +20,6 @@
 #include "bundle/bundle.h"
 #include "proto/config.pb.h"
 
-
 namespace hmrec {
 
 inline constexpr char kIndexFile[] = "index.faiss";

@@ -132,11 +132,11 @@ struct FusedArgs {
   const int32_t* row_of;  // stored position -> original row
   int64_t n;
   int dim;
-  const float* queries;   // m x dim
+  const float* queries;  // m x dim
 };
 
-__attribute__((target("avx512f"))) void FusedRange(const FusedArgs& a, int64_t q0, int nq, int64_t t_lo,
-                                                   int64_t t_hi, Heap* heaps) {
+__attribute__((target("avx512f"))) void FusedRange(const FusedArgs& a, int64_t q0, int nq, int64_t t_lo, int64_t t_hi,
+                                                   Heap* heaps) {
   float thr[kQueryBlock];
   const float* x[kQueryBlock];
   for (int q = 0; q < kQueryBlock; ++q) {
@@ -308,8 +308,7 @@ void ExactSearch::ScanSgemm(const float* queries, int64_t m, int64_t lo, int64_t
   }
 }
 
-void ExactSearch::WriteBest(std::vector<std::pair<float, int32_t>>* cand, int k, int64_t* labels,
-                            float* scores) const {
+void ExactSearch::WriteBest(std::vector<std::pair<float, int32_t>>* cand, int k, int64_t* labels, float* scores) const {
   // Best first, ties by row as faiss orders them; -1 past the last.
   const size_t have = std::min(cand->size(), static_cast<size_t>(k));
   std::partial_sort(cand->begin(), cand->begin() + have, cand->end(), [](const auto& a, const auto& b) {

@@ -82,10 +82,10 @@ class ExactSearch {
   std::vector<int32_t> row_of_;  // stored position -> original row
   const std::vector<int64_t> labels_;
   const int dim_;
-  std::vector<std::vector<float>> scratch_;  // one score block per thread (sgemm kernel)
-  std::vector<float> packed_;  // 16-article groups for the fused AVX-512 kernel; empty when not used
-  std::unique_ptr<Int8Articles> int8_;            // the int8 kernel's articles; null when not used
-  std::vector<Int8Articles::State> int8_state_;   // one per thread
+  std::vector<std::vector<float>> scratch_;      // one score block per thread (sgemm kernel)
+  std::vector<float> packed_;                    // 16-article groups for the fused AVX-512 kernel; empty when not used
+  std::unique_ptr<Int8Articles> int8_;           // the int8 kernel's articles; null when not used
+  std::vector<Int8Articles::State> int8_state_;  // one per thread
   Int8Articles::Queries int8_queries_;
 };
 

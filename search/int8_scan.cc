@@ -62,8 +62,8 @@ int32_t PassMark(const Block& b, int q, int k) {
 
 template <Pass P>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void ScanTiles(const uint8_t* packed, int groups, int64_t n,
-                                                                       int k, int nq, int64_t t_lo, int64_t t_hi,
-                                                                       const Block& b) {
+                                                                      int k, int nq, int64_t t_lo, int64_t t_hi,
+                                                                      const Block& b) {
   int32_t mark[kQueryBlock];
   for (int q = 0; q < kQueryBlock; ++q) mark[q] = q < nq ? PassMark<P>(b, q, k) : std::numeric_limits<int32_t>::max();
   const int64_t tile_bytes = static_cast<int64_t>(groups) * kTile * kLaneBytes;
@@ -144,8 +144,8 @@ Int8Articles::Int8Articles(const float* vectors, int64_t n, int dim)
       residual += (a - back) * (a - back);
       dequant += back * back;
       norm += a * a;
-      const size_t at = static_cast<size_t>((((p / kTile) * groups_ + i / kLaneBytes) * kTile + p % kTile) * kLaneBytes +
-                                            i % kLaneBytes);
+      const size_t at = static_cast<size_t>(
+          (((p / kTile) * groups_ + i / kLaneBytes) * kTile + p % kTile) * kLaneBytes + i % kLaneBytes);
       packed_[at] = static_cast<uint8_t>(ai + 128);
     }
     max_residual_ = std::max(max_residual_, std::sqrt(residual));
@@ -189,7 +189,8 @@ void Int8Articles::Quantize(const float* queries, int64_t m, Queries* out) const
     norm = std::sqrt(norm);
     // E(q), plus fp32 rounding of the rescored sums (dim roundings of at most
     // 2^-24 relative each, counted twice over), plus 1 for the ceiling.
-    const double e = norm * max_residual_ + std::sqrt(residual) * max_dequant_ + 2.0 * dim_ * 0x1p-23 * norm * max_norm_;
+    const double e =
+        norm * max_residual_ + std::sqrt(residual) * max_dequant_ + 2.0 * dim_ * 0x1p-23 * norm * max_norm_;
     const double units = 2.0 * e / (sq * scale_);
     out->bias[static_cast<size_t>(q)] = 128 * sum;
     out->margin[static_cast<size_t>(q)] =

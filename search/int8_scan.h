@@ -45,8 +45,8 @@ class Int8Articles {
   // Per-thread state of one Search(): for each query, a min-heap of the k
   // best approximate scores of this thread's articles and its candidates.
   struct State {
-    std::vector<int32_t> heap;   // m x k
-    std::vector<int> count;      // m
+    std::vector<int32_t> heap;                           // m x k
+    std::vector<int> count;                              // m
     std::vector<std::vector<Int8Candidate>> candidates;  // m (capacity kept between searches)
     void Reset(int64_t m, int k);
   };
@@ -72,9 +72,9 @@ class Int8Articles {
   int dim_ = 0;
   int groups_ = 0;  // dim rounded up to 4, over 4
   float scale_ = 1.0f;
-  double max_residual_ = 0;   // max |a - a'|
-  double max_dequant_ = 0;    // max |a'|
-  double max_norm_ = 0;       // max |a|
+  double max_residual_ = 0;  // max |a - a'|
+  double max_dequant_ = 0;   // max |a'|
+  double max_norm_ = 0;      // max |a|
   bool ok_ = false;
   std::vector<uint8_t> packed_;  // [tile][group][64 articles][4 bytes], ai + 128
 };

@@ -22,8 +22,8 @@ absl::Status BatchQueue::Submit(std::vector<std::string> ids, int k, Clock::time
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return absl::UnavailableError("server is shutting down");
     if (queued_ids_ + n > options_.max_queued_ids) {
-      return absl::ResourceExhaustedError(absl::StrCat("queue full: ", queued_ids_, " ids waiting, limit ",
-                                                       options_.max_queued_ids));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("queue full: ", queued_ids_, " ids waiting, limit ", options_.max_queued_ids));
     }
     queue_.push_back({std::move(ids), k, deadline, Clock::now(), std::move(done)});
     queued_ids_ += n;

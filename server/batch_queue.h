@@ -28,9 +28,9 @@
 namespace hmrec {
 
 struct BatchQueueOptions {
-  int max_batch_ids = 1024;                                   // flush when this many ids wait
-  std::chrono::microseconds max_delay{2000};                  // or when the oldest waited this long
-  int64_t max_queued_ids = 200000;                            // beyond: RESOURCE_EXHAUSTED
+  int max_batch_ids = 1024;                   // flush when this many ids wait
+  std::chrono::microseconds max_delay{2000};  // or when the oldest waited this long
+  int64_t max_queued_ids = 200000;            // beyond: RESOURCE_EXHAUSTED
 };
 
 // What a batch (or one request's share of it) produced: results in id
@@ -46,8 +46,8 @@ class BatchQueue {
   // Called once per request, on a worker thread.
   using Done = std::function<void(absl::Status, BatchAnswer)>;
   // Processes one batch on the worker `worker`.
-  using Processor = std::function<absl::Status(int worker, const std::vector<absl::string_view>& ids, int k,
-                                               BatchAnswer* out)>;
+  using Processor =
+      std::function<absl::Status(int worker, const std::vector<absl::string_view>& ids, int k, BatchAnswer* out)>;
   // Observes each flushed batch (size, queue wait of its oldest request).
   using BatchObserver = std::function<void(size_t ids, std::chrono::microseconds oldest_wait)>;
 

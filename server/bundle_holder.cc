@@ -20,7 +20,7 @@ absl::StatusOr<std::string> Resolve(const std::string& path) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<BundleHolder>> BundleHolder::Open(std::string path, int workers,
-                                                                  RecommenderOptions options) {
+                                                                 RecommenderOptions options) {
   if (workers < 1) return absl::InvalidArgumentError(absl::StrCat("workers = ", workers, ", need at least 1"));
   std::unique_ptr<BundleHolder> h(new BundleHolder(std::move(path), workers, std::move(options)));
   ASSIGN_OR_RETURN(std::string dir, Resolve(h->path_));

@@ -37,8 +37,7 @@ class BundleHolder {
   enum class Reloaded { kUnchanged, kSwapped };
 
   // Loads the bundle `path` names, for `workers` workers. Errors name the path.
-  static absl::StatusOr<std::unique_ptr<BundleHolder>> Open(std::string path, int workers,
-                                                            RecommenderOptions options);
+  static absl::StatusOr<std::unique_ptr<BundleHolder>> Open(std::string path, int workers, RecommenderOptions options);
 
   std::shared_ptr<const ServingBundle> Current() const;
 

@@ -23,11 +23,12 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
                   .Name("hmrec_stage_duration_seconds")
                   .Help("Time of one stage of a batch: queue_wait, feature_lookup, tower, search")
                   .Register(registry)),
-      batch_ids_(prometheus::BuildHistogram()
-                     .Name("hmrec_batch_ids")
-                     .Help("Customer ids per processed batch")
-                     .Register(registry)
-                     .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048})),
+      batch_ids_(
+          prometheus::BuildHistogram()
+              .Name("hmrec_batch_ids")
+              .Help("Customer ids per processed batch")
+              .Register(registry)
+              .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048})),
       customers_(prometheus::BuildCounter()
                      .Name("hmrec_customers_total")
                      .Help("Customer ids answered")
@@ -47,10 +48,11 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
                        .Name("hmrec_bundle_info")
                        .Help("The bundle being served (value 1, version as a label)")
                        .Register(registry)),
-      reloads_(prometheus::BuildCounter()
-                   .Name("hmrec_bundle_reloads_total")
-                   .Help("Bundle reloads by result: swapped (now served) or refused (failed verification, old one kept)")
-                   .Register(registry)),
+      reloads_(
+          prometheus::BuildCounter()
+              .Name("hmrec_bundle_reloads_total")
+              .Help("Bundle reloads by result: swapped (now served) or refused (failed verification, old one kept)")
+              .Register(registry)),
       reloads_swapped_(reloads_.Add({{"result", "swapped"}})),
       reloads_refused_(reloads_.Add({{"result", "refused"}})) {}
 

@@ -7,9 +7,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "bundle/bundle.h"
-#include "search/exact_search.h"
 #include "common/status_macros.h"
 #include "common/text_proto.h"
+#include "search/exact_search.h"
 
 namespace hmrec {
 namespace fs = std::filesystem;
@@ -46,8 +46,8 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
   r->dim_ = r->tower_->dim();
   ASSIGN_OR_RETURN(ArticleEmbeddings emb, ReadArticleEmbeddings((dir / kArticleEmbeddingsFile).string()));
   if (emb.dim != r->dim_) {
-    return absl::DataLossError(absl::StrCat("bundle ", bundle_dir, ": embeddings have dimension ", emb.dim,
-                                            ", the customer tower ", r->dim_));
+    return absl::DataLossError(
+        absl::StrCat("bundle ", bundle_dir, ": embeddings have dimension ", emb.dim, ", the customer tower ", r->dim_));
   }
   for (size_t i = 0; i < emb.article_ids.size(); ++i) r->article_row_[emb.article_ids[i]] = static_cast<int32_t>(i) + 1;
   ASSIGN_OR_RETURN(r->index_, ReadArticleIndex((dir / kIndexFile).string()));
@@ -61,8 +61,8 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
   search.set_hnsw_ef_search(options.hnsw_ef_search);
   RETURN_IF_ERROR(ConfigureSearch(r->index_.get(), search));
   if (options.flat_search != "blocked" && options.flat_search != "blocked-fp32" && options.flat_search != "faiss") {
-    return absl::InvalidArgumentError(absl::StrCat("flat_search is '", options.flat_search,
-                                                   "', expected 'blocked', 'blocked-fp32' or 'faiss'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("flat_search is '", options.flat_search, "', expected 'blocked', 'blocked-fp32' or 'faiss'"));
   }
   if (options.flat_search != "faiss") {
     // An exact index is searched by ExactSearch (same results, faster); the

@@ -16,20 +16,20 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "search/article_index.h"
-#include "search/exact_search.h"
-#include "store/feature_store.h"
 #include "features/feature_space.h"
 #include "model/tower_runner.h"
 #include "proto/config.pb.h"
+#include "search/article_index.h"
+#include "search/exact_search.h"
 #include "server/recommendation.h"
+#include "store/feature_store.h"
 
 namespace hmrec {
 
 struct RecommenderOptions {
-  std::string device = "cpu";      // LibTorch device of the customer tower
-  int ivf_nprobe = 0;              // 0: as built
-  int hnsw_ef_search = 0;          // 0: as built
+  std::string device = "cpu";  // LibTorch device of the customer tower
+  int ivf_nprobe = 0;          // 0: as built
+  int hnsw_ef_search = 0;      // 0: as built
   // How an exact (flat) index is searched: "blocked" (ExactSearch, its
   // fastest kernel for this CPU), "blocked-fp32" (ExactSearch without the
   // int8 first pass) or "faiss" (IndexFlatIP::search). Same results.
@@ -43,7 +43,6 @@ struct StageTimes {
   double search = 0;
 };
 
-
 class Recommender {
  public:
   // Loads bundle_dir: it must be sealed and pass every checksum.
@@ -53,8 +52,8 @@ class Recommender {
   // Recommends `k` articles to each of `customer_ids` (valid 64-hex ids),
   // results in the same order. The article search uses `search_threads`
   // OpenMP threads (0: the process default, compute_threads).
-  absl::Status Recommend(const std::vector<absl::string_view>& customer_ids, int k,
-                         std::vector<Recommendation>* out, StageTimes* times = nullptr, int search_threads = 0);
+  absl::Status Recommend(const std::vector<absl::string_view>& customer_ids, int k, std::vector<Recommendation>* out,
+                         StageTimes* times = nullptr, int search_threads = 0);
 
   // The tower's input for each customer, as Recommend() builds it: n x
   // kCustomerFields field values and n x history_length article rows (row

@@ -24,8 +24,8 @@ absl::Status ValidateRequest(const v1::RecommendRequest& request, const RequestL
   }
   for (int i = 0; i < request.customer_ids_size(); ++i) {
     if (!IsValidCustomerId(request.customer_ids(i))) {
-      return absl::InvalidArgumentError(absl::StrCat("customer_ids[", i, "] = ",
-                                                     QuoteClientValue(request.customer_ids(i)),
+      return absl::InvalidArgumentError(absl::StrCat("customer_ids[", i,
+                                                     "] = ", QuoteClientValue(request.customer_ids(i)),
                                                      " is not 64 lowercase hex characters"));
     }
   }

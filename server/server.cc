@@ -7,9 +7,9 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/str_cat.h"
-#include "model/tower_runner.h"
 #include "common/status_macros.h"
 #include "common/text_proto.h"
+#include "model/tower_runner.h"
 
 namespace hmrec {
 namespace {
@@ -33,9 +33,9 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(c
     }
     return grpc::InsecureServerCredentials();
   }
-  grpc::SslServerCredentialsOptions options(
-      tls.require_client_cert() ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-                                : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  grpc::SslServerCredentialsOptions options(tls.require_client_cert()
+                                                ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                                : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
   grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
   ASSIGN_OR_RETURN(pair.cert_chain, ReadPem("cert_file", tls.cert_file()));
   ASSIGN_OR_RETURN(pair.private_key, ReadPem("key_file", tls.key_file()));
@@ -71,8 +71,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
     try {
       s->exposer_ = std::make_unique<prometheus::Exposer>(config.metrics_address());
     } catch (const std::exception& e) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot serve metrics on ", config.metrics_address(), ": ", e.what()));
+      return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", config.metrics_address(), ": ", e.what()));
     }
     s->exposer_->RegisterCollectable(s->registry_);
   }
@@ -81,8 +80,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
   if (config.max_batch_ids() > 0) qo.max_batch_ids = config.max_batch_ids();
   if (config.max_delay_us() > 0) qo.max_delay = std::chrono::microseconds(config.max_delay_us());
   if (config.max_queued_ids() > 0) qo.max_queued_ids = config.max_queued_ids();
-  s->queue_ = std::make_unique<BatchQueue>(qo, MakeProcessor(s->bundles_.get(), s->metrics_.get(), config.search_threads()),
-                                           MakeBatchObserver(s->metrics_.get()));
+  s->queue_ =
+      std::make_unique<BatchQueue>(qo, MakeProcessor(s->bundles_.get(), s->metrics_.get(), config.search_threads()),
+                                   MakeBatchObserver(s->metrics_.get()));
   s->queue_->Start(workers);
 
   RequestLimits limits;
@@ -141,8 +141,8 @@ void Server::Watch() {
     absl::StatusOr<BundleHolder::Reloaded> r = bundles_->Reload(forced);
     if (!r.ok()) {
       metrics_->ObserveReload(false);
-      std::fprintf(stderr, "server: refused the bundle at %s: %s; still serving %s\n",
-                   bundles_->path().c_str(), std::string(r.status().message()).c_str(), before.c_str());
+      std::fprintf(stderr, "server: refused the bundle at %s: %s; still serving %s\n", bundles_->path().c_str(),
+                   std::string(r.status().message()).c_str(), before.c_str());
     } else if (*r == BundleHolder::Reloaded::kSwapped) {
       const std::string now = bundles_->Current()->version;
       metrics_->ObserveReload(true);

@@ -73,9 +73,8 @@ grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerCont
                                                           : BatchQueue::Clock::now() + remaining;
   std::vector<std::string> ids(request->customer_ids().begin(), request->customer_ids().end());
   const int k = RequestedK(*request, limits_);
-  absl::Status submitted = queue_->Submit(
-      std::move(ids), k, deadline,
-      [finish, request, response](absl::Status s, BatchAnswer answer) {
+  absl::Status submitted =
+      queue_->Submit(std::move(ids), k, deadline, [finish, request, response](absl::Status s, BatchAnswer answer) {
         if (s.ok()) FillResponse(*request, answer.results, answer.bundle_version, response);
         finish(s);
       });

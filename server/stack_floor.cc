@@ -25,8 +25,7 @@ constexpr std::size_t kFloor = std::size_t{1} << 20;  // 1 MiB
 using SetStackSize = int (*)(pthread_attr_t*, std::size_t);
 
 SetStackSize LibcSetStackSize() {
-  static const SetStackSize fn =
-      reinterpret_cast<SetStackSize>(dlsym(RTLD_NEXT, "pthread_attr_setstacksize"));
+  static const SetStackSize fn = reinterpret_cast<SetStackSize>(dlsym(RTLD_NEXT, "pthread_attr_setstacksize"));
   return fn;
 }
 

@@ -46,7 +46,8 @@ absl::Status WriteFeatureStore(const std::string& path,
     std::string value;
     for (size_t i = 0; i < records.size(); ++i) {
       if (i > 0 && records[i].first <= records[i - 1].first) {
-        return absl::InvalidArgumentError(absl::StrCat("feature store keys not strictly increasing at ", records[i].first));
+        return absl::InvalidArgumentError(
+            absl::StrCat("feature store keys not strictly increasing at ", records[i].first));
       }
       records[i].second.SerializeToString(&value);
       s = FromRocks(writer.Put(records[i].first, value), "cannot write " + sst);
@@ -90,8 +91,7 @@ absl::StatusOr<std::unique_ptr<FeatureStore>> FeatureStore::Open(const std::stri
 }
 
 absl::Status FeatureStore::MultiGet(const std::vector<absl::string_view>& ids,
-                                    std::vector<config::CustomerRecord>* records,
-                                    std::vector<bool>* found) const {
+                                    std::vector<config::CustomerRecord>* records, std::vector<bool>* found) const {
   std::vector<rocksdb::Slice> keys;
   keys.reserve(ids.size());
   for (absl::string_view id : ids) keys.emplace_back(id.data(), id.size());

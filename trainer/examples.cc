@@ -9,15 +9,14 @@ constexpr int kCustomerStatic = 6;
 constexpr int kArticleStatic = 1 + kArticleCategoricalFields;
 }  // namespace
 
-TrainingData TrainingData::Build(const Dataset& ds, const FeatureSpace& space,
-                                 const config::TrainerConfig& cfg) {
+TrainingData TrainingData::Build(const Dataset& ds, const FeatureSpace& space, const config::TrainerConfig& cfg) {
   TrainingData td;
   td.ds_ = &ds;
   td.space_ = &space;
   td.history_ = CustomerHistory::Build(ds.transactions, ds.customers.size());
   td.sales_ = ArticleSales::Build(ds.transactions, ds.articles.size());
-  td.window_first_day_ = cfg.window_days() > 0 ? std::max(ds.first_day, ds.last_day - cfg.window_days() + 1)
-                                                 : ds.first_day;
+  td.window_first_day_ =
+      cfg.window_days() > 0 ? std::max(ds.first_day, ds.last_day - cfg.window_days() + 1) : ds.first_day;
   const double half_life = cfg.recency_half_life_days();
 
   // One example per distinct (customer, article, day); history = purchases
@@ -72,8 +71,7 @@ TrainingData TrainingData::Build(const Dataset& ds, const FeatureSpace& space,
   return td;
 }
 
-void TrainingData::FillBatch(const std::vector<uint32_t>& order, size_t begin, size_t end,
-                             Batch* b) const {
+void TrainingData::FillBatch(const std::vector<uint32_t>& order, size_t begin, size_t end, Batch* b) const {
   const int64_t n = static_cast<int64_t>(end - begin);
   const int h = space_->history_length();
   b->size = n;
@@ -115,8 +113,8 @@ void TrainingData::FillBatch(const std::vector<uint32_t>& order, size_t begin, s
   }
 }
 
-void TrainingData::EncodeCustomers(const std::vector<uint32_t>& customers,
-                                   std::vector<int32_t>* fields, std::vector<int32_t>* history) const {
+void TrainingData::EncodeCustomers(const std::vector<uint32_t>& customers, std::vector<int32_t>* fields,
+                                   std::vector<int32_t>* history) const {
   const int h = space_->history_length();
   fields->resize(customers.size() * kCustomerFields);
   history->resize(customers.size() * h);

@@ -12,9 +12,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "features/feature_space.h"
-#include "data/hm_data.h"
 #include "data/history.h"
+#include "data/hm_data.h"
+#include "features/feature_space.h"
 #include "proto/config.pb.h"
 
 namespace hmrec {
@@ -44,8 +44,7 @@ struct Batch {
 class TrainingData {
  public:
   // `ds` must outlive the TrainingData.
-  static TrainingData Build(const Dataset& ds, const FeatureSpace& space,
-                            const config::TrainerConfig& cfg);
+  static TrainingData Build(const Dataset& ds, const FeatureSpace& space, const config::TrainerConfig& cfg);
 
   const std::vector<Example>& examples() const { return examples_; }
   int32_t window_first_day() const { return window_first_day_; }
@@ -61,7 +60,6 @@ class TrainingData {
                        std::vector<int32_t>* history) const;
   // Encodes every article as of `day`.
   void EncodeArticles(int32_t day, std::vector<int32_t>* fields) const;
-
 
  private:
   const Dataset* ds_ = nullptr;

@@ -11,11 +11,11 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "data/dataset_cache.h"
-#include "model/tower_runner.h"
 #include "common/runtime.h"
 #include "common/text_proto.h"
+#include "data/dataset_cache.h"
 #include "glog/logging.h"
+#include "model/tower_runner.h"
 #include "trainer/trainer.h"
 
 ABSL_FLAG(std::string, config, "configs/trainer.pbtxt", "TrainerConfig, text format");
@@ -86,12 +86,11 @@ int main(int argc, char** argv) {
   opts.resume = absl::GetFlag(FLAGS_resume);
   opts.show_progress = !absl::GetFlag(FLAGS_quiet);
   opts.eval_max_customers = absl::GetFlag(FLAGS_eval_max_customers);
-  absl::StatusOr<std::unique_ptr<hmrec::Trainer>> trainer =
-      hmrec::Trainer::Create(cfg, **ds, holdout.get(), opts);
+  absl::StatusOr<std::unique_ptr<hmrec::Trainer>> trainer = hmrec::Trainer::Create(cfg, **ds, holdout.get(), opts);
   if (!trainer.ok()) return Fail(trainer.status());
   std::fprintf(stderr, "trainer: %lld examples, device %s, %d threads\n",
-               static_cast<long long>((*trainer)->num_examples()),
-               cfg.device().empty() ? "cpu" : cfg.device().c_str(), cfg.threads());
+               static_cast<long long>((*trainer)->num_examples()), cfg.device().empty() ? "cpu" : cfg.device().c_str(),
+               cfg.threads());
   absl::StatusOr<std::vector<hmrec::EpochMetrics>> metrics = (*trainer)->Train();
   if (!metrics.ok()) return Fail(metrics.status());
   absl::StatusOr<std::string> bundle = (*trainer)->Export(bundles, absl::GetFlag(FLAGS_version));

@@ -17,8 +17,7 @@ namespace hmrec {
 class SparseAdam {
  public:
   // One slot per table, in the order of `tables`.
-  SparseAdam(std::vector<torch::Tensor> tables, double lr, double beta1 = 0.9, double beta2 = 0.999,
-             double eps = 1e-8);
+  SparseAdam(std::vector<torch::Tensor> tables, double lr, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8);
 
   // Applies `grad` ([rows.size(0), dim]) to rows `rows` (int64, distinct) of
   // table `slot`.

@@ -17,17 +17,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "bundle/bundle.h"
-#include "data/dates.h"
 #include "common/metrics.h"
-#include "model/tower_runner.h"
-#include "model/towers.h"
 #include "common/progress.h"
 #include "common/rng.h"
 #include "common/status_macros.h"
 #include "common/text_proto.h"
+#include "data/dates.h"
+#include "evaluate/score.h"
 #include "glog/logging.h"
 #include "google/protobuf/text_format.h"
-#include "evaluate/score.h"
+#include "model/tower_runner.h"
+#include "model/towers.h"
 #include "trainer/examples.h"
 #include "trainer/sparse_adam.h"
 
@@ -46,15 +46,14 @@ torch::Tensor IntTensor(const std::vector<int32_t>& v, std::vector<int64_t> shap
 }
 
 torch::Tensor FloatTensor(const std::vector<float>& v, const torch::Device& d) {
-  return torch::from_blob(const_cast<float*>(v.data()), {static_cast<int64_t>(v.size())}, torch::kFloat32)
-      .to(d);
+  return torch::from_blob(const_cast<float*>(v.data()), {static_cast<int64_t>(v.size())}, torch::kFloat32).to(d);
 }
 
 std::string MetricsJson(const EpochMetrics& m) {
-  std::string s = absl::StrFormat(
-      "{\"epoch\": %d, \"loss\": %.6f, \"examples_per_second\": %.1f, \"seconds\": %.2f", m.epoch,
-      m.loss, m.examples_per_second, m.seconds);
-  if (m.evaluated) absl::StrAppendFormat(&s, ", \"map_at_12\": %.6f, \"recall_at_12\": %.6f", m.map_at_12, m.recall_at_12);
+  std::string s = absl::StrFormat("{\"epoch\": %d, \"loss\": %.6f, \"examples_per_second\": %.1f, \"seconds\": %.2f",
+                                  m.epoch, m.loss, m.examples_per_second, m.seconds);
+  if (m.evaluated)
+    absl::StrAppendFormat(&s, ", \"map_at_12\": %.6f, \"recall_at_12\": %.6f", m.map_at_12, m.recall_at_12);
   return s + "}";
 }
 
@@ -208,9 +207,9 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::TrainerCo
   }
   torch::manual_seed(cfg.seed());
   try {
-    impl->customer = CustomerTower(impl->space.CustomerFieldSizes(), static_cast<int64_t>(ds.articles.size()) + 1,
-                                   impl->space.HistoryAttributeSizes(),
-                                   impl->space.HistoryAttributeTable(ds.articles), cfg.model());
+    impl->customer =
+        CustomerTower(impl->space.CustomerFieldSizes(), static_cast<int64_t>(ds.articles.size()) + 1,
+                      impl->space.HistoryAttributeSizes(), impl->space.HistoryAttributeTable(ds.articles), cfg.model());
     impl->article = ArticleTower(impl->space.ArticleFieldSizes(), cfg.model());
     impl->customer->to(impl->device);
     impl->article->to(impl->device);
@@ -224,8 +223,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::TrainerCo
       return out;
     };
     std::vector<torch::Tensor> cd = dense(*impl->customer), ad = dense(*impl->article);
-    std::vector<torch::Tensor> ct = {impl->customer->field_table()->weight,
-                                     impl->customer->history_table()->weight};
+    std::vector<torch::Tensor> ct = {impl->customer->field_table()->weight, impl->customer->history_table()->weight};
     std::vector<torch::Tensor> at = {impl->article->field_table()->weight};
     impl->customer_opt = std::make_unique<torch::optim::Adam>(
         cd, torch::optim::AdamOptions(cfg.customer_learning_rate()).weight_decay(cfg.weight_decay()));
@@ -256,8 +254,8 @@ absl::StatusOr<EpochMetrics> Trainer::Impl::RunEpoch(int epoch) {
   const int h = space.history_length();
   // Drop the last partial batch: in-batch negatives need a full batch.
   const size_t steps = examples.size() / static_cast<size_t>(bs);
-  ProgressReporter progress(absl::StrCat("epoch ", epoch + 1, "/", cfg.epochs()),
-                            static_cast<int64_t>(steps * bs), "examples");
+  ProgressReporter progress(absl::StrCat("epoch ", epoch + 1, "/", cfg.epochs()), static_cast<int64_t>(steps * bs),
+                            "examples");
   progress.set_enabled(options.show_progress);
   std::ofstream loss_log((fs::path(options.work_dir) / kLossFile).string(), std::ios::app);
   customer->train();
@@ -276,17 +274,15 @@ absl::StatusOr<EpochMetrics> Trainer::Impl::RunEpoch(int epoch) {
       Gathered gf = Gather(customer->field_table()->weight, customer->FieldRows(cf));
       Gathered gh = Gather(customer->history_table()->weight, customer->HistoryRows(hist));
       Gathered ga = Gather(article->field_table()->weight, article->FieldRows(af));
-      torch::Tensor u = customer->FromEmbeddings(
-          gf.Embeddings(), CustomerTowerImpl::PoolHistory(gh.slice, gh.local, hist));
+      torch::Tensor u =
+          customer->FromEmbeddings(gf.Embeddings(), CustomerTowerImpl::PoolHistory(gh.slice, gh.local, hist));
       torch::Tensor v = article->FromEmbeddings(ga.Embeddings());
       // logits = u v^T / temperature - log Q(article), in one GEMM.
-      torch::Tensor bias = cfg.logq_correction()
-                               ? FloatTensor(batch.log_q, device).neg().unsqueeze(0)
-                               : torch::zeros({1, bs}, u.options());
+      torch::Tensor bias = cfg.logq_correction() ? FloatTensor(batch.log_q, device).neg().unsqueeze(0)
+                                                 : torch::zeros({1, bs}, u.options());
       torch::Tensor logits = torch::addmm(bias, u * (1.0 / cfg.temperature()), v.t());
       if (!batch.same_article.empty()) {
-        logits.view({-1}).index_fill_(
-            0, torch::tensor(batch.same_article, torch::kInt64).to(device), -1e9);
+        logits.view({-1}).index_fill_(0, torch::tensor(batch.same_article, torch::kInt64).to(device), -1e9);
       }
       torch::Tensor target = torch::arange(bs, torch::TensorOptions().dtype(torch::kInt64).device(device));
       torch::Tensor per_example = torch::nn::functional::cross_entropy(
@@ -361,8 +357,8 @@ absl::StatusOr<EpochMetrics> Trainer::Evaluate(int64_t max_customers) {
     m.customer->eval();
     m.article->eval();
     torch::Tensor articles = m.ArticleMatrix(m.data.as_of_day());
-    const size_t n = max_customers > 0 ? std::min<size_t>(max_customers, m.holdout->customers.size())
-                                       : m.holdout->customers.size();
+    const size_t n =
+        max_customers > 0 ? std::min<size_t>(max_customers, m.holdout->customers.size()) : m.holdout->customers.size();
     double ap = 0, recall = 0;
     std::vector<int32_t> pred;
     for (size_t b = 0; b < n; b += 2048) {
@@ -403,9 +399,9 @@ absl::StatusOr<std::vector<EpochMetrics>> Trainer::Train() {
     if (m.options.show_progress) {
       std::fprintf(stderr, "epoch %d: loss %.4f, %.0f examples/s, %.1f s%s\n", em.epoch, em.loss,
                    em.examples_per_second, em.seconds,
-                   em.evaluated ? absl::StrFormat(", holdout MAP@12 %.5f recall@12 %.4f", em.map_at_12,
-                                                  em.recall_at_12).c_str()
-                                : "");
+                   em.evaluated
+                       ? absl::StrFormat(", holdout MAP@12 %.5f recall@12 %.4f", em.map_at_12, em.recall_at_12).c_str()
+                       : "");
     }
     m.history.push_back(em);
     RETURN_IF_ERROR(m.SaveCheckpoint(epoch));
@@ -430,9 +426,9 @@ absl::Status Trainer::Impl::WriteMetrics() const {
 void Trainer::Impl::Plot() const {
   if (options.plot_script.empty() || !fs::exists(options.plot_script)) return;
   const fs::path dir(options.work_dir);
-  const std::string cmd = absl::StrCat("'", options.python, "' '", options.plot_script, "' '", (dir / kMetricsFile).string(), "' '",
-                                       (dir / kLossFile).string(), "' '", (dir / kCurveFile).string(),
-                                       "' > /dev/null 2>&1");
+  const std::string cmd =
+      absl::StrCat("'", options.python, "' '", options.plot_script, "' '", (dir / kMetricsFile).string(), "' '",
+                   (dir / kLossFile).string(), "' '", (dir / kCurveFile).string(), "' > /dev/null 2>&1");
   if (std::system(cmd.c_str()) != 0) LOG(WARNING) << "training curve not plotted (python3 with matplotlib needed)";
 }
 
@@ -503,9 +499,10 @@ absl::Status Trainer::Impl::LoadLastCheckpoint() {
   config::TrainerConfig now = cfg;
   now.set_epochs(0);
   if (saved.SerializeAsString() != now.SerializeAsString()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "checkpoint ", dir, " was written with another trainer config; start fresh without --resume "
-        "or restore that config"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("checkpoint ", dir,
+                     " was written with another trainer config; start fresh without --resume "
+                     "or restore that config"));
   }
   try {
     torch::load(customer, (fs::path(dir) / "customer_tower.pt").string());

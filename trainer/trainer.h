@@ -61,9 +61,8 @@ struct TrainerOptions {
 class Trainer {
  public:
   // `ds` and `holdout` (may be null) must outlive the Trainer.
-  static absl::StatusOr<std::unique_ptr<Trainer>> Create(const config::TrainerConfig& cfg,
-                                                         const Dataset& ds, const Holdout* holdout,
-                                                         TrainerOptions options);
+  static absl::StatusOr<std::unique_ptr<Trainer>> Create(const config::TrainerConfig& cfg, const Dataset& ds,
+                                                         const Holdout* holdout, TrainerOptions options);
   ~Trainer();
 
   // Trains the remaining epochs (all, or those after the last checkpoint

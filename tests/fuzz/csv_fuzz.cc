@@ -99,8 +99,10 @@ void LoadReferenceTables(hmrec::Dataset* ds) {
       "customer_id,FN,Active,club_member_status,fashion_news_frequency,age,postal_code\n"
       "00000dbacae5abe5e23885899a1fa44253a17956c6d1c3d25f88aa139fdfc657,,,ACTIVE,NONE,49,"
       "52043ee2162cf5aa7ee79974281641c6f11a68d276429a91f8ca0d4b6efa8100\n";
-  const std::string a = WriteScratch("articles.csv", reinterpret_cast<const uint8_t*>(kArticles), sizeof(kArticles) - 1);
-  const std::string c = WriteScratch("customers.csv", reinterpret_cast<const uint8_t*>(kCustomers), sizeof(kCustomers) - 1);
+  const std::string a =
+      WriteScratch("articles.csv", reinterpret_cast<const uint8_t*>(kArticles), sizeof(kArticles) - 1);
+  const std::string c =
+      WriteScratch("customers.csv", reinterpret_cast<const uint8_t*>(kCustomers), sizeof(kCustomers) - 1);
   Check(hmrec::ReadArticles(a, ds).ok(), "the reference articles.csv does not load");
   Check(hmrec::ReadCustomers(c, ds).ok(), "the reference customers.csv does not load");
 }

@@ -9,10 +9,10 @@
 namespace hmrec {
 namespace {
 
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using hmrec::testing::TempDir;
 using hmrec::testing::WriteFile;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
 std::vector<std::vector<std::string>> ReadAll(const std::string& path, size_t buffer = 1 << 20,
                                               std::vector<int64_t>* lines = nullptr) {
@@ -59,8 +59,7 @@ TEST_F(CsvTest, PlainRows) {
 
 TEST_F(CsvTest, QuotedCommasDoubledQuotesAndNewlines) {
   std::vector<int64_t> lines;
-  auto rows = ReadAll(Write("id,desc\n1,\"a, b\"\n2,\"say \"\"hi\"\"\"\n3,\"two\nlines\"\n4,x\n"),
-                      1 << 20, &lines);
+  auto rows = ReadAll(Write("id,desc\n1,\"a, b\"\n2,\"say \"\"hi\"\"\"\n3,\"two\nlines\"\n4,x\n"), 1 << 20, &lines);
   ASSERT_EQ(rows.size(), 5u);
   EXPECT_THAT(rows[1], ElementsAre("1", "a, b"));
   EXPECT_THAT(rows[2], ElementsAre("2", "say \"hi\""));
@@ -134,8 +133,7 @@ TEST_F(CsvTest, WriterQuotesWhatNeedsItAndRoundTrips) {
   // Not visible under its name before Close().
   EXPECT_FALSE(std::filesystem::exists(p));
   ASSERT_TRUE((*w)->Close().ok());
-  EXPECT_EQ(hmrec::testing::ReadFile(p),
-            "plain,\"with,comma\",\"with \"\"quote\"\"\",\"two\nlines\",\n");
+  EXPECT_EQ(hmrec::testing::ReadFile(p), "plain,\"with,comma\",\"with \"\"quote\"\"\",\"two\nlines\",\n");
   auto rows = ReadAll(p);
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_THAT(rows[0], ElementsAre("plain", "with,comma", "with \"quote\"", "two\nlines", ""));

@@ -1,12 +1,12 @@
 #include <filesystem>
 
 #include "data/csv.h"
+#include "data/customer_list.h"
 #include "data/dataset_cache.h"
 #include "data/dates.h"
 #include "data/submission.h"
 #include "datagen/generator.h"
 #include "evaluate/baselines.h"
-#include "data/customer_list.h"
 #include "evaluate/score.h"
 #include "evaluate/split.h"
 #include "gmock/gmock.h"
@@ -73,7 +73,8 @@ TEST_F(EvaluateTest, SplitKeepsEveryRowOnTheRightSide) {
   EXPECT_EQ(truth_rows, split_result_.holdout_rows);
   EXPECT_GT(truth_rows, 0);
   for (const char* f : {"articles.csv", "customers.csv", "sample_submission.csv"}) {
-    EXPECT_EQ(hmrec::testing::ReadFile(data_.File(f)), hmrec::testing::ReadFile(split_.File(std::string("train/") + f)));
+    EXPECT_EQ(hmrec::testing::ReadFile(data_.File(f)),
+              hmrec::testing::ReadFile(split_.File(std::string("train/") + f)));
   }
 }
 

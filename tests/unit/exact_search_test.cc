@@ -38,35 +38,38 @@ TEST(ExactSearch, ReturnsWhatFaissFlatReturns) {
   std::vector<faiss::Index::idx_t> ids(n);
   for (int64_t i = 0; i < n; ++i) ids[i] = 108775000 + 7 * i;  // article-id-like labels
   index.add_with_ids(n, base.data(), ids.data());
-  for (ExactSearch::Kernel kernel : {ExactSearch::Kernel::kAuto, ExactSearch::Kernel::kFp32, ExactSearch::Kernel::kSgemm}) {
-  auto exact = ExactSearch::FromFaissIndex(index, kernel);
-  ASSERT_TRUE(exact.ok()) << exact.status();
-  EXPECT_EQ((*exact)->size(), n);
-  SCOPED_TRACE((*exact)->kernel());
-  for (int k : {1, 12, 100}) {
-    std::vector<float> fd(m * k), ed(m * k);
-    std::vector<faiss::Index::idx_t> fl(m * k);
-    std::vector<int64_t> el(m * k);
-    index.search(m, queries.data(), k, fd.data(), fl.data());
-    for (int threads : {1, 2, 3}) {
-      (*exact)->Search(queries.data(), m, k, el.data(), ed.data(), threads);
-      int64_t mismatched = 0;
-      for (int64_t i = 0; i < m * k; ++i) {
-        EXPECT_NEAR(ed[i], fd[i], 1e-5) << "k " << k << " threads " << threads << " at " << i;
-        mismatched += el[i] != fl[i];
+  for (ExactSearch::Kernel kernel :
+       {ExactSearch::Kernel::kAuto, ExactSearch::Kernel::kFp32, ExactSearch::Kernel::kSgemm}) {
+    auto exact = ExactSearch::FromFaissIndex(index, kernel);
+    ASSERT_TRUE(exact.ok()) << exact.status();
+    EXPECT_EQ((*exact)->size(), n);
+    SCOPED_TRACE((*exact)->kernel());
+    for (int k : {1, 12, 100}) {
+      std::vector<float> fd(m * k), ed(m * k);
+      std::vector<faiss::Index::idx_t> fl(m * k);
+      std::vector<int64_t> el(m * k);
+      index.search(m, queries.data(), k, fd.data(), fl.data());
+      for (int threads : {1, 2, 3}) {
+        (*exact)->Search(queries.data(), m, k, el.data(), ed.data(), threads);
+        int64_t mismatched = 0;
+        for (int64_t i = 0; i < m * k; ++i) {
+          EXPECT_NEAR(ed[i], fd[i], 1e-5) << "k " << k << " threads " << threads << " at " << i;
+          mismatched += el[i] != fl[i];
+        }
+        EXPECT_EQ(mismatched, 0) << "k " << k << " threads " << threads;
+        // Best first.
+        for (int64_t q = 0; q < m; ++q)
+          EXPECT_TRUE(std::is_sorted(ed.begin() + q * k, ed.begin() + (q + 1) * k, std::greater<float>()));
       }
-      EXPECT_EQ(mismatched, 0) << "k " << k << " threads " << threads;
-      // Best first.
-      for (int64_t q = 0; q < m; ++q) EXPECT_TRUE(std::is_sorted(ed.begin() + q * k, ed.begin() + (q + 1) * k, std::greater<float>()));
     }
-  }
   }
 }
 
 TEST(ExactSearch, PadsWithMinusOneWhenFewerVectorsThanK) {
   const int d = 8;
   const std::vector<float> base = RandomUnit(5, d, 3), q = RandomUnit(2, d, 4);
-  for (ExactSearch::Kernel kernel : {ExactSearch::Kernel::kAuto, ExactSearch::Kernel::kFp32, ExactSearch::Kernel::kSgemm}) {
+  for (ExactSearch::Kernel kernel :
+       {ExactSearch::Kernel::kAuto, ExactSearch::Kernel::kFp32, ExactSearch::Kernel::kSgemm}) {
     ExactSearch exact(base, {10, 11, 12, 13, 14}, d, kernel);
     std::vector<int64_t> labels(2 * 12);
     std::vector<float> scores(2 * 12);
@@ -120,7 +123,8 @@ TEST(ExactSearch, NonFiniteQueryMatchesNothingAndSparesTheRest) {
   const std::vector<float> base = RandomUnit(300, d, 8);
   std::vector<float> q = RandomUnit(2, d, 9);
   q[3] = std::numeric_limits<float>::quiet_NaN();
-  for (ExactSearch::Kernel kernel : {ExactSearch::Kernel::kAuto, ExactSearch::Kernel::kFp32, ExactSearch::Kernel::kSgemm}) {
+  for (ExactSearch::Kernel kernel :
+       {ExactSearch::Kernel::kAuto, ExactSearch::Kernel::kFp32, ExactSearch::Kernel::kSgemm}) {
     std::vector<int64_t> labels(300);
     for (int64_t i = 0; i < 300; ++i) labels[i] = i;
     ExactSearch exact(base, labels, d, kernel);

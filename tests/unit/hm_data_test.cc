@@ -12,10 +12,10 @@
 namespace hmrec {
 namespace {
 
-using ::testing::HasSubstr;
 using hmrec::testing::CustomerId;
 using hmrec::testing::TempDir;
 using hmrec::testing::WriteFile;
+using ::testing::HasSubstr;
 
 const char kArticlesHeader[] =
     "article_id,product_code,prod_name,product_type_no,product_type_name,product_group_name,"
@@ -26,9 +26,11 @@ const char kArticlesHeader[] =
     "detail_desc\n";
 
 std::string ArticleRow(const std::string& id, const std::string& desc) {
-  return id + ",108775,Strap top,253,Vest top,Garment Upper body,1010016,Solid,9,Black,4,Dark,5,"
-              "Black,1676,Jersey Basic,A,Ladieswear,1,Ladieswear,16,Womens Everyday Basics,1002,"
-              "Jersey Basic," + desc + "\n";
+  return id +
+         ",108775,Strap top,253,Vest top,Garment Upper body,1010016,Solid,9,Black,4,Dark,5,"
+         "Black,1676,Jersey Basic,A,Ladieswear,1,Ladieswear,16,Womens Everyday Basics,1002,"
+         "Jersey Basic," +
+         desc + "\n";
 }
 
 class HmDataTest : public ::testing::Test {
@@ -39,14 +41,19 @@ class HmDataTest : public ::testing::Test {
                   ArticleRow("108775044", "\"Top in \"\"soft\"\" jersey\nwith a second line\"") +
                   ArticleRow("0110065001", ""));
     WriteFile(dir_.File("customers.csv"),
-              "customer_id,FN,Active,club_member_status,fashion_news_frequency,age,postal_code\n" +
-                  CustomerId(1) + ",,,ACTIVE,NONE,49,p1\n" + CustomerId(2) +
-                  ",1.0,1.0,ACTIVE,Regularly,49.0,p2\n" + CustomerId(3) + ",,,,,,p1\n");
+              "customer_id,FN,Active,club_member_status,fashion_news_frequency,age,postal_code\n" + CustomerId(1) +
+                  ",,,ACTIVE,NONE,49,p1\n" + CustomerId(2) + ",1.0,1.0,ACTIVE,Regularly,49.0,p2\n" + CustomerId(3) +
+                  ",,,,,,p1\n");
     WriteFile(dir_.File("transactions_train.csv"),
               "t_dat,customer_id,article_id,price,sales_channel_id\n"
-              "2018-09-20," + CustomerId(1) + ",0108775015,0.0508474576271186,2\n"
-              "2018-09-21," + CustomerId(2) + ",0108775044,0.03,1\n"
-              "2018-09-21," + CustomerId(2) + ",0110065001,0.01,2\n");
+              "2018-09-20," +
+                  CustomerId(1) +
+                  ",0108775015,0.0508474576271186,2\n"
+                  "2018-09-21," +
+                  CustomerId(2) +
+                  ",0108775044,0.03,1\n"
+                  "2018-09-21," +
+                  CustomerId(2) + ",0110065001,0.01,2\n");
   }
   Dataset ReadAllFiles(LoadOptions opts = {}) {
     Dataset ds;
@@ -105,8 +112,8 @@ TEST_F(HmDataTest, WrongHeaderNamesTheColumn) {
 }
 
 TEST_F(HmDataTest, ShortRowNamesFileLineAndCount) {
-  WriteFile(dir_.File("articles.csv"), std::string(kArticlesHeader) + ArticleRow("0108775015", "") +
-                                           "0108775016,108775,only three\n");
+  WriteFile(dir_.File("articles.csv"),
+            std::string(kArticlesHeader) + ArticleRow("0108775015", "") + "0108775016,108775,only three\n");
   Dataset ds;
   absl::Status s = ReadArticles(dir_.File("articles.csv"), &ds);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
@@ -116,8 +123,8 @@ TEST_F(HmDataTest, ShortRowNamesFileLineAndCount) {
 TEST_F(HmDataTest, BadValuesNameTheColumn) {
   WriteDefault();
   WriteFile(dir_.File("customers.csv"),
-            "customer_id,FN,Active,club_member_status,fashion_news_frequency,age,postal_code\n" +
-                CustomerId(1) + ",,,ACTIVE,NONE,forty,p1\n");
+            "customer_id,FN,Active,club_member_status,fashion_news_frequency,age,postal_code\n" + CustomerId(1) +
+                ",,,ACTIVE,NONE,forty,p1\n");
   Dataset ds;
   EXPECT_THAT(std::string(ReadCustomers(dir_.File("customers.csv"), &ds).message()),
               HasSubstr("customers.csv:2: column age: bad age 'forty'"));
@@ -134,8 +141,11 @@ TEST_F(HmDataTest, BadDateNamesLine) {
   WriteDefault();
   WriteFile(dir_.File("transactions_train.csv"),
             "t_dat,customer_id,article_id,price,sales_channel_id\n"
-            "2018-09-20," + CustomerId(1) + ",0108775015,0.05,2\n"
-            "2018-02-30," + CustomerId(1) + ",0108775015,0.05,2\n");
+            "2018-09-20," +
+                CustomerId(1) +
+                ",0108775015,0.05,2\n"
+                "2018-02-30," +
+                CustomerId(1) + ",0108775015,0.05,2\n");
   Dataset ds;
   ASSERT_TRUE(ReadArticles(dir_.File("articles.csv"), &ds).ok());
   ASSERT_TRUE(ReadCustomers(dir_.File("customers.csv"), &ds).ok());
@@ -144,8 +154,8 @@ TEST_F(HmDataTest, BadDateNamesLine) {
 }
 
 TEST_F(HmDataTest, DuplicateIdsAreErrors) {
-  WriteFile(dir_.File("articles.csv"), std::string(kArticlesHeader) + ArticleRow("0108775015", "") +
-                                           ArticleRow("108775015", ""));
+  WriteFile(dir_.File("articles.csv"),
+            std::string(kArticlesHeader) + ArticleRow("0108775015", "") + ArticleRow("108775015", ""));
   Dataset ds;
   EXPECT_THAT(std::string(ReadArticles(dir_.File("articles.csv"), &ds).message()),
               HasSubstr("articles.csv:3: duplicate article_id"));
@@ -155,9 +165,14 @@ TEST_F(HmDataTest, UnknownReferencesAreCountedReportedAndExcluded) {
   WriteDefault();
   WriteFile(dir_.File("transactions_train.csv"),
             "t_dat,customer_id,article_id,price,sales_channel_id\n"
-            "2018-09-20," + CustomerId(1) + ",0108775015,0.05,2\n"
-            "2018-09-20," + CustomerId(99) + ",0108775015,0.05,2\n"
-            "2018-09-20," + CustomerId(1) + ",0999999999,0.05,2\n");
+            "2018-09-20," +
+                CustomerId(1) +
+                ",0108775015,0.05,2\n"
+                "2018-09-20," +
+                CustomerId(99) +
+                ",0108775015,0.05,2\n"
+                "2018-09-20," +
+                CustomerId(1) + ",0999999999,0.05,2\n");
   Dataset ds = ReadAllFiles();
   EXPECT_EQ(ds.transactions.size(), 1u);
   EXPECT_EQ(ds.report.transaction_rows_read, 3);

@@ -2,16 +2,16 @@
 #include <filesystem>
 #include <numeric>
 
-#include "search/article_index.h"
 #include "bundle/bundle.h"
-#include "data/dataset_cache.h"
-#include "store/feature_store.h"
 #include "common/rng.h"
 #include "common/text_proto.h"
+#include "data/dataset_cache.h"
 #include "datagen/generator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "index_builder/builder.h"
+#include "search/article_index.h"
+#include "store/feature_store.h"
 #include "tests/unit/test_util.h"
 #include "tests/unit/tiny_bundle.h"
 #include "trainer/trainer.h"
@@ -212,7 +212,8 @@ TEST_F(BuilderTest, SameInputSameBundleContent) {
     ASSERT_TRUE(BuildServableBundle(copy.File("b"), *ds_, cfg, false).ok());
     for (const char* f : {kIndexFile, kFallbackFile}) {
       EXPECT_EQ(hmrec::testing::ReadFile(copy.File(std::string("a/") + f)),
-                hmrec::testing::ReadFile(copy.File(std::string("b/") + f))) << f;
+                hmrec::testing::ReadFile(copy.File(std::string("b/") + f)))
+          << f;
     }
     // The store's files carry creation times; its records are identical.
     auto sa = FeatureStore::Open(copy.File("a/features.rocksdb"));

@@ -4,8 +4,8 @@
 
 #include "absl/strings/string_view.h"
 #include "bundle/bundle.h"
-#include "data/dataset_cache.h"
 #include "common/text_proto.h"
+#include "data/dataset_cache.h"
 #include "datagen/generator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -94,8 +94,10 @@ TEST_F(RecommenderTest, FlatSearchSettingsAgree) {
   EXPECT_NE(kernels[1], "int8-vnni+rescore");
   for (size_t a = 1; a < answers.size(); ++a) {
     for (size_t i = 0; i < ids.size(); ++i) {
-      EXPECT_EQ(answers[a][i].article_ids, answers[0][i].article_ids) << kernels[a] << " vs " << kernels[0] << ", customer " << i;
-      for (size_t j = 0; j < answers[0][i].scores.size(); ++j) EXPECT_NEAR(answers[a][i].scores[j], answers[0][i].scores[j], 1e-5);
+      EXPECT_EQ(answers[a][i].article_ids, answers[0][i].article_ids)
+          << kernels[a] << " vs " << kernels[0] << ", customer " << i;
+      for (size_t j = 0; j < answers[0][i].scores.size(); ++j)
+        EXPECT_NEAR(answers[a][i].scores[j], answers[0][i].scores[j], 1e-5);
     }
   }
   RecommenderOptions bad;

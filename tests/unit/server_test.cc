@@ -14,17 +14,17 @@
 #include <functional>
 #include <thread>
 
-#include "data/dataset_cache.h"
-#include "data/ids.h"
-#include "model/tower_runner.h"
-#include "search/article_index.h"
 #include "bundle/bundle.h"
 #include "common/text_proto.h"
+#include "data/dataset_cache.h"
+#include "data/ids.h"
 #include "datagen/generator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "index_builder/builder.h"
+#include "model/tower_runner.h"
 #include "proto/recommender.grpc.pb.h"
+#include "search/article_index.h"
 #include "server/server.h"
 #include "tests/unit/test_util.h"
 #include "tests/unit/tiny_bundle.h"
@@ -232,8 +232,9 @@ TEST_F(ServerTest, MetricsRecordCallsInPrometheusText) {
 // directory listing, whatever the path.
 TEST_F(ServerTest, MetricsPortServesNothingButMetrics) {
   ASSERT_THAT(HttpGet(server_->metrics_port(), "/metrics"), HasSubstr("hmrec_bundle_info"));
-  for (const std::string path : {"/", "/etc/passwd", "/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
-                                 "/metrics/../../../etc/passwd", "/index.html", "/manifest.pbtxt", "/proc/self/environ"}) {
+  for (const std::string path :
+       {"/", "/etc/passwd", "/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/metrics/../../../etc/passwd",
+        "/index.html", "/manifest.pbtxt", "/proc/self/environ"}) {
     EXPECT_EQ(HttpGet(server_->metrics_port(), path), "") << path << " answered 200";
   }
 }
@@ -270,7 +271,8 @@ TEST_F(ServerTest, HotSwapUnderConcurrentLoadFailsNoRequestAndRefusesACorruptBun
       std::string last = "v1";
       for (int i = 0; !stop.load(); ++i) {
         v1::RecommendRequest req;
-        for (int j = 0; j < 1 + (i + t) % 7; ++j) req.add_customer_ids(std::string(ds_->customer_id((t * 97 + i * 7 + j) % ds_->customers.size())));
+        for (int j = 0; j < 1 + (i + t) % 7; ++j)
+          req.add_customer_ids(std::string(ds_->customer_id((t * 97 + i * 7 + j) % ds_->customers.size())));
         v1::RecommendResponse resp;
         grpc::Status st = Call(channel, req, &resp);
         ++calls;
@@ -351,7 +353,8 @@ TEST_F(ServerTest, DrainFinishesCallsInFlightAndRefusesNewOnes) {
       if (Call(channel, req, &resp).ok() && resp.results_size() == 1) ++ok;
     });
   }
-  for (int i = 0; i < 200 && server->queued_ids() < kCalls; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 200 && server->queued_ids() < kCalls; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_EQ(server->queued_ids(), kCalls);  // all received, none answered yet
   const auto start = std::chrono::steady_clock::now();
   server->Drain();
@@ -384,8 +387,7 @@ TEST_F(ServerTest, DamagedBundlesAreRefusedAtStartNamingTheFault) {
          }
        },
        ".sst has CRC-32"},
-      {"missing tower",
-       [](const std::string& d) { std::filesystem::remove(d + "/customer_tower.pt"); },
+      {"missing tower", [](const std::string& d) { std::filesystem::remove(d + "/customer_tower.pt"); },
        "customer_tower.pt is missing"},
       {"manifest without the index",
        [](const std::string& d) {

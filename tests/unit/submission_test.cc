@@ -10,11 +10,11 @@
 namespace hmrec {
 namespace {
 
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using hmrec::testing::CustomerId;
 using hmrec::testing::TempDir;
 using hmrec::testing::WriteFile;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
 std::string Twelve() {
   std::string s;
@@ -32,10 +32,10 @@ TEST(Submission, ProblemsAreCountedNotFatal) {
   TempDir dir;
   const std::string p = dir.File("sub.csv");
   WriteFile(p, "customer_id,prediction\n" + CustomerId(1) + "," + Twelve() + "\n" +  // fine
-                   CustomerId(2) + ",0108775015 108775016\n" +                  // short + bad id
-                   "not-a-customer," + Twelve() + "\n" +                         // malformed
-                   CustomerId(1) + "," + Twelve() + "\n" +                       // repeated
-                   CustomerId(3) + "\n");                                        // 1 field
+                   CustomerId(2) + ",0108775015 108775016\n" +                       // short + bad id
+                   "not-a-customer," + Twelve() + "\n" +                             // malformed
+                   CustomerId(1) + "," + Twelve() + "\n" +                           // repeated
+                   CustomerId(3) + "\n");                                            // 1 field
   SubmissionCheck check;
   auto sub = ReadSubmission(p, &check);
   ASSERT_TRUE(sub.ok()) << sub.status();

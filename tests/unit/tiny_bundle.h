@@ -8,12 +8,12 @@
 #include <string>
 #include <vector>
 
-#include "data/dataset_cache.h"
-#include "model/tower_runner.h"
 #include "common/text_proto.h"
+#include "data/dataset_cache.h"
 #include "datagen/generator.h"
 #include "gtest/gtest.h"
 #include "index_builder/builder.h"
+#include "model/tower_runner.h"
 #include "tests/unit/test_util.h"
 #include "trainer/trainer.h"
 

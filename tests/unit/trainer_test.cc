@@ -4,15 +4,15 @@
 
 #include "absl/strings/str_join.h"
 #include "bundle/bundle.h"
+#include "common/text_proto.h"
 #include "data/dataset_cache.h"
 #include "data/dates.h"
-#include "features/feature_space.h"
-#include "model/tower_runner.h"
-#include "common/text_proto.h"
 #include "datagen/generator.h"
 #include "evaluate/split.h"
+#include "features/feature_space.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "model/tower_runner.h"
 #include "tests/unit/test_util.h"
 #include "trainer/examples.h"
 #include "trainer/trainer.h"
@@ -24,12 +24,24 @@ using hmrec::testing::TempDir;
 
 config::TrainerConfig SmallConfig() {
   config::TrainerConfig c;
-  ParseTextProto(R"pb(
-    model { embedding_dim: 16 feature_dim: 8 hidden: 32 history_length: 8 postal_buckets: 64 dropout: 0.0 }
-    window_days: 60 epochs: 3 batch_size: 128 customer_learning_rate: 0.005
-    article_learning_rate: 0.005 temperature: 0.1 recency_half_life_days: 30
-    logq_correction: true seed: 7 device: "cpu" threads: 1 evaluate_every_epoch: true
-  )pb", "test", &c).IgnoreError();
+  ParseTextProto(
+      R"pb(
+        model { embedding_dim: 16 feature_dim: 8 hidden: 32 history_length: 8 postal_buckets: 64 dropout: 0.0 }
+        window_days: 60
+        epochs: 3
+        batch_size: 128
+        customer_learning_rate: 0.005
+        article_learning_rate: 0.005
+        temperature: 0.1
+        recency_half_life_days: 30
+        logq_correction: true
+        seed: 7
+        device: "cpu"
+        threads: 1
+        evaluate_every_epoch: true
+      )pb",
+      "test", &c)
+      .IgnoreError();
   return c;
 }
 
@@ -58,8 +70,7 @@ class TrainerTest : public ::testing::Test {
     delete ds_;
     delete dir_;
   }
-  std::unique_ptr<Trainer> MakeTrainer(const config::TrainerConfig& cfg, const std::string& work,
-                                       bool resume = false) {
+  std::unique_ptr<Trainer> MakeTrainer(const config::TrainerConfig& cfg, const std::string& work, bool resume = false) {
     TrainerOptions o;
     o.work_dir = work;
     o.show_progress = false;
@@ -136,8 +147,8 @@ TEST_F(TrainerTest, ExportedBundleServesTheSameEmbeddings) {
   ASSERT_TRUE(ReadTextProto(*bundle + "/" + kVocabulariesFile, &vocab).ok());
   auto space = FeatureSpace::FromProto(vocab);
   ASSERT_TRUE(space.ok()) << space.status();
-  auto runner = CustomerTowerRunner::Load(*bundle + "/" + kCustomerTowerFile, manifest->trainer().model(),
-                                          *space, "cpu");
+  auto runner =
+      CustomerTowerRunner::Load(*bundle + "/" + kCustomerTowerFile, manifest->trainer().model(), *space, "cpu");
   ASSERT_TRUE(runner.ok()) << runner.status();
   CustomerHistory history = CustomerHistory::Build(ds_->transactions, ds_->customers.size());
   std::vector<uint32_t> customers = {0, 1, 2, 17, 123, static_cast<uint32_t>(ds_->customers.size() - 1)};
@@ -147,8 +158,7 @@ TEST_F(TrainerTest, ExportedBundleServesTheSameEmbeddings) {
     const uint32_t c = customers[i];
     space->EncodeCustomerStatic(*ds_, ds_->customers[c], &fields[i * kCustomerFields]);
     space->EncodeCustomerHistory(history.articles(c), static_cast<int64_t>(history.count(c)), history.last_day(c),
-                                 ds_->last_day + 1,
-                                 &fields[i * kCustomerFields], &hist[i * h]);
+                                 ds_->last_day + 1, &fields[i * kCustomerFields], &hist[i * h]);
   }
   std::vector<float> served(customers.size() * 16);
   ASSERT_TRUE((*runner)->Embed(fields.data(), hist.data(), customers.size(), served.data()).ok());
@@ -227,15 +237,21 @@ class LeakageTest : public ::testing::Test {
     hmrec::testing::WriteFile(dir_.File("articles.csv"), articles);
     const std::string c = hmrec::testing::CustomerId(1);
     hmrec::testing::WriteFile(dir_.File("customers.csv"),
-                              "customer_id,FN,Active,club_member_status,fashion_news_frequency,age,postal_code\n" +
-                                  c + ",,,ACTIVE,NONE,30,p\n");
-    hmrec::testing::WriteFile(
-        dir_.File("transactions_train.csv"),
-        "t_dat,customer_id,article_id,price,sales_channel_id\n"
-        "2020-01-01," + c + ",0108775011,0.01,1\n"
-        "2020-01-02," + c + ",0108775012,0.01,1\n"
-        "2020-01-02," + c + ",0108775013,0.01,1\n"
-        "2020-01-03," + c + ",0108775014,0.01,1\n");
+                              "customer_id,FN,Active,club_member_status,fashion_news_frequency,age,postal_code\n" + c +
+                                  ",,,ACTIVE,NONE,30,p\n");
+    hmrec::testing::WriteFile(dir_.File("transactions_train.csv"),
+                              "t_dat,customer_id,article_id,price,sales_channel_id\n"
+                              "2020-01-01," +
+                                  c +
+                                  ",0108775011,0.01,1\n"
+                                  "2020-01-02," +
+                                  c +
+                                  ",0108775012,0.01,1\n"
+                                  "2020-01-02," +
+                                  c +
+                                  ",0108775013,0.01,1\n"
+                                  "2020-01-03," +
+                                  c + ",0108775014,0.01,1\n");
     LoadOptions opts;
     opts.use_cache = false;
     opts.show_progress = false;
@@ -257,8 +273,7 @@ TEST_F(LeakageTest, HistoryAndArticleFeaturesSeeOnlyEarlierDays) {
   td.FillBatch(order, 0, 4, &b);
   const int h = space.history_length();
   // Expected history (article rows + 1, most recent first) per example.
-  std::map<int32_t, std::vector<int32_t>> want = {
-      {0, {}}, {1, {1}}, {2, {1}}, {3, {3, 2, 1}}};
+  std::map<int32_t, std::vector<int32_t>> want = {{0, {}}, {1, {1}}, {2, {1}}, {3, {3, 2, 1}}};
   for (int i = 0; i < 4; ++i) {
     const int32_t article = b.article_rows[i];
     std::vector<int32_t> got;
