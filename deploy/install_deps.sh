@@ -32,8 +32,9 @@ TEST_PACKAGES=(
   # deployment checks (tests/e2e/deploy_test.sh): YAML lint, promtool and a real
   # Prometheus
   yamllint prometheus
-  # the libFuzzer build (scripts/sanitize.sh): clang and its fuzzer runtime
-  clang libclang-rt-14-dev
+  # the libFuzzer build (scripts/sanitize.sh): clang and its fuzzer runtime;
+  # the formatting check (scripts/check_format.sh)
+  clang libclang-rt-14-dev clang-format
 )
 # Node.js and npm for the Kubernetes schema validation (deploy/validate),
 # unless the machine has them already (e.g. from NodeSource, which conflicts
