@@ -21,10 +21,23 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-bool Retryable(grpc::StatusCode code) {
-  return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::DEADLINE_EXCEEDED ||
-         code == grpc::StatusCode::RESOURCE_EXHAUSTED;
+}  // namespace
+
+bool IsTransient(const grpc::Status& s) {
+  switch (s.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return true;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      // The server shedding load says "queue full"; any other exhaustion (a
+      // message over a size limit) fails the same way every time.
+      return s.error_message().rfind("queue full", 0) == 0;
+    default:
+      return false;
+  }
 }
+
+namespace {
 
 // Checks one response against its request and copies its article ids into
 // rows [first, first + n) of `articles`. Counts fallbacks.
@@ -120,8 +133,11 @@ absl::Status RecommendAll(const std::shared_ptr<grpc::Channel>& channel, const s
           }
           break;
         }
-        outcome = absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
-        if (!Retryable(s.error_code()) || attempt >= options.max_attempts || failed.load()) break;
+        const bool transient = IsTransient(s);
+        outcome = absl::Status(
+            static_cast<absl::StatusCode>(s.error_code()),
+            transient ? s.error_message() : absl::StrCat("permanent error, not retried: ", s.error_message()));
+        if (!transient || attempt >= options.max_attempts || failed.load()) break;
         ++retries;
         // Full jitter: sleep uniformly in [backoff/2, backoff].
         const int sleep_ms = backoff_ms / 2 + static_cast<int>(rng.Next() % static_cast<uint64_t>(backoff_ms / 2 + 1));

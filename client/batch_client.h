@@ -3,8 +3,9 @@
 // Recommendations for a whole list of customers from a running server, for
 // a Kaggle submission: batches of `batch_size` ids, `in_flight` calls at a
 // time, a deadline on every call, retries with exponential backoff and
-// jitter on UNAVAILABLE, DEADLINE_EXCEEDED and RESOURCE_EXHAUSTED (a server
-// restarting, slow or shedding load), progress on stderr.
+// jitter on transient errors (IsTransient: a server restarting, slow or
+// shedding load), progress on stderr. A permanent error (a request the
+// server will never accept) stops the run at once, naming it.
 //
 // All or nothing: every customer gets exactly `k` article ids, in input
 // order, or the call returns an error naming a customer that could not be
@@ -45,6 +46,11 @@ struct BatchClientReport {
   // "1,371,980 customers in 142.1 s (9,655/s), 1,372 batches, p50 98 ms, p99 160 ms, ..."
   std::string Summary() const;
 };
+
+// True for errors worth retrying: UNAVAILABLE, DEADLINE_EXCEEDED, and
+// RESOURCE_EXHAUSTED when the server's queue is full. Everything else
+// (INVALID_ARGUMENT, a response over the size limit, ...) is permanent.
+bool IsTransient(const grpc::Status& status);
 
 // Fills `articles` with ids.size() x options.k article ids (row i for
 // ids[i]). `ids` must be valid customer ids (the server refuses others).

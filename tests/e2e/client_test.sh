@@ -91,6 +91,23 @@ wait "$CPID" || { cat "$WORK/client2.log" >&2; fail "client did not survive the 
 grep -Eq " [1-9][0-9]* retries" "$WORK/client2.log" || fail "no retries recorded: $(cat "$WORK/client2.log")"
 cmp -s "$WORK/sub.csv" "$WORK/sub2.csv" || fail "submission after a restart differs from the uninterrupted one"
 
+# Requests the server will never accept (batches above its
+# max_ids_per_request): a permanent error stops the run at once, named,
+# without retries and without output.
+sed -e '/^max_ids_per_request:/d; /^max_queued_ids:/d' "$SRC/configs/server.pbtxt" > "$WORK/small.pbtxt"
+printf 'max_ids_per_request: 100\nmax_queued_ids: 1000\n' >> "$WORK/small.pbtxt"
+MAIN_PID=$PID MAIN_PORT=$PORT
+start_server "$WORK/server_small.log" --config "$WORK/small.pbtxt" --listen 127.0.0.1:0 --metrics off \
+  --bundle "$WORK/bundles/current"
+if "$CLIENT" --server "127.0.0.1:$PORT" --all-customers --data "$TRAIN" --batch_size 128 --quiet \
+     > "$WORK/sub4.csv" 2> "$WORK/client4.log"; then fail "client succeeded with batches above the server's limit"; fi
+grep -q "permanent error, not retried: 128 customer_ids, at most 100 per request" "$WORK/client4.log" \
+  || fail "permanent error not named: $(cat "$WORK/client4.log")"
+grep -q "retries" "$WORK/client4.log" && fail "a permanent error was retried: $(cat "$WORK/client4.log")"
+[[ ! -s "$WORK/sub4.csv" ]] || fail "a failed run wrote a partial submission"
+kill -TERM "$PID"; wait "$PID" || fail "server exit code after SIGTERM"
+PID=$MAIN_PID PORT=$MAIN_PORT
+
 # A server that never comes back: non-zero exit, the customer named, no output.
 kill -TERM "$PID"; wait "$PID" || fail "server exit code after SIGTERM"; PID=""
 if "$CLIENT" --server "127.0.0.1:$PORT" --all-customers --data "$TRAIN" --max_attempts 3 --quiet \
