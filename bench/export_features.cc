@@ -68,11 +68,12 @@ int main(int argc, char** argv) {
   std::vector<uint8_t> found(n);
   std::vector<int32_t> f, hist;
   std::vector<bool> fnd;
+  std::vector<hmrec::config::CustomerRecord> records;
   constexpr int64_t kChunk = 10000;
   for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
     const int64_t i1 = std::min(n, i0 + kChunk);
     std::vector<absl::string_view> chunk(ids->begin() + i0, ids->begin() + i1);
-    absl::Status s = (*r)->EncodeCustomers(chunk, &f, &hist, &fnd);
+    absl::Status s = (*r)->EncodeCustomers(chunk, &f, &hist, &fnd, &records);
     if (!s.ok()) return Fail(std::string(s.message()));
     std::copy(f.begin(), f.end(), fields.begin() + i0 * hmrec::kCustomerFields);
     std::copy(hist.begin(), hist.end(), history.begin() + i0 * h);

@@ -32,18 +32,22 @@ double Since(std::chrono::steady_clock::time_point t0) {
 config::FallbackList PopularFallback(const Dataset& ds, const config::IndexBuilderConfig& cfg) {
   const int window = cfg.fallback_window_days() > 0 ? cfg.fallback_window_days() : 7;
   const double half_life = cfg.fallback_half_life_days() > 0 ? cfg.fallback_half_life_days() : 3;
-  const int size = cfg.fallback_size() > 0 ? cfg.fallback_size() : 12;
+  const int size = cfg.fallback_size() > 0 ? cfg.fallback_size() : kDefaultFallbackSize;
   std::vector<double> score(ds.articles.size(), 0.0);
+  std::vector<int64_t> sales(ds.articles.size(), 0);  // all time: orders what the window did not sell
   const Transactions& tx = ds.transactions;
   for (size_t i = 0; i < tx.size(); ++i) {
     const int32_t age = ds.last_day - tx.day[i];
     if (age < window) score[tx.article[i]] += std::exp2(-age / half_life);
+    ++sales[tx.article[i]];
   }
   std::vector<uint32_t> order(ds.articles.size());
   std::iota(order.begin(), order.end(), 0);
   const size_t k = std::min<size_t>(size, order.size());
-  std::partial_sort(order.begin(), order.begin() + k, order.end(),
-                    [&](uint32_t a, uint32_t b) { return score[a] != score[b] ? score[a] > score[b] : a < b; });
+  std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](uint32_t a, uint32_t b) {
+    if (score[a] != score[b]) return score[a] > score[b];
+    return sales[a] != sales[b] ? sales[a] > sales[b] : a < b;
+  });
   config::FallbackList f;
   f.set_as_of(FormatDate(ds.last_day + 1));
   for (size_t i = 0; i < k; ++i) {

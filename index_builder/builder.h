@@ -16,6 +16,10 @@
 namespace hmrec {
 
 inline constexpr char kCurrentLink[] = "current";
+// Articles in the popular fallback when the config leaves fallback_size 0:
+// enough for any k a server allows (its max_k must not exceed it) and for
+// filters that keep only part of the list.
+inline constexpr int kDefaultFallbackSize = 1000;
 
 struct BuildReport {
   std::string index_description;

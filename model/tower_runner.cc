@@ -14,10 +14,16 @@
 
 namespace hmrec {
 
-void ConfigureThreads(int threads) {
+void ConfigureWorkerThreads(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   omp_set_num_threads(threads);
   at::set_num_threads(threads);
+}
+
+ThreadCounts CurrentThreadCounts() { return {omp_get_max_threads(), at::get_num_threads()}; }
+
+void ConfigureThreads(int threads) {
+  ConfigureWorkerThreads(threads);
   try {
     at::set_num_interop_threads(1);
   } catch (const c10::Error&) {

@@ -19,10 +19,23 @@
 
 namespace hmrec {
 
-// Sets LibTorch's intra-op threads and OpenMP's thread count to `threads`
-// (0 = number of cores) and LibTorch's inter-op pool to 1. Call once at
-// program start, before any tensor work: the defaults oversubscribe 2 cores.
+// ConfigureWorkerThreads(threads) for the calling thread, and LibTorch's
+// inter-op pool (process-wide) to 1. Call once at program start, before any
+// tensor work: the defaults oversubscribe 2 cores.
 void ConfigureThreads(int threads);
+
+// Sets the calling thread's OpenMP and LibTorch intra-op thread counts to
+// `threads` (0 = number of cores). OpenMP keeps these per thread: every
+// thread that runs tower or search work calls this itself (the batch
+// workers at start), or it runs with whatever it inherited.
+void ConfigureWorkerThreads(int threads);
+
+// The calling thread's thread counts as OpenMP and LibTorch see them.
+struct ThreadCounts {
+  int openmp = 0;
+  int torch_intra_op = 0;
+};
+ThreadCounts CurrentThreadCounts();
 
 // Returns true if `device` ("cpu", "cuda", "cuda:1") can be used here;
 // otherwise an error saying why.

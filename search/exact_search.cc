@@ -248,6 +248,13 @@ const char* ExactSearch::kernel() const {
   return packed_.empty() ? "sgemm" : "avx512-fused";
 }
 
+bool ExactSearch::Supports(const faiss::Index& index) {
+  const faiss::Index* inner = &index;
+  if (const auto* map = dynamic_cast<const faiss::IndexIDMap*>(&index)) inner = map->index;
+  const auto* flat = dynamic_cast<const faiss::IndexFlat*>(inner);
+  return flat != nullptr && flat->metric_type == faiss::METRIC_INNER_PRODUCT;
+}
+
 absl::StatusOr<std::unique_ptr<ExactSearch>> ExactSearch::FromFaissIndex(const faiss::Index& index, Kernel kernel) {
   const faiss::Index* inner = &index;
   std::vector<int64_t> labels;
@@ -321,10 +328,13 @@ void ExactSearch::WriteBest(std::vector<std::pair<float, int32_t>>* cand, int k,
   }
 }
 
-void ExactSearch::SearchInt8(const float* queries, int64_t m, int k, int64_t* labels, float* scores, int threads) {
+void ExactSearch::SearchInt8(const float* queries, int64_t m, int k, int64_t* labels, float* scores, int threads,
+                             Scratch* scratch) const {
   const int nt_max = std::max(1, threads > 0 ? threads : omp_get_max_threads());
-  if (static_cast<int>(int8_state_.size()) < nt_max) int8_state_.resize(static_cast<size_t>(nt_max));
-  int8_->Quantize(queries, m, &int8_queries_);
+  std::vector<Int8Articles::State>& states = scratch->int8;
+  const Int8Articles::Queries& quantised = scratch->int8_queries;
+  if (static_cast<int>(states.size()) < nt_max) states.resize(static_cast<size_t>(nt_max));
+  int8_->Quantize(queries, m, &scratch->int8_queries);
   int used_threads = 1;
 #pragma omp parallel num_threads(nt_max)
   {
@@ -332,9 +342,9 @@ void ExactSearch::SearchInt8(const float* queries, int64_t m, int k, int64_t* la
     const int nt = omp_get_num_threads();
 #pragma omp single
     used_threads = nt;
-    Int8Articles::State& st = int8_state_[static_cast<size_t>(t)];
+    Int8Articles::State& st = states[static_cast<size_t>(t)];
     st.Reset(m, k);
-    int8_->Scan(int8_queries_, m, k, t, nt, &st);
+    int8_->Scan(quantised, m, k, t, nt, &st);
 #pragma omp barrier
     std::vector<int32_t> kth;
     std::vector<int32_t> pos;
@@ -345,17 +355,17 @@ void ExactSearch::SearchInt8(const float* queries, int64_t m, int k, int64_t* la
       // The k-th best approximate score over all threads sets the bar.
       kth.clear();
       for (int u = 0; u < used_threads; ++u) {
-        const Int8Articles::State& s = int8_state_[static_cast<size_t>(u)];
+        const Int8Articles::State& s = states[static_cast<size_t>(u)];
         kth.insert(kth.end(), s.heap.begin() + q * k, s.heap.begin() + q * k + s.count[static_cast<size_t>(q)]);
       }
       int32_t keep = std::numeric_limits<int32_t>::min();
       if (static_cast<int>(kth.size()) >= k) {
         std::nth_element(kth.begin(), kth.begin() + (k - 1), kth.end(), std::greater<int32_t>());
-        keep = Int8Articles::Keep(kth[static_cast<size_t>(k - 1)], int8_queries_, q);
+        keep = Int8Articles::Keep(kth[static_cast<size_t>(k - 1)], quantised, q);
       }
       pos.clear();
       for (int u = 0; u < used_threads; ++u) {
-        for (const Int8Candidate& c : int8_state_[static_cast<size_t>(u)].candidates[static_cast<size_t>(q)]) {
+        for (const Int8Candidate& c : states[static_cast<size_t>(u)].candidates[static_cast<size_t>(q)]) {
           if (c.approx >= keep) pos.push_back(c.pos);
         }
       }
@@ -368,9 +378,10 @@ void ExactSearch::SearchInt8(const float* queries, int64_t m, int k, int64_t* la
   }
 }
 
-void ExactSearch::Search(const float* queries, int64_t m, int k, int64_t* labels, float* scores, int threads) {
+void ExactSearch::Search(const float* queries, int64_t m, int k, int64_t* labels, float* scores, int threads,
+                         Scratch* scratch) const {
   if (int8_) {
-    SearchInt8(queries, m, k, labels, scores, threads);
+    SearchInt8(queries, m, k, labels, scores, threads, scratch);
     return;
   }
   const int64_t n = size();
@@ -383,7 +394,8 @@ void ExactSearch::Search(const float* queries, int64_t m, int k, int64_t* labels
     const size_t slot = static_cast<size_t>(t) * m + q;
     return Heap{heap_score.data() + slot * k, heap_row.data() + slot * k, heap_count.data() + slot, k};
   };
-  if (static_cast<int>(scratch_.size()) < nt_max) scratch_.resize(nt_max);
+  std::vector<std::vector<float>>& blocks = scratch->blocks;
+  if (static_cast<int>(blocks.size()) < nt_max) blocks.resize(nt_max);
   int used_threads = 1;
 
   // Each thread scans its own contiguous range of the stored articles.
@@ -396,7 +408,7 @@ void ExactSearch::Search(const float* queries, int64_t m, int k, int64_t* labels
     if (!packed_.empty()) {
       ScanFused(queries, m, t, nt, [&](int64_t q) { return heap(t, q); });
     } else {
-      ScanSgemm(queries, m, n * t / nt, n * (t + 1) / nt, &scratch_[t], [&](int64_t q) { return heap(t, q); });
+      ScanSgemm(queries, m, n * t / nt, n * (t + 1) / nt, &blocks[t], [&](int64_t q) { return heap(t, q); });
     }
   }
 

@@ -46,15 +46,32 @@ class ExactSearch {
   // `vectors` is n x dim, row-major; labels[i] names row i.
   ExactSearch(const std::vector<float>& vectors, std::vector<int64_t> labels, int dim, Kernel kernel = Kernel::kAuto);
 
+  // True for the indexes FromFaissIndex takes: IndexFlatIP, optionally
+  // inside an IndexIDMap.
+  static bool Supports(const faiss::Index& index);
   // From an exact inner-product index: IndexFlatIP, optionally inside an
   // IndexIDMap (whose ids become the labels). Other index types: an error.
   static absl::StatusOr<std::unique_ptr<ExactSearch>> FromFaissIndex(const faiss::Index& index,
                                                                      Kernel kernel = Kernel::kAuto);
 
+  // What one Search() call writes besides its results, kept between calls
+  // so that repeated searches reuse their buffers. One per calling thread.
+  struct Scratch {
+    std::vector<std::vector<float>> blocks;  // one score block per thread (sgemm kernel)
+    std::vector<Int8Articles::State> int8;   // one per thread (int8 kernel)
+    Int8Articles::Queries int8_queries;      // the int8 kernel's quantised queries
+  };
+
   // Top `k` of `m` queries (m x dim): m x k labels (-1 past the end when
   // fewer than k vectors exist) and scores, best first. Uses up to
-  // `threads` threads (0: OpenMP's default).
-  void Search(const float* queries, int64_t m, int k, int64_t* labels, float* scores, int threads = 0);
+  // `threads` threads (0: OpenMP's default). Const: many threads may search
+  // one ExactSearch at once, each with its own `scratch`.
+  void Search(const float* queries, int64_t m, int k, int64_t* labels, float* scores, int threads,
+              Scratch* scratch) const;
+  // The same with a scratch of the object's own: one caller at a time.
+  void Search(const float* queries, int64_t m, int k, int64_t* labels, float* scores, int threads = 0) {
+    Search(queries, m, k, labels, scores, threads, &own_scratch_);
+  }
 
   int64_t size() const { return static_cast<int64_t>(labels_.size()); }
   // "int8-vnni+rescore", "avx512-fused" or "sgemm": which kernel Search()
@@ -70,7 +87,8 @@ class ExactSearch {
   void ScanFused(const float* queries, int64_t m, int t, int nt, const HeapOf& heap_of) const;
   // The int8 kernel's Search(): scan, then (after a barrier, per query)
   // rescore the surviving candidates in fp32 and write the top k.
-  void SearchInt8(const float* queries, int64_t m, int k, int64_t* labels, float* scores, int threads);
+  void SearchInt8(const float* queries, int64_t m, int k, int64_t* labels, float* scores, int threads,
+                  Scratch* scratch) const;
   // One query's answer from its (score, original row) candidates: the best
   // k of them into labels[0..k) and scores[0..k). Reorders *cand.
   void WriteBest(std::vector<std::pair<float, int32_t>>* cand, int k, int64_t* labels, float* scores) const;
@@ -82,11 +100,9 @@ class ExactSearch {
   std::vector<int32_t> row_of_;  // stored position -> original row
   const std::vector<int64_t> labels_;
   const int dim_;
-  std::vector<std::vector<float>> scratch_;      // one score block per thread (sgemm kernel)
-  std::vector<float> packed_;                    // 16-article groups for the fused AVX-512 kernel; empty when not used
-  std::unique_ptr<Int8Articles> int8_;           // the int8 kernel's articles; null when not used
-  std::vector<Int8Articles::State> int8_state_;  // one per thread
-  Int8Articles::Queries int8_queries_;
+  std::vector<float> packed_;           // 16-article groups for the fused AVX-512 kernel; empty when not used
+  std::unique_ptr<Int8Articles> int8_;  // the int8 kernel's articles; null when not used
+  Scratch own_scratch_;                 // for the Search() without a scratch
 };
 
 }  // namespace hmrec

@@ -1,13 +1,14 @@
 #include "server/batch_queue.h"
 
 #include <algorithm>
+#include <exception>
 
 #include "absl/strings/str_cat.h"
 
 namespace hmrec {
 
-BatchQueue::BatchQueue(BatchQueueOptions options, Processor processor, BatchObserver observer)
-    : options_(options), processor_(std::move(processor)), observer_(std::move(observer)) {}
+BatchQueue::BatchQueue(BatchQueueOptions options, Processor processor, Hooks hooks)
+    : options_(options), processor_(std::move(processor)), hooks_(std::move(hooks)) {}
 
 BatchQueue::~BatchQueue() { Shutdown(); }
 
@@ -21,12 +22,17 @@ absl::Status BatchQueue::Submit(std::vector<std::string> ids, int k, Clock::time
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return absl::UnavailableError("server is shutting down");
+    if (n > options_.max_queued_ids) {
+      return absl::InvalidArgumentError(absl::StrCat(n, " customer ids in one request, more than the queue holds (",
+                                                     options_.max_queued_ids, "): split it"));
+    }
     if (queued_ids_ + n > options_.max_queued_ids) {
       return absl::ResourceExhaustedError(
           absl::StrCat("queue full: ", queued_ids_, " ids waiting, limit ", options_.max_queued_ids));
     }
     queue_.push_back({std::move(ids), k, deadline, Clock::now(), std::move(done)});
     queued_ids_ += n;
+    if (hooks_.queued_ids) hooks_.queued_ids(queued_ids_);
   }
   cv_.notify_one();
   return absl::OkStatus();
@@ -49,6 +55,7 @@ void BatchQueue::Shutdown() {
 }
 
 void BatchQueue::Work(int worker) {
+  if (hooks_.worker_start) hooks_.worker_start(worker);
   std::vector<Request> batch;
   std::vector<absl::string_view> ids;
   BatchAnswer answer;
@@ -79,6 +86,7 @@ void BatchQueue::Work(int worker) {
         queue_.pop_front();
       }
       more = !queue_.empty();
+      if (hooks_.queued_ids && taken > 0) hooks_.queued_ids(queued_ids_);
     }
     if (more) cv_.notify_one();  // more work for another worker
 
@@ -95,12 +103,22 @@ void BatchQueue::Work(int worker) {
       k = std::max(k, batch[r].k);
       for (const std::string& id : batch[r].ids) ids.push_back(id);
     }
-    if (observer_ && !batch.empty()) {
-      observer_(ids.size(), std::chrono::duration_cast<std::chrono::microseconds>(now - batch.front().enqueued));
+    if (hooks_.batch && !batch.empty()) {
+      hooks_.batch(ids.size(), std::chrono::duration_cast<std::chrono::microseconds>(now - batch.front().enqueued));
     }
     if (live.empty()) continue;
     answer.bundle_version.clear();
-    absl::Status s = processor_(worker, ids, k, &answer);
+    answer.results.clear();
+    absl::Status s;
+    try {
+      s = processor_(worker, ids, k, &answer);
+    } catch (const std::exception& e) {
+      // One bad batch must not end the process: its calls fail, the worker
+      // goes on with the next batch.
+      s = absl::InternalError(absl::StrCat("batch failed: ", e.what()));
+    } catch (...) {
+      s = absl::InternalError("batch failed: unknown exception");
+    }
     std::vector<Recommendation>& results = answer.results;
     if (s.ok() && results.size() != ids.size()) {
       s = absl::InternalError(absl::StrCat("batch of ", ids.size(), " ids produced ", results.size(), " results"));

@@ -7,9 +7,13 @@
 // gets exactly one completion, with its results in its own id order.
 //
 // Submit() never blocks (handlers call it from gRPC callbacks): it refuses
-// with RESOURCE_EXHAUSTED when the queue holds max_queued_ids ids, and with
-// UNAVAILABLE after Shutdown(). A request whose deadline passed while queued
-// completes with DEADLINE_EXCEEDED and is not processed. Thread-safe.
+// with RESOURCE_EXHAUSTED ("queue full: ...") when the queue holds
+// max_queued_ids ids, INVALID_ARGUMENT for a request larger than that bound
+// (it could never be accepted), and UNAVAILABLE after Shutdown(). A request
+// whose deadline passed while queued completes with DEADLINE_EXCEEDED and is
+// not processed. A batch whose processor fails or throws completes each of
+// its requests with that error (INTERNAL for an exception); the worker goes
+// on with the next batch. Thread-safe.
 
 #include <chrono>
 #include <condition_variable>
@@ -48,10 +52,18 @@ class BatchQueue {
   // Processes one batch on the worker `worker`.
   using Processor =
       std::function<absl::Status(int worker, const std::vector<absl::string_view>& ids, int k, BatchAnswer* out)>;
-  // Observes each flushed batch (size, queue wait of its oldest request).
-  using BatchObserver = std::function<void(size_t ids, std::chrono::microseconds oldest_wait)>;
+  // Optional callbacks; each may be empty.
+  struct Hooks {
+    // Runs on each worker thread before its first batch (thread settings).
+    std::function<void(int worker)> worker_start;
+    // Each flushed batch: its size and the queue wait of its oldest request.
+    std::function<void(size_t ids, std::chrono::microseconds oldest_wait)> batch;
+    // The number of ids waiting, after every change (called under the
+    // queue's lock: keep it cheap, e.g. a gauge's Set).
+    std::function<void(int64_t ids)> queued_ids;
+  };
 
-  BatchQueue(BatchQueueOptions options, Processor processor, BatchObserver observer = nullptr);
+  BatchQueue(BatchQueueOptions options, Processor processor, Hooks hooks = {});
   ~BatchQueue();  // Shutdown() with no deadline
 
   // Starts `workers` worker threads.
@@ -76,7 +88,7 @@ class BatchQueue {
 
   const BatchQueueOptions options_;
   const Processor processor_;
-  const BatchObserver observer_;
+  const Hooks hooks_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Request> queue_;

@@ -19,10 +19,8 @@ absl::StatusOr<std::string> Resolve(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<BundleHolder>> BundleHolder::Open(std::string path, int workers,
-                                                                 RecommenderOptions options) {
-  if (workers < 1) return absl::InvalidArgumentError(absl::StrCat("workers = ", workers, ", need at least 1"));
-  std::unique_ptr<BundleHolder> h(new BundleHolder(std::move(path), workers, std::move(options)));
+absl::StatusOr<std::unique_ptr<BundleHolder>> BundleHolder::Open(std::string path, RecommenderOptions options) {
+  std::unique_ptr<BundleHolder> h(new BundleHolder(std::move(path), std::move(options)));
   ASSIGN_OR_RETURN(std::string dir, Resolve(h->path_));
   ASSIGN_OR_RETURN(h->current_, h->Load(dir));
   return h;
@@ -31,11 +29,8 @@ absl::StatusOr<std::unique_ptr<BundleHolder>> BundleHolder::Open(std::string pat
 absl::StatusOr<std::shared_ptr<const ServingBundle>> BundleHolder::Load(const std::string& dir) const {
   auto b = std::make_shared<ServingBundle>();
   b->dir = dir;
-  for (int w = 0; w < workers_; ++w) {
-    ASSIGN_OR_RETURN(std::unique_ptr<Recommender> r, Recommender::Load(dir, options_));
-    b->recommenders.push_back(std::move(r));
-  }
-  b->version = b->recommenders[0]->version();
+  ASSIGN_OR_RETURN(b->recommender, Recommender::Load(dir, options_));
+  b->version = b->recommender->version();
   return std::shared_ptr<const ServingBundle>(std::move(b));
 }
 

@@ -5,7 +5,7 @@
 // A BundleHolder serves the sealed bundle its path names (usually the
 // `bundles/current` symlink the index builder switches). Reload() resolves the
 // path again; when it names another directory, the new bundle is loaded and
-// verified completely (every checksum, one Recommender per worker) while the
+// verified completely (every checksum) while the
 // old one keeps serving, then swapped in under a lock held only for a pointer
 // copy. Batches that already took the old bundle finish on it; it is freed by
 // ReleaseRetired() once nobody holds it, off the serving threads.
@@ -24,20 +24,20 @@
 
 namespace hmrec {
 
-// One loaded bundle: a Recommender per batch worker (each one is used by
-// one thread at a time).
+// One loaded bundle: its Recommender, shared by every batch worker (its
+// immutable state is loaded once; each worker brings its own scratch).
 struct ServingBundle {
   std::string version;
   std::string dir;  // canonical directory
-  std::vector<std::unique_ptr<Recommender>> recommenders;
+  std::unique_ptr<const Recommender> recommender;
 };
 
 class BundleHolder {
  public:
   enum class Reloaded { kUnchanged, kSwapped };
 
-  // Loads the bundle `path` names, for `workers` workers. Errors name the path.
-  static absl::StatusOr<std::unique_ptr<BundleHolder>> Open(std::string path, int workers, RecommenderOptions options);
+  // Loads the bundle `path` names. Errors name the path.
+  static absl::StatusOr<std::unique_ptr<BundleHolder>> Open(std::string path, RecommenderOptions options);
 
   std::shared_ptr<const ServingBundle> Current() const;
 
@@ -53,12 +53,10 @@ class BundleHolder {
   const std::string& path() const { return path_; }
 
  private:
-  BundleHolder(std::string path, int workers, RecommenderOptions options)
-      : path_(std::move(path)), workers_(workers), options_(std::move(options)) {}
+  BundleHolder(std::string path, RecommenderOptions options) : path_(std::move(path)), options_(std::move(options)) {}
   absl::StatusOr<std::shared_ptr<const ServingBundle>> Load(const std::string& dir) const;
 
   const std::string path_;
-  const int workers_;
   const RecommenderOptions options_;
   mutable std::mutex mu_;  // guards current_ (held for pointer copies only)
   std::shared_ptr<const ServingBundle> current_;

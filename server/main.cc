@@ -17,9 +17,9 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "common/runtime.h"
-#include "common/text_proto.h"
 #include "glog/logging.h"
 #include "server/server.h"
+#include "server/server_config.h"
 
 ABSL_FLAG(std::string, config, "configs/server.pbtxt", "ServerConfig, text format");
 ABSL_FLAG(std::string, listen, "", "Overrides the config's listen_address");
@@ -49,9 +49,9 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  hmrec::config::ServerConfig cfg;
-  absl::Status s = hmrec::ReadTextProto(absl::GetFlag(FLAGS_config), &cfg);
-  if (!s.ok()) return Fail("bad config", s);
+  absl::StatusOr<hmrec::config::ServerConfig> read = hmrec::ReadServerConfig(absl::GetFlag(FLAGS_config));
+  if (!read.ok()) return Fail("bad config", read.status());
+  hmrec::config::ServerConfig cfg = *read;
   if (!absl::GetFlag(FLAGS_listen).empty()) cfg.set_listen_address(absl::GetFlag(FLAGS_listen));
   if (!absl::GetFlag(FLAGS_bundle).empty()) cfg.set_bundle_path(absl::GetFlag(FLAGS_bundle));
   if (absl::GetFlag(FLAGS_metrics) == "off") {

@@ -36,9 +36,16 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
                      .Add({})),
       fallback_(prometheus::BuildCounter()
                     .Name("hmrec_fallback_total")
-                    .Help("Customer ids answered with the popular fallback (unknown customers)")
-                    .Register(registry)
-                    .Add({})),
+                    .Help("Customer ids answered with the popular fallback, by reason: unknown_customer, "
+                          "embedding_not_finite (a model fault)")
+                    .Register(registry)),
+      fallback_unknown_(fallback_.Add({{"reason", "unknown_customer"}})),
+      fallback_embedding_(fallback_.Add({{"reason", "embedding_not_finite"}})),
+      filled_(prometheus::BuildCounter()
+                  .Name("hmrec_filled_articles_total")
+                  .Help("Articles appended from the popular list because a search returned fewer than k")
+                  .Register(registry)
+                  .Add({})),
       queued_ids_(prometheus::BuildGauge()
                       .Name("hmrec_queued_ids")
                       .Help("Customer ids waiting in the batch queue")
@@ -66,9 +73,16 @@ void ServerMetrics::ObserveStage(const std::string& stage, double seconds) {
 
 void ServerMetrics::ObserveBatch(double ids) { batch_ids_.Observe(ids); }
 
-void ServerMetrics::AddCustomers(double served, double fallback) {
-  customers_.Increment(served);
-  fallback_.Increment(fallback);
+void ServerMetrics::AddResults(const std::vector<Recommendation>& results) {
+  double unknown = 0, embedding = 0, filled = 0;
+  for (const Recommendation& r : results) {
+    if (r.fallback) (r.fallback_reason == kReasonUnknownCustomer ? unknown : embedding) += 1;
+    filled += r.filled_from_popular;
+  }
+  customers_.Increment(static_cast<double>(results.size()));
+  fallback_unknown_.Increment(unknown);
+  fallback_embedding_.Increment(embedding);
+  filled_.Increment(filled);
 }
 
 void ServerMetrics::ObserveReload(bool ok) { (ok ? reloads_swapped_ : reloads_refused_).Increment(); }

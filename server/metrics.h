@@ -14,6 +14,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "server/recommendation.h"
 
 namespace hmrec {
 
@@ -26,7 +27,9 @@ class ServerMetrics {
   // One stage of a batch: "queue_wait", "feature_lookup", "tower", "search".
   void ObserveStage(const std::string& stage, double seconds);
   void ObserveBatch(double ids);
-  void AddCustomers(double served, double fallback);
+  // One batch's answers: customers served, fallback answers by reason,
+  // articles completed from the popular list.
+  void AddResults(const std::vector<Recommendation>& results);
   void SetQueuedIds(double ids);
   void SetBundle(const std::string& version);
   // One bundle reload that swapped in a new bundle (ok) or refused one.
@@ -38,7 +41,10 @@ class ServerMetrics {
   prometheus::Family<prometheus::Histogram>& stages_;
   prometheus::Histogram& batch_ids_;
   prometheus::Counter& customers_;
-  prometheus::Counter& fallback_;
+  prometheus::Family<prometheus::Counter>& fallback_;
+  prometheus::Counter& fallback_unknown_;
+  prometheus::Counter& fallback_embedding_;
+  prometheus::Counter& filled_;
   prometheus::Gauge& queued_ids_;
   prometheus::Family<prometheus::Gauge>& bundle_info_;
   prometheus::Gauge* bundle_gauge_ = nullptr;

@@ -2,9 +2,12 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "bundle/bundle.h"
 #include "common/status_macros.h"
@@ -64,12 +67,13 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
     return absl::InvalidArgumentError(
         absl::StrCat("flat_search is '", options.flat_search, "', expected 'blocked', 'blocked-fp32' or 'faiss'"));
   }
-  if (options.flat_search != "faiss") {
+  if (options.flat_search != "faiss" && ExactSearch::Supports(*r->index_)) {
     // An exact index is searched by ExactSearch (same results, faster); the
-    // others by faiss.
-    auto exact = ExactSearch::FromFaissIndex(
-        *r->index_, options.flat_search == "blocked" ? ExactSearch::Kernel::kAuto : ExactSearch::Kernel::kFp32);
-    if (exact.ok()) r->exact_ = std::move(*exact);
+    // others by faiss. A failure here is a damaged bundle, not a reason to
+    // fall back quietly.
+    ASSIGN_OR_RETURN(r->exact_, ExactSearch::FromFaissIndex(*r->index_, options.flat_search == "blocked"
+                                                                            ? ExactSearch::Kernel::kAuto
+                                                                            : ExactSearch::Kernel::kFp32));
   }
   ASSIGN_OR_RETURN(r->store_, FeatureStore::Open((dir / kFeatureStoreDir).string()));
   config::FallbackList fallback;
@@ -80,19 +84,46 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
   r->fallback_ids_.assign(fallback.article_ids().begin(), fallback.article_ids().end());
   for (double s : fallback.scores()) r->fallback_scores_.push_back(static_cast<float>(s));
   r->fallback_scores_.resize(r->fallback_ids_.size(), 0.0f);
+  absl::flat_hash_set<int32_t> distinct(r->fallback_ids_.begin(), r->fallback_ids_.end());
+  for (int32_t id : distinct) {
+    if (!r->article_row_.contains(id)) {
+      return absl::DataLossError(
+          absl::StrCat("bundle ", bundle_dir, ": fallback names article ", id, ", which has no embedding"));
+    }
+  }
+  if (static_cast<int>(distinct.size()) < options.max_k) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "bundle ", bundle_dir, ": its popular fallback holds ", distinct.size(),
+        " distinct articles, fewer than max_k = ", options.max_k,
+        " (every customer gets exactly k articles): rebuild the index with fallback_size >= ", options.max_k,
+        " or lower the server's max_k"));
+  }
   return r;
+}
+
+int Recommender::FillFromFallback(int k, Recommendation* rec) const {
+  int added = 0;
+  for (size_t i = 0; i < fallback_ids_.size() && static_cast<int>(rec->article_ids.size()) < k; ++i) {
+    const int32_t id = fallback_ids_[i];
+    if (std::find(rec->article_ids.begin(), rec->article_ids.end(), id) != rec->article_ids.end()) continue;
+    rec->article_ids.push_back(id);
+    rec->scores.push_back(fallback_scores_[i]);
+    ++added;
+  }
+  return added;
 }
 
 absl::Status Recommender::EncodeCustomers(const std::vector<absl::string_view>& customer_ids,
                                           std::vector<int32_t>* fields, std::vector<int32_t>* history,
-                                          std::vector<bool>* found) {
+                                          std::vector<bool>* found,
+                                          std::vector<config::CustomerRecord>* records) const {
   const size_t n = customer_ids.size();
-  RETURN_IF_ERROR(store_->MultiGet(customer_ids, &records_, found));
+  RETURN_IF_ERROR(store_->MultiGet(customer_ids, records, found));
   const int h = space_->history_length();
   fields->assign(n * kCustomerFields, 0);
   history->assign(n * h, 0);
   for (size_t i = 0; i < n; ++i) {
-    const config::CustomerRecord& r = records_[i];
+    const config::CustomerRecord& r = (*records)[i];
     if (!(*found)[i] || r.fields_size() != kCustomerFields) {
       (*found)[i] = false;
       continue;
@@ -107,7 +138,8 @@ absl::Status Recommender::EncodeCustomers(const std::vector<absl::string_view>& 
 }
 
 absl::Status Recommender::Recommend(const std::vector<absl::string_view>& customer_ids, int k,
-                                    std::vector<Recommendation>* out, StageTimes* times, int search_threads) {
+                                    std::vector<Recommendation>* out, StageTimes* times, int search_threads,
+                                    RecommendScratch* scratch) const {
   using Clock = std::chrono::steady_clock;
   auto since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
   StageTimes local;
@@ -115,54 +147,71 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
   const size_t n = customer_ids.size();
   out->assign(n, Recommendation());
   if (n == 0) return absl::OkStatus();
+  if (k < 1 || k > static_cast<int>(fallback_ids_.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("k = ", k, " out of range 1..", fallback_ids_.size()));
+  }
+  RecommendScratch& s = *scratch;
   auto t0 = Clock::now();
-  RETURN_IF_ERROR(EncodeCustomers(customer_ids, &fields_, &history_, &found_));
+  RETURN_IF_ERROR(EncodeCustomers(customer_ids, &s.fields, &s.history, &s.found, &s.records));
   // Compact the known customers' rows for the tower; the rest get the fallback.
   const int h = space_->history_length();
   std::vector<size_t> known;
   known.reserve(n);
   for (size_t i = 0; i < n; ++i) {
-    if (!found_[i]) {
+    if (!s.found[i]) {
       Recommendation& rec = (*out)[i];
       rec.fallback = true;
-      const size_t m = std::min<size_t>(k, fallback_ids_.size());
-      rec.article_ids.assign(fallback_ids_.begin(), fallback_ids_.begin() + m);
-      rec.scores.assign(fallback_scores_.begin(), fallback_scores_.begin() + m);
+      rec.fallback_reason = kReasonUnknownCustomer;
+      FillFromFallback(k, &rec);
       continue;
     }
     const size_t j = known.size();
     known.push_back(i);
     if (j != i) {
-      std::copy_n(fields_.begin() + i * kCustomerFields, kCustomerFields, fields_.begin() + j * kCustomerFields);
-      std::copy_n(history_.begin() + i * h, h, history_.begin() + j * h);
+      std::copy_n(s.fields.begin() + i * kCustomerFields, kCustomerFields, s.fields.begin() + j * kCustomerFields);
+      std::copy_n(s.history.begin() + i * h, h, s.history.begin() + j * h);
     }
   }
   t.feature_lookup = since(t0);
   if (known.empty()) return absl::OkStatus();
   const int64_t m = static_cast<int64_t>(known.size());
-  queries_.resize(m * dim_);
+  s.queries.resize(m * dim_);
   t0 = Clock::now();
-  RETURN_IF_ERROR(tower_->Embed(fields_.data(), history_.data(), m, queries_.data()));
+  RETURN_IF_ERROR(tower_->Embed(s.fields.data(), s.history.data(), m, s.queries.data()));
   t.tower = since(t0);
   t0 = Clock::now();
   if (exact_ != nullptr) {
-    ids_.resize(m * k);
-    scores_.resize(m * k);
-    exact_->Search(queries_.data(), m, k, ids_.data(), scores_.data(), search_threads);
+    s.ids.resize(m * k);
+    s.scores.resize(m * k);
+    exact_->Search(s.queries.data(), m, k, s.ids.data(), s.scores.data(), search_threads, &s.search);
   } else {
-    // faiss takes its thread count from this thread's OpenMP setting.
+    // faiss takes its thread count from this thread's OpenMP setting: set it
+    // for the search only, so the tower's next call keeps its own.
+    const int before = omp_get_max_threads();
     if (search_threads > 0) omp_set_num_threads(search_threads);
-    RETURN_IF_ERROR(SearchArticles(*index_, queries_.data(), m, k, &ids_, &scores_));
+    absl::Status searched = SearchArticles(*index_, s.queries.data(), m, k, &s.ids, &s.scores);
+    omp_set_num_threads(before);
+    RETURN_IF_ERROR(searched);
   }
   t.search = since(t0);
   for (int64_t j = 0; j < m; ++j) {
     Recommendation& rec = (*out)[known[j]];
+    const float* q = s.queries.data() + j * dim_;
+    if (!std::all_of(q, q + dim_, [](float v) { return std::isfinite(v); })) {
+      // A model fault (the tower produced NaN or infinity for this
+      // customer): the popular list, flagged, rather than an empty answer.
+      rec.fallback = true;
+      rec.fallback_reason = kReasonEmbeddingNotFinite;
+      FillFromFallback(k, &rec);
+      continue;
+    }
     for (int x = 0; x < k; ++x) {
-      const int64_t id = ids_[j * k + x];
+      const int64_t id = s.ids[j * k + x];
       if (id < 0) break;
       rec.article_ids.push_back(static_cast<int32_t>(id));
-      rec.scores.push_back(scores_[j * k + x]);
+      rec.scores.push_back(s.scores[j * k + x]);
     }
+    rec.filled_from_popular = FillFromFallback(k, &rec);
   }
   return absl::OkStatus();
 }

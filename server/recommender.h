@@ -2,13 +2,12 @@
 
 // The serving core, apart from any transport: a sealed bundle loaded and
 // verified completely, and the path customer ids -> feature store lookup ->
-// customer tower -> faiss search -> article ids, with the popular fallback
+// customer tower -> article search -> article ids, with the popular fallback
 // for customers the store does not know.
 //
-// A Recommender is immutable after Load except for the buffers one
-// Recommend() call uses: call Recommend() from one thread at a time (the
-// batch worker owns it); load one per worker for parallel pipelines.
-
+// A Recommender is immutable after Load and shared by every batch worker:
+// Recommend() is const and may run on many threads at once, each with its
+// own RecommendScratch (the buffers one call reuses).
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -34,6 +33,9 @@ struct RecommenderOptions {
   // fastest kernel for this CPU), "blocked-fp32" (ExactSearch without the
   // int8 first pass) or "faiss" (IndexFlatIP::search). Same results.
   std::string flat_search = "blocked";
+  // The largest k a request may ask for: the bundle's fallback must hold at
+  // least this many articles (every customer gets exactly k).
+  int max_k = 100;
 };
 
 // Seconds spent in each stage of one Recommend() call.
@@ -43,17 +45,33 @@ struct StageTimes {
   double search = 0;
 };
 
+// The buffers of one Recommend() call, reused by the next: fresh large
+// allocations cost page faults. One per thread that calls Recommend().
+struct RecommendScratch {
+  std::vector<config::CustomerRecord> records;
+  std::vector<bool> found;
+  std::vector<int32_t> fields, history;
+  std::vector<float> queries, scores;
+  std::vector<int64_t> ids;
+  ExactSearch::Scratch search;
+};
+
 class Recommender {
  public:
   // Loads bundle_dir: it must be sealed and pass every checksum.
   static absl::StatusOr<std::unique_ptr<Recommender>> Load(const std::string& bundle_dir,
                                                            const RecommenderOptions& options);
 
-  // Recommends `k` articles to each of `customer_ids` (valid 64-hex ids),
-  // results in the same order. The article search uses `search_threads`
-  // OpenMP threads (0: the process default, compute_threads).
+  // Recommends exactly `k` (1..max_k) articles to each of `customer_ids`
+  // (valid 64-hex ids), results in the same order. Known customers get the
+  // search's articles, completed from the popular list when the search
+  // returns fewer than k (approximate indexes can); unknown customers, and
+  // customers whose embedding is not finite, get the popular list, flagged
+  // with the reason. The article search uses `search_threads` threads (0:
+  // this thread's OpenMP setting); the calling thread's OpenMP setting is
+  // the same afterwards. `scratch` is the calling thread's own.
   absl::Status Recommend(const std::vector<absl::string_view>& customer_ids, int k, std::vector<Recommendation>* out,
-                         StageTimes* times = nullptr, int search_threads = 0);
+                         StageTimes* times, int search_threads, RecommendScratch* scratch) const;
 
   // The tower's input for each customer, as Recommend() builds it: n x
   // kCustomerFields field values and n x history_length article rows (row
@@ -61,7 +79,8 @@ class Recommender {
   // rows) for customers the store does not know. For tools that run the
   // tower elsewhere (bench/python_scorer.py); same threading rule.
   absl::Status EncodeCustomers(const std::vector<absl::string_view>& customer_ids, std::vector<int32_t>* fields,
-                               std::vector<int32_t>* history, std::vector<bool>* found);
+                               std::vector<int32_t>* history, std::vector<bool>* found,
+                               std::vector<config::CustomerRecord>* records) const;
 
   const std::string& version() const { return version_; }
   // How articles are searched: ExactSearch's kernel name, or "faiss".
@@ -83,12 +102,10 @@ class Recommender {
   std::vector<int32_t> fallback_ids_;
   std::vector<float> fallback_scores_;
   int dim_ = 0;
-  // Buffers reused across calls: fresh large allocations cost page faults.
-  std::vector<config::CustomerRecord> records_;
-  std::vector<bool> found_;
-  std::vector<int32_t> fields_, history_;
-  std::vector<float> queries_, scores_;
-  std::vector<int64_t> ids_;
+
+  // Appends the popular list to `rec` until it holds k articles (skipping
+  // ones it holds); returns how many were appended.
+  int FillFromFallback(int k, Recommendation* rec) const;
 };
 
 }  // namespace hmrec

@@ -45,6 +45,8 @@ void FillResponse(const v1::RecommendRequest& request, const std::vector<Recomme
     v1::Recommendation* r = response->add_results();
     r->set_customer_id(request.customer_ids(i));
     r->set_fallback(rec.fallback);
+    if (!rec.fallback_reason.empty()) r->set_fallback_reason(rec.fallback_reason);
+    if (rec.filled_from_popular > 0) r->set_filled_from_popular(rec.filled_from_popular);
     for (size_t j = 0; j < rec.article_ids.size(); ++j) {
       FormatArticleIdTo(rec.article_ids[j], buf);
       r->add_article_ids(std::string(buf, kArticleIdDigits));

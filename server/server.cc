@@ -1,6 +1,13 @@
 #include "server/server.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cstdio>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -10,18 +17,57 @@
 #include "common/status_macros.h"
 #include "common/text_proto.h"
 #include "model/tower_runner.h"
+#include "server/server_config.h"
 
 namespace hmrec {
 namespace {
 
-constexpr int kDefaultWatchMs = 1000;
-constexpr int kDefaultGraceSeconds = 10;
 constexpr int kMaxMessageBytes = 16 << 20;
 
 absl::StatusOr<std::string> ReadPem(const std::string& what, const std::string& path) {
   absl::StatusOr<std::string> pem = ReadFileToString(path);
   if (!pem.ok() || pem->empty()) return absl::NotFoundError(absl::StrCat("tls.", what, ": cannot read ", path));
   return pem;
+}
+
+// Sends "GET path" to the HTTP server at `address` (its host; a wildcard
+// host is reached on loopback) on `port`, and requires a 200 answer within 5 s.
+absl::Status CheckHttpAnswers(const std::string& address, int port, const std::string& path) {
+  std::string host = address.substr(0, address.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  auto fail = [&](const std::string& why) {
+    return absl::UnavailableError(
+        absl::StrCat("metrics endpoint ", address, " (port ", port, ") does not serve ", path, ": ", why));
+  };
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0 || found == nullptr) {
+    return fail("cannot resolve " + host);
+  }
+  const int fd = socket(found->ai_family, SOCK_STREAM, 0);
+  const timeval timeout{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+  const bool connected = fd >= 0 && connect(fd, found->ai_addr, found->ai_addrlen) == 0;
+  freeaddrinfo(found);
+  std::string answer;
+  if (connected) {
+    const std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: ", host, "\r\n\r\n");
+    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+      char buf[64];
+      ssize_t got;
+      while (answer.size() < 12 && (got = recv(fd, buf, sizeof(buf), 0)) > 0) answer.append(buf, got);
+    }
+  }
+  if (fd >= 0) close(fd);
+  if (!connected) return fail("cannot connect");
+  if (answer.rfind("HTTP/1.", 0) != 0 || answer.substr(9, 3) != "200") {
+    return fail(answer.empty() ? "no answer" : "answered '" + answer.substr(0, 12) + "'");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -49,7 +95,9 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(c
   return grpc::SslServerCredentials(options);
 }
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig& config) {
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig& raw_config) {
+  const config::ServerConfig config = WithDefaults(raw_config);
+  RETURN_IF_ERROR(ValidateServerConfig(config));
   // Bad TLS settings fail before the (slow) bundle load.
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, MakeServerCredentials(config.tls()));
   std::unique_ptr<Server> s(new Server());
@@ -57,12 +105,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
   ConfigureThreads(config.compute_threads());
 
   RecommenderOptions ro;
-  ro.device = config.device().empty() ? "cpu" : config.device();
+  ro.device = config.device();
   ro.ivf_nprobe = config.ivf_nprobe();
   ro.hnsw_ef_search = config.hnsw_ef_search();
-  if (!config.flat_search().empty()) ro.flat_search = config.flat_search();
-  const int workers = std::max(1, config.workers());
-  ASSIGN_OR_RETURN(s->bundles_, BundleHolder::Open(config.bundle_path(), workers, ro));
+  ro.flat_search = config.flat_search();
+  ro.max_k = config.max_k();
+  ASSIGN_OR_RETURN(s->bundles_, BundleHolder::Open(config.bundle_path(), ro));
 
   s->registry_ = std::make_shared<prometheus::Registry>();
   s->metrics_ = std::make_unique<ServerMetrics>(*s->registry_);
@@ -74,20 +122,22 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
       return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", config.metrics_address(), ": ", e.what()));
     }
     s->exposer_->RegisterCollectable(s->registry_);
+    // Listening is not serving: ask for /metrics once, as Prometheus will.
+    RETURN_IF_ERROR(CheckHttpAnswers(config.metrics_address(), s->metrics_port(), "/metrics"));
   }
 
   BatchQueueOptions qo;
-  if (config.max_batch_ids() > 0) qo.max_batch_ids = config.max_batch_ids();
-  if (config.max_delay_us() > 0) qo.max_delay = std::chrono::microseconds(config.max_delay_us());
-  if (config.max_queued_ids() > 0) qo.max_queued_ids = config.max_queued_ids();
-  s->queue_ =
-      std::make_unique<BatchQueue>(qo, MakeProcessor(s->bundles_.get(), s->metrics_.get(), config.search_threads()),
-                                   MakeBatchObserver(s->metrics_.get()));
-  s->queue_->Start(workers);
+  qo.max_batch_ids = config.max_batch_ids();
+  qo.max_delay = std::chrono::microseconds(config.max_delay_us());
+  qo.max_queued_ids = config.max_queued_ids();
+  s->queue_ = std::make_unique<BatchQueue>(
+      qo, MakeProcessor(s->bundles_.get(), s->metrics_.get(), config.workers(), config.search_threads()),
+      MakeQueueHooks(s->metrics_.get(), config.compute_threads()));
+  s->queue_->Start(config.workers());
 
   RequestLimits limits;
-  if (config.max_k() > 0) limits.max_k = config.max_k();
-  if (config.max_ids_per_request() > 0) limits.max_ids = config.max_ids_per_request();
+  limits.max_k = config.max_k();
+  limits.max_ids = config.max_ids_per_request();
   s->service_ = std::make_unique<RecommenderService>(s->queue_.get(), limits, s->metrics_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -96,6 +146,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
   builder.AddListeningPort(config.listen_address(), credentials, &s->port_);
   builder.RegisterService(s->service_.get());
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.SetMaxSendMessageSize(static_cast<int>(std::min<int64_t>(config.max_response_bytes(), INT32_MAX)));
   s->grpc_ = builder.BuildAndStart();
   if (!s->grpc_ || s->port_ == 0) {
     s->queue_->Shutdown();
@@ -123,7 +174,7 @@ void Server::RequestReload() {
 }
 
 void Server::Watch() {
-  const int watch_ms = config_.bundle_watch_ms() > 0 ? config_.bundle_watch_ms() : kDefaultWatchMs;
+  const int watch_ms = config_.bundle_watch_ms() > 0 ? config_.bundle_watch_ms() : 1000;
   const bool polling = config_.bundle_watch_ms() >= 0;
   std::unique_lock<std::mutex> lock(watch_mu_);
   while (!stopping_) {
@@ -160,7 +211,7 @@ void Server::Watch() {
 void Server::Drain() {
   if (!grpc_ || drained_.exchange(true)) return;
   grpc_->GetHealthCheckService()->SetServingStatus(false);
-  const int grace = config_.shutdown_grace_seconds() > 0 ? config_.shutdown_grace_seconds() : kDefaultGraceSeconds;
+  const int grace = config_.shutdown_grace_seconds();
   grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(grace));
   queue_->Shutdown();
   grpc_->Wait();

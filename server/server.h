@@ -38,6 +38,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(c
 
 class Server {
  public:
+  // `config` as ReadServerConfig returns it; unset fields take their
+  // defaults, and a contradicting config is refused naming its fields.
   static absl::StatusOr<std::unique_ptr<Server>> Start(const config::ServerConfig& config);
   ~Server();  // Drain()s if still serving
 
@@ -45,7 +47,7 @@ class Server {
   int metrics_port() const;  // 0 when metrics are off
   std::string version() const { return bundles_->Current()->version; }
   // How the current bundle's articles are searched (see Recommender).
-  std::string search_kernel() const { return bundles_->Current()->recommenders.front()->search_kernel(); }
+  std::string search_kernel() const { return bundles_->Current()->recommender->search_kernel(); }
   int64_t queued_ids() const { return queue_->queued_ids(); }
 
   // Re-resolves bundle_path now, retrying a bundle refused before.

@@ -4,41 +4,48 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <vector>
+
+#include "model/tower_runner.h"
 
 namespace hmrec {
 
-BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* metrics, int search_threads) {
+BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* metrics, int workers,
+                                    int search_threads) {
   auto running = std::make_shared<std::atomic<int>>(0);
-  return [bundles, metrics, search_threads, running](int w, const std::vector<absl::string_view>& ids, int k,
-                                                     BatchAnswer* answer) {
+  // Scratch belongs to the worker, not to the bundle: it survives swaps.
+  auto scratch = std::make_shared<std::vector<RecommendScratch>>(static_cast<size_t>(std::max(1, workers)));
+  return [bundles, metrics, search_threads, running, scratch](int w, const std::vector<absl::string_view>& ids, int k,
+                                                              BatchAnswer* answer) {
     const std::shared_ptr<const ServingBundle> bundle = bundles->Current();
     answer->bundle_version = bundle->version;
     std::vector<Recommendation>* out = &answer->results;
     StageTimes t;
     const int now_running = ++*running;
     const int threads = search_threads > 0 ? std::max(1, search_threads / now_running) : 0;
-    absl::Status s = bundle->recommenders[w]->Recommend(ids, k, out, &t, threads);
+    absl::Status s = bundle->recommender->Recommend(ids, k, out, &t, threads, &(*scratch)[static_cast<size_t>(w)]);
     --*running;
     if (metrics != nullptr) {
       metrics->ObserveStage("feature_lookup", t.feature_lookup);
       metrics->ObserveStage("tower", t.tower);
       metrics->ObserveStage("search", t.search);
-      if (s.ok()) {
-        double fallback = 0;
-        for (const Recommendation& r : *out) fallback += r.fallback;
-        metrics->AddCustomers(static_cast<double>(out->size()), fallback);
-      }
+      if (s.ok()) metrics->AddResults(*out);
     }
     return s;
   };
 }
 
-BatchQueue::BatchObserver MakeBatchObserver(ServerMetrics* metrics) {
-  return [metrics](size_t ids, std::chrono::microseconds oldest_wait) {
-    if (metrics == nullptr) return;
-    metrics->ObserveBatch(static_cast<double>(ids));
-    metrics->ObserveStage("queue_wait", static_cast<double>(oldest_wait.count()) / 1e6);
-  };
+BatchQueue::Hooks MakeQueueHooks(ServerMetrics* metrics, int compute_threads) {
+  BatchQueue::Hooks hooks;
+  hooks.worker_start = [compute_threads](int) { ConfigureWorkerThreads(compute_threads); };
+  if (metrics != nullptr) {
+    hooks.batch = [metrics](size_t ids, std::chrono::microseconds oldest_wait) {
+      metrics->ObserveBatch(static_cast<double>(ids));
+      metrics->ObserveStage("queue_wait", static_cast<double>(oldest_wait.count()) / 1e6);
+    };
+    hooks.queued_ids = [metrics](int64_t ids) { metrics->SetQueuedIds(static_cast<double>(ids)); };
+  }
+  return hooks;
 }
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {

@@ -18,15 +18,19 @@
 
 namespace hmrec {
 
-// The batch workers' job: worker w runs its Recommender of the bundle being
-// served when the batch starts (the whole batch is answered by that bundle),
-// and records the stage timings and customer counts in `metrics` (may be null).
-// `search_threads` is ServerConfig.search_threads: shared by the running
-// batches' searches (0: each uses the process default).
-BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* metrics, int search_threads = 0);
+// The batch workers' job: worker w (0..workers-1) runs the Recommender of
+// the bundle being served when the batch starts (the whole batch is answered
+// by that bundle) with its own scratch, and records the stage timings and
+// customer counts in `metrics` (may be null). `search_threads` is
+// ServerConfig.search_threads: shared by the running batches' searches (0:
+// each uses the worker's OpenMP setting).
+BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* metrics, int workers,
+                                    int search_threads = 0);
 
-// Records each flushed batch's size and queue wait in `metrics`.
-BatchQueue::BatchObserver MakeBatchObserver(ServerMetrics* metrics);
+// Hooks that record each flushed batch's size and queue wait and the queue
+// depth in `metrics`, and set each worker's LibTorch/OpenMP threads to
+// `compute_threads` on the worker itself (thread counts are per thread).
+BatchQueue::Hooks MakeQueueHooks(ServerMetrics* metrics, int compute_threads);
 
 // The one conversion to the wire.
 grpc::Status ToGrpcStatus(const absl::Status& status);

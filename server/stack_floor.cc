@@ -16,7 +16,9 @@
 #include <dlfcn.h>
 #include <pthread.h>
 
+#include <cerrno>
 #include <cstddef>
+#include <cstdio>
 
 namespace {
 
@@ -33,6 +35,16 @@ SetStackSize LibcSetStackSize() {
 
 extern "C" int pthread_attr_setstacksize(pthread_attr_t* attr, std::size_t size) {
   const SetStackSize libc = LibcSetStackSize();
-  if (libc == nullptr) return 0;  // keep the default stack, which always fits TLS
+  if (libc == nullptr) {
+    // Without libc's function the stack size cannot be set: say so, and
+    // let the caller's pthread_create path report the failure (the server
+    // then refuses to start, naming its metrics endpoint).
+    static const bool reported = [] {
+      std::fprintf(stderr, "stack_floor: dlsym(RTLD_NEXT, pthread_attr_setstacksize) failed: %s\n", dlerror());
+      return true;
+    }();
+    (void)reported;
+    return ENOSYS;
+  }
   return libc(attr, size < kFloor ? kFloor : size);
 }

@@ -15,8 +15,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 make_tiny_bundle "$BUILD" "$SRC" "$WORK"
 
 cp "$SRC/configs/server.pbtxt" "$WORK/server.pbtxt"
-sed -i '/^max_queued_ids:/d; /^max_delay_us:/d' "$WORK/server.pbtxt"
-printf 'max_queued_ids: 60\nmax_delay_us: 20000\n' >> "$WORK/server.pbtxt"
+sed -i '/^max_queued_ids:/d; /^max_delay_us:/d; /^max_ids_per_request:/d' "$WORK/server.pbtxt"
+printf 'max_queued_ids: 60\nmax_ids_per_request: 60\nmax_delay_us: 20000\n' >> "$WORK/server.pbtxt"
 start_server "$WORK/server.log" --config "$WORK/server.pbtxt" --listen 127.0.0.1:0 --metrics 127.0.0.1:0 \
   --bundle "$WORK/bundles/current"
 LOAD="$BUILD/bench/hmrec_load_bench"

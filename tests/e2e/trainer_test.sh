@@ -70,7 +70,8 @@ grep -q "sealed: true" "$WORK/bundles/v1/manifest.pbtxt" || fail "v1 not sealed"
 for f in index.faiss fallback.pbtxt features.rocksdb/CURRENT; do
   [[ -e "$WORK/bundles/v1/$f" ]] || fail "servable bundle lacks $f"
 done
-[[ $(grep -c "article_ids:" "$WORK/bundles/v1/fallback.pbtxt") -eq 12 ]] || fail "fallback is not 12 articles"
+# The fallback covers every k the server allows (max_k 100): 1000 by default, here the whole tiny catalogue.
+[[ $(grep -c "article_ids:" "$WORK/bundles/v1/fallback.pbtxt") -eq 400 ]] || fail "fallback is not the whole 400-article catalogue"
 # A sealed bundle is not rebuilt; a bundle built from other data is refused and never current.
 if "$IB" --config "$SRC/configs/index_builder.pbtxt" --bundle "$WORK/bundles/v1" --data "$WORK/split/train" \
      --quiet 2> "$WORK/ib2.log"; then fail "rebuilt a sealed bundle"; fi
@@ -79,9 +80,13 @@ if "$IB" --config "$SRC/configs/index_builder.pbtxt" --bundle "$WORK/bundles/v2"
      --quiet 2> "$WORK/ib3.log"; then fail "built v2 from data it was not trained on"; fi
 grep -q "trained on data up to" "$WORK/ib3.log" || fail "unclear mismatch error: $(cat "$WORK/ib3.log")"
 [[ $(readlink "$WORK/bundles/current") == v1 ]] || fail "a refused bundle became current"
-# The server starts from current, says where it listens, and exits 0 on SIGTERM.
+# The server starts from current, says where it listens, and exits 0 on
+# SIGTERM. Its config names the bundle relative to the config file, and it
+# runs from another working directory (/).
 SERVER="$BUILD/server/hmrec_server"
-"$SERVER" --config "$SRC/configs/server.pbtxt" --listen 127.0.0.1:0 --metrics 127.0.0.1:0 --bundle "$WORK/bundles/current" \
+mkdir -p "$WORK/etc"
+sed -e 's|^bundle_path:.*|bundle_path: "../bundles/current"|' "$SRC/configs/server.pbtxt" > "$WORK/etc/server.pbtxt"
+(cd / && exec "$SERVER" --config "$WORK/etc/server.pbtxt" --listen 127.0.0.1:0 --metrics 127.0.0.1:0) \
   2> "$WORK/server.log" &
 pid=$!
 for _ in $(seq 1 100); do grep -q "metrics on http://" "$WORK/server.log" && break; sleep 0.2; done

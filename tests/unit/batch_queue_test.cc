@@ -2,7 +2,10 @@
 
 #include <atomic>
 #include <future>
+#include <map>
 #include <mutex>
+#include <stdexcept>
+#include <thread>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -141,6 +144,96 @@ TEST(BatchQueue, AFailedBatchFailsEveryRequestInIt) {
   q.Start(1);
   EXPECT_EQ(a.Get().first.code(), absl::StatusCode::kInternal);
   EXPECT_EQ(b.Get().first.code(), absl::StatusCode::kInternal);
+}
+
+// An exception thrown by the processor (not only a returned error) fails
+// that batch's calls with INTERNAL; the worker lives on and serves the next.
+TEST(BatchQueue, AnExceptionFailsItsBatchAndTheWorkerGoesOn) {
+  Echo echo;
+  std::atomic<int> calls{0};
+  BatchQueue q({100, std::chrono::milliseconds(1), 1000},
+               [&](int w, const std::vector<absl::string_view>& ids, int k, BatchAnswer* out) -> absl::Status {
+                 if (calls++ == 0) throw std::runtime_error("bad_alloc-like failure");
+                 return echo.Process(w, ids, k, out);
+               });
+  q.Start(1);
+  Outcome a;
+  ASSERT_TRUE(q.Submit({"1"}, 1, Later(), a.Callback()).ok());
+  auto first = a.Get();
+  EXPECT_EQ(first.first.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(std::string(first.first.message()), ::testing::HasSubstr("bad_alloc-like failure"));
+  Outcome b;
+  ASSERT_TRUE(q.Submit({"2"}, 1, Later(), b.Callback()).ok());
+  auto second = b.Get();
+  ASSERT_TRUE(second.first.ok()) << second.first;
+  EXPECT_THAT(second.second[0].article_ids, ElementsAre(200));
+}
+
+// Thread settings are per thread: the hook runs on each worker thread
+// itself, before that worker's first batch.
+TEST(BatchQueue, WorkerStartRunsOnEachWorkerBeforeItsFirstBatch) {
+  std::mutex mu;
+  std::map<int, std::thread::id> started, processed;
+  BatchQueue::Hooks hooks;
+  hooks.worker_start = [&](int w) {
+    std::lock_guard<std::mutex> lock(mu);
+    started[w] = std::this_thread::get_id();
+  };
+  BatchQueue q(
+      {1, std::chrono::microseconds(1), 1000},
+      [&](int w, const std::vector<absl::string_view>& ids, int, BatchAnswer* out) {
+        std::lock_guard<std::mutex> lock(mu);
+        EXPECT_TRUE(started.count(w)) << "worker " << w << " processed before its start hook";
+        processed[w] = std::this_thread::get_id();
+        out->results.assign(ids.size(), Recommendation());
+        return absl::OkStatus();
+      },
+      hooks);
+  q.Start(2);
+  std::vector<std::unique_ptr<Outcome>> outcomes;
+  for (int i = 0; i < 20; ++i) {
+    outcomes.push_back(std::make_unique<Outcome>());
+    ASSERT_TRUE(q.Submit({std::to_string(i)}, 1, Later(), outcomes.back()->Callback()).ok());
+  }
+  for (auto& o : outcomes) EXPECT_TRUE(o->Get().first.ok());
+  q.Shutdown();
+  EXPECT_EQ(started.size(), 2u);
+  for (const auto& [w, id] : processed) EXPECT_EQ(id, started[w]) << "worker " << w;
+}
+
+// The depth hook sees every change: the gauge an autoscaler reads.
+TEST(BatchQueue, ReportsTheQueueDepthOnEveryChange) {
+  Echo echo;
+  std::mutex mu;
+  std::vector<int64_t> depths;
+  BatchQueue::Hooks hooks;
+  hooks.queued_ids = [&](int64_t n) {
+    std::lock_guard<std::mutex> lock(mu);
+    depths.push_back(n);
+  };
+  BatchQueue q({100, std::chrono::hours(1), 1000}, Bind(echo), hooks);
+  Outcome a, b;
+  ASSERT_TRUE(q.Submit({"1", "2", "3"}, 1, Later(), a.Callback()).ok());
+  ASSERT_TRUE(q.Submit({"4", "5"}, 1, Later(), b.Callback()).ok());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_THAT(depths, ElementsAre(3, 5));
+  }
+  q.Start(1);
+  q.Shutdown();
+  EXPECT_TRUE(a.Get().first.ok());
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(depths.back(), 0);
+}
+
+// A request larger than the queue could ever hold is not "queue full"
+// (which clients retry): it is refused as invalid, for good.
+TEST(BatchQueue, ARequestLargerThanTheWholeQueueIsInvalid) {
+  Echo echo;
+  BatchQueue q({100, std::chrono::hours(1), /*max_queued_ids=*/3}, Bind(echo));
+  absl::Status s = q.Submit({"1", "2", "3", "4"}, 1, Later(), [](absl::Status, BatchAnswer) {});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("more than the queue holds"));
 }
 
 TEST(BatchQueue, ManyConcurrentSubmittersAllComplete) {

@@ -26,7 +26,7 @@ TEST(BundleHolder, SwapsUnderConcurrentReaders) {
   ASSERT_TRUE(MakeCurrent(dir.File("bundles/v1")).ok());
   constexpr int kReaders = 3;
   RecommenderOptions options;
-  auto holder = BundleHolder::Open(dir.File("bundles/current"), kReaders, options);
+  auto holder = BundleHolder::Open(dir.File("bundles/current"), options);
   ASSERT_TRUE(holder.ok()) << holder.status();
   std::vector<std::string> ids_storage;
   for (uint32_t c = 0; c < 40; ++c) ids_storage.emplace_back(tiny.ds->customer_id(c));
@@ -39,9 +39,10 @@ TEST(BundleHolder, SwapsUnderConcurrentReaders) {
   for (int r = 0; r < kReaders; ++r) {
     readers.emplace_back([&, r] {
       std::vector<Recommendation> out;
+      RecommendScratch scratch;
       while (!stop.load()) {
         const std::shared_ptr<const ServingBundle> b = (*holder)->Current();
-        if (!b->recommenders[r]->Recommend(ids, 12, &out).ok() || out.size() != ids.size() ||
+        if (!b->recommender->Recommend(ids, 12, &out, nullptr, 0, &scratch).ok() || out.size() != ids.size() ||
             out[0].article_ids.size() != 12) {
           ++failures;
         }

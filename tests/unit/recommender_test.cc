@@ -1,6 +1,12 @@
 #include "server/recommender.h"
 
+#include <atomic>
 #include <filesystem>
+#include <limits>
+#include <set>
+#include <thread>
+
+#include <torch/serialize.h>
 
 #include "absl/strings/string_view.h"
 #include "bundle/bundle.h"
@@ -10,6 +16,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "index_builder/builder.h"
+#include "model/tower_runner.h"
+#include "model/towers.h"
 #include "tests/unit/test_util.h"
 #include "tests/unit/tiny_bundle.h"
 #include "trainer/trainer.h"
@@ -19,14 +27,44 @@ namespace {
 
 using hmrec::testing::TempDir;
 
+// Rewrites the bundle's customer tower with NaN weights and re-records its
+// checksum, as a training run that diverged would have exported it.
+void PoisonCustomerTower(const std::string& bundle) {
+  auto manifest = ReadManifest(bundle);
+  ASSERT_TRUE(manifest.ok());
+  config::FeatureVocabularies vocab;
+  ASSERT_TRUE(ReadTextProto(bundle + "/" + kVocabulariesFile, &vocab).ok());
+  auto space = FeatureSpace::FromProto(vocab);
+  ASSERT_TRUE(space.ok());
+  CustomerTower tower(space->CustomerFieldSizes(), static_cast<int64_t>(space->num_articles()) + 1,
+                      space->HistoryAttributeSizes(), std::vector<int32_t>(), manifest->trainer().model());
+  const std::string path = bundle + "/" + kCustomerTowerFile;
+  torch::load(tower, path);
+  {
+    torch::NoGradGuard no_grad;
+    for (torch::Tensor& p : tower->parameters()) p.fill_(std::numeric_limits<float>::quiet_NaN());
+  }
+  torch::save(tower, path);
+  ASSERT_TRUE(RecordBundleFile(bundle, kCustomerTowerFile, &*manifest).ok());
+  ASSERT_TRUE(WriteManifest(bundle, *manifest).ok());
+}
+
 // A tiny trained and sealed bundle, shared by the tests.
 class RecommenderTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    auto tiny = hmrec::testing::MakeTinyBundles(*dir_, {"sealed", "unsealed"}, {"sealed"});
+    auto tiny = hmrec::testing::MakeTinyBundles(*dir_, {"sealed", "unsealed", "ivf"}, {"sealed"});
     ds_ = tiny.ds.release();
     trainer_ = tiny.trainer.release();
+    // An approximate index that returns fewer than k articles when it
+    // probes one list of 64.
+    config::IndexBuilderConfig ivf;
+    ivf.set_index_type("ivf");
+    ivf.set_ivf_nlist(64);
+    ivf.set_ivf_nprobe(1);
+    auto built = BuildServableBundle(dir_->File("bundles/ivf"), *ds_, ivf, false);
+    ASSERT_TRUE(built.ok()) << built.status();
   }
   static void TearDownTestSuite() {
     delete trainer_;
@@ -49,7 +87,8 @@ TEST_F(RecommenderTest, KnownCustomersGetTheExactTopKOfTheirTrainedEmbedding) {
   std::vector<absl::string_view> ids;
   for (uint32_t c : customers) ids.push_back(ds_->customer_id(c));
   std::vector<Recommendation> out;
-  ASSERT_TRUE((*r)->Recommend(ids, 12, &out).ok());
+  RecommendScratch scratch;
+  ASSERT_TRUE((*r)->Recommend(ids, 12, &out, nullptr, 0, &scratch).ok());
   ASSERT_EQ(out.size(), 3u);
   auto emb = ReadArticleEmbeddings(dir_->File("bundles/sealed/") + kArticleEmbeddingsFile);
   auto trained = trainer_->EmbedCustomers(customers);
@@ -87,7 +126,8 @@ TEST_F(RecommenderTest, FlatSearchSettingsAgree) {
     ASSERT_TRUE(r.ok()) << how << ": " << r.status();
     kernels.push_back((*r)->search_kernel());
     answers.emplace_back();
-    ASSERT_TRUE((*r)->Recommend(ids, 12, &answers.back()).ok());
+    RecommendScratch scratch;
+    ASSERT_TRUE((*r)->Recommend(ids, 12, &answers.back(), nullptr, 0, &scratch).ok());
   }
   EXPECT_EQ(kernels[2], "faiss");
   EXPECT_NE(kernels[1], "faiss");
@@ -113,7 +153,8 @@ TEST_F(RecommenderTest, UnknownCustomersGetTheFallbackInOrder) {
   const std::string unknown(64, 'e');
   std::vector<absl::string_view> ids = {unknown, ds_->customer_id(7), unknown};
   std::vector<Recommendation> out;
-  ASSERT_TRUE((*r)->Recommend(ids, 5, &out).ok());
+  RecommendScratch scratch;
+  ASSERT_TRUE((*r)->Recommend(ids, 5, &out, nullptr, 0, &scratch).ok());
   ASSERT_EQ(out.size(), 3u);
   EXPECT_TRUE(out[0].fallback);
   EXPECT_FALSE(out[1].fallback);
@@ -121,6 +162,110 @@ TEST_F(RecommenderTest, UnknownCustomersGetTheFallbackInOrder) {
   EXPECT_EQ(out[0].article_ids.size(), 5u);
   EXPECT_EQ(out[0].article_ids, out[2].article_ids);
   EXPECT_EQ(out[1].article_ids.size(), 5u);
+}
+
+// Every customer gets exactly k distinct articles: a search that finds fewer
+// (IVF probing one list) is completed from the popular list, and says so.
+TEST_F(RecommenderTest, EveryCustomerGetsExactlyKEvenFromAnApproximateIndex) {
+  auto r = Recommender::Load(dir_->File("bundles/ivf"), RecommenderOptions());
+  ASSERT_TRUE(r.ok()) << r.status();
+  const std::string unknown(64, 'e');
+  std::vector<absl::string_view> ids = {unknown};
+  for (uint32_t c = 0; c < 50; ++c) ids.push_back(ds_->customer_id(c));
+  std::vector<Recommendation> out;
+  RecommendScratch scratch;
+  ASSERT_TRUE((*r)->Recommend(ids, 100, &out, nullptr, 0, &scratch).ok());
+  int filled = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    ASSERT_EQ(out[i].article_ids.size(), 100u) << i;
+    ASSERT_EQ(out[i].scores.size(), 100u) << i;
+    EXPECT_EQ(std::set<int32_t>(out[i].article_ids.begin(), out[i].article_ids.end()).size(), 100u) << i;
+    EXPECT_EQ(out[i].fallback, i == 0) << i;
+    if (i > 0) {
+      EXPECT_GT(out[i].filled_from_popular, 0) << "one IVF list of ~6 articles cannot give 100";
+      filled += out[i].filled_from_popular;
+    }
+  }
+  EXPECT_EQ(out[0].fallback_reason, kReasonUnknownCustomer);
+  EXPECT_GT(filled, 0);
+  // k beyond what the server allows is refused, not silently shortened.
+  EXPECT_EQ((*r)->Recommend(ids, 401, &out, nullptr, 0, &scratch).code(), absl::StatusCode::kInvalidArgument);
+}
+
+// A server whose max_k exceeds the bundle's fallback could not keep the
+// exactly-k promise for unknown customers: the bundle is refused at load.
+TEST_F(RecommenderTest, RefusesABundleWhoseFallbackIsShorterThanMaxK) {
+  RecommenderOptions options;
+  options.max_k = 401;  // the tiny catalogue has 400 articles
+  auto r = Recommender::Load(dir_->File("bundles/sealed"), options);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(r.status().message()), ::testing::HasSubstr("fewer than max_k = 401"));
+}
+
+// OpenMP thread counts are per thread: a search on 2 threads must not leave
+// the worker's next tower call with 2 (the faiss path sets OpenMP's count).
+TEST_F(RecommenderTest, SearchLeavesTheCallersThreadCountsAsTheyWere) {
+  std::vector<absl::string_view> ids;
+  for (uint32_t c = 0; c < 20; ++c) ids.push_back(ds_->customer_id(c));
+  for (const char* how : {"faiss", "blocked"}) {
+    RecommenderOptions options;
+    options.flat_search = how;
+    auto r = Recommender::Load(dir_->File("bundles/sealed"), options);
+    ASSERT_TRUE(r.ok());
+    ConfigureWorkerThreads(1);
+    std::vector<Recommendation> out;
+    RecommendScratch scratch;
+    ASSERT_TRUE((*r)->Recommend(ids, 12, &out, nullptr, /*search_threads=*/2, &scratch).ok());
+    const ThreadCounts after = CurrentThreadCounts();
+    EXPECT_EQ(after.openmp, 1) << how;
+    EXPECT_EQ(after.torch_intra_op, 1) << how;
+  }
+}
+
+// One loaded bundle serves every worker: concurrent calls, each with its own
+// scratch, answer exactly what one thread alone answers.
+TEST_F(RecommenderTest, OneRecommenderServesManyThreadsAtOnce) {
+  auto loaded = Recommender::Load(dir_->File("bundles/sealed"), RecommenderOptions());
+  ASSERT_TRUE(loaded.ok());
+  const Recommender& r = **loaded;
+  std::vector<absl::string_view> ids;
+  for (uint32_t c = 0; c < 300; ++c) ids.push_back(ds_->customer_id(c));
+  std::vector<Recommendation> expected;
+  RecommendScratch alone;
+  ASSERT_TRUE(r.Recommend(ids, 12, &expected, nullptr, 1, &alone).ok());
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&] {
+      RecommendScratch scratch;
+      std::vector<Recommendation> out;
+      for (int i = 0; i < 10; ++i) {
+        if (!r.Recommend(ids, 12, &out, nullptr, 1, &scratch).ok()) ++mismatches;
+        for (size_t c = 0; c < ids.size(); ++c) mismatches += out[c].article_ids != expected[c].article_ids;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+// A tower that produces NaN (a model fault) must not answer an empty list
+// as if it were personalised: the customer gets the fallback, flagged.
+TEST_F(RecommenderTest, ANonFiniteEmbeddingGetsTheFallbackWithItsReason) {
+  TempDir copy;
+  std::filesystem::copy(dir_->File("bundles/sealed"), copy.File("b"), std::filesystem::copy_options::recursive);
+  PoisonCustomerTower(copy.File("b"));
+  auto r = Recommender::Load(copy.File("b"), RecommenderOptions());
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::vector<absl::string_view> ids = {ds_->customer_id(3), ds_->customer_id(4)};
+  std::vector<Recommendation> out;
+  RecommendScratch scratch;
+  ASSERT_TRUE((*r)->Recommend(ids, 12, &out, nullptr, 0, &scratch).ok());
+  for (const Recommendation& rec : out) {
+    EXPECT_TRUE(rec.fallback);
+    EXPECT_EQ(rec.fallback_reason, kReasonEmbeddingNotFinite);
+    EXPECT_EQ(rec.article_ids.size(), 12u);
+  }
 }
 
 TEST_F(RecommenderTest, RefusesUnsealedOrDamagedBundles) {

@@ -26,6 +26,7 @@
 #include "proto/recommender.grpc.pb.h"
 #include "search/article_index.h"
 #include "server/server.h"
+#include "server/service.h"
 #include "tests/unit/test_util.h"
 #include "tests/unit/tiny_bundle.h"
 #include "trainer/trainer.h"
@@ -218,7 +219,7 @@ TEST_F(ServerTest, MetricsRecordCallsInPrometheusText) {
   ASSERT_THAT(text, HasSubstr("# TYPE hmrec_request_duration_seconds histogram"));
   EXPECT_GE(Sample(text, "hmrec_request_duration_seconds_count{code=\"OK\",method=\"Recommend\"}"), 1);
   EXPECT_GE(Sample(text, "hmrec_request_duration_seconds_count{code=\"INVALID_ARGUMENT\",method=\"Recommend\"}"), 1);
-  EXPECT_GE(Sample(text, "hmrec_fallback_total"), 1);
+  EXPECT_GE(Sample(text, "hmrec_fallback_total{reason=\"unknown_customer\"}"), 1);
   EXPECT_GE(Sample(text, "hmrec_customers_total"), 2);
   EXPECT_GE(Sample(text, "hmrec_batch_ids_count"), 1);
   EXPECT_GE(Sample(text, "hmrec_stage_duration_seconds_count{stage=\"tower\"}"), 1);
@@ -230,6 +231,71 @@ TEST_F(ServerTest, MetricsRecordCallsInPrometheusText) {
 
 // The metrics port serves /metrics and nothing else: no files, no
 // directory listing, whatever the path.
+// Operators autoscale on hmrec_queued_ids: it must show ids that wait.
+TEST_F(ServerTest, QueueDepthGaugeShowsWaitingIds) {
+  config::ServerConfig cfg = TestConfig(dir_->File("bundles/v1"));
+  cfg.set_max_delay_us(1500000);  // a partial batch waits 1.5 s before it is flushed
+  auto server = Server::Start(cfg);
+  ASSERT_TRUE(server.ok()) << server.status();
+  v1::RecommendRequest req;
+  for (uint32_t c = 0; c < 10; ++c) req.add_customer_ids(std::string(ds_->customer_id(c)));
+  v1::RecommendResponse resp;
+  grpc::Status status;
+  std::thread caller([&] { status = Call(Channel((*server)->port()), req, &resp); });
+  double seen = -1;
+  for (int i = 0; i < 100 && seen != 10; ++i) {
+    seen = Sample(HttpGet((*server)->metrics_port(), "/metrics"), "hmrec_queued_ids");
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(seen, 10);
+  caller.join();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(Sample(HttpGet((*server)->metrics_port(), "/metrics"), "hmrec_queued_ids"), 0);
+}
+
+// Contradicting limits are refused at start, naming the fields, instead of
+// refusing valid requests forever.
+TEST_F(ServerTest, ContradictingLimitsAreRefusedAtStart) {
+  config::ServerConfig cfg = TestConfig(dir_->File("bundles/v1"));
+  cfg.set_max_queued_ids(4000);
+  cfg.set_max_ids_per_request(5000);
+  auto server = Server::Start(cfg);
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(server.status().message()), HasSubstr("max_ids_per_request (5000) exceeds max_queued_ids"));
+}
+
+// k articles for every customer, known or not; the response says why the
+// fallback answered.
+TEST_F(ServerTest, EveryCustomerGetsExactlyTheKAskedFor) {
+  v1::RecommendRequest req;
+  req.set_k(50);
+  req.add_customer_ids(std::string(ds_->customer_id(5)));
+  req.add_customer_ids(std::string(64, 'c'));
+  v1::RecommendResponse resp;
+  ASSERT_TRUE(Call(req, &resp).ok());
+  ASSERT_EQ(resp.results_size(), 2);
+  EXPECT_EQ(resp.results(0).article_ids_size(), 50);
+  EXPECT_EQ(resp.results(1).article_ids_size(), 50);
+  EXPECT_FALSE(resp.results(0).fallback());
+  EXPECT_TRUE(resp.results(1).fallback());
+  EXPECT_EQ(resp.results(1).fallback_reason(), "unknown customer");
+}
+
+// Each batch worker sets its own thread counts (OpenMP keeps them per
+// thread), whatever the thread that created it had.
+TEST(ServerWorkers, SetTheirOwnThreadCounts) {
+  BatchQueue::Hooks hooks = MakeQueueHooks(nullptr, /*compute_threads=*/1);
+  ThreadCounts seen;
+  std::thread worker([&] {
+    ConfigureWorkerThreads(2);  // what a worker might inherit
+    hooks.worker_start(0);
+    seen = CurrentThreadCounts();
+  });
+  worker.join();
+  EXPECT_EQ(seen.openmp, 1);
+  EXPECT_EQ(seen.torch_intra_op, 1);
+}
+
 TEST_F(ServerTest, MetricsPortServesNothingButMetrics) {
   ASSERT_THAT(HttpGet(server_->metrics_port(), "/metrics"), HasSubstr("hmrec_bundle_info"));
   for (const std::string path :

@@ -1,0 +1,92 @@
+#include "server/server_config.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "common/text_proto.h"
+
+namespace hmrec {
+namespace {
+
+void MakeAbsolute(const std::filesystem::path& base, std::string* path) {
+  if (path->empty() || std::filesystem::path(*path).is_absolute()) return;
+  *path = (base / *path).lexically_normal().string();
+}
+
+}  // namespace
+
+absl::StatusOr<config::ServerConfig> ReadServerConfig(const std::string& path) {
+  config::ServerConfig cfg;
+  RETURN_IF_ERROR(ReadTextProto(path, &cfg));
+  const std::filesystem::path base = std::filesystem::absolute(path).parent_path();
+  MakeAbsolute(base, cfg.mutable_bundle_path());
+  MakeAbsolute(base, cfg.mutable_tls()->mutable_cert_file());
+  MakeAbsolute(base, cfg.mutable_tls()->mutable_key_file());
+  MakeAbsolute(base, cfg.mutable_tls()->mutable_client_ca_file());
+  return cfg;
+}
+
+config::ServerConfig WithDefaults(config::ServerConfig c) {
+  if (c.max_batch_ids() == 0) c.set_max_batch_ids(1000);
+  if (c.max_delay_us() == 0) c.set_max_delay_us(2000);
+  if (c.max_queued_ids() == 0) c.set_max_queued_ids(4000);
+  if (c.workers() == 0) c.set_workers(2);
+  if (c.max_k() == 0) c.set_max_k(100);
+  if (c.max_ids_per_request() == 0) c.set_max_ids_per_request(2000);
+  if (c.device().empty()) c.set_device("cpu");
+  if (c.shutdown_grace_seconds() == 0) c.set_shutdown_grace_seconds(10);
+  if (c.bundle_watch_ms() == 0) c.set_bundle_watch_ms(1000);
+  if (c.flat_search().empty()) c.set_flat_search("blocked");
+  if (c.max_response_bytes() == 0) c.set_max_response_bytes(kDefaultMaxResponseBytes);
+  return c;
+}
+
+int64_t MaxResponseBytes(int64_t ids, int64_t k) {
+  // Per result: customer_id (tag, length, 64 bytes), fallback, a reason of
+  // at most 64 bytes, filled_from_popular, the framing of the result and of
+  // its packed scores; per article: a 10-digit id (tag, length, 10 bytes)
+  // and a 4-byte score. Per response: the bundle version (at most 256).
+  constexpr int64_t kPerResult = 66 + 2 + 66 + 6 + 6 + 6;
+  constexpr int64_t kPerArticle = 12 + 4;
+  return 264 + ids * (kPerResult + k * kPerArticle);
+}
+
+absl::Status ValidateServerConfig(const config::ServerConfig& c) {
+  struct Count {
+    const char* name;
+    int64_t value;
+  };
+  for (const Count& f : {Count{"max_batch_ids", c.max_batch_ids()}, Count{"max_delay_us", c.max_delay_us()},
+                         Count{"max_queued_ids", c.max_queued_ids()}, Count{"workers", c.workers()},
+                         Count{"max_k", c.max_k()}, Count{"max_ids_per_request", c.max_ids_per_request()},
+                         Count{"max_response_bytes", c.max_response_bytes()}}) {
+    if (f.value < 1) return absl::InvalidArgumentError(absl::StrCat(f.name, " = ", f.value, ": must be at least 1"));
+  }
+  for (const Count& f : {Count{"compute_threads", c.compute_threads()}, Count{"search_threads", c.search_threads()},
+                         Count{"ivf_nprobe", c.ivf_nprobe()}, Count{"hnsw_ef_search", c.hnsw_ef_search()},
+                         Count{"shutdown_grace_seconds", c.shutdown_grace_seconds()}}) {
+    if (f.value < 0) return absl::InvalidArgumentError(absl::StrCat(f.name, " = ", f.value, ": must not be negative"));
+  }
+  if (c.max_ids_per_request() > c.max_queued_ids()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_ids_per_request (", c.max_ids_per_request(), ") exceeds max_queued_ids (", c.max_queued_ids(),
+        "): a request the server accepts could never be queued; raise max_queued_ids or lower max_ids_per_request"));
+  }
+  const int64_t worst = MaxResponseBytes(c.max_ids_per_request(), c.max_k());
+  if (worst > c.max_response_bytes()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_ids_per_request (", c.max_ids_per_request(), ") x max_k (", c.max_k(), ") allows responses of up to ",
+        worst, " bytes, more than max_response_bytes (", c.max_response_bytes(),
+        "; gRPC clients refuse more than 4 MiB by default): lower either limit"));
+  }
+  if (c.flat_search() != "blocked" && c.flat_search() != "blocked-fp32" && c.flat_search() != "faiss") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("flat_search = '", c.flat_search(), "': expected 'blocked', 'blocked-fp32' or 'faiss'"));
+  }
+  if (c.listen_address().empty()) return absl::InvalidArgumentError("listen_address is empty");
+  if (c.bundle_path().empty()) return absl::InvalidArgumentError("bundle_path is empty");
+  return absl::OkStatus();
+}
+
+}  // namespace hmrec

@@ -1,0 +1,99 @@
+#include "server/server_config.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "proto/recommender.pb.h"
+#include "tests/unit/test_util.h"
+
+namespace hmrec {
+namespace {
+
+using ::testing::HasSubstr;
+using hmrec::testing::TempDir;
+
+config::ServerConfig Valid() {
+  config::ServerConfig c;
+  c.set_listen_address("127.0.0.1:0");
+  c.set_bundle_path("/b/current");
+  return WithDefaults(c);
+}
+
+TEST(ServerConfig, TheShippedDefaultsAreConsistent) { EXPECT_TRUE(ValidateServerConfig(Valid()).ok()); }
+
+// The operator's case: 10,000 ids allowed per request, 4,000 queued: such
+// a request would be refused as "queue full" forever.
+TEST(ServerConfig, RefusesARequestLimitTheQueueCannotHold) {
+  config::ServerConfig c = Valid();
+  c.set_max_ids_per_request(10000);
+  c.set_max_queued_ids(4000);
+  absl::Status s = ValidateServerConfig(c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("max_ids_per_request (10000) exceeds max_queued_ids (4000)"));
+}
+
+TEST(ServerConfig, RefusesLimitsWhoseResponsesClientsCouldNotReceive) {
+  config::ServerConfig c = Valid();
+  c.set_max_queued_ids(100000);
+  c.set_max_ids_per_request(10000);
+  c.set_max_k(100);
+  absl::Status s = ValidateServerConfig(c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("max_ids_per_request (10000) x max_k (100)"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("max_response_bytes"));
+  c.set_max_response_bytes(64 << 20);  // clients that raised their limit
+  EXPECT_TRUE(ValidateServerConfig(c).ok());
+}
+
+TEST(ServerConfig, RefusesNegativeCountsAndUnknownSearchNamingTheField) {
+  config::ServerConfig c = Valid();
+  c.set_search_threads(-1);
+  EXPECT_THAT(std::string(ValidateServerConfig(c).message()), HasSubstr("search_threads = -1"));
+  c = Valid();
+  c.set_workers(-2);
+  EXPECT_THAT(std::string(ValidateServerConfig(c).message()), HasSubstr("workers = -2"));
+  c = Valid();
+  c.set_flat_search("gpu");
+  EXPECT_THAT(std::string(ValidateServerConfig(c).message()), HasSubstr("flat_search = 'gpu'"));
+}
+
+// The bound the start-up check relies on holds for the largest response the
+// limits allow: 64-character ids, k ten-digit articles, a fallback reason.
+TEST(ServerConfig, MaxResponseBytesBoundsARealResponse) {
+  for (int k : {1, 12, 100}) {
+    v1::RecommendResponse r;
+    r.set_bundle_version(std::string(200, 'v'));
+    for (int i = 0; i < 50; ++i) {
+      v1::Recommendation* rec = r.add_results();
+      rec->set_customer_id(std::string(64, 'f'));
+      rec->set_fallback(true);
+      rec->set_fallback_reason("customer embedding not finite");
+      rec->set_filled_from_popular(k);
+      for (int j = 0; j < k; ++j) {
+        rec->add_article_ids("0999999999");
+        rec->add_scores(-1.5e30f);
+      }
+    }
+    EXPECT_LE(static_cast<int64_t>(r.ByteSizeLong()), MaxResponseBytes(50, k)) << "k " << k;
+    if (k >= 12) {  // not so loose that valid limits are refused
+      EXPECT_GE(static_cast<double>(r.ByteSizeLong()), 0.8 * MaxResponseBytes(50, k)) << "k " << k;
+    }
+  }
+}
+
+// Relative paths are the config file's, so the server runs from anywhere.
+TEST(ServerConfig, RelativePathsAreTakenFromTheConfigFilesDirectory) {
+  TempDir dir;
+  hmrec::testing::WriteFile(dir.File("etc/server.pbtxt"),
+                            "listen_address: \"127.0.0.1:0\"\n"
+                            "bundle_path: \"../bundles/current\"\n"
+                            "tls { cert_file: \"certs/s.pem\" key_file: \"/abs/s.key\" }\n");
+  auto c = ReadServerConfig(dir.File("etc/server.pbtxt"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->bundle_path(), dir.File("bundles/current"));
+  EXPECT_EQ(c->tls().cert_file(), dir.File("etc/certs/s.pem"));
+  EXPECT_EQ(c->tls().key_file(), "/abs/s.key");
+  EXPECT_EQ(c->tls().client_ca_file(), "");
+}
+
+}  // namespace
+}  // namespace hmrec
