@@ -21,6 +21,11 @@ inline constexpr char kCustomerTowerFile[] = "customer_tower.pt";
 inline constexpr char kArticleEmbeddingsFile[] = "article_embeddings.bin";
 inline constexpr char kVocabulariesFile[] = "vocabularies.pbtxt";
 inline constexpr char kFallbackFile[] = "fallback.pbtxt";
+// The articles' names and attributes (data/article_table.h).
+inline constexpr char kArticleTableFile[] = "articles.bin";
+// The ranking stage (present when the manifest names a ranking_schema).
+inline constexpr char kRankerFile[] = "ranker.ubj";
+inline constexpr char kRankingTablesFile[] = "ranking_tables.bin";
 
 // Every article's embedding, in the order of the vocabularies' article rows.
 struct ArticleEmbeddings {

@@ -23,11 +23,20 @@ CustomerHistory CustomerHistory::Build(const Transactions& tx, size_t num_custom
   }
   h.articles_.resize(rows.size());
   h.days_.resize(rows.size());
+  h.prices_.resize(rows.size());
+  h.channels_.resize(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
     h.articles_[i] = tx.article[rows[i]];
     h.days_[i] = tx.day[rows[i]];
+    h.prices_[i] = tx.price[rows[i]];
+    h.channels_[i] = tx.sales_channel[rows[i]];
   }
   return h;
+}
+
+size_t CustomerHistory::CountBefore(uint32_t customer, int32_t day) const {
+  const int32_t* d = days(customer);
+  return static_cast<size_t>(std::lower_bound(d, d + count(customer), day) - d);
 }
 
 }  // namespace hmrec

@@ -327,4 +327,42 @@ absl::Status FinishDataset(Dataset* ds) {
   return absl::OkStatus();
 }
 
+namespace {
+
+void CopyVocab(const StringVocab& from, StringVocab* to) {
+  for (uint32_t i = 0; i < from.size(); ++i) to->Add(from.Get(i));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Dataset>> DatasetBefore(const Dataset& ds, int32_t day) {
+  auto out = std::make_unique<Dataset>();
+  out->articles = ds.articles;
+  out->customers = ds.customers;
+  out->customer_ids.Reserve(ds.customer_ids.size());
+  for (uint32_t c = 0; c < ds.customer_ids.size(); ++c) {
+    uint32_t id = 0;
+    out->customer_ids.Add(ds.customer_ids.Get(c), &id);
+  }
+  CopyVocab(ds.club_member_status, &out->club_member_status);
+  CopyVocab(ds.fashion_news_frequency, &out->fashion_news_frequency);
+  CopyVocab(ds.postal_codes, &out->postal_codes);
+  const Transactions& tx = ds.transactions;
+  Transactions& kept = out->transactions;
+  for (size_t i = 0; i < tx.size(); ++i) {
+    if (tx.day[i] >= day) continue;
+    kept.day.push_back(tx.day[i]);
+    kept.customer.push_back(tx.customer[i]);
+    kept.article.push_back(tx.article[i]);
+    kept.price.push_back(tx.price[i]);
+    kept.sales_channel.push_back(tx.sales_channel[i]);
+  }
+  if (kept.size() == 0) {
+    return absl::FailedPreconditionError(absl::StrCat("no transactions before ", day, " (days since 1970)"));
+  }
+  out->report = ds.report;
+  RETURN_IF_ERROR(FinishDataset(out.get()));
+  return out;
+}
+
 }  // namespace hmrec

@@ -11,6 +11,7 @@
 // A Dataset is immutable after loading and safe to read from many threads.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -143,5 +144,10 @@ absl::Status ReadTransactions(const std::string& path, const LoadOptions& option
 // Builds the derived fields (article_index, first/last day) after the
 // tables were filled by a reader or the cache.
 absl::Status FinishDataset(Dataset* ds);
+
+// A copy of `ds` whose transactions are those before `day` (articles,
+// customers and their ids unchanged): the data as it was on `day`, for
+// models that must not see what they will be asked to predict.
+absl::StatusOr<std::unique_ptr<Dataset>> DatasetBefore(const Dataset& ds, int32_t day);
 
 }  // namespace hmrec

@@ -16,6 +16,8 @@ PACKAGES=(
   librocksdb-dev prometheus-cpp-dev
   # model and index: LibTorch and faiss (CPU builds in Debian)
   libtorch-dev libfaiss-dev
+  # the learned ranker (gradient-boosted trees, C API)
+  libxgboost-dev
   # OpenMP build of OpenBLAS: one thread model with faiss/LibTorch OpenMP (docs/PERFORMANCE.md)
   libopenblas0-openmp libopenblas-dev
   # utilities that come with the above, named so the list is complete

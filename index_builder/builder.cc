@@ -10,10 +10,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "bundle/bundle.h"
+#include "candidates/ranking_config.h"
 #include "common/crash_point.h"
 #include "common/progress.h"
 #include "common/status_macros.h"
 #include "common/text_proto.h"
+#include "data/article_table.h"
+#include "data/customer_view.h"
 #include "data/dates.h"
 #include "data/history.h"
 #include "features/feature_space.h"
@@ -66,6 +69,16 @@ absl::StatusOr<BuildReport> BuildServableBundle(const std::string& bundle_dir, c
     return absl::FailedPreconditionError(absl::StrCat(bundle_dir, " is already sealed"));
   }
   RETURN_IF_ERROR(VerifyBundleFiles(bundle_dir, manifest));
+  if (!manifest.ranking_schema().empty()) {
+    for (const char* needed : {kRankerFile, kRankingTablesFile}) {
+      bool listed = false;
+      for (const config::BundleFile& f : manifest.files()) listed = listed || f.name() == needed;
+      if (!listed) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(bundle_dir, ": the manifest names a ranking schema but not ", needed));
+      }
+    }
+  }
   const fs::path dir(bundle_dir);
   ASSIGN_OR_RETURN(ArticleEmbeddings emb, ReadArticleEmbeddings((dir / kArticleEmbeddingsFile).string()));
   config::FeatureVocabularies vocab;
@@ -112,6 +125,10 @@ absl::StatusOr<BuildReport> BuildServableBundle(const std::string& bundle_dir, c
   const int h = space.history_length();
   std::vector<int32_t> hist(h);
   int32_t fields[kCustomerFields];
+  // Each record also carries the ranking's bounded history (the ranker's
+  // features read it; request filters too, with or without a ranker).
+  const HistoryLimits limits = HistoryLimitsOf(WithRankingDefaults(manifest.trainer().ranking()));
+  CustomerView view;
   for (size_t i = 0; i < order.size(); ++i) {
     const uint32_t c = order[i];
     report.customers_without_purchases += history.count(c) == 0;
@@ -125,6 +142,14 @@ absl::StatusOr<BuildReport> BuildServableBundle(const std::string& bundle_dir, c
       if (row == 0) break;
       rec.add_recent_article_ids(ds.articles[row - 1].article_id);
     }
+    rec.set_age(ds.customers[c].age);
+    BuildCustomerView(history, c, ds.customers[c].age, ds.last_day + 1, limits, &view);
+    for (const Purchase& p : view.purchases) {
+      rec.add_purchase_article_ids(ds.articles[p.article].article_id);
+      rec.add_purchase_days(p.day);
+      rec.add_purchase_prices(p.price);
+      rec.mutable_purchase_channels()->push_back(static_cast<char>(p.channel));
+    }
     if ((i & 0xFFFF) == 0) progress.Update(static_cast<int64_t>(i));
   }
   progress.Finish(static_cast<int64_t>(order.size()));
@@ -137,11 +162,13 @@ absl::StatusOr<BuildReport> BuildServableBundle(const std::string& bundle_dir, c
   report.store_seconds = Since(t0);
 
   RETURN_IF_ERROR(WriteTextProto((dir / kFallbackFile).string(), PopularFallback(ds, cfg)));
+  RETURN_IF_ERROR(ArticleTable::Build(ds.articles).Save((dir / kArticleTableFile).string()));
 
   // Seal: every file checksummed, then the flag.
   manifest.set_index_type(index.description);
   RETURN_IF_ERROR(RecordBundleFile(bundle_dir, kIndexFile, &manifest));
   RETURN_IF_ERROR(RecordBundleFile(bundle_dir, kFallbackFile, &manifest));
+  RETURN_IF_ERROR(RecordBundleFile(bundle_dir, kArticleTableFile, &manifest));
   for (const auto& entry : fs::directory_iterator(store)) {
     const std::string name = entry.path().filename().string();
     if (name.rfind("LOG", 0) == 0 || name == "LOCK") continue;  // rewritten by every open

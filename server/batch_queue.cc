@@ -17,7 +17,8 @@ void BatchQueue::Start(int workers) {
   for (int w = 0; w < workers; ++w) workers_.emplace_back([this, w] { Work(w); });
 }
 
-absl::Status BatchQueue::Submit(std::vector<std::string> ids, int k, Clock::time_point deadline, Done done) {
+absl::Status BatchQueue::Submit(std::vector<std::string> ids, std::shared_ptr<const RequestOptions> options,
+                                Clock::time_point deadline, Done done) {
   const int64_t n = static_cast<int64_t>(ids.size());
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -30,7 +31,7 @@ absl::Status BatchQueue::Submit(std::vector<std::string> ids, int k, Clock::time
       return absl::ResourceExhaustedError(
           absl::StrCat("queue full: ", queued_ids_, " ids waiting, limit ", options_.max_queued_ids));
     }
-    queue_.push_back({std::move(ids), k, deadline, Clock::now(), std::move(done)});
+    queue_.push_back({std::move(ids), std::move(options), deadline, Clock::now(), std::move(done)});
     queued_ids_ += n;
     if (hooks_.queued_ids) hooks_.queued_ids(queued_ids_);
   }
@@ -58,6 +59,7 @@ void BatchQueue::Work(int worker) {
   if (hooks_.worker_start) hooks_.worker_start(worker);
   std::vector<Request> batch;
   std::vector<absl::string_view> ids;
+  std::vector<const RequestOptions*> options;
   BatchAnswer answer;
   while (true) {
     batch.clear();
@@ -92,7 +94,7 @@ void BatchQueue::Work(int worker) {
 
     const Clock::time_point now = Clock::now();
     ids.clear();
-    int k = 1;
+    options.clear();
     std::vector<size_t> live;
     for (size_t r = 0; r < batch.size(); ++r) {
       if (now > batch[r].deadline) {
@@ -100,8 +102,10 @@ void BatchQueue::Work(int worker) {
         continue;
       }
       live.push_back(r);
-      k = std::max(k, batch[r].k);
-      for (const std::string& id : batch[r].ids) ids.push_back(id);
+      for (const std::string& id : batch[r].ids) {
+        ids.push_back(id);
+        options.push_back(batch[r].options.get());
+      }
     }
     if (hooks_.batch && !batch.empty()) {
       hooks_.batch(ids.size(), std::chrono::duration_cast<std::chrono::microseconds>(now - batch.front().enqueued));
@@ -111,7 +115,7 @@ void BatchQueue::Work(int worker) {
     answer.results.clear();
     absl::Status s;
     try {
-      s = processor_(worker, ids, k, &answer);
+      s = processor_(worker, ids, options, &answer);
     } catch (const std::exception& e) {
       // One bad batch must not end the process: its calls fail, the worker
       // goes on with the next batch.
@@ -130,14 +134,7 @@ void BatchQueue::Work(int worker) {
       if (s.ok()) {
         mine.bundle_version = answer.bundle_version;
         mine.results.reserve(req.ids.size());
-        for (size_t i = 0; i < req.ids.size(); ++i) {
-          Recommendation rec = std::move(results[offset + i]);
-          if (static_cast<int>(rec.article_ids.size()) > req.k) {
-            rec.article_ids.resize(req.k);
-            rec.scores.resize(req.k);
-          }
-          mine.results.push_back(std::move(rec));
-        }
+        for (size_t i = 0; i < req.ids.size(); ++i) mine.results.push_back(std::move(results[offset + i]));
       }
       offset += req.ids.size();
       req.done(s, std::move(mine));

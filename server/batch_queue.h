@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -27,7 +28,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "server/recommender.h"
+#include "server/recommendation.h"
 
 namespace hmrec {
 
@@ -49,9 +50,10 @@ class BatchQueue {
   using Clock = std::chrono::steady_clock;
   // Called once per request, on a worker thread.
   using Done = std::function<void(absl::Status, BatchAnswer)>;
-  // Processes one batch on the worker `worker`.
-  using Processor =
-      std::function<absl::Status(int worker, const std::vector<absl::string_view>& ids, int k, BatchAnswer* out)>;
+  // Processes one batch on the worker `worker`: options[i] is the options
+  // of the request ids[i] came from.
+  using Processor = std::function<absl::Status(int worker, const std::vector<absl::string_view>& ids,
+                                               const std::vector<const RequestOptions*>& options, BatchAnswer* out)>;
   // Optional callbacks; each may be empty.
   struct Hooks {
     // Runs on each worker thread before its first batch (thread settings).
@@ -69,7 +71,8 @@ class BatchQueue {
   // Starts `workers` worker threads.
   void Start(int workers);
 
-  absl::Status Submit(std::vector<std::string> ids, int k, Clock::time_point deadline, Done done);
+  absl::Status Submit(std::vector<std::string> ids, std::shared_ptr<const RequestOptions> options,
+                      Clock::time_point deadline, Done done);
 
   // Stops accepting work, lets the workers finish what is queued, joins them.
   void Shutdown();
@@ -79,7 +82,7 @@ class BatchQueue {
  private:
   struct Request {
     std::vector<std::string> ids;
-    int k;
+    std::shared_ptr<const RequestOptions> options;
     Clock::time_point deadline;
     Clock::time_point enqueued;
     Done done;

@@ -21,7 +21,9 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
                     .Register(registry)),
       stages_(prometheus::BuildHistogram()
                   .Name("hmrec_stage_duration_seconds")
-                  .Help("Time of one stage of a batch: queue_wait, feature_lookup, tower, search")
+                  .Help("Time of one stage of a batch: queue_wait, feature_lookup, tower, search, and with a ranker "
+                        "candidates, "
+                        "ranking_features, ranker")
                   .Register(registry)),
       batch_ids_(
           prometheus::BuildHistogram()

@@ -1,14 +1,58 @@
 #pragma once
 
+// What the serving core is asked (RequestOptions: k, filters, explain, the
+// same for every customer of a request) and what it answers per customer
+// (Recommendation), apart from the wire format.
+
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "absl/container/flat_hash_set.h"
 
 namespace hmrec {
 
 // Reasons the fallback answers a customer.
 inline constexpr char kReasonUnknownCustomer[] = "unknown customer";
 inline constexpr char kReasonEmbeddingNotFinite[] = "customer embedding not finite";
+
+// The source index of a reason that is the popular list (the fallback or
+// the fill), beside the candidate sources of candidates/sources.h.
+inline constexpr int kPopularSource = -1;
+
+struct RequestFilters {
+  absl::flat_hash_set<int32_t> exclude_article_ids;
+  int exclude_purchased_within_days = 0;
+  // Include lists by name (empty = any); the bundle's article table maps
+  // names to articles.
+  std::vector<std::string> index_group_names;
+  std::vector<std::string> product_group_names;
+  std::vector<std::string> garment_group_names;
+
+  bool empty() const {
+    return exclude_article_ids.empty() && exclude_purchased_within_days <= 0 && index_group_names.empty() &&
+           product_group_names.empty() && garment_group_names.empty();
+  }
+};
+
+struct RequestOptions {
+  int k = 12;
+  bool explain = false;
+  RequestFilters filters;
+};
+
+// One source that proposed an article.
+struct Reason {
+  int source = kPopularSource;  // a candidates/sources.h Source, or kPopularSource
+  int rank = 0;                 // 0-based in the source's list
+  float score = 0;
+  int32_t anchor_article_id = 0;  // 0 = none
+};
+
+struct Explanation {
+  std::vector<Reason> reasons;
+  float ranker_score = 0;
+};
 
 // One customer's answer from the serving core.
 struct Recommendation {
@@ -18,8 +62,12 @@ struct Recommendation {
   // Why the fallback answered ("unknown customer", ...); empty otherwise.
   std::string fallback_reason;
   // How many of the last articles came from the popular list because the
-  // search returned fewer than k.
+  // search or the filters left fewer than k.
   int filled_from_popular = 0;
+  // True when the ranker ordered the list.
+  bool ranked = false;
+  // One per article when the request asked to explain.
+  std::vector<Explanation> explanations;
 };
 
 }  // namespace hmrec

@@ -6,12 +6,16 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <numeric>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "bundle/bundle.h"
+#include "candidates/ranking_config.h"
 #include "common/status_macros.h"
 #include "common/text_proto.h"
+#include "data/dates.h"
 #include "search/exact_search.h"
 
 namespace hmrec {
@@ -29,7 +33,8 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
   // Every file the server reads must be one the manifest vouches for.
   for (const std::string required :
        {std::string(kCustomerTowerFile), std::string(kVocabulariesFile), std::string(kArticleEmbeddingsFile),
-        std::string(kIndexFile), std::string(kFallbackFile), std::string(kFeatureStoreDir) + "/CURRENT"}) {
+        std::string(kIndexFile), std::string(kFallbackFile), std::string(kFeatureStoreDir) + "/CURRENT",
+        std::string(kArticleTableFile)}) {
     bool listed = false;
     for (const config::BundleFile& f : r->manifest_.files()) listed = listed || f.name() == required;
     if (!listed) {
@@ -38,6 +43,7 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
     }
   }
   r->version_ = r->manifest_.version();
+  ASSIGN_OR_RETURN(r->as_of_, ParseDate(r->manifest_.features_as_of()));
   const fs::path dir(bundle_dir);
 
   config::FeatureVocabularies vocab;
@@ -98,17 +104,131 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
         " (every customer gets exactly k articles): rebuild the index with fallback_size >= ", options.max_k,
         " or lower the server's max_k"));
   }
+  ASSIGN_OR_RETURN(ArticleTable articles, ArticleTable::Load((dir / kArticleTableFile).string()));
+  if (articles.size() != emb.article_ids.size()) {
+    return absl::DataLossError(absl::StrCat("bundle ", bundle_dir, ": the article table has ", articles.size(),
+                                            " articles, the embeddings ", emb.article_ids.size()));
+  }
+  r->articles_ = std::make_unique<ArticleTable>(std::move(articles));
+
+  if (!r->manifest_.ranking_schema().empty() && options.ranking) {
+    if (r->manifest_.ranking_schema() != kRankingSchema) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "bundle ", bundle_dir, ": its ranker was trained on the features '", r->manifest_.ranking_schema(),
+          "', this server computes '", kRankingSchema, "' (serve it with ranking off, or retrain)"));
+    }
+    for (const char* required : {kRankerFile, kRankingTablesFile}) {
+      bool listed = false;
+      for (const config::BundleFile& f : r->manifest_.files()) listed = listed || f.name() == required;
+      if (!listed)
+        return absl::DataLossError(absl::StrCat("bundle ", bundle_dir, ": the manifest does not list ", required));
+    }
+    ASSIGN_OR_RETURN(r->ranker_, Ranker::Load((dir / kRankerFile).string(), options.ranker_threads));
+    if (r->ranker_->num_features() != NumRankingFeatures()) {
+      return absl::DataLossError(absl::StrCat("bundle ", bundle_dir, ": the ranker reads ", r->ranker_->num_features(),
+                                              " features, the schema has ", NumRankingFeatures()));
+    }
+    ASSIGN_OR_RETURN(RankingTables tables, RankingTables::Load((dir / kRankingTablesFile).string()));
+    if (tables.num_articles() != emb.article_ids.size()) {
+      return absl::DataLossError(absl::StrCat("bundle ", bundle_dir, ": ranking tables of ", tables.num_articles(),
+                                              " articles, embeddings of ", emb.article_ids.size()));
+    }
+    if (tables.day() != r->as_of_) {
+      return absl::DataLossError(absl::StrCat("bundle ", bundle_dir, ": ranking tables as of day ", tables.day(),
+                                              ", the features as of ", r->manifest_.features_as_of()));
+    }
+    r->tables_ = std::make_unique<RankingTables>(std::move(tables));
+    r->ranking_config_ = WithRankingDefaults(r->manifest_.trainer().ranking());
+    r->limits_ = HistoryLimitsOf(r->ranking_config_);
+    r->article_vectors_ = std::move(emb.values);
+  }
   return r;
 }
 
-int Recommender::FillFromFallback(int k, Recommendation* rec) const {
+// A request's filters resolved against this bundle: allowed value ids of
+// each include list (empty = any) and the excluded article ids.
+struct Recommender::Filter {
+  const RequestFilters* filters = nullptr;
+  absl::flat_hash_set<uint32_t> index_groups, product_groups, garment_groups;
+
+  Filter(const RequestFilters& f, const ArticleTable& articles) : filters(&f) {
+    auto resolve = [&](const std::vector<std::string>& names, int column, absl::flat_hash_set<uint32_t>* out) {
+      for (const std::string& n : names) {
+        const int64_t id = articles.FindValue(column, n);
+        // Checked at submission; a value the (swapped-in) bundle lacks
+        // matches nothing, so the include list still restricts.
+        out->insert(id >= 0 ? static_cast<uint32_t>(id) : UINT32_MAX);
+      }
+    };
+    resolve(f.index_group_names, ArticleTable::kIndexGroup, &index_groups);
+    resolve(f.product_group_names, ArticleTable::kProductGroup, &product_groups);
+    resolve(f.garment_group_names, ArticleTable::kGarmentGroup, &garment_groups);
+  }
+
+  // True when `row` (article `id`) may be recommended to a customer whose
+  // history is `view` (null: none).
+  bool Allows(uint32_t row, int32_t id, const CustomerView* view, const ArticleTable& articles) const {
+    if (filters->exclude_article_ids.contains(id)) return false;
+    auto in = [&](const absl::flat_hash_set<uint32_t>& allowed, int column) {
+      return allowed.empty() || allowed.contains(articles.ValueId(row, column));
+    };
+    if (!in(index_groups, ArticleTable::kIndexGroup) || !in(product_groups, ArticleTable::kProductGroup) ||
+        !in(garment_groups, ArticleTable::kGarmentGroup)) {
+      return false;
+    }
+    if (view != nullptr && filters->exclude_purchased_within_days > 0) {
+      const int32_t since = view->as_of - filters->exclude_purchased_within_days;
+      for (auto p = view->purchases.rbegin(); p != view->purchases.rend() && p->day >= since; ++p) {
+        if (p->article == row) return false;
+      }
+    }
+    return true;
+  }
+};
+
+absl::Status Recommender::CheckFilters(const RequestFilters& f) const {
+  struct List {
+    const char* field;
+    const std::vector<std::string>* names;
+    int column;
+  };
+  for (const List& l : {List{"filters.index_group_names", &f.index_group_names, ArticleTable::kIndexGroup},
+                        List{"filters.product_group_names", &f.product_group_names, ArticleTable::kProductGroup},
+                        List{"filters.garment_group_names", &f.garment_group_names, ArticleTable::kGarmentGroup}}) {
+    for (const std::string& n : *l.names) {
+      if (articles_->FindValue(l.column, n) < 0) {
+        return absl::InvalidArgumentError(absl::StrCat(l.field, ": no article has ", ArticleTable::ColumnName(l.column),
+                                                       " '", absl::CHexEscape(n.substr(0, 80)), "'"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+int Recommender::FillFromPopular(int k, const Filter& filter, const CustomerView* view, Recommendation* rec,
+                                 bool explain) const {
   int added = 0;
-  for (size_t i = 0; i < fallback_ids_.size() && static_cast<int>(rec->article_ids.size()) < k; ++i) {
-    const int32_t id = fallback_ids_[i];
-    if (std::find(rec->article_ids.begin(), rec->article_ids.end(), id) != rec->article_ids.end()) continue;
+  auto take = [&](uint32_t row, int32_t id, float score, int rank) {
+    if (std::find(rec->article_ids.begin(), rec->article_ids.end(), id) != rec->article_ids.end()) return;
+    if (!filter.Allows(row, id, view, *articles_)) return;
     rec->article_ids.push_back(id);
-    rec->scores.push_back(fallback_scores_[i]);
+    rec->scores.push_back(score);
+    if (explain) {
+      Explanation e;
+      e.reasons.push_back({kPopularSource, rank, score, 0});
+      e.ranker_score = score;
+      rec->explanations.push_back(std::move(e));
+    }
     ++added;
+  };
+  for (size_t i = 0; i < fallback_ids_.size() && static_cast<int>(rec->article_ids.size()) < k; ++i) {
+    take(static_cast<uint32_t>(article_row_.at(fallback_ids_[i]) - 1), fallback_ids_[i], fallback_scores_[i],
+         static_cast<int>(i));
+  }
+  // A narrow filter can pass few of the popular list: the rest of the
+  // catalogue, in its order, so that k articles come back when k exist.
+  for (uint32_t row = 0; row < articles_->size() && static_cast<int>(rec->article_ids.size()) < k; ++row) {
+    take(row, articles_->article_id(row), 0.0f, static_cast<int>(fallback_ids_.size() + row));
   }
   return added;
 }
@@ -140,6 +260,15 @@ absl::Status Recommender::EncodeCustomers(const std::vector<absl::string_view>& 
 absl::Status Recommender::Recommend(const std::vector<absl::string_view>& customer_ids, int k,
                                     std::vector<Recommendation>* out, StageTimes* times, int search_threads,
                                     RecommendScratch* scratch) const {
+  RequestOptions options;
+  options.k = k;
+  const std::vector<const RequestOptions*> per_id(customer_ids.size(), &options);
+  return Recommend(customer_ids, per_id, out, times, search_threads, scratch);
+}
+
+absl::Status Recommender::Recommend(const std::vector<absl::string_view>& customer_ids,
+                                    const std::vector<const RequestOptions*>& options, std::vector<Recommendation>* out,
+                                    StageTimes* times, int search_threads, RecommendScratch* scratch) const {
   using Clock = std::chrono::steady_clock;
   auto since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
   StageTimes local;
@@ -147,8 +276,15 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
   const size_t n = customer_ids.size();
   out->assign(n, Recommendation());
   if (n == 0) return absl::OkStatus();
-  if (k < 1 || k > static_cast<int>(fallback_ids_.size())) {
-    return absl::InvalidArgumentError(absl::StrCat("k = ", k, " out of range 1..", fallback_ids_.size()));
+  if (options.size() != n) return absl::InternalError("one RequestOptions per customer id expected");
+  int max_k = 0;
+  bool filtered = false;
+  for (const RequestOptions* o : options) {
+    if (o->k < 1 || o->k > static_cast<int>(fallback_ids_.size())) {
+      return absl::InvalidArgumentError(absl::StrCat("k = ", o->k, " out of range 1..", fallback_ids_.size()));
+    }
+    max_k = std::max(max_k, o->k);
+    filtered = filtered || !o->filters.empty();
   }
   RecommendScratch& s = *scratch;
   auto t0 = Clock::now();
@@ -162,7 +298,7 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
       Recommendation& rec = (*out)[i];
       rec.fallback = true;
       rec.fallback_reason = kReasonUnknownCustomer;
-      FillFromFallback(k, &rec);
+      FillFromPopular(options[i]->k, Filter(options[i]->filters, *articles_), nullptr, &rec, options[i]->explain);
       continue;
     }
     const size_t j = known.size();
@@ -179,39 +315,173 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
   t0 = Clock::now();
   RETURN_IF_ERROR(tower_->Embed(s.fields.data(), s.history.data(), m, s.queries.data()));
   t.tower = since(t0);
+  // The search: the two-tower source's candidates when ranking, else the
+  // list itself (with room for what filters take out).
+  const int search_k = ranker_ != nullptr ? std::max(max_k, ranking_config_.two_tower_candidates())
+                                          : (filtered ? std::min<int>(4 * max_k + 32, article_row_.size()) : max_k);
   t0 = Clock::now();
+  s.ids.resize(m * search_k);
+  s.scores.resize(m * search_k);
   if (exact_ != nullptr) {
-    s.ids.resize(m * k);
-    s.scores.resize(m * k);
-    exact_->Search(s.queries.data(), m, k, s.ids.data(), s.scores.data(), search_threads, &s.search);
+    exact_->Search(s.queries.data(), m, search_k, s.ids.data(), s.scores.data(), search_threads, &s.search);
   } else {
     // faiss takes its thread count from this thread's OpenMP setting: set it
     // for the search only, so the tower's next call keeps its own.
     const int before = omp_get_max_threads();
     if (search_threads > 0) omp_set_num_threads(search_threads);
-    absl::Status searched = SearchArticles(*index_, s.queries.data(), m, k, &s.ids, &s.scores);
+    absl::Status searched = SearchArticles(*index_, s.queries.data(), m, search_k, &s.ids, &s.scores);
     omp_set_num_threads(before);
     RETURN_IF_ERROR(searched);
   }
   t.search = since(t0);
+  if (ranker_ != nullptr) return Rank(known, search_k, options, out, &t, &s);
+
   for (int64_t j = 0; j < m; ++j) {
-    Recommendation& rec = (*out)[known[j]];
+    const size_t i = known[j];
+    Recommendation& rec = (*out)[i];
+    const RequestOptions& o = *options[i];
+    const Filter filter(o.filters, *articles_);
     const float* q = s.queries.data() + j * dim_;
     if (!std::all_of(q, q + dim_, [](float v) { return std::isfinite(v); })) {
       // A model fault (the tower produced NaN or infinity for this
       // customer): the popular list, flagged, rather than an empty answer.
       rec.fallback = true;
       rec.fallback_reason = kReasonEmbeddingNotFinite;
-      FillFromFallback(k, &rec);
+      FillFromPopular(o.k, filter, nullptr, &rec, o.explain);
       continue;
     }
-    for (int x = 0; x < k; ++x) {
-      const int64_t id = s.ids[j * k + x];
-      if (id < 0) break;
-      rec.article_ids.push_back(static_cast<int32_t>(id));
-      rec.scores.push_back(s.scores[j * k + x]);
+    CustomerView view;
+    const CustomerView* v = nullptr;
+    if (o.filters.exclude_purchased_within_days > 0) {
+      // The recent purchases the filter needs: from the tower's history ids
+      // (the ranking's history is only stored with a ranker).
+      const config::CustomerRecord& r = s.records[i];
+      view.as_of = as_of_;
+      for (int x = 0; x < r.purchase_article_ids_size(); ++x) {
+        auto it = article_row_.find(r.purchase_article_ids(x));
+        if (it != article_row_.end())
+          view.purchases.push_back({static_cast<uint32_t>(it->second - 1), r.purchase_days(x)});
+      }
+      v = &view;
     }
-    rec.filled_from_popular = FillFromFallback(k, &rec);
+    for (int x = 0; x < search_k && static_cast<int>(rec.article_ids.size()) < o.k; ++x) {
+      const int64_t id = s.ids[j * search_k + x];
+      if (id < 0) break;
+      const uint32_t row = static_cast<uint32_t>(article_row_.at(static_cast<int32_t>(id)) - 1);
+      if (!filter.Allows(row, static_cast<int32_t>(id), v, *articles_)) continue;
+      rec.article_ids.push_back(static_cast<int32_t>(id));
+      rec.scores.push_back(s.scores[j * search_k + x]);
+      if (o.explain) {
+        Explanation e;
+        e.reasons.push_back({kTwoTower, x, s.scores[j * search_k + x], 0});
+        e.ranker_score = s.scores[j * search_k + x];
+        rec.explanations.push_back(std::move(e));
+      }
+    }
+    rec.filled_from_popular = FillFromPopular(o.k, filter, v, &rec, o.explain);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Recommender::Rank(const std::vector<size_t>& known, int search_k,
+                               const std::vector<const RequestOptions*>& options, std::vector<Recommendation>* out,
+                               StageTimes* t, RecommendScratch* s) const {
+  using Clock = std::chrono::steady_clock;
+  auto since = [](Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); };
+  const int64_t m = static_cast<int64_t>(known.size());
+  const int nf = NumRankingFeatures();
+  s->views.resize(known.size());
+  s->candidates.resize(known.size());
+  s->offsets.assign(known.size() + 1, 0);
+  s->hit_rows.resize(static_cast<size_t>(search_k));
+  std::vector<bool> finite(known.size(), true);
+  auto t0 = Clock::now();
+  for (int64_t j = 0; j < m; ++j) {
+    const config::CustomerRecord& r = s->records[known[j]];
+    const float* q = s->queries.data() + j * dim_;
+    finite[j] = std::all_of(q, q + dim_, [](float v) { return std::isfinite(v); });
+    std::vector<Candidate>& cands = s->candidates[j];
+    cands.clear();
+    if (!finite[j]) continue;
+    // The customer as the ranking saw them offline: the stored bounded
+    // history (the same limits), as of the tables' day.
+    CustomerView& view = s->views[j];
+    view.age = static_cast<int16_t>(r.age());
+    view.as_of = as_of_;
+    view.purchases.clear();
+    for (int x = 0; x < r.purchase_article_ids_size(); ++x) {
+      auto it = article_row_.find(r.purchase_article_ids(x));
+      if (it == article_row_.end()) continue;
+      view.purchases.push_back({static_cast<uint32_t>(it->second - 1), r.purchase_days(x), r.purchase_prices(x),
+                                x < static_cast<int>(r.purchase_channels().size())
+                                    ? static_cast<uint8_t>(r.purchase_channels()[x])
+                                    : uint8_t{0}});
+    }
+    ApplyLimits(limits_, &view);
+    for (int x = 0; x < search_k; ++x) {
+      const int64_t id = s->ids[j * search_k + x];
+      auto it = id < 0 ? article_row_.end() : article_row_.find(static_cast<int32_t>(id));
+      s->hit_rows[x] = it == article_row_.end() ? -1 : it->second - 1;
+    }
+    TwoTowerHits hits{s->hit_rows.data(), s->scores.data() + j * search_k, search_k};
+    GenerateCandidates(view, *tables_, hits, ranking_config_, &s->candidate_scratch, &cands);
+  }
+  for (int64_t j = 0; j < m; ++j) s->offsets[j + 1] = s->offsets[j] + s->candidates[j].size();
+  t->candidates = since(t0);
+  t0 = Clock::now();
+  s->features.resize(s->offsets.back() * static_cast<size_t>(nf));
+  for (int64_t j = 0; j < m; ++j) {
+    if (s->candidates[j].empty()) continue;
+    TwoTowerEmbeddings emb{s->queries.data() + j * dim_, article_vectors_.data(), dim_};
+    ComputeRankingFeatures(s->views[j], *tables_, s->candidates[j], emb, &s->feature_scratch,
+                           s->features.data() + s->offsets[j] * nf);
+  }
+  t->features = since(t0);
+  t0 = Clock::now();
+  s->ranker_scores.resize(s->offsets.back());
+  RETURN_IF_ERROR(
+      ranker_->Predict(s->features.data(), static_cast<int64_t>(s->offsets.back()), nf, s->ranker_scores.data()));
+  t->ranker = since(t0);
+
+  for (int64_t j = 0; j < m; ++j) {
+    const size_t i = known[j];
+    Recommendation& rec = (*out)[i];
+    const RequestOptions& o = *options[i];
+    const Filter filter(o.filters, *articles_);
+    if (!finite[j]) {
+      rec.fallback = true;
+      rec.fallback_reason = kReasonEmbeddingNotFinite;
+      FillFromPopular(o.k, filter, nullptr, &rec, o.explain);
+      continue;
+    }
+    const std::vector<Candidate>& cands = s->candidates[j];
+    const float* score = s->ranker_scores.data() + s->offsets[j];
+    s->order.resize(cands.size());
+    std::iota(s->order.begin(), s->order.end(), 0u);
+    // Best first; equal scores keep the candidates' order (deterministic).
+    std::stable_sort(s->order.begin(), s->order.end(), [&](uint32_t a, uint32_t b) { return score[a] > score[b]; });
+    rec.ranked = true;
+    for (uint32_t c : s->order) {
+      if (static_cast<int>(rec.article_ids.size()) >= o.k) break;
+      const Candidate& cand = cands[c];
+      const int32_t id = articles_->article_id(cand.article);
+      if (!filter.Allows(cand.article, id, &s->views[j], *articles_)) continue;
+      rec.article_ids.push_back(id);
+      rec.scores.push_back(score[c]);
+      if (o.explain) {
+        Explanation e;
+        e.ranker_score = score[c];
+        for (int src = 0; src < kNumSources; ++src) {
+          if (!cand.from(src)) continue;
+          int32_t anchor = 0;
+          if (src == kCoPurchase && cand.copurchase_anchor >= 0) anchor = articles_->article_id(cand.copurchase_anchor);
+          if (src == kSameProduct && cand.product_anchor >= 0) anchor = articles_->article_id(cand.product_anchor);
+          e.reasons.push_back({src, cand.rank[src], cand.score[src], anchor});
+        }
+        rec.explanations.push_back(std::move(e));
+      }
+    }
+    rec.filled_from_popular = FillFromPopular(o.k, filter, &s->views[j], &rec, o.explain);
   }
   return absl::OkStatus();
 }

@@ -1,13 +1,22 @@
 #pragma once
 
 // The serving core, apart from any transport: a sealed bundle loaded and
-// verified completely, and the path customer ids -> feature store lookup ->
-// customer tower -> article search -> article ids, with the popular fallback
-// for customers the store does not know.
+// verified completely, and the path from customer ids to articles:
+//
+//   feature store lookup -> customer tower -> article search (two-tower)
+//   -> with a ranker: the other candidate sources from the bundle's tables
+//      and the customer's stored history -> ranking features -> XGBoost for
+//      every candidate of the batch at once -> best first
+//   -> request filters -> exactly k, filled from the popular list
+//
+// Unknown customers, and customers whose embedding is not finite, get the
+// popular list, flagged with the reason. Without a ranker in the bundle (or
+// with ranking off) the search's order is served, as before.
 //
 // A Recommender is immutable after Load and shared by every batch worker:
 // Recommend() is const and may run on many threads at once, each with its
 // own RecommendScratch (the buffers one call reuses).
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -15,9 +24,15 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "candidates/sources.h"
+#include "candidates/tables.h"
+#include "data/article_table.h"
+#include "data/customer_view.h"
 #include "features/feature_space.h"
+#include "features/ranking_features.h"
 #include "model/tower_runner.h"
 #include "proto/config.pb.h"
+#include "ranker/ranker.h"
 #include "search/article_index.h"
 #include "search/exact_search.h"
 #include "server/recommendation.h"
@@ -36,6 +51,11 @@ struct RecommenderOptions {
   // The largest k a request may ask for: the bundle's fallback must hold at
   // least this many articles (every customer gets exactly k).
   int max_k = 100;
+  // Rank with the bundle's ranker when it has one; false serves the
+  // two-tower search's order (for comparison).
+  bool ranking = true;
+  // XGBoost threads of one prediction call.
+  int ranker_threads = 1;
 };
 
 // Seconds spent in each stage of one Recommend() call.
@@ -43,6 +63,9 @@ struct StageTimes {
   double feature_lookup = 0;
   double tower = 0;
   double search = 0;
+  double candidates = 0;  // candidate sources
+  double features = 0;    // ranking features
+  double ranker = 0;      // XGBoost
 };
 
 // The buffers of one Recommend() call, reused by the next: fresh large
@@ -54,6 +77,15 @@ struct RecommendScratch {
   std::vector<float> queries, scores;
   std::vector<int64_t> ids;
   ExactSearch::Scratch search;
+  // Ranking.
+  std::vector<CustomerView> views;
+  std::vector<std::vector<Candidate>> candidates;
+  CandidateScratch candidate_scratch;
+  FeatureScratch feature_scratch;
+  std::vector<int64_t> hit_rows;
+  std::vector<size_t> offsets;
+  std::vector<float> features, ranker_scores;
+  std::vector<uint32_t> order;
 };
 
 class Recommender {
@@ -62,16 +94,22 @@ class Recommender {
   static absl::StatusOr<std::unique_ptr<Recommender>> Load(const std::string& bundle_dir,
                                                            const RecommenderOptions& options);
 
-  // Recommends exactly `k` (1..max_k) articles to each of `customer_ids`
-  // (valid 64-hex ids), results in the same order. Known customers get the
-  // search's articles, completed from the popular list when the search
-  // returns fewer than k (approximate indexes can); unknown customers, and
-  // customers whose embedding is not finite, get the popular list, flagged
-  // with the reason. The article search uses `search_threads` threads (0:
-  // this thread's OpenMP setting); the calling thread's OpenMP setting is
-  // the same afterwards. `scratch` is the calling thread's own.
+  // Recommends to each of `customer_ids` (valid 64-hex ids) exactly
+  // options[i]->k (1..max_k) articles honouring options[i]->filters, with
+  // explanations when options[i]->explain; results in the same order. The
+  // article search uses `search_threads` threads (0: this thread's OpenMP
+  // setting); the calling thread's OpenMP setting is the same afterwards.
+  // `scratch` is the calling thread's own.
+  absl::Status Recommend(const std::vector<absl::string_view>& customer_ids,
+                         const std::vector<const RequestOptions*>& options, std::vector<Recommendation>* out,
+                         StageTimes* times, int search_threads, RecommendScratch* scratch) const;
+  // The same k and no filters for everyone.
   absl::Status Recommend(const std::vector<absl::string_view>& customer_ids, int k, std::vector<Recommendation>* out,
                          StageTimes* times, int search_threads, RecommendScratch* scratch) const;
+
+  // INVALID_ARGUMENT naming the first filter value no article of this
+  // bundle has.
+  absl::Status CheckFilters(const RequestFilters& filters) const;
 
   // The tower's input for each customer, as Recommend() builds it: n x
   // kCustomerFields field values and n x history_length article rows (row
@@ -85,11 +123,24 @@ class Recommender {
   const std::string& version() const { return version_; }
   // How articles are searched: ExactSearch's kernel name, or "faiss".
   std::string search_kernel() const { return exact_ ? exact_->kernel() : "faiss"; }
+  // True when the served lists are ranked by the bundle's ranker.
+  bool ranking() const { return ranker_ != nullptr; }
   int history_length() const { return space_->history_length(); }
   const config::BundleManifest& manifest() const { return manifest_; }
+  const ArticleTable& articles() const { return *articles_; }
 
  private:
   Recommender() = default;
+  struct Filter;
+
+  // The ranked lists of the known customers at positions `known` (their
+  // rows of s.queries / s.ids in order).
+  absl::Status Rank(const std::vector<size_t>& known, int search_k, const std::vector<const RequestOptions*>& options,
+                    std::vector<Recommendation>* out, StageTimes* t, RecommendScratch* s) const;
+  // Appends popular articles that pass `filter` and are not in `rec` until
+  // it holds k (the fallback list first, then the whole catalogue); returns
+  // how many were appended.
+  int FillFromPopular(int k, const Filter& filter, const CustomerView* view, Recommendation* rec, bool explain) const;
 
   std::string version_;
   config::BundleManifest manifest_;
@@ -98,14 +149,18 @@ class Recommender {
   std::unique_ptr<faiss::Index> index_;
   std::unique_ptr<ExactSearch> exact_;  // set when index_ is flat and flat_search is "blocked" or "blocked-fp32"
   std::unique_ptr<FeatureStore> store_;
+  std::unique_ptr<ArticleTable> articles_;
   absl::flat_hash_map<int32_t, int32_t> article_row_;  // article id -> row + 1
   std::vector<int32_t> fallback_ids_;
   std::vector<float> fallback_scores_;
   int dim_ = 0;
-
-  // Appends the popular list to `rec` until it holds k articles (skipping
-  // ones it holds); returns how many were appended.
-  int FillFromFallback(int k, Recommendation* rec) const;
+  int32_t as_of_ = 0;  // the bundle's features_as_of: the stored histories end the day before
+  // Ranking (null/empty without a ranker).
+  std::unique_ptr<Ranker> ranker_;
+  std::unique_ptr<RankingTables> tables_;
+  config::RankingConfig ranking_config_;
+  HistoryLimits limits_;
+  std::vector<float> article_vectors_;  // every article's embedding, row order
 };
 
 }  // namespace hmrec

@@ -4,6 +4,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "candidates/sources.h"
 #include "data/ids.h"
 
 namespace hmrec {
@@ -29,7 +30,95 @@ absl::Status ValidateRequest(const v1::RecommendRequest& request, const RequestL
                                                      " is not 64 lowercase hex characters"));
     }
   }
+  const v1::Filters& f = request.filters();
+  for (int i = 0; i < f.exclude_article_ids_size(); ++i) {
+    if (!ParseArticleId(f.exclude_article_ids(i)).ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("filters.exclude_article_ids[", i,
+                                                     "] = ", QuoteClientValue(f.exclude_article_ids(i)),
+                                                     " is not a 10-digit article id"));
+    }
+  }
+  if (f.exclude_purchased_within_days() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("filters.exclude_purchased_within_days = ", f.exclude_purchased_within_days(), " is negative"));
+  }
+  if (request.explain()) {
+    const int64_t k = RequestedK(request, limits);
+    const int64_t bytes = static_cast<int64_t>(request.customer_ids_size()) * k * kMaxExplanationBytes;
+    if (bytes > limits.max_response_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "explain for ", request.customer_ids_size(), " customers x k = ", k, " could exceed the ",
+          limits.max_response_bytes, "-byte response limit; ask for at most ",
+          std::max<int64_t>(1, limits.max_response_bytes / (k * kMaxExplanationBytes)), " customers per call"));
+    }
+  }
   return absl::OkStatus();
+}
+
+RequestOptions OptionsOf(const v1::RecommendRequest& request, const RequestLimits& limits) {
+  RequestOptions o;
+  o.k = RequestedK(request, limits);
+  o.explain = request.explain();
+  const v1::Filters& f = request.filters();
+  for (const std::string& id : f.exclude_article_ids()) {
+    absl::StatusOr<int32_t> parsed = ParseArticleId(id);
+    if (parsed.ok()) o.filters.exclude_article_ids.insert(*parsed);
+  }
+  o.filters.exclude_purchased_within_days = f.exclude_purchased_within_days();
+  o.filters.index_group_names.assign(f.index_group_names().begin(), f.index_group_names().end());
+  o.filters.product_group_names.assign(f.product_group_names().begin(), f.product_group_names().end());
+  o.filters.garment_group_names.assign(f.garment_group_names().begin(), f.garment_group_names().end());
+  return o;
+}
+
+namespace {
+
+const char* SourceLabel(int source) {
+  switch (source) {
+    case kRepurchase:
+      return "repurchase";
+    case kTwoTower:
+      return "two_tower";
+    case kCoPurchase:
+      return "copurchase";
+    case kSameProduct:
+      return "same_product";
+    case kSegmentPopular:
+      return "segment_popular";
+    case kTrending:
+      return "trending";
+    default:
+      return "popular";
+  }
+}
+
+std::string ArticleIdText(int32_t id) {
+  char buf[kArticleIdDigits];
+  FormatArticleIdTo(id, buf);
+  return std::string(buf, kArticleIdDigits);
+}
+
+}  // namespace
+
+std::string ReasonText(const Reason& r) {
+  switch (r.source) {
+    case kRepurchase:
+      return "you bought it before";
+    case kTwoTower:
+      return "matches your taste (two-tower model)";
+    case kCoPurchase:
+      return r.anchor_article_id != 0 ? absl::StrCat("bought together with ", ArticleIdText(r.anchor_article_id))
+                                      : "bought together with your recent articles";
+    case kSameProduct:
+      return r.anchor_article_id != 0 ? absl::StrCat("another variant of ", ArticleIdText(r.anchor_article_id))
+                                      : "another variant of a recent article";
+    case kSegmentPopular:
+      return "popular in your age group";
+    case kTrending:
+      return "trending this week";
+    default:
+      return "popular right now";
+  }
 }
 
 int RequestedK(const v1::RecommendRequest& request, const RequestLimits& limits) {
@@ -47,10 +136,23 @@ void FillResponse(const v1::RecommendRequest& request, const std::vector<Recomme
     r->set_fallback(rec.fallback);
     if (!rec.fallback_reason.empty()) r->set_fallback_reason(rec.fallback_reason);
     if (rec.filled_from_popular > 0) r->set_filled_from_popular(rec.filled_from_popular);
+    if (rec.ranked) r->set_ranked(true);
     for (size_t j = 0; j < rec.article_ids.size(); ++j) {
       FormatArticleIdTo(rec.article_ids[j], buf);
       r->add_article_ids(std::string(buf, kArticleIdDigits));
       r->add_scores(rec.scores[j]);
+    }
+    for (const Explanation& e : rec.explanations) {
+      v1::Explanation* x = r->add_explanations();
+      x->set_ranker_score(e.ranker_score);
+      for (const Reason& reason : e.reasons) {
+        v1::Reason* y = x->add_reasons();
+        y->set_source(SourceLabel(reason.source));
+        y->set_rank(reason.rank + 1);
+        y->set_score(reason.score);
+        if (reason.anchor_article_id != 0) y->set_anchor_article_id(ArticleIdText(reason.anchor_article_id));
+        y->set_text(ReasonText(reason));
+      }
     }
   }
 }

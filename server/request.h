@@ -17,7 +17,14 @@ namespace hmrec {
 struct RequestLimits {
   int max_k = 100;
   int max_ids = 10000;
+  // Explanations multiply a response's size: a request asking to explain
+  // ids x k articles beyond this budget is refused.
+  int64_t max_response_bytes = 4 << 20;
 };
+
+// An upper bound on the serialised size of one article's explanation (six
+// reasons with their texts, and the score).
+inline constexpr int64_t kMaxExplanationBytes = 6 * 96 + 16;
 
 // k when the request leaves it 0.
 inline constexpr int kDefaultK = 12;
@@ -28,13 +35,20 @@ absl::Status ValidateRequest(const v1::RecommendRequest& request, const RequestL
 // The k a valid request asks for.
 int RequestedK(const v1::RecommendRequest& request, const RequestLimits& limits);
 
+// The options of a valid request (k, explain, filters with parsed ids).
+RequestOptions OptionsOf(const v1::RecommendRequest& request, const RequestLimits& limits);
+
+// For people: "bought together with 0706016001", "trending this week", ...
+std::string ReasonText(const Reason& reason);
+
 // A client-supplied value as it may appear in an error message or a log
 // line: C-escaped (no control characters, quotes or newlines survive),
 // truncated to 80 bytes, in single quotes.
 std::string QuoteClientValue(const std::string& value);
 
 // Fills `response` with one result per requested id, in request order.
-// `results` holds one Recommendation per id.
+// `results` holds one Recommendation per id (explanations included when
+// the recommendations carry them).
 void FillResponse(const v1::RecommendRequest& request, const std::vector<Recommendation>& results,
                   const std::string& bundle_version, v1::RecommendResponse* response);
 

@@ -110,6 +110,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
   ro.hnsw_ef_search = config.hnsw_ef_search();
   ro.flat_search = config.flat_search();
   ro.max_k = config.max_k();
+  ro.ranking = config.ranking() != "off";
+  ro.ranker_threads = config.compute_threads() > 0 ? config.compute_threads() : 1;
   ASSIGN_OR_RETURN(s->bundles_, BundleHolder::Open(config.bundle_path(), ro));
 
   s->registry_ = std::make_shared<prometheus::Registry>();
@@ -138,7 +140,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
   RequestLimits limits;
   limits.max_k = config.max_k();
   limits.max_ids = config.max_ids_per_request();
-  s->service_ = std::make_unique<RecommenderService>(s->queue_.get(), limits, s->metrics_.get());
+  limits.max_response_bytes = config.max_response_bytes();
+  BundleHolder* bundles = s->bundles_.get();
+  s->service_ = std::make_unique<RecommenderService>(
+      s->queue_.get(), limits, s->metrics_.get(),
+      [bundles](const RequestFilters& f) { return bundles->Current()->recommender->CheckFilters(f); });
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

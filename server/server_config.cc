@@ -39,6 +39,7 @@ config::ServerConfig WithDefaults(config::ServerConfig c) {
   if (c.bundle_watch_ms() == 0) c.set_bundle_watch_ms(1000);
   if (c.flat_search().empty()) c.set_flat_search("blocked");
   if (c.max_response_bytes() == 0) c.set_max_response_bytes(kDefaultMaxResponseBytes);
+  if (c.ranking().empty()) c.set_ranking("on");
   return c;
 }
 
@@ -57,10 +58,10 @@ absl::Status ValidateServerConfig(const config::ServerConfig& c) {
     const char* name;
     int64_t value;
   };
-  for (const Count& f : {Count{"max_batch_ids", c.max_batch_ids()}, Count{"max_delay_us", c.max_delay_us()},
-                         Count{"max_queued_ids", c.max_queued_ids()}, Count{"workers", c.workers()},
-                         Count{"max_k", c.max_k()}, Count{"max_ids_per_request", c.max_ids_per_request()},
-                         Count{"max_response_bytes", c.max_response_bytes()}}) {
+  for (const Count& f :
+       {Count{"max_batch_ids", c.max_batch_ids()}, Count{"max_delay_us", c.max_delay_us()},
+        Count{"max_queued_ids", c.max_queued_ids()}, Count{"workers", c.workers()}, Count{"max_k", c.max_k()},
+        Count{"max_ids_per_request", c.max_ids_per_request()}, Count{"max_response_bytes", c.max_response_bytes()}}) {
     if (f.value < 1) return absl::InvalidArgumentError(absl::StrCat(f.name, " = ", f.value, ": must be at least 1"));
   }
   for (const Count& f : {Count{"compute_threads", c.compute_threads()}, Count{"search_threads", c.search_threads()},
@@ -75,14 +76,17 @@ absl::Status ValidateServerConfig(const config::ServerConfig& c) {
   }
   const int64_t worst = MaxResponseBytes(c.max_ids_per_request(), c.max_k());
   if (worst > c.max_response_bytes()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_ids_per_request (", c.max_ids_per_request(), ") x max_k (", c.max_k(), ") allows responses of up to ",
-        worst, " bytes, more than max_response_bytes (", c.max_response_bytes(),
-        "; gRPC clients refuse more than 4 MiB by default): lower either limit"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_ids_per_request (", c.max_ids_per_request(), ") x max_k (", c.max_k(),
+                     ") allows responses of up to ", worst, " bytes, more than max_response_bytes (",
+                     c.max_response_bytes(), "; gRPC clients refuse more than 4 MiB by default): lower either limit"));
   }
   if (c.flat_search() != "blocked" && c.flat_search() != "blocked-fp32" && c.flat_search() != "faiss") {
     return absl::InvalidArgumentError(
         absl::StrCat("flat_search = '", c.flat_search(), "': expected 'blocked', 'blocked-fp32' or 'faiss'"));
+  }
+  if (c.ranking() != "on" && c.ranking() != "off") {
+    return absl::InvalidArgumentError(absl::StrCat("ranking = '", c.ranking(), "': expected 'on' or 'off'"));
   }
   if (c.listen_address().empty()) return absl::InvalidArgumentError("listen_address is empty");
   if (c.bundle_path().empty()) return absl::InvalidArgumentError("bundle_path is empty");

@@ -15,7 +15,8 @@ BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* 
   auto running = std::make_shared<std::atomic<int>>(0);
   // Scratch belongs to the worker, not to the bundle: it survives swaps.
   auto scratch = std::make_shared<std::vector<RecommendScratch>>(static_cast<size_t>(std::max(1, workers)));
-  return [bundles, metrics, search_threads, running, scratch](int w, const std::vector<absl::string_view>& ids, int k,
+  return [bundles, metrics, search_threads, running, scratch](int w, const std::vector<absl::string_view>& ids,
+                                                              const std::vector<const RequestOptions*>& options,
                                                               BatchAnswer* answer) {
     const std::shared_ptr<const ServingBundle> bundle = bundles->Current();
     answer->bundle_version = bundle->version;
@@ -23,12 +24,18 @@ BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* 
     StageTimes t;
     const int now_running = ++*running;
     const int threads = search_threads > 0 ? std::max(1, search_threads / now_running) : 0;
-    absl::Status s = bundle->recommender->Recommend(ids, k, out, &t, threads, &(*scratch)[static_cast<size_t>(w)]);
+    absl::Status s =
+        bundle->recommender->Recommend(ids, options, out, &t, threads, &(*scratch)[static_cast<size_t>(w)]);
     --*running;
     if (metrics != nullptr) {
       metrics->ObserveStage("feature_lookup", t.feature_lookup);
       metrics->ObserveStage("tower", t.tower);
       metrics->ObserveStage("search", t.search);
+      if (bundle->recommender->ranking()) {
+        metrics->ObserveStage("candidates", t.candidates);
+        metrics->ObserveStage("ranking_features", t.features);
+        metrics->ObserveStage("ranker", t.ranker);
+      }
       if (s.ok()) metrics->AddResults(*out);
     }
     return s;
@@ -53,8 +60,9 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-RecommenderService::RecommenderService(BatchQueue* queue, RequestLimits limits, ServerMetrics* metrics)
-    : queue_(queue), limits_(limits), metrics_(metrics) {}
+RecommenderService::RecommenderService(BatchQueue* queue, RequestLimits limits, ServerMetrics* metrics,
+                                       FilterCheck check_filters)
+    : queue_(queue), limits_(limits), metrics_(metrics), check_filters_(std::move(check_filters)) {}
 
 grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerContext* context,
                                                         const v1::RecommendRequest* request,
@@ -78,13 +86,22 @@ grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerCont
   const auto remaining = context->deadline() - std::chrono::system_clock::now();
   const auto deadline = remaining > std::chrono::hours(1) ? BatchQueue::Clock::now() + std::chrono::hours(1)
                                                           : BatchQueue::Clock::now() + remaining;
+  auto options = std::make_shared<const RequestOptions>(OptionsOf(*request, limits_));
+  if (check_filters_) {
+    absl::Status filters = check_filters_(options->filters);
+    if (!filters.ok()) {
+      finish(filters);
+      return reactor;
+    }
+  }
   std::vector<std::string> ids(request->customer_ids().begin(), request->customer_ids().end());
-  const int k = RequestedK(*request, limits_);
-  absl::Status submitted =
-      queue_->Submit(std::move(ids), k, deadline, [finish, request, response](absl::Status s, BatchAnswer answer) {
-        if (s.ok()) FillResponse(*request, answer.results, answer.bundle_version, response);
-        finish(s);
-      });
+  absl::Status submitted = queue_->Submit(std::move(ids), std::move(options), deadline,
+                                          [finish, request, response](absl::Status s, BatchAnswer answer) {
+                                            if (s.ok()) {
+                                              FillResponse(*request, answer.results, answer.bundle_version, response);
+                                            }
+                                            finish(s);
+                                          });
   if (!submitted.ok()) finish(submitted);
   return reactor;
 }

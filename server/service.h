@@ -5,6 +5,7 @@
 // worker completes the call. The one place where absl::Status becomes
 // grpc::Status.
 
+#include <functional>
 #include <string>
 
 #include <grpcpp/grpcpp.h>
@@ -37,8 +38,13 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 
 class RecommenderService final : public v1::Recommender::CallbackService {
  public:
+  // Checks a request's filters against the bundle being served
+  // (INVALID_ARGUMENT naming an unknown value).
+  using FilterCheck = std::function<absl::Status(const RequestFilters&)>;
+
   // `queue` and `metrics` (may be null) must outlive the service.
-  RecommenderService(BatchQueue* queue, RequestLimits limits, ServerMetrics* metrics = nullptr);
+  RecommenderService(BatchQueue* queue, RequestLimits limits, ServerMetrics* metrics = nullptr,
+                     FilterCheck check_filters = nullptr);
 
   grpc::ServerUnaryReactor* Recommend(grpc::CallbackServerContext* context, const v1::RecommendRequest* request,
                                       v1::RecommendResponse* response) override;
@@ -47,6 +53,7 @@ class RecommenderService final : public v1::Recommender::CallbackService {
   BatchQueue* queue_;
   const RequestLimits limits_;
   ServerMetrics* metrics_;
+  const FilterCheck check_filters_;
 };
 
 }  // namespace hmrec

@@ -16,6 +16,7 @@
 #include "data/dataset_cache.h"
 #include "glog/logging.h"
 #include "model/tower_runner.h"
+#include "trainer/ranking_trainer.h"
 #include "trainer/trainer.h"
 
 ABSL_FLAG(std::string, config, "configs/trainer.pbtxt", "TrainerConfig, text format");
@@ -32,6 +33,9 @@ ABSL_FLAG(int64_t, eval_max_customers, 0,
           "Evaluate after each epoch on at most this many held-out customers (0 = all, the same "
           "set every epoch); the last epoch always uses all");
 ABSL_FLAG(std::string, plot_script, HMREC_DEFAULT_PLOT_SCRIPT, "Script that renders the training curve PNG");
+ABSL_FLAG(std::string, ranker_plot_script, HMREC_DEFAULT_RANKER_PLOT_SCRIPT,
+          "Script that renders the ranker's validation curve PNG");
+ABSL_FLAG(bool, ranking, true, "Train the ranking stage when the config has a ranking section");
 ABSL_FLAG(std::string, python, "/usr/bin/python3", "Python with matplotlib (Debian's python3-matplotlib) for the plot");
 ABSL_FLAG(bool, quiet, false, "No progress lines");
 
@@ -95,6 +99,17 @@ int main(int argc, char** argv) {
   if (!metrics.ok()) return Fail(metrics.status());
   absl::StatusOr<std::string> bundle = (*trainer)->Export(bundles, absl::GetFlag(FLAGS_version));
   if (!bundle.ok()) return Fail(bundle.status());
+  trainer->reset();  // the towers' training state is not needed any more: free it before the ranking stage
+  if (cfg.has_ranking() && absl::GetFlag(FLAGS_ranking)) {
+    hmrec::RankingOptions ro;
+    ro.work_dir = work;
+    ro.show_progress = !absl::GetFlag(FLAGS_quiet);
+    ro.plot_script = absl::GetFlag(FLAGS_ranker_plot_script);
+    ro.python = absl::GetFlag(FLAGS_python);
+    absl::StatusOr<hmrec::RankingReport> ranking = hmrec::TrainRanking(cfg, **ds, holdout.get(), *bundle, ro);
+    if (!ranking.ok()) return Fail(ranking.status());
+    std::fprintf(stderr, "trainer: ranking %s\n", ranking->Json().c_str());
+  }
   std::fprintf(stderr, "trainer: wrote bundle %s\n", bundle->c_str());
   std::printf("%s\n", bundle->c_str());
   return 0;

@@ -52,6 +52,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const int k = hmrec::RequestedK(request, limits);
   Check(k >= 1 && k <= limits.max_k, "k out of range after validation");
+  const hmrec::RequestOptions options = hmrec::OptionsOf(request, limits);
+  Check(options.k == k, "options disagree with the request's k");
+  Check(options.filters.exclude_article_ids.size() <= static_cast<size_t>(request.filters().exclude_article_ids_size()),
+        "more excluded ids than the request named");
+  Check(options.filters.exclude_purchased_within_days >= 0, "a negative day window passed validation");
   std::vector<hmrec::Recommendation> results(static_cast<size_t>(request.customer_ids_size()));
   for (int i = 0; i < request.customer_ids_size(); ++i) {
     const std::string& id = request.customer_ids(i);
@@ -62,6 +67,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (int j = 0; j < k; ++j) {
       r.article_ids.push_back(static_cast<int32_t>((h + 7919u * static_cast<uint32_t>(j)) % 1000000000u));
       r.scores.push_back(1.0f - 0.01f * static_cast<float>(j));
+      if (options.explain) {  // the largest explanation: every source, with anchors
+        hmrec::Explanation e;
+        for (int src = hmrec::kPopularSource; src < hmrec::kNumSources; ++src) {
+          if (static_cast<int>(e.reasons.size()) < 6) e.reasons.push_back({src, 32767, -1.5e30f, 999999999});
+        }
+        r.explanations.push_back(e);
+      }
     }
   }
   hmrec::v1::RecommendResponse response;
@@ -71,6 +83,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   hmrec::v1::RecommendResponse back;
   Check(back.ParseFromString(wire), "the response does not parse back");
   Check(back.results_size() == request.customer_ids_size(), "not one result per id");
+  if (options.explain) {
+    Check(static_cast<int64_t>(wire.size()) <=
+              static_cast<int64_t>(request.ByteSizeLong()) + request.customer_ids_size() * (160 + k * 16) +
+                  static_cast<int64_t>(request.customer_ids_size()) * k * hmrec::kMaxExplanationBytes,
+          "explanations larger than the bound validation relies on");
+  }
   for (int i = 0; i < back.results_size(); ++i) {
     const hmrec::v1::Recommendation& r = back.results(i);
     Check(r.customer_id() == request.customer_ids(i), "results out of request order");

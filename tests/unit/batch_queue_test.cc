@@ -21,7 +21,8 @@ using ::testing::ElementsAre;
 struct Echo {
   std::mutex mu;
   std::vector<size_t> batch_sizes;
-  absl::Status Process(int, const std::vector<absl::string_view>& ids, int k, BatchAnswer* answer) {
+  absl::Status Process(int, const std::vector<absl::string_view>& ids,
+                       const std::vector<const RequestOptions*>& options, BatchAnswer* answer) {
     {
       std::lock_guard<std::mutex> lock(mu);
       batch_sizes.push_back(ids.size());
@@ -30,6 +31,7 @@ struct Echo {
     std::vector<Recommendation>* out = &answer->results;
     out->assign(ids.size(), Recommendation());
     for (size_t i = 0; i < ids.size(); ++i) {
+      const int k = options[i]->k;
       for (int j = 0; j < k; ++j) (*out)[i].article_ids.push_back(std::stoi(std::string(ids[i])) * 100 + j);
       (*out)[i].scores.assign(k, 1.0f);
     }
@@ -55,10 +57,15 @@ struct Outcome {
 
 Clock::time_point Later() { return Clock::now() + std::chrono::seconds(60); }
 
+std::shared_ptr<const RequestOptions> Opt(int k) {
+  auto o = std::make_shared<RequestOptions>();
+  o->k = k;
+  return o;
+}
+
 BatchQueue::Processor Bind(Echo& e) {
-  return [&e](int w, const std::vector<absl::string_view>& ids, int k, BatchAnswer* out) {
-    return e.Process(w, ids, k, out);
-  };
+  return [&e](int w, const std::vector<absl::string_view>& ids, const std::vector<const RequestOptions*>& options,
+              BatchAnswer* out) { return e.Process(w, ids, options, out); };
 }
 
 TEST(BatchQueue, MergesConcurrentRequestsKeepingEachOnesOrder) {
@@ -67,9 +74,9 @@ TEST(BatchQueue, MergesConcurrentRequestsKeepingEachOnesOrder) {
   BatchQueue q({/*max_batch_ids=*/6, std::chrono::hours(1), 1000}, Bind(echo));
   Outcome a, b, c;
   // Queued before the worker starts: one batch takes all three.
-  ASSERT_TRUE(q.Submit({"1", "2"}, 2, Later(), a.Callback()).ok());
-  ASSERT_TRUE(q.Submit({"3"}, 1, Later(), b.Callback()).ok());
-  ASSERT_TRUE(q.Submit({"4", "5", "6"}, 3, Later(), c.Callback()).ok());
+  ASSERT_TRUE(q.Submit({"1", "2"}, Opt(2), Later(), a.Callback()).ok());
+  ASSERT_TRUE(q.Submit({"3"}, Opt(1), Later(), b.Callback()).ok());
+  ASSERT_TRUE(q.Submit({"4", "5", "6"}, Opt(3), Later(), c.Callback()).ok());
   q.Start(1);
   auto ra = a.Get(), rb = b.Get(), rc = c.Get();
   ASSERT_TRUE(ra.first.ok() && rb.first.ok() && rc.first.ok());
@@ -89,8 +96,8 @@ TEST(BatchQueue, FlushesOnSizeWithoutWaitingForTheDelay) {
   BatchQueue q({/*max_batch_ids=*/4, std::chrono::hours(1), 1000}, Bind(echo));
   q.Start(1);
   Outcome a, b;
-  ASSERT_TRUE(q.Submit({"1", "2"}, 1, Later(), a.Callback()).ok());
-  ASSERT_TRUE(q.Submit({"3", "4"}, 1, Later(), b.Callback()).ok());
+  ASSERT_TRUE(q.Submit({"1", "2"}, Opt(1), Later(), a.Callback()).ok());
+  ASSERT_TRUE(q.Submit({"3", "4"}, Opt(1), Later(), b.Callback()).ok());
   EXPECT_TRUE(a.Get().first.ok());
   EXPECT_TRUE(b.Get().first.ok());
 }
@@ -100,7 +107,7 @@ TEST(BatchQueue, FlushesAPartialBatchWhenItsDelayExpires) {
   BatchQueue q({/*max_batch_ids=*/1000, std::chrono::milliseconds(20), 1000}, Bind(echo));
   q.Start(2);
   Outcome a;
-  ASSERT_TRUE(q.Submit({"7"}, 1, Later(), a.Callback()).ok());
+  ASSERT_TRUE(q.Submit({"7"}, Opt(1), Later(), a.Callback()).ok());
   auto r = a.Get();
   ASSERT_TRUE(r.first.ok());
   EXPECT_THAT(r.second[0].article_ids, ElementsAre(700));
@@ -110,8 +117,8 @@ TEST(BatchQueue, ExpiredRequestsAreSkippedNotProcessed) {
   Echo echo;
   BatchQueue q({100, std::chrono::milliseconds(1), 1000}, Bind(echo));
   Outcome late, fine;
-  ASSERT_TRUE(q.Submit({"1"}, 1, Clock::now() - std::chrono::seconds(1), late.Callback()).ok());
-  ASSERT_TRUE(q.Submit({"2"}, 1, Later(), fine.Callback()).ok());
+  ASSERT_TRUE(q.Submit({"1"}, Opt(1), Clock::now() - std::chrono::seconds(1), late.Callback()).ok());
+  ASSERT_TRUE(q.Submit({"2"}, Opt(1), Later(), fine.Callback()).ok());
   q.Start(1);
   EXPECT_EQ(late.Get().first.code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_TRUE(fine.Get().first.ok());
@@ -122,25 +129,25 @@ TEST(BatchQueue, RefusesBeyondItsBoundAndAfterShutdown) {
   Echo echo;
   BatchQueue q({100, std::chrono::hours(1), /*max_queued_ids=*/3}, Bind(echo));
   Outcome a;
-  ASSERT_TRUE(q.Submit({"1", "2"}, 1, Later(), a.Callback()).ok());
-  absl::Status over = q.Submit({"3", "4"}, 1, Later(), [](absl::Status, BatchAnswer) {});
+  ASSERT_TRUE(q.Submit({"1", "2"}, Opt(1), Later(), a.Callback()).ok());
+  absl::Status over = q.Submit({"3", "4"}, Opt(1), Later(), [](absl::Status, BatchAnswer) {});
   EXPECT_EQ(over.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(q.queued_ids(), 2);
   q.Start(1);
   q.Shutdown();  // drains: the accepted request still completes
   EXPECT_TRUE(a.Get().first.ok());
-  absl::Status after = q.Submit({"5"}, 1, Later(), [](absl::Status, BatchAnswer) {});
+  absl::Status after = q.Submit({"5"}, Opt(1), Later(), [](absl::Status, BatchAnswer) {});
   EXPECT_EQ(after.code(), absl::StatusCode::kUnavailable);
 }
 
 TEST(BatchQueue, AFailedBatchFailsEveryRequestInIt) {
   BatchQueue q({100, std::chrono::milliseconds(1), 1000},
-               [](int, const std::vector<absl::string_view>&, int, BatchAnswer*) {
+               [](int, const std::vector<absl::string_view>&, const std::vector<const RequestOptions*>&, BatchAnswer*) {
                  return absl::InternalError("store unreadable");
                });
   Outcome a, b;
-  ASSERT_TRUE(q.Submit({"1"}, 1, Later(), a.Callback()).ok());
-  ASSERT_TRUE(q.Submit({"2"}, 1, Later(), b.Callback()).ok());
+  ASSERT_TRUE(q.Submit({"1"}, Opt(1), Later(), a.Callback()).ok());
+  ASSERT_TRUE(q.Submit({"2"}, Opt(1), Later(), b.Callback()).ok());
   q.Start(1);
   EXPECT_EQ(a.Get().first.code(), absl::StatusCode::kInternal);
   EXPECT_EQ(b.Get().first.code(), absl::StatusCode::kInternal);
@@ -152,18 +159,19 @@ TEST(BatchQueue, AnExceptionFailsItsBatchAndTheWorkerGoesOn) {
   Echo echo;
   std::atomic<int> calls{0};
   BatchQueue q({100, std::chrono::milliseconds(1), 1000},
-               [&](int w, const std::vector<absl::string_view>& ids, int k, BatchAnswer* out) -> absl::Status {
+               [&](int w, const std::vector<absl::string_view>& ids, const std::vector<const RequestOptions*>& options,
+                   BatchAnswer* out) -> absl::Status {
                  if (calls++ == 0) throw std::runtime_error("bad_alloc-like failure");
-                 return echo.Process(w, ids, k, out);
+                 return echo.Process(w, ids, options, out);
                });
   q.Start(1);
   Outcome a;
-  ASSERT_TRUE(q.Submit({"1"}, 1, Later(), a.Callback()).ok());
+  ASSERT_TRUE(q.Submit({"1"}, Opt(1), Later(), a.Callback()).ok());
   auto first = a.Get();
   EXPECT_EQ(first.first.code(), absl::StatusCode::kInternal);
   EXPECT_THAT(std::string(first.first.message()), ::testing::HasSubstr("bad_alloc-like failure"));
   Outcome b;
-  ASSERT_TRUE(q.Submit({"2"}, 1, Later(), b.Callback()).ok());
+  ASSERT_TRUE(q.Submit({"2"}, Opt(1), Later(), b.Callback()).ok());
   auto second = b.Get();
   ASSERT_TRUE(second.first.ok()) << second.first;
   EXPECT_THAT(second.second[0].article_ids, ElementsAre(200));
@@ -181,7 +189,8 @@ TEST(BatchQueue, WorkerStartRunsOnEachWorkerBeforeItsFirstBatch) {
   };
   BatchQueue q(
       {1, std::chrono::microseconds(1), 1000},
-      [&](int w, const std::vector<absl::string_view>& ids, int, BatchAnswer* out) {
+      [&](int w, const std::vector<absl::string_view>& ids, const std::vector<const RequestOptions*>&,
+          BatchAnswer* out) {
         std::lock_guard<std::mutex> lock(mu);
         EXPECT_TRUE(started.count(w)) << "worker " << w << " processed before its start hook";
         processed[w] = std::this_thread::get_id();
@@ -193,7 +202,7 @@ TEST(BatchQueue, WorkerStartRunsOnEachWorkerBeforeItsFirstBatch) {
   std::vector<std::unique_ptr<Outcome>> outcomes;
   for (int i = 0; i < 20; ++i) {
     outcomes.push_back(std::make_unique<Outcome>());
-    ASSERT_TRUE(q.Submit({std::to_string(i)}, 1, Later(), outcomes.back()->Callback()).ok());
+    ASSERT_TRUE(q.Submit({std::to_string(i)}, Opt(1), Later(), outcomes.back()->Callback()).ok());
   }
   for (auto& o : outcomes) EXPECT_TRUE(o->Get().first.ok());
   q.Shutdown();
@@ -213,8 +222,8 @@ TEST(BatchQueue, ReportsTheQueueDepthOnEveryChange) {
   };
   BatchQueue q({100, std::chrono::hours(1), 1000}, Bind(echo), hooks);
   Outcome a, b;
-  ASSERT_TRUE(q.Submit({"1", "2", "3"}, 1, Later(), a.Callback()).ok());
-  ASSERT_TRUE(q.Submit({"4", "5"}, 1, Later(), b.Callback()).ok());
+  ASSERT_TRUE(q.Submit({"1", "2", "3"}, Opt(1), Later(), a.Callback()).ok());
+  ASSERT_TRUE(q.Submit({"4", "5"}, Opt(1), Later(), b.Callback()).ok());
   {
     std::lock_guard<std::mutex> lock(mu);
     EXPECT_THAT(depths, ElementsAre(3, 5));
@@ -231,7 +240,7 @@ TEST(BatchQueue, ReportsTheQueueDepthOnEveryChange) {
 TEST(BatchQueue, ARequestLargerThanTheWholeQueueIsInvalid) {
   Echo echo;
   BatchQueue q({100, std::chrono::hours(1), /*max_queued_ids=*/3}, Bind(echo));
-  absl::Status s = q.Submit({"1", "2", "3", "4"}, 1, Later(), [](absl::Status, BatchAnswer) {});
+  absl::Status s = q.Submit({"1", "2", "3", "4"}, Opt(1), Later(), [](absl::Status, BatchAnswer) {});
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("more than the queue holds"));
 }
@@ -247,7 +256,7 @@ TEST(BatchQueue, ManyConcurrentSubmittersAllComplete) {
       for (int i = 0; i < 50; ++i) {
         Outcome o;
         const std::string id = std::to_string(t * 1000 + i);
-        if (!q.Submit({id}, 1, Later(), o.Callback()).ok()) continue;
+        if (!q.Submit({id}, Opt(1), Later(), o.Callback()).ok()) continue;
         auto r = o.Get();
         if (r.first.ok() && r.second.size() == 1 && r.second[0].article_ids[0] == std::stoi(id) * 100) ++ok;
       }

@@ -8,8 +8,8 @@
 namespace hmrec {
 namespace {
 
-using ::testing::HasSubstr;
 using hmrec::testing::TempDir;
+using ::testing::HasSubstr;
 
 config::ServerConfig Valid() {
   config::ServerConfig c;

@@ -1,0 +1,136 @@
+#include "candidates/sources.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace hmrec {
+namespace {
+
+// Adds `article` as proposed by `source` at `rank` with `score`; returns its
+// candidate.
+Candidate& Propose(int source, uint32_t article, int rank, float score, CandidateScratch* s,
+                   std::vector<Candidate>* out) {
+  auto [it, inserted] = s->index.emplace(article, static_cast<uint32_t>(out->size()));
+  if (inserted) {
+    out->emplace_back();
+    out->back().article = article;
+  }
+  Candidate& c = (*out)[it->second];
+  if (c.rank[source] < 0) {
+    c.rank[source] = static_cast<int16_t>(std::min(rank, 32767));
+    c.score[source] = score;
+  }
+  return c;
+}
+
+// Sorts best first: higher score, then lower article row.
+void SortBest(std::vector<ScoredArticle>* v) {
+  std::sort(v->begin(), v->end(), [](const ScoredArticle& a, const ScoredArticle& b) {
+    return a.score != b.score ? a.score > b.score : a.article < b.article;
+  });
+}
+
+}  // namespace
+
+const char* SourceName(int source) {
+  static const char* const kNames[kNumSources] = {"repurchase",   "two_tower",       "copurchase",
+                                                  "same_product", "segment_popular", "trending"};
+  return source >= 0 && source < kNumSources ? kNames[source] : "unknown";
+}
+
+double Decay(int32_t days, double half_life) { return std::exp2(-std::max(0, days) / half_life); }
+
+void GenerateCandidates(const CustomerView& view, const RankingTables& tables, const TwoTowerHits& two_tower,
+                        const config::RankingConfig& cfg, CandidateScratch* s, std::vector<Candidate>* out) {
+  out->clear();
+  s->index.clear();
+  const int32_t today = view.as_of - 1;  // ages count from the last day before as_of
+  const double half_life = cfg.repurchase_half_life_days();
+
+  // Repurchase: time-decayed count of each article the customer bought.
+  s->acc.clear();
+  for (const Purchase& p : view.purchases) s->acc[p.article] += Decay(today - p.day, half_life);
+  s->list.clear();
+  for (const auto& [a, score] : s->acc) s->list.push_back({a, static_cast<float>(score)});
+  SortBest(&s->list);
+  for (int r = 0; r < static_cast<int>(s->list.size()) && r < cfg.repurchase_candidates(); ++r) {
+    Propose(kRepurchase, s->list[r].article, r, s->list[r].score, s, out);
+  }
+
+  // Two-tower: as the search returned them.
+  for (int r = 0, taken = 0; r < two_tower.count && taken < cfg.two_tower_candidates(); ++r) {
+    if (two_tower.articles[r] < 0 || static_cast<size_t>(two_tower.articles[r]) >= tables.num_articles()) continue;
+    Propose(kTwoTower, static_cast<uint32_t>(two_tower.articles[r]), taken++, two_tower.scores[r], s, out);
+  }
+
+  // Anchors: the customer's most recent distinct articles, newest first.
+  s->anchors.clear();
+  for (auto p = view.purchases.rbegin(); p != view.purchases.rend(); ++p) {
+    if (static_cast<int>(s->anchors.size()) >= cfg.copurchase_anchors()) break;
+    bool seen = false;
+    for (const auto& [a, d] : s->anchors) seen = seen || a == p->article;
+    if (!seen) s->anchors.emplace_back(p->article, p->day);
+  }
+
+  // Co-purchase: neighbours of the anchors, weighted by the anchor's recency.
+  s->acc.clear();
+  s->best_anchor.clear();
+  for (const auto& [a, d] : s->anchors) {
+    const double w = Decay(today - d, half_life);
+    for (const ScoredArticle* n = tables.neighbours_begin(a); n != tables.neighbours_end(a); ++n) {
+      const double contribution = w * n->score;
+      s->acc[n->article] += contribution;
+      auto [it, inserted] = s->best_anchor.emplace(n->article, std::make_pair(contribution, a));
+      if (!inserted && contribution > it->second.first) it->second = {contribution, a};
+    }
+  }
+  s->list.clear();
+  for (const auto& [b, score] : s->acc) s->list.push_back({b, static_cast<float>(score)});
+  SortBest(&s->list);
+  for (int r = 0; r < static_cast<int>(s->list.size()) && r < cfg.copurchase_candidates(); ++r) {
+    Candidate& c = Propose(kCoPurchase, s->list[r].article, r, s->list[r].score, s, out);
+    c.copurchase_anchor = static_cast<int32_t>(s->best_anchor[s->list[r].article].second);
+  }
+
+  // Same product: the anchors' siblings (newest anchor first, best-selling
+  // sibling first), scored by the anchor's recency.
+  int taken = 0;
+  for (const auto& [a, d] : s->anchors) {
+    const float w = static_cast<float>(Decay(today - d, half_life));
+    for (const ScoredArticle* sib = tables.siblings_begin(a);
+         sib != tables.siblings_end(a) && taken < cfg.same_product_candidates(); ++sib) {
+      if (sib->article == a) continue;
+      auto it = s->index.find(sib->article);
+      if (it != s->index.end() && (*out)[it->second].from(kSameProduct)) continue;
+      Candidate& c = Propose(kSameProduct, sib->article, taken++, w, s, out);
+      c.product_anchor = static_cast<int32_t>(a);
+    }
+  }
+
+  // Popular in the customer's age band, and trending.
+  const std::vector<ScoredArticle>& segment = tables.segment(AgeBand(view.age));
+  for (int r = 0; r < static_cast<int>(segment.size()) && r < cfg.segment_candidates(); ++r) {
+    Propose(kSegmentPopular, segment[r].article, r, segment[r].score, s, out);
+  }
+  const std::vector<ScoredArticle>& trending = tables.trending();
+  for (int r = 0; r < static_cast<int>(trending.size()) && r < cfg.trending_candidates(); ++r) {
+    Propose(kTrending, trending[r].article, r, trending[r].score, s, out);
+  }
+}
+
+void HeuristicOrder(const std::vector<Candidate>& candidates, std::vector<uint32_t>* order) {
+  static constexpr int kPriority[] = {kRepurchase, kCoPurchase, kSameProduct, kTwoTower, kSegmentPopular, kTrending};
+  auto key = [&](const Candidate& c) {
+    for (int p = 0; p < kNumSources; ++p) {
+      if (c.from(kPriority[p])) return std::make_pair(p, static_cast<int>(c.rank[kPriority[p]]));
+    }
+    return std::make_pair(kNumSources, 0);
+  };
+  order->resize(candidates.size());
+  std::iota(order->begin(), order->end(), 0u);
+  std::stable_sort(order->begin(), order->end(),
+                   [&](uint32_t a, uint32_t b) { return key(candidates[a]) < key(candidates[b]); });
+}
+
+}  // namespace hmrec

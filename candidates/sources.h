@@ -1,0 +1,89 @@
+#pragma once
+
+// Candidate sources: cheap ways to propose the ~100 articles a customer is
+// most likely to buy next, each a small function of the customer's bounded
+// history (data/customer_view.h) and the tables (candidates/tables.h):
+//
+//   repurchase      the customer's own articles, by time-decayed count
+//   two_tower       the customer tower's nearest articles (given by the caller:
+//                   it runs the tower and the search)
+//   copurchase      articles bought within days of the customer's recent
+//                   articles by the same customers (cosine of co-purchases)
+//   same_product    other colours/variants (product_code) of recent articles
+//   segment_popular best sellers of the customer's age band
+//   trending        articles selling faster than the week before
+//
+// Every candidate keeps its provenance: its rank and score in each source
+// that proposed it (the ranker's features and the served explanations), and
+// the customer's article that led the co-purchase / same-product sources to
+// it. The same code runs offline and in the server. Stateless; thread-safe
+// with one CandidateScratch per thread.
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "candidates/tables.h"
+#include "data/customer_view.h"
+#include "proto/config.pb.h"
+
+namespace hmrec {
+
+enum Source : int {
+  kRepurchase = 0,
+  kTwoTower = 1,
+  kCoPurchase = 2,
+  kSameProduct = 3,
+  kSegmentPopular = 4,
+  kTrending = 5,
+};
+inline constexpr int kNumSources = 6;
+
+// "repurchase", "two_tower", "copurchase", "same_product", "segment_popular", "trending".
+const char* SourceName(int source);
+
+struct Candidate {
+  uint32_t article = 0;
+  // 0-based rank in each source's list; -1 where the source did not propose it.
+  int16_t rank[kNumSources] = {-1, -1, -1, -1, -1, -1};
+  float score[kNumSources] = {0, 0, 0, 0, 0, 0};
+  // The customer's article that contributed most to the co-purchase score /
+  // whose product this is; -1 when none.
+  int32_t copurchase_anchor = -1;
+  int32_t product_anchor = -1;
+
+  bool from(int source) const { return rank[source] >= 0; }
+};
+
+// The two-tower source's input: the search's articles for this customer,
+// best first (may be empty).
+struct TwoTowerHits {
+  const int64_t* articles = nullptr;  // article rows; negative entries are skipped
+  const float* scores = nullptr;
+  int count = 0;
+};
+
+// Reused between customers by one thread.
+struct CandidateScratch {
+  absl::flat_hash_map<uint32_t, uint32_t> index;  // article -> position in the output
+  std::vector<ScoredArticle> list;
+  absl::flat_hash_map<uint32_t, double> acc;
+  absl::flat_hash_map<uint32_t, std::pair<double, uint32_t>> best_anchor;
+  std::vector<std::pair<uint32_t, int32_t>> anchors;  // article, last day bought
+};
+
+// Proposes `view`'s candidates from every source (limits from `cfg`, a
+// filled RankingConfig), in a deterministic order, into `out`.
+void GenerateCandidates(const CustomerView& view, const RankingTables& tables, const TwoTowerHits& two_tower,
+                        const config::RankingConfig& cfg, CandidateScratch* scratch, std::vector<Candidate>* out);
+
+// The "fixed rule" merge, without a ranker: candidates ordered by source
+// priority (repurchase, co-purchase, same product, two-tower, segment
+// popular, trending), then by rank within the source. Writes positions
+// into `candidates`, best first.
+void HeuristicOrder(const std::vector<Candidate>& candidates, std::vector<uint32_t>* order);
+
+// Time decay shared by the sources and features: 0.5 ^ (days / half_life).
+double Decay(int32_t days, double half_life);
+
+}  // namespace hmrec

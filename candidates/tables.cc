@@ -1,0 +1,264 @@
+#include "candidates/tables.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "common/binary_io.h"
+#include "common/status_macros.h"
+
+namespace hmrec {
+namespace {
+
+constexpr uint32_t kMagic = 0x4b4e5248;  // "HRNK"
+constexpr uint32_t kFormat = 1;
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+// A customer's purchases in the co-purchase window beyond this many (the
+// most recent kept) add pairs quadratically and say little more.
+constexpr size_t kMaxPairsPerCustomer = 64;
+
+// Sorts best first (higher score, then lower article) and keeps `n`.
+void KeepBest(std::vector<ScoredArticle>* v, size_t n) {
+  auto better = [](const ScoredArticle& a, const ScoredArticle& b) {
+    return a.score != b.score ? a.score > b.score : a.article < b.article;
+  };
+  if (v->size() > n) {
+    std::partial_sort(v->begin(), v->begin() + static_cast<std::ptrdiff_t>(n), v->end(), better);
+    v->resize(n);
+  } else {
+    std::sort(v->begin(), v->end(), better);
+  }
+}
+
+}  // namespace
+
+int AgeBand(int age) {
+  if (age < 0) return kUnknownAgeBand;
+  if (age < 20) return 0;
+  if (age >= 65) return kAgeBands - 1;
+  return 1 + (age - 20) / 5;  // 20-24 -> 1 ... 60-64 -> 9
+}
+
+const ScoredArticle* RankingTables::siblings_begin(uint32_t article) const {
+  return products_.data() + product_offsets_[product_of_[article]];
+}
+const ScoredArticle* RankingTables::siblings_end(uint32_t article) const {
+  return products_.data() + product_offsets_[product_of_[article] + 1];
+}
+
+RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& history, int32_t day,
+                                   const config::RankingConfig& cfg) {
+  RankingTables t;
+  t.day_ = day;
+  const size_t n = ds.articles.size();
+  t.stats_.assign(n, ArticleStats());
+  t.attributes_.resize(n);
+  for (size_t a = 0; a < n; ++a) {
+    const Article& x = ds.articles[a];
+    t.attributes_[a] = {x.product_code,      x.index_group_no, x.product_type_no,   x.colour_group_code,
+                        x.section_no,        x.department_no,  x.garment_group_no};
+  }
+
+  // Article sales, prices, buyers' ages and channels before `day`.
+  const Transactions& tx = ds.transactions;
+  std::vector<double> price_sum(n, 0), age_sum(n, 0), age_n(n, 0), online(n, 0);
+  std::vector<float> last_price(n, kNaN);
+  std::vector<int32_t> last_price_day(n, ArticleStats::kNoDay);
+  const int seg_window = cfg.segment_window_days();
+  std::vector<std::vector<float>> segment_score(kAgeBands + 1, std::vector<float>(n, 0.0f));
+  for (size_t i = 0; i < tx.size(); ++i) {
+    const int32_t d = tx.day[i];
+    if (d >= day) continue;
+    const uint32_t a = tx.article[i];
+    ArticleStats& s = t.stats_[a];
+    s.sales_all += 1;
+    if (s.first_sale_day == ArticleStats::kNoDay || d < s.first_sale_day) s.first_sale_day = d;
+    if (s.last_sale_day == ArticleStats::kNoDay || d > s.last_sale_day) s.last_sale_day = d;
+    if (d >= last_price_day[a]) {
+      last_price_day[a] = d;
+      last_price[a] = tx.price[i];
+    }
+    const int32_t age_days = day - 1 - d;  // 0 for the last day before `day`
+    if (age_days < 28) {
+      s.sales_4w += 1;
+      price_sum[a] += tx.price[i];
+      online[a] += tx.sales_channel[i] == 2;
+      const int age = ds.customers[tx.customer[i]].age;
+      if (age >= 0) {
+        age_sum[a] += age;
+        age_n[a] += 1;
+      }
+    }
+    if (age_days < 7) s.sales_1w += 1;
+    if (age_days >= 7 && age_days < 14) s.sales_prev_1w += 1;
+    if (age_days < seg_window) {
+      // Weighted towards the last days of the window (half-life of half the
+      // window): what sells now, not what sold a week ago.
+      const float w = std::exp2(-static_cast<float>(age_days) / std::max(1.0f, seg_window / 2.0f));
+      segment_score[static_cast<size_t>(AgeBand(ds.customers[tx.customer[i]].age))][a] += w;
+      segment_score[kUnknownAgeBand][a] += w;
+    }
+  }
+  for (size_t a = 0; a < n; ++a) {
+    ArticleStats& s = t.stats_[a];
+    s.mean_price = s.sales_4w > 0 ? static_cast<float>(price_sum[a] / s.sales_4w) : last_price[a];
+    s.buyer_age_mean = age_n[a] > 0 ? static_cast<float>(age_sum[a] / age_n[a]) : kNaN;
+    s.online_share = s.sales_4w > 0 ? static_cast<float>(online[a] / s.sales_4w) : kNaN;
+  }
+
+  // Segment lists and trending.
+  const size_t seg_n = static_cast<size_t>(std::max(1, cfg.segment_candidates()));
+  t.segments_.resize(kAgeBands + 1);
+  for (size_t b = 0; b <= kAgeBands; ++b) {
+    std::vector<ScoredArticle> v;
+    for (size_t a = 0; a < n; ++a) {
+      if (segment_score[b][a] > 0) v.push_back({static_cast<uint32_t>(a), segment_score[b][a]});
+    }
+    KeepBest(&v, seg_n);
+    t.segments_[b] = std::move(v);
+  }
+  {
+    std::vector<ScoredArticle> v;
+    for (size_t a = 0; a < n; ++a) {
+      const ArticleStats& s = t.stats_[a];
+      if (s.sales_1w < 2 || s.sales_1w <= s.sales_prev_1w) continue;
+      // Growth, damped for articles that sell little.
+      v.push_back({static_cast<uint32_t>(a), (s.sales_1w + 1) / (s.sales_prev_1w + 1) * std::log1p(s.sales_1w)});
+    }
+    KeepBest(&v, static_cast<size_t>(std::max(1, cfg.trending_candidates())));
+    t.trending_ = std::move(v);
+  }
+
+  // Product groups: every article of a product_code, by recent sales.
+  absl::flat_hash_map<int32_t, uint32_t> group_of_code;
+  t.product_of_.resize(n);
+  for (size_t a = 0; a < n; ++a) {
+    auto [it, inserted] =
+        group_of_code.emplace(t.attributes_[a].product_code, static_cast<uint32_t>(group_of_code.size()));
+    t.product_of_[a] = it->second;
+  }
+  t.product_offsets_.assign(group_of_code.size() + 1, 0);
+  for (size_t a = 0; a < n; ++a) ++t.product_offsets_[t.product_of_[a] + 1];
+  std::partial_sum(t.product_offsets_.begin(), t.product_offsets_.end(), t.product_offsets_.begin());
+  t.products_.resize(n);
+  {
+    std::vector<uint64_t> next(t.product_offsets_.begin(), t.product_offsets_.end() - 1);
+    for (size_t a = 0; a < n; ++a) {
+      t.products_[next[t.product_of_[a]]++] = {static_cast<uint32_t>(a), t.stats_[a].sales_1w};
+    }
+    for (size_t g = 0; g + 1 < t.product_offsets_.size(); ++g) {
+      auto b = t.products_.begin() + static_cast<std::ptrdiff_t>(t.product_offsets_[g]);
+      auto e = t.products_.begin() + static_cast<std::ptrdiff_t>(t.product_offsets_[g + 1]);
+      std::sort(b, e, [&](const ScoredArticle& x, const ScoredArticle& y) {
+        if (x.score != y.score) return x.score > y.score;
+        const float x4 = t.stats_[x.article].sales_4w, y4 = t.stats_[y.article].sales_4w;
+        return x4 != y4 ? x4 > y4 : x.article < y.article;
+      });
+    }
+  }
+
+  // Co-purchase: pairs of articles one customer bought within max_gap days
+  // of each other during the window, counted once per pair of rows.
+  const int32_t window_start = day - cfg.copurchase_window_days();
+  const int32_t gap = cfg.copurchase_max_gap_days();
+  std::vector<uint64_t> pairs;
+  std::vector<float> buyers(n, 0);
+  for (uint32_t c = 0; c < history.num_customers(); ++c) {
+    const size_t end = history.CountBefore(c, day);
+    const int32_t* days = history.days(c);
+    size_t begin = static_cast<size_t>(std::lower_bound(days, days + end, window_start) - days);
+    if (end - begin > kMaxPairsPerCustomer) begin = end - kMaxPairsPerCustomer;
+    const uint32_t* arts = history.articles(c);
+    for (size_t i = begin; i < end; ++i) {
+      buyers[arts[i]] += 1;
+      for (size_t j = i + 1; j < end && days[j] - days[i] <= gap; ++j) {
+        if (arts[i] == arts[j]) continue;
+        pairs.push_back(static_cast<uint64_t>(arts[i]) << 32 | arts[j]);
+        pairs.push_back(static_cast<uint64_t>(arts[j]) << 32 | arts[i]);
+      }
+    }
+  }
+  std::sort(pairs.begin(), pairs.end());
+  const size_t keep = static_cast<size_t>(std::max(1, cfg.copurchase_neighbours()));
+  t.neighbour_offsets_.assign(n + 1, 0);
+  std::vector<ScoredArticle> row;
+  for (size_t i = 0; i < pairs.size();) {
+    const uint32_t a = static_cast<uint32_t>(pairs[i] >> 32);
+    row.clear();
+    while (i < pairs.size() && static_cast<uint32_t>(pairs[i] >> 32) == a) {
+      size_t j = i;
+      while (j < pairs.size() && pairs[j] == pairs[i]) ++j;
+      const uint32_t b = static_cast<uint32_t>(pairs[i]);
+      row.push_back({b, static_cast<float>((j - i) / std::sqrt(static_cast<double>(buyers[a]) * buyers[b]))});
+      i = j;
+    }
+    KeepBest(&row, keep);
+    t.neighbour_offsets_[a + 1] = row.size();
+    t.neighbours_.insert(t.neighbours_.end(), row.begin(), row.end());
+  }
+  std::partial_sum(t.neighbour_offsets_.begin(), t.neighbour_offsets_.end(), t.neighbour_offsets_.begin());
+  return t;
+}
+
+absl::Status RankingTables::Save(const std::string& path) const {
+  ASSIGN_OR_RETURN(std::unique_ptr<BinaryWriter> w, BinaryWriter::Open(path));
+  w->Pod(kMagic);
+  w->Pod(kFormat);
+  w->Pod(day_);
+  w->Vector(stats_);
+  w->Vector(attributes_);
+  w->Vector(neighbour_offsets_);
+  w->Vector(neighbours_);
+  w->Vector(product_of_);
+  w->Vector(product_offsets_);
+  w->Vector(products_);
+  w->Pod<uint64_t>(segments_.size());
+  for (const auto& s : segments_) w->Vector(s);
+  w->Vector(trending_);
+  return w->Close();
+}
+
+absl::StatusOr<RankingTables> RankingTables::Load(const std::string& path) {
+  ASSIGN_OR_RETURN(std::unique_ptr<BinaryReader> r, BinaryReader::Open(path));
+  uint32_t magic = 0, format = 0;
+  RETURN_IF_ERROR(r->Pod(&magic));
+  RETURN_IF_ERROR(r->Pod(&format));
+  if (magic != kMagic || format != kFormat) return r->Corrupt("not ranking tables of this hmrec version");
+  RankingTables t;
+  RETURN_IF_ERROR(r->Pod(&t.day_));
+  RETURN_IF_ERROR(r->Vector(&t.stats_));
+  RETURN_IF_ERROR(r->Vector(&t.attributes_));
+  RETURN_IF_ERROR(r->Vector(&t.neighbour_offsets_));
+  RETURN_IF_ERROR(r->Vector(&t.neighbours_));
+  RETURN_IF_ERROR(r->Vector(&t.product_of_));
+  RETURN_IF_ERROR(r->Vector(&t.product_offsets_));
+  RETURN_IF_ERROR(r->Vector(&t.products_));
+  uint64_t bands = 0;
+  RETURN_IF_ERROR(r->Pod(&bands));
+  if (bands != kAgeBands + 1) return r->Corrupt("wrong number of segment lists");
+  t.segments_.resize(bands);
+  for (auto& s : t.segments_) RETURN_IF_ERROR(r->Vector(&s));
+  RETURN_IF_ERROR(r->Vector(&t.trending_));
+  RETURN_IF_ERROR(r->VerifyChecksum());
+  // Every index must stay inside its table: a damaged file is refused here,
+  // not read out of bounds later.
+  const size_t n = t.stats_.size();
+  bool ok = t.attributes_.size() == n && t.neighbour_offsets_.size() == n + 1 && t.product_of_.size() == n &&
+            t.products_.size() == n && !t.product_offsets_.empty() && t.product_offsets_.back() == n &&
+            t.neighbour_offsets_.back() == t.neighbours_.size() &&
+            std::is_sorted(t.neighbour_offsets_.begin(), t.neighbour_offsets_.end()) &&
+            std::is_sorted(t.product_offsets_.begin(), t.product_offsets_.end());
+  for (uint32_t g : t.product_of_) ok = ok && g + 1 < t.product_offsets_.size();
+  auto in_range = [n](const std::vector<ScoredArticle>& v) {
+    return std::all_of(v.begin(), v.end(), [n](const ScoredArticle& s) { return s.article < n; });
+  };
+  ok = ok && in_range(t.neighbours_) && in_range(t.products_) && in_range(t.trending_);
+  for (const auto& s : t.segments_) ok = ok && in_range(s);
+  if (!ok) return r->Corrupt("inconsistent ranking tables");
+  return t;
+}
+
+}  // namespace hmrec

@@ -1,0 +1,105 @@
+#pragma once
+
+// What the candidate sources and the ranking features read besides the
+// customer: tables over all articles as of a day, computed only from the
+// transactions before that day (point in time). The trainer builds them for
+// each label week and for the bundle; the bundle carries the last ones
+// (ranking_tables.bin) and the server reads them from there, so online and
+// offline share both the tables and the code that reads them.
+//
+// Articles are rows: their index in articles.csv order (the bundle's
+// article_embeddings order). Immutable after Build/Load; safe to share.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "data/history.h"
+#include "data/hm_data.h"
+#include "proto/config.pb.h"
+
+namespace hmrec {
+
+// Sales of one article before the tables' day.
+struct ArticleStats {
+  float sales_1w = 0;       // rows in [day - 7, day)
+  float sales_prev_1w = 0;  // rows in [day - 14, day - 7)
+  float sales_4w = 0;       // rows in [day - 28, day)
+  float sales_all = 0;      // rows before day
+  int32_t first_sale_day = kNoDay;
+  int32_t last_sale_day = kNoDay;
+  float mean_price = 0;      // over [day - 28, day); else the last price paid; NaN if never sold
+  float buyer_age_mean = 0;  // over [day - 28, day), buyers with a known age; NaN if none
+  float online_share = 0;    // over [day - 28, day); NaN if none
+
+  static constexpr int32_t kNoDay = INT32_MIN;
+};
+
+// Static attributes of one article that features compare with a customer's
+// history (the *_no / *_code columns of articles.csv).
+struct ArticleAttributes {
+  int32_t product_code = 0;
+  int32_t index_group = 0;
+  int32_t product_type = 0;
+  int32_t colour_group = 0;
+  int32_t section = 0;
+  int32_t department = 0;
+  int32_t garment_group = 0;
+};
+inline constexpr int kAffinityAttributes = 6;  // index_group .. garment_group
+
+// An article and a score, best first in every list.
+struct ScoredArticle {
+  uint32_t article = 0;
+  float score = 0;
+};
+
+// Age bands of the segment lists: <20, 20-24, ..., 60-64, 65+, and one for
+// an unknown age (the whole population's list).
+inline constexpr int kAgeBands = 11;
+inline constexpr int kUnknownAgeBand = kAgeBands;
+int AgeBand(int age);
+
+class RankingTables {
+ public:
+  // From the transactions of `ds` before `day` (`history` is ds's history).
+  static RankingTables Build(const Dataset& ds, const CustomerHistory& history, int32_t day,
+                             const config::RankingConfig& cfg);
+  absl::Status Save(const std::string& path) const;
+  static absl::StatusOr<RankingTables> Load(const std::string& path);
+
+  int32_t day() const { return day_; }
+  size_t num_articles() const { return stats_.size(); }
+  const ArticleStats& stats(uint32_t article) const { return stats_[article]; }
+  const ArticleAttributes& attributes(uint32_t article) const { return attributes_[article]; }
+  // Articles bought by the same customers within a few days, with cosine
+  // scores: count(a, b) / sqrt(buyers(a) * buyers(b)).
+  const ScoredArticle* neighbours_begin(uint32_t article) const { return neighbours_.data() + neighbour_offsets_[article]; }
+  const ScoredArticle* neighbours_end(uint32_t article) const {
+    return neighbours_.data() + neighbour_offsets_[article + 1];
+  }
+  // Every article of `article`'s product_code (itself included), by recent
+  // sales; scores are sales_1w.
+  const ScoredArticle* siblings_begin(uint32_t article) const;
+  const ScoredArticle* siblings_end(uint32_t article) const;
+  // Best sellers of an age band (kUnknownAgeBand: everyone), by sales over
+  // the segment window weighted towards its last days.
+  const std::vector<ScoredArticle>& segment(int band) const { return segments_[static_cast<size_t>(band)]; }
+  // Articles selling faster in the last week than in the week before.
+  const std::vector<ScoredArticle>& trending() const { return trending_; }
+
+ private:
+  int32_t day_ = 0;
+  std::vector<ArticleStats> stats_;
+  std::vector<ArticleAttributes> attributes_;
+  std::vector<uint64_t> neighbour_offsets_;  // num_articles + 1
+  std::vector<ScoredArticle> neighbours_;
+  std::vector<uint32_t> product_of_;        // article -> product group
+  std::vector<uint64_t> product_offsets_;   // groups + 1
+  std::vector<ScoredArticle> products_;     // articles of each group, best first
+  std::vector<std::vector<ScoredArticle>> segments_;  // kAgeBands + 1
+  std::vector<ScoredArticle> trending_;
+};
+
+}  // namespace hmrec

@@ -1,0 +1,172 @@
+#include "features/ranking_features.h"
+
+#include <cmath>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+
+namespace hmrec {
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+// The attributes compared with the customer's history, in
+// ArticleAttributes order after product_code.
+int32_t Attribute(const ArticleAttributes& a, int i) {
+  switch (i) {
+    case 0:
+      return a.index_group;
+    case 1:
+      return a.product_type;
+    case 2:
+      return a.colour_group;
+    case 3:
+      return a.section;
+    case 4:
+      return a.department;
+    default:
+      return a.garment_group;
+  }
+}
+
+std::vector<std::string> MakeNames() {
+  std::vector<std::string> n;
+  for (int s = 0; s < kNumSources; ++s) n.push_back(absl::StrCat("src_", SourceName(s), "_rank"));
+  for (int s = 0; s < kNumSources; ++s) n.push_back(absl::StrCat("src_", SourceName(s), "_score"));
+  for (const char* x :
+       {"src_count",
+        // customer x article, from the bounded history
+        "ca_count_1w", "ca_count_4w", "ca_count", "ca_days_since_last", "cp_count", "cp_days_since_last",
+        // article, from the tables
+        "a_sales_1w", "a_sales_prev_1w", "a_sales_4w", "a_sales_all", "a_trend", "a_age_days",
+        "a_days_since_last_sale", "a_mean_price", "a_buyer_age_mean", "a_online_share",
+        // customer
+        "c_age", "c_purchases", "c_purchases_4w", "c_days_since_last", "c_mean_price", "c_online_share",
+        "c_distinct_articles", "c_visit_days",
+        // customer x article attributes
+        "price_ratio", "age_diff", "aff_index_group", "aff_product_type", "aff_colour_group", "aff_section",
+        "aff_department", "aff_garment_group", "two_tower_cosine", "a_index_group", "a_garment_group"}) {
+    n.push_back(x);
+  }
+  return n;
+}
+
+}  // namespace
+
+const std::vector<std::string>& RankingFeatureNames() {
+  static const std::vector<std::string>* names = new std::vector<std::string>(MakeNames());
+  return *names;
+}
+
+int NumRankingFeatures() { return static_cast<int>(RankingFeatureNames().size()); }
+
+void ComputeRankingFeatures(const CustomerView& view, const RankingTables& tables,
+                            const std::vector<Candidate>& candidates, const TwoTowerEmbeddings& emb,
+                            FeatureScratch* s, float* out) {
+  const int nf = NumRankingFeatures();
+  const int32_t today = view.as_of - 1;
+
+  // The customer's history, aggregated once.
+  s->articles.clear();
+  s->products.clear();
+  for (auto& m : s->attributes) m.clear();
+  double price_sum = 0, online = 0;
+  float purchases_4w = 0;
+  int32_t last_day = 0;
+  int visit_days = 0;
+  for (size_t i = 0; i < view.purchases.size(); ++i) {
+    const Purchase& p = view.purchases[i];
+    const int32_t age = today - p.day;
+    FeatureScratch::ArticleHistory& a = s->articles[p.article];
+    a.count_all += 1;
+    a.count_4w += age < 28;
+    a.count_1w += age < 7;
+    a.last_day = p.day;
+    const ArticleAttributes& attr = tables.attributes(p.article);
+    FeatureScratch::ArticleHistory& pc = s->products[attr.product_code];
+    pc.count_all += 1;
+    pc.last_day = p.day;
+    for (int k = 0; k < kAffinityAttributes; ++k) s->attributes[k][Attribute(attr, k)] += 1;
+    price_sum += p.price;
+    online += p.channel == 2;
+    purchases_4w += age < 28;
+    visit_days += i == 0 || view.purchases[i - 1].day != p.day;
+    last_day = p.day;
+  }
+  const float n = static_cast<float>(view.purchases.size());
+  const bool has_history = n > 0;
+  const float c_age = view.age >= 0 ? static_cast<float>(view.age) : kNaN;
+  const float c_mean_price = has_history ? static_cast<float>(price_sum / n) : kNaN;
+
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const Candidate& c = candidates[i];
+    float* f = out + i * nf;
+    int k = 0;
+    int sources = 0;
+    for (int src = 0; src < kNumSources; ++src) f[k++] = c.from(src) ? static_cast<float>(c.rank[src]) : kNaN;
+    for (int src = 0; src < kNumSources; ++src) {
+      f[k++] = c.from(src) ? c.score[src] : kNaN;
+      sources += c.from(src);
+    }
+    f[k++] = static_cast<float>(sources);
+
+    const ArticleAttributes& attr = tables.attributes(c.article);
+    auto ah = s->articles.find(c.article);
+    const bool bought = ah != s->articles.end();
+    f[k++] = bought ? ah->second.count_1w : 0;
+    f[k++] = bought ? ah->second.count_4w : 0;
+    f[k++] = bought ? ah->second.count_all : 0;
+    f[k++] = bought ? static_cast<float>(today - ah->second.last_day) : kNaN;
+    auto ph = s->products.find(attr.product_code);
+    const bool product_bought = ph != s->products.end();
+    f[k++] = product_bought ? ph->second.count_all : 0;
+    f[k++] = product_bought ? static_cast<float>(today - ph->second.last_day) : kNaN;
+
+    const ArticleStats& st = tables.stats(c.article);
+    const int32_t tday = tables.day() - 1;
+    f[k++] = st.sales_1w;
+    f[k++] = st.sales_prev_1w;
+    f[k++] = st.sales_4w;
+    f[k++] = st.sales_all;
+    f[k++] = (st.sales_1w + 1) / (st.sales_prev_1w + 1);
+    f[k++] = st.first_sale_day == ArticleStats::kNoDay ? kNaN : static_cast<float>(tday - st.first_sale_day);
+    f[k++] = st.last_sale_day == ArticleStats::kNoDay ? kNaN : static_cast<float>(tday - st.last_sale_day);
+    f[k++] = st.mean_price;
+    f[k++] = st.buyer_age_mean;
+    f[k++] = st.online_share;
+
+    f[k++] = c_age;
+    f[k++] = n;
+    f[k++] = purchases_4w;
+    f[k++] = has_history ? static_cast<float>(today - last_day) : kNaN;
+    f[k++] = c_mean_price;
+    f[k++] = has_history ? static_cast<float>(online / n) : kNaN;
+    f[k++] = static_cast<float>(s->articles.size());
+    f[k++] = static_cast<float>(visit_days);
+
+    f[k++] = has_history ? st.mean_price / c_mean_price : kNaN;
+    f[k++] = c_age - st.buyer_age_mean;
+    for (int a = 0; a < kAffinityAttributes; ++a) {
+      if (!has_history) {
+        f[k++] = kNaN;
+        continue;
+      }
+      auto it = s->attributes[a].find(Attribute(attr, a));
+      f[k++] = it == s->attributes[a].end() ? 0.0f : it->second / n;
+    }
+    if (emb.customer != nullptr) {
+      const float* v = emb.articles + static_cast<size_t>(c.article) * emb.dim;
+      float dot = 0;
+      for (int d = 0; d < emb.dim; ++d) dot += emb.customer[d] * v[d];
+      f[k++] = dot;
+    } else {
+      f[k++] = kNaN;
+    }
+    f[k++] = static_cast<float>(attr.index_group);
+    f[k++] = static_cast<float>(attr.garment_group);
+    DCHECK_EQ(k, nf) << "RankingFeatureNames() and the code that fills the columns disagree";
+  }
+}
+
+}  // namespace hmrec

@@ -1,0 +1,58 @@
+#pragma once
+
+// The ranker's features: one definition of every feature, used by the
+// trainer (training rows for each label week, offline evaluation) and by the
+// server (every candidate of every request). All are point in time: they
+// read only the customer's bounded history before the view's day and the
+// tables built from the transactions before the tables' day. No LibTorch,
+// no XGBoost: the caller brings the two-tower embeddings and runs the model.
+//
+// A missing value (an article never sold, a customer without history, a
+// source that did not propose the candidate) is NaN, which XGBoost treats
+// as missing. Stateless; thread-safe with one FeatureScratch per thread.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "candidates/sources.h"
+#include "candidates/tables.h"
+#include "data/customer_view.h"
+
+namespace hmrec {
+
+// Changes whenever a feature is added, removed, reordered or redefined: a
+// bundle's ranker is served only by a server computing the same schema.
+inline constexpr char kRankingSchema[] = "hmrec-ranking-features-v1";
+
+// The features in column order.
+const std::vector<std::string>& RankingFeatureNames();
+int NumRankingFeatures();
+
+// The customer tower's embedding of this customer and every article's
+// embedding (row-major, articles x dim, in article-row order), for the
+// two-tower cosine of every candidate; customer null when the customer has
+// no embedding.
+struct TwoTowerEmbeddings {
+  const float* customer = nullptr;
+  const float* articles = nullptr;
+  int dim = 0;
+};
+
+struct FeatureScratch {
+  struct ArticleHistory {
+    float count_1w = 0, count_4w = 0, count_all = 0;
+    int32_t last_day = 0;
+  };
+  absl::flat_hash_map<uint32_t, ArticleHistory> articles;
+  absl::flat_hash_map<int32_t, ArticleHistory> products;
+  absl::flat_hash_map<int32_t, float> attributes[kAffinityAttributes];
+};
+
+// Writes candidates.size() rows of NumRankingFeatures() floats to `out`.
+void ComputeRankingFeatures(const CustomerView& view, const RankingTables& tables,
+                            const std::vector<Candidate>& candidates, const TwoTowerEmbeddings& embeddings,
+                            FeatureScratch* scratch, float* out);
+
+}  // namespace hmrec

@@ -1,0 +1,262 @@
+#include "ranker/ranker.h"
+
+#include <xgboost/c_api.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/progress.h"
+#include "common/status_macros.h"
+#include "common/text_proto.h"
+
+namespace hmrec {
+namespace {
+
+// Every XGBoost call goes through here: its error text becomes the Status.
+absl::Status Check(int rc, const char* what) {
+  if (rc == 0) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("xgboost ", what, ": ", XGBGetLastError()));
+}
+
+// A DMatrix freed with its scope.
+class Matrix {
+ public:
+  ~Matrix() {
+    if (h_ != nullptr) XGDMatrixFree(h_);
+  }
+  DMatrixHandle* out() { return &h_; }
+  DMatrixHandle get() const { return h_; }
+
+ private:
+  DMatrixHandle h_ = nullptr;
+};
+
+// Feeds RankingSets to XGBoost's iterator API one set per batch: data on
+// the proxy matrix, labels and groups on the proxy's info.
+struct BatchIter {
+  std::vector<const RankingSet*> sets;
+  size_t next = 0;
+  DMatrixHandle proxy = nullptr;
+  std::string array;  // the current batch's array interface, alive while XGBoost reads it
+  std::string error;
+};
+
+std::string ArrayInterface(const float* data, int64_t rows, int cols) {
+  return absl::StrFormat("{\"data\": [%d, true], \"shape\": [%d, %d], \"typestr\": \"<f4\", \"version\": 3}",
+                         reinterpret_cast<uintptr_t>(data), rows, cols);
+}
+
+void ResetBatches(DataIterHandle h) { static_cast<BatchIter*>(h)->next = 0; }
+
+int NextBatch(DataIterHandle h) {
+  BatchIter* it = static_cast<BatchIter*>(h);
+  if (it->next >= it->sets.size()) return 0;
+  const RankingSet& s = *it->sets[it->next++];
+  it->array = ArrayInterface(s.features.data(), static_cast<int64_t>(s.rows()), s.num_features);
+  if (XGProxyDMatrixSetDataDense(it->proxy, it->array.c_str()) != 0 ||
+      XGDMatrixSetFloatInfo(it->proxy, "label", s.labels.data(), s.rows()) != 0 ||
+      XGDMatrixSetUIntInfo(it->proxy, "group", s.group_sizes.data(), s.group_sizes.size()) != 0) {
+    it->error = XGBGetLastError();
+    return 0;
+  }
+  return 1;
+}
+
+absl::Status CheckSet(const RankingSet& set, int num_features) {
+  if (set.rows() == 0 || set.group_sizes.empty()) return absl::InvalidArgumentError("ranking set without rows");
+  if (set.num_features != num_features || set.features.size() != set.rows() * static_cast<size_t>(num_features)) {
+    return absl::InvalidArgumentError("ranking sets disagree on their features or row counts");
+  }
+  uint64_t grouped = 0;
+  for (uint32_t g : set.group_sizes) grouped += g;
+  if (grouped != set.rows()) return absl::InvalidArgumentError("ranking set: groups do not cover its rows");
+  return absl::OkStatus();
+}
+
+// A histogram-quantised matrix of `sets`, binned like `ref` when given.
+absl::Status MakeQuantileMatrix(const std::vector<const RankingSet*>& sets, int threads, DMatrixHandle ref,
+                                Matrix* m) {
+  Matrix proxy;
+  RETURN_IF_ERROR(Check(XGProxyDMatrixCreate(proxy.out()), "proxy"));
+  BatchIter it;
+  it.sets = sets;
+  it.proxy = proxy.get();
+  const std::string config = absl::StrFormat("{\"missing\": NaN, \"nthread\": %d, \"max_bin\": 256}", threads);
+  const int rc = XGQuantileDMatrixCreateFromCallback(&it, proxy.get(), ref, ResetBatches, NextBatch, config.c_str(),
+                                                     m->out());
+  if (!it.error.empty()) return absl::InternalError(absl::StrCat("xgboost batch: ", it.error));
+  return Check(rc, "quantile DMatrix");
+}
+
+// "[12]\tvalid-map@12:0.123" -> 0.123
+absl::StatusOr<double> ParseEval(const char* text) {
+  const std::string s(text);
+  const size_t colon = s.rfind(':');
+  double v = 0;
+  if (colon == std::string::npos || !absl::SimpleAtod(s.substr(colon + 1), &v)) {
+    return absl::InternalError(absl::StrCat("xgboost evaluation: cannot read '", s, "'"));
+  }
+  return v;
+}
+
+}  // namespace
+
+void RankingSet::Append(const RankingSet& other) {
+  if (num_features == 0) num_features = other.num_features;
+  features.insert(features.end(), other.features.begin(), other.features.end());
+  labels.insert(labels.end(), other.labels.begin(), other.labels.end());
+  group_sizes.insert(group_sizes.end(), other.group_sizes.begin(), other.group_sizes.end());
+}
+
+Ranker::~Ranker() {
+  if (booster_ != nullptr) XGBoosterFree(booster_);
+}
+
+absl::StatusOr<std::unique_ptr<Ranker>> Ranker::Train(const config::RankerParams& params, int threads,
+                                                      std::vector<RankingSet> train, RankingSet valid,
+                                                      bool show_progress, RankerTrainReport* report) {
+  if (train.empty()) return absl::InvalidArgumentError("no training sets");
+  const int num_features = valid.num_features;
+  for (const RankingSet& s : train) RETURN_IF_ERROR(CheckSet(s, num_features));
+  RETURN_IF_ERROR(CheckSet(valid, num_features));
+  const auto start = std::chrono::steady_clock::now();
+  *report = RankerTrainReport();
+  Matrix dtrain, dvalid;
+  {
+    std::vector<const RankingSet*> sets;
+    for (const RankingSet& s : train) sets.push_back(&s);
+    RETURN_IF_ERROR(MakeQuantileMatrix(sets, threads, nullptr, &dtrain));
+    // The validation matrix is evaluated after every round: a plain DMatrix,
+    // since XGBoost predicts on a quantised one by rebuilding its values.
+    RETURN_IF_ERROR(Check(XGDMatrixCreateFromMat_omp(valid.features.data(), valid.rows(), valid.num_features,
+                                                     std::numeric_limits<float>::quiet_NaN(), dvalid.out(), threads),
+                          "DMatrix"));
+    RETURN_IF_ERROR(Check(XGDMatrixSetFloatInfo(dvalid.get(), "label", valid.labels.data(), valid.rows()), "labels"));
+    RETURN_IF_ERROR(Check(
+        XGDMatrixSetUIntInfo(dvalid.get(), "group", valid.group_sizes.data(), valid.group_sizes.size()), "groups"));
+  }
+  // XGBoost must see every group of every batch (its iterator API joins
+  // the batches' groups); a set seen as one long group would train slowly
+  // and badly.
+  {
+    size_t groups = 0;
+    for (const RankingSet& s : train) groups += s.group_sizes.size();
+    for (auto [m, want] : {std::make_pair(dtrain.get(), groups), std::make_pair(dvalid.get(), valid.group_sizes.size())}) {
+      bst_ulong len = 0;
+      const unsigned* ptr = nullptr;
+      RETURN_IF_ERROR(Check(XGDMatrixGetUIntInfo(m, "group_ptr", &len, &ptr), "group_ptr"));
+      if (len != want + 1) {
+        return absl::InternalError(absl::StrCat("xgboost sees ", len == 0 ? 0 : len - 1, " groups, expected ", want));
+      }
+    }
+  }
+  // XGBoost holds its own quantised copies now.
+  std::vector<RankingSet>().swap(train);
+  valid = RankingSet();
+  DMatrixHandle cache[2] = {dtrain.get(), dvalid.get()};
+  BoosterHandle booster = nullptr;
+  RETURN_IF_ERROR(Check(XGBoosterCreate(cache, 2, &booster), "booster"));
+  std::unique_ptr<Ranker> training(new Ranker(booster, num_features));
+  const std::vector<std::pair<std::string, std::string>> settings = {
+      {"objective", params.objective()},
+      {"eval_metric", "map@12"},
+      {"eta", absl::StrCat(params.learning_rate())},
+      {"max_depth", absl::StrCat(params.max_depth())},
+      {"min_child_weight", absl::StrCat(params.min_child_weight())},
+      {"subsample", absl::StrCat(params.subsample())},
+      {"colsample_bytree", absl::StrCat(params.colsample_bytree())},
+      {"tree_method", "hist"},
+      {"nthread", absl::StrCat(threads)},
+      {"seed", absl::StrCat(params.seed())},
+      {"verbosity", "0"},
+  };
+  for (const auto& [k, v] : settings) {
+    RETURN_IF_ERROR(Check(XGBoosterSetParam(booster, k.c_str(), v.c_str()), k.c_str()));
+  }
+  ProgressReporter progress("ranker", params.max_rounds(), "rounds");
+  progress.set_enabled(show_progress);
+  const char* names[1] = {"valid"};
+  DMatrixHandle eval[1] = {dvalid.get()};
+  double best = -1;
+  for (int round = 0; round < params.max_rounds(); ++round) {
+    RETURN_IF_ERROR(Check(XGBoosterUpdateOneIter(booster, round, dtrain.get()), "training round"));
+    const char* text = nullptr;
+    RETURN_IF_ERROR(Check(XGBoosterEvalOneIter(booster, round, eval, names, 1, &text), "evaluation"));
+    ASSIGN_OR_RETURN(double map, ParseEval(text));
+    report->valid_map.push_back(map);
+    report->rounds = round + 1;
+    if (map > best) {
+      best = map;
+      report->best_round = round + 1;
+    }
+    progress.set_suffix(absl::StrFormat("valid MAP@12 %.5f, best %.5f at %d", map, best, report->best_round));
+    progress.Update(round + 1);
+    if (round + 1 - report->best_round >= params.early_stopping_rounds()) break;
+  }
+  progress.Finish(report->rounds);
+  report->best_valid_map = best;
+  BoosterHandle sliced = nullptr;
+  RETURN_IF_ERROR(Check(XGBoosterSlice(booster, 0, report->best_round, 1, &sliced), "slice"));
+  std::unique_ptr<Ranker> out(new Ranker(sliced, num_features));
+  RETURN_IF_ERROR(Check(XGBoosterSetParam(sliced, "nthread", absl::StrCat(threads).c_str()), "nthread"));
+  report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<Ranker>> Ranker::Load(const std::string& path, int threads) {
+  ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path));
+  BoosterHandle booster = nullptr;
+  RETURN_IF_ERROR(Check(XGBoosterCreate(nullptr, 0, &booster), "booster"));
+  std::unique_ptr<Ranker> r(new Ranker(booster, 0));
+  absl::Status loaded = Check(XGBoosterLoadModelFromBuffer(booster, bytes.data(), bytes.size()), "load");
+  if (!loaded.ok()) return absl::DataLossError(absl::StrCat("ranker model ", path, ": ", loaded.message()));
+  bst_ulong features = 0;
+  RETURN_IF_ERROR(Check(XGBoosterGetNumFeature(booster, &features), "feature count"));
+  r->num_features_ = static_cast<int>(features);
+  RETURN_IF_ERROR(Check(XGBoosterSetParam(booster, "nthread", absl::StrCat(std::max(1, threads)).c_str()), "nthread"));
+  return r;
+}
+
+absl::Status Ranker::Save(const std::string& path) const {
+  bst_ulong len = 0;
+  const char* data = nullptr;
+  RETURN_IF_ERROR(Check(XGBoosterSaveModelToBuffer(booster_, "{\"format\": \"ubj\"}", &len, &data), "save"));
+  const std::string tmp = path + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr) return absl::InternalError(absl::StrCat("cannot write ", tmp));
+  const bool ok = std::fwrite(data, 1, len, f) == len;
+  if (std::fclose(f) != 0 || !ok) return absl::InternalError(absl::StrCat("cannot write ", tmp));
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot rename ", tmp, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::Status Ranker::Predict(const float* rows, int64_t n, int num_features, float* out) const {
+  if (n == 0) return absl::OkStatus();
+  if (num_features != num_features_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ranker expects ", num_features_, " features per row, got ", num_features));
+  }
+  const std::string array = ArrayInterface(rows, n, num_features);
+  static constexpr char kConfig[] =
+      "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": 0, "
+      "\"strict_shape\": false, \"missing\": NaN, \"cache_id\": 0}";
+  const bst_ulong* shape = nullptr;
+  bst_ulong dim = 0;
+  const float* result = nullptr;
+  RETURN_IF_ERROR(
+      Check(XGBoosterPredictFromDense(booster_, array.c_str(), kConfig, nullptr, &shape, &dim, &result), "predict"));
+  std::memcpy(out, result, sizeof(float) * static_cast<size_t>(n));
+  return absl::OkStatus();
+}
+
+}  // namespace hmrec

@@ -1,0 +1,73 @@
+#pragma once
+
+// The learned ranker: gradient-boosted trees from Debian's XGBoost (C API),
+// trained on groups of candidates (one group per customer and label week)
+// and used to order a customer's candidates. Knows nothing of what the
+// features mean (features/ranking_features.h does).
+//
+// Thread safety: a loaded Ranker is immutable; Predict() may run on many
+// threads at once (XGBoost's in-place prediction is thread-safe; its result
+// buffer is per thread and copied out before returning).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "proto/config.pb.h"
+
+namespace hmrec {
+
+// Rows grouped by query (customer), as XGBoost's ranking objectives need
+// them: the rows of group g follow those of group g - 1.
+struct RankingSet {
+  int num_features = 0;
+  std::vector<float> features;  // rows x num_features, NaN = missing
+  std::vector<float> labels;    // rows: 1 bought, 0 not
+  std::vector<uint32_t> group_sizes;
+
+  size_t rows() const { return labels.size(); }
+  // Appends `other`'s rows and groups.
+  void Append(const RankingSet& other);
+};
+
+struct RankerTrainReport {
+  int rounds = 0;           // boosted
+  int best_round = 0;       // 1-based; the model keeps rounds 1..best_round
+  double best_valid_map = 0;
+  std::vector<double> valid_map;  // MAP@12 on the validation groups after each round
+  double seconds = 0;
+};
+
+class Ranker {
+ public:
+  // Trains on the groups of every set of `train` (e.g. one per label week),
+  // stopping when MAP@12 on `valid` has not improved for
+  // params.early_stopping_rounds rounds, and keeps the best round's trees.
+  // The sets are quantised into XGBoost's histogram matrices (a byte per
+  // value) batch by batch and then freed, so peak memory is the float sets
+  // plus a quarter of them, not the float sets plus a sparse copy at twice
+  // their size. Deterministic for a seed and thread count.
+  static absl::StatusOr<std::unique_ptr<Ranker>> Train(const config::RankerParams& params, int threads,
+                                                       std::vector<RankingSet> train, RankingSet valid,
+                                                       bool show_progress, RankerTrainReport* report);
+  // Loads a model written by Save(); predictions use `threads` threads.
+  static absl::StatusOr<std::unique_ptr<Ranker>> Load(const std::string& path, int threads);
+  ~Ranker();
+
+  // Writes the model (XGBoost's UBJSON) atomically.
+  absl::Status Save(const std::string& path) const;
+
+  // Scores `n` rows of `num_features` features (row-major) into out[0..n).
+  absl::Status Predict(const float* rows, int64_t n, int num_features, float* out) const;
+
+  int num_features() const { return num_features_; }
+
+ private:
+  Ranker(void* booster, int num_features) : booster_(booster), num_features_(num_features) {}
+  void* booster_;  // BoosterHandle
+  int num_features_;
+};
+
+}  // namespace hmrec

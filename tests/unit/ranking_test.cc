@@ -1,0 +1,345 @@
+// The ranking stage's building blocks: tables, candidate sources, features,
+// and the XGBoost ranker.
+
+#include <cmath>
+#include <filesystem>
+#include <set>
+
+#include "candidates/ranking_config.h"
+#include "candidates/sources.h"
+#include "candidates/tables.h"
+#include "common/rng.h"
+#include "data/customer_view.h"
+#include "data/dataset_cache.h"
+#include "data/history.h"
+#include "datagen/generator.h"
+#include "features/ranking_features.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "ranker/ranker.h"
+#include "tests/unit/test_util.h"
+
+namespace hmrec {
+namespace {
+
+using hmrec::testing::TempDir;
+using ::testing::HasSubstr;
+
+constexpr int32_t kDay0 = 18500;  // 2020-08-26
+
+// A hand-made dataset: articles in product groups, customers of known ages,
+// and transactions added by the tests.
+struct Mini {
+  Dataset ds;
+  Mini(int articles, const std::vector<int>& ages) {
+    for (int a = 0; a < articles; ++a) {
+      Article x;
+      x.article_id = 100000000 + a;
+      x.product_code = 1000 + a / 3;  // three colours per product
+      x.index_group_no = 1 + a % 2;
+      x.product_type_no = 10 + a % 4;
+      x.colour_group_code = a % 5;
+      x.section_no = a % 3;
+      x.department_no = a % 6;
+      x.garment_group_no = 1000 + a % 2;
+      ds.articles.push_back(x);
+    }
+    for (size_t c = 0; c < ages.size(); ++c) {
+      uint32_t id = 0;
+      ds.customer_ids.Add(hmrec::testing::CustomerId(static_cast<int>(c)), &id);
+      Customer cu;
+      cu.age = static_cast<int16_t>(ages[c]);
+      ds.customers.push_back(cu);
+    }
+  }
+  void Buy(uint32_t customer, uint32_t article, int32_t day, float price = 0.02f, uint8_t channel = 2) {
+    Transactions& t = ds.transactions;
+    t.day.push_back(day);
+    t.customer.push_back(customer);
+    t.article.push_back(article);
+    t.price.push_back(price);
+    t.sales_channel.push_back(channel);
+  }
+  void Finish() { ASSERT_TRUE(FinishDataset(&ds).ok()); }
+};
+
+config::RankingConfig Defaults() { return WithRankingDefaults(config::RankingConfig()); }
+
+const Candidate* Find(const std::vector<Candidate>& cands, uint32_t article) {
+  for (const Candidate& c : cands) {
+    if (c.article == article) return &c;
+  }
+  return nullptr;
+}
+
+TEST(RankingSources, EachSourceProposesWhatItShouldWithProvenance) {
+  Mini m(30, {25, 25, 25, 70, 22});
+  // Customer 0 bought article 4 twice and article 9 once, recently.
+  m.Buy(0, 4, kDay0 - 10);
+  m.Buy(0, 4, kDay0 - 3);
+  m.Buy(0, 9, kDay0 - 20);
+  // Customers 1 and 2 bought 4 and then 20 within days: 20 is 4's co-purchase.
+  m.Buy(1, 4, kDay0 - 8);
+  m.Buy(1, 20, kDay0 - 6);
+  m.Buy(2, 4, kDay0 - 9);
+  m.Buy(2, 20, kDay0 - 9);
+  // Article 5 (same product as 4: codes 1000 + a / 3) sells; article 27 trends.
+  m.Buy(3, 5, kDay0 - 2);
+  for (int i = 0; i < 5; ++i) m.Buy(4, 27, kDay0 - 1 - i);
+  m.Finish();
+  const CustomerHistory h = CustomerHistory::Build(m.ds.transactions, m.ds.customers.size());
+  const config::RankingConfig cfg = Defaults();
+  const RankingTables tables = RankingTables::Build(m.ds, h, kDay0, cfg);
+
+  CustomerView view;
+  BuildCustomerView(h, 0, 25, kDay0, HistoryLimitsOf(cfg), &view);
+  const int64_t tt_rows[] = {12, 4, -1};
+  const float tt_scores[] = {0.9f, 0.8f, 0.0f};
+  CandidateScratch scratch;
+  std::vector<Candidate> cands;
+  GenerateCandidates(view, tables, TwoTowerHits{tt_rows, tt_scores, 3}, cfg, &scratch, &cands);
+
+  const Candidate* a4 = Find(cands, 4);
+  ASSERT_NE(a4, nullptr);
+  EXPECT_EQ(a4->rank[kRepurchase], 0) << "bought twice, most recently: first";
+  EXPECT_EQ(a4->rank[kTwoTower], 1);
+  const Candidate* a9 = Find(cands, 9);
+  ASSERT_NE(a9, nullptr);
+  EXPECT_EQ(a9->rank[kRepurchase], 1);
+  EXPECT_GT(a4->score[kRepurchase], a9->score[kRepurchase]);
+  const Candidate* a20 = Find(cands, 20);
+  ASSERT_NE(a20, nullptr);
+  EXPECT_TRUE(a20->from(kCoPurchase));
+  EXPECT_EQ(a20->copurchase_anchor, 4);
+  const Candidate* a5 = Find(cands, 5);
+  ASSERT_NE(a5, nullptr);
+  EXPECT_TRUE(a5->from(kSameProduct));
+  EXPECT_EQ(a5->product_anchor, 4);
+  EXPECT_EQ(a5->rank[kSameProduct], 0) << "the sibling that sells comes first";
+  const Candidate* a12 = Find(cands, 12);
+  ASSERT_NE(a12, nullptr);
+  EXPECT_EQ(a12->rank[kTwoTower], 0);
+  EXPECT_TRUE(Find(cands, 27)->from(kTrending));
+  // Age band 25-29 bought nothing but 4, 9 (customer 0) and 4, 20 (1, 2).
+  EXPECT_TRUE(a20->from(kSegmentPopular));
+  // Every candidate appears once.
+  std::set<uint32_t> distinct;
+  for (const Candidate& c : cands) distinct.insert(c.article);
+  EXPECT_EQ(distinct.size(), cands.size());
+
+  // The fixed rule: repurchase first, then co-purchase, same product, two-tower.
+  std::vector<uint32_t> order;
+  HeuristicOrder(cands, &order);
+  EXPECT_EQ(cands[order[0]].article, 4u);
+  EXPECT_EQ(cands[order[1]].article, 9u);
+  EXPECT_EQ(cands[order[2]].article, 20u);
+}
+
+// The customer of age 70 gets the 65+ band's best sellers; a customer of
+// unknown age the whole population's.
+TEST(RankingSources, SegmentListsFollowTheAgeBand) {
+  Mini m(10, {70, 71, 30, -1});
+  m.Buy(0, 7, kDay0 - 1);
+  m.Buy(1, 7, kDay0 - 2);
+  for (int i = 0; i < 3; ++i) m.Buy(2, 2, kDay0 - 1);
+  m.Finish();
+  const CustomerHistory h = CustomerHistory::Build(m.ds.transactions, m.ds.customers.size());
+  const RankingTables t = RankingTables::Build(m.ds, h, kDay0, Defaults());
+  ASSERT_FALSE(t.segment(AgeBand(70)).empty());
+  EXPECT_EQ(t.segment(AgeBand(70))[0].article, 7u);
+  EXPECT_EQ(t.segment(AgeBand(30))[0].article, 2u);
+  EXPECT_EQ(t.segment(kUnknownAgeBand)[0].article, 2u);
+  EXPECT_EQ(AgeBand(-1), kUnknownAgeBand);
+  EXPECT_EQ(AgeBand(19), 0);
+  EXPECT_EQ(AgeBand(20), 1);
+  EXPECT_EQ(AgeBand(64), 9);
+  EXPECT_EQ(AgeBand(65), 10);
+}
+
+// Point in time: tables, candidates and features as of day D are the same
+// whether or not the data holds the purchases of D and later. A leak of the
+// label week into its own features fails here.
+TEST(RankingSources, NothingOnOrAfterTheDayIsSeen) {
+  TempDir dir;
+  datagen::GenerateStats stats;
+  ASSERT_TRUE(datagen::Generate(*datagen::ScalePreset("tiny"), dir.File("data"), false, &stats).ok());
+  LoadOptions lo;
+  lo.show_progress = false;
+  auto full = LoadDataset(dir.File("data"), lo);
+  ASSERT_TRUE(full.ok());
+  const Dataset& ds = **full;
+  const int32_t day = ds.last_day - 13;
+  auto cut = DatasetBefore(ds, day);
+  ASSERT_TRUE(cut.ok());
+  ASSERT_LT((*cut)->transactions.size(), ds.transactions.size());
+  const config::RankingConfig cfg = Defaults();
+  const CustomerHistory h_full = CustomerHistory::Build(ds.transactions, ds.customers.size());
+  const CustomerHistory h_cut = CustomerHistory::Build((*cut)->transactions, ds.customers.size());
+  const RankingTables t_full = RankingTables::Build(ds, h_full, day, cfg);
+  const RankingTables t_cut = RankingTables::Build(**cut, h_cut, day, cfg);
+  TempDir out;
+  ASSERT_TRUE(t_full.Save(out.File("a.bin")).ok());
+  ASSERT_TRUE(t_cut.Save(out.File("b.bin")).ok());
+  EXPECT_EQ(hmrec::testing::ReadFile(out.File("a.bin")), hmrec::testing::ReadFile(out.File("b.bin")));
+
+  const int nf = NumRankingFeatures();
+  std::vector<float> emb_articles(ds.articles.size() * 4, 0.25f);
+  const float emb_customer[4] = {0.5f, 0.5f, 0.5f, 0.5f};
+  int compared = 0;
+  for (uint32_t c = 0; c < ds.customers.size(); c += 7) {
+    CustomerView v_full, v_cut;
+    BuildCustomerView(h_full, c, ds.customers[c].age, day, HistoryLimitsOf(cfg), &v_full);
+    BuildCustomerView(h_cut, c, ds.customers[c].age, day, HistoryLimitsOf(cfg), &v_cut);
+    CandidateScratch s1, s2;
+    std::vector<Candidate> c1, c2;
+    GenerateCandidates(v_full, t_full, TwoTowerHits(), cfg, &s1, &c1);
+    GenerateCandidates(v_cut, t_cut, TwoTowerHits(), cfg, &s2, &c2);
+    ASSERT_EQ(c1.size(), c2.size());
+    std::vector<float> f1(c1.size() * nf), f2(c2.size() * nf);
+    FeatureScratch fs1, fs2;
+    ComputeRankingFeatures(v_full, t_full, c1, TwoTowerEmbeddings{emb_customer, emb_articles.data(), 4}, &fs1,
+                           f1.data());
+    ComputeRankingFeatures(v_cut, t_cut, c2, TwoTowerEmbeddings{emb_customer, emb_articles.data(), 4}, &fs2,
+                           f2.data());
+    for (size_t i = 0; i < f1.size(); ++i) {
+      ASSERT_TRUE(f1[i] == f2[i] || (std::isnan(f1[i]) && std::isnan(f2[i])))
+          << "customer " << c << " feature " << RankingFeatureNames()[i % nf];
+    }
+    compared += static_cast<int>(c1.size());
+  }
+  EXPECT_GT(compared, 1000);
+}
+
+TEST(RankingFeatures, ValuesForAKnownHistory) {
+  Mini m(12, {30, 40});
+  m.Buy(0, 3, kDay0 - 2, 0.03f, 2);
+  m.Buy(0, 3, kDay0 - 20, 0.01f, 1);
+  m.Buy(1, 3, kDay0 - 5);
+  m.Finish();
+  const CustomerHistory h = CustomerHistory::Build(m.ds.transactions, m.ds.customers.size());
+  const config::RankingConfig cfg = Defaults();
+  const RankingTables t = RankingTables::Build(m.ds, h, kDay0, cfg);
+  CustomerView view;
+  BuildCustomerView(h, 0, 30, kDay0, HistoryLimitsOf(cfg), &view);
+  std::vector<Candidate> cands(2);
+  cands[0].article = 3;
+  cands[0].rank[kRepurchase] = 0;
+  cands[0].score[kRepurchase] = 1.5f;
+  cands[1].article = 11;  // never sold
+  const int nf = NumRankingFeatures();
+  std::vector<float> f(2 * nf);
+  FeatureScratch scratch;
+  ComputeRankingFeatures(view, t, cands, TwoTowerEmbeddings(), &scratch, f.data());
+  auto col = [&](int row, const std::string& name) {
+    const auto& names = RankingFeatureNames();
+    const int i = static_cast<int>(std::find(names.begin(), names.end(), name) - names.begin());
+    EXPECT_LT(i, nf) << name;
+    return f[row * nf + i];
+  };
+  EXPECT_EQ(col(0, "src_repurchase_rank"), 0);
+  EXPECT_EQ(col(0, "src_repurchase_score"), 1.5f);
+  EXPECT_TRUE(std::isnan(col(0, "src_two_tower_rank")));
+  EXPECT_EQ(col(0, "src_count"), 1);
+  EXPECT_EQ(col(0, "ca_count"), 2);
+  EXPECT_EQ(col(0, "ca_count_1w"), 1);
+  EXPECT_EQ(col(0, "ca_count_4w"), 2);
+  EXPECT_EQ(col(0, "ca_days_since_last"), 1);  // bought on kDay0 - 2, as of kDay0 - 1
+  EXPECT_EQ(col(0, "a_sales_all"), 3);
+  EXPECT_EQ(col(0, "a_sales_1w"), 2);
+  EXPECT_EQ(col(0, "c_purchases"), 2);
+  EXPECT_FLOAT_EQ(col(0, "c_mean_price"), 0.02f);
+  EXPECT_FLOAT_EQ(col(0, "c_online_share"), 0.5f);
+  EXPECT_EQ(col(0, "c_age"), 30);
+  EXPECT_FLOAT_EQ(col(0, "a_buyer_age_mean"), (30 + 30 + 40) / 3.0f);
+  EXPECT_FLOAT_EQ(col(0, "aff_product_type"), 1.0f);
+  EXPECT_TRUE(std::isnan(col(0, "two_tower_cosine")));
+  // An article never sold and never bought: no age, no price, count 0.
+  EXPECT_EQ(col(1, "ca_count"), 0);
+  EXPECT_TRUE(std::isnan(col(1, "ca_days_since_last")));
+  EXPECT_TRUE(std::isnan(col(1, "a_age_days")));
+  EXPECT_TRUE(std::isnan(col(1, "a_mean_price")));
+  EXPECT_EQ(col(1, "src_count"), 0);
+}
+
+TEST(RankingTables, SaveAndLoadRoundTripAndDamageIsRefused) {
+  Mini m(20, {30, 40, 50});
+  for (int i = 0; i < 30; ++i) m.Buy(i % 3, (i * 7) % 20, kDay0 - 1 - i % 9);
+  m.Finish();
+  const CustomerHistory h = CustomerHistory::Build(m.ds.transactions, m.ds.customers.size());
+  const RankingTables t = RankingTables::Build(m.ds, h, kDay0, Defaults());
+  TempDir dir;
+  ASSERT_TRUE(t.Save(dir.File("t.bin")).ok());
+  auto back = RankingTables::Load(dir.File("t.bin"));
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_TRUE(back->Save(dir.File("t2.bin")).ok());
+  EXPECT_EQ(hmrec::testing::ReadFile(dir.File("t.bin")), hmrec::testing::ReadFile(dir.File("t2.bin")));
+  EXPECT_EQ(back->day(), kDay0);
+  std::string bytes = hmrec::testing::ReadFile(dir.File("t.bin"));
+  bytes[bytes.size() / 2] ^= 0x40;
+  hmrec::testing::WriteFile(dir.File("bad.bin"), bytes);
+  auto bad = RankingTables::Load(dir.File("bad.bin"));
+  EXPECT_FALSE(bad.ok());
+}
+
+// Synthetic groups whose label depends on feature 0 (and not on the noise
+// in feature 1): the ranker must learn to put positives first.
+RankingSet MakeSet(uint64_t seed, int groups) {
+  Rng rng(seed);
+  RankingSet s;
+  s.num_features = 3;
+  for (int g = 0; g < groups; ++g) {
+    const int n = 20;
+    s.group_sizes.push_back(n);
+    for (int i = 0; i < n; ++i) {
+      const float signal = static_cast<float>(rng.Uniform());
+      s.features.push_back(signal);
+      s.features.push_back(static_cast<float>(rng.Uniform()));
+      s.features.push_back(i % 3 == 0 ? std::numeric_limits<float>::quiet_NaN() : 1.0f);
+      s.labels.push_back(signal > 0.9f && rng.Uniform() < 0.9 ? 1.0f : 0.0f);
+    }
+  }
+  return s;
+}
+
+TEST(Ranker, LearnsAndRoundTripsDeterministically) {
+  // Two training sets (label weeks), as the trainer passes them.
+  const RankingSet train = MakeSet(1, 150), train2 = MakeSet(3, 150), valid = MakeSet(2, 100);
+  config::RankingConfig rc = Defaults();
+  rc.mutable_ranker()->set_max_rounds(30);
+  RankerTrainReport report;
+  auto r = Ranker::Train(rc.ranker(), 2, {train, train2}, valid, false, &report);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_GE(report.best_round, 1);
+  EXPECT_LE(report.best_round, report.rounds);
+  EXPECT_GT(report.best_valid_map, 0.6);
+  // Higher signal, higher score.
+  const float rows[6] = {0.95f, 0.5f, 1.0f, 0.1f, 0.5f, 1.0f};
+  float scores[2];
+  ASSERT_TRUE((*r)->Predict(rows, 2, 3, scores).ok());
+  EXPECT_GT(scores[0], scores[1]);
+  // Saved and loaded: the same scores; trained again: the same model.
+  TempDir dir;
+  ASSERT_TRUE((*r)->Save(dir.File("m.ubj")).ok());
+  auto loaded = Ranker::Load(dir.File("m.ubj"), 1);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->num_features(), 3);
+  float again[2];
+  ASSERT_TRUE((*loaded)->Predict(rows, 2, 3, again).ok());
+  EXPECT_EQ(again[0], scores[0]);
+  EXPECT_EQ(again[1], scores[1]);
+  RankerTrainReport report2;
+  auto r2 = Ranker::Train(rc.ranker(), 2, {train, train2}, valid, false, &report2);
+  ASSERT_TRUE(r2.ok());
+  ASSERT_TRUE((*r2)->Save(dir.File("m2.ubj")).ok());
+  EXPECT_EQ(hmrec::testing::ReadFile(dir.File("m.ubj")), hmrec::testing::ReadFile(dir.File("m2.ubj")));
+  // The wrong width is refused, naming both.
+  absl::Status wrong = (*loaded)->Predict(rows, 1, 2, again);
+  EXPECT_EQ(wrong.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(wrong.message()), HasSubstr("expects 3 features"));
+  // A damaged model file is refused.
+  hmrec::testing::WriteFile(dir.File("bad.ubj"), "not a model");
+  EXPECT_FALSE(Ranker::Load(dir.File("bad.ubj"), 1).ok());
+}
+
+}  // namespace
+}  // namespace hmrec
