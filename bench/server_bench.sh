@@ -92,7 +92,7 @@ run['scenario'] = sys.argv[4]
 run['server_rss_mib'] = int(sys.argv[5])
 run['batches'] = batches
 run['mean_batch_ids'] = d('hmrec_batch_ids_sum') / batches if batches else 0
-for stage in ('queue_wait', 'feature_lookup', 'tower', 'search'):
+for stage in ('queue_wait', 'feature_lookup', 'tower', 'search', 'candidates', 'ranking_features', 'ranker'):
     c = d(f'hmrec_stage_duration_seconds_count{{stage="{stage}"}}')
     run[f'{stage}_ms'] = 1000 * d(f'hmrec_stage_duration_seconds_sum{{stage="{stage}"}}') / c if c else 0
 print(json.dumps(run))
@@ -104,12 +104,13 @@ done
 python3 - "$WORK/results.jsonl" "$RUNS" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print(f"| scenario (ids x clients) | customers/s | p50 ms | p99 ms | failed | of which refused | mean batch | queue wait ms | features ms | tower ms | search ms | server RSS MiB |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+print(f"| scenario (ids x clients) | customers/s | p50 ms | p99 ms | failed | of which refused | mean batch | queue wait ms | features ms | tower ms | search ms | candidates ms | ranking features ms | ranker ms | server RSS MiB |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for sc in dict.fromkeys(r['scenario'] for r in rows):
     rs = [r for r in rows if r['scenario'] == sc]
     med = lambda k: statistics.median(r[k] for r in rs)
     print(f"| {sc} (median of {len(rs)}) | {med('customers_per_s'):.0f} | {med('p50_ms'):.1f} | {med('p99_ms'):.1f} | "
           f"{sum(r['failed'] for r in rs)} | {sum(r['failures'].get('RESOURCE_EXHAUSTED', 0) for r in rs)} | {med('mean_batch_ids'):.0f} | {med('queue_wait_ms'):.2f} | "
-          f"{med('feature_lookup_ms'):.2f} | {med('tower_ms'):.2f} | {med('search_ms'):.2f} | {max(r['server_rss_mib'] for r in rs)} |")
+          f"{med('feature_lookup_ms'):.2f} | {med('tower_ms'):.2f} | {med('search_ms'):.2f} | {med('candidates_ms'):.2f} | "
+          f"{med('ranking_features_ms'):.2f} | {med('ranker_ms'):.2f} | {max(r['server_rss_mib'] for r in rs)} |")
 PY

@@ -2,22 +2,22 @@
 
 namespace hmrec {
 config::RankingConfig WithRankingDefaults(config::RankingConfig c) {
-#define HMREC_DEFAULT(field, value)                                                                    \
+#define HMREC_DEFAULT(field, value) \
   if (c.field() == decltype(c.field()){}) c.set_##field(value)
   HMREC_DEFAULT(history_max_purchases, 128);
   HMREC_DEFAULT(history_max_age_days, 182);
-  HMREC_DEFAULT(repurchase_candidates, 30);
+  HMREC_DEFAULT(repurchase_candidates, 18);
   HMREC_DEFAULT(repurchase_half_life_days, 14.0);
-  HMREC_DEFAULT(two_tower_candidates, 40);
-  HMREC_DEFAULT(copurchase_candidates, 40);
+  HMREC_DEFAULT(two_tower_candidates, 24);
+  HMREC_DEFAULT(copurchase_candidates, 24);
   HMREC_DEFAULT(copurchase_window_days, 56);
   HMREC_DEFAULT(copurchase_max_gap_days, 7);
   HMREC_DEFAULT(copurchase_neighbours, 24);
   HMREC_DEFAULT(copurchase_anchors, 12);
-  HMREC_DEFAULT(same_product_candidates, 20);
-  HMREC_DEFAULT(segment_candidates, 24);
+  HMREC_DEFAULT(same_product_candidates, 12);
+  HMREC_DEFAULT(segment_candidates, 14);
   HMREC_DEFAULT(segment_window_days, 7);
-  HMREC_DEFAULT(trending_candidates, 12);
+  HMREC_DEFAULT(trending_candidates, 7);
   HMREC_DEFAULT(label_weeks, 3);
   HMREC_DEFAULT(max_groups_per_week, 50000);
   HMREC_DEFAULT(retrieval_epochs, 1);
@@ -25,13 +25,13 @@ config::RankingConfig WithRankingDefaults(config::RankingConfig c) {
   HMREC_DEFAULT(max_validation_groups, 20000);
   config::RankerParams* r = c.mutable_ranker();
   if (r->objective().empty()) r->set_objective("rank:map");
-  if (r->learning_rate() == 0) r->set_learning_rate(0.1);
+  if (r->learning_rate() == 0) r->set_learning_rate(0.2);
   if (r->max_depth() == 0) r->set_max_depth(7);
   if (r->min_child_weight() == 0) r->set_min_child_weight(1.0);
   if (r->subsample() == 0) r->set_subsample(0.8);
   if (r->colsample_bytree() == 0) r->set_colsample_bytree(0.8);
-  if (r->max_rounds() == 0) r->set_max_rounds(300);
-  if (r->early_stopping_rounds() == 0) r->set_early_stopping_rounds(50);
+  if (r->max_rounds() == 0) r->set_max_rounds(80);
+  if (r->early_stopping_rounds() == 0) r->set_early_stopping_rounds(20);
   if (r->seed() == 0) r->set_seed(42);
 #undef HMREC_DEFAULT
   return c;

@@ -58,8 +58,8 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
   t.attributes_.resize(n);
   for (size_t a = 0; a < n; ++a) {
     const Article& x = ds.articles[a];
-    t.attributes_[a] = {x.product_code,      x.index_group_no, x.product_type_no,   x.colour_group_code,
-                        x.section_no,        x.department_no,  x.garment_group_no};
+    t.attributes_[a] = {x.product_code, x.index_group_no, x.product_type_no, x.colour_group_code,
+                        x.section_no,   x.department_no,  x.garment_group_no};
   }
 
   // Article sales, prices, buyers' ages and channels before `day`.

@@ -75,7 +75,9 @@ class RankingTables {
   const ArticleAttributes& attributes(uint32_t article) const { return attributes_[article]; }
   // Articles bought by the same customers within a few days, with cosine
   // scores: count(a, b) / sqrt(buyers(a) * buyers(b)).
-  const ScoredArticle* neighbours_begin(uint32_t article) const { return neighbours_.data() + neighbour_offsets_[article]; }
+  const ScoredArticle* neighbours_begin(uint32_t article) const {
+    return neighbours_.data() + neighbour_offsets_[article];
+  }
   const ScoredArticle* neighbours_end(uint32_t article) const {
     return neighbours_.data() + neighbour_offsets_[article + 1];
   }
@@ -95,9 +97,9 @@ class RankingTables {
   std::vector<ArticleAttributes> attributes_;
   std::vector<uint64_t> neighbour_offsets_;  // num_articles + 1
   std::vector<ScoredArticle> neighbours_;
-  std::vector<uint32_t> product_of_;        // article -> product group
-  std::vector<uint64_t> product_offsets_;   // groups + 1
-  std::vector<ScoredArticle> products_;     // articles of each group, best first
+  std::vector<uint32_t> product_of_;                  // article -> product group
+  std::vector<uint64_t> product_offsets_;             // groups + 1
+  std::vector<ScoredArticle> products_;               // articles of each group, best first
   std::vector<std::vector<ScoredArticle>> segments_;  // kAgeBands + 1
   std::vector<ScoredArticle> trending_;
 };

@@ -40,10 +40,17 @@ const std::string& Field(const Article& a, int column) {
 }  // namespace
 
 const char* ArticleTable::ColumnName(int column) {
-  static const char* const kNames[kColumns] = {
-      "prod_name",           "product_type_name",         "product_group_name", "colour_group_name",
-      "perceived_colour_master_name", "graphical_appearance_name", "department_name",    "index_name",
-      "index_group_name",    "section_name",              "garment_group_name"};
+  static const char* const kNames[kColumns] = {"prod_name",
+                                               "product_type_name",
+                                               "product_group_name",
+                                               "colour_group_name",
+                                               "perceived_colour_master_name",
+                                               "graphical_appearance_name",
+                                               "department_name",
+                                               "index_name",
+                                               "index_group_name",
+                                               "section_name",
+                                               "garment_group_name"};
   return column >= 0 && column < kColumns ? kNames[column] : "unknown";
 }
 

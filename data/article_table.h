@@ -48,9 +48,7 @@ class ArticleTable {
   // The row of `article_id`, or -1.
   int64_t Row(int32_t article_id) const;
   // The value of `column` for `row`, and its id among the column's values.
-  absl::string_view Get(uint32_t row, int column) const {
-    return values_[column][ids_[column][row]];
-  }
+  absl::string_view Get(uint32_t row, int column) const { return values_[column][ids_[column][row]]; }
   uint32_t ValueId(uint32_t row, int column) const { return ids_[column][row]; }
   // The id of `value` in `column`, or -1 when no article has it.
   int64_t FindValue(int column, absl::string_view value) const;

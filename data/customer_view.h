@@ -28,8 +28,8 @@ struct HistoryLimits {
 };
 
 struct CustomerView {
-  int16_t age = -1;    // -1 when unknown
-  int32_t as_of = 0;   // purchases are all before this day
+  int16_t age = -1;                 // -1 when unknown
+  int32_t as_of = 0;                // purchases are all before this day
   std::vector<Purchase> purchases;  // oldest first
 };
 

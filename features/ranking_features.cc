@@ -39,8 +39,8 @@ std::vector<std::string> MakeNames() {
         // customer x article, from the bounded history
         "ca_count_1w", "ca_count_4w", "ca_count", "ca_days_since_last", "cp_count", "cp_days_since_last",
         // article, from the tables
-        "a_sales_1w", "a_sales_prev_1w", "a_sales_4w", "a_sales_all", "a_trend", "a_age_days",
-        "a_days_since_last_sale", "a_mean_price", "a_buyer_age_mean", "a_online_share",
+        "a_sales_1w", "a_sales_prev_1w", "a_sales_4w", "a_sales_all", "a_trend", "a_age_days", "a_days_since_last_sale",
+        "a_mean_price", "a_buyer_age_mean", "a_online_share",
         // customer
         "c_age", "c_purchases", "c_purchases_4w", "c_days_since_last", "c_mean_price", "c_online_share",
         "c_distinct_articles", "c_visit_days",
@@ -62,8 +62,8 @@ const std::vector<std::string>& RankingFeatureNames() {
 int NumRankingFeatures() { return static_cast<int>(RankingFeatureNames().size()); }
 
 void ComputeRankingFeatures(const CustomerView& view, const RankingTables& tables,
-                            const std::vector<Candidate>& candidates, const TwoTowerEmbeddings& emb,
-                            FeatureScratch* s, float* out) {
+                            const std::vector<Candidate>& candidates, const TwoTowerEmbeddings& emb, FeatureScratch* s,
+                            float* out) {
   const int nf = NumRankingFeatures();
   const int32_t today = view.as_of - 1;
 

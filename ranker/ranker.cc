@@ -82,16 +82,15 @@ absl::Status CheckSet(const RankingSet& set, int num_features) {
 }
 
 // A histogram-quantised matrix of `sets`, binned like `ref` when given.
-absl::Status MakeQuantileMatrix(const std::vector<const RankingSet*>& sets, int threads, DMatrixHandle ref,
-                                Matrix* m) {
+absl::Status MakeQuantileMatrix(const std::vector<const RankingSet*>& sets, int threads, DMatrixHandle ref, Matrix* m) {
   Matrix proxy;
   RETURN_IF_ERROR(Check(XGProxyDMatrixCreate(proxy.out()), "proxy"));
   BatchIter it;
   it.sets = sets;
   it.proxy = proxy.get();
   const std::string config = absl::StrFormat("{\"missing\": NaN, \"nthread\": %d, \"max_bin\": 256}", threads);
-  const int rc = XGQuantileDMatrixCreateFromCallback(&it, proxy.get(), ref, ResetBatches, NextBatch, config.c_str(),
-                                                     m->out());
+  const int rc =
+      XGQuantileDMatrixCreateFromCallback(&it, proxy.get(), ref, ResetBatches, NextBatch, config.c_str(), m->out());
   if (!it.error.empty()) return absl::InternalError(absl::StrCat("xgboost batch: ", it.error));
   return Check(rc, "quantile DMatrix");
 }
@@ -149,7 +148,8 @@ absl::StatusOr<std::unique_ptr<Ranker>> Ranker::Train(const config::RankerParams
   {
     size_t groups = 0;
     for (const RankingSet& s : train) groups += s.group_sizes.size();
-    for (auto [m, want] : {std::make_pair(dtrain.get(), groups), std::make_pair(dvalid.get(), valid.group_sizes.size())}) {
+    for (auto [m, want] :
+         {std::make_pair(dtrain.get(), groups), std::make_pair(dvalid.get(), valid.group_sizes.size())}) {
       bst_ulong len = 0;
       const unsigned* ptr = nullptr;
       RETURN_IF_ERROR(Check(XGDMatrixGetUIntInfo(m, "group_ptr", &len, &ptr), "group_ptr"));
@@ -240,21 +240,27 @@ absl::Status Ranker::Save(const std::string& path) const {
   return absl::OkStatus();
 }
 
-absl::Status Ranker::Predict(const float* rows, int64_t n, int num_features, float* out) const {
+int Ranker::rounds() const {
+  int r = 0;
+  return XGBoosterBoostedRounds(booster_, &r) == 0 ? r : 0;
+}
+
+absl::Status Ranker::Predict(const float* rows, int64_t n, int num_features, float* out, int trees) const {
   if (n == 0) return absl::OkStatus();
   if (num_features != num_features_) {
     return absl::InvalidArgumentError(
         absl::StrCat("ranker expects ", num_features_, " features per row, got ", num_features));
   }
   const std::string array = ArrayInterface(rows, n, num_features);
-  static constexpr char kConfig[] =
-      "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": 0, "
-      "\"strict_shape\": false, \"missing\": NaN, \"cache_id\": 0}";
+  const std::string config = absl::StrFormat(
+      "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": %d, "
+      "\"strict_shape\": false, \"missing\": NaN, \"cache_id\": 0}",
+      std::max(0, trees));
   const bst_ulong* shape = nullptr;
   bst_ulong dim = 0;
   const float* result = nullptr;
-  RETURN_IF_ERROR(
-      Check(XGBoosterPredictFromDense(booster_, array.c_str(), kConfig, nullptr, &shape, &dim, &result), "predict"));
+  RETURN_IF_ERROR(Check(
+      XGBoosterPredictFromDense(booster_, array.c_str(), config.c_str(), nullptr, &shape, &dim, &result), "predict"));
   std::memcpy(out, result, sizeof(float) * static_cast<size_t>(n));
   return absl::OkStatus();
 }

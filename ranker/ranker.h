@@ -33,8 +33,8 @@ struct RankingSet {
 };
 
 struct RankerTrainReport {
-  int rounds = 0;           // boosted
-  int best_round = 0;       // 1-based; the model keeps rounds 1..best_round
+  int rounds = 0;      // boosted
+  int best_round = 0;  // 1-based; the model keeps rounds 1..best_round
   double best_valid_map = 0;
   std::vector<double> valid_map;  // MAP@12 on the validation groups after each round
   double seconds = 0;
@@ -59,8 +59,11 @@ class Ranker {
   // Writes the model (XGBoost's UBJSON) atomically.
   absl::Status Save(const std::string& path) const;
 
-  // Scores `n` rows of `num_features` features (row-major) into out[0..n).
-  absl::Status Predict(const float* rows, int64_t n, int num_features, float* out) const;
+  // Scores `n` rows of `num_features` features (row-major) into out[0..n),
+  // with the first `trees` boosting rounds (0: all).
+  absl::Status Predict(const float* rows, int64_t n, int num_features, float* out, int trees = 0) const;
+  // Boosting rounds in the model.
+  int rounds() const;
 
   int num_features() const { return num_features_; }
 

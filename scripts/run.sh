@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The main job. On a fresh Debian 12 machine: installs what is missing,
 # builds, generates the `small` dataset (or takes your Kaggle CSVs), holds
-# out the last week, trains the two-tower model, builds the servable bundle,
+# out the last week, trains the two-tower model and the ranking stage
+# (candidate sources, features, XGBoost ranker), builds the servable bundle,
 # starts the server, writes submission.csv for every customer through it with
-# the batch client, and prints MAP@12 of the model and the baselines.
+# the batch client (ranked), and prints MAP@12 of the ranked list, of the
+# two-tower retrieval alone (the same server with ranking off) and of the
+# baselines.
 #
 #   scripts/run.sh                          # generated small data, 7-day holdout
 #   scripts/run.sh --scale tiny|small|full
@@ -98,31 +101,40 @@ else
 fi
 
 # Serve it on 127.0.0.1 and write the submission through the server, as a
-# user of the service would; stop the server afterwards.
-"$BUILD/server/hmrec_server" --config "$ROOT/configs/server.pbtxt" --listen 127.0.0.1:0 --metrics 127.0.0.1:0 \
-  --bundle "$OUT/bundles/current" 2> "$OUT/server.log" &
-SERVER_PID=$!
-trap 'kill -TERM $SERVER_PID 2>/dev/null && wait $SERVER_PID 2>/dev/null' EXIT
-for _ in $(seq 1 600); do
-  grep -q "listening on" "$OUT/server.log" && break
-  kill -0 $SERVER_PID 2>/dev/null || { cat "$OUT/server.log" >&2; echo "run.sh: the server did not start" >&2; exit 1; }
-  sleep 0.2
-done
-PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$OUT/server.log" | grep -o '[0-9]*$')
-echo "run.sh: $(grep -m1 'listening on' "$OUT/server.log" | sed 's/^server: //'); log in $OUT/server.log" >&2
-"$BUILD/client/hmrec_client" --server "127.0.0.1:$PORT" --all-customers --data "$TRAIN" > "$OUT/submission.csv.tmp"
-mv "$OUT/submission.csv.tmp" "$OUT/submission.csv"
-kill -TERM $SERVER_PID && wait $SERVER_PID
-trap - EXIT
+# user of the service would; stop the server afterwards. With a holdout, the
+# same bundle is served once more with ranking off: the retrieval-only line.
+serve_and_write() {  # serve_and_write RANKING OUT_CSV LOG
+  "$BUILD/server/hmrec_server" --config "$ROOT/configs/server.pbtxt" --listen 127.0.0.1:0 --metrics 127.0.0.1:0 \
+    --bundle "$OUT/bundles/current" --ranking "$1" 2> "$3" &
+  SERVER_PID=$!
+  trap 'kill -TERM $SERVER_PID 2>/dev/null && wait $SERVER_PID 2>/dev/null' EXIT
+  for _ in $(seq 1 600); do
+    grep -q "listening on" "$3" && break
+    kill -0 $SERVER_PID 2>/dev/null || { cat "$3" >&2; echo "run.sh: the server did not start" >&2; exit 1; }
+    sleep 0.2
+  done
+  PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$3" | grep -o '[0-9]*$')
+  echo "run.sh: $(grep -m1 'listening on' "$3" | sed 's/^server: //'); $(grep -m1 'search kernel' "$3" | sed 's/^server: //'); log in $3" >&2
+  "$BUILD/client/hmrec_client" --server "127.0.0.1:$PORT" --all-customers --data "$TRAIN" > "$2.tmp"
+  mv "$2.tmp" "$2"
+  kill -TERM $SERVER_PID && wait $SERVER_PID
+  trap - EXIT
+}
+serve_and_write on "$OUT/submission.csv" "$OUT/server.log"
 echo "run.sh: wrote $OUT/submission.csv through the server" >&2
 
 if [[ -n "$HOLDOUT" ]]; then
+  serve_and_write off "$OUT/submissions/retrieval_only.csv" "$OUT/server_retrieval.log"
   echo
   echo "MAP@12 on the last $HOLDOUT days held out ($OUT):"
   for kind in popular age recent; do
     "$EVALUATE" score --truth "$SPLIT/truth.csv" --submission "$OUT/submissions/$kind.csv" \
       --customers "$TRAIN/customers.csv" --json "$OUT/metrics/$kind.json" --label "baseline: $kind" --quiet
   done
+  "$EVALUATE" score --truth "$SPLIT/truth.csv" --submission "$OUT/submissions/retrieval_only.csv" \
+    --customers "$TRAIN/customers.csv" --json "$OUT/metrics/two_tower.json" --label "two-tower only (served)" --quiet
   "$EVALUATE" score --truth "$SPLIT/truth.csv" --submission "$OUT/submission.csv" \
-    --customers "$TRAIN/customers.csv" --json "$OUT/metrics/two_tower.json" --label "two-tower (served)" --quiet
+    --customers "$TRAIN/customers.csv" --json "$OUT/metrics/ranked.json" --label "ranked (served)" --quiet
+  offline=$(grep -A1 'name: "ranked_holdout_map_at_12"' "$OUT/bundles/current/manifest.pbtxt" | grep -o 'value: [0-9.e-]*' | cut -d' ' -f2 || true)
+  if [[ -n "$offline" ]]; then printf 'ranked (trainer, offline)    MAP@12 %.5f\n' "$offline"; fi
 fi

@@ -25,6 +25,7 @@ ABSL_FLAG(std::string, config, "configs/server.pbtxt", "ServerConfig, text forma
 ABSL_FLAG(std::string, listen, "", "Overrides the config's listen_address");
 ABSL_FLAG(std::string, bundle, "", "Overrides the config's bundle_path");
 ABSL_FLAG(std::string, metrics, "", "Overrides the config's metrics_address (\"off\" disables)");
+ABSL_FLAG(std::string, ranking, "", "Overrides the config's ranking: on (the bundle's ranker) or off (retrieval only)");
 
 namespace {
 int Fail(const std::string& what, const absl::Status& s) {
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
   hmrec::config::ServerConfig cfg = *read;
   if (!absl::GetFlag(FLAGS_listen).empty()) cfg.set_listen_address(absl::GetFlag(FLAGS_listen));
   if (!absl::GetFlag(FLAGS_bundle).empty()) cfg.set_bundle_path(absl::GetFlag(FLAGS_bundle));
+  if (!absl::GetFlag(FLAGS_ranking).empty()) cfg.set_ranking(absl::GetFlag(FLAGS_ranking));
   if (absl::GetFlag(FLAGS_metrics) == "off") {
     cfg.clear_metrics_address();
   } else if (!absl::GetFlag(FLAGS_metrics).empty()) {
@@ -64,7 +66,8 @@ int main(int argc, char** argv) {
   const std::string host = cfg.listen_address().substr(0, cfg.listen_address().rfind(':'));
   std::fprintf(stderr, "server: bundle %s, listening on %s:%d\n", (*server)->version().c_str(), host.c_str(),
                (*server)->port());
-  std::fprintf(stderr, "server: search kernel %s\n", (*server)->search_kernel().c_str());
+  std::fprintf(stderr, "server: search kernel %s, %s\n", (*server)->search_kernel().c_str(),
+               (*server)->ranking() ? "ranked by the bundle's ranker" : "retrieval only (no ranker, or ranking off)");
   if ((*server)->metrics_port() > 0) {
     std::fprintf(stderr, "server: metrics on http://%s:%d/metrics\n",
                  cfg.metrics_address().substr(0, cfg.metrics_address().rfind(':')).c_str(), (*server)->metrics_port());

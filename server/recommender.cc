@@ -383,6 +383,56 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
   return absl::OkStatus();
 }
 
+void Recommender::BuildCandidates(const config::CustomerRecord& r, int64_t j, int search_k, RecommendScratch* s,
+                                  CustomerView* view, std::vector<Candidate>* candidates) const {
+  // The customer as the ranking saw them offline: the stored bounded
+  // history (the same limits), as of the bundle's day.
+  view->age = static_cast<int16_t>(r.age());
+  view->as_of = as_of_;
+  view->purchases.clear();
+  for (int x = 0; x < r.purchase_article_ids_size(); ++x) {
+    auto it = article_row_.find(r.purchase_article_ids(x));
+    if (it == article_row_.end()) continue;
+    view->purchases.push_back({static_cast<uint32_t>(it->second - 1), r.purchase_days(x), r.purchase_prices(x),
+                               x < static_cast<int>(r.purchase_channels().size())
+                                   ? static_cast<uint8_t>(r.purchase_channels()[x])
+                                   : uint8_t{0}});
+  }
+  ApplyLimits(limits_, view);
+  s->hit_rows.resize(static_cast<size_t>(search_k));
+  for (int x = 0; x < search_k; ++x) {
+    const int64_t id = s->ids[j * search_k + x];
+    auto it = id < 0 ? article_row_.end() : article_row_.find(static_cast<int32_t>(id));
+    s->hit_rows[x] = it == article_row_.end() ? -1 : it->second - 1;
+  }
+  TwoTowerHits hits{s->hit_rows.data(), s->scores.data() + j * search_k, search_k};
+  GenerateCandidates(*view, *tables_, hits, ranking_config_, &s->candidate_scratch, candidates);
+}
+
+absl::StatusOr<Recommender::RankingInputs> Recommender::RankingInputsOf(absl::string_view customer_id) const {
+  if (ranker_ == nullptr) return absl::FailedPreconditionError("this bundle is served without a ranker");
+  RecommendScratch s;
+  const std::vector<absl::string_view> ids = {customer_id};
+  RETURN_IF_ERROR(EncodeCustomers(ids, &s.fields, &s.history, &s.found, &s.records));
+  if (!s.found[0]) return absl::NotFoundError(absl::StrCat("customer ", customer_id, " is not in the feature store"));
+  s.queries.resize(dim_);
+  RETURN_IF_ERROR(tower_->Embed(s.fields.data(), s.history.data(), 1, s.queries.data()));
+  const int search_k = ranking_config_.two_tower_candidates();
+  s.ids.resize(search_k);
+  s.scores.resize(search_k);
+  if (exact_ != nullptr) {
+    exact_->Search(s.queries.data(), 1, search_k, s.ids.data(), s.scores.data(), 1, &s.search);
+  } else {
+    RETURN_IF_ERROR(SearchArticles(*index_, s.queries.data(), 1, search_k, &s.ids, &s.scores));
+  }
+  RankingInputs out;
+  BuildCandidates(s.records[0], 0, search_k, &s, &out.view, &out.candidates);
+  out.features.resize(out.candidates.size() * NumRankingFeatures());
+  TwoTowerEmbeddings emb{s.queries.data(), article_vectors_.data(), dim_};
+  ComputeRankingFeatures(out.view, *tables_, out.candidates, emb, &s.feature_scratch, out.features.data());
+  return out;
+}
+
 absl::Status Recommender::Rank(const std::vector<size_t>& known, int search_k,
                                const std::vector<const RequestOptions*>& options, std::vector<Recommendation>* out,
                                StageTimes* t, RecommendScratch* s) const {
@@ -393,7 +443,6 @@ absl::Status Recommender::Rank(const std::vector<size_t>& known, int search_k,
   s->views.resize(known.size());
   s->candidates.resize(known.size());
   s->offsets.assign(known.size() + 1, 0);
-  s->hit_rows.resize(static_cast<size_t>(search_k));
   std::vector<bool> finite(known.size(), true);
   auto t0 = Clock::now();
   for (int64_t j = 0; j < m; ++j) {
@@ -403,28 +452,7 @@ absl::Status Recommender::Rank(const std::vector<size_t>& known, int search_k,
     std::vector<Candidate>& cands = s->candidates[j];
     cands.clear();
     if (!finite[j]) continue;
-    // The customer as the ranking saw them offline: the stored bounded
-    // history (the same limits), as of the tables' day.
-    CustomerView& view = s->views[j];
-    view.age = static_cast<int16_t>(r.age());
-    view.as_of = as_of_;
-    view.purchases.clear();
-    for (int x = 0; x < r.purchase_article_ids_size(); ++x) {
-      auto it = article_row_.find(r.purchase_article_ids(x));
-      if (it == article_row_.end()) continue;
-      view.purchases.push_back({static_cast<uint32_t>(it->second - 1), r.purchase_days(x), r.purchase_prices(x),
-                                x < static_cast<int>(r.purchase_channels().size())
-                                    ? static_cast<uint8_t>(r.purchase_channels()[x])
-                                    : uint8_t{0}});
-    }
-    ApplyLimits(limits_, &view);
-    for (int x = 0; x < search_k; ++x) {
-      const int64_t id = s->ids[j * search_k + x];
-      auto it = id < 0 ? article_row_.end() : article_row_.find(static_cast<int32_t>(id));
-      s->hit_rows[x] = it == article_row_.end() ? -1 : it->second - 1;
-    }
-    TwoTowerHits hits{s->hit_rows.data(), s->scores.data() + j * search_k, search_k};
-    GenerateCandidates(view, *tables_, hits, ranking_config_, &s->candidate_scratch, &cands);
+    BuildCandidates(r, j, search_k, s, &s->views[j], &cands);
   }
   for (int64_t j = 0; j < m; ++j) s->offsets[j + 1] = s->offsets[j] + s->candidates[j].size();
   t->candidates = since(t0);

@@ -107,6 +107,18 @@ class Recommender {
   absl::Status Recommend(const std::vector<absl::string_view>& customer_ids, int k, std::vector<Recommendation>* out,
                          StageTimes* times, int search_threads, RecommendScratch* scratch) const;
 
+  // What the ranker sees for one customer, built by the serving path from
+  // the feature store (for the parity test with the trainer's offline
+  // features, and for inspection): the history view, the candidates and
+  // their feature rows (candidates x NumRankingFeatures()). NOT_FOUND for a
+  // customer the store does not know; FAILED_PRECONDITION without a ranker.
+  struct RankingInputs {
+    CustomerView view;
+    std::vector<Candidate> candidates;
+    std::vector<float> features;
+  };
+  absl::StatusOr<RankingInputs> RankingInputsOf(absl::string_view customer_id) const;
+
   // INVALID_ARGUMENT naming the first filter value no article of this
   // bundle has.
   absl::Status CheckFilters(const RequestFilters& filters) const;
@@ -137,6 +149,10 @@ class Recommender {
   // rows of s.queries / s.ids in order).
   absl::Status Rank(const std::vector<size_t>& known, int search_k, const std::vector<const RequestOptions*>& options,
                     std::vector<Recommendation>* out, StageTimes* t, RecommendScratch* s) const;
+  // The view and candidates of the known customer at position j of the
+  // tower's rows (record `r`, search results s->ids/s->scores).
+  void BuildCandidates(const config::CustomerRecord& r, int64_t j, int search_k, RecommendScratch* s,
+                       CustomerView* view, std::vector<Candidate>* candidates) const;
   // Appends popular articles that pass `filter` and are not in `rec` until
   // it holds k (the fallback list first, then the whole catalogue); returns
   // how many were appended.

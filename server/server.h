@@ -48,6 +48,8 @@ class Server {
   std::string version() const { return bundles_->Current()->version; }
   // How the current bundle's articles are searched (see Recommender).
   std::string search_kernel() const { return bundles_->Current()->recommender->search_kernel(); }
+  // True when the current bundle's lists are ranked by its ranker.
+  bool ranking() const { return bundles_->Current()->recommender->ranking(); }
   int64_t queued_ids() const { return queue_->queued_ids(); }
 
   // Re-resolves bundle_path now, retrying a bundle refused before.

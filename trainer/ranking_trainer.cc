@@ -54,7 +54,7 @@ struct Chunk {
   std::vector<float> embeddings;                   // per customer, dim floats
   std::vector<int64_t> hits;                       // two-tower article rows, k per customer
   std::vector<float> hit_scores;
-  std::vector<CustomerView> views;                 // per customer
+  std::vector<CustomerView> views;  // per customer
 };
 
 // What every pass over customers needs.
@@ -68,11 +68,11 @@ class CandidateBuilder {
 
   // Fills `out` for `customers` as of `tables.day()`, with `retriever`'s
   // two-tower source.
-  absl::Status Build(const std::vector<uint32_t>& customers, const RankingTables& tables,
-                     TwoTowerRetriever* retriever, Chunk* out) {
+  absl::Status Build(const std::vector<uint32_t>& customers, const RankingTables& tables, TwoTowerRetriever* retriever,
+                     Chunk* out) {
     const int k = rc_.two_tower_candidates();
-    RETURN_IF_ERROR(retriever->Retrieve(ds_, history_, customers, tables.day(), k, &out->embeddings, &out->hits,
-                                        &out->hit_scores));
+    RETURN_IF_ERROR(
+        retriever->Retrieve(ds_, history_, customers, tables.day(), k, &out->embeddings, &out->hits, &out->hit_scores));
     const int64_t n = static_cast<int64_t>(customers.size());
     out->candidates.resize(customers.size());
     out->views.resize(customers.size());
@@ -137,8 +137,8 @@ void FillTo(int k, const std::vector<ScoredArticle>& fill, const Dataset& ds, st
 // candidate, until max_groups_per_week.
 absl::StatusOr<RankingSet> LabelWeek(const Dataset& ds, const CustomerHistory& history, const RankingTables& tables,
                                      TwoTowerRetriever* retriever, CandidateBuilder* builder,
-                                     const config::RankingConfig& rc, uint64_t seed, bool subsample,
-                                     bool show_progress, RankingWeekStats* stats) {
+                                     const config::RankingConfig& rc, uint64_t seed, bool subsample, bool show_progress,
+                                     RankingWeekStats* stats) {
   const int32_t day = tables.day();
   auto buyers = Buyers(ds, day, day + 7);
   Rng rng(seed, 0x7ab1e, static_cast<uint64_t>(day));
@@ -171,8 +171,8 @@ absl::StatusOr<RankingSet> LabelWeek(const Dataset& ds, const CustomerHistory& h
       stats->positives += positives;
       // Every bought candidate; of the others all, or a seeded sample.
       const int negatives = static_cast<int>(cands.size()) - positives;
-      const int keep = subsample && rc.negatives_per_group() >= 0 ? std::min(negatives, rc.negatives_per_group())
-                                                                  : negatives;
+      const int keep =
+          subsample && rc.negatives_per_group() >= 0 ? std::min(negatives, rc.negatives_per_group()) : negatives;
       int seen = 0, kept = 0;
       uint32_t rows = 0;
       for (size_t j = 0; j < cands.size(); ++j) {
@@ -229,8 +229,8 @@ absl::StatusOr<RankingEvaluation> Evaluate(const Dataset& ds, const CustomerHist
     std::vector<uint32_t> customers(holdout.customers.begin() + b, holdout.customers.begin() + e);
     RETURN_IF_ERROR(builder->Build(customers, tables, retriever, &chunk));
     scores.resize(chunk.offsets.back());
-    RETURN_IF_ERROR(ranker.Predict(chunk.features.data(), static_cast<int64_t>(chunk.offsets.back()), nf,
-                                   scores.data()));
+    RETURN_IF_ERROR(
+        ranker.Predict(chunk.features.data(), static_cast<int64_t>(chunk.offsets.back()), nf, scores.data()));
     for (size_t i = 0; i < customers.size(); ++i) {
       const absl::flat_hash_set<int32_t>& truth = holdout.articles[b + i];
       const std::vector<Candidate>& cands = chunk.candidates[i];
@@ -291,7 +291,94 @@ absl::StatusOr<RankingEvaluation> Evaluate(const Dataset& ds, const CustomerHist
   return ev;
 }
 
+config::RankingConfig Scaled(const config::RankingConfig& rc, double f) {
+  config::RankingConfig c = rc;
+  auto scale = [f](int v) { return std::max(1, static_cast<int>(std::lround(v * f))); };
+  c.set_repurchase_candidates(scale(rc.repurchase_candidates()));
+  c.set_two_tower_candidates(scale(rc.two_tower_candidates()));
+  c.set_copurchase_candidates(scale(rc.copurchase_candidates()));
+  c.set_same_product_candidates(scale(rc.same_product_candidates()));
+  c.set_segment_candidates(scale(rc.segment_candidates()));
+  c.set_trending_candidates(scale(rc.trending_candidates()));
+  return c;
+}
+
 }  // namespace
+
+absl::StatusOr<std::vector<RankingCurvePoint>> RankingCurve(const Dataset& ds, const Holdout& holdout,
+                                                            const std::string& bundle_dir,
+                                                            const std::vector<double>& candidate_scales,
+                                                            const std::vector<int>& tree_counts,
+                                                            int64_t max_customers) {
+  ASSIGN_OR_RETURN(config::BundleManifest manifest, ReadManifest(bundle_dir));
+  if (manifest.ranking_schema() != kRankingSchema) {
+    return absl::FailedPreconditionError(absl::StrCat(bundle_dir, " has no ranker of this feature schema"));
+  }
+  const config::RankingConfig base = WithRankingDefaults(manifest.trainer().ranking());
+  const fs::path dir(bundle_dir);
+  ASSIGN_OR_RETURN(std::unique_ptr<Ranker> ranker, Ranker::Load((dir / kRankerFile).string(), 1));
+  ASSIGN_OR_RETURN(RankingTables tables, RankingTables::Load((dir / kRankingTablesFile).string()));
+  ASSIGN_OR_RETURN(std::unique_ptr<TwoTowerRetriever> retriever, TwoTowerRetriever::Load(bundle_dir, ds, 1));
+  const CustomerHistory history = CustomerHistory::Build(ds.transactions, ds.customers.size());
+  const size_t n =
+      max_customers > 0 ? std::min<size_t>(max_customers, holdout.customers.size()) : holdout.customers.size();
+  const int nf = NumRankingFeatures();
+  const std::vector<ScoredArticle>& popular = tables.segment(kUnknownAgeBand);
+  std::vector<RankingCurvePoint> out;
+  for (double scale : candidate_scales) {
+    const config::RankingConfig rc = Scaled(base, scale);
+    CandidateBuilder builder(ds, history, rc, 1);
+    std::vector<RankingCurvePoint> points(tree_counts.size());
+    for (size_t t = 0; t < tree_counts.size(); ++t) {
+      points[t].candidate_scale = scale;
+      points[t].trees = tree_counts[t];
+    }
+    double candidates = 0, build_seconds = 0;
+    Chunk chunk;
+    std::vector<float> scores;
+    std::vector<uint32_t> order;
+    std::vector<int32_t> pred;
+    for (size_t b = 0; b < n; b += kChunk) {
+      const size_t e = std::min(n, b + kChunk);
+      std::vector<uint32_t> customers(holdout.customers.begin() + b, holdout.customers.begin() + e);
+      auto t0 = Clock::now();
+      RETURN_IF_ERROR(builder.Build(customers, tables, retriever.get(), &chunk));
+      build_seconds += Since(t0);
+      scores.resize(chunk.offsets.back());
+      for (size_t t = 0; t < tree_counts.size(); ++t) {
+        t0 = Clock::now();
+        RETURN_IF_ERROR(ranker->Predict(chunk.features.data(), static_cast<int64_t>(chunk.offsets.back()), nf,
+                                        scores.data(), tree_counts[t]));
+        points[t].predict_us += Since(t0);
+        for (size_t i = 0; i < customers.size(); ++i) {
+          const std::vector<Candidate>& cands = chunk.candidates[i];
+          if (t == 0) candidates += static_cast<double>(cands.size());
+          const float* s = scores.data() + chunk.offsets[i];
+          order.resize(cands.size());
+          std::iota(order.begin(), order.end(), 0u);
+          std::stable_sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) { return s[x] > s[y]; });
+          pred.clear();
+          for (uint32_t j : order) {
+            if (static_cast<int>(pred.size()) >= kK) break;
+            pred.push_back(ds.articles[cands[j].article].article_id);
+          }
+          FillTo(kK, popular, ds, &pred);
+          points[t].map_at_12 += AveragePrecisionAtK(pred, holdout.articles[b + i], kK);
+        }
+      }
+    }
+    for (RankingCurvePoint& p : points) {
+      p.candidates_per_customer = candidates / static_cast<double>(n);
+      p.map_at_12 /= static_cast<double>(n);
+      // Retrieval (tower + search) is timed with the candidates; it is the
+      // same for every point and small beside the rest.
+      p.candidates_us = 1e6 * build_seconds / static_cast<double>(n);
+      p.predict_us = 1e6 * p.predict_us / static_cast<double>(n);
+      out.push_back(p);
+    }
+  }
+  return out;
+}
 
 std::string RankingReport::Json() const {
   std::string s = "{\"weeks\": [";
@@ -328,9 +415,8 @@ std::string RankingReport::Json() const {
   return s;
 }
 
-absl::StatusOr<RankingReport> TrainRanking(const config::TrainerConfig& cfg, const Dataset& ds,
-                                           const Holdout* holdout, const std::string& bundle_dir,
-                                           const RankingOptions& options) {
+absl::StatusOr<RankingReport> TrainRanking(const config::TrainerConfig& cfg, const Dataset& ds, const Holdout* holdout,
+                                           const std::string& bundle_dir, const RankingOptions& options) {
   const auto start = Clock::now();
   RankingReport report;
   const config::RankingConfig rc = WithRankingDefaults(cfg.ranking());
@@ -340,9 +426,8 @@ absl::StatusOr<RankingReport> TrainRanking(const config::TrainerConfig& cfg, con
   const int32_t as_of = ds.last_day + 1;
   const int32_t first_label_day = as_of - 7 * weeks;
   if (first_label_day - ds.first_day < 28) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "ranking needs at least 4 weeks of data before its ", weeks, " label weeks; the data spans ",
-        as_of - ds.first_day, " days"));
+    return absl::FailedPreconditionError(absl::StrCat("ranking needs at least 4 weeks of data before its ", weeks,
+                                                      " label weeks; the data spans ", as_of - ds.first_day, " days"));
   }
   const fs::path work = fs::path(options.work_dir) / "ranking";
   std::error_code ec;
@@ -403,9 +488,9 @@ absl::StatusOr<RankingReport> TrainRanking(const config::TrainerConfig& cfg, con
   // The ranker.
   t0 = Clock::now();
   const int ranker_threads = rc.ranker().threads() > 0 ? rc.ranker().threads() : threads;
-  ASSIGN_OR_RETURN(std::unique_ptr<Ranker> ranker, Ranker::Train(rc.ranker(), ranker_threads, std::move(train),
-                                                                 std::move(valid), options.show_progress,
-                                                                 &report.ranker));
+  ASSIGN_OR_RETURN(std::unique_ptr<Ranker> ranker,
+                   Ranker::Train(rc.ranker(), ranker_threads, std::move(train), std::move(valid), options.show_progress,
+                                 &report.ranker));
   report.seconds_ranker = Since(t0);
 
   // Into the bundle: the ranker, the tables as of the day after the data,
@@ -450,12 +535,13 @@ absl::StatusOr<RankingReport> TrainRanking(const config::TrainerConfig& cfg, con
     json << report.Json() << "\n";
     std::ofstream curve(work / "ranker_curve.tsv");
     curve << "round\tvalid_map_at_12\n";
-    for (size_t r = 0; r < report.ranker.valid_map.size(); ++r) curve << r + 1 << "\t" << report.ranker.valid_map[r] << "\n";
+    for (size_t r = 0; r < report.ranker.valid_map.size(); ++r)
+      curve << r + 1 << "\t" << report.ranker.valid_map[r] << "\n";
   }
   if (!options.plot_script.empty()) {
-    const std::string cmd = absl::StrCat(options.python, " '", options.plot_script, "' '",
-                                         (work / "ranker_curve.tsv").string(), "' '",
-                                         (work / "ranker_curve.png").string(), "' > /dev/null 2>&1");
+    const std::string cmd =
+        absl::StrCat(options.python, " '", options.plot_script, "' '", (work / "ranker_curve.tsv").string(), "' '",
+                     (work / "ranker_curve.png").string(), "' > /dev/null 2>&1");
     if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "ranking: could not plot the ranker's curve\n");
   }
   return report;

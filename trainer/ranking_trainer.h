@@ -30,9 +30,9 @@ namespace hmrec {
 
 struct RankingWeekStats {
   std::string first_day;
-  int64_t buyers = 0;        // customers who bought in the week
-  int64_t customers = 0;     // of them, those whose candidates were built
-  int64_t groups = 0;        // of those, the ones with a bought candidate (training groups)
+  int64_t buyers = 0;     // customers who bought in the week
+  int64_t customers = 0;  // of them, those whose candidates were built
+  int64_t groups = 0;     // of those, the ones with a bought candidate (training groups)
   int64_t rows = 0;
   int64_t positives = 0;
   double candidates_per_customer = 0;
@@ -75,12 +75,30 @@ struct RankingOptions {
   std::string python = "python3";
 };
 
+// One point of the cost/quality curve of a trained ranker.
+struct RankingCurvePoint {
+  double candidate_scale = 1;  // per-source candidate limits times this
+  int trees = 0;               // boosting rounds used (0 = all)
+  double candidates_per_customer = 0;
+  double map_at_12 = 0;
+  double candidates_us = 0;  // per customer, one thread: sources + features
+  double predict_us = 0;     // per customer, one thread: XGBoost
+};
+
+// Scores the holdout (its first `max_customers`, 0 = all) with the bundle's
+// ranker for every combination of candidate scale and tree count, timing
+// candidates + features and the prediction on one thread: the curve from
+// which the defaults are picked (docs/PERFORMANCE.md).
+absl::StatusOr<std::vector<RankingCurvePoint>> RankingCurve(const Dataset& ds, const Holdout& holdout,
+                                                            const std::string& bundle_dir,
+                                                            const std::vector<double>& candidate_scales,
+                                                            const std::vector<int>& tree_counts, int64_t max_customers);
+
 // Trains the ranking stage for the bundle `bundle_dir`, which the caller
 // exported from towers trained on `ds` with `cfg` (cfg.ranking present),
 // and adds ranker.ubj, ranking_tables.bin, the feature schema and the
 // metrics to its manifest.
-absl::StatusOr<RankingReport> TrainRanking(const config::TrainerConfig& cfg, const Dataset& ds,
-                                           const Holdout* holdout, const std::string& bundle_dir,
-                                           const RankingOptions& options);
+absl::StatusOr<RankingReport> TrainRanking(const config::TrainerConfig& cfg, const Dataset& ds, const Holdout* holdout,
+                                           const std::string& bundle_dir, const RankingOptions& options);
 
 }  // namespace hmrec

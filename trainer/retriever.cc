@@ -44,9 +44,9 @@ absl::StatusOr<std::unique_ptr<TwoTowerRetriever>> TwoTowerRetriever::Load(const
   }
   for (size_t a = 0; a < ds.articles.size(); ++a) {
     if (impl->embeddings.article_ids[a] != ds.articles[a].article_id) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("bundle ", bundle_dir, ": article row ", a, " is ", impl->embeddings.article_ids[a],
-                       ", the data's is ", ds.articles[a].article_id));
+      return absl::FailedPreconditionError(absl::StrCat("bundle ", bundle_dir, ": article row ", a, " is ",
+                                                        impl->embeddings.article_ids[a], ", the data's is ",
+                                                        ds.articles[a].article_id));
     }
   }
   std::vector<int64_t> rows(ds.articles.size());

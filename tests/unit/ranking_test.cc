@@ -199,8 +199,7 @@ TEST(RankingSources, NothingOnOrAfterTheDayIsSeen) {
     FeatureScratch fs1, fs2;
     ComputeRankingFeatures(v_full, t_full, c1, TwoTowerEmbeddings{emb_customer, emb_articles.data(), 4}, &fs1,
                            f1.data());
-    ComputeRankingFeatures(v_cut, t_cut, c2, TwoTowerEmbeddings{emb_customer, emb_articles.data(), 4}, &fs2,
-                           f2.data());
+    ComputeRankingFeatures(v_cut, t_cut, c2, TwoTowerEmbeddings{emb_customer, emb_articles.data(), 4}, &fs2, f2.data());
     for (size_t i = 0; i < f1.size(); ++i) {
       ASSERT_TRUE(f1[i] == f2[i] || (std::isnan(f1[i]) && std::isnan(f2[i])))
           << "customer " << c << " feature " << RankingFeatureNames()[i % nf];

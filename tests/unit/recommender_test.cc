@@ -10,8 +10,10 @@
 
 #include "absl/strings/string_view.h"
 #include "bundle/bundle.h"
+#include "candidates/ranking_config.h"
 #include "common/text_proto.h"
 #include "data/dataset_cache.h"
+#include "data/history.h"
 #include "datagen/generator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -20,6 +22,7 @@
 #include "model/towers.h"
 #include "tests/unit/test_util.h"
 #include "tests/unit/tiny_bundle.h"
+#include "trainer/retriever.h"
 #include "trainer/trainer.h"
 
 namespace hmrec {
@@ -80,7 +83,9 @@ Dataset* RecommenderTest::ds_ = nullptr;
 Trainer* RecommenderTest::trainer_ = nullptr;
 
 TEST_F(RecommenderTest, KnownCustomersGetTheExactTopKOfTheirTrainedEmbedding) {
-  auto r = Recommender::Load(dir_->File("bundles/sealed"), RecommenderOptions());
+  RecommenderOptions retrieval_only;
+  retrieval_only.ranking = false;  // the search's own order
+  auto r = Recommender::Load(dir_->File("bundles/sealed"), retrieval_only);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ((*r)->version(), "sealed");
   std::vector<uint32_t> customers = {3, 10, 500};
@@ -162,6 +167,155 @@ TEST_F(RecommenderTest, UnknownCustomersGetTheFallbackInOrder) {
   EXPECT_EQ(out[0].article_ids.size(), 5u);
   EXPECT_EQ(out[0].article_ids, out[2].article_ids);
   EXPECT_EQ(out[1].article_ids.size(), 5u);
+}
+
+// One feature definition: what the server computes for a customer from the
+// feature store equals what the trainer computes from the CSVs for the same
+// day — the candidates and every feature of every candidate.
+TEST_F(RecommenderTest, ServedRankingFeaturesEqualTheOfflineOnes) {
+  auto r = Recommender::Load(dir_->File("bundles/sealed"), RecommenderOptions());
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE((*r)->ranking());
+  const config::RankingConfig rc = WithRankingDefaults((*r)->manifest().trainer().ranking());
+  const CustomerHistory history = CustomerHistory::Build(ds_->transactions, ds_->customers.size());
+  const int32_t as_of = ds_->last_day + 1;
+  const RankingTables tables = RankingTables::Build(*ds_, history, as_of, rc);
+  auto retriever = TwoTowerRetriever::Load(dir_->File("bundles/sealed"), *ds_, 1);
+  ASSERT_TRUE(retriever.ok()) << retriever.status();
+  const int nf = NumRankingFeatures();
+  const int cosine =
+      static_cast<int>(std::find(RankingFeatureNames().begin(), RankingFeatureNames().end(), "two_tower_cosine") -
+                       RankingFeatureNames().begin());
+  const int tt_score =
+      static_cast<int>(std::find(RankingFeatureNames().begin(), RankingFeatureNames().end(), "src_two_tower_score") -
+                       RankingFeatureNames().begin());
+  int customers = 0, rows = 0;
+  for (uint32_t c = 0; c < ds_->customers.size(); c += 5) {
+    auto online = (*r)->RankingInputsOf(ds_->customer_id(c));
+    ASSERT_TRUE(online.ok()) << online.status();
+    CustomerView view;
+    BuildCustomerView(history, c, ds_->customers[c].age, as_of, HistoryLimitsOf(rc), &view);
+    std::vector<float> emb;
+    std::vector<int64_t> hits;
+    std::vector<float> hit_scores;
+    ASSERT_TRUE(
+        (*retriever)->Retrieve(*ds_, history, {c}, as_of, rc.two_tower_candidates(), &emb, &hits, &hit_scores).ok());
+    CandidateScratch cs;
+    std::vector<Candidate> cands;
+    GenerateCandidates(view, tables, TwoTowerHits{hits.data(), hit_scores.data(), rc.two_tower_candidates()}, rc, &cs,
+                       &cands);
+    std::vector<float> features(cands.size() * nf);
+    FeatureScratch fs;
+    ComputeRankingFeatures(view, tables, cands,
+                           TwoTowerEmbeddings{emb.data(), (*retriever)->article_embeddings(), (*retriever)->dim()}, &fs,
+                           features.data());
+    ASSERT_EQ(online->view.purchases.size(), view.purchases.size()) << "customer " << c;
+    ASSERT_EQ(online->candidates.size(), cands.size()) << "customer " << c;
+    for (size_t i = 0; i < cands.size(); ++i) ASSERT_EQ(online->candidates[i].article, cands[i].article);
+    for (size_t i = 0; i < features.size(); ++i) {
+      const float a = online->features[i], b = features[i];
+      const int col = static_cast<int>(i % nf);
+      if ((col == cosine || col == tt_score) && !(std::isnan(a) && std::isnan(b))) {
+        // The tower runs on batches of other sizes online and offline: the
+        // same inputs, float sums in another order.
+        ASSERT_NEAR(a, b, 1e-5) << "customer " << c << " " << RankingFeatureNames()[col];
+      } else {
+        ASSERT_TRUE(a == b || (std::isnan(a) && std::isnan(b)))
+            << "customer " << c << " " << RankingFeatureNames()[col] << ": online " << a << ", offline " << b;
+      }
+    }
+    ++customers;
+    rows += static_cast<int>(cands.size());
+  }
+  EXPECT_EQ(customers, 200);
+  EXPECT_GT(rows, 5000);
+}
+
+// Request filters: never an excluded article, nothing bought in the window,
+// only the included groups; a narrow filter still gets k, from the popular
+// list, filtered.
+TEST_F(RecommenderTest, FiltersAreHonouredAndStillGiveK) {
+  auto r = Recommender::Load(dir_->File("bundles/sealed"), RecommenderOptions());
+  ASSERT_TRUE(r.ok());
+  const ArticleTable& articles = (*r)->articles();
+  // A customer who bought in the last 30 days.
+  uint32_t buyer = 0;
+  const CustomerHistory history = CustomerHistory::Build(ds_->transactions, ds_->customers.size());
+  while (history.count(buyer) == 0 || history.last_day(buyer) < ds_->last_day - 10) ++buyer;
+  const std::string unknown(64, 'e');
+  const std::vector<absl::string_view> ids = {ds_->customer_id(buyer), unknown};
+  std::vector<Recommendation> plain;
+  RecommendScratch scratch;
+  ASSERT_TRUE((*r)->Recommend(ids, 30, &plain, nullptr, 0, &scratch).ok());
+
+  RequestOptions o;
+  o.k = 30;
+  o.filters.exclude_article_ids.insert(plain[0].article_ids[0]);
+  o.filters.exclude_purchased_within_days = 30;
+  o.filters.index_group_names = {
+      std::string(articles.Get(articles.Row(plain[0].article_ids[1]), ArticleTable::kIndexGroup))};
+  ASSERT_TRUE((*r)->CheckFilters(o.filters).ok());
+  std::vector<Recommendation> out;
+  ASSERT_TRUE((*r)->Recommend(ids, {&o, &o}, &out, nullptr, 0, &scratch).ok());
+  std::set<int32_t> recent;
+  for (size_t x = 0; x < history.count(buyer); ++x) {
+    if (history.days(buyer)[x] >= ds_->last_day + 1 - 30)
+      recent.insert(ds_->articles[history.articles(buyer)[x]].article_id);
+  }
+  ASSERT_FALSE(recent.empty());
+  for (const Recommendation& rec : out) {
+    ASSERT_EQ(rec.article_ids.size(), 30u);
+    EXPECT_EQ(std::set<int32_t>(rec.article_ids.begin(), rec.article_ids.end()).size(), 30u);
+    for (int32_t id : rec.article_ids) {
+      EXPECT_NE(id, plain[0].article_ids[0]);
+      EXPECT_EQ(articles.Get(articles.Row(id), ArticleTable::kIndexGroup), o.filters.index_group_names[0]);
+    }
+  }
+  for (int32_t id : out[0].article_ids) EXPECT_FALSE(recent.count(id)) << id << " was bought within 30 days";
+  // Unknown names are refused, named.
+  RequestFilters bad;
+  bad.garment_group_names = {"Spacesuits"};
+  absl::Status refused = (*r)->CheckFilters(bad);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.message()), ::testing::HasSubstr("'Spacesuits'"));
+}
+
+// Explanations: every article carries the sources that proposed it and the
+// ranker's score; a repurchase reason only for what the customer bought.
+TEST_F(RecommenderTest, ExplanationsNameTheSourcesAndTheRankerScore) {
+  auto r = Recommender::Load(dir_->File("bundles/sealed"), RecommenderOptions());
+  ASSERT_TRUE(r.ok());
+  const CustomerHistory history = CustomerHistory::Build(ds_->transactions, ds_->customers.size());
+  RequestOptions o;
+  o.k = 20;
+  o.explain = true;
+  int repurchase_reasons = 0;
+  for (uint32_t c = 0; c < 100; ++c) {
+    std::vector<Recommendation> out;
+    RecommendScratch scratch;
+    ASSERT_TRUE((*r)->Recommend({ds_->customer_id(c)}, {&o}, &out, nullptr, 0, &scratch).ok());
+    const Recommendation& rec = out[0];
+    ASSERT_EQ(rec.explanations.size(), rec.article_ids.size());
+    EXPECT_TRUE(rec.ranked);
+    std::set<int32_t> bought;
+    for (size_t x = 0; x < history.count(c); ++x) bought.insert(ds_->articles[history.articles(c)[x]].article_id);
+    for (size_t i = 0; i < rec.article_ids.size(); ++i) {
+      const Explanation& e = rec.explanations[i];
+      ASSERT_FALSE(e.reasons.empty());
+      if (static_cast<int>(i) < static_cast<int>(rec.article_ids.size()) - rec.filled_from_popular) {
+        EXPECT_EQ(e.ranker_score, rec.scores[i]);
+      }
+      for (const Reason& reason : e.reasons) {
+        if (reason.source == kRepurchase) {
+          EXPECT_TRUE(bought.count(rec.article_ids[i]));
+          ++repurchase_reasons;
+        }
+        if (reason.source == kCoPurchase || reason.source == kSameProduct)
+          EXPECT_TRUE(bought.count(reason.anchor_article_id));
+      }
+    }
+  }
+  EXPECT_GT(repurchase_reasons, 0);
 }
 
 // Every customer gets exactly k distinct articles: a search that finds fewer

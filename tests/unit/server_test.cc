@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <thread>
 
 #include "bundle/bundle.h"
@@ -50,6 +51,7 @@ config::ServerConfig TestConfig(const std::string& bundle) {
   cfg.set_workers(1);
   cfg.set_compute_threads(1);
   cfg.set_max_k(50);
+  cfg.set_max_response_bytes(1 << 20);  // 100 ids x 50 articles fit; explained, they do not
   cfg.set_max_ids_per_request(100);
   return cfg;
 }
@@ -279,6 +281,54 @@ TEST_F(ServerTest, EveryCustomerGetsExactlyTheKAskedFor) {
   EXPECT_FALSE(resp.results(0).fallback());
   EXPECT_TRUE(resp.results(1).fallback());
   EXPECT_EQ(resp.results(1).fallback_reason(), "unknown customer");
+}
+
+// Ranked, explained and filtered over gRPC; unknown filter values and
+// oversized explanations are refused, named.
+TEST_F(ServerTest, RankedExplainedAndFilteredOverGrpc) {
+  v1::RecommendRequest req;
+  req.set_k(15);
+  req.set_explain(true);
+  req.add_customer_ids(std::string(ds_->customer_id(3)));
+  req.add_customer_ids(std::string(64, 'c'));
+  req.mutable_filters()->add_index_group_names(ds_->articles[0].index_group_name);
+  v1::RecommendResponse resp;
+  ASSERT_TRUE(Call(req, &resp).ok());
+  ASSERT_EQ(resp.results_size(), 2);
+  const v1::Recommendation& known = resp.results(0);
+  EXPECT_TRUE(known.ranked());
+  ASSERT_EQ(known.article_ids_size(), 15);
+  ASSERT_EQ(known.explanations_size(), 15);
+  std::set<std::string> sources;
+  for (int i = 0; i < 15; ++i) {
+    const int64_t row = ds_->FindArticle(*ParseArticleId(known.article_ids(i))).value();
+    EXPECT_EQ(ds_->articles[row].index_group_name, ds_->articles[0].index_group_name);
+    ASSERT_GT(known.explanations(i).reasons_size(), 0);
+    for (const v1::Reason& r : known.explanations(i).reasons()) {
+      sources.insert(r.source());
+      EXPECT_FALSE(r.text().empty());
+      EXPECT_GE(r.rank(), 1);
+    }
+  }
+  EXPECT_GT(sources.size(), 1u) << "every article from one source";
+  const v1::Recommendation& unknown = resp.results(1);
+  EXPECT_TRUE(unknown.fallback());
+  EXPECT_FALSE(unknown.ranked());
+  ASSERT_EQ(unknown.explanations_size(), 15);
+  EXPECT_EQ(unknown.explanations(0).reasons(0).source(), "popular");
+
+  v1::RecommendRequest bad = req;
+  bad.mutable_filters()->add_garment_group_names("Spacesuits");
+  grpc::Status s = Call(bad, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("'Spacesuits'"));
+  v1::RecommendRequest huge;
+  huge.set_explain(true);
+  huge.set_k(50);
+  for (int i = 0; i < 100; ++i) huge.add_customer_ids(std::string(ds_->customer_id(i)));
+  s = Call(huge, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("response limit"));
 }
 
 // Each batch worker sets its own thread counts (OpenMP keeps them per

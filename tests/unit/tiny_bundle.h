@@ -2,7 +2,8 @@
 
 // A trained tiny bundle for tests of what consumes bundles: tiny generated
 // data, one epoch of the tiny trainer config, exported under the given
-// versions, the `sealed` ones made servable with a flat index.
+// versions with the tiny config's ranking stage, the `sealed` ones made
+// servable with a flat index.
 
 #include <memory>
 #include <string>
@@ -15,6 +16,7 @@
 #include "index_builder/builder.h"
 #include "model/tower_runner.h"
 #include "tests/unit/test_util.h"
+#include "trainer/ranking_trainer.h"
 #include "trainer/trainer.h"
 
 namespace hmrec::testing {
@@ -43,7 +45,17 @@ inline TinyBundles MakeTinyBundles(const TempDir& dir, const std::vector<std::st
   EXPECT_TRUE(t.ok()) << t.status();
   out.trainer = std::move(*t);
   EXPECT_TRUE(out.trainer->Train().ok());
-  for (const std::string& v : versions) EXPECT_TRUE(out.trainer->Export(dir.File("bundles"), v).ok()) << v;
+  for (const std::string& v : versions) {
+    auto exported = out.trainer->Export(dir.File("bundles"), v);
+    EXPECT_TRUE(exported.ok()) << v;
+    if (exported.ok() && cfg.has_ranking()) {
+      RankingOptions ro;
+      ro.work_dir = dir.File("work/" + v);
+      ro.show_progress = false;
+      auto ranked = TrainRanking(cfg, *out.ds, nullptr, *exported, ro);
+      EXPECT_TRUE(ranked.ok()) << v << ": " << ranked.status();
+    }
+  }
   config::IndexBuilderConfig ib;
   ib.set_index_type("flat");
   for (const std::string& v : sealed) {

@@ -1,0 +1,85 @@
+// rank_curve: how the ranker's quality and cost grow with candidates per
+// customer and trees, on a trained bundle and its holdout. For each
+// candidate scale (every source's limit times it) and tree count: holdout
+// MAP@12, candidates per customer, and the microseconds per customer of
+// candidates + features and of XGBoost's prediction, on one thread.
+//
+//   build/bench/hmrec_rank_curve --data SPLIT/train --holdout SPLIT/truth.csv --bundle B/<version> \
+//       [--scales 1,0.7,0.5,0.35] [--trees 25,50,100,200,0] [--max_customers 20000] [--jsonl OUT]
+//
+// Prints a Markdown table (docs/PERFORMANCE.md "Ranking cost").
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "common/runtime.h"
+#include "data/dataset_cache.h"
+#include "glog/logging.h"
+#include "model/tower_runner.h"
+#include "trainer/ranking_trainer.h"
+
+ABSL_FLAG(std::string, data, "", "Training data (the bundle's)");
+ABSL_FLAG(std::string, holdout, "", "Held-out transactions (truth.csv)");
+ABSL_FLAG(std::string, bundle, "", "A bundle with a ranker");
+ABSL_FLAG(std::string, scales, "1,0.7,0.5,0.35", "Candidate scales");
+ABSL_FLAG(std::string, trees, "25,50,100,200,0", "Tree counts (0 = all)");
+ABSL_FLAG(int64_t, max_customers, 20000, "Held-out customers scored (0 = all)");
+ABSL_FLAG(std::string, jsonl, "", "Also write the points as JSON lines here");
+
+namespace {
+int Fail(const absl::Status& s) {
+  std::fprintf(stderr, "rank_curve: %s\n", std::string(s.message()).c_str());
+  return 1;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  hmrec::SelectBlasKernels(argv);
+  hmrec::ConfigureAllocator();
+  absl::ParseCommandLine(argc, argv);
+  google::InitGoogleLogging(argv[0]);
+  hmrec::ConfigureThreads(1);
+  std::vector<double> scales;
+  for (absl::string_view v : absl::StrSplit(absl::GetFlag(FLAGS_scales), ',')) {
+    double d = 0;
+    if (!absl::SimpleAtod(v, &d)) return Fail(absl::InvalidArgumentError("--scales"));
+    scales.push_back(d);
+  }
+  std::vector<int> trees;
+  for (absl::string_view v : absl::StrSplit(absl::GetFlag(FLAGS_trees), ',')) {
+    int t = 0;
+    if (!absl::SimpleAtoi(v, &t)) return Fail(absl::InvalidArgumentError("--trees"));
+    trees.push_back(t);
+  }
+  hmrec::LoadOptions lo;
+  lo.show_progress = false;
+  auto ds = hmrec::LoadDataset(absl::GetFlag(FLAGS_data), lo);
+  if (!ds.ok()) return Fail(ds.status());
+  int64_t unknown = 0;
+  auto holdout = hmrec::ReadHoldout(absl::GetFlag(FLAGS_holdout), **ds, &unknown);
+  if (!holdout.ok()) return Fail(holdout.status());
+  auto points = hmrec::RankingCurve(**ds, *holdout, absl::GetFlag(FLAGS_bundle), scales, trees,
+                                    absl::GetFlag(FLAGS_max_customers));
+  if (!points.ok()) return Fail(points.status());
+  std::printf("| candidate scale | candidates a customer | trees | holdout MAP@12 | candidates + features µs | "
+              "XGBoost µs | total µs a customer (1 thread) |\n| --- | --- | --- | --- | --- | --- | --- |\n");
+  std::ofstream jsonl;
+  if (!absl::GetFlag(FLAGS_jsonl).empty()) jsonl.open(absl::GetFlag(FLAGS_jsonl));
+  for (const hmrec::RankingCurvePoint& p : *points) {
+    std::printf("| %.2f | %.1f | %s | %.5f | %.1f | %.1f | %.1f |\n", p.candidate_scale, p.candidates_per_customer,
+                p.trees == 0 ? "all" : std::to_string(p.trees).c_str(), p.map_at_12, p.candidates_us, p.predict_us,
+                p.candidates_us + p.predict_us);
+    if (jsonl.is_open()) {
+      jsonl << "{\"scale\": " << p.candidate_scale << ", \"candidates\": " << p.candidates_per_customer
+            << ", \"trees\": " << p.trees << ", \"map\": " << p.map_at_12 << ", \"candidates_us\": " << p.candidates_us
+            << ", \"predict_us\": " << p.predict_us << "}\n";
+    }
+  }
+  return 0;
+}
