@@ -21,6 +21,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/batch_client.h"
 #include "common/text_proto.h"
@@ -112,6 +113,7 @@ int ShowOne(const std::string& id) {
   hmrec::v1::RecommendRequest req;
   req.add_customer_ids(id);
   req.set_k(absl::GetFlag(FLAGS_k));
+  req.set_explain(true);
   hmrec::v1::RecommendResponse resp;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(absl::GetFlag(FLAGS_deadline_ms)));
@@ -119,10 +121,12 @@ int ShowOne(const std::string& id) {
   if (!s.ok()) return Fail(absl::StrFormat("Recommend failed: %d %s", s.error_code(), s.error_message()));
   if (resp.results_size() != 1) return Fail("the server answered no result");
   const hmrec::v1::Recommendation& r = resp.results(0);
-  std::printf("customer %s: %s (bundle %s)\n", id.c_str(),
-              r.fallback() ? "fallback: unknown customer, popular articles" : "personalised",
-              resp.bundle_version().c_str());
-  std::printf("%4s  %-10s  %7s  %-22s  %s\n", "rank", "article_id", "score", "product_type", "prod_name");
+  const std::string how = r.fallback()  ? absl::StrCat("fallback: ", r.fallback_reason(), ", popular articles")
+                          : r.ranked() ? "personalised, ranked"
+                                       : "personalised";
+  std::printf("customer %s: %s (bundle %s)\n", id.c_str(), how.c_str(), resp.bundle_version().c_str());
+  std::printf("%4s  %-10s  %7s  %-22s  %-28s  %s\n", "rank", "article_id", "score", "product_type", "prod_name",
+              "why");
   for (int i = 0; i < r.article_ids_size(); ++i) {
     std::string type, name;
     auto aid = hmrec::ParseArticleId(r.article_ids(i));
@@ -132,8 +136,23 @@ int ShowOne(const std::string& id) {
         name = names.articles[*row].prod_name;
       }
     }
-    std::printf("%4d  %-10s  %7.4f  %-22s  %s\n", i + 1, r.article_ids(i).c_str(), r.scores(i), type.c_str(),
-                name.c_str());
+    std::string why;
+    if (i < r.explanations_size()) {
+      for (const hmrec::v1::Reason& reason : r.explanations(i).reasons()) {
+        std::string text = reason.text();
+        if (!reason.anchor_article_id().empty()) {
+          auto anchor = hmrec::ParseArticleId(reason.anchor_article_id());
+          if (anchor.ok()) {
+            if (auto row = names.FindArticle(*anchor)) {
+              absl::StrAppend(&text, " (", names.articles[*row].prod_name, ")");
+            }
+          }
+        }
+        absl::StrAppend(&why, why.empty() ? "" : "; ", text, " #", reason.rank());
+      }
+    }
+    std::printf("%4d  %-10s  %7.4f  %-22s  %-28s  %s\n", i + 1, r.article_ids(i).c_str(), r.scores(i), type.c_str(),
+                name.c_str(), why.c_str());
   }
   return 0;
 }

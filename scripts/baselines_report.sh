@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# MAP@12 of the baselines and of the two-tower model over several generated
-# datasets (one per seed), as a Markdown table with the median: the figures
-# of docs/QUALITY.md.
+# MAP@12 of the baselines, of the two-tower model and (with the config's
+# ranking stage) of the fixed-rule merge of the candidates and of the ranker,
+# over several generated datasets (one per seed), as Markdown tables with the
+# median, and the recall of each candidate source: the figures of
+# docs/QUALITY.md.
 #
 #   scripts/baselines_report.sh [--scale small] [--seeds "1 2 3"] [--holdout-days 7] [--dir /tmp/x]
 #                               [--no-model] [--config configs/trainer.pbtxt]
@@ -42,26 +44,53 @@ for seed in $SEEDS; do
     "$BUILD/trainer/hmrec_trainer" --config "$CONFIG" --data "$d/split/train" --holdout "$d/split/truth.csv" \
       --work_dir "$d/train" --bundles "$d/bundles" --eval_max_customers 0 --quiet > /dev/null
     tail -1 "$d/train/training_metrics.jsonl" > "$d/two-tower.json"
+    if [[ -f "$d/train/ranking/ranking_report.json" ]]; then
+      python3 - "$d" <<'PY'
+import json, sys
+d = sys.argv[1]
+h = json.load(open(f"{d}/train/ranking/ranking_report.json"))["holdout"]
+json.dump({"map_at_12": h["map_heuristic"], "recall_at_12": float("nan")}, open(f"{d}/fixed-rule merge.json", "w"))
+json.dump({"map_at_12": h["map_ranked"], "recall_at_12": h["recall12_ranked"]}, open(f"{d}/ranked.json", "w"))
+PY
+    fi
   fi
 done
 if [[ $MODEL == 1 ]]; then KINDS="$KINDS two-tower"; fi
+if [[ -f "$DIR/$SCALE-${SEEDS%% *}/ranked.json" ]]; then KINDS="$KINDS fixed-rule_merge ranked"; fi
 
 python3 - "$DIR" "$SCALE" "$HOLDOUT" "$SEEDS" $KINDS <<'PY'
-import json, statistics, sys
+import json, math, os, statistics, sys
 d, scale, holdout, seeds, kinds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(), sys.argv[5:]
+kinds = [k.replace("_", " ") for k in kinds]
 print(f"| baseline ({scale}, last {holdout} days held out) | " + " | ".join(f"seed {s}" for s in seeds) + " | median MAP@12 | median recall@12 |")
 print("| --- |" + " --- |" * (len(seeds) + 2))
 for k in kinds:
     m = [json.load(open(f"{d}/{scale}-{s}/{k}.json")) for s in seeds]
     maps = [x["map_at_12"] for x in m]
     rec = [x["recall_at_12"] for x in m]
+    med_rec = statistics.median(rec) if not any(math.isnan(r) for r in rec) else float("nan")
     print(f"| {k} | " + " | ".join(f"{v:.5f}" for v in maps) +
-          f" | **{statistics.median(maps):.5f}** | {statistics.median(rec):.4f} |")
+          f" | **{statistics.median(maps):.5f}** | " + ("-" if math.isnan(med_rec) else f"{med_rec:.4f}") + " |")
 if "two-tower" in kinds:
     gap = [json.load(open(f"{d}/{scale}-{s}/two-tower.json"))["map_at_12"] /
            json.load(open(f"{d}/{scale}-{s}/popular.json"))["map_at_12"] for s in seeds]
     print(f"\ntwo-tower / popular MAP@12: " + ", ".join(f"{g:.2f}x" for g in gap) +
           f" (median {statistics.median(gap):.2f}x)")
+if "ranked" in kinds:
+    best = lambda s: max(json.load(open(f"{d}/{scale}-{s}/{k}.json"))["map_at_12"] for k in ("popular", "age", "recent"))
+    gap = [json.load(open(f"{d}/{scale}-{s}/ranked.json"))["map_at_12"] / best(s) for s in seeds]
+    print(f"\nranked / best baseline MAP@12: " + ", ".join(f"{g:.2f}x" for g in gap) +
+          f" (median {statistics.median(gap):.2f}x)")
+    reports = [json.load(open(f"{d}/{scale}-{s}/train/ranking/ranking_report.json")) for s in seeds]
+    srcs = ["repurchase", "two_tower", "copurchase", "same_product", "segment_popular", "trending"]
+    print("\n| recall of the held-out articles among | " + " | ".join(f"seed {s}" for s in seeds) + " | median |")
+    print("| --- |" + " --- |" * (len(seeds) + 1))
+    for src in srcs + ["merged"]:
+        key = "recall_merged" if src == "merged" else f"recall_{src}"
+        v = [r["holdout"][key] for r in reports]
+        print(f"| {src} | " + " | ".join(f"{x:.4f}" for x in v) + f" | {statistics.median(v):.4f} |")
+    v = [r["holdout"]["candidates_per_customer"] for r in reports]
+    print(f"| (candidates per customer) | " + " | ".join(f"{x:.1f}" for x in v) + f" | {statistics.median(v):.1f} |")
 print(f"\nscored customers (bought in the held-out days): " +
       ", ".join(str(json.load(open(f'{d}/{scale}-{s}/popular.json'))['truth_customers']) for s in seeds))
 PY

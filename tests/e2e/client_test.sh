@@ -21,7 +21,8 @@ CLIENT="$BUILD/client/hmrec_client"
 TRAIN="$WORK/split/train"
 "$BUILD/evaluate/hmrec_evaluate" baseline --data "$TRAIN" --kind popular --out "$WORK/popular.csv" --quiet
 "$BUILD/trainer/hmrec_trainer" --config "$SRC/tests/data/trainer_tiny.pbtxt" --data "$TRAIN" \
-  --work_dir "$WORK/train" --bundles "$WORK/bundles" --version v1 > /dev/null 2> "$WORK/train.log" \
+  --holdout "$WORK/split/truth.csv" --work_dir "$WORK/train" --bundles "$WORK/bundles" --version v1 > /dev/null \
+  2> "$WORK/train.log" \
   || { cat "$WORK/train.log" >&2; fail "trainer failed"; }
 "$BUILD/index_builder/hmrec_index_builder" --config "$SRC/configs/index_builder.pbtxt" --bundle "$WORK/bundles/v1" \
   --data "$TRAIN" --quiet 2> "$WORK/ib.log" || { cat "$WORK/ib.log" >&2; fail "index builder failed"; }
@@ -61,6 +62,17 @@ m, p = (json.load(open(f))["map_at_12"] for f in sys.argv[1:3])
 print(f"MAP@12 served model {m:.4f} vs popular {p:.4f}")
 assert m > p
 PY
+# What users get is what the trainer measured: the submission written through
+# the server scores the trainer's offline ranked MAP@12 (same features, same
+# ranker), within 0.0005.
+/usr/bin/python3 - "$WORK/model.json" "$WORK/bundles/v1/manifest.pbtxt" <<'PY' || fail "served MAP@12 differs from the trainer's"
+import json, re, sys
+served = json.load(open(sys.argv[1]))["map_at_12"]
+text = open(sys.argv[2]).read()
+offline = float(re.search(r'name: "ranked_holdout_map_at_12"\s*value: ([0-9.e-]+)', text).group(1))
+print(f"MAP@12 served (ranked) {served:.5f}, trainer offline {offline:.5f}")
+assert abs(served - offline) <= 0.0005, (served, offline)
+PY
 
 # An unknown customer gets the fallback, flagged.
 "$CLIENT" --server "127.0.0.1:$PORT" --customer-id "$(printf 'f%.0s' $(seq 1 64))" --data "$TRAIN" > "$WORK/one.txt"
@@ -68,7 +80,10 @@ grep -q "fallback: unknown customer" "$WORK/one.txt" || fail "no fallback: $(cat
 [[ $(grep -c '^ *[0-9]\+  [0-9]\{10\}' "$WORK/one.txt") -eq 12 ]] || fail "fallback is not 12 articles"
 known=$(sed -n 2p "$WORK/sub.csv" | cut -d, -f1)
 "$CLIENT" --server "127.0.0.1:$PORT" --customer-id "$known" --data "$TRAIN" --k 5 > "$WORK/known.txt"
-grep -q "personalised" "$WORK/known.txt" || fail "known customer not personalised"
+grep -q "personalised, ranked" "$WORK/known.txt" || fail "known customer not personalised and ranked"
+# Each article with its reasons (and the anchor article's name from articles.csv).
+[[ $(grep -cE '(you bought it before|matches your taste|bought together with|another variant of|popular in your age group|trending this week|popular right now) #[0-9]+' "$WORK/known.txt") -eq 5 ]] \
+  || fail "articles without reasons: $(cat "$WORK/known.txt")"
 
 # A client hmrec did not write: python3-grpcio with stubs generated from proto/.
 mkdir -p "$WORK/py"
