@@ -67,8 +67,9 @@ int main(int argc, char** argv) {
   auto points = hmrec::RankingCurve(**ds, *holdout, absl::GetFlag(FLAGS_bundle), scales, trees,
                                     absl::GetFlag(FLAGS_max_customers));
   if (!points.ok()) return Fail(points.status());
-  std::printf("| candidate scale | candidates a customer | trees | holdout MAP@12 | candidates + features µs | "
-              "XGBoost µs | total µs a customer (1 thread) |\n| --- | --- | --- | --- | --- | --- | --- |\n");
+  std::printf(
+      "| candidate scale | candidates a customer | trees | holdout MAP@12 | candidates + features µs | "
+      "XGBoost µs | total µs a customer (1 thread) |\n| --- | --- | --- | --- | --- | --- | --- |\n");
   std::ofstream jsonl;
   if (!absl::GetFlag(FLAGS_jsonl).empty()) jsonl.open(absl::GetFlag(FLAGS_jsonl));
   for (const hmrec::RankingCurvePoint& p : *points) {

@@ -24,7 +24,7 @@ config::RankingConfig WithRankingDefaults(config::RankingConfig c) {
   HMREC_DEFAULT(negatives_per_group, 40);
   HMREC_DEFAULT(max_validation_groups, 20000);
   config::RankerParams* r = c.mutable_ranker();
-  if (r->objective().empty()) r->set_objective("rank:map");
+  if (r->objective().empty()) r->set_objective("binary:logistic");
   if (r->learning_rate() == 0) r->set_learning_rate(0.2);
   if (r->max_depth() == 0) r->set_max_depth(7);
   if (r->min_child_weight() == 0) r->set_min_child_weight(1.0);

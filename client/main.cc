@@ -121,12 +121,11 @@ int ShowOne(const std::string& id) {
   if (!s.ok()) return Fail(absl::StrFormat("Recommend failed: %d %s", s.error_code(), s.error_message()));
   if (resp.results_size() != 1) return Fail("the server answered no result");
   const hmrec::v1::Recommendation& r = resp.results(0);
-  const std::string how = r.fallback()  ? absl::StrCat("fallback: ", r.fallback_reason(), ", popular articles")
+  const std::string how = r.fallback() ? absl::StrCat("fallback: ", r.fallback_reason(), ", popular articles")
                           : r.ranked() ? "personalised, ranked"
                                        : "personalised";
   std::printf("customer %s: %s (bundle %s)\n", id.c_str(), how.c_str(), resp.bundle_version().c_str());
-  std::printf("%4s  %-10s  %7s  %-22s  %-28s  %s\n", "rank", "article_id", "score", "product_type", "prod_name",
-              "why");
+  std::printf("%4s  %-10s  %7s  %-22s  %-28s  %s\n", "rank", "article_id", "score", "product_type", "prod_name", "why");
   for (int i = 0; i < r.article_ids_size(); ++i) {
     std::string type, name;
     auto aid = hmrec::ParseArticleId(r.article_ids(i));
