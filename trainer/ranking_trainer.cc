@@ -132,6 +132,25 @@ void FillTo(int k, const std::vector<ScoredArticle>& fill, const Dataset& ds, st
   }
 }
 
+// Positions of `n` candidates by descending score, ties in candidate order.
+void OrderByScore(const float* scores, size_t n, std::vector<uint32_t>* order) {
+  order->resize(n);
+  std::iota(order->begin(), order->end(), 0u);
+  std::stable_sort(order->begin(), order->end(), [&](uint32_t x, uint32_t y) { return scores[x] > scores[y]; });
+}
+
+// The article ids of the first kK candidates in `order`, filled from
+// `popular` to kK.
+void TopIds(const std::vector<Candidate>& cands, const std::vector<uint32_t>& order,
+            const std::vector<ScoredArticle>& popular, const Dataset& ds, std::vector<int32_t>* pred) {
+  pred->clear();
+  for (uint32_t j : order) {
+    if (static_cast<int>(pred->size()) >= kK) break;
+    pred->push_back(ds.articles[cands[j].article].article_id);
+  }
+  FillTo(kK, popular, ds, pred);
+}
+
 // Builds one label week's training groups: customers who bought in
 // [day, day + 7) in a seeded random order, kept while they have a bought
 // candidate, until max_groups_per_week.
@@ -255,24 +274,11 @@ absl::StatusOr<RankingEvaluation> Evaluate(const Dataset& ds, const CustomerHist
       ev.map_retrieval += AveragePrecisionAtK(pred, truth, kK);
       // The fixed-rule merge.
       HeuristicOrder(cands, &order);
-      pred.clear();
-      for (uint32_t j : order) {
-        if (static_cast<int>(pred.size()) >= kK) break;
-        pred.push_back(ds.articles[cands[j].article].article_id);
-      }
-      FillTo(kK, popular, ds, &pred);
+      TopIds(cands, order, popular, ds, &pred);
       ev.map_heuristic += AveragePrecisionAtK(pred, truth, kK);
       // Ranked.
-      const float* s = scores.data() + chunk.offsets[i];
-      order.resize(cands.size());
-      std::iota(order.begin(), order.end(), 0u);
-      std::stable_sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) { return s[x] > s[y]; });
-      pred.clear();
-      for (uint32_t j : order) {
-        if (static_cast<int>(pred.size()) >= kK) break;
-        pred.push_back(ds.articles[cands[j].article].article_id);
-      }
-      FillTo(kK, popular, ds, &pred);
+      OrderByScore(scores.data() + chunk.offsets[i], cands.size(), &order);
+      TopIds(cands, order, popular, ds, &pred);
       ev.map_ranked += AveragePrecisionAtK(pred, truth, kK);
       ev.recall12_ranked += RecallAtK(pred, truth, kK);
     }
@@ -353,16 +359,8 @@ absl::StatusOr<std::vector<RankingCurvePoint>> RankingCurve(const Dataset& ds, c
         for (size_t i = 0; i < customers.size(); ++i) {
           const std::vector<Candidate>& cands = chunk.candidates[i];
           if (t == 0) candidates += static_cast<double>(cands.size());
-          const float* s = scores.data() + chunk.offsets[i];
-          order.resize(cands.size());
-          std::iota(order.begin(), order.end(), 0u);
-          std::stable_sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) { return s[x] > s[y]; });
-          pred.clear();
-          for (uint32_t j : order) {
-            if (static_cast<int>(pred.size()) >= kK) break;
-            pred.push_back(ds.articles[cands[j].article].article_id);
-          }
-          FillTo(kK, popular, ds, &pred);
+          OrderByScore(scores.data() + chunk.offsets[i], cands.size(), &order);
+          TopIds(cands, order, popular, ds, &pred);
           points[t].map_at_12 += AveragePrecisionAtK(pred, holdout.articles[b + i], kK);
         }
       }

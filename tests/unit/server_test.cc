@@ -24,8 +24,10 @@
 #include "gtest/gtest.h"
 #include "index_builder/builder.h"
 #include "model/tower_runner.h"
+#include "prometheus/text_serializer.h"
 #include "proto/recommender.grpc.pb.h"
 #include "search/article_index.h"
+#include "server/metrics.h"
 #include "server/server.h"
 #include "server/service.h"
 #include "tests/unit/test_util.h"
@@ -329,6 +331,26 @@ TEST_F(ServerTest, RankedExplainedAndFilteredOverGrpc) {
   s = Call(huge, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("response limit"));
+}
+
+// The batch's answers counted by kind: fallbacks by reason, articles
+// filled from the popular list.
+TEST(ServerMetricsTest, CountsFallbacksByReasonAndFilledArticles) {
+  prometheus::Registry registry;
+  ServerMetrics metrics(registry);
+  std::vector<Recommendation> results(4);
+  results[0].fallback = true;
+  results[0].fallback_reason = kReasonUnknownCustomer;
+  results[1].fallback = true;
+  results[1].fallback_reason = kReasonEmbeddingNotFinite;
+  results[2].filled_from_popular = 3;
+  results[3].filled_from_popular = 2;
+  metrics.AddResults(results);
+  const std::string text = prometheus::TextSerializer().Serialize(registry.Collect());
+  EXPECT_EQ(Sample(text, "hmrec_customers_total"), 4);
+  EXPECT_EQ(Sample(text, "hmrec_fallback_total{reason=\"unknown_customer\"}"), 1);
+  EXPECT_EQ(Sample(text, "hmrec_fallback_total{reason=\"embedding_not_finite\"}"), 1);
+  EXPECT_EQ(Sample(text, "hmrec_filled_articles_total"), 5);
 }
 
 // Each batch worker sets its own thread counts (OpenMP keeps them per
