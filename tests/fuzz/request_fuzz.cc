@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "candidates/sources.h"
 #include "proto/recommender.pb.h"
 #include "server/request.h"
 
