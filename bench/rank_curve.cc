@@ -17,6 +17,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/runtime.h"
 #include "data/dataset_cache.h"
@@ -29,6 +30,7 @@ ABSL_FLAG(std::string, holdout, "", "Held-out transactions (truth.csv)");
 ABSL_FLAG(std::string, bundle, "", "A bundle with a ranker");
 ABSL_FLAG(std::string, scales, "1,0.7,0.5,0.35", "Candidate scales");
 ABSL_FLAG(std::string, trees, "25,50,100,200,0", "Tree counts (0 = all)");
+ABSL_FLAG(std::string, cascades, "", "Cascades FIRST:KEEP (first trees on every candidate, the rest on the KEEP best)");
 ABSL_FLAG(int64_t, max_customers, 20000, "Held-out customers scored (0 = all)");
 ABSL_FLAG(std::string, jsonl, "", "Also write the points as JSON lines here");
 
@@ -57,6 +59,15 @@ int main(int argc, char** argv) {
     if (!absl::SimpleAtoi(v, &t)) return Fail(absl::InvalidArgumentError("--trees"));
     trees.push_back(t);
   }
+  std::vector<std::pair<int, int>> cascades;
+  for (absl::string_view v : absl::StrSplit(absl::GetFlag(FLAGS_cascades), ',', absl::SkipEmpty())) {
+    std::vector<absl::string_view> fk = absl::StrSplit(v, ':');
+    int f = 0, k = 0;
+    if (fk.size() != 2 || !absl::SimpleAtoi(fk[0], &f) || !absl::SimpleAtoi(fk[1], &k)) {
+      return Fail(absl::InvalidArgumentError("--cascades wants FIRST:KEEP,..."));
+    }
+    cascades.emplace_back(f, k);
+  }
   hmrec::LoadOptions lo;
   lo.show_progress = false;
   auto ds = hmrec::LoadDataset(absl::GetFlag(FLAGS_data), lo);
@@ -64,22 +75,28 @@ int main(int argc, char** argv) {
   int64_t unknown = 0;
   auto holdout = hmrec::ReadHoldout(absl::GetFlag(FLAGS_holdout), **ds, &unknown);
   if (!holdout.ok()) return Fail(holdout.status());
-  auto points = hmrec::RankingCurve(**ds, *holdout, absl::GetFlag(FLAGS_bundle), scales, trees,
+  auto points = hmrec::RankingCurve(**ds, *holdout, absl::GetFlag(FLAGS_bundle), scales, trees, cascades,
                                     absl::GetFlag(FLAGS_max_customers));
   if (!points.ok()) return Fail(points.status());
   std::printf(
       "| candidate scale | candidates a customer | trees | holdout MAP@12 | candidates + features µs | "
       "XGBoost µs | total µs a customer (1 thread) |\n| --- | --- | --- | --- | --- | --- | --- |\n");
+  auto trees_text = [](const hmrec::RankingCurvePoint& p) {
+    if (p.cascade_keep > 0) {
+      return absl::StrCat("all; first ", p.cascade_first_trees, " on all, rest on best ", p.cascade_keep);
+    }
+    return p.trees == 0 ? std::string("all") : std::to_string(p.trees);
+  };
   std::ofstream jsonl;
   if (!absl::GetFlag(FLAGS_jsonl).empty()) jsonl.open(absl::GetFlag(FLAGS_jsonl));
   for (const hmrec::RankingCurvePoint& p : *points) {
     std::printf("| %.2f | %.1f | %s | %.5f | %.1f | %.1f | %.1f |\n", p.candidate_scale, p.candidates_per_customer,
-                p.trees == 0 ? "all" : std::to_string(p.trees).c_str(), p.map_at_12, p.candidates_us, p.predict_us,
-                p.candidates_us + p.predict_us);
+                trees_text(p).c_str(), p.map_at_12, p.candidates_us, p.predict_us, p.candidates_us + p.predict_us);
     if (jsonl.is_open()) {
       jsonl << "{\"scale\": " << p.candidate_scale << ", \"candidates\": " << p.candidates_per_customer
-            << ", \"trees\": " << p.trees << ", \"map\": " << p.map_at_12 << ", \"candidates_us\": " << p.candidates_us
-            << ", \"predict_us\": " << p.predict_us << "}\n";
+            << ", \"trees\": " << p.trees << ", \"cascade_first_trees\": " << p.cascade_first_trees
+            << ", \"cascade_keep\": " << p.cascade_keep << ", \"map\": " << p.map_at_12
+            << ", \"candidates_us\": " << p.candidates_us << ", \"predict_us\": " << p.predict_us << "}\n";
     }
   }
   return 0;

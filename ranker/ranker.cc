@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <numeric>
 #include <string>
 
 #include "absl/strings/numbers.h"
@@ -246,6 +247,16 @@ int Ranker::rounds() const {
 }
 
 absl::Status Ranker::Predict(const float* rows, int64_t n, int num_features, float* out, int trees) const {
+  return Run(rows, n, num_features, /*margin=*/false, 0, trees, out);
+}
+
+absl::Status Ranker::PredictMargins(const float* rows, int64_t n, int num_features, int begin, int end,
+                                    float* out) const {
+  return Run(rows, n, num_features, /*margin=*/true, begin, end, out);
+}
+
+absl::Status Ranker::Run(const float* rows, int64_t n, int num_features, bool margin, int begin, int end,
+                         float* out) const {
   if (n == 0) return absl::OkStatus();
   if (num_features != num_features_) {
     return absl::InvalidArgumentError(
@@ -253,15 +264,50 @@ absl::Status Ranker::Predict(const float* rows, int64_t n, int num_features, flo
   }
   const std::string array = ArrayInterface(rows, n, num_features);
   const std::string config = absl::StrFormat(
-      "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": %d, "
+      "{\"type\": %d, \"training\": false, \"iteration_begin\": %d, \"iteration_end\": %d, "
       "\"strict_shape\": false, \"missing\": NaN, \"cache_id\": 0}",
-      std::max(0, trees));
+      margin ? 1 : 0, std::max(0, begin), std::max(0, end));
   const bst_ulong* shape = nullptr;
   bst_ulong dim = 0;
   const float* result = nullptr;
   RETURN_IF_ERROR(Check(
       XGBoosterPredictFromDense(booster_, array.c_str(), config.c_str(), nullptr, &shape, &dim, &result), "predict"));
   std::memcpy(out, result, sizeof(float) * static_cast<size_t>(n));
+  return absl::OkStatus();
+}
+
+absl::Status ScoreGroups(const Ranker& ranker, const float* rows, const std::vector<size_t>& offsets, int nf,
+                         int first_trees, int keep, std::vector<float>* scores, CascadeScratch* s) {
+  const size_t n = offsets.empty() ? 0 : offsets.back();
+  scores->resize(n);
+  if (n == 0) return absl::OkStatus();
+  const int rounds = ranker.rounds();
+  if (first_trees <= 0 || keep <= 0 || first_trees >= rounds) {
+    return ranker.PredictMargins(rows, static_cast<int64_t>(n), nf, 0, 0, scores->data());
+  }
+  s->partial.resize(n);
+  RETURN_IF_ERROR(ranker.PredictMargins(rows, static_cast<int64_t>(n), nf, 0, first_trees, s->partial.data()));
+  // Each group's best `keep` rows by the partial margin (ties: the earlier row).
+  s->kept.clear();
+  for (size_t g = 0; g + 1 < offsets.size(); ++g) {
+    const size_t b = offsets[g], e = offsets[g + 1];
+    s->order.resize(e - b);
+    std::iota(s->order.begin(), s->order.end(), static_cast<uint32_t>(b));
+    const size_t m = std::min(e - b, static_cast<size_t>(keep));
+    std::partial_sort(
+        s->order.begin(), s->order.begin() + static_cast<std::ptrdiff_t>(m), s->order.end(),
+        [&](uint32_t x, uint32_t y) { return s->partial[x] != s->partial[y] ? s->partial[x] > s->partial[y] : x < y; });
+    s->kept.insert(s->kept.end(), s->order.begin(), s->order.begin() + static_cast<std::ptrdiff_t>(m));
+  }
+  s->gathered.resize(s->kept.size() * static_cast<size_t>(nf));
+  for (size_t i = 0; i < s->kept.size(); ++i) {
+    std::memcpy(s->gathered.data() + i * nf, rows + static_cast<size_t>(s->kept[i]) * nf, sizeof(float) * nf);
+  }
+  s->rest.resize(s->kept.size());
+  RETURN_IF_ERROR(ranker.PredictMargins(s->gathered.data(), static_cast<int64_t>(s->kept.size()), nf, first_trees, 0,
+                                        s->rest.data()));
+  for (size_t i = 0; i < n; ++i) (*scores)[i] = s->partial[i] - kDropped;
+  for (size_t i = 0; i < s->kept.size(); ++i) (*scores)[s->kept[i]] = s->partial[s->kept[i]] + s->rest[i];
   return absl::OkStatus();
 }
 

@@ -62,6 +62,9 @@ class Ranker {
   // Scores `n` rows of `num_features` features (row-major) into out[0..n),
   // with the first `trees` boosting rounds (0: all).
   absl::Status Predict(const float* rows, int64_t n, int num_features, float* out, int trees = 0) const;
+  // The raw margins (before any link function) of trees [begin, end) (end
+  // 0: the last), for `n` rows.
+  absl::Status PredictMargins(const float* rows, int64_t n, int num_features, int begin, int end, float* out) const;
   // Boosting rounds in the model.
   int rounds() const;
 
@@ -69,8 +72,27 @@ class Ranker {
 
  private:
   Ranker(void* booster, int num_features) : booster_(booster), num_features_(num_features) {}
+  absl::Status Run(const float* rows, int64_t n, int num_features, bool margin, int begin, int end, float* out) const;
   void* booster_;  // BoosterHandle
   int num_features_;
 };
+
+// Scores groups of candidates (group g is rows [offsets[g], offsets[g+1]))
+// in two steps, for the price of fewer trees: the first `first_trees` trees
+// over every row, then the remaining trees only over each group's `keep`
+// best rows by that partial score. Kept rows get their full margin; the
+// others their partial margin minus kDropped, so they order after every kept
+// row. With first_trees 0 (or keep 0) every row gets the full margin. The
+// top `keep` of a group are exact whenever the full model's top rows are
+// among the partial model's top `keep` (docs/PERFORMANCE.md measures how
+// often that costs anything). Deterministic; thread-safe with one scratch
+// per thread.
+struct CascadeScratch {
+  std::vector<float> partial, rest, gathered;
+  std::vector<uint32_t> order, kept;
+};
+inline constexpr float kDropped = 1e6f;
+absl::Status ScoreGroups(const Ranker& ranker, const float* rows, const std::vector<size_t>& offsets, int num_features,
+                         int first_trees, int keep, std::vector<float>* scores, CascadeScratch* scratch);
 
 }  // namespace hmrec

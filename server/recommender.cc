@@ -334,7 +334,7 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
     RETURN_IF_ERROR(searched);
   }
   t.search = since(t0);
-  if (ranker_ != nullptr) return Rank(known, search_k, options, out, &t, &s);
+  if (ranker_ != nullptr) return Rank(known, search_k, options, out, &t, search_threads, &s);
 
   for (int64_t j = 0; j < m; ++j) {
     const size_t i = known[j];
@@ -383,8 +383,9 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
   return absl::OkStatus();
 }
 
-void Recommender::BuildCandidates(const config::CustomerRecord& r, int64_t j, int search_k, RecommendScratch* s,
-                                  CustomerView* view, std::vector<Candidate>* candidates) const {
+void Recommender::BuildCandidates(const config::CustomerRecord& r, int64_t j, int search_k, const RecommendScratch& s,
+                                  RecommendScratch::PerThread* t, CustomerView* view,
+                                  std::vector<Candidate>* candidates) const {
   // The customer as the ranking saw them offline: the stored bounded
   // history (the same limits), as of the bundle's day.
   view->age = static_cast<int16_t>(r.age());
@@ -399,14 +400,14 @@ void Recommender::BuildCandidates(const config::CustomerRecord& r, int64_t j, in
                                    : uint8_t{0}});
   }
   ApplyLimits(limits_, view);
-  s->hit_rows.resize(static_cast<size_t>(search_k));
+  t->hit_rows.resize(static_cast<size_t>(search_k));
   for (int x = 0; x < search_k; ++x) {
-    const int64_t id = s->ids[j * search_k + x];
+    const int64_t id = s.ids[j * search_k + x];
     auto it = id < 0 ? article_row_.end() : article_row_.find(static_cast<int32_t>(id));
-    s->hit_rows[x] = it == article_row_.end() ? -1 : it->second - 1;
+    t->hit_rows[x] = it == article_row_.end() ? -1 : it->second - 1;
   }
-  TwoTowerHits hits{s->hit_rows.data(), s->scores.data() + j * search_k, search_k};
-  GenerateCandidates(*view, *tables_, hits, ranking_config_, &s->candidate_scratch, candidates);
+  TwoTowerHits hits{t->hit_rows.data(), s.scores.data() + j * search_k, search_k};
+  GenerateCandidates(*view, *tables_, hits, ranking_config_, &t->candidates, candidates);
 }
 
 absl::StatusOr<Recommender::RankingInputs> Recommender::RankingInputsOf(absl::string_view customer_id) const {
@@ -426,16 +427,17 @@ absl::StatusOr<Recommender::RankingInputs> Recommender::RankingInputsOf(absl::st
     RETURN_IF_ERROR(SearchArticles(*index_, s.queries.data(), 1, search_k, &s.ids, &s.scores));
   }
   RankingInputs out;
-  BuildCandidates(s.records[0], 0, search_k, &s, &out.view, &out.candidates);
+  RecommendScratch::PerThread t;
+  BuildCandidates(s.records[0], 0, search_k, s, &t, &out.view, &out.candidates);
   out.features.resize(out.candidates.size() * NumRankingFeatures());
   TwoTowerEmbeddings emb{s.queries.data(), article_vectors_.data(), dim_};
-  ComputeRankingFeatures(out.view, *tables_, out.candidates, emb, &s.feature_scratch, out.features.data());
+  ComputeRankingFeatures(out.view, *tables_, out.candidates, emb, &t.features, out.features.data());
   return out;
 }
 
 absl::Status Recommender::Rank(const std::vector<size_t>& known, int search_k,
                                const std::vector<const RequestOptions*>& options, std::vector<Recommendation>* out,
-                               StageTimes* t, RecommendScratch* s) const {
+                               StageTimes* t, int threads, RecommendScratch* s) const {
   using Clock = std::chrono::steady_clock;
   auto since = [](Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); };
   const int64_t m = static_cast<int64_t>(known.size());
@@ -443,8 +445,13 @@ absl::Status Recommender::Rank(const std::vector<size_t>& known, int search_k,
   s->views.resize(known.size());
   s->candidates.resize(known.size());
   s->offsets.assign(known.size() + 1, 0);
-  std::vector<bool> finite(known.size(), true);
+  std::vector<char> finite(known.size(), 1);
+  // Customers are independent: a lone batch spreads them over the cores
+  // the search had (each thread with its own scratch; same results).
+  const int nt = std::max(1, threads);
+  if (static_cast<int>(s->per_thread.size()) < nt) s->per_thread.resize(static_cast<size_t>(nt));
   auto t0 = Clock::now();
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 32)
   for (int64_t j = 0; j < m; ++j) {
     const config::CustomerRecord& r = s->records[known[j]];
     const float* q = s->queries.data() + j * dim_;
@@ -452,23 +459,25 @@ absl::Status Recommender::Rank(const std::vector<size_t>& known, int search_k,
     std::vector<Candidate>& cands = s->candidates[j];
     cands.clear();
     if (!finite[j]) continue;
-    BuildCandidates(r, j, search_k, s, &s->views[j], &cands);
+    BuildCandidates(r, j, search_k, *s, &s->per_thread[static_cast<size_t>(omp_get_thread_num())], &s->views[j],
+                    &cands);
   }
   for (int64_t j = 0; j < m; ++j) s->offsets[j + 1] = s->offsets[j] + s->candidates[j].size();
   t->candidates = since(t0);
   t0 = Clock::now();
   s->features.resize(s->offsets.back() * static_cast<size_t>(nf));
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 32)
   for (int64_t j = 0; j < m; ++j) {
     if (s->candidates[j].empty()) continue;
     TwoTowerEmbeddings emb{s->queries.data() + j * dim_, article_vectors_.data(), dim_};
-    ComputeRankingFeatures(s->views[j], *tables_, s->candidates[j], emb, &s->feature_scratch,
+    ComputeRankingFeatures(s->views[j], *tables_, s->candidates[j], emb,
+                           &s->per_thread[static_cast<size_t>(omp_get_thread_num())].features,
                            s->features.data() + s->offsets[j] * nf);
   }
   t->features = since(t0);
   t0 = Clock::now();
-  s->ranker_scores.resize(s->offsets.back());
-  RETURN_IF_ERROR(
-      ranker_->Predict(s->features.data(), static_cast<int64_t>(s->offsets.back()), nf, s->ranker_scores.data()));
+  RETURN_IF_ERROR(ScoreGroups(*ranker_, s->features.data(), s->offsets, nf, ranking_config_.cascade_first_trees(),
+                              ranking_config_.cascade_keep(), &s->ranker_scores, &s->cascade));
   t->ranker = since(t0);
 
   for (int64_t j = 0; j < m; ++j) {

@@ -80,11 +80,16 @@ struct RecommendScratch {
   // Ranking.
   std::vector<CustomerView> views;
   std::vector<std::vector<Candidate>> candidates;
-  CandidateScratch candidate_scratch;
-  FeatureScratch feature_scratch;
-  std::vector<int64_t> hit_rows;
+  // One per thread of the candidate and feature loops.
+  struct PerThread {
+    CandidateScratch candidates;
+    FeatureScratch features;
+    std::vector<int64_t> hit_rows;
+  };
+  std::vector<PerThread> per_thread;
   std::vector<size_t> offsets;
   std::vector<float> features, ranker_scores;
+  CascadeScratch cascade;
   std::vector<uint32_t> order;
 };
 
@@ -147,12 +152,13 @@ class Recommender {
 
   // The ranked lists of the known customers at positions `known` (their
   // rows of s.queries / s.ids in order).
+  // Candidates and features run on `threads` threads (0: one).
   absl::Status Rank(const std::vector<size_t>& known, int search_k, const std::vector<const RequestOptions*>& options,
-                    std::vector<Recommendation>* out, StageTimes* t, RecommendScratch* s) const;
+                    std::vector<Recommendation>* out, StageTimes* t, int threads, RecommendScratch* s) const;
   // The view and candidates of the known customer at position j of the
   // tower's rows (record `r`, search results s->ids/s->scores).
-  void BuildCandidates(const config::CustomerRecord& r, int64_t j, int search_k, RecommendScratch* s,
-                       CustomerView* view, std::vector<Candidate>* candidates) const;
+  void BuildCandidates(const config::CustomerRecord& r, int64_t j, int search_k, const RecommendScratch& s,
+                       RecommendScratch::PerThread* t, CustomerView* view, std::vector<Candidate>* candidates) const;
   // Appends popular articles that pass `filter` and are not in `rec` until
   // it holds k (the fallback list first, then the whole catalogue); returns
   // how many were appended.

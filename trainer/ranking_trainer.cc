@@ -240,6 +240,7 @@ absl::StatusOr<RankingEvaluation> Evaluate(const Dataset& ds, const CustomerHist
   progress.set_enabled(show_progress);
   Chunk chunk;
   std::vector<float> scores;
+  CascadeScratch cascade;
   std::vector<uint32_t> order;
   std::vector<int32_t> pred;
   double candidates = 0;
@@ -247,9 +248,8 @@ absl::StatusOr<RankingEvaluation> Evaluate(const Dataset& ds, const CustomerHist
     const size_t e = std::min(holdout.customers.size(), b + kChunk);
     std::vector<uint32_t> customers(holdout.customers.begin() + b, holdout.customers.begin() + e);
     RETURN_IF_ERROR(builder->Build(customers, tables, retriever, &chunk));
-    scores.resize(chunk.offsets.back());
-    RETURN_IF_ERROR(
-        ranker.Predict(chunk.features.data(), static_cast<int64_t>(chunk.offsets.back()), nf, scores.data()));
+    RETURN_IF_ERROR(ScoreGroups(ranker, chunk.features.data(), chunk.offsets, nf, rc.cascade_first_trees(),
+                                rc.cascade_keep(), &scores, &cascade));
     for (size_t i = 0; i < customers.size(); ++i) {
       const absl::flat_hash_set<int32_t>& truth = holdout.articles[b + i];
       const std::vector<Candidate>& cands = chunk.candidates[i];
@@ -315,6 +315,7 @@ absl::StatusOr<std::vector<RankingCurvePoint>> RankingCurve(const Dataset& ds, c
                                                             const std::string& bundle_dir,
                                                             const std::vector<double>& candidate_scales,
                                                             const std::vector<int>& tree_counts,
+                                                            const std::vector<std::pair<int, int>>& cascades,
                                                             int64_t max_customers) {
   ASSIGN_OR_RETURN(config::BundleManifest manifest, ReadManifest(bundle_dir));
   if (manifest.ranking_schema() != kRankingSchema) {
@@ -334,14 +335,23 @@ absl::StatusOr<std::vector<RankingCurvePoint>> RankingCurve(const Dataset& ds, c
   for (double scale : candidate_scales) {
     const config::RankingConfig rc = Scaled(base, scale);
     CandidateBuilder builder(ds, history, rc, 1);
-    std::vector<RankingCurvePoint> points(tree_counts.size());
-    for (size_t t = 0; t < tree_counts.size(); ++t) {
-      points[t].candidate_scale = scale;
-      points[t].trees = tree_counts[t];
+    // One point per tree count (every tree on every candidate), then one
+    // per cascade (all trees, the rest only over the kept).
+    std::vector<RankingCurvePoint> points;
+    for (int t : tree_counts) {
+      points.emplace_back();
+      points.back().trees = t;
     }
+    for (auto [first, keep] : cascades) {
+      points.emplace_back();
+      points.back().cascade_first_trees = first;
+      points.back().cascade_keep = keep;
+    }
+    for (RankingCurvePoint& p : points) p.candidate_scale = scale;
     double candidates = 0, build_seconds = 0;
     Chunk chunk;
     std::vector<float> scores;
+    CascadeScratch cascade;
     std::vector<uint32_t> order;
     std::vector<int32_t> pred;
     for (size_t b = 0; b < n; b += kChunk) {
@@ -350,18 +360,22 @@ absl::StatusOr<std::vector<RankingCurvePoint>> RankingCurve(const Dataset& ds, c
       auto t0 = Clock::now();
       RETURN_IF_ERROR(builder.Build(customers, tables, retriever.get(), &chunk));
       build_seconds += Since(t0);
-      scores.resize(chunk.offsets.back());
-      for (size_t t = 0; t < tree_counts.size(); ++t) {
+      for (size_t t = 0; t < customers.size(); ++t) candidates += static_cast<double>(chunk.candidates[t].size());
+      for (RankingCurvePoint& p : points) {
         t0 = Clock::now();
-        RETURN_IF_ERROR(ranker->Predict(chunk.features.data(), static_cast<int64_t>(chunk.offsets.back()), nf,
-                                        scores.data(), tree_counts[t]));
-        points[t].predict_us += Since(t0);
+        if (p.cascade_keep > 0) {
+          RETURN_IF_ERROR(ScoreGroups(*ranker, chunk.features.data(), chunk.offsets, nf, p.cascade_first_trees,
+                                      p.cascade_keep, &scores, &cascade));
+        } else {
+          scores.resize(chunk.offsets.back());
+          RETURN_IF_ERROR(ranker->Predict(chunk.features.data(), static_cast<int64_t>(chunk.offsets.back()), nf,
+                                          scores.data(), p.trees));
+        }
+        p.predict_us += Since(t0);
         for (size_t i = 0; i < customers.size(); ++i) {
-          const std::vector<Candidate>& cands = chunk.candidates[i];
-          if (t == 0) candidates += static_cast<double>(cands.size());
-          OrderByScore(scores.data() + chunk.offsets[i], cands.size(), &order);
-          TopIds(cands, order, popular, ds, &pred);
-          points[t].map_at_12 += AveragePrecisionAtK(pred, holdout.articles[b + i], kK);
+          OrderByScore(scores.data() + chunk.offsets[i], chunk.candidates[i].size(), &order);
+          TopIds(chunk.candidates[i], order, popular, ds, &pred);
+          p.map_at_12 += AveragePrecisionAtK(pred, holdout.articles[b + i], kK);
         }
       }
     }

@@ -17,6 +17,7 @@
 // No LibTorch in this header. Not thread-safe.
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -79,6 +80,9 @@ struct RankingOptions {
 struct RankingCurvePoint {
   double candidate_scale = 1;  // per-source candidate limits times this
   int trees = 0;               // boosting rounds used (0 = all)
+  // With all trees: the cascade's first trees and kept candidates (0: none).
+  int cascade_first_trees = 0;
+  int cascade_keep = 0;
   double candidates_per_customer = 0;
   double map_at_12 = 0;
   double candidates_us = 0;  // per customer, one thread: sources + features
@@ -92,7 +96,9 @@ struct RankingCurvePoint {
 absl::StatusOr<std::vector<RankingCurvePoint>> RankingCurve(const Dataset& ds, const Holdout& holdout,
                                                             const std::string& bundle_dir,
                                                             const std::vector<double>& candidate_scales,
-                                                            const std::vector<int>& tree_counts, int64_t max_customers);
+                                                            const std::vector<int>& tree_counts,
+                                                            const std::vector<std::pair<int, int>>& cascades,
+                                                            int64_t max_customers);
 
 // Trains the ranking stage for the bundle `bundle_dir`, which the caller
 // exported from towers trained on `ds` with `cfg` (cfg.ranking present),
