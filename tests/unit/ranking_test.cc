@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <numeric>
 #include <set>
 
 #include "candidates/ranking_config.h"
@@ -338,6 +339,58 @@ TEST(Ranker, LearnsAndRoundTripsDeterministically) {
   // A damaged model file is refused.
   hmrec::testing::WriteFile(dir.File("bad.ubj"), "not a model");
   EXPECT_FALSE(Ranker::Load(dir.File("bad.ubj"), 1).ok());
+}
+
+// The cascade: the first trees on every row, the rest on each group's best.
+// Keeping every row gives the full model's order; keeping fewer puts the
+// dropped rows after every kept one, and the kept are ordered by the full
+// model.
+TEST(Ranker, CascadeScoresTheKeptRowsWithTheWholeModel) {
+  const RankingSet train = MakeSet(1, 150), valid = MakeSet(2, 100);
+  config::RankingConfig rc = Defaults();
+  rc.mutable_ranker()->set_max_rounds(30);
+  rc.mutable_ranker()->set_early_stopping_rounds(30);
+  RankerTrainReport report;
+  auto r = Ranker::Train(rc.ranker(), 1, {train}, valid, false, &report);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_GT((*r)->rounds(), 5);
+  const RankingSet test = MakeSet(9, 20);
+  std::vector<size_t> offsets = {0};
+  for (uint32_t g : test.group_sizes) offsets.push_back(offsets.back() + g);
+  std::vector<float> full(test.rows()), all_kept, cascade;
+  ASSERT_TRUE((*r)->PredictMargins(test.features.data(), test.rows(), 3, 0, 0, full.data()).ok());
+  CascadeScratch scratch;
+  ASSERT_TRUE(ScoreGroups(**r, test.features.data(), offsets, 3, 0, 0, &all_kept, &scratch).ok());
+  EXPECT_EQ(all_kept, full) << "cascade off: the whole model on every row";
+  ASSERT_TRUE(ScoreGroups(**r, test.features.data(), offsets, 3, 3, 1000, &all_kept, &scratch).ok());
+  auto order_of = [](const float* s, size_t n) {
+    std::vector<int> o(n);
+    std::iota(o.begin(), o.end(), 0);
+    std::stable_sort(o.begin(), o.end(), [&](int a, int b) { return s[a] > s[b]; });
+    return o;
+  };
+  for (size_t g = 0; g + 1 < offsets.size(); ++g) {
+    const size_t n = offsets[g + 1] - offsets[g];
+    EXPECT_EQ(order_of(all_kept.data() + offsets[g], n), order_of(full.data() + offsets[g], n)) << "group " << g;
+  }
+  const int keep = 5;
+  ASSERT_TRUE(ScoreGroups(**r, test.features.data(), offsets, 3, 3, keep, &cascade, &scratch).ok());
+  for (size_t g = 0; g + 1 < offsets.size(); ++g) {
+    std::vector<std::pair<float, float>> kept;  // (cascade score, full score)
+    float lowest_kept = 1e30f, highest_dropped = -1e30f;
+    for (size_t i = offsets[g]; i < offsets[g + 1]; ++i) {
+      if (cascade[i] > -kDropped / 2) {
+        kept.emplace_back(cascade[i], full[i]);
+        lowest_kept = std::min(lowest_kept, cascade[i]);
+      } else {
+        highest_dropped = std::max(highest_dropped, cascade[i]);
+      }
+    }
+    ASSERT_EQ(kept.size(), static_cast<size_t>(keep)) << "group " << g;
+    EXPECT_GT(lowest_kept, highest_dropped);
+    std::sort(kept.begin(), kept.end());
+    for (size_t i = 1; i < kept.size(); ++i) EXPECT_LE(kept[i - 1].second, kept[i].second) << "kept rows out of order";
+  }
 }
 
 }  // namespace
