@@ -31,6 +31,8 @@ ABSL_FLAG(std::string, bundle, "", "A bundle with a ranker");
 ABSL_FLAG(std::string, scales, "1,0.7,0.5,0.35", "Candidate scales");
 ABSL_FLAG(std::string, trees, "25,50,100,200,0", "Tree counts (0 = all)");
 ABSL_FLAG(std::string, cascades, "", "Cascades FIRST:KEEP (first trees on every candidate, the rest on the KEEP best)");
+ABSL_FLAG(std::string, active_weeks, "",
+          "two_tower_active_weeks values to compare (empty: the bundle's; negative: every article)");
 ABSL_FLAG(int64_t, max_customers, 20000, "Held-out customers scored (0 = all)");
 ABSL_FLAG(std::string, jsonl, "", "Also write the points as JSON lines here");
 
@@ -68,6 +70,12 @@ int main(int argc, char** argv) {
     }
     cascades.emplace_back(f, k);
   }
+  std::vector<int> active_weeks;
+  for (absl::string_view v : absl::StrSplit(absl::GetFlag(FLAGS_active_weeks), ',', absl::SkipEmpty())) {
+    int w = 0;
+    if (!absl::SimpleAtoi(v, &w)) return Fail(absl::InvalidArgumentError("--active_weeks"));
+    active_weeks.push_back(w);
+  }
   hmrec::LoadOptions lo;
   lo.show_progress = false;
   auto ds = hmrec::LoadDataset(absl::GetFlag(FLAGS_data), lo);
@@ -75,12 +83,13 @@ int main(int argc, char** argv) {
   int64_t unknown = 0;
   auto holdout = hmrec::ReadHoldout(absl::GetFlag(FLAGS_holdout), **ds, &unknown);
   if (!holdout.ok()) return Fail(holdout.status());
-  auto points = hmrec::RankingCurve(**ds, *holdout, absl::GetFlag(FLAGS_bundle), scales, trees, cascades,
+  auto points = hmrec::RankingCurve(**ds, *holdout, absl::GetFlag(FLAGS_bundle), scales, trees, cascades, active_weeks,
                                     absl::GetFlag(FLAGS_max_customers));
   if (!points.ok()) return Fail(points.status());
   std::printf(
-      "| candidate scale | candidates a customer | trees | holdout MAP@12 | candidates + features µs | "
-      "XGBoost µs | total µs a customer (1 thread) |\n| --- | --- | --- | --- | --- | --- | --- |\n");
+      "| two-tower active weeks (articles) | candidate scale | candidates a customer | trees | holdout MAP@12 | "
+      "retrieval + candidates + features µs | XGBoost µs | total µs a customer (1 thread) |\n"
+      "| --- | --- | --- | --- | --- | --- | --- | --- |\n");
   auto trees_text = [](const hmrec::RankingCurvePoint& p) {
     if (p.cascade_keep > 0) {
       return absl::StrCat("all; first ", p.cascade_first_trees, " on all, rest on best ", p.cascade_keep);
@@ -90,10 +99,13 @@ int main(int argc, char** argv) {
   std::ofstream jsonl;
   if (!absl::GetFlag(FLAGS_jsonl).empty()) jsonl.open(absl::GetFlag(FLAGS_jsonl));
   for (const hmrec::RankingCurvePoint& p : *points) {
-    std::printf("| %.2f | %.1f | %s | %.5f | %.1f | %.1f | %.1f |\n", p.candidate_scale, p.candidates_per_customer,
+    std::printf("| %s (%lld) | %.2f | %.1f | %s | %.5f | %.1f | %.1f | %.1f |\n",
+                p.active_weeks < 0 ? "all" : std::to_string(p.active_weeks).c_str(),
+                static_cast<long long>(p.searched_articles), p.candidate_scale, p.candidates_per_customer,
                 trees_text(p).c_str(), p.map_at_12, p.candidates_us, p.predict_us, p.candidates_us + p.predict_us);
     if (jsonl.is_open()) {
-      jsonl << "{\"scale\": " << p.candidate_scale << ", \"candidates\": " << p.candidates_per_customer
+      jsonl << "{\"active_weeks\": " << p.active_weeks << ", \"searched_articles\": " << p.searched_articles
+            << ", \"scale\": " << p.candidate_scale << ", \"candidates\": " << p.candidates_per_customer
             << ", \"trees\": " << p.trees << ", \"cascade_first_trees\": " << p.cascade_first_trees
             << ", \"cascade_keep\": " << p.cascade_keep << ", \"map\": " << p.map_at_12
             << ", \"candidates_us\": " << p.candidates_us << ", \"predict_us\": " << p.predict_us << "}\n";

@@ -9,6 +9,7 @@ config::RankingConfig WithRankingDefaults(config::RankingConfig c) {
   HMREC_DEFAULT(repurchase_candidates, 18);
   HMREC_DEFAULT(repurchase_half_life_days, 14.0);
   HMREC_DEFAULT(two_tower_candidates, 24);
+  HMREC_DEFAULT(two_tower_active_weeks, 4);
   HMREC_DEFAULT(copurchase_candidates, 24);
   HMREC_DEFAULT(copurchase_window_days, 56);
   HMREC_DEFAULT(copurchase_max_gap_days, 7);

@@ -63,6 +63,13 @@ struct TwoTowerHits {
   int count = 0;
 };
 
+// The article rows the two-tower source searches as of `tables.day()`: those
+// sold in the last `cfg.two_tower_active_weeks()` weeks (every row when that
+// is negative, or when fewer than `cfg.two_tower_candidates()` were sold).
+// Articles out of sale rarely sell the next week; leaving them out makes the
+// search over the catalogue a fraction of its cost. Ascending rows.
+std::vector<int64_t> TwoTowerSearchRows(const RankingTables& tables, const config::RankingConfig& cfg);
+
 // Reused between customers by one thread.
 struct CandidateScratch {
   absl::flat_hash_map<uint32_t, uint32_t> index;  // article -> position in the output

@@ -141,6 +141,14 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
     r->ranking_config_ = WithRankingDefaults(r->manifest_.trainer().ranking());
     r->limits_ = HistoryLimitsOf(r->ranking_config_);
     r->article_vectors_ = std::move(emb.values);
+    // The two-tower source's own search, over the articles it may propose
+    // (labels: article rows), whatever index serves the retrieval-only path.
+    const std::vector<int64_t> rows = TwoTowerSearchRows(*r->tables_, r->ranking_config_);
+    std::vector<float> values(rows.size() * static_cast<size_t>(r->dim_));
+    for (size_t i = 0; i < rows.size(); ++i) {
+      std::copy_n(r->article_vectors_.data() + rows[i] * r->dim_, r->dim_, values.data() + i * r->dim_);
+    }
+    r->two_tower_search_ = std::make_unique<ExactSearch>(values, rows, r->dim_);
   }
   return r;
 }
@@ -317,12 +325,14 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
   t.tower = since(t0);
   // The search: the two-tower source's candidates when ranking, else the
   // list itself (with room for what filters take out).
-  const int search_k = ranker_ != nullptr ? std::max(max_k, ranking_config_.two_tower_candidates())
+  const int search_k = ranker_ != nullptr ? ranking_config_.two_tower_candidates()
                                           : (filtered ? std::min<int>(4 * max_k + 32, article_row_.size()) : max_k);
   t0 = Clock::now();
   s.ids.resize(m * search_k);
   s.scores.resize(m * search_k);
-  if (exact_ != nullptr) {
+  if (ranker_ != nullptr) {
+    two_tower_search_->Search(s.queries.data(), m, search_k, s.ids.data(), s.scores.data(), search_threads, &s.search);
+  } else if (exact_ != nullptr) {
     exact_->Search(s.queries.data(), m, search_k, s.ids.data(), s.scores.data(), search_threads, &s.search);
   } else {
     // faiss takes its thread count from this thread's OpenMP setting: set it
@@ -400,13 +410,7 @@ void Recommender::BuildCandidates(const config::CustomerRecord& r, int64_t j, in
                                    : uint8_t{0}});
   }
   ApplyLimits(limits_, view);
-  t->hit_rows.resize(static_cast<size_t>(search_k));
-  for (int x = 0; x < search_k; ++x) {
-    const int64_t id = s.ids[j * search_k + x];
-    auto it = id < 0 ? article_row_.end() : article_row_.find(static_cast<int32_t>(id));
-    t->hit_rows[x] = it == article_row_.end() ? -1 : it->second - 1;
-  }
-  TwoTowerHits hits{t->hit_rows.data(), s.scores.data() + j * search_k, search_k};
+  TwoTowerHits hits{s.ids.data() + j * search_k, s.scores.data() + j * search_k, search_k};  // article rows
   GenerateCandidates(*view, *tables_, hits, ranking_config_, &t->candidates, candidates);
 }
 
@@ -421,11 +425,7 @@ absl::StatusOr<Recommender::RankingInputs> Recommender::RankingInputsOf(absl::st
   const int search_k = ranking_config_.two_tower_candidates();
   s.ids.resize(search_k);
   s.scores.resize(search_k);
-  if (exact_ != nullptr) {
-    exact_->Search(s.queries.data(), 1, search_k, s.ids.data(), s.scores.data(), 1, &s.search);
-  } else {
-    RETURN_IF_ERROR(SearchArticles(*index_, s.queries.data(), 1, search_k, &s.ids, &s.scores));
-  }
+  two_tower_search_->Search(s.queries.data(), 1, search_k, s.ids.data(), s.scores.data(), 1, &s.search);
   RankingInputs out;
   RecommendScratch::PerThread t;
   BuildCandidates(s.records[0], 0, search_k, s, &t, &out.view, &out.candidates);

@@ -84,7 +84,6 @@ struct RecommendScratch {
   struct PerThread {
     CandidateScratch candidates;
     FeatureScratch features;
-    std::vector<int64_t> hit_rows;
   };
   std::vector<PerThread> per_thread;
   std::vector<size_t> offsets;
@@ -182,7 +181,8 @@ class Recommender {
   std::unique_ptr<RankingTables> tables_;
   config::RankingConfig ranking_config_;
   HistoryLimits limits_;
-  std::vector<float> article_vectors_;  // every article's embedding, row order
+  std::vector<float> article_vectors_;             // every article's embedding, row order
+  std::unique_ptr<ExactSearch> two_tower_search_;  // with a ranker: the two-tower source's articles, labels = rows
 };
 
 }  // namespace hmrec

@@ -71,6 +71,7 @@ class CandidateBuilder {
   absl::Status Build(const std::vector<uint32_t>& customers, const RankingTables& tables, TwoTowerRetriever* retriever,
                      Chunk* out) {
     const int k = rc_.two_tower_candidates();
+    if (retriever->search_day() != tables.day()) retriever->SearchOnly(tables.day(), TwoTowerSearchRows(tables, rc_));
     RETURN_IF_ERROR(
         retriever->Retrieve(ds_, history_, customers, tables.day(), k, &out->embeddings, &out->hits, &out->hit_scores));
     const int64_t n = static_cast<int64_t>(customers.size());
@@ -311,12 +312,10 @@ config::RankingConfig Scaled(const config::RankingConfig& rc, double f) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<RankingCurvePoint>> RankingCurve(const Dataset& ds, const Holdout& holdout,
-                                                            const std::string& bundle_dir,
-                                                            const std::vector<double>& candidate_scales,
-                                                            const std::vector<int>& tree_counts,
-                                                            const std::vector<std::pair<int, int>>& cascades,
-                                                            int64_t max_customers) {
+absl::StatusOr<std::vector<RankingCurvePoint>> RankingCurve(
+    const Dataset& ds, const Holdout& holdout, const std::string& bundle_dir,
+    const std::vector<double>& candidate_scales, const std::vector<int>& tree_counts,
+    const std::vector<std::pair<int, int>>& cascades, const std::vector<int>& active_weeks, int64_t max_customers) {
   ASSIGN_OR_RETURN(config::BundleManifest manifest, ReadManifest(bundle_dir));
   if (manifest.ranking_schema() != kRankingSchema) {
     return absl::FailedPreconditionError(absl::StrCat(bundle_dir, " has no ranker of this feature schema"));
@@ -332,8 +331,16 @@ absl::StatusOr<std::vector<RankingCurvePoint>> RankingCurve(const Dataset& ds, c
   const int nf = NumRankingFeatures();
   const std::vector<ScoredArticle>& popular = tables.segment(kUnknownAgeBand);
   std::vector<RankingCurvePoint> out;
-  for (double scale : candidate_scales) {
-    const config::RankingConfig rc = Scaled(base, scale);
+  std::vector<std::pair<int, double>> settings;  // active weeks, candidate scale
+  for (int w : active_weeks.empty() ? std::vector<int>{base.two_tower_active_weeks()} : active_weeks) {
+    for (double scale : candidate_scales) settings.emplace_back(w, scale);
+  }
+  for (const auto& [weeks, scale] : settings) {
+    config::RankingConfig rc = Scaled(base, scale);
+    rc.set_two_tower_active_weeks(weeks);
+    const std::vector<int64_t> rows = TwoTowerSearchRows(tables, rc);
+    const int64_t searched = static_cast<int64_t>(rows.size());
+    retriever->SearchOnly(tables.day(), rows);
     CandidateBuilder builder(ds, history, rc, 1);
     // One point per tree count (every tree on every candidate), then one
     // per cascade (all trees, the rest only over the kept).
@@ -347,7 +354,11 @@ absl::StatusOr<std::vector<RankingCurvePoint>> RankingCurve(const Dataset& ds, c
       points.back().cascade_first_trees = first;
       points.back().cascade_keep = keep;
     }
-    for (RankingCurvePoint& p : points) p.candidate_scale = scale;
+    for (RankingCurvePoint& p : points) {
+      p.candidate_scale = scale;
+      p.active_weeks = weeks;
+      p.searched_articles = searched;
+    }
     double candidates = 0, build_seconds = 0;
     Chunk chunk;
     std::vector<float> scores;

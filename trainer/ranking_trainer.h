@@ -78,8 +78,10 @@ struct RankingOptions {
 
 // One point of the cost/quality curve of a trained ranker.
 struct RankingCurvePoint {
-  double candidate_scale = 1;  // per-source candidate limits times this
-  int trees = 0;               // boosting rounds used (0 = all)
+  int active_weeks = 0;           // two_tower_active_weeks (negative: every article)
+  int64_t searched_articles = 0;  // articles the two-tower source searched
+  double candidate_scale = 1;     // per-source candidate limits times this
+  int trees = 0;                  // boosting rounds used (0 = all)
   // With all trees: the cascade's first trees and kept candidates (0: none).
   int cascade_first_trees = 0;
   int cascade_keep = 0;
@@ -90,15 +92,14 @@ struct RankingCurvePoint {
 };
 
 // Scores the holdout (its first `max_customers`, 0 = all) with the bundle's
-// ranker for every combination of candidate scale and tree count, timing
+// ranker for every combination of the two-tower source's active weeks (empty:
+// the bundle's), candidate scale and tree count, timing
 // candidates + features and the prediction on one thread: the curve from
 // which the defaults are picked (docs/PERFORMANCE.md).
-absl::StatusOr<std::vector<RankingCurvePoint>> RankingCurve(const Dataset& ds, const Holdout& holdout,
-                                                            const std::string& bundle_dir,
-                                                            const std::vector<double>& candidate_scales,
-                                                            const std::vector<int>& tree_counts,
-                                                            const std::vector<std::pair<int, int>>& cascades,
-                                                            int64_t max_customers);
+absl::StatusOr<std::vector<RankingCurvePoint>> RankingCurve(
+    const Dataset& ds, const Holdout& holdout, const std::string& bundle_dir,
+    const std::vector<double>& candidate_scales, const std::vector<int>& tree_counts,
+    const std::vector<std::pair<int, int>>& cascades, const std::vector<int>& active_weeks, int64_t max_customers);
 
 // Trains the ranking stage for the bundle `bundle_dir`, which the caller
 // exported from towers trained on `ds` with `cfg` (cfg.ranking present),

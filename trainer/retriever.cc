@@ -1,5 +1,7 @@
 #include "trainer/retriever.h"
 
+#include <algorithm>
+#include <climits>
 #include <filesystem>
 #include <numeric>
 
@@ -19,6 +21,7 @@ struct TwoTowerRetriever::Impl {
   ArticleEmbeddings embeddings;
   std::unique_ptr<ExactSearch> search;
   int threads = 1;
+  int32_t search_day = INT32_MIN;
 };
 
 TwoTowerRetriever::TwoTowerRetriever(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -80,6 +83,18 @@ absl::Status TwoTowerRetriever::Retrieve(const Dataset& ds, const CustomerHistor
   return absl::OkStatus();
 }
 
+void TwoTowerRetriever::SearchOnly(int32_t day, const std::vector<int64_t>& rows) {
+  Impl& m = *impl_;
+  m.search_day = day;
+  const int dim = m.embeddings.dim;
+  std::vector<float> values(rows.size() * static_cast<size_t>(dim));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::copy_n(m.embeddings.values.data() + rows[i] * dim, dim, values.data() + i * dim);
+  }
+  m.search = std::make_unique<ExactSearch>(values, rows, dim);
+}
+
+int32_t TwoTowerRetriever::search_day() const { return impl_->search_day; }
 const float* TwoTowerRetriever::article_embeddings() const { return impl_->embeddings.values.data(); }
 int TwoTowerRetriever::dim() const { return impl_->embeddings.dim; }
 

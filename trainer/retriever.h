@@ -32,6 +32,12 @@ class TwoTowerRetriever {
                         int32_t as_of, int k, std::vector<float>* embeddings, std::vector<int64_t>* rows,
                         std::vector<float>* scores);
 
+  // From now on the search looks only at these article rows (ascending): the
+  // two-tower source's articles as of `day`. Load() searches all, day unset.
+  void SearchOnly(int32_t day, const std::vector<int64_t>& rows);
+  // The day of the last SearchOnly; INT32_MIN before any.
+  int32_t search_day() const;
+
   // Every article's embedding, row-major in article-row order.
   const float* article_embeddings() const;
   int dim() const;

@@ -182,6 +182,10 @@ TEST_F(RecommenderTest, ServedRankingFeaturesEqualTheOfflineOnes) {
   const RankingTables tables = RankingTables::Build(*ds_, history, as_of, rc);
   auto retriever = TwoTowerRetriever::Load(dir_->File("bundles/sealed"), *ds_, 1);
   ASSERT_TRUE(retriever.ok()) << retriever.status();
+  // The two-tower source searches the articles sold in its window, offline as online.
+  const std::vector<int64_t> searched = TwoTowerSearchRows(tables, rc);
+  ASSERT_LT(searched.size(), tables.num_articles()) << "the window should leave some articles out";
+  (*retriever)->SearchOnly(as_of, searched);
   const int nf = NumRankingFeatures();
   const int cosine =
       static_cast<int>(std::find(RankingFeatureNames().begin(), RankingFeatureNames().end(), "two_tower_cosine") -
