@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/batch_client.h"
+#include "client/recorder.h"
 #include "common/text_proto.h"
 #include "data/customer_list.h"
 #include "data/hm_data.h"
@@ -33,6 +34,8 @@
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "host:port of hmrec_server");
 ABSL_FLAG(std::string, customer_id, "", "One customer to show recommendations for");
+ABSL_FLAG(std::string, record, "",
+          "Replay this transactions file (Kaggle layout) to the server as RecordPurchases events");
 ABSL_FLAG(bool, all_customers, false, "Write a submission for every customer to stdout");
 ABSL_FLAG(std::string, customers, "", "sample_submission.csv or customers.csv: who --all-customers serves");
 ABSL_FLAG(std::string, data, "", "A directory of Kaggle files: customers (and articles.csv for names) from there");
@@ -124,7 +127,10 @@ int ShowOne(const std::string& id) {
   const std::string how = r.fallback() ? absl::StrCat("fallback: ", r.fallback_reason(), ", popular articles")
                           : r.ranked() ? "personalised, ranked"
                                        : "personalised";
-  std::printf("customer %s: %s (bundle %s)\n", id.c_str(), how.c_str(), resp.bundle_version().c_str());
+  const std::string events =
+      r.events_applied() > 0 ? absl::StrCat(", with ", r.events_applied(), " purchase(s) recorded since") : "";
+  std::printf("customer %s: %s%s (bundle %s)\n", id.c_str(), how.c_str(), events.c_str(),
+              resp.bundle_version().c_str());
   std::printf("%4s  %-10s  %7s  %-22s  %-28s  %s\n", "rank", "article_id", "score", "product_type", "prod_name", "why");
   for (int i = 0; i < r.article_ids_size(); ++i) {
     std::string type, name;
@@ -196,6 +202,22 @@ int WriteAll() {
   return 0;
 }
 
+int Record(const std::string& path) {
+  hmrec::RecordOptions o;
+  o.batch_size = absl::GetFlag(FLAGS_batch_size);
+  o.deadline_ms = absl::GetFlag(FLAGS_deadline_ms);
+  o.max_attempts = absl::GetFlag(FLAGS_max_attempts);
+  o.show_progress = !absl::GetFlag(FLAGS_quiet);
+  hmrec::RecordReport report;
+  absl::Status s = hmrec::RecordFile(Connect(), path, o, &report);
+  if (!s.ok()) {
+    std::fprintf(stderr, "client: before the failure: %s\n", report.Summary(path).c_str());
+    return Fail(std::string(s.message()));
+  }
+  std::fprintf(stderr, "client: %s\n", report.Summary(path).c_str());
+  return 0;
+}
+
 // Flags may be spelled with dashes (--all-customers) as well as underscores.
 std::vector<char*> Underscored(int argc, char** argv, std::vector<std::string>* storage) {
   storage->assign(argv, argv + argc);
@@ -217,10 +239,12 @@ int main(int argc, char** argv) {
   std::vector<char*> args = Underscored(argc, argv, &storage);
   argv = args.data();
   absl::SetProgramUsageMessage(
-      "hmrec_client --server HOST:PORT (--customer-id ID | --all-customers --customers FILE > submission.csv)");
+      "hmrec_client --server HOST:PORT (--customer-id ID | --all-customers --customers FILE > submission.csv | "
+      "--record TRANSACTIONS.csv)");
   absl::ParseCommandLine(argc, argv);
-  if (!absl::GetFlag(FLAGS_customer_id).empty() == absl::GetFlag(FLAGS_all_customers)) {
-    return Fail("give exactly one of --customer-id ID and --all-customers");
-  }
+  const int modes = !absl::GetFlag(FLAGS_customer_id).empty() + absl::GetFlag(FLAGS_all_customers) +
+                    !absl::GetFlag(FLAGS_record).empty();
+  if (modes != 1) return Fail("give exactly one of --customer-id ID, --all-customers and --record FILE");
+  if (!absl::GetFlag(FLAGS_record).empty()) return Record(absl::GetFlag(FLAGS_record));
   return absl::GetFlag(FLAGS_all_customers) ? WriteAll() : ShowOne(absl::GetFlag(FLAGS_customer_id));
 }

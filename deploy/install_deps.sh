@@ -14,6 +14,8 @@ PACKAGES=(
   # serving and storage
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librocksdb-dev prometheus-cpp-dev
+  # the shared event store's client (RecordPurchases with several replicas)
+  libhiredis-dev
   # model and index: LibTorch and faiss (CPU builds in Debian)
   libtorch-dev libfaiss-dev
   # the learned ranker (gradient-boosted trees, C API)
@@ -34,6 +36,8 @@ TEST_PACKAGES=(
   # deployment checks (tests/e2e/deploy_test.sh): YAML lint, promtool and a real
   # Prometheus
   yamllint prometheus
+  # the shared event store, started by the tests on 127.0.0.1
+  redis-server
   # the libFuzzer build (scripts/sanitize.sh): clang and its fuzzer runtime;
   # the formatting check (scripts/check_format.sh)
   clang libclang-rt-14-dev clang-format

@@ -102,6 +102,13 @@ int32_t FeatureSpace::AgeBand(int age) {
   return 1 + std::clamp((age - 16) / 3, 0, kAgeBands - 2);
 }
 
+int32_t FeatureSpace::HistoryCountBand(int64_t n) {
+  static constexpr int64_t kLengthLimits[] = {0, 1, 2, 4, 8, 16, 32, 64};
+  int32_t band = 0;
+  while (band < kHistoryLengthBands - 1 && n > kLengthLimits[band]) ++band;
+  return band;
+}
+
 int32_t FeatureSpace::CountBand(int64_t n) {
   if (n <= 0) return 0;
   int32_t b = 1;
@@ -237,10 +244,7 @@ void FeatureSpace::EncodeCustomerStatic(const Dataset& ds, const Customer& c, in
 
 void FeatureSpace::EncodeCustomerHistory(const uint32_t* articles, int64_t n, int32_t last_purchase_day, int32_t as_of,
                                          int32_t* f, int32_t* history) const {
-  static constexpr int64_t kLengthLimits[] = {0, 1, 2, 4, 8, 16, 32, 64};
-  int32_t band = 0;
-  while (band < kHistoryLengthBands - 1 && n > kLengthLimits[band]) ++band;
-  f[6] = band;
+  f[6] = HistoryCountBand(n);
   f[7] = n == 0 ? 0 : DaysBand(as_of - last_purchase_day);
   int h = 0;
   for (int64_t i = n - 1; i >= 0 && h < history_length_; --i) history[h++] = static_cast<int32_t>(articles[i]) + 1;

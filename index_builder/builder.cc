@@ -143,6 +143,7 @@ absl::StatusOr<BuildReport> BuildServableBundle(const std::string& bundle_dir, c
       rec.add_recent_article_ids(ds.articles[row - 1].article_id);
     }
     rec.set_age(ds.customers[c].age);
+    rec.set_purchase_count(static_cast<int32_t>(history.count(c)));
     BuildCustomerView(history, c, ds.customers[c].age, ds.last_day + 1, limits, &view);
     for (const Purchase& p : view.purchases) {
       rec.add_purchase_article_ids(ds.articles[p.article].article_id);

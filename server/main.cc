@@ -25,6 +25,9 @@ ABSL_FLAG(std::string, config, "configs/server.pbtxt", "ServerConfig, text forma
 ABSL_FLAG(std::string, listen, "", "Overrides the config's listen_address");
 ABSL_FLAG(std::string, bundle, "", "Overrides the config's bundle_path");
 ABSL_FLAG(std::string, metrics, "", "Overrides the config's metrics_address (\"off\" disables)");
+ABSL_FLAG(std::string, events, "", "Overrides the config's events.backend: rocksdb (embedded), redis or off");
+ABSL_FLAG(std::string, events_path, "",
+          "Overrides the config's events.path (the embedded store's directory; one server at a time)");
 ABSL_FLAG(std::string, ranking, "", "Overrides the config's ranking: on (the bundle's ranker) or off (retrieval only)");
 
 namespace {
@@ -56,6 +59,8 @@ int main(int argc, char** argv) {
   if (!absl::GetFlag(FLAGS_listen).empty()) cfg.set_listen_address(absl::GetFlag(FLAGS_listen));
   if (!absl::GetFlag(FLAGS_bundle).empty()) cfg.set_bundle_path(absl::GetFlag(FLAGS_bundle));
   if (!absl::GetFlag(FLAGS_ranking).empty()) cfg.set_ranking(absl::GetFlag(FLAGS_ranking));
+  if (!absl::GetFlag(FLAGS_events).empty()) cfg.mutable_events()->set_backend(absl::GetFlag(FLAGS_events));
+  if (!absl::GetFlag(FLAGS_events_path).empty()) cfg.mutable_events()->set_path(absl::GetFlag(FLAGS_events_path));
   if (absl::GetFlag(FLAGS_metrics) == "off") {
     cfg.clear_metrics_address();
   } else if (!absl::GetFlag(FLAGS_metrics).empty()) {

@@ -21,9 +21,8 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
                     .Register(registry)),
       stages_(prometheus::BuildHistogram()
                   .Name("hmrec_stage_duration_seconds")
-                  .Help("Time of one stage of a batch: queue_wait, feature_lookup, tower, search, and with a ranker "
-                        "candidates, "
-                        "ranking_features, ranker")
+                  .Help("Time of one stage of a batch: queue_wait, events (the event store's lookup), "
+                        "feature_lookup, tower, search, and with a ranker candidates, ranking_features, ranker")
                   .Register(registry)),
       batch_ids_(
           prometheus::BuildHistogram()
@@ -63,7 +62,22 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
               .Help("Bundle reloads by result: swapped (now served) or refused (failed verification, old one kept)")
               .Register(registry)),
       reloads_swapped_(reloads_.Add({{"result", "swapped"}})),
-      reloads_refused_(reloads_.Add({{"result", "refused"}})) {}
+      reloads_refused_(reloads_.Add({{"result", "refused"}})),
+      events_(prometheus::BuildCounter()
+                  .Name("hmrec_events_total")
+                  .Help("Purchases sent to RecordPurchases by result: recorded (new, durable), duplicate (event id "
+                        "seen before), expired (older than the horizon), already_in_bundle (dated on or before the "
+                        "served bundle's last data day: they change nothing while it is served)")
+                  .Register(registry)),
+      events_recorded_(events_.Add({{"result", "recorded"}})),
+      events_duplicate_(events_.Add({{"result", "duplicate"}})),
+      events_expired_(events_.Add({{"result", "expired"}})),
+      events_in_bundle_(events_.Add({{"result", "already_in_bundle"}})),
+      event_lookup_failures_(prometheus::BuildCounter()
+                                 .Name("hmrec_event_lookup_failures_total")
+                                 .Help("Batches answered from the bundle alone because the event store failed")
+                                 .Register(registry)
+                                 .Add({})) {}
 
 void ServerMetrics::ObserveRequest(const std::string& method, absl::StatusCode code, double seconds) {
   requests_.Add({{"method", method}, {"code", absl::StatusCodeToString(code)}}, LatencyBuckets()).Observe(seconds);
@@ -88,6 +102,15 @@ void ServerMetrics::AddResults(const std::vector<Recommendation>& results) {
 }
 
 void ServerMetrics::ObserveReload(bool ok) { (ok ? reloads_swapped_ : reloads_refused_).Increment(); }
+
+void ServerMetrics::AddEvents(int recorded, int duplicates, int expired, int already_in_bundle) {
+  events_recorded_.Increment(recorded);
+  events_duplicate_.Increment(duplicates);
+  events_expired_.Increment(expired);
+  events_in_bundle_.Increment(already_in_bundle);
+}
+
+void ServerMetrics::CountEventLookupFailure() { event_lookup_failures_.Increment(); }
 
 void ServerMetrics::SetQueuedIds(double ids) { queued_ids_.Set(ids); }
 

@@ -34,6 +34,12 @@ class ServerMetrics {
   void SetBundle(const std::string& version);
   // One bundle reload that swapped in a new bundle (ok) or refused one.
   void ObserveReload(bool ok);
+  // RecordPurchases: events by result (recorded, duplicate, expired,
+  // already_in_bundle).
+  void AddEvents(int recorded, int duplicates, int expired, int already_in_bundle);
+  // A batch answered without its customers' recorded events because the
+  // event store failed (Redis down): served from the bundle alone.
+  void CountEventLookupFailure();
 
  private:
   prometheus::Registry& registry_;
@@ -51,6 +57,12 @@ class ServerMetrics {
   prometheus::Family<prometheus::Counter>& reloads_;
   prometheus::Counter& reloads_swapped_;
   prometheus::Counter& reloads_refused_;
+  prometheus::Family<prometheus::Counter>& events_;
+  prometheus::Counter& events_recorded_;
+  prometheus::Counter& events_duplicate_;
+  prometheus::Counter& events_expired_;
+  prometheus::Counter& events_in_bundle_;
+  prometheus::Counter& event_lookup_failures_;
 };
 
 }  // namespace hmrec

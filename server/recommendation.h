@@ -66,6 +66,8 @@ struct Recommendation {
   int filled_from_popular = 0;
   // True when the ranker ordered the list.
   bool ranked = false;
+  // Purchases recorded online (after the bundle's data) that this list saw.
+  int events_applied = 0;
   // One per article when the request asked to explain.
   std::vector<Explanation> explanations;
 };

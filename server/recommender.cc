@@ -241,21 +241,64 @@ int Recommender::FillFromPopular(int k, const Filter& filter, const CustomerView
   return added;
 }
 
+int Recommender::ApplyEvents(const std::vector<config::StoredEvent>& events, bool known,
+                             config::CustomerRecord* r) const {
+  // The bundle's clock: events count as bought on its last day.
+  const int32_t day = as_of_ - 1;
+  std::vector<const config::StoredEvent*> fresh;
+  for (const config::StoredEvent& e : events) {
+    if (e.day() >= as_of_ && article_row_.contains(e.article_id())) fresh.push_back(&e);
+  }
+  if (fresh.empty()) return 0;
+  if (!known) {
+    r->Clear();
+    r->mutable_fields()->Resize(kCustomerFields, 0);  // every profile field unknown
+    r->set_age(-1);
+  }
+  // Recording order within the day (the stored lists are oldest first).
+  std::stable_sort(fresh.begin(), fresh.end(),
+                   [](const config::StoredEvent* a, const config::StoredEvent* b) { return a->day() < b->day(); });
+  for (const config::StoredEvent* e : fresh) {
+    r->add_purchase_article_ids(e->article_id());
+    r->add_purchase_days(day);
+    r->add_purchase_prices(e->price());
+    r->mutable_purchase_channels()->push_back(static_cast<char>(e->channel()));
+  }
+  // The tower's history is most recent first.
+  google::protobuf::RepeatedField<int32_t> recent;
+  for (auto e = fresh.rbegin(); e != fresh.rend(); ++e) recent.Add((*e)->article_id());
+  recent.MergeFrom(r->recent_article_ids());
+  r->mutable_recent_article_ids()->Swap(&recent);
+  // Bundles before purchase_count: the least count of the stored band.
+  static constexpr int32_t kBandFloor[] = {0, 1, 2, 3, 5, 9, 17, 33, 65};
+  int64_t before = r->purchase_count();
+  if (before == 0 && r->fields(6) > 0) before = kBandFloor[std::min<int32_t>(r->fields(6), 8)];
+  r->set_purchase_count(static_cast<int32_t>(before + static_cast<int64_t>(fresh.size())));
+  r->set_fields(6, FeatureSpace::HistoryCountBand(r->purchase_count()));
+  r->set_fields(7, FeatureSpace::DaysBand(as_of_ - day));
+  return static_cast<int>(fresh.size());
+}
+
 absl::Status Recommender::EncodeCustomers(const std::vector<absl::string_view>& customer_ids,
                                           std::vector<int32_t>* fields, std::vector<int32_t>* history,
-                                          std::vector<bool>* found,
-                                          std::vector<config::CustomerRecord>* records) const {
+                                          std::vector<bool>* found, std::vector<config::CustomerRecord>* records,
+                                          const CustomerEvents* events, std::vector<int>* applied) const {
   const size_t n = customer_ids.size();
   RETURN_IF_ERROR(store_->MultiGet(customer_ids, records, found));
+  if (applied != nullptr) applied->assign(n, 0);
   const int h = space_->history_length();
   fields->assign(n * kCustomerFields, 0);
   history->assign(n * h, 0);
   for (size_t i = 0; i < n; ++i) {
-    const config::CustomerRecord& r = (*records)[i];
-    if (!(*found)[i] || r.fields_size() != kCustomerFields) {
+    config::CustomerRecord& r = (*records)[i];
+    const bool known = (*found)[i] && r.fields_size() == kCustomerFields;
+    const int added = events != nullptr && i < events->size() ? ApplyEvents((*events)[i], known, &r) : 0;
+    if (applied != nullptr) (*applied)[i] = added;
+    if (!known && added == 0) {
       (*found)[i] = false;
       continue;
     }
+    (*found)[i] = true;
     std::copy(r.fields().begin(), r.fields().end(), fields->begin() + i * kCustomerFields);
     for (int x = 0; x < std::min(h, r.recent_article_ids_size()); ++x) {
       auto it = article_row_.find(r.recent_article_ids(x));
@@ -276,7 +319,8 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
 
 absl::Status Recommender::Recommend(const std::vector<absl::string_view>& customer_ids,
                                     const std::vector<const RequestOptions*>& options, std::vector<Recommendation>* out,
-                                    StageTimes* times, int search_threads, RecommendScratch* scratch) const {
+                                    StageTimes* times, int search_threads, RecommendScratch* scratch,
+                                    const CustomerEvents* events) const {
   using Clock = std::chrono::steady_clock;
   auto since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
   StageTimes local;
@@ -296,7 +340,9 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
   }
   RecommendScratch& s = *scratch;
   auto t0 = Clock::now();
-  RETURN_IF_ERROR(EncodeCustomers(customer_ids, &s.fields, &s.history, &s.found, &s.records));
+  RETURN_IF_ERROR(
+      EncodeCustomers(customer_ids, &s.fields, &s.history, &s.found, &s.records, events, &s.events_applied));
+  for (size_t i = 0; i < n; ++i) (*out)[i].events_applied = s.events_applied[i];
   // Compact the known customers' rows for the tower; the rest get the fallback.
   const int h = space_->history_length();
   std::vector<size_t> known;

@@ -40,6 +40,10 @@
 
 namespace hmrec {
 
+// Purchases recorded online, one list per requested customer id (in
+// recording order); see Recommender::Recommend.
+using CustomerEvents = std::vector<std::vector<config::StoredEvent>>;
+
 struct RecommenderOptions {
   std::string device = "cpu";  // LibTorch device of the customer tower
   int ivf_nprobe = 0;          // 0: as built
@@ -73,6 +77,7 @@ struct StageTimes {
 struct RecommendScratch {
   std::vector<config::CustomerRecord> records;
   std::vector<bool> found;
+  std::vector<int> events_applied;
   std::vector<int32_t> fields, history;
   std::vector<float> queries, scores;
   std::vector<int64_t> ids;
@@ -104,9 +109,18 @@ class Recommender {
   // article search uses `search_threads` threads (0: this thread's OpenMP
   // setting); the calling thread's OpenMP setting is the same afterwards.
   // `scratch` is the calling thread's own.
+  //
+  // `events` (may be null): purchases recorded since the bundle was built.
+  // Those after the bundle's last data day whose article the bundle knows
+  // are added to the customer's stored history (the tower's pooled history,
+  // the candidate sources, the ranking features), as bought on the bundle's
+  // last day: its article tables and its clock stay at its day. A customer
+  // the store does not know but who has such events is recommended from
+  // them (unknown profile fields) instead of the fallback.
   absl::Status Recommend(const std::vector<absl::string_view>& customer_ids,
                          const std::vector<const RequestOptions*>& options, std::vector<Recommendation>* out,
-                         StageTimes* times, int search_threads, RecommendScratch* scratch) const;
+                         StageTimes* times, int search_threads, RecommendScratch* scratch,
+                         const CustomerEvents* events = nullptr) const;
   // The same k and no filters for everyone.
   absl::Status Recommend(const std::vector<absl::string_view>& customer_ids, int k, std::vector<Recommendation>* out,
                          StageTimes* times, int search_threads, RecommendScratch* scratch) const;
@@ -132,9 +146,17 @@ class Recommender {
   // + 1 of the article in the bundle; 0 = none); found[i] false (and zero
   // rows) for customers the store does not know. For tools that run the
   // tower elsewhere (bench/python_scorer.py); same threading rule.
+  // With `events`, their purchases are merged in as Recommend() does;
+  // `applied` (may be null) gets how many per customer.
   absl::Status EncodeCustomers(const std::vector<absl::string_view>& customer_ids, std::vector<int32_t>* fields,
                                std::vector<int32_t>* history, std::vector<bool>* found,
-                               std::vector<config::CustomerRecord>* records) const;
+                               std::vector<config::CustomerRecord>* records, const CustomerEvents* events = nullptr,
+                               std::vector<int>* applied = nullptr) const;
+
+  // The article with this id is in the bundle.
+  bool HasArticle(int32_t article_id) const { return article_row_.contains(article_id); }
+  // The bundle's features_as_of: its data ends the day before.
+  int32_t as_of() const { return as_of_; }
 
   const std::string& version() const { return version_; }
   // How articles are searched: ExactSearch's kernel name, or "faiss".
@@ -162,6 +184,9 @@ class Recommender {
   // it holds k (the fallback list first, then the whole catalogue); returns
   // how many were appended.
   int FillFromPopular(int k, const Filter& filter, const CustomerView* view, Recommendation* rec, bool explain) const;
+  // Adds the events after the bundle's data to `r` (a stored record, or an
+  // empty one for a customer the store does not know); returns how many.
+  int ApplyEvents(const std::vector<config::StoredEvent>& events, bool known, config::CustomerRecord* r) const;
 
   std::string version_;
   config::BundleManifest manifest_;

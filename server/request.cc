@@ -1,10 +1,12 @@
 #include "server/request.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "candidates/sources.h"
+#include "data/dates.h"
 #include "data/ids.h"
 
 namespace hmrec {
@@ -51,6 +53,48 @@ absl::Status ValidateRequest(const v1::RecommendRequest& request, const RequestL
           limits.max_response_bytes, "-byte response limit; ask for at most ",
           std::max<int64_t>(1, limits.max_response_bytes / (k * kMaxExplanationBytes)), " customers per call"));
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParsePurchases(const v1::RecordPurchasesRequest& request, int max_events,
+                            std::vector<RecordedPurchase>* out) {
+  out->clear();
+  if (request.events_size() == 0) return absl::InvalidArgumentError("events is empty");
+  if (request.events_size() > max_events) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(request.events_size(), " events, at most ", max_events, " per request"));
+  }
+  out->reserve(static_cast<size_t>(request.events_size()));
+  for (int i = 0; i < request.events_size(); ++i) {
+    const v1::PurchaseEvent& e = request.events(i);
+    auto bad = [i](const char* field, const std::string& value, const char* why) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("events[", i, "].", field, " = ", QuoteClientValue(value), " ", why));
+    };
+    if (!IsValidCustomerId(e.customer_id())) {
+      return bad("customer_id", e.customer_id(), "is not 64 lowercase hex characters");
+    }
+    absl::StatusOr<int32_t> article = ParseArticleId(e.article_id());
+    if (!article.ok()) return bad("article_id", e.article_id(), "is not a 10-digit article id");
+    absl::StatusOr<int32_t> day = ParseDate(e.t_dat());
+    if (!day.ok()) return bad("t_dat", e.t_dat(), "is not a date YYYY-MM-DD");
+    if (!std::isfinite(e.price()) || e.price() < 0) {
+      return bad("price", absl::StrCat(e.price()), "is not a finite price >= 0");
+    }
+    if (e.sales_channel_id() != 1 && e.sales_channel_id() != 2) {
+      return bad("sales_channel_id", absl::StrCat(e.sales_channel_id()), "is not 1 or 2");
+    }
+    if (e.event_id().empty() || e.event_id().size() > 128) {
+      return bad("event_id", e.event_id(), "must be 1 to 128 bytes");
+    }
+    RecordedPurchase& p = out->emplace_back();
+    p.customer_id = e.customer_id();
+    p.event.set_event_id(e.event_id());
+    p.event.set_article_id(*article);
+    p.event.set_day(*day);
+    p.event.set_price(e.price());
+    p.event.set_channel(e.sales_channel_id());
   }
   return absl::OkStatus();
 }
@@ -137,6 +181,7 @@ void FillResponse(const v1::RecommendRequest& request, const std::vector<Recomme
     if (!rec.fallback_reason.empty()) r->set_fallback_reason(rec.fallback_reason);
     if (rec.filled_from_popular > 0) r->set_filled_from_popular(rec.filled_from_popular);
     if (rec.ranked) r->set_ranked(true);
+    if (rec.events_applied > 0) r->set_events_applied(rec.events_applied);
     for (size_t j = 0; j < rec.article_ids.size(); ++j) {
       FormatArticleIdTo(rec.article_ids[j], buf);
       r->add_article_ids(std::string(buf, kArticleIdDigits));

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "events/purchase.h"
 #include "proto/recommender.pb.h"
 #include "server/recommendation.h"
 
@@ -31,6 +32,12 @@ inline constexpr int kDefaultK = 12;
 
 // Returns INVALID_ARGUMENT naming the first bad value, or OK.
 absl::Status ValidateRequest(const v1::RecommendRequest& request, const RequestLimits& limits);
+
+// RecordPurchases: INVALID_ARGUMENT naming the first bad field of the first
+// bad event (events[i].field), or OK with every event parsed into `out`.
+// Whether the articles exist is the bundle's to say (not checked here).
+absl::Status ParsePurchases(const v1::RecordPurchasesRequest& request, int max_events,
+                            std::vector<RecordedPurchase>* out);
 
 // The k a valid request asks for.
 int RequestedK(const v1::RecommendRequest& request, const RequestLimits& limits);

@@ -131,12 +131,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
     RETURN_IF_ERROR(CheckHttpAnswers(config.metrics_address(), s->metrics_port(), "/metrics"));
   }
 
+  if (config.events().backend() != "off") {
+    ASSIGN_OR_RETURN(s->events_, OpenEventStore(config.events()));
+    std::fprintf(stderr, "server: recording purchases in %s\n", s->events_->Describe().c_str());
+  }
+
   BatchQueueOptions qo;
   qo.max_batch_ids = config.max_batch_ids();
   qo.max_delay = std::chrono::microseconds(config.max_delay_us());
   qo.max_queued_ids = config.max_queued_ids();
   s->queue_ = std::make_unique<BatchQueue>(
-      qo, MakeProcessor(s->bundles_.get(), s->metrics_.get(), config.workers(), config.search_threads()),
+      qo,
+      MakeProcessor(s->bundles_.get(), s->metrics_.get(), config.workers(), config.search_threads(), s->events_.get()),
       MakeQueueHooks(s->metrics_.get(), config.compute_threads()));
   s->queue_->Start(config.workers());
 
@@ -148,6 +154,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
   s->service_ = std::make_unique<RecommenderService>(
       s->queue_.get(), limits, s->metrics_.get(),
       [bundles](const RequestFilters& f) { return bundles->Current()->recommender->CheckFilters(f); });
+
+  if (s->events_ != nullptr) {
+    s->service_->EnableRecording(s->events_.get(), config.events().max_events_per_request(), bundles);
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

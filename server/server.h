@@ -68,6 +68,7 @@ class Server {
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<EventStore> events_;  // null when events.backend is off
   std::unique_ptr<BatchQueue> queue_;
   std::unique_ptr<RecommenderService> service_;
   std::unique_ptr<grpc::Server> grpc_;

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "common/text_proto.h"
+#include "events/event_store.h"
 
 namespace hmrec {
 namespace {
@@ -24,6 +25,7 @@ absl::StatusOr<config::ServerConfig> ReadServerConfig(const std::string& path) {
   MakeAbsolute(base, cfg.mutable_tls()->mutable_cert_file());
   MakeAbsolute(base, cfg.mutable_tls()->mutable_key_file());
   MakeAbsolute(base, cfg.mutable_tls()->mutable_client_ca_file());
+  MakeAbsolute(base, cfg.mutable_events()->mutable_path());
   return cfg;
 }
 
@@ -40,6 +42,7 @@ config::ServerConfig WithDefaults(config::ServerConfig c) {
   if (c.flat_search().empty()) c.set_flat_search("blocked");
   if (c.max_response_bytes() == 0) c.set_max_response_bytes(kDefaultMaxResponseBytes);
   if (c.ranking().empty()) c.set_ranking("on");
+  *c.mutable_events() = WithEventDefaults(c.events(), c.bundle_path());
   return c;
 }
 
@@ -88,6 +91,7 @@ absl::Status ValidateServerConfig(const config::ServerConfig& c) {
   if (c.ranking() != "on" && c.ranking() != "off") {
     return absl::InvalidArgumentError(absl::StrCat("ranking = '", c.ranking(), "': expected 'on' or 'off'"));
   }
+  RETURN_IF_ERROR(ValidateEventConfig(c.events()));
   if (c.listen_address().empty()) return absl::InvalidArgumentError("listen_address is empty");
   if (c.bundle_path().empty()) return absl::InvalidArgumentError("bundle_path is empty");
   return absl::OkStatus();

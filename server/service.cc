@@ -6,26 +6,42 @@
 #include <memory>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "model/tower_runner.h"
 
 namespace hmrec {
 
 BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* metrics, int workers,
-                                    int search_threads) {
+                                    int search_threads, EventStore* events) {
   auto running = std::make_shared<std::atomic<int>>(0);
   // Scratch belongs to the worker, not to the bundle: it survives swaps.
   auto scratch = std::make_shared<std::vector<RecommendScratch>>(static_cast<size_t>(std::max(1, workers)));
-  return [bundles, metrics, search_threads, running, scratch](int w, const std::vector<absl::string_view>& ids,
-                                                              const std::vector<const RequestOptions*>& options,
-                                                              BatchAnswer* answer) {
+  auto recorded = std::make_shared<std::vector<CustomerEvents>>(static_cast<size_t>(std::max(1, workers)));
+  return [bundles, metrics, search_threads, running, scratch, events, recorded](
+             int w, const std::vector<absl::string_view>& ids, const std::vector<const RequestOptions*>& options,
+             BatchAnswer* answer) {
     const std::shared_ptr<const ServingBundle> bundle = bundles->Current();
     answer->bundle_version = bundle->version;
     std::vector<Recommendation>* out = &answer->results;
+    const CustomerEvents* applied = nullptr;
+    if (events != nullptr) {
+      const auto t0 = std::chrono::steady_clock::now();
+      CustomerEvents& mine = (*recorded)[static_cast<size_t>(w)];
+      absl::Status looked = events->Lookup(ids, &mine);
+      if (looked.ok()) {
+        applied = &mine;
+      } else if (metrics != nullptr) {
+        metrics->CountEventLookupFailure();
+      }
+      if (metrics != nullptr) {
+        metrics->ObserveStage("events", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+    }
     StageTimes t;
     const int now_running = ++*running;
     const int threads = search_threads > 0 ? std::max(1, search_threads / now_running) : 0;
     absl::Status s =
-        bundle->recommender->Recommend(ids, options, out, &t, threads, &(*scratch)[static_cast<size_t>(w)]);
+        bundle->recommender->Recommend(ids, options, out, &t, threads, &(*scratch)[static_cast<size_t>(w)], applied);
     --*running;
     if (metrics != nullptr) {
       metrics->ObserveStage("feature_lookup", t.feature_lookup);
@@ -104,6 +120,56 @@ grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerCont
                                           });
   if (!submitted.ok()) finish(submitted);
   return reactor;
+}
+
+void RecommenderService::EnableRecording(EventStore* store, int max_events, const BundleHolder* bundles) {
+  events_ = store;
+  max_events_ = max_events;
+  bundles_ = bundles;
+}
+
+grpc::ServerUnaryReactor* RecommenderService::RecordPurchases(grpc::CallbackServerContext* context,
+                                                              const v1::RecordPurchasesRequest* request,
+                                                              v1::RecordPurchasesResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const auto start = std::chrono::steady_clock::now();
+  auto finish = [&](const absl::Status& s) {
+    if (metrics_ != nullptr) {
+      metrics_->ObserveRequest("RecordPurchases", s.code(),
+                               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  };
+  if (events_ == nullptr) {
+    return finish(absl::UnimplementedError("RecordPurchases: this server records no events (events.backend: off)"));
+  }
+  std::vector<RecordedPurchase> purchases;
+  absl::Status valid = ParsePurchases(*request, max_events_, &purchases);
+  if (!valid.ok()) return finish(valid);
+  const std::shared_ptr<const ServingBundle> bundle = bundles_->Current();
+  int already_in_bundle = 0;
+  for (size_t i = 0; i < purchases.size(); ++i) {
+    const config::StoredEvent& e = purchases[i].event;
+    if (!bundle->recommender->HasArticle(e.article_id())) {
+      return finish(absl::InvalidArgumentError(
+          absl::StrCat("events[", i, "].article_id = ", QuoteClientValue(request->events(i).article_id()),
+                       " is not an article of bundle ", bundle->version)));
+    }
+  }
+  // Durable before the answer: the store returns once the write is synced.
+  absl::StatusOr<RecordCounts> counts = events_->Record(purchases);
+  if (!counts.ok()) return finish(counts.status());
+  // The events of this call that the bundle's data already covers.
+  for (const RecordedPurchase& p : purchases) already_in_bundle += p.event.day() < bundle->recommender->as_of();
+  response->set_recorded(counts->recorded);
+  response->set_duplicates(counts->duplicates);
+  response->set_expired(counts->expired);
+  response->set_already_in_bundle(already_in_bundle);
+  if (metrics_ != nullptr) {
+    metrics_->AddEvents(counts->recorded, counts->duplicates, counts->expired, already_in_bundle);
+  }
+  return finish(absl::OkStatus());
 }
 
 }  // namespace hmrec

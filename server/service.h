@@ -11,6 +11,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
+#include "events/event_store.h"
 #include "proto/recommender.grpc.pb.h"
 #include "server/batch_queue.h"
 #include "server/bundle_holder.h"
@@ -25,8 +26,11 @@ namespace hmrec {
 // customer counts in `metrics` (may be null). `search_threads` is
 // ServerConfig.search_threads: shared by the running batches' searches (0:
 // each uses the worker's OpenMP setting).
+// With `events` (may be null), the batch's customers' recorded purchases
+// are looked up first (one round trip) and applied; if the store fails the
+// batch is answered from the bundle alone and the failure counted.
 BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* metrics, int workers,
-                                    int search_threads = 0);
+                                    int search_threads = 0, EventStore* events = nullptr);
 
 // Hooks that record each flushed batch's size and queue wait and the queue
 // depth in `metrics`, and set each worker's LibTorch/OpenMP threads to
@@ -49,11 +53,22 @@ class RecommenderService final : public v1::Recommender::CallbackService {
   grpc::ServerUnaryReactor* Recommend(grpc::CallbackServerContext* context, const v1::RecommendRequest* request,
                                       v1::RecommendResponse* response) override;
 
+  // RecordPurchases stores into `store` (must outlive the service), at most
+  // `max_events` a call, articles checked against `bundles`' current one.
+  // Without this call RecordPurchases is UNIMPLEMENTED.
+  void EnableRecording(EventStore* store, int max_events, const BundleHolder* bundles);
+  grpc::ServerUnaryReactor* RecordPurchases(grpc::CallbackServerContext* context,
+                                            const v1::RecordPurchasesRequest* request,
+                                            v1::RecordPurchasesResponse* response) override;
+
  private:
   BatchQueue* queue_;
   const RequestLimits limits_;
   ServerMetrics* metrics_;
   const FilterCheck check_filters_;
+  EventStore* events_ = nullptr;
+  int max_events_ = 0;
+  const BundleHolder* bundles_ = nullptr;
 };
 
 }  // namespace hmrec

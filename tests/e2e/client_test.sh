@@ -113,7 +113,7 @@ sed -e '/^max_ids_per_request:/d; /^max_queued_ids:/d' "$SRC/configs/server.pbtx
 printf 'max_ids_per_request: 100\nmax_queued_ids: 1000\n' >> "$WORK/small.pbtxt"
 MAIN_PID=$PID MAIN_PORT=$PORT
 start_server "$WORK/server_small.log" --config "$WORK/small.pbtxt" --listen 127.0.0.1:0 --metrics off \
-  --bundle "$WORK/bundles/current"
+  --bundle "$WORK/bundles/current" --events_path "$WORK/events-small"
 if "$CLIENT" --server "127.0.0.1:$PORT" --all-customers --data "$TRAIN" --batch_size 128 --quiet \
      > "$WORK/sub4.csv" 2> "$WORK/client4.log"; then fail "client succeeded with batches above the server's limit"; fi
 grep -q "permanent error, not retried: 128 customer_ids, at most 100 per request" "$WORK/client4.log" \
@@ -122,6 +122,23 @@ grep -q "retries" "$WORK/client4.log" && fail "a permanent error was retried: $(
 [[ ! -s "$WORK/sub4.csv" ]] || fail "a failed run wrote a partial submission"
 kill -TERM "$PID"; wait "$PID" || fail "server exit code after SIGTERM"
 PID=$MAIN_PID PORT=$MAIN_PORT
+
+# Replaying purchases (--record): the holdout's transactions become events;
+# a second replay records nothing twice; a malformed row is named with its
+# file and line, and nothing of its batch is sent.
+"$CLIENT" --server "127.0.0.1:$PORT" --record "$WORK/split/truth.csv" --batch_size 50 --quiet 2> "$WORK/rec1.log" \
+  || { cat "$WORK/rec1.log" >&2; fail "--record failed"; }
+ROWS=$(/usr/bin/python3 -c "import sys; print(f'{int(sys.argv[1]) - 1:,}')" "$(wc -l < "$WORK/split/truth.csv")")
+grep -Eq "^client: ${ROWS} events from .* [0-9,]+ recorded, 0 duplicates" "$WORK/rec1.log" \
+  || fail "first replay: $(cat "$WORK/rec1.log")"
+"$CLIENT" --server "127.0.0.1:$PORT" --record "$WORK/split/truth.csv" --batch_size 50 --quiet 2> "$WORK/rec2.log" \
+  || fail "second replay failed: $(cat "$WORK/rec2.log")"
+grep -Eq " 0 recorded, ${ROWS} duplicates" "$WORK/rec2.log" || fail "a replay recorded events twice: $(cat "$WORK/rec2.log")"
+{ head -n 3 "$WORK/split/truth.csv"; echo "2020-09-99,not-a-row"; } > "$WORK/bad.csv"
+if "$CLIENT" --server "127.0.0.1:$PORT" --record "$WORK/bad.csv" --quiet 2> "$WORK/rec3.log"; then
+  fail "a malformed row was accepted"
+fi
+grep -q "bad.csv:4" "$WORK/rec3.log" || fail "malformed row not named by file and line: $(cat "$WORK/rec3.log")"
 
 # A server that never comes back: non-zero exit, the customer named, no output.
 kill -TERM "$PID"; wait "$PID" || fail "server exit code after SIGTERM"; PID=""

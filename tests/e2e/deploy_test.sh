@@ -30,7 +30,8 @@ for dir in k8s k8s/jobs; do
   cat "$WORK/validate.log" >> "$WORK/validated.log"
 done
 for obj in Deployment/hmrec-server Service/hmrec-server-headless HorizontalPodAutoscaler/hmrec-server \
-    PodDisruptionBudget/hmrec-server ServiceMonitor/hmrec-server Job/hmrec-train-and-index Job/hmrec-submission; do
+    PodDisruptionBudget/hmrec-server ServiceMonitor/hmrec-server Job/hmrec-train-and-index Job/hmrec-submission \
+    StatefulSet/hmrec-redis Service/hmrec-redis; do
   grep -q "^ok   $obj " "$WORK/validated.log" || fail "$obj was not rendered and validated"
 done
 

@@ -55,6 +55,10 @@ config::ServerConfig TestConfig(const std::string& bundle) {
   cfg.set_max_k(50);
   cfg.set_max_response_bytes(1 << 20);  // 100 ids x 50 articles fit; explained, they do not
   cfg.set_max_ids_per_request(100);
+  // Each server its own embedded event store (one process may hold one).
+  static std::atomic<int> servers{0};
+  cfg.mutable_events()->set_path(
+      (std::filesystem::path(bundle).parent_path().parent_path() / ("events-" + std::to_string(servers++))).string());
   return cfg;
 }
 

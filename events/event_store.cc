@@ -1,0 +1,64 @@
+#include "events/event_store.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "events/redis_event_store.h"
+#include "events/rocksdb_event_store.h"
+
+namespace hmrec {
+
+config::EventStoreConfig WithEventDefaults(config::EventStoreConfig c, const std::string& bundle_path) {
+  if (c.backend().empty()) c.set_backend("rocksdb");
+  if (c.path().empty() && !bundle_path.empty()) {
+    // bundle_path names a bundle (".../bundles/current"): beside its directory.
+    const std::filesystem::path bundles = std::filesystem::path(bundle_path).parent_path();
+    c.set_path((bundles.parent_path() / "events").lexically_normal().string());
+  }
+  if (c.redis_address().empty()) c.set_redis_address("127.0.0.1:6379");
+  if (c.redis_timeout_ms() == 0) c.set_redis_timeout_ms(500);
+  if (c.horizon_days() == 0) c.set_horizon_days(28);
+  if (c.max_events_per_request() == 0) c.set_max_events_per_request(10000);
+  return c;
+}
+
+absl::Status ValidateEventConfig(const config::EventStoreConfig& c) {
+  if (c.backend() != "rocksdb" && c.backend() != "redis" && c.backend() != "off") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("events.backend = '", c.backend(), "': expected 'rocksdb', 'redis' or 'off'"));
+  }
+  if (c.horizon_days() < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("events.horizon_days = ", c.horizon_days(), ": must be at least 1"));
+  }
+  if (c.max_events_per_request() < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("events.max_events_per_request = ", c.max_events_per_request(), ": must be at least 1"));
+  }
+  if (c.redis_timeout_ms() < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("events.redis_timeout_ms = ", c.redis_timeout_ms(), ": must be at least 1"));
+  }
+  if (c.backend() == "rocksdb" && c.path().empty()) return absl::InvalidArgumentError("events.path is empty");
+  if (c.backend() == "redis" && c.redis_address().rfind(':') == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("events.redis_address = '", c.redis_address(), "': expected host:port"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(const config::EventStoreConfig& c) {
+  if (c.backend() == "rocksdb") return RocksEventStore::Open(c.path(), !c.no_sync(), c.horizon_days());
+  if (c.backend() == "redis") return RedisEventStore::Open(c.redis_address(), c.redis_timeout_ms(), c.horizon_days());
+  return absl::InvalidArgumentError(absl::StrCat("events.backend = '", c.backend(), "': no store to open"));
+}
+
+void DropExpired(int32_t newest_day, int horizon_days, config::StoredEvents* list) {
+  const int64_t cutoff = static_cast<int64_t>(newest_day) - horizon_days;
+  auto* events = list->mutable_events();
+  events->erase(std::remove_if(events->begin(), events->end(),
+                               [cutoff](const config::StoredEvent& e) { return e.day() < cutoff; }),
+                events->end());
+}
+
+}  // namespace hmrec

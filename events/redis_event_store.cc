@@ -1,0 +1,249 @@
+#include "events/redis_event_store.h"
+
+#include <hiredis/hiredis.h>
+
+#include <climits>
+#include <cstdlib>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace hmrec {
+namespace {
+
+constexpr size_t kMaxIdle = 8;
+constexpr char kNewestKey[] = "hmrec:newest_day";
+
+// KEYS: newest_day, then per event its marker and its customer's list.
+// ARGV: ttl seconds, horizon days, then per event its day and payload.
+// Returns {recorded, duplicates, expired}.
+constexpr char kRecordScript[] = R"lua(
+local ttl = tonumber(ARGV[1])
+local horizon = tonumber(ARGV[2])
+local newest = tonumber(redis.call('GET', KEYS[1]) or '-2147483648')
+for i = 3, #ARGV, 2 do
+  local d = tonumber(ARGV[i])
+  if d > newest then newest = d end
+end
+redis.call('SET', KEYS[1], newest)
+local recorded, duplicates, expired = 0, 0, 0
+for j = 0, (#KEYS - 1) / 2 - 1 do
+  local marker, list = KEYS[2 + 2 * j], KEYS[3 + 2 * j]
+  local day = tonumber(ARGV[3 + 2 * j])
+  if redis.call('EXISTS', marker) == 1 then
+    duplicates = duplicates + 1
+  elseif day < newest - horizon then
+    expired = expired + 1
+  else
+    redis.call('SET', marker, day, 'EX', ttl)
+    redis.call('RPUSH', list, ARGV[4 + 2 * j])
+    redis.call('EXPIRE', list, ttl)
+    recorded = recorded + 1
+  end
+end
+return {recorded, duplicates, expired}
+)lua";
+
+struct ReplyFree {
+  void operator()(redisReply* r) const {
+    if (r != nullptr) freeReplyObject(r);
+  }
+};
+using Reply = std::unique_ptr<redisReply, ReplyFree>;
+
+}  // namespace
+
+RedisEventStore::RedisEventStore(std::string host, int port, int timeout_ms, int horizon_days)
+    : host_(std::move(host)),
+      port_(port),
+      address_(absl::StrCat(host_, ":", port)),
+      timeout_ms_(timeout_ms),
+      horizon_days_(horizon_days) {}
+
+RedisEventStore::~RedisEventStore() {
+  for (redisContext* c : idle_) redisFree(c);
+}
+
+absl::StatusOr<std::unique_ptr<RedisEventStore>> RedisEventStore::Open(const std::string& address, int timeout_ms,
+                                                                        int horizon_days) {
+  const size_t colon = address.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) || port <= 0 ||
+      port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("redis address '", address, "': expected host:port"));
+  }
+  std::unique_ptr<RedisEventStore> s(new RedisEventStore(address.substr(0, colon), port, timeout_ms, horizon_days));
+  bool reused = false;
+  auto c = s->Acquire(&reused);
+  if (!c.ok()) return c.status();
+  Reply pong(static_cast<redisReply*>(redisCommand(*c, "PING")));
+  if (pong == nullptr || pong->type == REDIS_REPLY_ERROR) {
+    absl::Status e = s->Error("PING", *c);
+    s->Release(*c, false);
+    return e;
+  }
+  s->Release(*c, true);
+  return s;
+}
+
+absl::Status RedisEventStore::Error(const std::string& what, redisContext* c) const {
+  const std::string why = c != nullptr && c->err != 0 ? c->errstr : "error reply";
+  return absl::UnavailableError(absl::StrCat("event store redis ", address_, ": ", what, ": ", why));
+}
+
+absl::StatusOr<redisContext*> RedisEventStore::Acquire(bool* reused) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    *reused = !idle_.empty();
+    if (*reused) {
+      redisContext* c = idle_.back();
+      idle_.pop_back();
+      return c;
+    }
+  }
+  const timeval tv{timeout_ms_ / 1000, (timeout_ms_ % 1000) * 1000};
+  redisContext* c = redisConnectWithTimeout(host_.c_str(), port_, tv);
+  if (c == nullptr || c->err != 0) {
+    absl::Status e = Error("cannot connect", c);
+    if (c != nullptr) redisFree(c);
+    return e;
+  }
+  redisSetTimeout(c, tv);
+  return c;
+}
+
+void RedisEventStore::Release(redisContext* c, bool healthy) {
+  if (healthy && c->err == 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (idle_.size() < kMaxIdle) {
+      idle_.push_back(c);
+      return;
+    }
+  }
+  redisFree(c);
+}
+
+absl::StatusOr<RecordCounts> RedisEventStore::Record(const std::vector<RecordedPurchase>& events) {
+  RecordCounts counts;
+  if (events.empty()) return counts;
+  std::vector<std::string> args = {"EVAL", kRecordScript, std::to_string(1 + 2 * events.size()), kNewestKey};
+  args.reserve(4 + 4 * events.size() + 2);
+  for (const RecordedPurchase& p : events) {
+    args.push_back(absl::StrCat("hmrec:e:", p.event.event_id()));
+    args.push_back(absl::StrCat("hmrec:c:", p.customer_id));
+  }
+  args.push_back(std::to_string(static_cast<int64_t>(horizon_days_) * 86400));
+  args.push_back(std::to_string(horizon_days_));
+  for (const RecordedPurchase& p : events) {
+    args.push_back(std::to_string(p.event.day()));
+    args.push_back(p.event.SerializeAsString());
+  }
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const std::string& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  bool retry = false;
+  absl::StatusOr<RecordCounts> r = RecordOnce(argv, lens, &retry);
+  if (retry) r = RecordOnce(argv, lens, &retry);
+  return r;
+}
+
+absl::StatusOr<RecordCounts> RedisEventStore::RecordOnce(const std::vector<const char*>& argv,
+                                                         const std::vector<size_t>& lens, bool* retry) {
+  *retry = false;
+  bool reused = false;
+  auto c = Acquire(&reused);
+  if (!c.ok()) return c.status();
+  Reply r(static_cast<redisReply*>(redisCommandArgv(*c, static_cast<int>(argv.size()), const_cast<const char**>(argv.data()), lens.data())));
+  if (r == nullptr) {
+    absl::Status e = Error("EVAL (record)", *c);
+    Release(*c, false);
+    *retry = reused;
+    return e;
+  }
+  Release(*c, true);
+  if (r->type == REDIS_REPLY_ERROR) {
+    return absl::UnavailableError(absl::StrCat("event store redis ", address_, ": record: ", r->str));
+  }
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+    return absl::InternalError(absl::StrCat("event store redis ", address_, ": unexpected reply to the record script"));
+  }
+  RecordCounts counts;
+  counts.recorded = static_cast<int>(r->element[0]->integer);
+  counts.duplicates = static_cast<int>(r->element[1]->integer);
+  counts.expired = static_cast<int>(r->element[2]->integer);
+  return counts;
+}
+
+absl::Status RedisEventStore::Lookup(const std::vector<absl::string_view>& customer_ids,
+                                     std::vector<std::vector<config::StoredEvent>>* out) {
+  bool retry = false;
+  absl::Status s = LookupOnce(customer_ids, out, &retry);
+  if (retry) s = LookupOnce(customer_ids, out, &retry);
+  return s;
+}
+
+absl::Status RedisEventStore::LookupOnce(const std::vector<absl::string_view>& customer_ids,
+                                         std::vector<std::vector<config::StoredEvent>>* out, bool* retry) {
+  *retry = false;
+  out->assign(customer_ids.size(), {});
+  if (customer_ids.empty()) return absl::OkStatus();
+  bool reused = false;
+  auto c = Acquire(&reused);
+  if (!c.ok()) return c.status();
+  // One round trip: every command written, then every reply read.
+  redisAppendCommand(*c, "GET %s", kNewestKey);
+  for (absl::string_view id : customer_ids) {
+    redisAppendCommand(*c, "LRANGE hmrec:c:%b 0 -1", id.data(), id.size());
+  }
+  auto read = [&](Reply* r) {
+    void* raw = nullptr;
+    if (redisGetReply(*c, &raw) != REDIS_OK) return false;
+    r->reset(static_cast<redisReply*>(raw));
+    return true;
+  };
+  Reply r;
+  // Every reply is read even after a bad one: the connection stays in step.
+  if (!read(&r)) {
+    absl::Status e = Error("GET newest day", *c);
+    Release(*c, false);
+    *retry = reused;
+    return e;
+  }
+  int64_t newest = INT32_MIN;
+  if (r->type == REDIS_REPLY_STRING) absl::SimpleAtoi(absl::string_view(r->str, r->len), &newest);
+  const int64_t cutoff = newest - horizon_days_;
+  absl::Status bad;
+  config::StoredEvent e;
+  for (size_t i = 0; i < customer_ids.size(); ++i) {
+    if (!read(&r)) {
+      absl::Status err = Error("LRANGE", *c);
+      Release(*c, false);
+      return err;
+    }
+    if (r->type != REDIS_REPLY_ARRAY) {
+      if (bad.ok()) {
+        bad = absl::UnavailableError(absl::StrCat("event store redis ", address_, ": LRANGE: ",
+                                                  r->type == REDIS_REPLY_ERROR ? r->str : "not a list"));
+      }
+      continue;
+    }
+    for (size_t j = 0; j < r->elements; ++j) {
+      const redisReply* item = r->element[j];
+      if (item->type != REDIS_REPLY_STRING || !e.ParseFromArray(item->str, static_cast<int>(item->len))) {
+        if (bad.ok()) {
+          bad = absl::DataLossError(absl::StrCat("event store redis ", address_, ": an event of customer ",
+                                                 customer_ids[i], " does not parse"));
+        }
+        continue;
+      }
+      if (e.day() >= cutoff) (*out)[i].push_back(e);
+    }
+  }
+  Release(*c, true);
+  return bad;
+}
+
+}  // namespace hmrec

@@ -1,0 +1,63 @@
+#pragma once
+
+// The shared event store: Debian's redis-server through hiredis. Keys:
+//   hmrec:c:<customer_id>  a list of StoredEvent, in recording order
+//   hmrec:e:<event_id>     set once (SET NX): what makes Record idempotent
+//   hmrec:newest_day       the newest day of any event
+// Record is one EVAL of a Lua script (atomic on the server: markers, lists
+// and the newest day change together or not at all); Lookup is one
+// pipelined round trip of LRANGEs. Keys expire after the horizon (in
+// seconds, on Redis's clock) and reads drop events older than the horizon
+// (in days, against the newest day). Durability is the server's: with
+// `appendonly yes` and `appendfsync always` Redis answers only after the
+// AOF is fsynced (deploy/k8s/redis.yaml).
+//
+// Connections come from a small pool (hiredis contexts are not
+// thread-safe); a failed one is dropped. A call that fails on a pooled
+// connection (Redis restarted since) is tried once more on a new one: both
+// calls are safe to repeat (recording is idempotent by event id).
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "events/event_store.h"
+
+struct redisContext;
+
+namespace hmrec {
+
+class RedisEventStore final : public EventStore {
+ public:
+  // Connects once to check that Redis answers (UNAVAILABLE if not).
+  static absl::StatusOr<std::unique_ptr<RedisEventStore>> Open(const std::string& address, int timeout_ms,
+                                                               int horizon_days);
+  ~RedisEventStore() override;
+
+  absl::StatusOr<RecordCounts> Record(const std::vector<RecordedPurchase>& events) override;
+  absl::Status Lookup(const std::vector<absl::string_view>& customer_ids,
+                      std::vector<std::vector<config::StoredEvent>>* out) override;
+  std::string Describe() const override { return "redis " + address_; }
+
+ private:
+  RedisEventStore(std::string host, int port, int timeout_ms, int horizon_days);
+  // A pooled connection (`*reused` true) or a new one.
+  absl::StatusOr<redisContext*> Acquire(bool* reused);
+  void Release(redisContext* c, bool healthy);
+  absl::Status Error(const std::string& what, redisContext* c) const;
+  absl::StatusOr<RecordCounts> RecordOnce(const std::vector<const char*>& argv, const std::vector<size_t>& lens,
+                                          bool* retry);
+  absl::Status LookupOnce(const std::vector<absl::string_view>& customer_ids,
+                          std::vector<std::vector<config::StoredEvent>>* out, bool* retry);
+
+  const std::string host_;
+  const int port_;
+  const std::string address_;
+  const int timeout_ms_;
+  const int horizon_days_;
+  std::mutex mu_;
+  std::vector<redisContext*> idle_;
+};
+
+}  // namespace hmrec

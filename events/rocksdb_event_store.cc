@@ -1,0 +1,191 @@
+#include "events/rocksdb_event_store.h"
+
+#include <climits>
+#include <cstring>
+#include <filesystem>
+
+#include <rocksdb/compaction_filter.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+
+namespace hmrec {
+namespace {
+
+constexpr char kNewestKey[] = "m/newest_day";
+
+std::string CustomerKey(absl::string_view id) { return absl::StrCat("c/", id); }
+std::string EventKey(absl::string_view id) { return absl::StrCat("e/", id); }
+
+std::string EncodeDay(int32_t day) { return std::string(reinterpret_cast<const char*>(&day), sizeof(day)); }
+bool DecodeDay(const rocksdb::Slice& s, int32_t* day) {
+  if (s.size() != sizeof(*day)) return false;
+  std::memcpy(day, s.data(), sizeof(*day));
+  return true;
+}
+
+absl::Status Failed(const std::string& dir, const char* what, const rocksdb::Status& s) {
+  return absl::UnavailableError(absl::StrCat("event store ", dir, ": ", what, ": ", s.ToString()));
+}
+
+// Drops event-id markers older than the horizon: a retry that late would
+// be expired anyway.
+class MarkerExpiry final : public rocksdb::CompactionFilter {
+ public:
+  explicit MarkerExpiry(const std::atomic<int32_t>* cutoff) : cutoff_(cutoff) {}
+  bool Filter(int /*level*/, const rocksdb::Slice& key, const rocksdb::Slice& value, std::string* /*new_value*/,
+              bool* /*value_changed*/) const override {
+    int32_t day = 0;
+    return key.starts_with("e/") && DecodeDay(value, &day) && day < cutoff_->load(std::memory_order_relaxed);
+  }
+  const char* Name() const override { return "hmrec.MarkerExpiry"; }
+
+ private:
+  const std::atomic<int32_t>* cutoff_;
+};
+
+}  // namespace
+
+RocksEventStore::RocksEventStore(std::string dir, bool sync, int horizon_days)
+    : dir_(std::move(dir)), sync_(sync), horizon_days_(horizon_days), newest_day_(INT32_MIN), marker_cutoff_(INT32_MIN) {}
+
+RocksEventStore::~RocksEventStore() {
+  if (db_) db_->Close().PermitUncheckedError();
+}
+
+absl::StatusOr<std::unique_ptr<RocksEventStore>> RocksEventStore::Open(const std::string& dir, bool sync,
+                                                                        int horizon_days) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("event store ", dir, ": cannot create it: ", ec.message()));
+  std::unique_ptr<RocksEventStore> s(new RocksEventStore(dir, sync, horizon_days));
+  s->filter_ = std::make_unique<MarkerExpiry>(&s->marker_cutoff_);
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.compaction_filter = s->filter_.get();
+  options.max_background_jobs = 1;
+  rocksdb::BlockBasedTableOptions table;
+  // Most customers have no events: a miss should not read a block.
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status st = rocksdb::DB::Open(options, dir, &db);
+  if (!st.ok()) return Failed(dir, "cannot open", st);
+  s->db_.reset(db);
+  std::string newest;
+  st = s->db_->Get(rocksdb::ReadOptions(), kNewestKey, &newest);
+  int32_t day = INT32_MIN;
+  if (st.ok() && !DecodeDay(newest, &day)) return absl::DataLossError(absl::StrCat("event store ", dir, ": bad ", kNewestKey));
+  if (!st.ok() && !st.IsNotFound()) return Failed(dir, "cannot read", st);
+  s->newest_day_ = day;
+  if (day != INT32_MIN) s->marker_cutoff_ = day - horizon_days;
+  return s;
+}
+
+absl::StatusOr<RecordCounts> RocksEventStore::Record(const std::vector<RecordedPurchase>& events) {
+  RecordCounts counts;
+  if (events.empty()) return counts;
+  std::lock_guard<std::mutex> lock(write_mu_);
+  int32_t newest = newest_day_.load();
+  for (const RecordedPurchase& p : events) newest = std::max(newest, p.event.day());
+  const int64_t cutoff = static_cast<int64_t>(newest) - horizon_days_;
+
+  // Which ids are new: not stored before, and first in this call.
+  std::vector<std::string> event_keys;
+  std::vector<rocksdb::Slice> slices;
+  event_keys.reserve(events.size());
+  for (const RecordedPurchase& p : events) event_keys.push_back(EventKey(p.event.event_id()));
+  for (const std::string& k : event_keys) slices.emplace_back(k);
+  std::vector<std::string> values;
+  std::vector<rocksdb::Status> found = db_->MultiGet(rocksdb::ReadOptions(), slices, &values);
+  absl::flat_hash_set<absl::string_view> seen;
+  absl::flat_hash_map<std::string, config::StoredEvents> lists;  // customer -> its list, to be written
+  std::vector<const RecordedPurchase*> fresh;
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (!found[i].ok() && !found[i].IsNotFound()) return Failed(dir_, "cannot read", found[i]);
+    if (found[i].ok() || !seen.insert(events[i].event.event_id()).second) {
+      ++counts.duplicates;
+      continue;
+    }
+    if (events[i].event.day() < cutoff) {
+      ++counts.expired;
+      continue;
+    }
+    fresh.push_back(&events[i]);
+    lists.try_emplace(events[i].customer_id);
+  }
+
+  // The customers' lists as stored, plus the new events.
+  std::vector<std::string> customers, customer_keys;
+  for (const auto& [c, unused] : lists) {
+    customers.push_back(c);
+    customer_keys.push_back(CustomerKey(c));
+  }
+  slices.assign(customer_keys.begin(), customer_keys.end());
+  values.clear();
+  found = db_->MultiGet(rocksdb::ReadOptions(), slices, &values);
+  for (size_t i = 0; i < customers.size(); ++i) {
+    if (found[i].IsNotFound()) continue;
+    if (!found[i].ok()) return Failed(dir_, "cannot read", found[i]);
+    if (!lists[customers[i]].ParseFromString(values[i])) {
+      return absl::DataLossError(absl::StrCat("event store ", dir_, ": the events of customer ", customers[i],
+                                              " do not parse"));
+    }
+  }
+  rocksdb::WriteBatch batch;
+  for (const RecordedPurchase* p : fresh) {
+    *lists[p->customer_id].add_events() = p->event;
+    batch.Put(EventKey(p->event.event_id()), EncodeDay(p->event.day()));
+  }
+  for (size_t i = 0; i < customers.size(); ++i) {
+    config::StoredEvents& list = lists[customers[i]];
+    DropExpired(newest, horizon_days_, &list);
+    batch.Put(customer_keys[i], list.SerializeAsString());
+  }
+  batch.Put(kNewestKey, EncodeDay(newest));
+  rocksdb::WriteOptions wo;
+  wo.sync = sync_;
+  rocksdb::Status st = db_->Write(wo, &batch);
+  if (!st.ok()) return Failed(dir_, "cannot write", st);
+  counts.recorded = static_cast<int>(fresh.size());
+  newest_day_ = newest;
+  marker_cutoff_ = static_cast<int32_t>(std::max<int64_t>(INT32_MIN, cutoff));
+  return counts;
+}
+
+absl::Status RocksEventStore::Lookup(const std::vector<absl::string_view>& customer_ids,
+                                     std::vector<std::vector<config::StoredEvent>>* out) {
+  out->assign(customer_ids.size(), {});
+  if (customer_ids.empty()) return absl::OkStatus();
+  std::vector<std::string> keys;
+  keys.reserve(customer_ids.size());
+  for (absl::string_view id : customer_ids) keys.push_back(CustomerKey(id));
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<std::string> values;
+  const std::vector<rocksdb::Status> found = db_->MultiGet(rocksdb::ReadOptions(), slices, &values);
+  const int32_t newest = newest_day_.load();
+  config::StoredEvents list;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (found[i].IsNotFound()) continue;
+    if (!found[i].ok()) return Failed(dir_, "cannot read", found[i]);
+    if (!list.ParseFromString(values[i])) {
+      return absl::DataLossError(absl::StrCat("event store ", dir_, ": the events of customer ", customer_ids[i],
+                                              " do not parse"));
+    }
+    DropExpired(newest, horizon_days_, &list);
+    (*out)[i].assign(list.events().begin(), list.events().end());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RocksEventStore::Compact() {
+  rocksdb::Status st = db_->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr);
+  return st.ok() ? absl::OkStatus() : Failed(dir_, "cannot compact", st);
+}
+
+}  // namespace hmrec

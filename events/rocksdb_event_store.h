@@ -1,0 +1,54 @@
+#pragma once
+
+// The embedded event store: a writable RocksDB (WAL on). Keys:
+//   c/<customer_id>  StoredEvents, the customer's events in recording order
+//   e/<event_id>     the event's day (4 bytes): what makes Record idempotent
+//   m/newest_day     the newest day of any event (4 bytes)
+// Record runs one writer at a time (check, then one WriteBatch, synced when
+// asked); Lookup is one MultiGet. Event-id markers older than the horizon
+// are dropped by a compaction filter, lists are pruned when written.
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "events/event_store.h"
+
+namespace rocksdb {
+class DB;
+class CompactionFilter;
+}  // namespace rocksdb
+
+namespace hmrec {
+
+class RocksEventStore final : public EventStore {
+ public:
+  // Creates `dir` when missing.
+  static absl::StatusOr<std::unique_ptr<RocksEventStore>> Open(const std::string& dir, bool sync, int horizon_days);
+  ~RocksEventStore() override;
+
+  absl::StatusOr<RecordCounts> Record(const std::vector<RecordedPurchase>& events) override;
+  absl::Status Lookup(const std::vector<absl::string_view>& customer_ids,
+                      std::vector<std::vector<config::StoredEvent>>* out) override;
+  std::string Describe() const override { return "rocksdb " + dir_; }
+
+  // Compacts the whole store now (the marker expiry runs in compactions;
+  // tests and operators call this to reclaim space at once).
+  absl::Status Compact();
+
+ private:
+  RocksEventStore(std::string dir, bool sync, int horizon_days);
+
+  const std::string dir_;
+  const bool sync_;
+  const int horizon_days_;
+  std::atomic<int32_t> newest_day_;
+  std::atomic<int32_t> marker_cutoff_;  // read by the compaction filter
+  std::unique_ptr<rocksdb::CompactionFilter> filter_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::mutex write_mu_;
+};
+
+}  // namespace hmrec

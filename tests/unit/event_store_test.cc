@@ -1,0 +1,264 @@
+// The event stores: the same contract for the embedded RocksDB store and
+// for Redis (a real redis-server started here on 127.0.0.1).
+
+#include <signal.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "events/event_store.h"
+#include "events/redis_event_store.h"
+#include "events/rocksdb_event_store.h"
+#include "gtest/gtest.h"
+#include "tests/unit/redis_process.h"
+#include "tests/unit/test_util.h"
+
+namespace hmrec {
+namespace {
+
+using hmrec::testing::CustomerId;
+using hmrec::testing::RedisProcess;
+using hmrec::testing::TempDir;
+
+RecordedPurchase Event(int customer, const std::string& id, int32_t article, int32_t day, float price = 0.05f) {
+  RecordedPurchase p;
+  p.customer_id = CustomerId(customer);
+  p.event.set_event_id(id);
+  p.event.set_article_id(article);
+  p.event.set_day(day);
+  p.event.set_price(price);
+  p.event.set_channel(2);
+  return p;
+}
+
+std::vector<std::vector<config::StoredEvent>> LookUp(EventStore* store, const std::vector<int>& customers) {
+  std::vector<std::string> ids;
+  for (int c : customers) ids.push_back(CustomerId(c));
+  std::vector<absl::string_view> views(ids.begin(), ids.end());
+  std::vector<std::vector<config::StoredEvent>> out;
+  absl::Status s = store->Lookup(views, &out);
+  EXPECT_TRUE(s.ok()) << s;
+  return out;
+}
+
+// Each backend behind the interface, reopenable on the same data.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::unique_ptr<EventStore> Open(int horizon_days = 28) = 0;
+  // Ends the store's process (or the embedded store's owner) abruptly.
+  virtual void Crash() = 0;
+};
+
+class RocksBackend : public Backend {
+ public:
+  std::unique_ptr<EventStore> Open(int horizon_days) override {
+    auto s = RocksEventStore::Open(dir_.File("events"), /*sync=*/true, horizon_days);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+  void Crash() override {}  // the store is closed when the test drops it
+
+ private:
+  TempDir dir_;
+};
+
+class RedisBackend : public Backend {
+ public:
+  RedisBackend() : redis_(dir_.path(), hmrec::testing::FreePort()) { started_ = redis_.Start(); }
+  std::unique_ptr<EventStore> Open(int horizon_days) override {
+    if (!started_) started_ = redis_.Start();
+    EXPECT_TRUE(started_) << "redis-server did not start";
+    auto s = RedisEventStore::Open(redis_.address(), 2000, horizon_days);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+  void Crash() override {
+    redis_.Stop(SIGKILL);
+    started_ = false;
+  }
+  RedisProcess& redis() { return redis_; }
+
+ private:
+  TempDir dir_;
+  RedisProcess redis_;
+  bool started_ = false;
+};
+
+class EventStoreTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "redis") {
+      ASSERT_TRUE(RedisProcess::Available()) << "redis-server is missing: deploy/install_deps.sh installs it";
+      backend_ = std::make_unique<RedisBackend>();
+    } else {
+      backend_ = std::make_unique<RocksBackend>();
+    }
+  }
+  std::unique_ptr<Backend> backend_;
+};
+
+TEST_P(EventStoreTest, RecordsInOrderAndLooksUpByCustomer) {
+  auto store = backend_->Open();
+  ASSERT_NE(store, nullptr);
+  auto counts = store->Record({Event(1, "a", 111, 100), Event(2, "b", 222, 100), Event(1, "c", 333, 101)});
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ(counts->recorded, 3);
+  EXPECT_EQ(counts->duplicates, 0);
+  auto got = LookUp(store.get(), {1, 2, 3});
+  ASSERT_EQ(got.size(), 3u);
+  ASSERT_EQ(got[0].size(), 2u);
+  EXPECT_EQ(got[0][0].article_id(), 111);
+  EXPECT_EQ(got[0][1].article_id(), 333);
+  EXPECT_EQ(got[0][1].day(), 101);
+  EXPECT_EQ(got[0][1].channel(), 2);
+  EXPECT_FLOAT_EQ(got[0][1].price(), 0.05f);
+  ASSERT_EQ(got[1].size(), 1u);
+  EXPECT_EQ(got[1][0].event_id(), "b");
+  EXPECT_TRUE(got[2].empty());
+}
+
+TEST_P(EventStoreTest, ARetriedEventIsCountedOnce) {
+  auto store = backend_->Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Record({Event(1, "a", 111, 100)}).ok());
+  // The retry of the same call, and an id twice in one call.
+  auto counts = store->Record({Event(1, "a", 111, 100), Event(1, "d", 444, 100), Event(1, "d", 444, 100)});
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ(counts->recorded, 1);
+  EXPECT_EQ(counts->duplicates, 2);
+  auto got = LookUp(store.get(), {1});
+  ASSERT_EQ(got[0].size(), 2u);
+  EXPECT_EQ(got[0][0].event_id(), "a");
+  EXPECT_EQ(got[0][1].event_id(), "d");
+}
+
+TEST_P(EventStoreTest, EventsOlderThanTheHorizonAreNotKept) {
+  auto store = backend_->Open(/*horizon_days=*/7);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Record({Event(1, "old", 111, 100), Event(2, "x", 222, 100)}).ok());
+  // A newer event moves the horizon: day 100 is now 10 days before the newest.
+  auto counts = store->Record({Event(1, "new", 333, 110), Event(3, "late", 444, 101)});
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ(counts->recorded, 1);
+  EXPECT_EQ(counts->expired, 1);
+  auto got = LookUp(store.get(), {1, 2, 3});
+  ASSERT_EQ(got[0].size(), 1u);
+  EXPECT_EQ(got[0][0].event_id(), "new");
+  EXPECT_TRUE(got[1].empty()) << "customer 2's only event is past the horizon";
+  EXPECT_TRUE(got[2].empty());
+}
+
+// Acknowledged means durable: after a restart every event is there, none
+// twice. Redis is SIGKILLed right after the answer (its AOF is fsynced per
+// write); the embedded store is closed and reopened here, and SIGKILLed in
+// EmbeddedEventStore.SurvivesSigkillAfterAnAcknowledgedWrite.
+TEST_P(EventStoreTest, AcknowledgedEventsSurviveARestart) {
+  {
+    auto store = backend_->Open();
+    ASSERT_NE(store, nullptr);
+    std::vector<RecordedPurchase> batch;
+    for (int i = 0; i < 500; ++i) batch.push_back(Event(i % 50, "e" + std::to_string(i), 1000 + i, 100 + i % 7));
+    auto counts = store->Record(batch);
+    ASSERT_TRUE(counts.ok()) << counts.status();
+    ASSERT_EQ(counts->recorded, 500);
+    backend_->Crash();
+  }
+  auto store = backend_->Open();
+  ASSERT_NE(store, nullptr);
+  std::vector<int> all;
+  for (int c = 0; c < 50; ++c) all.push_back(c);
+  auto got = LookUp(store.get(), all);
+  size_t total = 0;
+  for (const auto& list : got) total += list.size();
+  EXPECT_EQ(total, 500u);
+  auto again = store->Record({Event(0, "e0", 1000, 100)});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->duplicates, 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, EventStoreTest, ::testing::Values("rocksdb", "redis"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+// The embedded store in a child process that is SIGKILLed right after its
+// synced write returns: the parent reopens the directory and finds every
+// acknowledged event once.
+TEST(EmbeddedEventStore, SurvivesSigkillAfterAnAcknowledgedWrite) {
+  TempDir dir;
+  const std::string path = dir.File("events");
+  int ack[2];
+  ASSERT_EQ(pipe(ack), 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    auto store = RocksEventStore::Open(path, /*sync=*/true, 28);
+    if (!store.ok()) _exit(2);
+    std::vector<RecordedPurchase> batch;
+    for (int i = 0; i < 300; ++i) batch.push_back(Event(i % 30, "k" + std::to_string(i), 2000 + i, 200));
+    auto counts = (*store)->Record(batch);
+    if (!counts.ok() || counts->recorded != 300) _exit(3);
+    const char byte = 1;
+    if (write(ack[1], &byte, 1) != 1) _exit(4);
+    pause();  // killed here, with the store open
+    _exit(0);
+  }
+  close(ack[1]);
+  char byte = 0;
+  ASSERT_EQ(read(ack[0], &byte, 1), 1) << "the child did not acknowledge";
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  auto store = RocksEventStore::Open(path, true, 28);
+  ASSERT_TRUE(store.ok()) << store.status();
+  std::vector<int> all;
+  for (int c = 0; c < 30; ++c) all.push_back(c);
+  auto got = LookUp(store->get(), all);
+  size_t total = 0;
+  for (const auto& list : got) total += list.size();
+  EXPECT_EQ(total, 300u);
+  auto again = (*store)->Record({Event(0, "k0", 2000, 200)});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->duplicates, 1) << "an acknowledged id must still be known after the crash";
+}
+
+TEST(RedisEventStore, UnavailableWhenRedisIsDownAndBackWhenItReturns) {
+  ASSERT_TRUE(RedisProcess::Available());
+  TempDir dir;
+  RedisProcess redis(dir.path(), hmrec::testing::FreePort());
+  ASSERT_TRUE(redis.Start());
+  auto store = RedisEventStore::Open(redis.address(), 500, 28);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->Record({Event(1, "a", 111, 100)}).ok());
+  redis.Stop(SIGKILL);
+  auto refused = (*store)->Record({Event(1, "b", 222, 100)});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_NE(refused.status().message().find(redis.address()), std::string::npos) << refused.status();
+  std::vector<std::vector<config::StoredEvent>> out;
+  const std::string id = CustomerId(1);
+  EXPECT_EQ((*store)->Lookup({id}, &out).code(), absl::StatusCode::kUnavailable);
+  // Back up with its AOF: the acknowledged event is there, the refused one not.
+  ASSERT_TRUE(redis.Start());
+  auto got = LookUp(store->get(), {1});
+  ASSERT_EQ(got[0].size(), 1u);
+  EXPECT_EQ(got[0][0].event_id(), "a");
+  EXPECT_FALSE(RedisEventStore::Open("127.0.0.1:1", 200, 28).ok());
+}
+
+TEST(EventConfig, DefaultsAndValidation) {
+  config::EventStoreConfig c = WithEventDefaults({}, "/srv/hm/bundles/current");
+  EXPECT_EQ(c.backend(), "rocksdb");
+  EXPECT_EQ(c.path(), "/srv/hm/events");
+  EXPECT_FALSE(c.no_sync());
+  EXPECT_EQ(c.horizon_days(), 28);
+  EXPECT_TRUE(ValidateEventConfig(c).ok());
+  c.set_backend("memcached");
+  EXPECT_NE(ValidateEventConfig(c).message().find("events.backend"), std::string::npos);
+  c.set_backend("redis");
+  c.set_redis_address("localhost");
+  EXPECT_NE(ValidateEventConfig(c).message().find("events.redis_address"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hmrec

@@ -1,0 +1,296 @@
+// Purchases recorded online change the next recommendation: the real
+// server (as hmrec_server runs it) on 127.0.0.1 over a tiny ranked bundle,
+// with the embedded event store, and two servers sharing a real
+// redis-server started here.
+
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "data/dates.h"
+#include "data/ids.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "prometheus/text_serializer.h"
+#include "proto/recommender.grpc.pb.h"
+#include "server/server.h"
+#include "tests/unit/redis_process.h"
+#include "tests/unit/test_util.h"
+#include "tests/unit/tiny_bundle.h"
+
+namespace hmrec {
+namespace {
+
+using hmrec::testing::RedisProcess;
+using hmrec::testing::TempDir;
+using ::testing::HasSubstr;
+
+std::string ArticleText(int32_t id) {
+  char buf[kArticleIdDigits];
+  FormatArticleIdTo(id, buf);
+  return std::string(buf, kArticleIdDigits);
+}
+
+double Sample(const std::string& text, const std::string& series) {
+  for (size_t at = text.find(series); at != std::string::npos; at = text.find(series, at + 1)) {
+    if (at > 0 && text[at - 1] != '\n') continue;
+    const size_t space = at + series.size();
+    if (space < text.size() && text[space] == ' ') return std::stod(text.substr(space + 1));
+  }
+  return -1;
+}
+
+class RecordTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    auto tiny = hmrec::testing::MakeTinyBundles(*dir_, {"v1"}, {"v1"});
+    ds_ = tiny.ds.release();
+  }
+  static void TearDownTestSuite() {
+    delete ds_;
+    delete dir_;
+  }
+
+  static config::ServerConfig Config(const std::string& events_backend, const std::string& redis = "") {
+    static std::atomic<int> n{0};
+    config::ServerConfig cfg;
+    cfg.set_listen_address("127.0.0.1:0");
+    cfg.set_bundle_path(dir_->File("bundles/v1"));
+    cfg.set_workers(1);
+    cfg.set_compute_threads(1);
+    cfg.set_max_k(50);
+    cfg.set_max_ids_per_request(100);
+    cfg.set_max_response_bytes(4 << 20);
+    cfg.mutable_events()->set_backend(events_backend);
+    cfg.mutable_events()->set_path(dir_->File("events-" + std::to_string(n++)));
+    if (!redis.empty()) cfg.mutable_events()->set_redis_address(redis);
+    return cfg;
+  }
+  static std::unique_ptr<Server> Start(const config::ServerConfig& cfg) {
+    auto s = Server::Start(cfg);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+  static std::unique_ptr<v1::Recommender::Stub> Stub(const Server& s) {
+    return v1::Recommender::NewStub(
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(s.port()), grpc::InsecureChannelCredentials()));
+  }
+  static grpc::Status Recommend(v1::Recommender::Stub* stub, const std::string& customer, int k,
+                                v1::Recommendation* out, int exclude_days = 0) {
+    v1::RecommendRequest req;
+    req.add_customer_ids(customer);
+    req.set_k(k);
+    req.set_explain(true);
+    req.mutable_filters()->set_exclude_purchased_within_days(exclude_days);
+    v1::RecommendResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    grpc::Status s = stub->Recommend(&ctx, req, &resp);
+    if (s.ok()) *out = resp.results(0);
+    return s;
+  }
+  static grpc::Status Record(v1::Recommender::Stub* stub, const v1::RecordPurchasesRequest& req,
+                             v1::RecordPurchasesResponse* resp) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    return stub->RecordPurchases(&ctx, req, resp);
+  }
+  // A purchase on the day after the bundle's data.
+  static void Add(v1::RecordPurchasesRequest* req, const std::string& customer, int32_t article,
+                  const std::string& event_id, int day_offset = 1) {
+    v1::PurchaseEvent* e = req->add_events();
+    e->set_customer_id(customer);
+    e->set_article_id(ArticleText(article));
+    e->set_t_dat(FormatDate(ds_->last_day + day_offset));
+    e->set_price(0.03f);
+    e->set_sales_channel_id(2);
+    e->set_event_id(event_id);
+  }
+  // An article the customer never bought and is not recommended now.
+  static int32_t NewArticleFor(const v1::Recommendation& now) {
+    for (size_t a = ds_->articles.size(); a-- > 0;) {
+      const std::string id = ArticleText(ds_->articles[a].article_id);
+      if (std::find(now.article_ids().begin(), now.article_ids().end(), id) == now.article_ids().end()) {
+        return ds_->articles[a].article_id;
+      }
+    }
+    return -1;
+  }
+  static std::vector<std::string> Sources(const v1::Recommendation& r, const std::string& article) {
+    std::vector<std::string> out;
+    for (int i = 0; i < r.article_ids_size(); ++i) {
+      if (r.article_ids(i) != article) continue;
+      for (const v1::Reason& reason : r.explanations(i).reasons()) out.push_back(reason.source());
+    }
+    return out;
+  }
+
+  static TempDir* dir_;
+  static Dataset* ds_;
+};
+TempDir* RecordTest::dir_ = nullptr;
+Dataset* RecordTest::ds_ = nullptr;
+
+// Record, then recommend: the bought article is a repurchase candidate
+// (ranked into the list), the filter on recent purchases now removes it,
+// and a retried call records nothing twice.
+TEST_F(RecordTest, ARecordedPurchaseChangesTheNextRecommendation) {
+  auto server = Start(Config("rocksdb"));
+  ASSERT_NE(server, nullptr);
+  auto stub = Stub(*server);
+  const std::string customer(ds_->customer_id(7));
+  v1::Recommendation before, after, filtered;
+  ASSERT_TRUE(Recommend(stub.get(), customer, 50, &before).ok());
+  EXPECT_EQ(before.events_applied(), 0);
+  const int32_t article = NewArticleFor(before);
+  ASSERT_GE(article, 0);
+
+  v1::RecordPurchasesRequest req;
+  Add(&req, customer, article, "evt-1");
+  Add(&req, customer, article, "evt-2");
+  v1::RecordPurchasesResponse resp;
+  grpc::Status s = Record(stub.get(), req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.recorded(), 2);
+  EXPECT_EQ(resp.duplicates(), 0);
+  EXPECT_EQ(resp.already_in_bundle(), 0);
+  ASSERT_TRUE(Record(stub.get(), req, &resp).ok());
+  EXPECT_EQ(resp.recorded(), 0);
+  EXPECT_EQ(resp.duplicates(), 2) << "a retried call counts nothing twice";
+
+  ASSERT_TRUE(Recommend(stub.get(), customer, 50, &after).ok());
+  EXPECT_EQ(after.events_applied(), 2);
+  EXPECT_TRUE(after.ranked());
+  EXPECT_NE(std::vector<std::string>(after.article_ids().begin(), after.article_ids().end()),
+            std::vector<std::string>(before.article_ids().begin(), before.article_ids().end()));
+  EXPECT_THAT(Sources(after, ArticleText(article)), ::testing::Contains("repurchase"))
+      << "the recorded article is proposed as a repurchase and ranked into the top 50";
+  ASSERT_TRUE(Recommend(stub.get(), customer, 50, &filtered, /*exclude_days=*/1).ok());
+  EXPECT_TRUE(Sources(filtered, ArticleText(article)).empty()) << "bought today: excluded by the filter";
+
+  const std::string text = prometheus::TextSerializer().Serialize(server->registry().Collect());
+  EXPECT_EQ(Sample(text, "hmrec_events_total{result=\"recorded\"}"), 2);
+  EXPECT_EQ(Sample(text, "hmrec_events_total{result=\"duplicate\"}"), 2);
+}
+
+// A customer the bundle does not know, with recorded purchases, gets a
+// personalised, ranked list instead of the fallback; events the bundle's
+// data already covers change nothing.
+TEST_F(RecordTest, UnknownCustomersWithEventsArePersonalised) {
+  auto server = Start(Config("rocksdb"));
+  ASSERT_NE(server, nullptr);
+  auto stub = Stub(*server);
+  const std::string stranger(64, 'b');
+  v1::Recommendation r;
+  ASSERT_TRUE(Recommend(stub.get(), stranger, 12, &r).ok());
+  EXPECT_TRUE(r.fallback());
+  v1::RecordPurchasesRequest req;
+  Add(&req, stranger, ds_->articles[3].article_id, "s-1");
+  Add(&req, stranger, ds_->articles[5].article_id, "s-2");
+  Add(&req, stranger, ds_->articles[8].article_id, "s-old", /*day_offset=*/0);  // the bundle's last day
+  v1::RecordPurchasesResponse resp;
+  ASSERT_TRUE(Record(stub.get(), req, &resp).ok());
+  EXPECT_EQ(resp.recorded(), 3);
+  EXPECT_EQ(resp.already_in_bundle(), 1);
+  ASSERT_TRUE(Recommend(stub.get(), stranger, 12, &r).ok());
+  EXPECT_FALSE(r.fallback());
+  EXPECT_TRUE(r.ranked());
+  EXPECT_EQ(r.events_applied(), 2);
+  EXPECT_EQ(r.article_ids_size(), 12);
+}
+
+TEST_F(RecordTest, BadEventsAreRefusedNamingTheField) {
+  auto server = Start(Config("rocksdb"));
+  ASSERT_NE(server, nullptr);
+  auto stub = Stub(*server);
+  const std::string customer(ds_->customer_id(1));
+  v1::RecordPurchasesResponse resp;
+  struct Case {
+    std::function<void(v1::PurchaseEvent*)> spoil;
+    std::string named;
+  };
+  const std::vector<Case> cases = {
+      {[](v1::PurchaseEvent* e) { e->set_article_id("0999999999"); }, "events[1].article_id = '0999999999'"},
+      {[](v1::PurchaseEvent* e) { e->set_article_id("12ab"); }, "events[1].article_id"},
+      {[](v1::PurchaseEvent* e) { e->set_t_dat("2020-02-30"); }, "events[1].t_dat = '2020-02-30'"},
+      {[](v1::PurchaseEvent* e) { e->set_customer_id("XYZ"); }, "events[1].customer_id"},
+      {[](v1::PurchaseEvent* e) { e->set_sales_channel_id(3); }, "events[1].sales_channel_id"},
+      {[](v1::PurchaseEvent* e) { e->set_price(-1); }, "events[1].price"},
+      {[](v1::PurchaseEvent* e) { e->clear_event_id(); }, "events[1].event_id"},
+  };
+  for (const Case& c : cases) {
+    v1::RecordPurchasesRequest req;
+    Add(&req, customer, ds_->articles[0].article_id, "ok-0");
+    Add(&req, customer, ds_->articles[1].article_id, "ok-1");
+    c.spoil(req.mutable_events(1));
+    grpc::Status s = Record(stub.get(), req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.named;
+    EXPECT_THAT(s.error_message(), HasSubstr(c.named));
+  }
+  // Nothing of a refused call was recorded.
+  v1::Recommendation r;
+  ASSERT_TRUE(Recommend(stub.get(), customer, 12, &r).ok());
+  EXPECT_EQ(r.events_applied(), 0);
+  v1::RecordPurchasesRequest empty;
+  EXPECT_EQ(Record(stub.get(), empty, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  auto off = Start([] {
+    config::ServerConfig c = Config("off");
+    return c;
+  }());
+  ASSERT_NE(off, nullptr);
+  v1::RecordPurchasesRequest one;
+  Add(&one, customer, ds_->articles[0].article_id, "x");
+  EXPECT_EQ(Record(Stub(*off).get(), one, &resp).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+// Two replicas share Redis: an event recorded on one is applied on the
+// other. With Redis down, Recommend still answers from the bundle (counted,
+// health stays SERVING) and RecordPurchases is UNAVAILABLE; when Redis is
+// back (its AOF synced per write), every acknowledged event is there.
+TEST_F(RecordTest, ReplicasShareRedisAndSurviveItsOutage) {
+  ASSERT_TRUE(RedisProcess::Available()) << "redis-server is missing: deploy/install_deps.sh installs it";
+  TempDir redis_dir;
+  RedisProcess redis(redis_dir.path(), hmrec::testing::FreePort());
+  ASSERT_TRUE(redis.Start());
+  auto a = Start(Config("redis", redis.address()));
+  auto b = Start(Config("redis", redis.address()));
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  auto stub_a = Stub(*a), stub_b = Stub(*b);
+  const std::string customer(ds_->customer_id(11));
+  v1::RecordPurchasesRequest req;
+  Add(&req, customer, ds_->articles[2].article_id, "r-1");
+  v1::RecordPurchasesResponse resp;
+  ASSERT_TRUE(Record(stub_a.get(), req, &resp).ok());
+  EXPECT_EQ(resp.recorded(), 1);
+  v1::Recommendation r;
+  ASSERT_TRUE(Recommend(stub_b.get(), customer, 12, &r).ok());
+  EXPECT_EQ(r.events_applied(), 1) << "recorded on replica a, seen on replica b";
+
+  redis.Stop(SIGKILL);
+  ASSERT_TRUE(Recommend(stub_b.get(), customer, 12, &r).ok()) << "Recommend answers from the bundle alone";
+  EXPECT_EQ(r.events_applied(), 0);
+  EXPECT_EQ(r.article_ids_size(), 12);
+  const std::string text = prometheus::TextSerializer().Serialize(b->registry().Collect());
+  EXPECT_GE(Sample(text, "hmrec_event_lookup_failures_total"), 1);
+  v1::RecordPurchasesRequest more;
+  Add(&more, customer, ds_->articles[4].article_id, "r-2");
+  grpc::Status s = Record(stub_a.get(), more, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(s.error_message(), HasSubstr(redis.address()));
+
+  ASSERT_TRUE(redis.Start());
+  ASSERT_TRUE(Record(stub_a.get(), more, &resp).ok());
+  EXPECT_EQ(resp.recorded(), 1);
+  ASSERT_TRUE(Recommend(stub_b.get(), customer, 12, &r).ok());
+  EXPECT_EQ(r.events_applied(), 2) << "the event acknowledged before the crash, and the new one";
+}
+
+}  // namespace
+}  // namespace hmrec
