@@ -43,10 +43,10 @@ std::string RowEventId(absl::string_view t_dat, absl::string_view customer_id, a
 
 std::string RecordReport::Summary(const std::string& path) const {
   return absl::StrCat(Thousands(events), " events from ", path, " in ", absl::StrFormat("%.1f", wall_seconds), " s (",
-                      Thousands(static_cast<int64_t>(wall_seconds > 0 ? events / wall_seconds : 0)), "/s): ",
-                      Thousands(recorded), " recorded, ", Thousands(duplicates), " duplicates, ", Thousands(expired),
-                      " expired, ", Thousands(already_in_bundle), " already in the served bundle; ", calls,
-                      " calls, ", retries, " retries");
+                      Thousands(static_cast<int64_t>(wall_seconds > 0 ? events / wall_seconds : 0)),
+                      "/s): ", Thousands(recorded), " recorded, ", Thousands(duplicates), " duplicates, ",
+                      Thousands(expired), " expired, ", Thousands(already_in_bundle), " already in the served bundle; ",
+                      calls, " calls, ", retries, " retries");
 }
 
 absl::Status RecordFile(const std::shared_ptr<grpc::Channel>& channel, const std::string& path,
@@ -90,9 +90,9 @@ absl::Status RecordFile(const std::shared_ptr<grpc::Channel>& channel, const std
       }
       const std::string where = absl::StrCat(path, " lines ", first_line, "..", csv.line());
       if (!IsTransient(s) || attempt >= options.max_attempts) {
-        return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                            absl::StrCat("RecordPurchases for ", where, " failed after ", attempt,
-                                         " attempt(s): ", s.error_message()));
+        return absl::Status(
+            static_cast<absl::StatusCode>(s.error_code()),
+            absl::StrCat("RecordPurchases for ", where, " failed after ", attempt, " attempt(s): ", s.error_message()));
       }
       ++report->retries;
       std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms / 2 + rng() % (backoff_ms / 2 + 1)));

@@ -4,6 +4,7 @@
 
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -36,7 +37,7 @@ for j = 0, (#KEYS - 1) / 2 - 1 do
     expired = expired + 1
   else
     redis.call('SET', marker, day, 'EX', ttl)
-    redis.call('RPUSH', list, ARGV[4 + 2 * j])
+    redis.call('APPEND', list, ARGV[4 + 2 * j])
     redis.call('EXPIRE', list, ttl)
     recorded = recorded + 1
   end
@@ -65,11 +66,10 @@ RedisEventStore::~RedisEventStore() {
 }
 
 absl::StatusOr<std::unique_ptr<RedisEventStore>> RedisEventStore::Open(const std::string& address, int timeout_ms,
-                                                                        int horizon_days) {
+                                                                       int horizon_days) {
   const size_t colon = address.rfind(':');
   int port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) || port <= 0 ||
-      port > 65535) {
+  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) || port <= 0 || port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("redis address '", address, "': expected host:port"));
   }
   std::unique_ptr<RedisEventStore> s(new RedisEventStore(address.substr(0, colon), port, timeout_ms, horizon_days));
@@ -136,7 +136,12 @@ absl::StatusOr<RecordCounts> RedisEventStore::Record(const std::vector<RecordedP
   args.push_back(std::to_string(horizon_days_));
   for (const RecordedPurchase& p : events) {
     args.push_back(std::to_string(p.event.day()));
-    args.push_back(p.event.SerializeAsString());
+    // Length-prefixed: a customer's events are one string, appended to.
+    const std::string bytes = p.event.SerializeAsString();
+    const uint32_t n = static_cast<uint32_t>(bytes.size());
+    std::string framed(reinterpret_cast<const char*>(&n), sizeof(n));
+    framed += bytes;
+    args.push_back(std::move(framed));
   }
   std::vector<const char*> argv;
   std::vector<size_t> lens;
@@ -156,7 +161,8 @@ absl::StatusOr<RecordCounts> RedisEventStore::RecordOnce(const std::vector<const
   bool reused = false;
   auto c = Acquire(&reused);
   if (!c.ok()) return c.status();
-  Reply r(static_cast<redisReply*>(redisCommandArgv(*c, static_cast<int>(argv.size()), const_cast<const char**>(argv.data()), lens.data())));
+  Reply r(static_cast<redisReply*>(
+      redisCommandArgv(*c, static_cast<int>(argv.size()), const_cast<const char**>(argv.data()), lens.data())));
   if (r == nullptr) {
     absl::Status e = Error("EVAL (record)", *c);
     Release(*c, false);
@@ -177,6 +183,11 @@ absl::StatusOr<RecordCounts> RedisEventStore::RecordOnce(const std::vector<const
   return counts;
 }
 
+absl::Status RedisEventStore::Corrupt(absl::string_view customer_id) const {
+  return absl::DataLossError(
+      absl::StrCat("event store redis ", address_, ": the events of customer ", customer_id, " do not parse"));
+}
+
 absl::Status RedisEventStore::Lookup(const std::vector<absl::string_view>& customer_ids,
                                      std::vector<std::vector<config::StoredEvent>>* out) {
   bool retry = false;
@@ -193,57 +204,49 @@ absl::Status RedisEventStore::LookupOnce(const std::vector<absl::string_view>& c
   bool reused = false;
   auto c = Acquire(&reused);
   if (!c.ok()) return c.status();
-  // One round trip: every command written, then every reply read.
-  redisAppendCommand(*c, "GET %s", kNewestKey);
-  for (absl::string_view id : customer_ids) {
-    redisAppendCommand(*c, "LRANGE hmrec:c:%b 0 -1", id.data(), id.size());
+  // One round trip, one command: the newest day and every customer's events.
+  std::vector<std::string> keys = {"MGET", kNewestKey};
+  keys.reserve(customer_ids.size() + 2);
+  for (absl::string_view id : customer_ids) keys.push_back(absl::StrCat("hmrec:c:", id));
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const std::string& k : keys) {
+    argv.push_back(k.data());
+    lens.push_back(k.size());
   }
-  auto read = [&](Reply* r) {
-    void* raw = nullptr;
-    if (redisGetReply(*c, &raw) != REDIS_OK) return false;
-    r->reset(static_cast<redisReply*>(raw));
-    return true;
-  };
-  Reply r;
-  // Every reply is read even after a bad one: the connection stays in step.
-  if (!read(&r)) {
-    absl::Status e = Error("GET newest day", *c);
+  Reply r(static_cast<redisReply*>(
+      redisCommandArgv(*c, static_cast<int>(argv.size()), const_cast<const char**>(argv.data()), lens.data())));
+  if (r == nullptr) {
+    absl::Status e = Error("MGET", *c);
     Release(*c, false);
     *retry = reused;
     return e;
   }
+  Release(*c, true);
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != customer_ids.size() + 1) {
+    return absl::UnavailableError(absl::StrCat("event store redis ", address_,
+                                               ": MGET: ", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply"));
+  }
   int64_t newest = INT32_MIN;
-  if (r->type == REDIS_REPLY_STRING) absl::SimpleAtoi(absl::string_view(r->str, r->len), &newest);
+  const redisReply* day = r->element[0];
+  if (day->type == REDIS_REPLY_STRING) absl::SimpleAtoi(absl::string_view(day->str, day->len), &newest);
   const int64_t cutoff = newest - horizon_days_;
-  absl::Status bad;
   config::StoredEvent e;
   for (size_t i = 0; i < customer_ids.size(); ++i) {
-    if (!read(&r)) {
-      absl::Status err = Error("LRANGE", *c);
-      Release(*c, false);
-      return err;
-    }
-    if (r->type != REDIS_REPLY_ARRAY) {
-      if (bad.ok()) {
-        bad = absl::UnavailableError(absl::StrCat("event store redis ", address_, ": LRANGE: ",
-                                                  r->type == REDIS_REPLY_ERROR ? r->str : "not a list"));
-      }
-      continue;
-    }
-    for (size_t j = 0; j < r->elements; ++j) {
-      const redisReply* item = r->element[j];
-      if (item->type != REDIS_REPLY_STRING || !e.ParseFromArray(item->str, static_cast<int>(item->len))) {
-        if (bad.ok()) {
-          bad = absl::DataLossError(absl::StrCat("event store redis ", address_, ": an event of customer ",
-                                                 customer_ids[i], " does not parse"));
-        }
-        continue;
-      }
+    const redisReply* item = r->element[i + 1];
+    if (item->type != REDIS_REPLY_STRING) continue;  // nil: no events
+    absl::string_view rest(item->str, item->len);
+    while (!rest.empty()) {
+      uint32_t n = 0;
+      if (rest.size() < sizeof(n)) return Corrupt(customer_ids[i]);
+      std::memcpy(&n, rest.data(), sizeof(n));
+      rest.remove_prefix(sizeof(n));
+      if (rest.size() < n || !e.ParseFromArray(rest.data(), static_cast<int>(n))) return Corrupt(customer_ids[i]);
+      rest.remove_prefix(n);
       if (e.day() >= cutoff) (*out)[i].push_back(e);
     }
   }
-  Release(*c, true);
-  return bad;
+  return absl::OkStatus();
 }
 
 }  // namespace hmrec

@@ -1,12 +1,13 @@
 #pragma once
 
 // The shared event store: Debian's redis-server through hiredis. Keys:
-//   hmrec:c:<customer_id>  a list of StoredEvent, in recording order
+//   hmrec:c:<customer_id>  the customer's StoredEvents in recording order, each
+//                          framed by its 4-byte length, appended to (APPEND)
 //   hmrec:e:<event_id>     set once (SET NX): what makes Record idempotent
 //   hmrec:newest_day       the newest day of any event
 // Record is one EVAL of a Lua script (atomic on the server: markers, lists
-// and the newest day change together or not at all); Lookup is one
-// pipelined round trip of LRANGEs. Keys expire after the horizon (in
+// and the newest day change together or not at all); Lookup is one MGET of
+// the batch's customers. Keys expire after the horizon (in
 // seconds, on Redis's clock) and reads drop events older than the horizon
 // (in days, against the newest day). Durability is the server's: with
 // `appendonly yes` and `appendfsync always` Redis answers only after the
@@ -46,6 +47,7 @@ class RedisEventStore final : public EventStore {
   absl::StatusOr<redisContext*> Acquire(bool* reused);
   void Release(redisContext* c, bool healthy);
   absl::Status Error(const std::string& what, redisContext* c) const;
+  absl::Status Corrupt(absl::string_view customer_id) const;
   absl::StatusOr<RecordCounts> RecordOnce(const std::vector<const char*>& argv, const std::vector<size_t>& lens,
                                           bool* retry);
   absl::Status LookupOnce(const std::vector<absl::string_view>& customer_ids,

@@ -52,14 +52,18 @@ class MarkerExpiry final : public rocksdb::CompactionFilter {
 }  // namespace
 
 RocksEventStore::RocksEventStore(std::string dir, bool sync, int horizon_days)
-    : dir_(std::move(dir)), sync_(sync), horizon_days_(horizon_days), newest_day_(INT32_MIN), marker_cutoff_(INT32_MIN) {}
+    : dir_(std::move(dir)),
+      sync_(sync),
+      horizon_days_(horizon_days),
+      newest_day_(INT32_MIN),
+      marker_cutoff_(INT32_MIN) {}
 
 RocksEventStore::~RocksEventStore() {
   if (db_) db_->Close().PermitUncheckedError();
 }
 
 absl::StatusOr<std::unique_ptr<RocksEventStore>> RocksEventStore::Open(const std::string& dir, bool sync,
-                                                                        int horizon_days) {
+                                                                       int horizon_days) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return absl::UnavailableError(absl::StrCat("event store ", dir, ": cannot create it: ", ec.message()));
@@ -80,7 +84,8 @@ absl::StatusOr<std::unique_ptr<RocksEventStore>> RocksEventStore::Open(const std
   std::string newest;
   st = s->db_->Get(rocksdb::ReadOptions(), kNewestKey, &newest);
   int32_t day = INT32_MIN;
-  if (st.ok() && !DecodeDay(newest, &day)) return absl::DataLossError(absl::StrCat("event store ", dir, ": bad ", kNewestKey));
+  if (st.ok() && !DecodeDay(newest, &day))
+    return absl::DataLossError(absl::StrCat("event store ", dir, ": bad ", kNewestKey));
   if (!st.ok() && !st.IsNotFound()) return Failed(dir, "cannot read", st);
   s->newest_day_ = day;
   if (day != INT32_MIN) s->marker_cutoff_ = day - horizon_days;
@@ -133,8 +138,8 @@ absl::StatusOr<RecordCounts> RocksEventStore::Record(const std::vector<RecordedP
     if (found[i].IsNotFound()) continue;
     if (!found[i].ok()) return Failed(dir_, "cannot read", found[i]);
     if (!lists[customers[i]].ParseFromString(values[i])) {
-      return absl::DataLossError(absl::StrCat("event store ", dir_, ": the events of customer ", customers[i],
-                                              " do not parse"));
+      return absl::DataLossError(
+          absl::StrCat("event store ", dir_, ": the events of customer ", customers[i], " do not parse"));
     }
   }
   rocksdb::WriteBatch batch;
@@ -174,8 +179,8 @@ absl::Status RocksEventStore::Lookup(const std::vector<absl::string_view>& custo
     if (found[i].IsNotFound()) continue;
     if (!found[i].ok()) return Failed(dir_, "cannot read", found[i]);
     if (!list.ParseFromString(values[i])) {
-      return absl::DataLossError(absl::StrCat("event store ", dir_, ": the events of customer ", customer_ids[i],
-                                              " do not parse"));
+      return absl::DataLossError(
+          absl::StrCat("event store ", dir_, ": the events of customer ", customer_ids[i], " do not parse"));
     }
     DropExpired(newest, horizon_days_, &list);
     (*out)[i].assign(list.events().begin(), list.events().end());
