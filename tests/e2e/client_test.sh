@@ -124,16 +124,22 @@ kill -TERM "$PID"; wait "$PID" || fail "server exit code after SIGTERM"
 PID=$MAIN_PID PORT=$MAIN_PORT
 
 # Replaying purchases (--record): the holdout's transactions become events;
-# a second replay records nothing twice; a malformed row is named with its
-# file and line, and nothing of its batch is sent.
+# a second replay, after a crash of the server, records nothing twice; a
+# malformed row is named with its file and line, and nothing of its batch
+# is sent.
 "$CLIENT" --server "127.0.0.1:$PORT" --record "$WORK/split/truth.csv" --batch_size 50 --quiet 2> "$WORK/rec1.log" \
   || { cat "$WORK/rec1.log" >&2; fail "--record failed"; }
 ROWS=$(/usr/bin/python3 -c "import sys; print(f'{int(sys.argv[1]) - 1:,}')" "$(wc -l < "$WORK/split/truth.csv")")
 grep -Eq "^client: ${ROWS} events from .* [0-9,]+ recorded, 0 duplicates" "$WORK/rec1.log" \
   || fail "first replay: $(cat "$WORK/rec1.log")"
+# The server is SIGKILLed right after the last acknowledged call and
+# restarted on the same embedded store: every event is there, none twice.
+kill -9 "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+serve "$PORT" "$WORK/server3.log"
 "$CLIENT" --server "127.0.0.1:$PORT" --record "$WORK/split/truth.csv" --batch_size 50 --quiet 2> "$WORK/rec2.log" \
   || fail "second replay failed: $(cat "$WORK/rec2.log")"
-grep -Eq " 0 recorded, ${ROWS} duplicates" "$WORK/rec2.log" || fail "a replay recorded events twice: $(cat "$WORK/rec2.log")"
+grep -Eq " 0 recorded, ${ROWS} duplicates" "$WORK/rec2.log" \
+  || fail "after a SIGKILL, acknowledged events lost or counted twice: $(cat "$WORK/rec2.log")"
 { head -n 3 "$WORK/split/truth.csv"; echo "2020-09-99,not-a-row"; } > "$WORK/bad.csv"
 if "$CLIENT" --server "127.0.0.1:$PORT" --record "$WORK/bad.csv" --quiet 2> "$WORK/rec3.log"; then
   fail "a malformed row was accepted"
