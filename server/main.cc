@@ -28,6 +28,7 @@ ABSL_FLAG(std::string, metrics, "", "Overrides the config's metrics_address (\"o
 ABSL_FLAG(std::string, events, "", "Overrides the config's events.backend: rocksdb (embedded), redis or off");
 ABSL_FLAG(std::string, events_path, "",
           "Overrides the config's events.path (the embedded store's directory; one server at a time)");
+ABSL_FLAG(std::string, http, "", "Overrides the config's http_address (\"off\" disables)");
 ABSL_FLAG(std::string, ranking, "", "Overrides the config's ranking: on (the bundle's ranker) or off (retrieval only)");
 
 namespace {
@@ -59,6 +60,9 @@ int main(int argc, char** argv) {
   if (!absl::GetFlag(FLAGS_listen).empty()) cfg.set_listen_address(absl::GetFlag(FLAGS_listen));
   if (!absl::GetFlag(FLAGS_bundle).empty()) cfg.set_bundle_path(absl::GetFlag(FLAGS_bundle));
   if (!absl::GetFlag(FLAGS_ranking).empty()) cfg.set_ranking(absl::GetFlag(FLAGS_ranking));
+  if (!absl::GetFlag(FLAGS_http).empty()) {
+    cfg.set_http_address(absl::GetFlag(FLAGS_http) == "off" ? "" : absl::GetFlag(FLAGS_http));
+  }
   if (!absl::GetFlag(FLAGS_events).empty()) cfg.mutable_events()->set_backend(absl::GetFlag(FLAGS_events));
   if (!absl::GetFlag(FLAGS_events_path).empty()) cfg.mutable_events()->set_path(absl::GetFlag(FLAGS_events_path));
   if (absl::GetFlag(FLAGS_metrics) == "off") {
@@ -76,6 +80,10 @@ int main(int argc, char** argv) {
   if ((*server)->metrics_port() > 0) {
     std::fprintf(stderr, "server: metrics on http://%s:%d/metrics\n",
                  cfg.metrics_address().substr(0, cfg.metrics_address().rfind(':')).c_str(), (*server)->metrics_port());
+  }
+  if ((*server)->http_port() > 0) {
+    std::fprintf(stderr, "server: HTTP/JSON API on http://%s:%d/v1/recommend\n",
+                 cfg.http_address().substr(0, cfg.http_address().rfind(':')).c_str(), (*server)->http_port());
   }
   std::fflush(stderr);
 

@@ -159,6 +159,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
     s->service_->EnableRecording(s->events_.get(), config.events().max_events_per_request(), bundles);
   }
 
+  if (!config.http_address().empty()) {
+    HttpApiOptions ho;
+    ho.address = config.http_address();
+    ho.max_body_bytes = config.max_http_body_bytes();
+    ASSIGN_OR_RETURN(s->http_, HttpApi::Start(ho, s->service_.get(), bundles));
+  }
+
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -230,8 +237,10 @@ void Server::Watch() {
 void Server::Drain() {
   if (!grpc_ || drained_.exchange(true)) return;
   grpc_->GetHealthCheckService()->SetServingStatus(false);
+  if (http_) http_->SetDraining();
   const int grace = config_.shutdown_grace_seconds();
   grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(grace));
+  http_.reset();  // stops accepting; waits for its calls in flight (the queue still runs)
   queue_->Shutdown();
   grpc_->Wait();
   {

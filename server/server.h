@@ -27,6 +27,7 @@
 #include "proto/config.pb.h"
 #include "server/batch_queue.h"
 #include "server/bundle_holder.h"
+#include "server/http_api.h"
 #include "server/metrics.h"
 #include "server/service.h"
 
@@ -44,7 +45,8 @@ class Server {
   ~Server();  // Drain()s if still serving
 
   int port() const { return port_; }
-  int metrics_port() const;  // 0 when metrics are off
+  int metrics_port() const;                                    // 0 when metrics are off
+  int http_port() const { return http_ ? http_->port() : 0; }  // 0 when HTTP is off
   std::string version() const { return bundles_->Current()->version; }
   // How the current bundle's articles are searched (see Recommender).
   std::string search_kernel() const { return bundles_->Current()->recommender->search_kernel(); }
@@ -71,6 +73,7 @@ class Server {
   std::unique_ptr<EventStore> events_;  // null when events.backend is off
   std::unique_ptr<BatchQueue> queue_;
   std::unique_ptr<RecommenderService> service_;
+  std::unique_ptr<HttpApi> http_;  // null when http_address is empty
   std::unique_ptr<grpc::Server> grpc_;
   int port_ = 0;
 

@@ -42,6 +42,7 @@ config::ServerConfig WithDefaults(config::ServerConfig c) {
   if (c.flat_search().empty()) c.set_flat_search("blocked");
   if (c.max_response_bytes() == 0) c.set_max_response_bytes(kDefaultMaxResponseBytes);
   if (c.ranking().empty()) c.set_ranking("on");
+  if (c.max_http_body_bytes() == 0) c.set_max_http_body_bytes(1 << 20);
   *c.mutable_events() = WithEventDefaults(c.events(), c.bundle_path());
   return c;
 }
@@ -64,7 +65,8 @@ absl::Status ValidateServerConfig(const config::ServerConfig& c) {
   for (const Count& f :
        {Count{"max_batch_ids", c.max_batch_ids()}, Count{"max_delay_us", c.max_delay_us()},
         Count{"max_queued_ids", c.max_queued_ids()}, Count{"workers", c.workers()}, Count{"max_k", c.max_k()},
-        Count{"max_ids_per_request", c.max_ids_per_request()}, Count{"max_response_bytes", c.max_response_bytes()}}) {
+        Count{"max_ids_per_request", c.max_ids_per_request()}, Count{"max_response_bytes", c.max_response_bytes()},
+        Count{"max_http_body_bytes", c.max_http_body_bytes()}}) {
     if (f.value < 1) return absl::InvalidArgumentError(absl::StrCat(f.name, " = ", f.value, ": must be at least 1"));
   }
   for (const Count& f : {Count{"compute_threads", c.compute_threads()}, Count{"search_threads", c.search_threads()},

@@ -84,22 +84,30 @@ grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerCont
                                                         const v1::RecommendRequest* request,
                                                         v1::RecommendResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Handle(request, response, context->deadline(), "Recommend",
+         [reactor](const absl::Status& s) { reactor->Finish(ToGrpcStatus(s)); });
+  return reactor;
+}
+
+void RecommenderService::Handle(const v1::RecommendRequest* request, v1::RecommendResponse* response,
+                                std::chrono::system_clock::time_point call_deadline, const std::string& method,
+                                Done done) {
   const auto start = std::chrono::steady_clock::now();
   ServerMetrics* metrics = metrics_;
-  auto finish = [reactor, start, metrics](const absl::Status& s) {
+  auto finish = [done = std::move(done), start, metrics, method](const absl::Status& s) {
     if (metrics != nullptr) {
-      metrics->ObserveRequest("Recommend", s.code(),
+      metrics->ObserveRequest(method, s.code(),
                               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
-    reactor->Finish(ToGrpcStatus(s));
+    done(s);
   };
   absl::Status valid = ValidateRequest(*request, limits_);
   if (!valid.ok()) {
     finish(valid);
-    return reactor;
+    return;
   }
   // The call's deadline, on the queue's clock (none: a generous default).
-  const auto remaining = context->deadline() - std::chrono::system_clock::now();
+  const auto remaining = call_deadline - std::chrono::system_clock::now();
   const auto deadline = remaining > std::chrono::hours(1) ? BatchQueue::Clock::now() + std::chrono::hours(1)
                                                           : BatchQueue::Clock::now() + remaining;
   auto options = std::make_shared<const RequestOptions>(OptionsOf(*request, limits_));
@@ -107,19 +115,21 @@ grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerCont
     absl::Status filters = check_filters_(options->filters);
     if (!filters.ok()) {
       finish(filters);
-      return reactor;
+      return;
     }
   }
   std::vector<std::string> ids(request->customer_ids().begin(), request->customer_ids().end());
+  // The queue calls back once for an accepted request; a refused one is
+  // answered here.
+  auto shared_finish = std::make_shared<decltype(finish)>(std::move(finish));
   absl::Status submitted = queue_->Submit(std::move(ids), std::move(options), deadline,
-                                          [finish, request, response](absl::Status s, BatchAnswer answer) {
+                                          [shared_finish, request, response](absl::Status s, BatchAnswer answer) {
                                             if (s.ok()) {
                                               FillResponse(*request, answer.results, answer.bundle_version, response);
                                             }
-                                            finish(s);
+                                            (*shared_finish)(s);
                                           });
-  if (!submitted.ok()) finish(submitted);
-  return reactor;
+  if (!submitted.ok()) (*shared_finish)(submitted);
 }
 
 void RecommenderService::EnableRecording(EventStore* store, int max_events, const BundleHolder* bundles) {

@@ -5,6 +5,7 @@
 // worker completes the call. The one place where absl::Status becomes
 // grpc::Status.
 
+#include <chrono>
 #include <functional>
 #include <string>
 
@@ -52,6 +53,14 @@ class RecommenderService final : public v1::Recommender::CallbackService {
 
   grpc::ServerUnaryReactor* Recommend(grpc::CallbackServerContext* context, const v1::RecommendRequest* request,
                                       v1::RecommendResponse* response) override;
+
+  // The one path of a Recommend call, whatever the transport: validation,
+  // filters, the batch queue; `done` runs once, with the response filled
+  // when the status is OK. `request` and `response` must live until then.
+  // `method` labels the call in the metrics ("Recommend" for gRPC, "http").
+  using Done = std::function<void(const absl::Status&)>;
+  void Handle(const v1::RecommendRequest* request, v1::RecommendResponse* response,
+              std::chrono::system_clock::time_point deadline, const std::string& method, Done done);
 
   // RecordPurchases stores into `store` (must outlive the service), at most
   // `max_events` a call, articles checked against `bundles`' current one.

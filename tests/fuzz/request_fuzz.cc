@@ -2,7 +2,10 @@
 // built with -DHMREC_FUZZ=ON, see tests/fuzz/README.md): the bytes a client
 // sends -> RecommendRequest -> validation -> response, as
 // server/service.cc does it, with answers made up per id in place of the
-// model (the serving core is tested on real bundles elsewhere).
+// model (the serving core is tested on real bundles elsewhere). Input
+// starting with '{' is the HTTP API's JSON (server/http_api.cc: protobuf's
+// JSON mapping, unknown fields refused), and the response goes back to JSON;
+// input starting with '#' is a RecordPurchasesRequest (the rest, binary).
 //
 // Properties: a rejected request gets INVALID_ARGUMENT whose message is
 // printable ASCII of bounded length (client values are escaped and cut);
@@ -15,7 +18,9 @@
 #include <string>
 #include <vector>
 
+#include <google/protobuf/util/json_util.h>
 #include "candidates/sources.h"
+
 #include "proto/recommender.pb.h"
 #include "server/request.h"
 
@@ -35,20 +40,54 @@ bool PrintableAscii(const std::string& s) {
   return true;
 }
 
+void CheckRefusal(const absl::Status& s) {
+  Check(s.code() == absl::StatusCode::kInvalidArgument, "a bad request is not INVALID_ARGUMENT");
+  const std::string message(s.message());
+  Check(PrintableAscii(message), "an error message carries unescaped bytes");
+  Check(message.size() <= 512, "an error message is unbounded");
+}
+
+void RecordPurchases(const uint8_t* data, size_t size) {
+  hmrec::v1::RecordPurchasesRequest request;
+  if (!request.ParseFromArray(data, static_cast<int>(size))) return;
+  std::vector<hmrec::RecordedPurchase> events;
+  const absl::Status s = hmrec::ParsePurchases(request, 100, &events);
+  if (!s.ok()) {
+    CheckRefusal(s);
+    return;
+  }
+  Check(static_cast<int>(events.size()) == request.events_size(), "not one parsed event per event");
+  for (const hmrec::RecordedPurchase& e : events) {
+    Check(e.customer_id.size() == 64, "an accepted customer id is not 64 characters");
+    Check(e.event.channel() == 1 || e.event.channel() == 2, "an accepted channel is not 1 or 2");
+    Check(e.event.price() >= 0, "an accepted price is negative");
+    Check(!e.event.event_id().empty() && e.event.event_id().size() <= 128, "an accepted event id out of bounds");
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size > 0 && data[0] == '#') {
+    RecordPurchases(data + 1, size - 1);
+    return 0;
+  }
+  const bool json = size > 0 && data[0] == '{';
   hmrec::v1::RecommendRequest request;
-  if (!request.ParseFromArray(data, static_cast<int>(size))) return 0;  // gRPC refuses these before us
+  if (json) {
+    google::protobuf::util::JsonParseOptions parse;
+    parse.ignore_unknown_fields = false;
+    const std::string text(reinterpret_cast<const char*>(data), size);
+    if (!google::protobuf::util::JsonStringToMessage(text, &request, parse).ok()) return 0;  // 400 before us
+  } else if (!request.ParseFromArray(data, static_cast<int>(size))) {
+    return 0;  // gRPC refuses these before us
+  }
   hmrec::RequestLimits limits;
   limits.max_k = 100;
   limits.max_ids = 1000;
   const absl::Status valid = hmrec::ValidateRequest(request, limits);
   if (!valid.ok()) {
-    Check(valid.code() == absl::StatusCode::kInvalidArgument, "a bad request is not INVALID_ARGUMENT");
-    const std::string message(valid.message());
-    Check(PrintableAscii(message), "an error message carries unescaped bytes");
-    Check(message.size() <= 512, "an error message is unbounded");
+    CheckRefusal(valid);
     return 0;
   }
   const int k = hmrec::RequestedK(request, limits);
@@ -83,6 +122,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Check(response.SerializeToString(&wire), "the response does not serialise");
   hmrec::v1::RecommendResponse back;
   Check(back.ParseFromString(wire), "the response does not parse back");
+  if (json) {  // the HTTP API's answer: to JSON and back, unchanged
+    std::string text;
+    google::protobuf::util::JsonPrintOptions print;
+    print.preserve_proto_field_names = true;
+    Check(google::protobuf::util::MessageToJsonString(response, &text, print).ok(), "the response is not JSON");
+    hmrec::v1::RecommendResponse parsed;
+    Check(google::protobuf::util::JsonStringToMessage(text, &parsed).ok(), "the JSON response does not parse");
+    Check(parsed.results_size() == response.results_size(), "the JSON response lost results");
+  }
   Check(back.results_size() == request.customer_ids_size(), "not one result per id");
   if (options.explain) {
     Check(static_cast<int64_t>(wire.size()) <=
