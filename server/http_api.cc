@@ -35,8 +35,7 @@ std::string JsonString(const std::string& s) {
   return out + "\"";
 }
 
-void Reply(mg_connection* conn, int status, const std::string& body,
-           const char* content_type = "application/json") {
+void Reply(mg_connection* conn, int status, const std::string& body, const char* content_type = "application/json") {
   mg_response_header_start(conn, status);
   mg_response_header_add(conn, "Content-Type", content_type, -1);
   mg_response_header_add(conn, "Content-Length", std::to_string(body.size()).c_str(), -1);
@@ -49,6 +48,19 @@ void ReplyError(mg_connection* conn, int status, absl::StatusCode code, const st
   Reply(conn, status,
         absl::StrCat("{\"error\": {\"code\": ", JsonString(absl::StatusCodeToString(code)),
                      ", \"message\": ", JsonString(message), "}}\n"));
+}
+
+// 200 with `message` in protobuf's JSON mapping (proto field names).
+int ReplyMessage(mg_connection* conn, const google::protobuf::Message& message) {
+  std::string json;
+  JsonPrintOptions print;
+  print.preserve_proto_field_names = true;
+  if (!google::protobuf::util::MessageToJsonString(message, &json, print).ok()) {
+    ReplyError(conn, 500, absl::StatusCode::kInternal, "cannot write the answer as JSON");
+    return 500;
+  }
+  Reply(conn, 200, json + "\n");
+  return 200;
 }
 
 bool IsMethod(mg_connection* conn, const char* method) {
@@ -97,8 +109,13 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const HttpApiOptions& op
   std::unique_ptr<HttpApi> api(new HttpApi(options, service, bundles));
   // civetweb takes "host:port" (IPv4) as its listening port.
   const std::string threads = std::to_string(std::max(1, options.threads));
-  const char* mg_options[] = {"listening_ports", options.address.c_str(), "num_threads", threads.c_str(),
-                              "request_timeout_ms", "60000", nullptr};
+  const char* mg_options[] = {"listening_ports",
+                              options.address.c_str(),
+                              "num_threads",
+                              threads.c_str(),
+                              "request_timeout_ms",
+                              "60000",
+                              nullptr};
   mg_callbacks callbacks{};
   api->ctx_ = mg_start(&callbacks, api.get(), mg_options);
   if (api->ctx_ == nullptr) {
@@ -148,7 +165,8 @@ int HttpApi::HandleRecommend(mg_connection* conn, void* self) {
   const auto parsed = google::protobuf::util::JsonStringToMessage(body, &request, parse);
   if (!parsed.ok()) {
     ReplyError(conn, 400, absl::StatusCode::kInvalidArgument,
-               absl::StrCat("the body is not a RecommendRequest in JSON: ", std::string(parsed.message().data(), parsed.message().size())));
+               absl::StrCat("the body is not a RecommendRequest in JSON: ",
+                            std::string(parsed.message().data(), parsed.message().size())));
     return 400;
   }
   v1::RecommendResponse response;
@@ -157,8 +175,8 @@ int HttpApi::HandleRecommend(mg_connection* conn, void* self) {
   bool done = false;
   absl::Status status;
   api->service_->Handle(&request, &response,
-                        std::chrono::system_clock::now() + std::chrono::milliseconds(api->options_.deadline_ms),
-                        "http", [&](const absl::Status& s) {
+                        std::chrono::system_clock::now() + std::chrono::milliseconds(api->options_.deadline_ms), "http",
+                        [&](const absl::Status& s) {
                           std::lock_guard<std::mutex> lock(mu);
                           status = s;
                           done = true;
@@ -173,15 +191,7 @@ int HttpApi::HandleRecommend(mg_connection* conn, void* self) {
     ReplyError(conn, code, status.code(), std::string(status.message()));
     return code;
   }
-  std::string json;
-  JsonPrintOptions print;
-  print.preserve_proto_field_names = true;
-  if (!google::protobuf::util::MessageToJsonString(response, &json, print).ok()) {
-    ReplyError(conn, 500, absl::StatusCode::kInternal, "cannot write the response as JSON");
-    return 500;
-  }
-  Reply(conn, 200, json + "\n");
-  return 200;
+  return ReplyMessage(conn, response);
 }
 
 int HttpApi::HandleBundle(mg_connection* conn, void* self) {
@@ -189,15 +199,7 @@ int HttpApi::HandleBundle(mg_connection* conn, void* self) {
   if (!IsMethod(conn, "GET")) return 405;
   config::BundleManifest summary = api->bundles_->Current()->recommender->manifest();
   summary.clear_files();
-  std::string json;
-  JsonPrintOptions print;
-  print.preserve_proto_field_names = true;
-  if (!google::protobuf::util::MessageToJsonString(summary, &json, print).ok()) {
-    ReplyError(conn, 500, absl::StatusCode::kInternal, "cannot write the manifest as JSON");
-    return 500;
-  }
-  Reply(conn, 200, json + "\n");
-  return 200;
+  return ReplyMessage(conn, summary);
 }
 
 int HttpApi::HandleHealth(mg_connection* conn, void*) {

@@ -32,10 +32,10 @@ struct mg_connection;
 namespace hmrec {
 
 struct HttpApiOptions {
-  std::string address;                // host:port (port 0: any free one)
-  int64_t max_body_bytes = 1 << 20;   // larger request bodies get 413
-  int threads = 8;                    // civetweb's connection threads
-  int deadline_ms = 30000;            // per call (HTTP has no deadline header)
+  std::string address;               // host:port (port 0: any free one)
+  int64_t max_body_bytes = 1 << 20;  // larger request bodies get 413
+  int threads = 8;                   // civetweb's connection threads
+  int deadline_ms = 30000;           // per call (HTTP has no deadline header)
 };
 
 class HttpApi {
