@@ -43,10 +43,12 @@ mkdir -p "$WORK/py"
 /usr/bin/python3 "$SRC/tests/e2e/http_test.py" "$WORK/py" "127.0.0.1:$PORT" "$HTTP" $IDS || fail "HTTP vs gRPC"
 
 # The HTTP calls are in the metrics under their own method label.
-curl -sf "$MURL" | grep -q 'hmrec_request_duration_seconds_count{code="OK",method="http"}' \
+# (Saved first: `curl | grep -q` fails under pipefail when grep stops reading early.)
+curl -sf "$MURL" > "$WORK/metrics.txt" || fail "cannot scrape $MURL"
+grep -q 'hmrec_request_duration_seconds_count{code="OK",method="http"}' "$WORK/metrics.txt" \
   || fail "no method=\"http\" series in /metrics"
-curl -sf "$MURL" | grep -q 'hmrec_request_duration_seconds_count{code="INVALID_ARGUMENT",method="http"}' \
-  || fail "refused HTTP calls not counted"
+grep -q 'hmrec_request_duration_seconds_count{code="INVALID_ARGUMENT",method="http"}' "$WORK/metrics.txt" \
+  || fail "refused HTTP calls not counted: $(grep 'method="http"' "$WORK/metrics.txt")"
 
 kill -TERM "$PID"
 wait "$PID" || fail "server exit code after SIGTERM"
