@@ -24,6 +24,9 @@ sed -e 's/^bundle_watch_ms: .*/bundle_watch_ms: 100/' "$SRC/configs/server.pbtxt
 start_server "$WORK/server.log" --config "$WORK/server.pbtxt" --listen 127.0.0.1:0 --metrics 127.0.0.1:0 \
   --bundle "$WORK/bundles/current"
 scrape() { /usr/bin/python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' "$MURL"; }
+# The metrics contain PATTERN (scraped to a file first: `scrape | grep -q`
+# fails under pipefail when grep stops reading before the scrape is written).
+serves() { scrape > "$WORK/metrics.txt" && grep -q "$1" "$WORK/metrics.txt"; }
 ID=$(sed -n 2p "$WORK/data/customers.csv" | cut -d, -f1)
 ask() { "$BUILD/client/hmrec_client" --server "127.0.0.1:$PORT" --customer-id "$ID" 2>&1; }
 
@@ -39,7 +42,7 @@ for point in index_written store_half_written store_written before_seal before_c
   grep -q "crash point $point" "$WORK/ib_$point.log" || fail "$point: crash point not reached"
   [[ $(readlink "$WORK/bundles/current") == v1 ]] || fail "$point: current moved to $(readlink "$WORK/bundles/current")"
   sleep 0.5  # several hot-swap checks
-  scrape | grep -q '^hmrec_bundle_info{version="v1"} 1' || fail "$point: the server no longer serves v1"
+  serves '^hmrec_bundle_info{version="v1"} 1' || fail "$point: the server no longer serves v1"
   ask | grep -q "bundle v1" || fail "$point: a call was not answered by v1: $(ask)"
   # The half-built bundle cannot be served (before_current_switch: it is
   # complete and sealed, only not current yet).
@@ -63,8 +66,8 @@ HMREC_CRASH_AT=store_half_written "$IB" --config "$SRC/configs/index_builder.pbt
 "$IB" --config "$SRC/configs/index_builder.pbtxt" --bundle "$WORK/bundles/v2" --data "$WORK/data" --quiet \
   2> "$WORK/ib_again.log" || fail "rebuild after an interrupted build: $(cat "$WORK/ib_again.log")"
 [[ $(readlink "$WORK/bundles/current") == v2 ]] || fail "the rebuilt bundle did not become current"
-for _ in $(seq 1 50); do scrape | grep -q '^hmrec_bundle_info{version="v2"} 1' && break; sleep 0.2; done
-scrape | grep -q '^hmrec_bundle_info{version="v2"} 1' || fail "the server did not swap to the rebuilt v2"
+for _ in $(seq 1 50); do serves '^hmrec_bundle_info{version="v2"} 1' && break; sleep 0.2; done
+serves '^hmrec_bundle_info{version="v2"} 1' || fail "the server did not swap to the rebuilt v2"
 ask | grep -q "bundle v2" || fail "a call was not answered by v2"
 kill -TERM $PID
 wait $PID || fail "server exited non-zero"
