@@ -103,9 +103,12 @@ fi
 # Serve it on 127.0.0.1 and write the submission through the server, as a
 # user of the service would; stop the server afterwards. With a holdout, the
 # same bundle is served once more with ranking off: the retrieval-only line.
+# Recorded purchases are off here: the submission is the bundle's own, and
+# events replayed into $OUT/events earlier (hmrec_client --record) must not
+# leak held-out days into these scores.
 serve_and_write() {  # serve_and_write RANKING OUT_CSV LOG
   "$BUILD/server/hmrec_server" --config "$ROOT/configs/server.pbtxt" --listen 127.0.0.1:0 --metrics 127.0.0.1:0 \
-    --bundle "$OUT/bundles/current" --ranking "$1" 2> "$3" &
+    --bundle "$OUT/bundles/current" --ranking "$1" --events off 2> "$3" &
   SERVER_PID=$!
   trap 'kill -TERM $SERVER_PID 2>/dev/null && wait $SERVER_PID 2>/dev/null' EXIT
   for _ in $(seq 1 600); do
