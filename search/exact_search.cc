@@ -243,6 +243,12 @@ ExactSearch::ExactSearch(const std::vector<float>& vectors, std::vector<int64_t>
   }
 }
 
+std::unique_ptr<ExactSearch> ExactSearch::OverRows(const float* vectors, int dim, const std::vector<int64_t>& rows) {
+  std::vector<float> values(rows.size() * static_cast<size_t>(dim));
+  for (size_t i = 0; i < rows.size(); ++i) std::copy_n(vectors + rows[i] * dim, dim, values.data() + i * dim);
+  return std::make_unique<ExactSearch>(values, rows, dim);
+}
+
 const char* ExactSearch::kernel() const {
   if (int8_) return "int8-vnni+rescore";
   return packed_.empty() ? "sgemm" : "avx512-fused";

@@ -46,6 +46,10 @@ class ExactSearch {
   // `vectors` is n x dim, row-major; labels[i] names row i.
   ExactSearch(const std::vector<float>& vectors, std::vector<int64_t> labels, int dim, Kernel kernel = Kernel::kAuto);
 
+  // A search over the rows `rows` (ascending or not) of `vectors` (row-major,
+  // `dim` wide) only; the labels are those row numbers.
+  static std::unique_ptr<ExactSearch> OverRows(const float* vectors, int dim, const std::vector<int64_t>& rows);
+
   // True for the indexes FromFaissIndex takes: IndexFlatIP, optionally
   // inside an IndexIDMap.
   static bool Supports(const faiss::Index& index);

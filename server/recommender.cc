@@ -143,12 +143,8 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
     r->article_vectors_ = std::move(emb.values);
     // The two-tower source's own search, over the articles it may propose
     // (labels: article rows), whatever index serves the retrieval-only path.
-    const std::vector<int64_t> rows = TwoTowerSearchRows(*r->tables_, r->ranking_config_);
-    std::vector<float> values(rows.size() * static_cast<size_t>(r->dim_));
-    for (size_t i = 0; i < rows.size(); ++i) {
-      std::copy_n(r->article_vectors_.data() + rows[i] * r->dim_, r->dim_, values.data() + i * r->dim_);
-    }
-    r->two_tower_search_ = std::make_unique<ExactSearch>(values, rows, r->dim_);
+    r->two_tower_search_ =
+        ExactSearch::OverRows(r->article_vectors_.data(), r->dim_, TwoTowerSearchRows(*r->tables_, r->ranking_config_));
   }
   return r;
 }

@@ -1,6 +1,5 @@
 #include "trainer/retriever.h"
 
-#include <algorithm>
 #include <climits>
 #include <filesystem>
 #include <numeric>
@@ -86,12 +85,7 @@ absl::Status TwoTowerRetriever::Retrieve(const Dataset& ds, const CustomerHistor
 void TwoTowerRetriever::SearchOnly(int32_t day, const std::vector<int64_t>& rows) {
   Impl& m = *impl_;
   m.search_day = day;
-  const int dim = m.embeddings.dim;
-  std::vector<float> values(rows.size() * static_cast<size_t>(dim));
-  for (size_t i = 0; i < rows.size(); ++i) {
-    std::copy_n(m.embeddings.values.data() + rows[i] * dim, dim, values.data() + i * dim);
-  }
-  m.search = std::make_unique<ExactSearch>(values, rows, dim);
+  m.search = ExactSearch::OverRows(m.embeddings.values.data(), m.embeddings.dim, rows);
 }
 
 int32_t TwoTowerRetriever::search_day() const { return impl_->search_day; }
