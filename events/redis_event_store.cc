@@ -8,12 +8,15 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace hmrec {
 namespace {
 
 constexpr size_t kMaxIdle = 8;
 constexpr char kNewestKey[] = "hmrec:newest_day";
+
+std::string CustomerKey(absl::string_view id) { return absl::StrCat("hmrec:c:", id); }
 
 // KEYS: newest_day, then per event its marker and its customer's list.
 // ARGV: ttl seconds, horizon days, then per event its day and payload.
@@ -45,14 +48,11 @@ end
 return {recorded, duplicates, expired}
 )lua";
 
-struct ReplyFree {
-  void operator()(redisReply* r) const {
-    if (r != nullptr) freeReplyObject(r);
-  }
-};
-using Reply = std::unique_ptr<redisReply, ReplyFree>;
-
 }  // namespace
+
+void RedisEventStore::ReplyFree::operator()(redisReply* r) const {
+  if (r != nullptr) freeReplyObject(r);
+}
 
 RedisEventStore::RedisEventStore(std::string host, int port, int timeout_ms, int horizon_days)
     : host_(std::move(host)),
@@ -73,16 +73,10 @@ absl::StatusOr<std::unique_ptr<RedisEventStore>> RedisEventStore::Open(const std
     return absl::InvalidArgumentError(absl::StrCat("redis address '", address, "': expected host:port"));
   }
   std::unique_ptr<RedisEventStore> s(new RedisEventStore(address.substr(0, colon), port, timeout_ms, horizon_days));
-  bool reused = false;
-  auto c = s->Acquire(&reused);
-  if (!c.ok()) return c.status();
-  Reply pong(static_cast<redisReply*>(redisCommand(*c, "PING")));
-  if (pong == nullptr || pong->type == REDIS_REPLY_ERROR) {
-    absl::Status e = s->Error("PING", *c);
-    s->Release(*c, false);
-    return e;
+  ASSIGN_OR_RETURN(Reply pong, s->Run({"PING"}, "PING"));
+  if (pong->type == REDIS_REPLY_ERROR) {
+    return absl::UnavailableError(absl::StrCat("event store redis ", address, ": PING: ", pong->str));
   }
-  s->Release(*c, true);
   return s;
 }
 
@@ -130,7 +124,7 @@ absl::StatusOr<RecordCounts> RedisEventStore::Record(const std::vector<RecordedP
   args.reserve(4 + 4 * events.size() + 2);
   for (const RecordedPurchase& p : events) {
     args.push_back(absl::StrCat("hmrec:e:", p.event.event_id()));
-    args.push_back(absl::StrCat("hmrec:c:", p.customer_id));
+    args.push_back(CustomerKey(p.customer_id));
   }
   args.push_back(std::to_string(static_cast<int64_t>(horizon_days_) * 86400));
   args.push_back(std::to_string(horizon_days_));
@@ -143,44 +137,41 @@ absl::StatusOr<RecordCounts> RedisEventStore::Record(const std::vector<RecordedP
     framed += bytes;
     args.push_back(std::move(framed));
   }
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  for (const std::string& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  bool retry = false;
-  absl::StatusOr<RecordCounts> r = RecordOnce(argv, lens, &retry);
-  if (retry) r = RecordOnce(argv, lens, &retry);
-  return r;
-}
-
-absl::StatusOr<RecordCounts> RedisEventStore::RecordOnce(const std::vector<const char*>& argv,
-                                                         const std::vector<size_t>& lens, bool* retry) {
-  *retry = false;
-  bool reused = false;
-  auto c = Acquire(&reused);
-  if (!c.ok()) return c.status();
-  Reply r(static_cast<redisReply*>(
-      redisCommandArgv(*c, static_cast<int>(argv.size()), const_cast<const char**>(argv.data()), lens.data())));
-  if (r == nullptr) {
-    absl::Status e = Error("EVAL (record)", *c);
-    Release(*c, false);
-    *retry = reused;
-    return e;
-  }
-  Release(*c, true);
+  ASSIGN_OR_RETURN(Reply r, Run(args, "EVAL (record)"));
   if (r->type == REDIS_REPLY_ERROR) {
     return absl::UnavailableError(absl::StrCat("event store redis ", address_, ": record: ", r->str));
   }
   if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
     return absl::InternalError(absl::StrCat("event store redis ", address_, ": unexpected reply to the record script"));
   }
-  RecordCounts counts;
   counts.recorded = static_cast<int>(r->element[0]->integer);
   counts.duplicates = static_cast<int>(r->element[1]->integer);
   counts.expired = static_cast<int>(r->element[2]->integer);
   return counts;
+}
+
+absl::StatusOr<RedisEventStore::Reply> RedisEventStore::Run(const std::vector<std::string>& args, const char* what) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const std::string& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  // A pooled connection may have died with a Redis restart: once more on a
+  // new one (both commands are safe to repeat).
+  for (int attempt = 0;; ++attempt) {
+    bool reused = false;
+    ASSIGN_OR_RETURN(redisContext * c, Acquire(&reused));
+    Reply r(static_cast<redisReply*>(
+        redisCommandArgv(c, static_cast<int>(argv.size()), const_cast<const char**>(argv.data()), lens.data())));
+    if (r != nullptr) {
+      Release(c, true);
+      return r;
+    }
+    absl::Status e = Error(what, c);
+    Release(c, false);
+    if (!reused || attempt > 0) return e;
+  }
 }
 
 absl::Status RedisEventStore::Corrupt(absl::string_view customer_id) const {
@@ -190,39 +181,13 @@ absl::Status RedisEventStore::Corrupt(absl::string_view customer_id) const {
 
 absl::Status RedisEventStore::Lookup(const std::vector<absl::string_view>& customer_ids,
                                      std::vector<std::vector<config::StoredEvent>>* out) {
-  bool retry = false;
-  absl::Status s = LookupOnce(customer_ids, out, &retry);
-  if (retry) s = LookupOnce(customer_ids, out, &retry);
-  return s;
-}
-
-absl::Status RedisEventStore::LookupOnce(const std::vector<absl::string_view>& customer_ids,
-                                         std::vector<std::vector<config::StoredEvent>>* out, bool* retry) {
-  *retry = false;
   out->assign(customer_ids.size(), {});
   if (customer_ids.empty()) return absl::OkStatus();
-  bool reused = false;
-  auto c = Acquire(&reused);
-  if (!c.ok()) return c.status();
   // One round trip, one command: the newest day and every customer's events.
   std::vector<std::string> keys = {"MGET", kNewestKey};
   keys.reserve(customer_ids.size() + 2);
-  for (absl::string_view id : customer_ids) keys.push_back(absl::StrCat("hmrec:c:", id));
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  for (const std::string& k : keys) {
-    argv.push_back(k.data());
-    lens.push_back(k.size());
-  }
-  Reply r(static_cast<redisReply*>(
-      redisCommandArgv(*c, static_cast<int>(argv.size()), const_cast<const char**>(argv.data()), lens.data())));
-  if (r == nullptr) {
-    absl::Status e = Error("MGET", *c);
-    Release(*c, false);
-    *retry = reused;
-    return e;
-  }
-  Release(*c, true);
+  for (absl::string_view id : customer_ids) keys.push_back(CustomerKey(id));
+  ASSIGN_OR_RETURN(Reply r, Run(keys, "MGET"));
   if (r->type != REDIS_REPLY_ARRAY || r->elements != customer_ids.size() + 1) {
     return absl::UnavailableError(absl::StrCat("event store redis ", address_,
                                                ": MGET: ", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply"));

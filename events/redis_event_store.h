@@ -26,6 +26,7 @@
 #include "events/event_store.h"
 
 struct redisContext;
+struct redisReply;
 
 namespace hmrec {
 
@@ -48,10 +49,14 @@ class RedisEventStore final : public EventStore {
   void Release(redisContext* c, bool healthy);
   absl::Status Error(const std::string& what, redisContext* c) const;
   absl::Status Corrupt(absl::string_view customer_id) const;
-  absl::StatusOr<RecordCounts> RecordOnce(const std::vector<const char*>& argv, const std::vector<size_t>& lens,
-                                          bool* retry);
-  absl::Status LookupOnce(const std::vector<absl::string_view>& customer_ids,
-                          std::vector<std::vector<config::StoredEvent>>* out, bool* retry);
+  struct ReplyFree {
+    void operator()(redisReply* r) const;
+  };
+  using Reply = std::unique_ptr<redisReply, ReplyFree>;
+  // Sends one command (binary-safe arguments) and returns its reply: errors
+  // of the connection are UNAVAILABLE naming `what`; error replies are the
+  // caller's to read.
+  absl::StatusOr<Reply> Run(const std::vector<std::string>& args, const char* what);
 
   const std::string host_;
   const int port_;

@@ -246,6 +246,27 @@ TEST(RedisEventStore, UnavailableWhenRedisIsDownAndBackWhenItReturns) {
   EXPECT_FALSE(RedisEventStore::Open("127.0.0.1:1", 200, 28).ok());
 }
 
+// A pooled connection dies with a Redis restart: the next call is tried
+// again on a new connection and succeeds, as does a lookup.
+TEST(RedisEventStore, ACallAfterARedisRestartSucceeds) {
+  ASSERT_TRUE(RedisProcess::Available());
+  TempDir dir;
+  RedisProcess redis(dir.path(), hmrec::testing::FreePort());
+  ASSERT_TRUE(redis.Start());
+  auto store = RedisEventStore::Open(redis.address(), 500, 28);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->Record({Event(1, "a", 111, 100)}).ok());
+  redis.Stop();
+  ASSERT_TRUE(redis.Start());
+  auto again = (*store)->Record({Event(1, "b", 222, 100)});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->recorded, 1);
+  redis.Stop();
+  ASSERT_TRUE(redis.Start());
+  auto got = LookUp(store->get(), {1});
+  ASSERT_EQ(got[0].size(), 2u);
+}
+
 TEST(EventConfig, DefaultsAndValidation) {
   config::EventStoreConfig c = WithEventDefaults({}, "/srv/hm/bundles/current");
   EXPECT_EQ(c.backend(), "rocksdb");
