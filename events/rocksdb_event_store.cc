@@ -33,6 +33,11 @@ absl::Status Failed(const std::string& dir, const char* what, const rocksdb::Sta
   return absl::UnavailableError(absl::StrCat("event store ", dir, ": ", what, ": ", s.ToString()));
 }
 
+absl::Status Corrupt(const std::string& dir, absl::string_view customer_id) {
+  return absl::DataLossError(
+      absl::StrCat("event store ", dir, ": the events of customer ", customer_id, " do not parse"));
+}
+
 // Drops event-id markers older than the horizon: a retry that late would
 // be expired anyway.
 class MarkerExpiry final : public rocksdb::CompactionFilter {
@@ -137,10 +142,7 @@ absl::StatusOr<RecordCounts> RocksEventStore::Record(const std::vector<RecordedP
   for (size_t i = 0; i < customers.size(); ++i) {
     if (found[i].IsNotFound()) continue;
     if (!found[i].ok()) return Failed(dir_, "cannot read", found[i]);
-    if (!lists[customers[i]].ParseFromString(values[i])) {
-      return absl::DataLossError(
-          absl::StrCat("event store ", dir_, ": the events of customer ", customers[i], " do not parse"));
-    }
+    if (!lists[customers[i]].ParseFromString(values[i])) return Corrupt(dir_, customers[i]);
   }
   rocksdb::WriteBatch batch;
   for (const RecordedPurchase* p : fresh) {
@@ -178,19 +180,11 @@ absl::Status RocksEventStore::Lookup(const std::vector<absl::string_view>& custo
   for (size_t i = 0; i < keys.size(); ++i) {
     if (found[i].IsNotFound()) continue;
     if (!found[i].ok()) return Failed(dir_, "cannot read", found[i]);
-    if (!list.ParseFromString(values[i])) {
-      return absl::DataLossError(
-          absl::StrCat("event store ", dir_, ": the events of customer ", customer_ids[i], " do not parse"));
-    }
+    if (!list.ParseFromString(values[i])) return Corrupt(dir_, customer_ids[i]);
     DropExpired(newest, horizon_days_, &list);
     (*out)[i].assign(list.events().begin(), list.events().end());
   }
   return absl::OkStatus();
-}
-
-absl::Status RocksEventStore::Compact() {
-  rocksdb::Status st = db_->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr);
-  return st.ok() ? absl::OkStatus() : Failed(dir_, "cannot compact", st);
 }
 
 }  // namespace hmrec

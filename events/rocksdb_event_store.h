@@ -34,10 +34,6 @@ class RocksEventStore final : public EventStore {
                       std::vector<std::vector<config::StoredEvent>>* out) override;
   std::string Describe() const override { return "rocksdb " + dir_; }
 
-  // Compacts the whole store now (the marker expiry runs in compactions;
-  // tests and operators call this to reclaim space at once).
-  absl::Status Compact();
-
  private:
   RocksEventStore(std::string dir, bool sync, int horizon_days);
 
