@@ -54,6 +54,8 @@ constexpr int32_t kAgeBands = 30;
 constexpr int32_t kCountBands = 16;
 constexpr int32_t kDaysBands = 9;
 constexpr int32_t kHistoryLengthBands = 9;
+// Purchase-count band b > 0 holds the counts in (kLengthLimits[b - 1], kLengthLimits[b]].
+constexpr int64_t kLengthLimits[] = {0, 1, 2, 4, 8, 16, 32, 64};
 
 }  // namespace
 
@@ -103,10 +105,14 @@ int32_t FeatureSpace::AgeBand(int age) {
 }
 
 int32_t FeatureSpace::HistoryCountBand(int64_t n) {
-  static constexpr int64_t kLengthLimits[] = {0, 1, 2, 4, 8, 16, 32, 64};
   int32_t band = 0;
   while (band < kHistoryLengthBands - 1 && n > kLengthLimits[band]) ++band;
   return band;
+}
+
+int64_t FeatureSpace::HistoryCountBandFloor(int32_t band) {
+  band = std::clamp(band, 0, kHistoryLengthBands - 1);
+  return band == 0 ? 0 : kLengthLimits[band - 1] + 1;
 }
 
 int32_t FeatureSpace::CountBand(int64_t n) {

@@ -86,8 +86,10 @@ class FeatureSpace {
   // pooled with history items, [num_articles + 1][kHistoryAttributes].
   std::vector<int32_t> HistoryAttributeTable(const std::vector<Article>& articles) const;
 
-  // Field 6: the band of a customer's purchase count.
+  // Field 6: the band of a customer's purchase count, and the least count
+  // in a band.
   static int32_t HistoryCountBand(int64_t n);
+  static int64_t HistoryCountBandFloor(int32_t band);
   static int32_t AgeBand(int age);
   static int32_t CountBand(int64_t n);
   static int32_t DaysBand(int64_t days);

@@ -266,9 +266,8 @@ int Recommender::ApplyEvents(const std::vector<config::StoredEvent>& events, boo
   recent.MergeFrom(r->recent_article_ids());
   r->mutable_recent_article_ids()->Swap(&recent);
   // Bundles before purchase_count: the least count of the stored band.
-  static constexpr int32_t kBandFloor[] = {0, 1, 2, 3, 5, 9, 17, 33, 65};
   int64_t before = r->purchase_count();
-  if (before == 0 && r->fields(6) > 0) before = kBandFloor[std::min<int32_t>(r->fields(6), 8)];
+  if (before == 0) before = FeatureSpace::HistoryCountBandFloor(r->fields(6));
   r->set_purchase_count(static_cast<int32_t>(before + static_cast<int64_t>(fresh.size())));
   r->set_fields(6, FeatureSpace::HistoryCountBand(r->purchase_count()));
   r->set_fields(7, FeatureSpace::DaysBand(as_of_ - day));

@@ -14,6 +14,7 @@
 #include "data/dataset_cache.h"
 #include "data/history.h"
 #include "datagen/generator.h"
+#include "features/feature_space.h"
 #include "features/ranking_features.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -71,6 +72,19 @@ const Candidate* Find(const std::vector<Candidate>& cands, uint32_t article) {
     if (c.article == article) return &c;
   }
   return nullptr;
+}
+
+// Recorded purchases move a customer's purchase-count band; bundles from
+// before purchase_count start from the least count of the stored band.
+TEST(FeatureSpaceBands, EachBandFloorIsTheLeastCountOfItsBand) {
+  std::vector<int64_t> floors;
+  for (int32_t b = 0; b < 9; ++b) {
+    const int64_t f = FeatureSpace::HistoryCountBandFloor(b);
+    floors.push_back(f);
+    EXPECT_EQ(FeatureSpace::HistoryCountBand(f), b);
+    if (b > 0) EXPECT_EQ(FeatureSpace::HistoryCountBand(f - 1), b - 1);
+  }
+  EXPECT_EQ(floors, (std::vector<int64_t>{0, 1, 2, 3, 5, 9, 17, 33, 65}));
 }
 
 TEST(RankingSources, EachSourceProposesWhatItShouldWithProvenance) {
