@@ -23,6 +23,12 @@ using Clock = std::chrono::steady_clock;
 
 }  // namespace
 
+void Backoff::Wait() {
+  const int ms = next_ms_ / 2 + static_cast<int>(rng_.Next() % static_cast<uint64_t>(next_ms_ / 2 + 1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  next_ms_ = std::min(max_ms_, next_ms_ * 2);
+}
+
 bool IsTransient(const grpc::Status& s) {
   switch (s.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
@@ -113,7 +119,7 @@ absl::Status RecommendAll(const std::shared_ptr<grpc::Channel>& channel, const s
       req.set_k(k);
       for (size_t i = first; i < last; ++i) req.add_customer_ids(ids[i]);
       absl::Status outcome;
-      int backoff_ms = options.initial_backoff_ms;
+      Backoff backoff(options.initial_backoff_ms, options.max_backoff_ms, rng.Next());
       for (int attempt = 1;; ++attempt) {
         v1::RecommendResponse resp;
         grpc::ClientContext ctx;
@@ -139,10 +145,7 @@ absl::Status RecommendAll(const std::shared_ptr<grpc::Channel>& channel, const s
             transient ? s.error_message() : absl::StrCat("permanent error, not retried: ", s.error_message()));
         if (!transient || attempt >= options.max_attempts || failed.load()) break;
         ++retries;
-        // Full jitter: sleep uniformly in [backoff/2, backoff].
-        const int sleep_ms = backoff_ms / 2 + static_cast<int>(rng.Next() % static_cast<uint64_t>(backoff_ms / 2 + 1));
-        std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
-        backoff_ms = std::min(options.max_backoff_ms, backoff_ms * 2);
+        backoff.Wait();
       }
       if (!outcome.ok()) {
         std::lock_guard<std::mutex> lock(mu);

@@ -19,6 +19,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
+#include "common/rng.h"
 
 namespace hmrec {
 
@@ -45,6 +46,21 @@ struct BatchClientReport {
 
   // "1,371,980 customers in 142.1 s (9,655/s), 1,372 batches, p50 98 ms, p99 160 ms, ..."
   std::string Summary() const;
+};
+
+// The waits between retries of one call: exponential with jitter, each
+// uniform in [b/2, b] where b starts at `initial_ms` and doubles up to
+// `max_ms`. Shared by the batch client and the recorder.
+class Backoff {
+ public:
+  Backoff(int initial_ms, int max_ms, uint64_t seed) : next_ms_(initial_ms), max_ms_(max_ms), rng_(seed) {}
+  // Sleeps for the next wait.
+  void Wait();
+
+ private:
+  int next_ms_;
+  const int max_ms_;
+  Rng rng_;
 };
 
 // True for errors worth retrying: UNAVAILABLE, DEADLINE_EXCEEDED, and

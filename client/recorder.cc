@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <random>
-#include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -11,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "client/batch_client.h"
 #include "common/progress.h"
+#include "common/rng.h"
 #include "data/csv.h"
 #include "proto/recommender.grpc.pb.h"
 
@@ -66,13 +66,13 @@ absl::Status RecordFile(const std::shared_ptr<grpc::Channel>& channel, const std
   ProgressReporter progress("recording", csv.file_size(), "bytes");
   progress.set_enabled(options.show_progress);
   absl::flat_hash_map<std::string, int> seen;  // row text -> occurrences so far
-  std::mt19937_64 rng(std::random_device{}());
+  Rng rng(std::random_device{}());
   v1::RecordPurchasesRequest request;
   int64_t first_line = 0;
 
   auto send = [&]() -> absl::Status {
     if (request.events_size() == 0) return absl::OkStatus();
-    int backoff_ms = 100;
+    Backoff backoff(BatchClientOptions().initial_backoff_ms, BatchClientOptions().max_backoff_ms, rng.Next());
     for (int attempt = 1;; ++attempt) {
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(options.deadline_ms));
@@ -95,8 +95,7 @@ absl::Status RecordFile(const std::shared_ptr<grpc::Channel>& channel, const std
             absl::StrCat("RecordPurchases for ", where, " failed after ", attempt, " attempt(s): ", s.error_message()));
       }
       ++report->retries;
-      std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms / 2 + rng() % (backoff_ms / 2 + 1)));
-      backoff_ms = std::min(5000, backoff_ms * 2);
+      backoff.Wait();
     }
   };
 
