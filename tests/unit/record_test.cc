@@ -193,20 +193,29 @@ TEST_F(RecordTest, UnknownCustomersWithEventsArePersonalised) {
   v1::RecordPurchasesRequest req;
   Add(&req, stranger, ds_->articles[3].article_id, "s-1");
   Add(&req, stranger, ds_->articles[5].article_id, "s-2");
-  Add(&req, stranger, ds_->articles[8].article_id, "s-old", /*day_offset=*/0);  // the bundle's last day
+  Add(&req, stranger, ds_->articles[8].article_id, "s-old", /*day_offset=*/0);        // the bundle's last day
+  Add(&req, stranger, ds_->articles[9].article_id, "s-ancient", /*day_offset=*/-60);  // past the 28-day horizon
   v1::RecordPurchasesResponse resp;
   ASSERT_TRUE(Record(stub.get(), req, &resp).ok());
   EXPECT_EQ(resp.recorded(), 3);
-  EXPECT_EQ(resp.already_in_bundle(), 1);
+  EXPECT_EQ(resp.expired(), 1);
+  EXPECT_EQ(resp.already_in_bundle(), 2);
   ASSERT_TRUE(Recommend(stub.get(), stranger, 12, &r).ok());
   EXPECT_FALSE(r.fallback());
   EXPECT_TRUE(r.ranked());
   EXPECT_EQ(r.events_applied(), 2);
   EXPECT_EQ(r.article_ids_size(), 12);
+  const std::string text = prometheus::TextSerializer().Serialize(server->registry().Collect());
+  EXPECT_EQ(Sample(text, "hmrec_events_total{result=\"recorded\"}"), 3);
+  EXPECT_EQ(Sample(text, "hmrec_events_total{result=\"expired\"}"), 1);
+  EXPECT_EQ(Sample(text, "hmrec_events_total{result=\"already_in_bundle\"}"), 2);
+  EXPECT_GE(Sample(text, "hmrec_stage_duration_seconds_count{stage=\"events\"}"), 2) << "one lookup a batch";
 }
 
 TEST_F(RecordTest, BadEventsAreRefusedNamingTheField) {
-  auto server = Start(Config("rocksdb"));
+  config::ServerConfig cfg = Config("rocksdb");
+  cfg.mutable_events()->set_max_events_per_request(2);
+  auto server = Start(cfg);
   ASSERT_NE(server, nullptr);
   auto stub = Stub(*server);
   const std::string customer(ds_->customer_id(1));
@@ -237,6 +246,11 @@ TEST_F(RecordTest, BadEventsAreRefusedNamingTheField) {
   v1::Recommendation r;
   ASSERT_TRUE(Recommend(stub.get(), customer, 12, &r).ok());
   EXPECT_EQ(r.events_applied(), 0);
+  v1::RecordPurchasesRequest three;
+  for (int i = 0; i < 3; ++i) Add(&three, customer, ds_->articles[0].article_id, "many-" + std::to_string(i));
+  grpc::Status s = Record(stub.get(), three, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("3 events, at most 2 per request"));
   v1::RecordPurchasesRequest empty;
   EXPECT_EQ(Record(stub.get(), empty, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   auto off = Start([] {
