@@ -20,6 +20,8 @@ PACKAGES=(
   libtorch-dev libfaiss-dev
   # the learned ranker (gradient-boosted trees, C API)
   libxgboost-dev
+  # the data-parallel trainer: c10d's ProcessGroupGloo headers (LibTorch ships the library)
+  libgloo-dev
   # OpenMP build of OpenBLAS: one thread model with faiss/LibTorch OpenMP (docs/PERFORMANCE.md)
   libopenblas0-openmp libopenblas-dev
   # utilities that come with the above, named so the list is complete

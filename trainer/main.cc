@@ -4,6 +4,12 @@
 //       --holdout SPLIT/truth.csv --work_dir out/train --bundles out/bundles
 //
 // Prints the new bundle's path on stdout.
+//
+// Data-parallel: run N copies with the PyTorch launcher environment
+// (MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE; GLOO_SOCKET_IFNAME to pick the
+// interface), e.g. under torchrun or a Kubernetes Indexed Job
+// (deploy/k8s/jobs/). Rank 0 evaluates, checkpoints, exports the bundle and
+// trains the ranker; the other ranks exit 0 once the towers are trained.
 
 #include <cstdio>
 #include <string>
@@ -11,9 +17,12 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
 #include "common/runtime.h"
 #include "common/text_proto.h"
 #include "data/dataset_cache.h"
+#include "distributed/collective.h"
+#include "distributed/launch_env.h"
 #include "glog/logging.h"
 #include "model/tower_runner.h"
 #include "trainer/ranking_trainer.h"
@@ -66,15 +75,34 @@ int main(int argc, char** argv) {
     return Fail(absl::InvalidArgumentError("--data, --work_dir and --bundles are required"));
   }
   hmrec::ConfigureThreads(cfg.threads());
+  absl::StatusOr<hmrec::LaunchEnv> env = hmrec::ReadLaunchEnv();
+  if (!env.ok()) return Fail(env.status());
+  const bool rank0 = env->rank == 0;
+  // Only rank 0 draws progress lines; the others report per epoch.
+  const bool progress = !absl::GetFlag(FLAGS_quiet) && rank0;
+  std::unique_ptr<hmrec::Collective> collective;
+  if (env->distributed()) {
+    if (cfg.batch_size() % env->world_size != 0) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(
+          "batch_size ", cfg.batch_size(), " (the global batch) is not a multiple of WORLD_SIZE ", env->world_size)));
+    }
+    const int t = cfg.distributed().timeout_seconds() > 0 ? cfg.distributed().timeout_seconds() : 1800;
+    std::fprintf(stderr, "trainer: %s: waiting for the other ranks (timeout %d s)\n", env->Describe().c_str(), t);
+    absl::StatusOr<std::unique_ptr<hmrec::Collective>> c =
+        hmrec::Collective::Connect(*env, std::chrono::seconds(t), cfg.device().rfind("cuda", 0) == 0);
+    if (!c.ok()) return Fail(c.status());
+    collective = std::move(*c);
+    std::fprintf(stderr, "trainer: %s: all %d ranks connected\n", env->Describe().c_str(), env->world_size);
+  }
 
   hmrec::LoadOptions load;
-  load.show_progress = !absl::GetFlag(FLAGS_quiet);
+  load.show_progress = progress;
   absl::StatusOr<std::unique_ptr<hmrec::Dataset>> ds = hmrec::LoadDataset(data, load);
   if (!ds.ok()) return Fail(ds.status());
   std::fprintf(stderr, "trainer: %s\n", (*ds)->report.Summary().c_str());
 
   std::unique_ptr<hmrec::Holdout> holdout;
-  if (!absl::GetFlag(FLAGS_holdout).empty()) {
+  if (!absl::GetFlag(FLAGS_holdout).empty() && rank0) {
     int64_t unknown = 0;
     absl::StatusOr<hmrec::Holdout> h = hmrec::ReadHoldout(absl::GetFlag(FLAGS_holdout), **ds, &unknown);
     if (!h.ok()) return Fail(h.status());
@@ -89,6 +117,7 @@ int main(int argc, char** argv) {
   opts.python = absl::GetFlag(FLAGS_python);
   opts.resume = absl::GetFlag(FLAGS_resume);
   opts.show_progress = !absl::GetFlag(FLAGS_quiet);
+  opts.collective = collective.get();
   opts.eval_max_customers = absl::GetFlag(FLAGS_eval_max_customers);
   absl::StatusOr<std::unique_ptr<hmrec::Trainer>> trainer = hmrec::Trainer::Create(cfg, **ds, holdout.get(), opts);
   if (!trainer.ok()) return Fail(trainer.status());
@@ -97,6 +126,11 @@ int main(int argc, char** argv) {
                cfg.threads());
   absl::StatusOr<std::vector<hmrec::EpochMetrics>> metrics = (*trainer)->Train();
   if (!metrics.ok()) return Fail(metrics.status());
+  if (collective) {
+    std::fprintf(stderr, "trainer: %s: parameters digest %016llx\n", env->Describe().c_str(),
+                 static_cast<unsigned long long>((*trainer)->ParameterDigest()));
+    if (!rank0) return 0;  // rank 0 exports and trains the ranker
+  }
   absl::StatusOr<std::string> bundle = (*trainer)->Export(bundles, absl::GetFlag(FLAGS_version));
   if (!bundle.ok()) return Fail(bundle.status());
   trainer->reset();  // the towers' training state is not needed any more: free it before the ranking stage

@@ -23,6 +23,7 @@
 #include "common/status_macros.h"
 #include "common/text_proto.h"
 #include "data/dates.h"
+#include "distributed/collective.h"
 #include "evaluate/score.h"
 #include "glog/logging.h"
 #include "google/protobuf/text_format.h"
@@ -146,6 +147,13 @@ Gathered Gather(const torch::Tensor& table, const torch::Tensor& rows) {
   return g;
 }
 
+// One batch through both towers: the gathered table rows (which collect
+// the tables' gradients), the embeddings and the example weights.
+struct Forward {
+  Gathered fields, history, article_fields;
+  torch::Tensor u, v, weight;
+};
+
 struct Trainer::Impl {
   config::TrainerConfig cfg;
   const Dataset* ds = nullptr;
@@ -163,6 +171,12 @@ struct Trainer::Impl {
   std::unique_ptr<SparseAdam> article_tables;
   std::vector<EpochMetrics> history;
   int next_epoch = 0;
+  // Data-parallel: the other ranks (null = one process).
+  Collective* collective = nullptr;
+  int rank() const { return collective ? collective->rank() : 0; }
+  int world() const { return collective ? collective->size() : 1; }
+  // Wall seconds spent in collectives in the last epoch, and steps.
+  double collective_seconds = 0;
 
   std::string CheckpointDir(int epoch) const {
     return (fs::path(options.work_dir) / "checkpoints" / absl::StrFormat("epoch-%03d", epoch)).string();
@@ -170,6 +184,14 @@ struct Trainer::Impl {
   absl::Status SaveCheckpoint(int epoch);
   absl::Status LoadLastCheckpoint();
   absl::StatusOr<EpochMetrics> RunEpoch(int epoch);
+  Forward Embed(const Batch& batch);
+  // One step of this rank's share of a global batch; returns the global loss.
+  absl::StatusOr<double> DistributedStep(const Batch& batch, double global_weight);
+  // Every rank's rows and gradients of the embedding tables summed by row,
+  // identically on every rank; then the lazy Adam steps.
+  absl::Status StepTables(const std::vector<Gathered*>& tables);
+  std::vector<torch::Tensor> AllParameters() const;
+  absl::Status SyncStart();
   absl::Status WriteMetrics() const;
   void Plot() const;
   // Article embeddings of all articles as of `day`, [A, D] on the device.
@@ -238,7 +260,184 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::TrainerCo
   fs::create_directories(impl->options.work_dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", impl->options.work_dir, ": ", ec.message()));
   if (impl->options.resume) RETURN_IF_ERROR(impl->LoadLastCheckpoint());
+  impl->collective = impl->options.collective;
+  if (impl->collective != nullptr) {
+    if (cfg.batch_size() % impl->world() != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("batch_size ", cfg.batch_size(), " (the global batch) is not a ",
+                                                     "multiple of WORLD_SIZE ", impl->world()));
+    }
+    RETURN_IF_ERROR(impl->SyncStart());
+  }
   return std::unique_ptr<Trainer>(new Trainer(std::move(impl)));
+}
+
+std::vector<torch::Tensor> Trainer::Impl::AllParameters() const {
+  std::vector<torch::Tensor> out;
+  for (const torch::nn::Module* m :
+       {static_cast<const torch::nn::Module*>(customer.get()), static_cast<const torch::nn::Module*>(article.get())}) {
+    for (const torch::Tensor& p : m->parameters()) out.push_back(p);
+    for (const torch::Tensor& b : m->buffers()) out.push_back(b);
+  }
+  return out;
+}
+
+uint64_t Trainer::ParameterDigest() const { return TensorDigest(impl_->AllParameters()); }
+
+// Every rank starts where rank 0 starts: the same epoch (a rank that found
+// no checkpoint while rank 0 resumes is refused) and rank 0's parameters.
+absl::Status Trainer::Impl::SyncStart() {
+  RETURN_IF_ERROR(
+      collective->CheckSame(static_cast<uint64_t>(next_epoch),
+                            absl::StrCat("the epoch to start from (this rank: ", next_epoch + 1,
+                                         "; with several ranks --work_dir must be one directory all ranks read)")));
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> params = AllParameters();
+  RETURN_IF_ERROR(collective->Broadcast(params, "broadcasting rank 0's parameters"));
+  return collective->CheckSame(TensorDigest(params), "the parameters after the broadcast");
+}
+
+absl::Status Trainer::Impl::StepTables(const std::vector<Gathered*>& tables) {
+  const size_t nt = tables.size();
+  const int w = world();
+  // 1. How many rows each rank has of each table.
+  torch::Tensor sizes = torch::empty({static_cast<int64_t>(nt)}, torch::kInt64);
+  for (size_t t = 0; t < nt; ++t) sizes[t] = tables[t]->rows.numel();
+  ASSIGN_OR_RETURN(std::vector<torch::Tensor> all_sizes, collective->AllGather(sizes, "gathering table row counts"));
+  std::vector<int64_t> max_rows(nt, 0), dims(nt), row_off(nt + 1, 0), grad_off(nt + 1, 0);
+  for (size_t t = 0; t < nt; ++t) {
+    for (int r = 0; r < w; ++r) max_rows[t] = std::max(max_rows[t], all_sizes[r][t].item<int64_t>());
+    dims[t] = tables[t]->slice.size(1);
+    row_off[t + 1] = row_off[t] + max_rows[t];
+    grad_off[t + 1] = grad_off[t] + max_rows[t] * dims[t];
+  }
+  // 2. Every rank's rows and gradients, padded to the largest rank's.
+  torch::Tensor rows = torch::full({row_off[nt]}, -1, torch::kInt64);
+  torch::Tensor grads = torch::zeros({grad_off[nt]}, torch::kFloat32);
+  for (size_t t = 0; t < nt; ++t) {
+    const int64_t n = tables[t]->rows.numel();
+    rows.narrow(0, row_off[t], n).copy_(tables[t]->rows);
+    grads.narrow(0, grad_off[t], n * dims[t]).copy_(tables[t]->slice.grad().reshape({-1}));
+  }
+  ASSIGN_OR_RETURN(std::vector<torch::Tensor> all_rows, collective->AllGather(rows, "gathering table rows"));
+  ASSIGN_OR_RETURN(std::vector<torch::Tensor> all_grads, collective->AllGather(grads, "gathering table gradients"));
+  // 3. Sum by row in rank order: the same floats in the same order on every
+  // rank, so every rank applies bit-identical updates.
+  for (size_t t = 0; t < nt; ++t) {
+    const torch::Tensor& table = t < 2 ? (t == 0 ? customer->field_table()->weight : customer->history_table()->weight)
+                                       : article->field_table()->weight;
+    thread_local std::vector<int32_t> position;
+    if (position.size() < static_cast<size_t>(table.size(0))) position.resize(table.size(0), -1);
+    std::fill(position.begin(), position.end(), -1);
+    const int64_t d = dims[t];
+    std::vector<int64_t> unique;
+    std::vector<float> sum;
+    for (int r = 0; r < w; ++r) {
+      const int64_t n = all_sizes[r][t].item<int64_t>();
+      const int64_t* rp = all_rows[r].data_ptr<int64_t>() + row_off[t];
+      const float* gp = all_grads[r].data_ptr<float>() + grad_off[t];
+      for (int64_t i = 0; i < n; ++i) {
+        int32_t& p = position[rp[i]];
+        if (p < 0) {
+          p = static_cast<int32_t>(unique.size());
+          unique.push_back(rp[i]);
+          sum.resize(sum.size() + d, 0.0f);
+        }
+        float* dst = sum.data() + static_cast<int64_t>(p) * d;
+        for (int64_t k = 0; k < d; ++k) dst[k] += gp[i * d + k];
+      }
+    }
+    const torch::Tensor urows = torch::tensor(unique, torch::kInt64);
+    const torch::Tensor ugrad =
+        torch::from_blob(sum.data(), {static_cast<int64_t>(unique.size()), d}, torch::kFloat32).clone();
+    if (t < 2) {
+      customer_tables->Step(t, urows.to(device), ugrad.to(device));
+    } else {
+      article_tables->Step(0, urows.to(device), ugrad.to(device));
+    }
+  }
+  return absl::OkStatus();
+}
+
+Forward Trainer::Impl::Embed(const Batch& batch) {
+  const int64_t bs = batch.size;
+  torch::Tensor cf = IntTensor(batch.customer_fields, {bs, kCustomerFields}, device);
+  torch::Tensor hist = IntTensor(batch.history, {bs, space.history_length()}, device);
+  torch::Tensor af = IntTensor(batch.article_fields, {bs, kArticleFields}, device);
+  Forward f;
+  f.weight = FloatTensor(batch.weight, device);
+  // Each table contributes only the rows this batch reads, gathered into
+  // a small leaf tensor; SparseAdam then updates just those rows.
+  f.fields = Gather(customer->field_table()->weight, customer->FieldRows(cf));
+  f.history = Gather(customer->history_table()->weight, customer->HistoryRows(hist));
+  f.article_fields = Gather(article->field_table()->weight, article->FieldRows(af));
+  f.u = customer->FromEmbeddings(f.fields.Embeddings(),
+                                 CustomerTowerImpl::PoolHistory(f.history.slice, f.history.local, hist));
+  f.v = article->FromEmbeddings(f.article_fields.Embeddings());
+  return f;
+}
+
+absl::StatusOr<double> Trainer::Impl::DistributedStep(const Batch& batch, double global_weight) {
+  const int64_t bs = batch.size;
+  const int64_t first = static_cast<int64_t>(rank()) * bs;  // this rank's rows in the global batch
+  Forward f = Embed(batch);
+  const torch::Tensor& u = f.u;
+  const torch::Tensor& v = f.v;
+  const torch::Tensor& w = f.weight;
+  const int64_t d = v.size(1);
+  // Every rank's article embeddings (with their log Q) are this rank's
+  // in-batch candidates: the logits are this rank's rows of the global
+  // batch's logits.
+  torch::Tensor mine = torch::cat({v.detach(), FloatTensor(batch.log_q, device).unsqueeze(1)}, 1).to(torch::kCPU);
+  ASSIGN_OR_RETURN(std::vector<torch::Tensor> vs, collective->AllGather(mine, "gathering article embeddings"));
+  torch::Tensor my_rows =
+      torch::from_blob(const_cast<int32_t*>(batch.article_rows.data()), {bs}, torch::kInt32).to(torch::kInt64);
+  ASSIGN_OR_RETURN(std::vector<torch::Tensor> rs, collective->AllGather(my_rows, "gathering article rows"));
+  torch::Tensor all = torch::cat(vs, 0).to(device);
+  torch::Tensor all_rows = torch::cat(rs, 0).to(device);
+  torch::Tensor vall = all.narrow(1, 0, d).clone().requires_grad_(true);
+  torch::Tensor bias =
+      cfg.logq_correction() ? all.select(1, d).neg().unsqueeze(0) : torch::zeros({1, all.size(0)}, u.options());
+  torch::Tensor logits = torch::addmm(bias, u * (1.0 / cfg.temperature()), vall.t());
+  torch::Tensor target = torch::arange(first, first + bs, torch::TensorOptions().dtype(torch::kInt64).device(device));
+  // Other examples of the same article are not negatives.
+  torch::Tensor same = my_rows.to(device).unsqueeze(1).eq(all_rows.unsqueeze(0));
+  same.scatter_(1, target.unsqueeze(1), false);
+  logits = logits.masked_fill(same, -1e9);
+  torch::Tensor per_example = torch::nn::functional::cross_entropy(
+      logits, target, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  torch::Tensor loss = (per_example * w).sum() / global_weight;
+  customer_opt->zero_grad();
+  article_opt->zero_grad();
+  loss.backward();
+  // The article embeddings' gradient from every rank's rows, summed; this
+  // rank's part goes back through its article tower.
+  torch::Tensor gv = vall.grad().to(torch::kCPU).contiguous();
+  RETURN_IF_ERROR(collective->AllReduceSum(gv, "all-reduce of the article embeddings' gradient"));
+  v.backward(gv.narrow(0, first, bs).to(device));
+  // Dense gradients and the loss in one flattened buffer.
+  std::vector<torch::Tensor> dense;
+  for (auto* opt : {customer_opt.get(), article_opt.get()}) {
+    for (auto& group : opt->param_groups()) {
+      for (torch::Tensor& p : group.params()) {
+        if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+        dense.push_back(p);
+      }
+    }
+  }
+  std::vector<torch::Tensor> flat_parts;
+  for (const torch::Tensor& p : dense) flat_parts.push_back(p.grad().reshape({-1}).to(torch::kCPU));
+  flat_parts.push_back(loss.detach().reshape({1}).to(torch::kCPU, torch::kFloat32));
+  torch::Tensor flat = torch::cat(flat_parts);
+  RETURN_IF_ERROR(collective->AllReduceSum(flat, "all-reduce of the dense gradients"));
+  int64_t off = 0;
+  for (torch::Tensor& p : dense) {
+    p.mutable_grad().copy_(flat.narrow(0, off, p.numel()).view_as(p));
+    off += p.numel();
+  }
+  customer_opt->step();
+  article_opt->step();
+  RETURN_IF_ERROR(StepTables({&f.fields, &f.history, &f.article_fields}));
+  return static_cast<double>(flat[off].item<float>());
 }
 
 absl::StatusOr<EpochMetrics> Trainer::Impl::RunEpoch(int epoch) {
@@ -248,55 +447,64 @@ absl::StatusOr<EpochMetrics> Trainer::Impl::RunEpoch(int epoch) {
   std::iota(order.begin(), order.end(), 0);
   Rng rng(cfg.seed(), 1000 + static_cast<uint64_t>(epoch));
   for (size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[rng.Below(i + 1)]);
-  torch::manual_seed(cfg.seed() + 7919 * static_cast<uint64_t>(epoch + 1));
+  torch::manual_seed(cfg.seed() + 7919 * static_cast<uint64_t>(epoch + 1) + static_cast<uint64_t>(rank()));
 
+  // bs: the global batch; each rank fills its share `local` of it.
   const int64_t bs = cfg.batch_size();
-  const int h = space.history_length();
+  const int64_t local = bs / world();
   // Drop the last partial batch: in-batch negatives need a full batch.
   const size_t steps = examples.size() / static_cast<size_t>(bs);
   ProgressReporter progress(absl::StrCat("epoch ", epoch + 1, "/", cfg.epochs()), static_cast<int64_t>(steps * bs),
                             "examples");
-  progress.set_enabled(options.show_progress);
-  std::ofstream loss_log((fs::path(options.work_dir) / kLossFile).string(), std::ios::app);
+  progress.set_enabled(options.show_progress && rank() == 0);
+  std::ofstream loss_log;
+  if (rank() == 0) loss_log.open((fs::path(options.work_dir) / kLossFile).string(), std::ios::app);
+  if (collective != nullptr) collective->reset_seconds();
   customer->train();
   article->train();
   Batch batch;
   double loss_sum = 0, smoothed = 0;
   try {
     for (size_t s = 0; s < steps; ++s) {
-      data.FillBatch(order, s * bs, (s + 1) * bs, &batch);
-      torch::Tensor cf = IntTensor(batch.customer_fields, {bs, kCustomerFields}, device);
-      torch::Tensor hist = IntTensor(batch.history, {bs, h}, device);
-      torch::Tensor af = IntTensor(batch.article_fields, {bs, kArticleFields}, device);
-      torch::Tensor w = FloatTensor(batch.weight, device);
-      // Each table contributes only the rows this batch reads, gathered into
-      // a small leaf tensor; SparseAdam then updates just those rows.
-      Gathered gf = Gather(customer->field_table()->weight, customer->FieldRows(cf));
-      Gathered gh = Gather(customer->history_table()->weight, customer->HistoryRows(hist));
-      Gathered ga = Gather(article->field_table()->weight, article->FieldRows(af));
-      torch::Tensor u =
-          customer->FromEmbeddings(gf.Embeddings(), CustomerTowerImpl::PoolHistory(gh.slice, gh.local, hist));
-      torch::Tensor v = article->FromEmbeddings(ga.Embeddings());
-      // logits = u v^T / temperature - log Q(article), in one GEMM.
-      torch::Tensor bias = cfg.logq_correction() ? FloatTensor(batch.log_q, device).neg().unsqueeze(0)
-                                                 : torch::zeros({1, bs}, u.options());
-      torch::Tensor logits = torch::addmm(bias, u * (1.0 / cfg.temperature()), v.t());
-      if (!batch.same_article.empty()) {
-        logits.view({-1}).index_fill_(0, torch::tensor(batch.same_article, torch::kInt64).to(device), -1e9);
+      double l = 0;
+      if (collective != nullptr) {
+        const size_t begin = s * bs + static_cast<size_t>(rank() * local);
+        data.FillBatch(order, begin, begin + local, &batch);
+        double global_weight = 0;
+        for (size_t i = s * bs; i < (s + 1) * bs; ++i) global_weight += examples[order[i]].weight;
+        absl::StatusOr<double> dl = DistributedStep(batch, global_weight);
+        if (!dl.ok()) {
+          return absl::Status(dl.status().code(),
+                              absl::StrCat("epoch ", epoch + 1, " step ", s + 1, ": ", dl.status().message()));
+        }
+        l = *dl;
+      } else {
+        data.FillBatch(order, s * bs, (s + 1) * bs, &batch);
+        Forward f = Embed(batch);
+        const torch::Tensor& u = f.u;
+        const torch::Tensor& v = f.v;
+        const torch::Tensor& w = f.weight;
+        // logits = u v^T / temperature - log Q(article), in one GEMM.
+        torch::Tensor bias = cfg.logq_correction() ? FloatTensor(batch.log_q, device).neg().unsqueeze(0)
+                                                   : torch::zeros({1, bs}, u.options());
+        torch::Tensor logits = torch::addmm(bias, u * (1.0 / cfg.temperature()), v.t());
+        if (!batch.same_article.empty()) {
+          logits.view({-1}).index_fill_(0, torch::tensor(batch.same_article, torch::kInt64).to(device), -1e9);
+        }
+        torch::Tensor target = torch::arange(bs, torch::TensorOptions().dtype(torch::kInt64).device(device));
+        torch::Tensor per_example = torch::nn::functional::cross_entropy(
+            logits, target, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+        torch::Tensor loss = (per_example * w).sum() / w.sum();
+        customer_opt->zero_grad();
+        article_opt->zero_grad();
+        loss.backward();
+        customer_opt->step();
+        article_opt->step();
+        customer_tables->Step(0, f.fields.rows, f.fields.slice.grad());
+        customer_tables->Step(1, f.history.rows, f.history.slice.grad());
+        article_tables->Step(0, f.article_fields.rows, f.article_fields.slice.grad());
+        l = loss.item<double>();
       }
-      torch::Tensor target = torch::arange(bs, torch::TensorOptions().dtype(torch::kInt64).device(device));
-      torch::Tensor per_example = torch::nn::functional::cross_entropy(
-          logits, target, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-      torch::Tensor loss = (per_example * w).sum() / w.sum();
-      customer_opt->zero_grad();
-      article_opt->zero_grad();
-      loss.backward();
-      customer_opt->step();
-      article_opt->step();
-      customer_tables->Step(0, gf.rows, gf.slice.grad());
-      customer_tables->Step(1, gh.rows, gh.slice.grad());
-      article_tables->Step(0, ga.rows, ga.slice.grad());
-      const double l = loss.item<double>();
       if (!std::isfinite(l)) {
         return absl::InternalError(absl::StrCat("loss is not finite at epoch ", epoch + 1, " step ", s));
       }
@@ -319,6 +527,7 @@ absl::StatusOr<EpochMetrics> Trainer::Impl::RunEpoch(int epoch) {
   m.loss = steps ? loss_sum / steps : 0;
   m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   m.examples_per_second = m.seconds > 0 ? steps * bs / m.seconds : 0;
+  if (collective != nullptr) collective_seconds = collective->seconds();
   return m;
 }
 
@@ -390,6 +599,24 @@ absl::StatusOr<std::vector<EpochMetrics>> Trainer::Train() {
   for (int epoch = m.next_epoch; epoch < m.cfg.epochs(); ++epoch) {
     ASSIGN_OR_RETURN(EpochMetrics em, m.RunEpoch(epoch));
     const bool last = epoch + 1 == m.cfg.epochs();
+    if (m.collective != nullptr) {
+      // The ranks applied the same summed gradients: their parameters must
+      // be bit-identical; a difference is a bug, not noise.
+      RETURN_IF_ERROR(
+          m.collective->CheckSame(ParameterDigest(), absl::StrCat("the parameters after epoch ", epoch + 1)));
+      const size_t steps = m.data.examples().size() / static_cast<size_t>(m.cfg.batch_size());
+      em.collective_ms_per_step = steps ? 1000.0 * m.collective_seconds / static_cast<double>(steps) : 0;
+      if (m.rank() != 0) {
+        // Rank 0 evaluates, checkpoints and writes the metrics.
+        if (m.options.show_progress) {
+          std::fprintf(stderr, "epoch %d: loss %.4f, %.0f examples/s, collectives %.2f ms/step\n", em.epoch, em.loss,
+                       em.examples_per_second, em.collective_ms_per_step);
+        }
+        m.history.push_back(em);
+        m.next_epoch = epoch + 1;
+        continue;
+      }
+    }
     if (m.holdout != nullptr && !m.holdout->customers.empty() && (m.cfg.evaluate_every_epoch() || last)) {
       ASSIGN_OR_RETURN(EpochMetrics ev, Evaluate(last ? 0 : m.options.eval_max_customers));
       em.evaluated = true;
@@ -397,10 +624,13 @@ absl::StatusOr<std::vector<EpochMetrics>> Trainer::Train() {
       em.recall_at_12 = ev.recall_at_12;
     }
     if (m.options.show_progress) {
-      std::fprintf(stderr, "epoch %d: loss %.4f, %.0f examples/s, %.1f s%s\n", em.epoch, em.loss,
-                   em.examples_per_second, em.seconds,
-                   em.evaluated
-                       ? absl::StrFormat(", holdout MAP@12 %.5f recall@12 %.4f", em.map_at_12, em.recall_at_12).c_str()
+      std::fprintf(
+          stderr, "epoch %d: loss %.4f, %.0f examples/s, %.1f s%s%s\n", em.epoch, em.loss, em.examples_per_second,
+          em.seconds,
+          m.collective
+              ? absl::StrFormat(", %d ranks, collectives %.2f ms/step", m.world(), em.collective_ms_per_step).c_str()
+              : "",
+          em.evaluated ? absl::StrFormat(", holdout MAP@12 %.5f recall@12 %.4f", em.map_at_12, em.recall_at_12).c_str()
                        : "");
     }
     m.history.push_back(em);

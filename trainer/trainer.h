@@ -24,6 +24,8 @@
 
 namespace hmrec {
 
+class Collective;
+
 // Held-out purchases: customer index -> distinct article ids bought.
 struct Holdout {
   std::vector<uint32_t> customers;
@@ -42,6 +44,8 @@ struct EpochMetrics {
   bool evaluated = false;
   double map_at_12 = 0;
   double recall_at_12 = 0;
+  // With several ranks: wall time in collective calls per step (not saved).
+  double collective_ms_per_step = 0;
 };
 
 struct TrainerOptions {
@@ -56,6 +60,14 @@ struct TrainerOptions {
   // Evaluate on at most this many held-out customers per epoch (0 = all);
   // the final evaluation uses all.
   int64_t eval_max_customers = 0;
+  // Data-parallel training with the other ranks of this collective (null =
+  // one process). Each rank computes its share of every global batch
+  // (batch_size / ranks examples, all ranks' article embeddings as in-batch
+  // negatives, so the loss is the single-process loss of the global batch);
+  // gradients are summed over the ranks, the embedding tables' sparse
+  // gradients by their union of rows. Only rank 0 evaluates and writes
+  // checkpoints; every rank resumes from --work_dir (one shared directory).
+  Collective* collective = nullptr;
 };
 
 class Trainer {
@@ -82,6 +94,9 @@ class Trainer {
   absl::StatusOr<std::vector<float>> EmbedCustomers(const std::vector<uint32_t>& customers);
 
   int64_t num_examples() const;
+
+  // Digest of every model parameter (equal on all ranks after training).
+  uint64_t ParameterDigest() const;
 
  private:
   struct Impl;
