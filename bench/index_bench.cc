@@ -3,21 +3,32 @@
 // (median of several runs), and recall@12 against exact search.
 //
 //   hmrec_index_bench --bundle out/full/bundles/current [--queries 1000] [--runs 5] [--threads 2]
+//       [--scale 4] [--json FILE]
 //
 // Queries are real: 1000 customers from the bundle's feature store, embedded
-// by its customer tower.
+// by its customer tower. --scale M searches a catalogue M times the bundle's:
+// each article plus M-1 synthetic neighbours (its embedding plus small noise,
+// renormalised), for how search cost and memory grow (docs/SCALING.md).
 
 #include <omp.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "bundle/bundle.h"
 #include "common/runtime.h"
 #include "common/text_proto.h"
@@ -34,8 +45,36 @@ ABSL_FLAG(int, queries, 1000, "Customers to search for");
 ABSL_FLAG(int, runs, 5, "Search repetitions (median reported)");
 ABSL_FLAG(int, threads, 2, "OpenMP / LibTorch threads");
 ABSL_FLAG(std::string, types, "flat,blocked,ivf,sq8,hnsw", "Which index types to measure");
+ABSL_FLAG(int, scale, 1, "Catalogue size as a multiple of the bundle's (synthetic neighbours of real articles)");
+ABSL_FLAG(std::string, json, "", "Append one JSON line per setting here");
+ABSL_FLAG(std::string, ivf, "",
+          "IVF settings to measure instead of the default list, e.g. 1024:16,4096:32 (nlist:nprobe)");
 
 namespace {
+
+// Adds scale-1 noisy copies of every article (ids above the real ones).
+void Replicate(int scale, hmrec::ArticleEmbeddings* e) {
+  if (scale <= 1) return;
+  const size_t n = e->article_ids.size(), d = static_cast<size_t>(e->dim);
+  int32_t next_id = *std::max_element(e->article_ids.begin(), e->article_ids.end()) + 1;
+  std::mt19937 rng(12345);
+  std::normal_distribution<float> noise(0.0f, 0.15f / std::sqrt(static_cast<float>(d)));
+  e->values.reserve(n * d * scale);
+  for (int s = 1; s < scale; ++s) {
+    for (size_t i = 0; i < n; ++i) {
+      float norm = 0;
+      const size_t base = e->values.size();
+      for (size_t k = 0; k < d; ++k) {
+        const float v = e->values[i * d + k] + noise(rng);
+        e->values.push_back(v);
+        norm += v * v;
+      }
+      norm = std::sqrt(norm);
+      for (size_t k = 0; k < d; ++k) e->values[base + k] /= norm;
+      e->article_ids.push_back(next_id++);
+    }
+  }
+}
 
 double Seconds(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -60,6 +99,11 @@ int main(int argc, char** argv) {
   if (!manifest.ok()) Die(manifest.status());
   auto emb = hmrec::ReadArticleEmbeddings(b + "/" + hmrec::kArticleEmbeddingsFile);
   if (!emb.ok()) Die(emb.status());
+  const int scale = absl::GetFlag(FLAGS_scale);
+  Replicate(scale, &*emb);
+  std::fprintf(stderr, "index_bench: %zu articles (%dx the bundle's)\n", emb->article_ids.size(), scale);
+  std::ofstream json;
+  if (!absl::GetFlag(FLAGS_json).empty()) json.open(absl::GetFlag(FLAGS_json), std::ios::app);
   hmrec::config::FeatureVocabularies vocab;
   if (auto s = hmrec::ReadTextProto(b + "/" + hmrec::kVocabulariesFile, &vocab); !s.ok()) Die(s);
   auto space = hmrec::FeatureSpace::FromProto(vocab);
@@ -103,15 +147,31 @@ int main(int argc, char** argv) {
     std::string type;
     int nlist, nprobe, m, ef;
   };
-  const std::vector<Setting> settings = {
+  std::vector<Setting> settings = {
       {"flat", 0, 0, 0, 0},    {"blocked", 0, 0, 0, 0}, {"ivf", 256, 4, 0, 0},   {"ivf", 256, 16, 0, 0},
       {"ivf", 256, 64, 0, 0},  {"ivf", 1024, 16, 0, 0}, {"ivf", 1024, 24, 0, 0}, {"ivf", 1024, 32, 0, 0},
       {"ivf", 2048, 24, 0, 0}, {"ivf", 2048, 32, 0, 0}, {"ivf", 4096, 48, 0, 0}, {"ivf", 4096, 64, 0, 0},
       {"sq8", 0, 0, 0, 0},     {"hnsw", 0, 0, 32, 32},  {"hnsw", 0, 0, 32, 64},  {"hnsw", 0, 0, 32, 128}};
+  if (!absl::GetFlag(FLAGS_ivf).empty()) {
+    std::vector<Setting> chosen;
+    for (const Setting& st : settings) {
+      if (st.type != "ivf") chosen.push_back(st);
+    }
+    for (absl::string_view part : absl::StrSplit(absl::GetFlag(FLAGS_ivf), ',')) {
+      std::vector<std::string> nn = absl::StrSplit(part, ':');
+      int nlist = 0, nprobe = 0;
+      if (nn.size() != 2 || !absl::SimpleAtoi(nn[0], &nlist) || !absl::SimpleAtoi(nn[1], &nprobe)) {
+        Die(absl::InvalidArgumentError(absl::StrCat("--ivf: '", part, "' is not nlist:nprobe")));
+      }
+      chosen.push_back({"ivf", nlist, nprobe, 0, 0});
+    }
+    settings = chosen;
+  }
   std::vector<int64_t> exact;
   std::printf(
-      "| index | build s | search 1000 queries, ms (median of %d) | recall@12 vs exact |\n| --- | --- | --- | --- |\n",
-      absl::GetFlag(FLAGS_runs));
+      "| index | articles | build s | search %d queries, ms (median of %d) | (slowest) | memory MiB | recall@12 vs "
+      "exact |\n| --- | --- | --- | --- | --- | --- | --- |\n",
+      n, absl::GetFlag(FLAGS_runs));
   std::unique_ptr<faiss::Index> last_hnsw, flat_index;
   const std::string types = "," + absl::GetFlag(FLAGS_types) + ",";
   for (const Setting& st : settings) {
@@ -130,8 +190,14 @@ int main(int argc, char** argv) {
           times.push_back(Seconds(t0) * 1000);
         }
         std::sort(times.begin(), times.end());
-        std::printf("| Flat, hmrec exact search (%s kernel) | (same) | %.1f | %s |\n", (*es)->kernel(),
-                    times[times.size() / 2], got == exact ? "1 (identical ids)" : "differs");
+        std::printf("| Flat, hmrec exact search (%s kernel) | %zu | (same) | %.1f | %.1f | | %s |\n", (*es)->kernel(),
+                    emb->article_ids.size(), times[times.size() / 2], times.back(),
+                    got == exact ? "1 (identical ids)" : "differs");
+        if (json.is_open()) {
+          json << "{\"index\": \"exact " << (*es)->kernel() << "\", \"articles\": " << emb->article_ids.size()
+               << ", \"scale\": " << scale << ", \"search_ms_p50\": " << times[times.size() / 2]
+               << ", \"search_ms_max\": " << times.back() << "}\n";
+        }
         std::fflush(stdout);
         if (kernel == hmrec::ExactSearch::Kernel::kSgemm) break;
       }
@@ -143,7 +209,7 @@ int main(int argc, char** argv) {
     cfg.set_ivf_nprobe(st.nprobe);
     cfg.set_hnsw_m(st.m);
     cfg.set_hnsw_ef_search(st.ef);
-    double build = 0;
+    double build = 0, memory = 0;
     std::unique_ptr<faiss::Index> index;
     std::string desc;
     if (st.type == "hnsw" && last_hnsw) {  // same graph, other efSearch
@@ -151,10 +217,12 @@ int main(int argc, char** argv) {
       hmrec::ConfigureSearch(index.get(), cfg).IgnoreError();
       desc = "IDMap,HNSW32,Flat(IP) efSearch " + std::to_string(st.ef);
     } else {
+      const double rss0 = hmrec::ResidentMiB();
       auto t0 = std::chrono::steady_clock::now();
       auto built = hmrec::BuildArticleIndex(*emb, cfg);
       if (!built.ok()) Die(built.status());
       build = Seconds(t0);
+      memory = hmrec::ResidentMiB() - rss0;
       index = std::move(built->index);
       desc = built->description;
     }
@@ -174,9 +242,16 @@ int main(int argc, char** argv) {
         hits += std::count(got.begin() + i * 12, got.begin() + (i + 1) * 12, exact[i * 12 + k]) > 0;
       }
     }
-    std::printf("| %s | %s | %.1f | %.4f |\n", desc.c_str(),
+    const double recall = static_cast<double>(hits) / (ids.size() * 12.0);
+    std::printf("| %s | %zu | %s | %.1f | %.1f | %s | %.4f |\n", desc.c_str(), emb->article_ids.size(),
                 build > 0 ? std::to_string(build).substr(0, 5).c_str() : "(same)", times[times.size() / 2],
-                static_cast<double>(hits) / (ids.size() * 12.0));
+                times.back(), memory > 0 ? std::to_string(static_cast<int>(memory)).c_str() : "", recall);
+    if (json.is_open()) {
+      json << "{\"index\": \"" << desc << "\", \"articles\": " << emb->article_ids.size() << ", \"scale\": " << scale
+           << ", \"build_s\": " << build << ", \"memory_mib\": " << memory
+           << ", \"search_ms_p50\": " << times[times.size() / 2] << ", \"search_ms_max\": " << times.back()
+           << ", \"recall_at_12\": " << recall << "}\n";
+    }
     std::fflush(stdout);
     if (st.type == "hnsw") last_hnsw = std::move(index);
     if (st.type == "flat") flat_index = std::move(index);

@@ -8,6 +8,8 @@
 //       customers.csv; with --data, DIR/sample_submission.csv if present, else DIR/customers.csv),
 //       in input order, exactly once each. Progress and a summary go to stderr. If any customer
 //       cannot be served after the retries it exits 1 naming them, and writes nothing.
+//       With --shard I/N it serves only the I-th of N contiguous parts of that list (one part per
+//       machine or Job pod); `hmrec_evaluate merge` joins the parts into the same submission.
 
 #include <cstdio>
 #include <cstdlib>
@@ -38,6 +40,9 @@ ABSL_FLAG(std::string, record, "",
           "Replay this transactions file (Kaggle layout) to the server as RecordPurchases events");
 ABSL_FLAG(bool, all_customers, false, "Write a submission for every customer to stdout");
 ABSL_FLAG(std::string, customers, "", "sample_submission.csv or customers.csv: who --all-customers serves");
+ABSL_FLAG(std::string, shard, "",
+          "I/N: with --all-customers, serve only part I (0-based) of N contiguous parts of the customer list; "
+          "hmrec_evaluate merge joins the parts");
 ABSL_FLAG(std::string, data, "", "A directory of Kaggle files: customers (and articles.csv for names) from there");
 ABSL_FLAG(std::string, articles, "", "articles.csv, for product names in --customer-id output");
 ABSL_FLAG(int, k, 12, "Articles per customer (--all-customers always asks 12)");
@@ -172,6 +177,15 @@ int WriteAll() {
   auto ids = hmrec::ReadCustomerIds(path);
   if (!ids.ok()) return Fail(std::string(ids.status().message()));
   std::fprintf(stderr, "client: %zu customers from %s\n", ids->size(), path.c_str());
+  if (!absl::GetFlag(FLAGS_shard).empty()) {
+    absl::StatusOr<hmrec::Shard> shard = hmrec::ParseShard(absl::GetFlag(FLAGS_shard));
+    if (!shard.ok()) return Fail(absl::StrCat("--shard: ", shard.status().message()));
+    shard->Range(static_cast<int64_t>(ids->size()));
+    std::fprintf(stderr, "client: part %d of %d: customers %lld..%lld of the list\n", shard->index, shard->count,
+                 static_cast<long long>(shard->begin), static_cast<long long>(shard->end) - 1);
+    if (shard->begin == shard->end) return Fail("--shard: this part is empty (more parts than customers)");
+    *ids = std::vector<std::string>(ids->begin() + shard->begin, ids->begin() + shard->end);
+  }
 
   hmrec::BatchClientOptions o;
   o.k = 12;
@@ -245,6 +259,9 @@ int main(int argc, char** argv) {
   const int modes = !absl::GetFlag(FLAGS_customer_id).empty() + absl::GetFlag(FLAGS_all_customers) +
                     !absl::GetFlag(FLAGS_record).empty();
   if (modes != 1) return Fail("give exactly one of --customer-id ID, --all-customers and --record FILE");
+  if (!absl::GetFlag(FLAGS_shard).empty() && !absl::GetFlag(FLAGS_all_customers)) {
+    return Fail("--shard I/N goes with --all-customers");
+  }
   if (!absl::GetFlag(FLAGS_record).empty()) return Record(absl::GetFlag(FLAGS_record));
   return absl::GetFlag(FLAGS_all_customers) ? WriteAll() : ShowOne(absl::GetFlag(FLAGS_customer_id));
 }

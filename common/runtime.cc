@@ -47,4 +47,13 @@ void SelectBlasKernels(char** argv) {
   std::fprintf(stderr, "runtime: cannot restart (%s); continuing with %s kernels\n", std::strerror(errno), core);
 }
 
+double ResidentMiB() {
+  long pages = 0, resident = 0;
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+  std::fclose(f);
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
+}
+
 }  // namespace hmrec

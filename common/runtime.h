@@ -24,4 +24,7 @@ void SelectBlasKernels(char** argv);
 // The OpenBLAS kernel set in use (e.g. "SkylakeX"), for reports.
 const char* BlasCoreName();
 
+// This process's resident memory now, MiB (0 when /proc is not there).
+double ResidentMiB();
+
 }  // namespace hmrec

@@ -1,10 +1,13 @@
 #include "data/customer_list.h"
 
+#include <algorithm>
 #include <memory>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "data/csv.h"
 #include "data/ids.h"
@@ -36,6 +39,23 @@ absl::StatusOr<std::vector<std::string>> ReadCustomerIds(const std::string& path
   }
   if (ids.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": no customers"));
   return ids;
+}
+
+void Shard::Range(int64_t n) {
+  const int64_t base = n / count, extra = n % count;
+  begin = index * base + std::min<int64_t>(index, extra);
+  end = begin + base + (index < extra ? 1 : 0);
+}
+
+absl::StatusOr<Shard> ParseShard(const std::string& text) {
+  const std::vector<std::string> parts = absl::StrSplit(text, '/');
+  Shard s;
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &s.index) || !absl::SimpleAtoi(parts[1], &s.count) ||
+      s.count < 1 || s.index < 0 || s.index >= s.count) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("shard '", text, "' is not I/N with 0 <= I < N (e.g. 0/4 for the first of four parts)"));
+  }
+  return s;
 }
 
 }  // namespace hmrec

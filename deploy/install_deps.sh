@@ -37,7 +37,7 @@ TEST_PACKAGES=(
   python3 python3-matplotlib python3-numpy python3-torch python3-faiss
   # deployment checks (tests/e2e/deploy_test.sh): YAML lint, promtool and a real
   # Prometheus
-  yamllint prometheus
+  yamllint prometheus python3-yaml
   # the shared event store, started by the tests on 127.0.0.1
   redis-server
   # the libFuzzer build (scripts/sanitize.sh): clang and its fuzzer runtime;

@@ -60,12 +60,4 @@ absl::StatusOr<LaunchEnv> ReadLaunchEnv() {
   return ReadLaunchEnv([](const char* name) { return std::getenv(name); });
 }
 
-Range PartOf(int64_t n, int index, int count) {
-  const int64_t base = n / count, extra = n % count;
-  Range r;
-  r.begin = index * base + std::min<int64_t>(index, extra);
-  r.end = r.begin + base + (index < extra ? 1 : 0);
-  return r;
-}
-
 }  // namespace hmrec

@@ -5,7 +5,6 @@
 // MASTER_PORT, RANK, WORLD_SIZE, and GLOO_SOCKET_IFNAME for the interface
 // Gloo binds to. No LibTorch here: read and validated without it.
 
-#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -32,14 +31,5 @@ struct LaunchEnv {
 // an invalid value is named. `getenv` is injectable for tests.
 absl::StatusOr<LaunchEnv> ReadLaunchEnv(const std::function<const char*(const char*)>& getenv);
 absl::StatusOr<LaunchEnv> ReadLaunchEnv();
-
-// The [begin, end) of part `index` of `count` nearly equal contiguous parts
-// of n items (the first n % count parts one item longer). Used for each
-// rank's share of a global batch and for scoring shards.
-struct Range {
-  int64_t begin = 0;
-  int64_t end = 0;
-};
-Range PartOf(int64_t n, int index, int count);
 
 }  // namespace hmrec

@@ -3,9 +3,12 @@
 //   hmrec_evaluate split    --data DIR --holdout_days 7 --out SPLIT
 //   hmrec_evaluate baseline --data SPLIT/train --kind popular|recent --out sub.csv
 //   hmrec_evaluate score    --truth SPLIT/truth.csv --submission sub.csv
+//   hmrec_evaluate merge    (--customers FILE | --data DIR) --out submission.csv PART...
+//       joins the parts of hmrec_client --all-customers --shard I/N runs
 //                           [--customers SPLIT/train/customers.csv] [--json m.json]
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -13,11 +16,13 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "data/customer_list.h"
 #include "data/dataset_cache.h"
 #include "data/dates.h"
 #include "evaluate/baselines.h"
+#include "evaluate/merge.h"
 #include "evaluate/score.h"
 #include "evaluate/split.h"
 #include "glog/logging.h"
@@ -33,7 +38,9 @@ ABSL_FLAG(int, popular_window_days, 7, "Window of the popularity list (baseline)
 ABSL_FLAG(double, half_life_days, 14, "Decay half-life of the recent baseline");
 ABSL_FLAG(std::string, truth, "", "Held-out transactions, e.g. SPLIT/truth.csv (score)");
 ABSL_FLAG(std::string, submission, "", "Submission to score (score)");
-ABSL_FLAG(std::string, customers, "", "customers.csv or sample_submission.csv: check every customer has a row (score)");
+ABSL_FLAG(std::string, customers, "",
+          "customers.csv or sample_submission.csv: check every customer has a row (score), the customers and "
+          "their order (merge)");
 ABSL_FLAG(std::string, json, "", "Also write the scores as JSON here (score)");
 ABSL_FLAG(std::string, label, "", "Name of the submission in the printed table (score)");
 ABSL_FLAG(bool, no_cache, false, "Do not use or write the dataset cache (baseline)");
@@ -132,21 +139,47 @@ int RunScore() {
   return 0;
 }
 
+int RunMerge(const std::vector<std::string>& parts) {
+  std::string customers = absl::GetFlag(FLAGS_customers);
+  if (customers.empty() && !absl::GetFlag(FLAGS_data).empty()) {
+    const std::filesystem::path d(absl::GetFlag(FLAGS_data));
+    customers = std::filesystem::exists(d / "sample_submission.csv") ? (d / "sample_submission.csv").string()
+                                                                     : (d / "customers.csv").string();
+  }
+  if (customers.empty() || absl::GetFlag(FLAGS_out).empty() || parts.empty()) {
+    return Fail(absl::InvalidArgumentError(
+        "merge needs --customers FILE (or --data DIR), --out FILE and the parts, e.g. hmrec_evaluate merge --data "
+        "DIR --out submission.csv part-0.csv part-1.csv"));
+  }
+  absl::StatusOr<std::vector<std::string>> ids = hmrec::ReadCustomerIds(customers);
+  if (!ids.ok()) return Fail(ids.status());
+  hmrec::evaluate::MergeReport report;
+  absl::Status s = hmrec::evaluate::MergeSubmissions(parts, *ids, absl::GetFlag(FLAGS_out), &report);
+  if (!s.ok()) return Fail(absl::Status(s.code(), absl::StrCat(s.message(), "; nothing written")));
+  std::fprintf(stderr, "evaluate: merged %lld parts into %s: %lld customers of %s, each once\n",
+               static_cast<long long>(report.parts), absl::GetFlag(FLAGS_out).c_str(),
+               static_cast<long long>(report.rows), customers.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("hmrec_evaluate split|baseline|score [flags]: held-out splits, baselines and MAP@12");
+  absl::SetProgramUsageMessage(
+      "hmrec_evaluate split|baseline|score|merge [flags]: held-out splits, baselines, MAP@12 and merging sharded "
+      "submissions");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
-  if (args.size() != 2) {
-    std::fprintf(stderr, "usage: hmrec_evaluate split|baseline|score [flags] (--help for flags)\n");
+  if (args.size() < 2 || (args.size() > 2 && std::string(args[1]) != "merge")) {
+    std::fprintf(stderr, "usage: hmrec_evaluate split|baseline|score|merge [flags] [PART...] (--help for flags)\n");
     return 2;
   }
   const std::string cmd = args[1];
+  if (cmd == "merge") return RunMerge(std::vector<std::string>(args.begin() + 2, args.end()));
   if (cmd == "split") return RunSplit();
   if (cmd == "baseline") return RunBaseline();
   if (cmd == "score") return RunScore();
-  std::fprintf(stderr, "evaluate: unknown command '%s': use split, baseline or score\n", cmd.c_str());
+  std::fprintf(stderr, "evaluate: unknown command '%s': use split, baseline, score or merge\n", cmd.c_str());
   return 2;
 }

@@ -34,6 +34,15 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
 
 absl::Status WriteFeatureStore(const std::string& path,
                                const std::vector<std::pair<std::string, config::CustomerRecord>>& records) {
+  return WriteFeatureStore(path, static_cast<int64_t>(records.size()),
+                           [&](int64_t i, std::string* key, std::string* value) {
+                             *key = records[i].first;
+                             records[i].second.SerializeToString(value);
+                           });
+}
+
+absl::Status WriteFeatureStore(const std::string& path, int64_t count,
+                               const std::function<void(int64_t i, std::string* key, std::string* value)>& record) {
   if (std::filesystem::exists(path)) {
     return absl::AlreadyExistsError(absl::StrCat("feature store ", path, " exists"));
   }
@@ -43,16 +52,16 @@ absl::Status WriteFeatureStore(const std::string& path,
     rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options);
     absl::Status s = FromRocks(writer.Open(sst), "cannot create " + sst);
     if (!s.ok()) return s;
-    std::string value;
-    for (size_t i = 0; i < records.size(); ++i) {
-      if (i > 0 && records[i].first <= records[i - 1].first) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("feature store keys not strictly increasing at ", records[i].first));
+    std::string key, previous, value;
+    for (int64_t i = 0; i < count; ++i) {
+      record(i, &key, &value);
+      if (i > 0 && key <= previous) {
+        return absl::InvalidArgumentError(absl::StrCat("feature store keys not strictly increasing at ", key));
       }
-      records[i].second.SerializeToString(&value);
-      s = FromRocks(writer.Put(records[i].first, value), "cannot write " + sst);
+      s = FromRocks(writer.Put(key, value), "cannot write " + sst);
       if (!s.ok()) return s;
-      if (i == records.size() / 2) CrashPoint("store_half_written");
+      if (i == count / 2) CrashPoint("store_half_written");
+      previous.swap(key);
     }
     s = FromRocks(writer.Finish(), "cannot finish " + sst);
     if (!s.ok()) return s;

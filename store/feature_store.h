@@ -9,6 +9,7 @@
 // checksum verified. A FeatureStore is safe to read from many threads.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,6 +30,11 @@ inline constexpr char kFeatureStoreDir[] = "features.rocksdb";
 // at `path`, which must not exist.
 absl::Status WriteFeatureStore(const std::string& path,
                                const std::vector<std::pair<std::string, config::CustomerRecord>>& records);
+// The same, streaming: `record(i, &key, &value)` gives the i-th of `count`
+// records (value = a serialised CustomerRecord), so a store larger than
+// memory can be written.
+absl::Status WriteFeatureStore(const std::string& path, int64_t count,
+                               const std::function<void(int64_t i, std::string* key, std::string* value)>& record);
 
 class FeatureStore {
  public:

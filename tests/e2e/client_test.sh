@@ -52,6 +52,35 @@ for cid, pred in sub[1:]:
 print(f"submission: {len(got)} customers, each once, in order, 12 unique valid articles")
 PY
 
+# Sharded: three parts (one per machine in a Job), merged, are byte-identical
+# to the single run; a missing part or a repeated one is refused, naming a customer.
+for i in 0 1 2; do
+  "$CLIENT" --server "127.0.0.1:$PORT" --all-customers --data "$TRAIN" --shard "$i/3" --batch_size 128 --quiet \
+    > "$WORK/part-$i.csv" 2> "$WORK/part-$i.log" || { cat "$WORK/part-$i.log" >&2; fail "shard $i/3 failed"; }
+done
+grep -q "part 1 of 3: customers 334..666 of the list" "$WORK/part-1.log" || fail "shard range not reported: $(cat "$WORK/part-1.log")"
+"$BUILD/evaluate/hmrec_evaluate" merge --data "$TRAIN" --out "$WORK/merged.csv" \
+  "$WORK/part-0.csv" "$WORK/part-1.csv" "$WORK/part-2.csv" 2> "$WORK/merge.log" || { cat "$WORK/merge.log" >&2; fail "merge failed"; }
+cmp "$WORK/merged.csv" "$WORK/sub.csv" || fail "3 merged shards differ from the unsharded submission"
+first_of_part2=$(sed -n 2p "$WORK/part-2.csv" | cut -d, -f1)
+if "$BUILD/evaluate/hmrec_evaluate" merge --data "$TRAIN" --out "$WORK/bad.csv" "$WORK/part-0.csv" "$WORK/part-1.csv" \
+     2> "$WORK/merge_missing.log"; then
+  fail "merge accepted a missing part"
+fi
+grep -q "customer $first_of_part2 is in none of the 2 parts (and 332 more)" "$WORK/merge_missing.log" \
+  || fail "missing customers not named: $(cat "$WORK/merge_missing.log")"
+if "$BUILD/evaluate/hmrec_evaluate" merge --data "$TRAIN" --out "$WORK/bad.csv" "$WORK/part-0.csv" "$WORK/part-1.csv" \
+     "$WORK/part-2.csv" "$WORK/part-1.csv" 2> "$WORK/merge_twice.log"; then
+  fail "merge accepted a repeated part"
+fi
+grep -q "is in .*part-1.csv:2 and again in .*part-1.csv:2" "$WORK/merge_twice.log" \
+  || fail "repeated customer not named: $(cat "$WORK/merge_twice.log")"
+[[ ! -e "$WORK/bad.csv" ]] || fail "a refused merge wrote its output"
+if "$CLIENT" --server "127.0.0.1:$PORT" --all-customers --data "$TRAIN" --shard 3/3 > /dev/null 2> "$WORK/shard_bad.log"; then
+  fail "--shard 3/3 accepted"
+fi
+grep -q "shard '3/3' is not I/N with 0 <= I < N" "$WORK/shard_bad.log" || fail "bad shard not named"
+
 # Better than the popularity baseline on the planted data.
 EVAL="$BUILD/evaluate/hmrec_evaluate"
 "$EVAL" score --truth "$WORK/split/truth.csv" --submission "$WORK/sub.csv" --json "$WORK/model.json" --quiet > /dev/null

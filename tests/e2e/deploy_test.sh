@@ -1,7 +1,38 @@
 #!/usr/bin/env bash
 # Deployment checks, offline: YAML lint; the kustomize renderings of deploy/k8s
 # and deploy/k8s/jobs validated object by object against the Kubernetes (and
-# prometheus-operator) schemas; promtool check config / check rules / test
+# prometheus-operator) schemas; # The Indexed Jobs agree with themselves: WORLD_SIZE / PARTS = completions =
+# parallelism, the rank comes from the completion index, rank 0's address is
+# the headless Service's pod 0, and the global batch divides by the ranks.
+kubectl kustomize "$D/k8s/jobs" > "$WORK/jobs.yaml"
+/usr/bin/python3 - "$WORK/jobs.yaml" "$SRC/configs/trainer.pbtxt" <<'PY' || fail "Indexed Job consistency"
+import re, sys, yaml
+docs = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(open(sys.argv[1])) if d}
+batch = int(re.search(r"^batch_size:\s*(\d+)", open(sys.argv[2]).read(), re.M).group(1))
+def env(job):
+    c = job["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e for e in c.get("env", [])}
+index = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+for name, var in (("hmrec-train", "WORLD_SIZE"), ("hmrec-submission", "PARTS")):
+    job = docs[("Job", name)]
+    spec, e = job["spec"], env(job)
+    assert spec["completionMode"] == "Indexed", name
+    n = int(e[var]["value"])
+    assert spec["completions"] == spec["parallelism"] == n, (name, spec["completions"], spec["parallelism"], n)
+    who = "RANK" if name == "hmrec-train" else "PART"
+    assert e[who]["valueFrom"]["fieldRef"]["fieldPath"] == index, (name, who)
+train, e = docs[("Job", "hmrec-train")], env(docs[("Job", "hmrec-train")])
+svc = docs[("Service", "hmrec-train")]
+assert svc["spec"]["clusterIP"] == "None"
+assert train["spec"]["template"]["spec"]["subdomain"] == svc["metadata"]["name"]
+assert e["MASTER_ADDR"]["value"] == "hmrec-train-0." + svc["metadata"]["name"], e["MASTER_ADDR"]
+assert int(e["MASTER_PORT"]["value"]) == svc["spec"]["ports"][0]["port"]
+assert svc["spec"]["selector"] == {"job-name": "hmrec-train"}
+assert batch % int(e["WORLD_SIZE"]["value"]) == 0, "batch_size must divide by WORLD_SIZE"
+print("indexed jobs: consistent")
+PY
+
+promtool check config / check rules / test
 # rules; the Grafana dashboard parses and every metric its queries name is one
 # a real server exports; and a real Prometheus scraping a real hmrec_server on
 # 127.0.0.1 answers a latency quantile (raw and through the recording rules)
@@ -30,7 +61,7 @@ for dir in k8s k8s/jobs; do
   cat "$WORK/validate.log" >> "$WORK/validated.log"
 done
 for obj in Deployment/hmrec-server Service/hmrec-server-headless HorizontalPodAutoscaler/hmrec-server \
-    PodDisruptionBudget/hmrec-server ServiceMonitor/hmrec-server Job/hmrec-train-and-index Job/hmrec-submission \
+    PodDisruptionBudget/hmrec-server ServiceMonitor/hmrec-server Job/hmrec-train Service/hmrec-train Job/hmrec-submission \
     StatefulSet/hmrec-redis Service/hmrec-redis; do
   grep -q "^ok   $obj " "$WORK/validated.log" || fail "$obj was not rendered and validated"
 done

@@ -1,5 +1,6 @@
 #include <filesystem>
 
+#include "common/text_proto.h"
 #include "data/csv.h"
 #include "data/customer_list.h"
 #include "data/dataset_cache.h"
@@ -7,6 +8,7 @@
 #include "data/submission.h"
 #include "datagen/generator.h"
 #include "evaluate/baselines.h"
+#include "evaluate/merge.h"
 #include "evaluate/score.h"
 #include "evaluate/split.h"
 #include "gmock/gmock.h"
@@ -17,6 +19,7 @@ namespace hmrec::evaluate {
 namespace {
 
 using hmrec::testing::TempDir;
+using ::testing::HasSubstr;
 
 // Generates data, holds out 7 days, loads the training part.
 class EvaluateTest : public ::testing::Test {
@@ -152,4 +155,42 @@ TEST_F(EvaluateTest, WrittenSubmissionHasEveryCustomerOnce) {
 }
 
 }  // namespace
+TEST(MergeSubmissions, JoinsPartsInListOrderAndRefusesGapsAndRepeats) {
+  TempDir dir;
+  auto id = [](char c) { return std::string(64, c); };
+  const std::vector<std::string> customers = {id('a'), id('b'), id('c'), id('d')};
+  const std::string row_a = id('a') + ",0108775015 0108775044", row_b = id('b') + ",0108775015", row_c = id('c') + ",",
+                    row_d = id('d') + ",0110065001";
+  const std::string header = std::string(kSubmissionHeader) + "\n";
+  // Parts in any order, rows in any order: the output follows the list.
+  hmrec::testing::WriteFile(dir.File("p0.csv"), header + row_c + "\n" + row_a + "\n");
+  hmrec::testing::WriteFile(dir.File("p1.csv"), header + row_d + "\n" + row_b);  // no final newline
+  MergeReport report;
+  absl::Status s = MergeSubmissions({dir.File("p1.csv"), dir.File("p0.csv")}, customers, dir.File("out.csv"), &report);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(*ReadFileToString(dir.File("out.csv")), header + row_a + "\n" + row_b + "\n" + row_c + "\n" + row_d + "\n");
+  EXPECT_EQ(report.parts, 2);
+  EXPECT_EQ(report.rows, 4);
+
+  auto error = [&](const std::vector<std::string>& parts) {
+    std::filesystem::remove(dir.File("bad.csv"));
+    absl::Status st = MergeSubmissions(parts, customers, dir.File("bad.csv"), &report);
+    EXPECT_FALSE(st.ok());
+    EXPECT_FALSE(std::filesystem::exists(dir.File("bad.csv"))) << "a refused merge wrote its output";
+    return std::string(st.message());
+  };
+  EXPECT_THAT(error({dir.File("p0.csv")}),
+              HasSubstr("customer " + id('b') + " is in none of the 1 parts (and 1 more)"));
+  EXPECT_THAT(error({dir.File("p0.csv"), dir.File("p1.csv"), dir.File("p0.csv")}),
+              HasSubstr("customer " + id('c') + " is in " + dir.File("p0.csv") + ":2 and again in " +
+                        dir.File("p0.csv") + ":2"));
+  hmrec::testing::WriteFile(dir.File("extra.csv"), header + id('e') + ",0108775015\n");
+  EXPECT_THAT(error({dir.File("p0.csv"), dir.File("p1.csv"), dir.File("extra.csv")}),
+              HasSubstr(dir.File("extra.csv") + ":2: customer " + id('e') + " is not in the customer list"));
+  hmrec::testing::WriteFile(dir.File("noheader.csv"), row_a + "\n");
+  EXPECT_THAT(error({dir.File("noheader.csv")}), HasSubstr("noheader.csv:1: not a submission part"));
+  hmrec::testing::WriteFile(dir.File("broken.csv"), header + "xyz\n");
+  EXPECT_THAT(error({dir.File("broken.csv")}), HasSubstr("broken.csv:2: not a submission row"));
+}
+
 }  // namespace hmrec::evaluate

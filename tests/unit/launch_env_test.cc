@@ -62,23 +62,5 @@ TEST(LaunchEnv, NamesWhatIsWrong) {
               HasSubstr("MASTER_PORT"));
 }
 
-TEST(PartOf, SplitsIntoContiguousDisjointCoveringParts) {
-  for (int64_t n : {0, 1, 7, 10, 1371980}) {
-    for (int count : {1, 2, 3, 8}) {
-      int64_t next = 0;
-      for (int i = 0; i < count; ++i) {
-        const Range r = PartOf(n, i, count);
-        EXPECT_EQ(r.begin, next) << n << " " << i << "/" << count;
-        EXPECT_GE(r.end - r.begin, n / count);
-        EXPECT_LE(r.end - r.begin, n / count + 1);
-        next = r.end;
-      }
-      EXPECT_EQ(next, n);
-    }
-  }
-  EXPECT_EQ(PartOf(10, 0, 3).end, 4);  // the first n % count parts are one longer
-  EXPECT_EQ(PartOf(10, 2, 3).begin, 7);
-}
-
 }  // namespace
 }  // namespace hmrec

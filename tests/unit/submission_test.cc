@@ -81,4 +81,32 @@ TEST(CustomerList, BadListsAreErrorsNamingFileAndLine) {
 }
 
 }  // namespace
+TEST(Shard, ParsesAndSplitsIntoContiguousDisjointCoveringParts) {
+  for (int64_t n : {1, 7, 10, 1371980}) {
+    for (int count : {1, 2, 3, 8}) {
+      int64_t next = 0;
+      for (int i = 0; i < count; ++i) {
+        absl::StatusOr<Shard> s = ParseShard(absl::StrCat(i, "/", count));
+        ASSERT_TRUE(s.ok()) << s.status();
+        s->Range(n);
+        EXPECT_EQ(s->begin, next) << n << " " << i << "/" << count;
+        EXPECT_GE(s->end - s->begin, n / count);
+        EXPECT_LE(s->end - s->begin, n / count + 1);
+        next = s->end;
+      }
+      EXPECT_EQ(next, n);
+    }
+  }
+  absl::StatusOr<Shard> s = ParseShard("2/3");
+  ASSERT_TRUE(s.ok());
+  s->Range(10);  // the first 10 % 3 parts are one longer: 0-3, 4-6, 7-9
+  EXPECT_EQ(s->begin, 7);
+  EXPECT_EQ(s->end, 10);
+  for (const char* bad : {"3/3", "-1/2", "1", "1/0", "a/b", "1/2/3", ""}) {
+    absl::StatusOr<Shard> b = ParseShard(bad);
+    ASSERT_FALSE(b.ok()) << bad;
+    EXPECT_THAT(std::string(b.status().message()), HasSubstr(absl::StrCat("shard '", bad, "'")));
+  }
+}
+
 }  // namespace hmrec
