@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""How cost grows (docs/SCALING.md): search time per 1000 customers against
+catalogue size for each index (hmrec_index_bench --scale ... --json), and
+1000-id feature-store lookup time and store size against customers
+(hmrec_store_bench --json).
+
+usage: plot_scaling.py index.jsonl store.jsonl out.png
+"""
+import collections
+import json
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def rows(path):
+    return [json.loads(line) for line in open(path) if line.strip()]
+
+
+def main(index_path, store_path, out_path):
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
+    series = collections.defaultdict(list)
+    for r in rows(index_path):
+        series[r["index"]].append((r["articles"], r["search_ms_p50"]))
+    for name, pts in sorted(series.items()):
+        pts.sort()
+        a.plot([p[0] / 1e3 for p in pts], [p[1] for p in pts], "-o", label=name)
+    a.set_xlabel("articles in the catalogue (thousands)")
+    a.set_ylabel("search, 1000 customers, top 12 (ms, median)")
+    a.set_title("Article search vs catalogue size")
+    a.grid(True, alpha=0.3)
+    a.legend(fontsize=7)
+    st = sorted(rows(store_path), key=lambda r: r["customers"])
+    x = [r["customers"] / 1e6 for r in st]
+    b.plot(x, [r["multiget_ms_p50"] for r in st], "-o", label="1000-id MultiGet p50 (ms)")
+    b.plot(x, [r["multiget_ms_p99"] for r in st], "--s", label="1000-id MultiGet p99 (ms)")
+    b.set_xlabel("customers in the feature store (millions)")
+    b.set_ylabel("ms")
+    b.grid(True, alpha=0.3)
+    c = b.twinx()
+    c.plot(x, [r["disk_mib"] / 1024 for r in st], ":^", color="gray", label="size on disk (GiB)")
+    c.set_ylabel("GiB on disk")
+    lines = b.get_legend_handles_labels()[0] + c.get_legend_handles_labels()[0]
+    labels = b.get_legend_handles_labels()[1] + c.get_legend_handles_labels()[1]
+    b.legend(lines, labels, fontsize=8, loc="upper left")
+    b.set_title("Feature store vs customers")
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=110)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4:
+        sys.exit(__doc__)
+    main(*sys.argv[1:])
