@@ -40,6 +40,8 @@ TEST_PACKAGES=(
   yamllint prometheus python3-yaml
   # the shared event store, started by the tests on 127.0.0.1
   redis-server
+  # the inspector page's browser test: headless chromium driven through chromedriver
+  chromium chromium-driver python3-selenium fonts-dejavu-core
   # the libFuzzer build (scripts/sanitize.sh): clang and its fuzzer runtime;
   # the formatting check (scripts/check_format.sh)
   clang libclang-rt-14-dev clang-format

@@ -238,6 +238,21 @@ std::vector<int64_t> FeatureSpace::HistoryAttributeSizes() const {
   return sizes;
 }
 
+std::string FeatureSpace::CustomerFieldText(int field, int32_t value) const {
+  if (value <= 0) return "";
+  switch (field) {
+    case 1:
+      return static_cast<size_t>(value) <= club_.size() ? std::string(club_.Get(value - 1)) : "";
+    case 2:
+      return static_cast<size_t>(value) <= news_.size() ? std::string(news_.Get(value - 1)) : "";
+    case 3:
+    case 4:
+      return value == 2 ? "1" : "0";
+    default:
+      return "";
+  }
+}
+
 void FeatureSpace::EncodeCustomerStatic(const Dataset& ds, const Customer& c, int32_t* f) const {
   f[0] = AgeBand(c.age);
   f[1] = Lookup(club_, ds.club_member_status.Get(c.club_member_status));

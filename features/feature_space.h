@@ -62,6 +62,11 @@ class FeatureSpace {
 
   // Embedding table sizes, field by field.
   std::vector<int64_t> CustomerFieldSizes() const;
+  // The text behind an encoded customer field value, for people: field 1
+  // (club_member_status) and 2 (fashion_news_frequency) give the vocabulary
+  // value, 3 (FN) and 4 (Active) "1", "0"; "" for unknown values and other
+  // fields.
+  std::string CustomerFieldText(int field, int32_t value) const;
   std::vector<int64_t> ArticleFieldSizes() const;
   // Vocabulary sizes of the attributes pooled with history items.
   std::vector<int64_t> HistoryAttributeSizes() const;

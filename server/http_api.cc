@@ -7,10 +7,12 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/str_cat.h"
+#include "server/inspector.h"
 
 namespace hmrec {
 namespace {
@@ -63,6 +65,19 @@ int ReplyMessage(mg_connection* conn, const google::protobuf::Message& message) 
   return 200;
 }
 
+// The error of `status` with its HTTP code; returns the code.
+int ReplyStatus(mg_connection* conn, const absl::Status& status) {
+  const int code = HttpApi::HttpStatus(status.code());
+  ReplyError(conn, code, status.code(), std::string(status.message()));
+  return code;
+}
+
+// `result`'s message as JSON, or its error.
+template <typename T>
+int ReplyResult(mg_connection* conn, const absl::StatusOr<T>& result) {
+  return result.ok() ? ReplyMessage(conn, *result) : ReplyStatus(conn, result.status());
+}
+
 bool IsMethod(mg_connection* conn, const char* method) {
   const mg_request_info* info = mg_get_request_info(conn);
   if (std::strcmp(info->request_method, method) == 0) return true;
@@ -109,21 +124,34 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const HttpApiOptions& op
   std::unique_ptr<HttpApi> api(new HttpApi(options, service, bundles));
   // civetweb takes "host:port" (IPv4) as its listening port.
   const std::string threads = std::to_string(std::max(1, options.threads));
-  const char* mg_options[] = {"listening_ports",
-                              options.address.c_str(),
-                              "num_threads",
-                              threads.c_str(),
-                              "request_timeout_ms",
-                              "60000",
-                              nullptr};
-  mg_callbacks callbacks{};
-  api->ctx_ = mg_start(&callbacks, api.get(), mg_options);
-  if (api->ctx_ == nullptr) {
-    return absl::UnavailableError(absl::StrCat("cannot serve HTTP on ", options.address));
+  std::string listen = options.address;
+  std::vector<const char*> mg_options = {"num_threads", threads.c_str(), "request_timeout_ms", "60000"};
+  if (!options.tls.cert_file().empty()) {
+    // Debian 12's civetweb (1.15) loads OpenSSL at run time by the 1.1 API's
+    // names; OpenSSL 3 no longer exports SSL_get_peer_certificate, so every
+    // HTTPS connection calls a null pointer (docs/OPERATIONS.md "TLS").
+    // Refuse at start rather than crash on the first request.
+    return absl::FailedPreconditionError(
+        "http_address with tls { } is not supported: Debian's civetweb cannot serve HTTPS with OpenSSL 3 "
+        "(terminate TLS for the HTTP port in front of the server, or leave http_address empty)");
   }
+  mg_options.insert(mg_options.end(), {"listening_ports", listen.c_str(), nullptr});
+  mg_callbacks callbacks{};
+  // civetweb's own errors (TLS handshakes, sockets) go to the server's log.
+  callbacks.log_message = [](const mg_connection*, const char* message) {
+    std::fprintf(stderr, "server: http: %s\n", message);
+    return 1;
+  };
+  api->ctx_ = mg_start(&callbacks, api.get(), mg_options.data());
+  if (api->ctx_ == nullptr) return absl::UnavailableError(absl::StrCat("cannot serve HTTP on ", options.address));
   mg_set_request_handler(api->ctx_, "/v1/recommend$", &HttpApi::HandleRecommend, api.get());
   mg_set_request_handler(api->ctx_, "/v1/bundle$", &HttpApi::HandleBundle, api.get());
   mg_set_request_handler(api->ctx_, "/healthz$", &HttpApi::HandleHealth, api.get());
+  mg_set_request_handler(api->ctx_, "/inspect$", &HttpApi::HandleInspect, api.get());
+  mg_set_request_handler(api->ctx_, "/v1/customers/", &HttpApi::HandleCustomer, api.get());
+  mg_set_request_handler(api->ctx_, "/v1/random_customer$", &HttpApi::HandleRandomCustomer, api.get());
+  mg_set_request_handler(api->ctx_, "/v1/articles$", &HttpApi::HandleArticles, api.get());
+  mg_set_request_handler(api->ctx_, "/v1/filters$", &HttpApi::HandleFilters, api.get());
   mg_set_request_handler(api->ctx_, "/readyz$", &HttpApi::HandleReady, api.get());
   mg_server_port ports[4];
   const int n = mg_get_server_ports(api->ctx_, 4, ports);
@@ -132,19 +160,17 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const HttpApiOptions& op
   return api;
 }
 
-int HttpApi::HandleRecommend(mg_connection* conn, void* self) {
-  HttpApi* api = static_cast<HttpApi*>(self);
-  if (!IsMethod(conn, "POST")) return 405;
+int HttpApi::ReadJson(mg_connection* conn, const char* type, google::protobuf::Message* message) const {
   const mg_request_info* info = mg_get_request_info(conn);
   if (info->content_length < 0) {
     ReplyError(conn, 411, absl::StatusCode::kInvalidArgument, "a Content-Length header is required");
     return 411;
   }
-  if (info->content_length > api->options_.max_body_bytes) {
+  if (info->content_length > options_.max_body_bytes) {
     // Refused before a byte of the body is read.
     ReplyError(conn, 413, absl::StatusCode::kInvalidArgument,
                absl::StrCat("request body of ", info->content_length, " bytes, more than the limit of ",
-                            api->options_.max_body_bytes));
+                            options_.max_body_bytes));
     return 413;
   }
   std::string body(static_cast<size_t>(info->content_length), '\0');
@@ -159,16 +185,23 @@ int HttpApi::HandleRecommend(mg_connection* conn, void* self) {
                absl::StrCat("request body ended after ", got, " of ", body.size(), " bytes"));
     return 400;
   }
-  v1::RecommendRequest request;
   JsonParseOptions parse;
   parse.ignore_unknown_fields = false;
-  const auto parsed = google::protobuf::util::JsonStringToMessage(body, &request, parse);
+  const auto parsed = google::protobuf::util::JsonStringToMessage(body, message, parse);
   if (!parsed.ok()) {
     ReplyError(conn, 400, absl::StatusCode::kInvalidArgument,
-               absl::StrCat("the body is not a RecommendRequest in JSON: ",
-                            std::string(parsed.message().data(), parsed.message().size())));
+               absl::StrCat("the body is not a ", type,
+                            " in JSON: ", std::string(parsed.message().data(), parsed.message().size())));
     return 400;
   }
+  return 0;
+}
+
+int HttpApi::HandleRecommend(mg_connection* conn, void* self) {
+  HttpApi* api = static_cast<HttpApi*>(self);
+  if (!IsMethod(conn, "POST")) return 405;
+  v1::RecommendRequest request;
+  if (const int code = api->ReadJson(conn, "RecommendRequest", &request); code != 0) return code;
   v1::RecommendResponse response;
   std::mutex mu;
   std::condition_variable cv;
@@ -186,11 +219,7 @@ int HttpApi::HandleRecommend(mg_connection* conn, void* self) {
     std::unique_lock<std::mutex> lock(mu);
     cv.wait(lock, [&] { return done; });
   }
-  if (!status.ok()) {
-    const int code = HttpStatus(status.code());
-    ReplyError(conn, code, status.code(), std::string(status.message()));
-    return code;
-  }
+  if (!status.ok()) return ReplyStatus(conn, status);
   return ReplyMessage(conn, response);
 }
 
@@ -200,6 +229,46 @@ int HttpApi::HandleBundle(mg_connection* conn, void* self) {
   config::BundleManifest summary = api->bundles_->Current()->recommender->manifest();
   summary.clear_files();
   return ReplyMessage(conn, summary);
+}
+
+int HttpApi::HandleInspect(mg_connection* conn, void*) {
+  if (!IsMethod(conn, "GET")) return 405;
+  Reply(conn, 200, InspectorPage(), "text/html; charset=utf-8");
+  return 200;
+}
+
+int HttpApi::HandleCustomer(mg_connection* conn, void* self) {
+  HttpApi* api = static_cast<HttpApi*>(self);
+  if (!IsMethod(conn, "GET")) return 405;
+  const std::string uri = mg_get_request_info(conn)->local_uri;
+  constexpr absl::string_view kPrefix = "/v1/customers/";
+  const absl::string_view id = absl::string_view(uri).substr(std::min(uri.size(), kPrefix.size()));
+  return ReplyResult(conn, InspectCustomer(*api->bundles_->Current()->recommender, id));
+}
+
+int HttpApi::HandleRandomCustomer(mg_connection* conn, void* self) {
+  HttpApi* api = static_cast<HttpApi*>(self);
+  if (!IsMethod(conn, "GET")) return 405;
+  const uint64_t seed = api->random_calls_.fetch_add(1) * 0x9e3779b97f4a7c15ULL ^
+                        static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  absl::StatusOr<std::string> id = RandomCustomer(*api->bundles_->Current()->recommender, seed);
+  if (!id.ok()) return ReplyStatus(conn, id.status());
+  Reply(conn, 200, absl::StrCat("{\"customer_id\": ", JsonString(*id), "}\n"));
+  return 200;
+}
+
+int HttpApi::HandleArticles(mg_connection* conn, void* self) {
+  HttpApi* api = static_cast<HttpApi*>(self);
+  if (!IsMethod(conn, "POST")) return 405;
+  v1::ArticlesRequest request;
+  if (const int code = api->ReadJson(conn, "ArticlesRequest", &request); code != 0) return code;
+  return ReplyResult(conn, DescribeArticles(*api->bundles_->Current()->recommender, request));
+}
+
+int HttpApi::HandleFilters(mg_connection* conn, void* self) {
+  HttpApi* api = static_cast<HttpApi*>(self);
+  if (!IsMethod(conn, "GET")) return 405;
+  return ReplyMessage(conn, FilterValuesOf(*api->bundles_->Current()->recommender));
 }
 
 int HttpApi::HandleHealth(mg_connection* conn, void*) {

@@ -12,8 +12,20 @@
 //                       (deadline), 500; the body is {"error": {"code",
 //                       "message"}}.
 //   GET /v1/bundle      the served bundle's manifest, without its file list
+//   GET /inspect        the inspector page (server/inspector.h): a customer's
+//                       profile and purchases beside their recommendations
+//   GET /v1/customers/ID  the page's customer view (CustomerProfile)
+//   GET /v1/random_customer  {"customer_id": a known customer}
+//   POST /v1/articles   ArticlesRequest -> ArticlesResponse (names, attributes)
+//   GET /v1/filters     the values the attribute filters accept (FilterValues)
 //   GET /healthz        200 while the process serves
 //   GET /readyz         200 while it accepts calls, 503 once draining
+//
+// Plain HTTP only: with the config's tls { } the server refuses to start the
+// HTTP port. Debian 12's civetweb (1.15) resolves OpenSSL by the 1.1 API's
+// names at run time and OpenSSL 3 does not export SSL_get_peer_certificate,
+// so each HTTPS connection would call a null pointer (checked: segfault in
+// civetweb-worker). Terminate TLS in front of it (ingress or mesh).
 //
 // Handlers run on civetweb's threads and wait for their batch.
 
@@ -36,6 +48,9 @@ struct HttpApiOptions {
   int64_t max_body_bytes = 1 << 20;  // larger request bodies get 413
   int threads = 8;                   // civetweb's connection threads
   int deadline_ms = 30000;           // per call (HTTP has no deadline header)
+  // The gRPC port's TLS settings (ServerConfig.tls). With a certificate,
+  // Start() refuses: see the note at the top.
+  config::TlsConfig tls;
 };
 
 class HttpApi {
@@ -58,6 +73,14 @@ class HttpApi {
   static int HandleBundle(mg_connection* conn, void* self);
   static int HandleHealth(mg_connection* conn, void* self);
   static int HandleReady(mg_connection* conn, void* self);
+  static int HandleInspect(mg_connection* conn, void* self);
+  static int HandleCustomer(mg_connection* conn, void* self);
+  static int HandleRandomCustomer(mg_connection* conn, void* self);
+  static int HandleArticles(mg_connection* conn, void* self);
+  static int HandleFilters(mg_connection* conn, void* self);
+  // Reads the body as the JSON form of `message` (the body limit, 411, 413,
+  // 400 naming `type`); returns 0, or the HTTP status it already answered.
+  int ReadJson(mg_connection* conn, const char* type, google::protobuf::Message* message) const;
 
   const HttpApiOptions options_;
   RecommenderService* service_;
@@ -65,6 +88,7 @@ class HttpApi {
   mg_context* ctx_ = nullptr;
   int port_ = 0;
   std::atomic<bool> draining_{false};
+  std::atomic<uint64_t> random_calls_{0};
 };
 
 }  // namespace hmrec

@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
                  cfg.metrics_address().substr(0, cfg.metrics_address().rfind(':')).c_str(), (*server)->metrics_port());
   }
   if ((*server)->http_port() > 0) {
-    std::fprintf(stderr, "server: HTTP/JSON API on http://%s:%d/v1/recommend\n",
+    std::fprintf(stderr, "server: HTTP/JSON API on http://%s:%d/v1/recommend, inspector page /inspect\n",
                  cfg.http_address().substr(0, cfg.http_address().rfind(':')).c_str(), (*server)->http_port());
   }
   std::fflush(stderr);

@@ -564,4 +564,12 @@ absl::Status Recommender::Rank(const std::vector<size_t>& known, int search_k,
   return absl::OkStatus();
 }
 
+absl::StatusOr<config::CustomerRecord> Recommender::StoredRecord(absl::string_view customer_id) const {
+  std::vector<config::CustomerRecord> records;
+  std::vector<bool> found;
+  RETURN_IF_ERROR(store_->MultiGet({customer_id}, &records, &found));
+  if (!found[0]) return absl::NotFoundError(absl::StrCat("customer ", customer_id, " is not in the bundle"));
+  return std::move(records[0]);
+}
+
 }  // namespace hmrec

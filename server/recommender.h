@@ -166,6 +166,12 @@ class Recommender {
   int history_length() const { return space_->history_length(); }
   const config::BundleManifest& manifest() const { return manifest_; }
   const ArticleTable& articles() const { return *articles_; }
+  const FeatureSpace& space() const { return *space_; }
+  // The stored record of one customer (NOT_FOUND when the store does not
+  // know them), as the bundle has it, without recorded events.
+  absl::StatusOr<config::CustomerRecord> StoredRecord(absl::string_view customer_id) const;
+  // A known customer at or after `key` in the store's order (wrapping).
+  absl::StatusOr<std::string> CustomerAtOrAfter(absl::string_view key) const { return store_->KeyAtOrAfter(key); }
 
  private:
   Recommender() = default;

@@ -94,6 +94,12 @@ absl::Status ValidateServerConfig(const config::ServerConfig& c) {
     return absl::InvalidArgumentError(absl::StrCat("ranking = '", c.ranking(), "': expected 'on' or 'off'"));
   }
   RETURN_IF_ERROR(ValidateEventConfig(c.events()));
+  if (!c.http_address().empty() && !c.tls().cert_file().empty()) {
+    // server/http_api.h: Debian 12's civetweb crashes on HTTPS with OpenSSL 3.
+    return absl::InvalidArgumentError(
+        "http_address with tls { }: the HTTP/JSON port cannot serve TLS (Debian's civetweb with OpenSSL 3); "
+        "terminate TLS for it in front of the server (ingress or mesh), or leave http_address empty");
+  }
   if (c.listen_address().empty()) return absl::InvalidArgumentError("listen_address is empty");
   if (c.bundle_path().empty()) return absl::InvalidArgumentError("bundle_path is empty");
   return absl::OkStatus();

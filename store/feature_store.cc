@@ -121,6 +121,15 @@ absl::Status FeatureStore::MultiGet(const std::vector<absl::string_view>& ids,
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> FeatureStore::KeyAtOrAfter(absl::string_view key) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  it->Seek(rocksdb::Slice(key.data(), key.size()));
+  if (!it->Valid()) it->SeekToFirst();
+  if (!it->status().ok()) return FromRocks(it->status(), "feature store scan");
+  if (!it->Valid()) return absl::NotFoundError("the feature store is empty");
+  return it->key().ToString();
+}
+
 int64_t FeatureStore::ApproximateCount() const {
   uint64_t n = 0;
   db_->GetIntProperty("rocksdb.estimate-num-keys", &n);

@@ -46,6 +46,10 @@ class FeatureStore {
   absl::Status MultiGet(const std::vector<absl::string_view>& ids, std::vector<config::CustomerRecord>* records,
                         std::vector<bool>* found) const;
   int64_t ApproximateCount() const;
+  // The first customer id at or after `key` in key order, wrapping to the
+  // first one (NOT_FOUND when the store is empty): with a random key, a
+  // random customer.
+  absl::StatusOr<std::string> KeyAtOrAfter(absl::string_view key) const;
 
  private:
   explicit FeatureStore(std::unique_ptr<rocksdb::DB> db);

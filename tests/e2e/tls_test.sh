@@ -87,4 +87,11 @@ echo "tls { cert_file: \"$C/server.pem\" key_file: \"$C/server.key\" require_cli
 if "$BUILD/server/hmrec_server" --config "$WORK/bad2.pbtxt" --listen 127.0.0.1:0 --metrics off \
      --bundle "$WORK/bundles/current" 2> "$WORK/bad2.log"; then fail "mTLS without a client CA started"; fi
 grep -q "require_client_cert needs tls.client_ca_file" "$WORK/bad2.log" || fail "unclear error: $(cat "$WORK/bad2.log")"
+# The HTTP/JSON port cannot serve TLS (Debian 12's civetweb with OpenSSL 3
+# calls a null SSL_get_peer_certificate): with both, a clear refusal at start
+# instead of a crash on the first HTTPS request.
+if "$BUILD/server/hmrec_server" --config "$WORK/tls.pbtxt" --listen 127.0.0.1:0 --metrics off --http 127.0.0.1:0 \
+     --bundle "$WORK/bundles/current" 2> "$WORK/bad3.log"; then fail "HTTP with TLS started"; fi
+grep -q "http_address with tls { }: the HTTP/JSON port cannot serve TLS" "$WORK/bad3.log" \
+  || fail "unclear error: $(cat "$WORK/bad3.log")"
 echo "e2e TLS: all checks passed"

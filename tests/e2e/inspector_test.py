@@ -1,0 +1,149 @@
+"""Drives the inspector page in headless chromium and compares what it
+renders with the HTTP API's answers for the same requests.
+
+usage: inspector_test.py HTTP_BASE DATA_DIR SCREENSHOT.png PROFILE_DIR
+"""
+import collections
+import csv
+import json
+import sys
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+BASE, DATA, SHOT, PROFILE = sys.argv[1:5]
+
+
+def api(path, body=None):
+    req = urllib.request.Request(BASE + path)
+    if body is not None:
+        req.data = json.dumps(body).encode()
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.load(r)
+
+
+def wait_for(driver, what, cond, timeout=30):
+    try:
+        return WebDriverWait(driver, timeout).until(lambda d: cond(d))
+    except Exception:
+        raise AssertionError(f"timed out waiting for {what}; status: "
+                             f"{driver.find_element(By.ID, 'status').text!r}")
+
+
+def rendered(driver):
+    rows = driver.find_elements(By.CSS_SELECTOR, "#recs tr")
+    return [{
+        "id": r.get_attribute("data-article-id"),
+        "cells": [c.text for c in r.find_elements(By.TAG_NAME, "td")],
+    } for r in rows]
+
+
+def submit(driver, customer, index_group="", exclude_days=0):
+    box = driver.find_element(By.ID, "customer_id")
+    box.clear()
+    box.send_keys(customer)
+    Select(driver.find_element(By.ID, "index_group")).select_by_value(index_group)
+    days = driver.find_element(By.ID, "exclude_days")
+    days.clear()
+    days.send_keys(str(exclude_days))
+    driver.find_element(By.ID, "show").click()
+    wait_for(driver, "the answer for " + customer,
+             lambda d: customer in d.current_url and "recommendations from bundle" in
+             d.find_element(By.ID, "status").text)
+
+
+def expected(customer, index_group="", exclude_days=0):
+    req = {"customer_ids": [customer], "k": 12, "explain": True, "filters": {}}
+    if index_group:
+        req["filters"]["index_group_names"] = [index_group]
+    if exclude_days:
+        req["filters"]["exclude_purchased_within_days"] = exclude_days
+    return api("/v1/recommend", req)["results"][0]
+
+
+def check_same(driver, customer, **filters):
+    want = expected(customer, **filters)
+    got = rendered(driver)
+    assert [r["id"] for r in got] == want["article_ids"], (customer, filters, [r["id"] for r in got],
+                                                            want["article_ids"])
+    names = {a["article_id"]: a for a in api("/v1/articles", {"article_ids": want["article_ids"]})["articles"]}
+    for row, explanation in zip(got, want.get("explanations", [])):
+        a = names[row["id"]]
+        assert row["cells"][2] == a["prod_name"] and row["cells"][3] == a["product_type_name"], (row, a)
+        reasons = "; ".join(r.get("text") or r["source"] for r in explanation.get("reasons", []))
+        assert row["cells"][6] == reasons, (row["cells"][6], reasons)
+    return want, names
+
+
+opts = Options()
+opts.binary_location = "/usr/bin/chromium"
+for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000",
+          "--user-data-dir=" + PROFILE, "--no-first-run", "--disable-extensions"):
+    opts.add_argument(a)
+driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+try:
+    driver.get(BASE + "/inspect")
+    wait_for(driver, "the page to load", lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+    bundle = api("/v1/bundle")
+    assert bundle["version"] in driver.find_element(By.ID, "bundle").text
+    groups = [o.get_attribute("value") for o in
+              driver.find_elements(By.CSS_SELECTOR, "#index_group option") if o.get_attribute("value")]
+    assert groups == api("/v1/filters")["index_group_names"], groups
+
+    # The customer with the most purchases: a full profile and history.
+    counts = collections.Counter(r["customer_id"] for r in csv.DictReader(open(DATA + "/transactions_train.csv")))
+    customer = counts.most_common(1)[0][0]
+    submit(driver, customer)
+    want, _ = check_same(driver, customer)
+    assert not want.get("fallback") and want.get("ranked"), want
+    assert driver.find_element(By.ID, "fallback").is_displayed() is False
+    assert "ordered by the ranker" in driver.find_element(By.ID, "personal").text
+    profile = api("/v1/customers/" + customer)
+    assert profile["known"] and profile["purchases"], profile
+    rows = driver.find_elements(By.CSS_SELECTOR, "#purchases tr")
+    assert [r.get_attribute("data-article-id") for r in rows] == \
+        [p["article"]["article_id"] for p in profile["purchases"]]
+    assert rows[0].find_elements(By.TAG_NAME, "td")[0].text == profile["purchases"][0]["date"]
+    assert profile["age"] == -1 or str(profile["age"]) in driver.find_element(By.ID, "profile").text
+    driver.save_screenshot(SHOT)
+
+    # The controls are the API's filters.
+    group = groups[0]
+    submit(driver, customer, index_group=group)
+    want, names = check_same(driver, customer, index_group=group)
+    assert all(names[i]["index_group_name"] == group for i in want["article_ids"]), "index group filter"
+    submit(driver, customer, exclude_days=100000)
+    want, _ = check_same(driver, customer, exclude_days=100000)
+    bought = {p["article"]["article_id"] for p in profile["purchases"]}
+    assert not bought & set(want["article_ids"]), "exclude purchased filter"
+
+    # A customer the bundle does not know: the fallback, flagged.
+    stranger = "0" * 63 + "1"
+    submit(driver, stranger)
+    want, _ = check_same(driver, stranger)
+    assert want["fallback"]
+    banner = driver.find_element(By.ID, "fallback")
+    assert banner.is_displayed() and "Fallback answered" in banner.text, banner.text
+
+    # "Random customer" picks a known one and shows it.
+    driver.find_element(By.ID, "random").click()
+    wait_for(driver, "a random customer", lambda d: "customer_id=" in d.current_url and
+             stranger not in d.current_url and "recommendations from bundle" in d.find_element(By.ID, "status").text)
+    picked = driver.find_element(By.ID, "customer_id").get_attribute("value")
+    assert api("/v1/customers/" + picked)["known"], picked
+    check_same(driver, picked)
+
+    # A malformed id is refused by the page, with a message.
+    box = driver.find_element(By.ID, "customer_id")
+    box.clear()
+    box.send_keys("not-an-id")
+    driver.find_element(By.ID, "show").click()
+    wait_for(driver, "the error", lambda d: "64 lowercase hex" in d.find_element(By.ID, "status").text)
+    print("inspector: the rendered page equals the API for", customer, "(and filters), a stranger and a random one")
+finally:
+    driver.quit()
