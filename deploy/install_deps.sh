@@ -42,6 +42,8 @@ TEST_PACKAGES=(
   redis-server
   # the inspector page's browser test: headless chromium driven through chromedriver
   chromium chromium-driver python3-selenium fonts-dejavu-core
+  # the container image test: podman builds deploy/docker/Dockerfile on base images made by debootstrap
+  podman debootstrap
   # the libFuzzer build (scripts/sanitize.sh): clang and its fuzzer runtime;
   # the formatting check (scripts/check_format.sh)
   clang libclang-rt-14-dev clang-format

@@ -25,10 +25,11 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # free_port; fail is redefined below
 fail() { echo "FAIL: $*" >&2; for f in "$WORK"/*.log; do echo "== $f" >&2; tail -5 "$f" >&2; done; exit 1; }
 TRAINER="$BUILD/trainer/hmrec_trainer"
 CFG="$WORK/trainer.pbtxt"
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
 
 "$BUILD/datagen/hmrec_datagen" --scale tiny --out "$WORK/data" --quiet
 "$BUILD/evaluate/hmrec_evaluate" split --data "$WORK/data" --holdout_days 7 --out "$WORK/split" --quiet

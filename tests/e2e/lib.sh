@@ -29,3 +29,6 @@ start_server() {
   PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$log" | grep -o '[0-9]*$')
   MURL=$(grep -o 'http://127.0.0.1:[0-9]*/metrics' "$log" || true)
 }
+
+# free_port: a TCP port free on 127.0.0.1 now.
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
