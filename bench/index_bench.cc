@@ -29,6 +29,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "bench/synthetic_catalogue.h"
 #include "bundle/bundle.h"
 #include "common/runtime.h"
 #include "common/text_proto.h"
@@ -51,30 +52,6 @@ ABSL_FLAG(std::string, ivf, "",
           "IVF settings to measure instead of the default list, e.g. 1024:16,4096:32 (nlist:nprobe)");
 
 namespace {
-
-// Adds scale-1 noisy copies of every article (ids above the real ones).
-void Replicate(int scale, hmrec::ArticleEmbeddings* e) {
-  if (scale <= 1) return;
-  const size_t n = e->article_ids.size(), d = static_cast<size_t>(e->dim);
-  int32_t next_id = *std::max_element(e->article_ids.begin(), e->article_ids.end()) + 1;
-  std::mt19937 rng(12345);
-  std::normal_distribution<float> noise(0.0f, 0.15f / std::sqrt(static_cast<float>(d)));
-  e->values.reserve(n * d * scale);
-  for (int s = 1; s < scale; ++s) {
-    for (size_t i = 0; i < n; ++i) {
-      float norm = 0;
-      const size_t base = e->values.size();
-      for (size_t k = 0; k < d; ++k) {
-        const float v = e->values[i * d + k] + noise(rng);
-        e->values.push_back(v);
-        norm += v * v;
-      }
-      norm = std::sqrt(norm);
-      for (size_t k = 0; k < d; ++k) e->values[base + k] /= norm;
-      e->article_ids.push_back(next_id++);
-    }
-  }
-}
 
 double Seconds(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -100,7 +77,7 @@ int main(int argc, char** argv) {
   auto emb = hmrec::ReadArticleEmbeddings(b + "/" + hmrec::kArticleEmbeddingsFile);
   if (!emb.ok()) Die(emb.status());
   const int scale = absl::GetFlag(FLAGS_scale);
-  Replicate(scale, &*emb);
+  hmrec::ReplicateCatalogue(scale, &*emb);
   std::fprintf(stderr, "index_bench: %zu articles (%dx the bundle's)\n", emb->article_ids.size(), scale);
   std::ofstream json;
   if (!absl::GetFlag(FLAGS_json).empty()) json.open(absl::GetFlag(FLAGS_json), std::ios::app);
