@@ -4,7 +4,10 @@ catalogue size for each index (hmrec_index_bench --scale ... --json), and
 1000-id feature-store lookup time and store size against customers
 (hmrec_store_bench --json).
 
-usage: plot_scaling.py index.jsonl store.jsonl out.png
+usage: plot_scaling.py index.jsonl store.jsonl out.png [serving.jsonl]
+
+With serving.jsonl (bench/catalogue_bench.sh --json), a third panel: the
+real server's 1000-id p50/p99 and RSS against catalogue size.
 """
 import collections
 import json
@@ -20,8 +23,10 @@ def rows(path):
     return [json.loads(line) for line in open(path) if line.strip()]
 
 
-def main(index_path, store_path, out_path):
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
+def main(index_path, store_path, out_path, serving_path=None):
+    panels = 3 if serving_path else 2
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.5))
+    a, b = axes[0], axes[1]
     series = collections.defaultdict(list)
     for r in rows(index_path):
         series[r["index"]].append((r["articles"], r["search_ms_p50"]))
@@ -47,11 +52,28 @@ def main(index_path, store_path, out_path):
     labels = b.get_legend_handles_labels()[1] + c.get_legend_handles_labels()[1]
     b.legend(lines, labels, fontsize=8, loc="upper left")
     b.set_title("Feature store vs customers")
+    if serving_path:
+        sv = sorted(rows(serving_path), key=lambda r: r["articles"])
+        x = [r["articles"] / 1e3 for r in sv]
+        s = axes[2]
+        s.plot(x, [r["p50_ms"] for r in sv], "-o", label="1000-id p50 (ms)")
+        s.plot(x, [r["p99_ms"] for r in sv], "--s", label="1000-id p99 (ms)")
+        s.plot(x, [r["search_ms"] for r in sv], ":o", label="search stage (ms)")
+        s.set_xlabel("articles in the catalogue (thousands)")
+        s.set_ylabel("ms")
+        s.grid(True, alpha=0.3)
+        r2 = s.twinx()
+        r2.plot(x, [r["server_rss_mib"] for r in sv], "-.^", color="gray", label="server RSS (MiB)")
+        r2.set_ylabel("MiB")
+        h = s.get_legend_handles_labels()
+        h2 = r2.get_legend_handles_labels()
+        s.legend(h[0] + h2[0], h[1] + h2[1], fontsize=8, loc="upper left")
+        s.set_title("The server (retrieval only) vs catalogue size")
     fig.tight_layout()
     fig.savefig(out_path, dpi=110)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    if len(sys.argv) not in (4, 5):
         sys.exit(__doc__)
     main(*sys.argv[1:])
