@@ -23,6 +23,21 @@ def rows(path):
     return [json.loads(line) for line in open(path) if line.strip()]
 
 
+def panel(ax, x, series, xlabel, right):
+    """Lines of `series` [(values, style, label)] in ms on `ax`, and the
+    `right` (values, label) on a second axis; one legend for both."""
+    for values, style, label in series:
+        ax.plot(x, values, style, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("ms")
+    ax.grid(True, alpha=0.3)
+    twin = ax.twinx()
+    twin.plot(x, right[0], ":^", color="gray", label=right[1])
+    twin.set_ylabel(right[1])
+    h, h2 = ax.get_legend_handles_labels(), twin.get_legend_handles_labels()
+    ax.legend(h[0] + h2[0], h[1] + h2[1], fontsize=8, loc="upper left")
+
+
 def main(index_path, store_path, out_path, serving_path=None):
     panels = 3 if serving_path else 2
     fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.5))
@@ -40,34 +55,18 @@ def main(index_path, store_path, out_path, serving_path=None):
     a.legend(fontsize=7)
     st = sorted(rows(store_path), key=lambda r: r["customers"])
     x = [r["customers"] / 1e6 for r in st]
-    b.plot(x, [r["multiget_ms_p50"] for r in st], "-o", label="1000-id MultiGet p50 (ms)")
-    b.plot(x, [r["multiget_ms_p99"] for r in st], "--s", label="1000-id MultiGet p99 (ms)")
-    b.set_xlabel("customers in the feature store (millions)")
-    b.set_ylabel("ms")
-    b.grid(True, alpha=0.3)
-    c = b.twinx()
-    c.plot(x, [r["disk_mib"] / 1024 for r in st], ":^", color="gray", label="size on disk (GiB)")
-    c.set_ylabel("GiB on disk")
-    lines = b.get_legend_handles_labels()[0] + c.get_legend_handles_labels()[0]
-    labels = b.get_legend_handles_labels()[1] + c.get_legend_handles_labels()[1]
-    b.legend(lines, labels, fontsize=8, loc="upper left")
+    panel(b, x, [([r["multiget_ms_p50"] for r in st], "-o", "1000-id MultiGet p50 (ms)"),
+                 ([r["multiget_ms_p99"] for r in st], "--s", "1000-id MultiGet p99 (ms)")],
+          "customers in the feature store (millions)", ([r["disk_mib"] / 1024 for r in st], "size on disk (GiB)"))
     b.set_title("Feature store vs customers")
     if serving_path:
         sv = sorted(rows(serving_path), key=lambda r: r["articles"])
         x = [r["articles"] / 1e3 for r in sv]
         s = axes[2]
-        s.plot(x, [r["p50_ms"] for r in sv], "-o", label="1000-id p50 (ms)")
-        s.plot(x, [r["p99_ms"] for r in sv], "--s", label="1000-id p99 (ms)")
-        s.plot(x, [r["search_ms"] for r in sv], ":o", label="search stage (ms)")
-        s.set_xlabel("articles in the catalogue (thousands)")
-        s.set_ylabel("ms")
-        s.grid(True, alpha=0.3)
-        r2 = s.twinx()
-        r2.plot(x, [r["server_rss_mib"] for r in sv], "-.^", color="gray", label="server RSS (MiB)")
-        r2.set_ylabel("MiB")
-        h = s.get_legend_handles_labels()
-        h2 = r2.get_legend_handles_labels()
-        s.legend(h[0] + h2[0], h[1] + h2[1], fontsize=8, loc="upper left")
+        panel(s, x, [([r["p50_ms"] for r in sv], "-o", "1000-id p50 (ms)"),
+                     ([r["p99_ms"] for r in sv], "--s", "1000-id p99 (ms)"),
+                     ([r["search_ms"] for r in sv], ":o", "search stage (ms)")],
+              "articles in the catalogue (thousands)", ([r["server_rss_mib"] for r in sv], "server RSS (MiB)"))
         s.set_title("The server (retrieval only) vs catalogue size")
     fig.tight_layout()
     fig.savefig(out_path, dpi=110)
