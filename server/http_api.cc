@@ -12,6 +12,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/str_cat.h"
+#include "data/ids.h"
 #include "server/inspector.h"
 
 namespace hmrec {
@@ -243,7 +244,23 @@ int HttpApi::HandleCustomer(mg_connection* conn, void* self) {
   const std::string uri = mg_get_request_info(conn)->local_uri;
   constexpr absl::string_view kPrefix = "/v1/customers/";
   const absl::string_view id = absl::string_view(uri).substr(std::min(uri.size(), kPrefix.size()));
-  return ReplyResult(conn, InspectCustomer(*api->bundles_->Current()->recommender, id));
+  // The purchases recorded online, as Recommend would see them; a store
+  // failure is shown, not fatal (Recommend answers from the bundle then).
+  std::vector<config::StoredEvent> events;
+  std::string events_error;
+  if (EventStore* store = api->service_->events(); store != nullptr && IsValidCustomerId(id)) {
+    std::vector<std::vector<config::StoredEvent>> found;
+    const absl::Status s = store->Lookup({id}, &found);
+    if (s.ok() && found.size() == 1) {
+      events = std::move(found[0]);
+    } else if (!s.ok()) {
+      events_error = absl::StrCat("recorded purchases unavailable: ", s.message());
+    }
+  }
+  absl::StatusOr<v1::CustomerProfile> p =
+      InspectCustomer(*api->bundles_->Current()->recommender, id, api->service_->events() ? &events : nullptr);
+  if (p.ok() && !events_error.empty()) p->set_recorded_purchases_error(events_error);
+  return ReplyResult(conn, p);
 }
 
 int HttpApi::HandleRandomCustomer(mg_connection* conn, void* self) {

@@ -29,7 +29,7 @@ void Describe(const ArticleTable& t, int64_t row, int32_t article_id, v1::Articl
 }  // namespace
 
 absl::StatusOr<v1::CustomerProfile> InspectCustomer(const Recommender& r, absl::string_view customer_id,
-                                                    int max_purchases) {
+                                                    const std::vector<config::StoredEvent>* events, int max_purchases) {
   if (!IsValidCustomerId(customer_id)) {
     return absl::InvalidArgumentError(
         absl::StrCat("customer id '", customer_id.substr(0, 80), "' is not 64 lowercase hex characters"));
@@ -39,6 +39,18 @@ absl::StatusOr<v1::CustomerProfile> InspectCustomer(const Recommender& r, absl::
   p.set_bundle_version(r.version());
   p.set_features_as_of(FormatDate(r.as_of()));
   p.set_age(-1);
+  const ArticleTable& t = r.articles();
+  if (events != nullptr) {
+    for (auto e = events->rbegin(); e != events->rend() && p.recorded_purchases_size() < max_purchases; ++e) {
+      const int64_t row = t.Row(e->article_id());
+      if (e->day() < r.as_of() || row < 0) continue;  // as Recommender::ApplyEvents
+      v1::PurchaseView* v = p.add_recorded_purchases();
+      Describe(t, row, e->article_id(), v->mutable_article());
+      v->set_date(FormatDate(e->day()));
+      v->set_price(e->price());
+      v->set_sales_channel_id(e->channel());
+    }
+  }
   absl::StatusOr<config::CustomerRecord> rec = r.StoredRecord(customer_id);
   if (absl::IsNotFound(rec.status())) return p;
   if (!rec.ok()) return rec.status();
@@ -52,7 +64,6 @@ absl::StatusOr<v1::CustomerProfile> InspectCustomer(const Recommender& r, absl::
     p.set_active(space.CustomerFieldText(4, rec->fields(4)));
   }
   p.set_purchase_count(rec->purchase_count());
-  const ArticleTable& t = r.articles();
   const int n = rec->purchase_article_ids_size();
   for (int i = n - 1; i >= 0 && p.purchases_size() < max_purchases; --i) {
     v1::PurchaseView* v = p.add_purchases();

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -19,7 +20,10 @@ namespace hmrec {
 
 // INVALID_ARGUMENT for an id that is not 64 lowercase hex characters; a
 // customer the bundle does not know gets known = false and no history.
+// `events` (may be null): the customer's purchases recorded online; those
+// Recommend applies (after the bundle's data, of articles it has) are listed.
 absl::StatusOr<v1::CustomerProfile> InspectCustomer(const Recommender& r, absl::string_view customer_id,
+                                                    const std::vector<config::StoredEvent>* events = nullptr,
                                                     int max_purchases = 50);
 
 // The articles of `request` in its order (ids the bundle lacks left out);

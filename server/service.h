@@ -66,6 +66,8 @@ class RecommenderService final : public v1::Recommender::CallbackService {
   // `max_events` a call, articles checked against `bundles`' current one.
   // Without this call RecordPurchases is UNIMPLEMENTED.
   void EnableRecording(EventStore* store, int max_events, const BundleHolder* bundles);
+  // The event store RecordPurchases writes to (null when recording is off).
+  EventStore* events() const { return events_; }
   grpc::ServerUnaryReactor* RecordPurchases(grpc::CallbackServerContext* context,
                                             const v1::RecordPurchasesRequest* request,
                                             v1::RecordPurchasesResponse* response) override;

@@ -1,10 +1,11 @@
 """Drives the inspector page in headless chromium and compares what it
 renders with the HTTP API's answers for the same requests.
 
-usage: inspector_test.py HTTP_BASE DATA_DIR SCREENSHOT.png PROFILE_DIR
+usage: inspector_test.py HTTP_BASE SCREENSHOT.png PROFILE_DIR CUSTOMER RECORDED_ARTICLE
+
+CUSTOMER: one with a long history; RECORDED_ARTICLE: an article the test
+recorded (RecordPurchases) for them after the bundle's data.
 """
-import collections
-import csv
 import json
 import sys
 import urllib.request
@@ -15,7 +16,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-BASE, DATA, SHOT, PROFILE = sys.argv[1:5]
+BASE, SHOT, PROFILE, CUSTOMER, RECORDED = sys.argv[1:6]
 
 
 def api(path, body=None):
@@ -95,9 +96,8 @@ try:
               driver.find_elements(By.CSS_SELECTOR, "#index_group option") if o.get_attribute("value")]
     assert groups == api("/v1/filters")["index_group_names"], groups
 
-    # The customer with the most purchases: a full profile and history.
-    counts = collections.Counter(r["customer_id"] for r in csv.DictReader(open(DATA + "/transactions_train.csv")))
-    customer = counts.most_common(1)[0][0]
+    # A customer with a long history (and one purchase recorded online).
+    customer = CUSTOMER
     submit(driver, customer)
     want, _ = check_same(driver, customer)
     assert not want.get("fallback") and want.get("ranked"), want
@@ -105,10 +105,16 @@ try:
     assert "ordered by the ranker" in driver.find_element(By.ID, "personal").text
     profile = api("/v1/customers/" + customer)
     assert profile["known"] and profile["purchases"], profile
+    # The recorded purchase: in the API's profile, applied by Recommend, listed first and marked.
+    recorded = profile.get("recorded_purchases", [])
+    assert [p["article"]["article_id"] for p in recorded] == [RECORDED], recorded
+    assert want.get("events_applied") == 1, want
     rows = driver.find_elements(By.CSS_SELECTOR, "#purchases tr")
     assert [r.get_attribute("data-article-id") for r in rows] == \
-        [p["article"]["article_id"] for p in profile["purchases"]]
-    assert rows[0].find_elements(By.TAG_NAME, "td")[0].text == profile["purchases"][0]["date"]
+        [p["article"]["article_id"] for p in recorded + profile["purchases"]]
+    assert rows[0].get_attribute("data-recorded") == "1" and "(recorded)" in rows[0].text, rows[0].text
+    assert rows[1].get_attribute("data-recorded") is None
+    assert rows[1].find_elements(By.TAG_NAME, "td")[0].text == profile["purchases"][0]["date"]
     assert profile["age"] == -1 or str(profile["age"]) in driver.find_element(By.ID, "profile").text
     driver.save_screenshot(SHOT)
 
@@ -119,7 +125,7 @@ try:
     assert all(names[i]["index_group_name"] == group for i in want["article_ids"]), "index group filter"
     submit(driver, customer, exclude_days=100000)
     want, _ = check_same(driver, customer, exclude_days=100000)
-    bought = {p["article"]["article_id"] for p in profile["purchases"]}
+    bought = {p["article"]["article_id"] for p in recorded + profile["purchases"]}
     assert not bought & set(want["article_ids"]), "exclude purchased filter"
 
     # A customer the bundle does not know: the fallback, flagged.

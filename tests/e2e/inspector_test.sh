@@ -34,8 +34,21 @@ curl -sf "$HTTP/inspect" > "$WORK/page.html" || fail "GET /inspect"
 grep -q "<title>hmrec inspector</title>" "$WORK/page.html" || fail "not the inspector page"
 if grep -Eq '(src|href)="(https?:)?//' "$WORK/page.html"; then fail "the page loads something from elsewhere"; fi
 
+# A purchase recorded online after the bundle's data: the page must list it
+# (marked) above the bundle's history.
+# (awk, not "sort | head": head closing the pipe fails the script under pipefail)
+read -r TOP ART < <(awk -F, 'NR > 1 { c[$2]++; a[$3]++ }
+  END { for (k in c) if (c[k] > bc || (c[k] == bc && k < b)) { bc = c[k]; b = k }
+        for (k in a) if (!ba || a[k] < ba || (a[k] == ba && k < r)) { ba = a[k]; r = k }
+        print b, r }' "$WORK/data/transactions_train.csv")
+printf 't_dat,customer_id,article_id,price,sales_channel_id\n2020-09-23,%s,%s,0.03,2\n' "$TOP" "$ART" \
+  > "$WORK/event.csv"
+GRPC=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$WORK/server.log" | grep -o '[0-9]*$')
+"$BUILD/client/hmrec_client" --server "127.0.0.1:$GRPC" --record "$WORK/event.csv" --quiet > /dev/null \
+  2> "$WORK/record.log" || fail "recording the event: $(cat "$WORK/record.log")"
+
 mkdir -p "$BUILD/tests/artifacts"
-HOME="$WORK" /usr/bin/python3 "$SRC/tests/e2e/inspector_test.py" "$HTTP" "$WORK/data" \
-  "$BUILD/tests/artifacts/inspector.png" "$WORK/chrome" || fail "the rendered page does not match the API"
+HOME="$WORK" /usr/bin/python3 "$SRC/tests/e2e/inspector_test.py" "$HTTP" \
+  "$BUILD/tests/artifacts/inspector.png" "$WORK/chrome" "$TOP" "$ART" || fail "the rendered page does not match the API"
 [[ -s "$BUILD/tests/artifacts/inspector.png" ]] || fail "no screenshot"
 echo "inspector: OK"
