@@ -158,15 +158,6 @@ absl::StatusOr<std::vector<torch::Tensor>> Collective::AllGather(const torch::Te
   return std::move(out[0]);
 }
 
-absl::Status Collective::Barrier(const std::string& what) {
-  try {
-    impl_->group->barrier()->wait(timeout_);
-  } catch (const std::exception& e) {
-    return Failed(what, e.what());
-  }
-  return absl::OkStatus();
-}
-
 absl::Status Collective::CheckSame(uint64_t digest, const std::string& what) {
   torch::Tensor mine = torch::tensor({static_cast<int64_t>(digest)}, torch::kInt64);
   absl::StatusOr<std::vector<torch::Tensor>> all = AllGather(mine, absl::StrCat("comparing ", what));

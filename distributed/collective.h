@@ -34,7 +34,6 @@ class Collective {
 
   int rank() const { return env_.rank; }
   int size() const { return env_.world_size; }
-  const LaunchEnv& env() const { return env_; }
 
   // Overwrites every rank's `tensors` with rank 0's, in place.
   absl::Status Broadcast(std::vector<torch::Tensor>& tensors, const std::string& what);
@@ -42,7 +41,6 @@ class Collective {
   absl::Status AllReduceSum(torch::Tensor& t, const std::string& what);
   // Every rank's `t` (the same shape and type on every rank), in rank order.
   absl::StatusOr<std::vector<torch::Tensor>> AllGather(const torch::Tensor& t, const std::string& what);
-  absl::Status Barrier(const std::string& what);
   // Fails naming the ranks whose `digest` differs from rank 0's.
   absl::Status CheckSame(uint64_t digest, const std::string& what);
 

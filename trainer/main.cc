@@ -17,7 +17,6 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/str_cat.h"
 #include "common/runtime.h"
 #include "common/text_proto.h"
 #include "data/dataset_cache.h"
@@ -82,10 +81,8 @@ int main(int argc, char** argv) {
   const bool progress = !absl::GetFlag(FLAGS_quiet) && rank0;
   std::unique_ptr<hmrec::Collective> collective;
   if (env->distributed()) {
-    if (cfg.batch_size() % env->world_size != 0) {
-      return Fail(absl::InvalidArgumentError(absl::StrCat(
-          "batch_size ", cfg.batch_size(), " (the global batch) is not a multiple of WORLD_SIZE ", env->world_size)));
-    }
+    // Before the rendezvous: a bad batch fails at once, not after the others wait.
+    if (absl::Status s = hmrec::CheckGlobalBatch(cfg.batch_size(), env->world_size); !s.ok()) return Fail(s);
     const int t = cfg.distributed().timeout_seconds() > 0 ? cfg.distributed().timeout_seconds() : 1800;
     std::fprintf(stderr, "trainer: %s: waiting for the other ranks (timeout %d s)\n", env->Describe().c_str(), t);
     absl::StatusOr<std::unique_ptr<hmrec::Collective>> c =

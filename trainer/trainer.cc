@@ -81,6 +81,12 @@ std::string UtcNow(const char* format) {
 
 }  // namespace
 
+absl::Status CheckGlobalBatch(int64_t batch_size, int world_size) {
+  if (batch_size % world_size == 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("batch_size ", batch_size, " (the global batch) is not a multiple of WORLD_SIZE ", world_size));
+}
+
 absl::StatusOr<Holdout> ReadHoldout(const std::string& truth_path, const Dataset& ds, int64_t* unknown) {
   ASSIGN_OR_RETURN(evaluate::Truth truth, evaluate::ReadTruth(truth_path));
   // Customer index order: the same held-out set in the same order every run.
@@ -175,8 +181,6 @@ struct Trainer::Impl {
   Collective* collective = nullptr;
   int rank() const { return collective ? collective->rank() : 0; }
   int world() const { return collective ? collective->size() : 1; }
-  // Wall seconds spent in collectives in the last epoch, and steps.
-  double collective_seconds = 0;
 
   std::string CheckpointDir(int epoch) const {
     return (fs::path(options.work_dir) / "checkpoints" / absl::StrFormat("epoch-%03d", epoch)).string();
@@ -262,10 +266,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::TrainerCo
   if (impl->options.resume) RETURN_IF_ERROR(impl->LoadLastCheckpoint());
   impl->collective = impl->options.collective;
   if (impl->collective != nullptr) {
-    if (cfg.batch_size() % impl->world() != 0) {
-      return absl::InvalidArgumentError(absl::StrCat("batch_size ", cfg.batch_size(), " (the global batch) is not a ",
-                                                     "multiple of WORLD_SIZE ", impl->world()));
-    }
+    RETURN_IF_ERROR(CheckGlobalBatch(cfg.batch_size(), impl->world()));
     RETURN_IF_ERROR(impl->SyncStart());
   }
   return std::unique_ptr<Trainer>(new Trainer(std::move(impl)));
@@ -325,9 +326,8 @@ absl::Status Trainer::Impl::StepTables(const std::vector<Gathered*>& tables) {
   for (size_t t = 0; t < nt; ++t) {
     const torch::Tensor& table = t < 2 ? (t == 0 ? customer->field_table()->weight : customer->history_table()->weight)
                                        : article->field_table()->weight;
-    thread_local std::vector<int32_t> position;
+    thread_local std::vector<int32_t> position;  // as in Gather: -1 everywhere between uses
     if (position.size() < static_cast<size_t>(table.size(0))) position.resize(table.size(0), -1);
-    std::fill(position.begin(), position.end(), -1);
     const int64_t d = dims[t];
     std::vector<int64_t> unique;
     std::vector<float> sum;
@@ -346,6 +346,7 @@ absl::Status Trainer::Impl::StepTables(const std::vector<Gathered*>& tables) {
         for (int64_t k = 0; k < d; ++k) dst[k] += gp[i * d + k];
       }
     }
+    for (int64_t u : unique) position[u] = -1;
     const torch::Tensor urows = torch::tensor(unique, torch::kInt64);
     const torch::Tensor ugrad =
         torch::from_blob(sum.data(), {static_cast<int64_t>(unique.size()), d}, torch::kFloat32).clone();
@@ -527,7 +528,7 @@ absl::StatusOr<EpochMetrics> Trainer::Impl::RunEpoch(int epoch) {
   m.loss = steps ? loss_sum / steps : 0;
   m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   m.examples_per_second = m.seconds > 0 ? steps * bs / m.seconds : 0;
-  if (collective != nullptr) collective_seconds = collective->seconds();
+  if (collective != nullptr && steps > 0) m.collective_ms_per_step = 1000.0 * collective->seconds() / steps;
   return m;
 }
 
@@ -604,8 +605,6 @@ absl::StatusOr<std::vector<EpochMetrics>> Trainer::Train() {
       // be bit-identical; a difference is a bug, not noise.
       RETURN_IF_ERROR(
           m.collective->CheckSame(ParameterDigest(), absl::StrCat("the parameters after epoch ", epoch + 1)));
-      const size_t steps = m.data.examples().size() / static_cast<size_t>(m.cfg.batch_size());
-      em.collective_ms_per_step = steps ? 1000.0 * m.collective_seconds / static_cast<double>(steps) : 0;
       if (m.rank() != 0) {
         // Rank 0 evaluates, checkpoints and writes the metrics.
         if (m.options.show_progress) {

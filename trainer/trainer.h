@@ -26,6 +26,10 @@ namespace hmrec {
 
 class Collective;
 
+// With several ranks, batch_size is the global batch: each rank takes an
+// equal share, so it must divide by the number of ranks.
+absl::Status CheckGlobalBatch(int64_t batch_size, int world_size);
+
 // Held-out purchases: customer index -> distinct article ids bought.
 struct Holdout {
   std::vector<uint32_t> customers;
