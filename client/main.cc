@@ -169,10 +169,7 @@ int ShowOne(const std::string& id) {
 
 int WriteAll() {
   std::string path = absl::GetFlag(FLAGS_customers);
-  if (path.empty() && !absl::GetFlag(FLAGS_data).empty()) {
-    path = std::filesystem::exists(InData("sample_submission.csv")) ? InData("sample_submission.csv")
-                                                                    : InData("customers.csv");
-  }
+  if (path.empty() && !absl::GetFlag(FLAGS_data).empty()) path = hmrec::CustomerListIn(absl::GetFlag(FLAGS_data));
   if (path.empty()) return Fail("--all-customers needs --customers FILE or --data DIR");
   auto ids = hmrec::ReadCustomerIds(path);
   if (!ids.ok()) return Fail(std::string(ids.status().message()));

@@ -1,6 +1,7 @@
 #include "data/customer_list.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <memory>
 
 #include "absl/container/flat_hash_map.h"
@@ -10,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "data/csv.h"
+#include "data/hm_data.h"
 #include "data/ids.h"
 
 namespace hmrec {
@@ -39,6 +41,12 @@ absl::StatusOr<std::vector<std::string>> ReadCustomerIds(const std::string& path
   }
   if (ids.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": no customers"));
   return ids;
+}
+
+std::string CustomerListIn(const std::string& data_dir) {
+  const std::filesystem::path d(data_dir);
+  return std::filesystem::exists(d / "sample_submission.csv") ? (d / "sample_submission.csv").string()
+                                                              : (d / "customers.csv").string();
 }
 
 void Shard::Range(int64_t n) {

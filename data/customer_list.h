@@ -18,6 +18,10 @@ namespace hmrec {
 // must have each customer once), or an empty list.
 absl::StatusOr<std::vector<std::string>> ReadCustomerIds(const std::string& path);
 
+// The customer list of a Kaggle data directory, in submission order:
+// DIR/sample_submission.csv when present, else DIR/customers.csv.
+std::string CustomerListIn(const std::string& data_dir);
+
 // Part I of N of a customer list, for batch scoring on several machines:
 // "I/N" with 0 <= I < N. Parts are contiguous runs of the list in its order,
 // their lengths differ by at most one, and parts 0..N-1 joined in order are

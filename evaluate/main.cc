@@ -8,7 +8,6 @@
 //                           [--customers SPLIT/train/customers.csv] [--json m.json]
 
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -141,11 +140,8 @@ int RunScore() {
 
 int RunMerge(const std::vector<std::string>& parts) {
   std::string customers = absl::GetFlag(FLAGS_customers);
-  if (customers.empty() && !absl::GetFlag(FLAGS_data).empty()) {
-    const std::filesystem::path d(absl::GetFlag(FLAGS_data));
-    customers = std::filesystem::exists(d / "sample_submission.csv") ? (d / "sample_submission.csv").string()
-                                                                     : (d / "customers.csv").string();
-  }
+  if (customers.empty() && !absl::GetFlag(FLAGS_data).empty())
+    customers = hmrec::CustomerListIn(absl::GetFlag(FLAGS_data));
   if (customers.empty() || absl::GetFlag(FLAGS_out).empty() || parts.empty()) {
     return Fail(absl::InvalidArgumentError(
         "merge needs --customers FILE (or --data DIR), --out FILE and the parts, e.g. hmrec_evaluate merge --data "
