@@ -7,12 +7,10 @@
 #include <cstring>
 #include <mutex>
 #include <string>
-#include <vector>
 
 #include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/str_cat.h"
-#include "data/ids.h"
 #include "server/inspector.h"
 
 namespace hmrec {
@@ -125,25 +123,16 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const HttpApiOptions& op
   std::unique_ptr<HttpApi> api(new HttpApi(options, service, bundles));
   // civetweb takes "host:port" (IPv4) as its listening port.
   const std::string threads = std::to_string(std::max(1, options.threads));
-  std::string listen = options.address;
-  std::vector<const char*> mg_options = {"num_threads", threads.c_str(), "request_timeout_ms", "60000"};
-  if (!options.tls.cert_file().empty()) {
-    // Debian 12's civetweb (1.15) loads OpenSSL at run time by the 1.1 API's
-    // names; OpenSSL 3 no longer exports SSL_get_peer_certificate, so every
-    // HTTPS connection calls a null pointer (docs/OPERATIONS.md "TLS").
-    // Refuse at start rather than crash on the first request.
-    return absl::FailedPreconditionError(
-        "http_address with tls { } is not supported: Debian's civetweb cannot serve HTTPS with OpenSSL 3 "
-        "(terminate TLS for the HTTP port in front of the server, or leave http_address empty)");
-  }
-  mg_options.insert(mg_options.end(), {"listening_ports", listen.c_str(), nullptr});
+  const char* mg_options[] = {"num_threads", threads.c_str(),   "request_timeout_ms",
+                              "60000",       "listening_ports", options.address.c_str(),
+                              nullptr};
   mg_callbacks callbacks{};
-  // civetweb's own errors (TLS handshakes, sockets) go to the server's log.
+  // civetweb's own errors (sockets, malformed requests) go to the server's log.
   callbacks.log_message = [](const mg_connection*, const char* message) {
     std::fprintf(stderr, "server: http: %s\n", message);
     return 1;
   };
-  api->ctx_ = mg_start(&callbacks, api.get(), mg_options.data());
+  api->ctx_ = mg_start(&callbacks, api.get(), mg_options);
   if (api->ctx_ == nullptr) return absl::UnavailableError(absl::StrCat("cannot serve HTTP on ", options.address));
   mg_set_request_handler(api->ctx_, "/v1/recommend$", &HttpApi::HandleRecommend, api.get());
   mg_set_request_handler(api->ctx_, "/v1/bundle$", &HttpApi::HandleBundle, api.get());
@@ -244,23 +233,7 @@ int HttpApi::HandleCustomer(mg_connection* conn, void* self) {
   const std::string uri = mg_get_request_info(conn)->local_uri;
   constexpr absl::string_view kPrefix = "/v1/customers/";
   const absl::string_view id = absl::string_view(uri).substr(std::min(uri.size(), kPrefix.size()));
-  // The purchases recorded online, as Recommend would see them; a store
-  // failure is shown, not fatal (Recommend answers from the bundle then).
-  std::vector<config::StoredEvent> events;
-  std::string events_error;
-  if (EventStore* store = api->service_->events(); store != nullptr && IsValidCustomerId(id)) {
-    std::vector<std::vector<config::StoredEvent>> found;
-    const absl::Status s = store->Lookup({id}, &found);
-    if (s.ok() && found.size() == 1) {
-      events = std::move(found[0]);
-    } else if (!s.ok()) {
-      events_error = absl::StrCat("recorded purchases unavailable: ", s.message());
-    }
-  }
-  absl::StatusOr<v1::CustomerProfile> p =
-      InspectCustomer(*api->bundles_->Current()->recommender, id, api->service_->events() ? &events : nullptr);
-  if (p.ok() && !events_error.empty()) p->set_recorded_purchases_error(events_error);
-  return ReplyResult(conn, p);
+  return ReplyResult(conn, InspectCustomer(*api->bundles_->Current()->recommender, id, api->service_->events()));
 }
 
 int HttpApi::HandleRandomCustomer(mg_connection* conn, void* self) {

@@ -21,11 +21,12 @@
 //   GET /healthz        200 while the process serves
 //   GET /readyz         200 while it accepts calls, 503 once draining
 //
-// Plain HTTP only: with the config's tls { } the server refuses to start the
-// HTTP port. Debian 12's civetweb (1.15) resolves OpenSSL by the 1.1 API's
-// names at run time and OpenSSL 3 does not export SSL_get_peer_certificate,
-// so each HTTPS connection would call a null pointer (checked: segfault in
-// civetweb-worker). Terminate TLS in front of it (ingress or mesh).
+// Plain HTTP only: with the config's tls { } the server refuses to start
+// with an HTTP port (ValidateServerConfig). Debian 12's civetweb (1.15)
+// resolves OpenSSL by the 1.1 API's names at run time and OpenSSL 3 does not
+// export SSL_get_peer_certificate, so each HTTPS connection would call a null
+// pointer (checked: segfault in civetweb-worker). Terminate TLS in front of
+// it (ingress or mesh).
 //
 // Handlers run on civetweb's threads and wait for their batch.
 
@@ -48,9 +49,6 @@ struct HttpApiOptions {
   int64_t max_body_bytes = 1 << 20;  // larger request bodies get 413
   int threads = 8;                   // civetweb's connection threads
   int deadline_ms = 30000;           // per call (HTTP has no deadline header)
-  // The gRPC port's TLS settings (ServerConfig.tls). With a certificate,
-  // Start() refuses: see the note at the top.
-  config::TlsConfig tls;
 };
 
 class HttpApi {

@@ -29,7 +29,7 @@ void Describe(const ArticleTable& t, int64_t row, int32_t article_id, v1::Articl
 }  // namespace
 
 absl::StatusOr<v1::CustomerProfile> InspectCustomer(const Recommender& r, absl::string_view customer_id,
-                                                    const std::vector<config::StoredEvent>* events, int max_purchases) {
+                                                    EventStore* events, int max_purchases) {
   if (!IsValidCustomerId(customer_id)) {
     return absl::InvalidArgumentError(
         absl::StrCat("customer id '", customer_id.substr(0, 80), "' is not 64 lowercase hex characters"));
@@ -41,14 +41,18 @@ absl::StatusOr<v1::CustomerProfile> InspectCustomer(const Recommender& r, absl::
   p.set_age(-1);
   const ArticleTable& t = r.articles();
   if (events != nullptr) {
-    for (auto e = events->rbegin(); e != events->rend() && p.recorded_purchases_size() < max_purchases; ++e) {
-      const int64_t row = t.Row(e->article_id());
-      if (e->day() < r.as_of() || row < 0) continue;  // as Recommender::ApplyEvents
-      v1::PurchaseView* v = p.add_recorded_purchases();
-      Describe(t, row, e->article_id(), v->mutable_article());
-      v->set_date(FormatDate(e->day()));
-      v->set_price(e->price());
-      v->set_sales_channel_id(e->channel());
+    std::vector<std::vector<config::StoredEvent>> found;
+    if (const absl::Status s = events->Lookup({customer_id}, &found); !s.ok()) {
+      p.set_recorded_purchases_error(absl::StrCat("recorded purchases unavailable: ", s.message()));
+    } else {
+      for (auto e = found[0].rbegin(); e != found[0].rend() && p.recorded_purchases_size() < max_purchases; ++e) {
+        if (!r.AppliesEvent(*e)) continue;
+        v1::PurchaseView* v = p.add_recorded_purchases();
+        Describe(t, t.Row(e->article_id()), e->article_id(), v->mutable_article());
+        v->set_date(FormatDate(e->day()));
+        v->set_price(e->price());
+        v->set_sales_channel_id(e->channel());
+      }
     }
   }
   absl::StatusOr<config::CustomerRecord> rec = r.StoredRecord(customer_id);

@@ -9,10 +9,10 @@
 
 #include <cstdint>
 #include <string>
-#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "events/event_store.h"
 #include "proto/recommender.pb.h"
 #include "server/recommender.h"
 
@@ -20,11 +20,12 @@ namespace hmrec {
 
 // INVALID_ARGUMENT for an id that is not 64 lowercase hex characters; a
 // customer the bundle does not know gets known = false and no history.
-// `events` (may be null): the customer's purchases recorded online; those
-// Recommend applies (after the bundle's data, of articles it has) are listed.
+// `events` (may be null: recording off): the customer's purchases recorded
+// online that Recommend applies are listed; when the store cannot be read
+// the profile says so (recorded_purchases_error) and shows the bundle's
+// history only, as Recommend would answer from it.
 absl::StatusOr<v1::CustomerProfile> InspectCustomer(const Recommender& r, absl::string_view customer_id,
-                                                    const std::vector<config::StoredEvent>* events = nullptr,
-                                                    int max_purchases = 50);
+                                                    EventStore* events = nullptr, int max_purchases = 50);
 
 // The articles of `request` in its order (ids the bundle lacks left out);
 // INVALID_ARGUMENT naming an id that is not 10 digits, or more than 1000 ids.

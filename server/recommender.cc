@@ -243,7 +243,7 @@ int Recommender::ApplyEvents(const std::vector<config::StoredEvent>& events, boo
   const int32_t day = as_of_ - 1;
   std::vector<const config::StoredEvent*> fresh;
   for (const config::StoredEvent& e : events) {
-    if (e.day() >= as_of_ && article_row_.contains(e.article_id())) fresh.push_back(&e);
+    if (AppliesEvent(e)) fresh.push_back(&e);
   }
   if (fresh.empty()) return 0;
   if (!known) {

@@ -170,6 +170,11 @@ class Recommender {
   // The stored record of one customer (NOT_FOUND when the store does not
   // know them), as the bundle has it, without recorded events.
   absl::StatusOr<config::CustomerRecord> StoredRecord(absl::string_view customer_id) const;
+  // Recommend applies a recorded purchase only when it is after the
+  // bundle's data and of an article the bundle has.
+  bool AppliesEvent(const config::StoredEvent& e) const {
+    return e.day() >= as_of_ && article_row_.contains(e.article_id());
+  }
   // A known customer at or after `key` in the store's order (wrapping).
   absl::StatusOr<std::string> CustomerAtOrAfter(absl::string_view key) const { return store_->KeyAtOrAfter(key); }
 

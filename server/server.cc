@@ -163,7 +163,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
     HttpApiOptions ho;
     ho.address = config.http_address();
     ho.max_body_bytes = config.max_http_body_bytes();
-    ho.tls = config.tls();
     ASSIGN_OR_RETURN(s->http_, HttpApi::Start(ho, s->service_.get(), bundles));
   }
 

@@ -14,10 +14,12 @@
 
 #include "data/dates.h"
 #include "data/ids.h"
+#include "events/redis_event_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "prometheus/text_serializer.h"
 #include "proto/recommender.grpc.pb.h"
+#include "server/inspector.h"
 #include "server/server.h"
 #include "tests/unit/redis_process.h"
 #include "tests/unit/test_util.h"
@@ -304,6 +306,48 @@ TEST_F(RecordTest, ReplicasShareRedisAndSurviveItsOutage) {
   EXPECT_EQ(resp.recorded(), 1);
   ASSERT_TRUE(Recommend(stub_b.get(), customer, 12, &r).ok());
   EXPECT_EQ(r.events_applied(), 2) << "the event acknowledged before the crash, and the new one";
+}
+
+// The inspector's profile lists the purchases Recommend applies (after the
+// bundle's data, of its articles) from the shared store, and says so, still
+// answering from the bundle, when the store cannot be read.
+TEST_F(RecordTest, TheInspectorListsAppliedEventsAndNamesAnUnreadableStore) {
+  ASSERT_TRUE(RedisProcess::Available()) << "redis-server is missing: deploy/install_deps.sh installs it";
+  TempDir redis_dir;
+  RedisProcess redis(redis_dir.path(), hmrec::testing::FreePort());
+  ASSERT_TRUE(redis.Start());
+  auto store = RedisEventStore::Open(redis.address(), 500, 28);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto r = Recommender::Load(dir_->File("bundles/v1"), RecommenderOptions());
+  ASSERT_TRUE(r.ok()) << r.status();
+  const std::string customer(ds_->customer_id(12));
+  auto event = [&](const std::string& id, int32_t article, int32_t day) {
+    RecordedPurchase p;
+    p.customer_id = customer;
+    p.event.set_event_id(id);
+    p.event.set_article_id(article);
+    p.event.set_day(day);
+    p.event.set_price(0.02f);
+    p.event.set_channel(1);
+    return p;
+  };
+  const int32_t fresh = ds_->articles[3].article_id, old = ds_->articles[5].article_id;
+  ASSERT_TRUE((*store)->Record({event("in-bundle", old, ds_->last_day), event("new", fresh, ds_->last_day + 1)}).ok());
+
+  auto p = InspectCustomer(**r, customer, store->get());
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_EQ(p->recorded_purchases_size(), 1) << "only the event after the bundle's data applies";
+  EXPECT_EQ(p->recorded_purchases(0).article().article_id(), ArticleText(fresh));
+  EXPECT_EQ(p->recorded_purchases(0).date(), FormatDate(ds_->last_day + 1));
+  EXPECT_TRUE(p->recorded_purchases_error().empty());
+  const int stored = p->purchases_size();
+
+  redis.Stop(SIGKILL);
+  p = InspectCustomer(**r, customer, store->get());
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->recorded_purchases_size(), 0);
+  EXPECT_THAT(p->recorded_purchases_error(), HasSubstr("recorded purchases unavailable"));
+  EXPECT_EQ(p->purchases_size(), stored) << "the bundle's history is still shown";
 }
 
 }  // namespace
