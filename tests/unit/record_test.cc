@@ -337,9 +337,37 @@ TEST_F(RecordTest, TheInspectorListsAppliedEventsAndNamesAnUnreadableStore) {
   auto p = InspectCustomer(**r, customer, store->get());
   ASSERT_TRUE(p.ok()) << p.status();
   ASSERT_EQ(p->recorded_purchases_size(), 1) << "only the event after the bundle's data applies";
-  EXPECT_EQ(p->recorded_purchases(0).article().article_id(), ArticleText(fresh));
+  // Every attribute of the view is the article's, from the bundle's article table.
+  const v1::ArticleView& view = p->recorded_purchases(0).article();
+  const Article& a = ds_->articles[3];
+  EXPECT_EQ(view.article_id(), ArticleText(fresh));
+  EXPECT_EQ(view.prod_name(), a.prod_name);
+  EXPECT_EQ(view.product_type_name(), a.product_type_name);
+  EXPECT_EQ(view.product_group_name(), a.product_group_name);
+  EXPECT_EQ(view.colour_group_name(), a.colour_group_name);
+  EXPECT_EQ(view.index_group_name(), a.index_group_name);
+  EXPECT_EQ(view.garment_group_name(), a.garment_group_name);
+  EXPECT_EQ(view.department_name(), a.department_name);
   EXPECT_EQ(p->recorded_purchases(0).date(), FormatDate(ds_->last_day + 1));
   EXPECT_TRUE(p->recorded_purchases_error().empty());
+  // The profile is the customer's row of customers.csv, as the bundle encoded it.
+  const Customer& c = ds_->customers[12];
+  auto flag = [](int8_t v) { return v < 0 ? std::string() : std::string(v == 0 ? "0" : "1"); };
+  EXPECT_TRUE(p->known());
+  EXPECT_EQ(p->age(), c.age);
+  EXPECT_EQ(p->club_member_status(), ds_->club_member_status.Get(c.club_member_status));
+  EXPECT_EQ(p->fashion_news_frequency(), ds_->fashion_news_frequency.Get(c.fashion_news_frequency));
+  EXPECT_EQ(p->fn(), flag(c.fn));
+  EXPECT_EQ(p->active(), flag(c.active));
+  // The filter values are every article's, sorted, without blanks.
+  const v1::FilterValues filters = FilterValuesOf(**r);
+  for (const auto* list :
+       {&filters.index_group_names(), &filters.product_group_names(), &filters.garment_group_names()}) {
+    EXPECT_TRUE(std::is_sorted(list->begin(), list->end()));
+    EXPECT_EQ(std::count(list->begin(), list->end(), ""), 0);
+  }
+  EXPECT_THAT(filters.product_group_names(), ::testing::Contains(a.product_group_name));
+  EXPECT_THAT(filters.garment_group_names(), ::testing::Contains(a.garment_group_name));
   const int stored = p->purchases_size();
 
   redis.Stop(SIGKILL);
