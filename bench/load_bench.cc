@@ -32,6 +32,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "client/api_key.h"
 #include "common/metrics.h"
 #include "data/customer_list.h"
 #include "proto/recommender.grpc.pb.h"
@@ -46,6 +47,8 @@ ABSL_FLAG(double, warmup_s, 1, "Calls made before measuring (not counted)");
 ABSL_FLAG(int, k, 12, "Articles per customer");
 ABSL_FLAG(int, deadline_ms, 5000, "Deadline of each call");
 ABSL_FLAG(int, channels, 0, "gRPC channels (connections) shared by the clients; 0: one per 16 clients");
+ABSL_FLAG(std::string, api_key_file, "",
+          "A file holding the API key sent with every call; default: $HMREC_API_KEY, else no key");
 ABSL_FLAG(double, rate, 0,
           "Open loop: calls per second offered in total, on a fixed schedule whatever the answers (use enough "
           "--concurrency to cover rate x latency); a refused call is not retried. 0: closed loop");
@@ -78,6 +81,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "load_bench: %s\n", std::string(ids.status().message()).c_str());
     return 1;
   }
+  absl::StatusOr<std::string> key = hmrec::LoadApiKey(absl::GetFlag(FLAGS_api_key_file));
+  if (!key.ok()) {
+    std::fprintf(stderr, "load_bench: %s\n", std::string(key.status().message()).c_str());
+    return 1;
+  }
   const int per_request = std::max(1, absl::GetFlag(FLAGS_ids_per_request));
   const int concurrency = std::max(1, absl::GetFlag(FLAGS_concurrency));
   const int n_channels =
@@ -88,7 +96,7 @@ int main(int argc, char** argv) {
     args.SetMaxReceiveMessageSize(64 << 20);
     args.SetInt("grpc.channel_id", c);  // distinct args: a connection per channel
     channels.push_back(
-        grpc::CreateCustomChannel(absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials(), args));
+        hmrec::CreateChannelWithKey(absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials(), args, *key));
     if (!channels.back()->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
       std::fprintf(stderr, "load_bench: cannot connect to %s\n", absl::GetFlag(FLAGS_server).c_str());
       return 1;

@@ -10,6 +10,10 @@
 //       cannot be served after the retries it exits 1 naming them, and writes nothing.
 //       With --shard I/N it serves only the I-th of N contiguous parts of that list (one part per
 //       machine or Job pod); `hmrec_evaluate merge` joins the parts into the same submission.
+//   hmrec_client --server HOST:PORT --record transactions.csv
+//       replays purchases as RecordPurchases events.
+//
+// Every mode sends the API key of --api_key_file (or $HMREC_API_KEY) with each call.
 
 #include <cstdio>
 #include <cstdlib>
@@ -25,6 +29,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "client/api_key.h"
 #include "client/batch_client.h"
 #include "client/recorder.h"
 #include "common/text_proto.h"
@@ -57,6 +62,9 @@ ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate chain, for servers 
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
 ABSL_FLAG(std::string, tls_server_name, "",
           "Name to verify in the server's certificate (default: the host of --server)");
+ABSL_FLAG(std::string, api_key_file, "",
+          "A file holding the API key sent with every call (authorization: Bearer KEY); default: the environment "
+          "variable HMREC_API_KEY, else no key");
 ABSL_FLAG(std::string, load_balancing, "pick_first",
           "gRPC load-balancing policy: pick_first, or round_robin to spread calls over every address the "
           "server name resolves to (e.g. dns:///hmrec-server-headless:50051 in Kubernetes)");
@@ -101,7 +109,12 @@ std::shared_ptr<grpc::Channel> Connect() {
   }
   args.SetMaxReceiveMessageSize(256 << 20);
   args.SetLoadBalancingPolicyName(absl::GetFlag(FLAGS_load_balancing));
-  return grpc::CreateCustomChannel(absl::GetFlag(FLAGS_server), Credentials(), args);
+  absl::StatusOr<std::string> key = hmrec::LoadApiKey(absl::GetFlag(FLAGS_api_key_file));
+  if (!key.ok()) {
+    std::fprintf(stderr, "client: %s\n", std::string(key.status().message()).c_str());
+    std::exit(1);
+  }
+  return hmrec::CreateChannelWithKey(absl::GetFlag(FLAGS_server), Credentials(), args, *key);
 }
 
 std::string InData(const std::string& name) {

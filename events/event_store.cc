@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/text_proto.h"
 #include "events/redis_event_store.h"
 #include "events/rocksdb_event_store.h"
 
@@ -49,7 +51,24 @@ absl::Status ValidateEventConfig(const config::EventStoreConfig& c) {
 
 absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(const config::EventStoreConfig& c) {
   if (c.backend() == "rocksdb") return RocksEventStore::Open(c.path(), !c.no_sync(), c.horizon_days());
-  if (c.backend() == "redis") return RedisEventStore::Open(c.redis_address(), c.redis_timeout_ms(), c.horizon_days());
+  if (c.backend() == "redis") {
+    std::string password;
+    if (!c.redis_password_file().empty()) {
+      absl::StatusOr<std::string> text = ReadFileToString(c.redis_password_file());
+      if (!text.ok()) {
+        return absl::NotFoundError(
+            absl::StrCat("events.redis_password_file ", c.redis_password_file(), ": cannot read it"));
+      }
+      password = *std::move(text);
+      if (absl::EndsWith(password, "\n")) password.pop_back();
+      if (absl::EndsWith(password, "\r")) password.pop_back();
+      if (password.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("events.redis_password_file ", c.redis_password_file(), " is empty"));
+      }
+    }
+    return RedisEventStore::Open(c.redis_address(), c.redis_timeout_ms(), c.horizon_days(), std::move(password));
+  }
   return absl::InvalidArgumentError(absl::StrCat("events.backend = '", c.backend(), "': no store to open"));
 }
 

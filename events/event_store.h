@@ -47,6 +47,10 @@ class EventStore {
 
   // "rocksdb /path" or "redis host:port", for logs and errors.
   virtual std::string Describe() const = 0;
+
+  // OK when the store answers now. A store that does not (Redis down or
+  // refusing the password) is still usable: calls fail until it answers.
+  virtual absl::Status Ping() { return absl::OkStatus(); }
 };
 
 // Defaults of ServerConfig.events; `bundle_path` gives the rocksdb default
@@ -54,7 +58,9 @@ class EventStore {
 config::EventStoreConfig WithEventDefaults(config::EventStoreConfig c, const std::string& bundle_path);
 absl::Status ValidateEventConfig(const config::EventStoreConfig& c);
 
-// Opens the configured backend (not "off").
+// Opens the configured backend (not "off"). For redis, reads
+// redis_password_file (an unreadable or empty file is an error naming it)
+// and does not connect.
 absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(const config::EventStoreConfig& c);
 
 // Shared by the backends: the events of `list` a reader applies, given the

@@ -54,30 +54,35 @@ void RedisEventStore::ReplyFree::operator()(redisReply* r) const {
   if (r != nullptr) freeReplyObject(r);
 }
 
-RedisEventStore::RedisEventStore(std::string host, int port, int timeout_ms, int horizon_days)
+RedisEventStore::RedisEventStore(std::string host, int port, int timeout_ms, int horizon_days, std::string password)
     : host_(std::move(host)),
       port_(port),
       address_(absl::StrCat(host_, ":", port)),
       timeout_ms_(timeout_ms),
-      horizon_days_(horizon_days) {}
+      horizon_days_(horizon_days),
+      password_(std::move(password)) {}
 
 RedisEventStore::~RedisEventStore() {
   for (redisContext* c : idle_) redisFree(c);
 }
 
 absl::StatusOr<std::unique_ptr<RedisEventStore>> RedisEventStore::Open(const std::string& address, int timeout_ms,
-                                                                       int horizon_days) {
+                                                                       int horizon_days, std::string password) {
   const size_t colon = address.rfind(':');
   int port = 0;
   if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) || port <= 0 || port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("redis address '", address, "': expected host:port"));
   }
-  std::unique_ptr<RedisEventStore> s(new RedisEventStore(address.substr(0, colon), port, timeout_ms, horizon_days));
-  ASSIGN_OR_RETURN(Reply pong, s->Run({"PING"}, "PING"));
+  return std::unique_ptr<RedisEventStore>(
+      new RedisEventStore(address.substr(0, colon), port, timeout_ms, horizon_days, std::move(password)));
+}
+
+absl::Status RedisEventStore::Ping() {
+  ASSIGN_OR_RETURN(Reply pong, Run({"PING"}, "PING"));
   if (pong->type == REDIS_REPLY_ERROR) {
-    return absl::UnavailableError(absl::StrCat("event store redis ", address, ": PING: ", pong->str));
+    return absl::UnavailableError(absl::StrCat("event store redis ", address_, ": PING: ", pong->str));
   }
-  return s;
+  return absl::OkStatus();
 }
 
 absl::Status RedisEventStore::Error(const std::string& what, redisContext* c) const {
@@ -103,6 +108,18 @@ absl::StatusOr<redisContext*> RedisEventStore::Acquire(bool* reused) {
     return e;
   }
   redisSetTimeout(c, tv);
+  if (!password_.empty()) {
+    Reply auth(static_cast<redisReply*>(redisCommand(c, "AUTH %b", password_.data(), password_.size())));
+    if (auth == nullptr || auth->type == REDIS_REPLY_ERROR) {
+      // Redis's reply names the failure (WRONGPASS ...), never the password.
+      absl::Status e =
+          auth == nullptr
+              ? Error("AUTH", c)
+              : absl::UnavailableError(absl::StrCat("event store redis ", address_, ": AUTH refused: ", auth->str));
+      redisFree(c);
+      return e;
+    }
+  }
   return c;
 }
 

@@ -13,6 +13,10 @@
 // `appendonly yes` and `appendfsync always` Redis answers only after the
 // AOF is fsynced (deploy/k8s/redis.yaml).
 //
+// With a password (Redis `requirepass`, from events.redis_password_file),
+// every new connection sends AUTH first; a refused AUTH is UNAVAILABLE
+// naming it (never the password).
+//
 // Connections come from a small pool (hiredis contexts are not
 // thread-safe); a failed one is dropped. A call that fails on a pooled
 // connection (Redis restarted since) is tried once more on a new one: both
@@ -32,18 +36,21 @@ namespace hmrec {
 
 class RedisEventStore final : public EventStore {
  public:
-  // Connects once to check that Redis answers (UNAVAILABLE if not).
+  // INVALID_ARGUMENT for an address that is not host:port. Does not
+  // connect: Redis may be down at start (Ping says).
   static absl::StatusOr<std::unique_ptr<RedisEventStore>> Open(const std::string& address, int timeout_ms,
-                                                               int horizon_days);
+                                                               int horizon_days, std::string password = "");
   ~RedisEventStore() override;
 
   absl::StatusOr<RecordCounts> Record(const std::vector<RecordedPurchase>& events) override;
   absl::Status Lookup(const std::vector<absl::string_view>& customer_ids,
                       std::vector<std::vector<config::StoredEvent>>* out) override;
   std::string Describe() const override { return "redis " + address_; }
+  // Connects (and authenticates) and sends PING.
+  absl::Status Ping() override;
 
  private:
-  RedisEventStore(std::string host, int port, int timeout_ms, int horizon_days);
+  RedisEventStore(std::string host, int port, int timeout_ms, int horizon_days, std::string password);
   // A pooled connection (`*reused` true) or a new one.
   absl::StatusOr<redisContext*> Acquire(bool* reused);
   void Release(redisContext* c, bool healthy);
@@ -63,6 +70,7 @@ class RedisEventStore final : public EventStore {
   const std::string address_;
   const int timeout_ms_;
   const int horizon_days_;
+  const std::string password_;  // empty: no AUTH
   std::mutex mu_;
   std::vector<redisContext*> idle_;
 };

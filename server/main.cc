@@ -3,7 +3,8 @@
 //   hmrec_server --config configs/server.pbtxt [--listen 127.0.0.1:0] [--bundle B/current]
 //
 // Prints "listening on HOST:PORT" on stderr when ready. SIGHUP: look for a
-// new bundle now (hot swap; bundle_path is also polled). SIGTERM/SIGINT:
+// new bundle now (hot swap; bundle_path is also polled) and re-read the keys
+// file (auth { keys_file }; also polled). SIGTERM/SIGINT:
 // health goes NOT_SERVING, new calls are refused, in-flight calls get
 // shutdown_grace_seconds to finish, exit 0.
 
@@ -77,12 +78,13 @@ int main(int argc, char** argv) {
                (*server)->port());
   std::fprintf(stderr, "server: search kernel %s, %s\n", (*server)->search_kernel().c_str(),
                (*server)->ranking() ? "ranked by the bundle's ranker" : "retrieval only (no ranker, or ranking off)");
+  const char* scheme = cfg.tls().cert_file().empty() ? "http" : "https";
   if ((*server)->metrics_port() > 0) {
-    std::fprintf(stderr, "server: metrics on http://%s:%d/metrics\n",
+    std::fprintf(stderr, "server: metrics on %s://%s:%d/metrics\n", scheme,
                  cfg.metrics_address().substr(0, cfg.metrics_address().rfind(':')).c_str(), (*server)->metrics_port());
   }
   if ((*server)->http_port() > 0) {
-    std::fprintf(stderr, "server: HTTP/JSON API on http://%s:%d/v1/recommend, inspector page /inspect\n",
+    std::fprintf(stderr, "server: HTTP/JSON API on %s://%s:%d/v1/recommend, inspector page /inspect\n", scheme,
                  cfg.http_address().substr(0, cfg.http_address().rfind(':')).c_str(), (*server)->http_port());
   }
   std::fflush(stderr);
@@ -91,7 +93,8 @@ int main(int argc, char** argv) {
   while (true) {
     sigwait(&signals, &sig);
     if (sig != SIGHUP) break;
-    std::fprintf(stderr, "server: SIGHUP: checking %s for a new bundle\n", cfg.bundle_path().c_str());
+    std::fprintf(stderr, "server: SIGHUP: checking %s for a new bundle%s\n", cfg.bundle_path().c_str(),
+                 cfg.auth().keys_file().empty() ? "" : " and re-reading the keys file");
     (*server)->RequestReload();
   }
   std::fprintf(stderr, "server: signal %d: draining\n", sig);

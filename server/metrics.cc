@@ -17,7 +17,8 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
     : registry_(registry),
       requests_(prometheus::BuildHistogram()
                     .Name("hmrec_request_duration_seconds")
-                    .Help("Time from receiving a call to finishing it, by method and status code")
+                    .Help("Time from receiving a call to finishing it, by method, caller (the keys file's client name) "
+                          "and status code")
                     .Register(registry)),
       stages_(prometheus::BuildHistogram()
                   .Name("hmrec_stage_duration_seconds")
@@ -77,10 +78,40 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
                                  .Name("hmrec_event_lookup_failures_total")
                                  .Help("Batches answered from the bundle alone because the event store failed")
                                  .Register(registry)
-                                 .Add({})) {}
+                                 .Add({})),
+      auth_refused_(prometheus::BuildCounter()
+                        .Name("hmrec_auth_refused_total")
+                        .Help("Calls refused by auth, by method and reason: no_credential, malformed, unknown_key, "
+                              "unknown_certificate (UNAUTHENTICATED / 401), scope (PERMISSION_DENIED / 403)")
+                        .Register(registry)),
+      keys_reloads_(prometheus::BuildCounter()
+                        .Name("hmrec_auth_keys_reloads_total")
+                        .Help("Changes of the keys file seen, by result: loaded (now in force) or refused (did not "
+                              "parse; the keys in force stay)")
+                        .Register(registry)),
+      keys_loaded_(keys_reloads_.Add({{"result", "loaded"}})),
+      keys_refused_(keys_reloads_.Add({{"result", "refused"}})),
+      keys_in_force_(prometheus::BuildGauge()
+                         .Name("hmrec_auth_keys")
+                         .Help("Clients in the keys file in force (keys and certificate names)")
+                         .Register(registry)
+                         .Add({})) {}
 
-void ServerMetrics::ObserveRequest(const std::string& method, absl::StatusCode code, double seconds) {
-  requests_.Add({{"method", method}, {"code", absl::StatusCodeToString(code)}}, LatencyBuckets()).Observe(seconds);
+void ServerMetrics::ObserveRequest(const std::string& method, const std::string& caller, absl::StatusCode code,
+                                   double seconds) {
+  requests_.Add({{"method", method}, {"caller", caller}, {"code", absl::StatusCodeToString(code)}}, LatencyBuckets())
+      .Observe(seconds);
+}
+
+void ServerMetrics::CountAuthRefusal(const std::string& method, const std::string& reason) {
+  auth_refused_.Add({{"method", method}, {"reason", reason}}).Increment();
+}
+
+void ServerMetrics::SetAuthKeys(double entries) { keys_in_force_.Set(entries); }
+
+void ServerMetrics::ObserveKeysReload(bool ok, double entries) {
+  (ok ? keys_loaded_ : keys_refused_).Increment();
+  keys_in_force_.Set(entries);
 }
 
 void ServerMetrics::ObserveStage(const std::string& stage, double seconds) {

@@ -1,7 +1,7 @@
 #pragma once
 
 // The server's Prometheus metrics, built once and registered in one
-// registry (served over HTTP by prometheus::Exposer in main). Names follow
+// registry (served on the metrics port by server/http_server.h). Names follow
 // Prometheus conventions: base units, _seconds, _total. No customer id is
 // ever a label. Thread-safe (prometheus-cpp metrics are).
 
@@ -22,8 +22,18 @@ class ServerMetrics {
  public:
   explicit ServerMetrics(prometheus::Registry& registry);
 
-  // One finished call: its method, status code and duration.
-  void ObserveRequest(const std::string& method, absl::StatusCode code, double seconds);
+  // One finished call: its method, caller (a name from the keys file,
+  // "anonymous" without auth, "" when refused before it was known), status
+  // code and duration.
+  void ObserveRequest(const std::string& method, const std::string& caller, absl::StatusCode code, double seconds);
+  // A call refused by auth: the method (or HTTP route) and the reason
+  // (auth.h RefusalName: no_credential, malformed, unknown_key, ...).
+  void CountAuthRefusal(const std::string& method, const std::string& reason);
+  // One keys-file reload that saw a change: loaded or refused (the keys in
+  // force stay), and the entries in force after it.
+  void ObserveKeysReload(bool ok, double entries);
+  // The entries of the keys file read at start.
+  void SetAuthKeys(double entries);
   // One stage of a batch: "queue_wait", "feature_lookup", "tower", "search".
   void ObserveStage(const std::string& stage, double seconds);
   void ObserveBatch(double ids);
@@ -63,6 +73,11 @@ class ServerMetrics {
   prometheus::Counter& events_expired_;
   prometheus::Counter& events_in_bundle_;
   prometheus::Counter& event_lookup_failures_;
+  prometheus::Family<prometheus::Counter>& auth_refused_;
+  prometheus::Family<prometheus::Counter>& keys_reloads_;
+  prometheus::Counter& keys_loaded_;
+  prometheus::Counter& keys_refused_;
+  prometheus::Gauge& keys_in_force_;
 };
 
 }  // namespace hmrec

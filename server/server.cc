@@ -1,10 +1,5 @@
 #include "server/server.h"
 
-#include <netdb.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <climits>
@@ -30,44 +25,19 @@ absl::StatusOr<std::string> ReadPem(const std::string& what, const std::string& 
   return pem;
 }
 
-// Sends "GET path" to the HTTP server at `address` (its host; a wildcard
-// host is reached on loopback) on `port`, and requires a 200 answer within 5 s.
-absl::Status CheckHttpAnswers(const std::string& address, int port, const std::string& path) {
-  std::string host = address.substr(0, address.rfind(':'));
-  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
-  if (host == "::") host = "::1";
-  auto fail = [&](const std::string& why) {
-    return absl::UnavailableError(
-        absl::StrCat("metrics endpoint ", address, " (port ", port, ") does not serve ", path, ": ", why));
-  };
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0 || found == nullptr) {
-    return fail("cannot resolve " + host);
-  }
-  const int fd = socket(found->ai_family, SOCK_STREAM, 0);
-  const timeval timeout{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-  const bool connected = fd >= 0 && connect(fd, found->ai_addr, found->ai_addrlen) == 0;
-  freeaddrinfo(found);
-  std::string answer;
-  if (connected) {
-    const std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: ", host, "\r\n\r\n");
-    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
-      char buf[64];
-      ssize_t got;
-      while (answer.size() < 12 && (got = recv(fd, buf, sizeof(buf), 0)) > 0) answer.append(buf, got);
-    }
-  }
-  if (fd >= 0) close(fd);
-  if (!connected) return fail("cannot connect");
-  if (answer.rfind("HTTP/1.", 0) != 0 || answer.substr(9, 3) != "200") {
-    return fail(answer.empty() ? "no answer" : "answered '" + answer.substr(0, 12) + "'");
-  }
-  return absl::OkStatus();
+// The HTTP transport's options for `address` from the config.
+HttpServerOptions HttpOptions(const config::ServerConfig& c, const std::string& address, const char* name) {
+  HttpServerOptions o;
+  o.address = address;
+  o.tls = c.tls();
+  o.max_connections = c.max_http_connections();
+  o.idle_timeout_seconds = c.http_idle_timeout_seconds();
+  o.max_header_bytes = c.max_http_header_bytes();
+  o.max_body_bytes = c.max_http_body_bytes();
+  o.threads = c.http_threads();
+  o.grace = std::chrono::seconds(c.shutdown_grace_seconds());
+  o.name = name;
+  return o;
 }
 
 }  // namespace
@@ -98,10 +68,37 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(c
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig& raw_config) {
   const config::ServerConfig config = WithDefaults(raw_config);
   RETURN_IF_ERROR(ValidateServerConfig(config));
-  // Bad TLS settings fail before the (slow) bundle load.
+  // Bad TLS settings and keys files fail before the (slow) bundle load.
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, MakeServerCredentials(config.tls()));
   std::unique_ptr<Server> s(new Server());
   s->config_ = config;
+  s->registry_ = std::make_shared<prometheus::Registry>();
+  s->metrics_ = std::make_unique<ServerMetrics>(*s->registry_);
+  ServerMetrics* metrics = s->metrics_.get();
+  const std::string keys_file = config.auth().keys_file();
+  ASSIGN_OR_RETURN(s->auth_,
+                   Authenticator::Open(config.auth(), [metrics, keys_file](const absl::Status& status, size_t entries) {
+                     metrics->ObserveKeysReload(status.ok(), static_cast<double>(entries));
+                     if (status.ok()) {
+                       std::fprintf(stderr, "server: auth: %zu clients in force from %s\n", entries, keys_file.c_str());
+                     } else {
+                       std::fprintf(stderr,
+                                    "server: auth: refused the keys file: %s; the %zu clients in "
+                                    "force stay\n",
+                                    std::string(status.message()).c_str(), entries);
+                     }
+                     std::fflush(stderr);
+                   }));
+  if (s->auth_->enabled()) {
+    metrics->SetAuthKeys(static_cast<double>(s->auth_->entries()));
+    std::fprintf(stderr, "server: auth: %zu clients from %s\n", s->auth_->entries(), keys_file.c_str());
+  } else if (config.allow_unauthenticated()) {
+    std::fprintf(stderr,
+                 "server: WARNING: allow_unauthenticated: no auth { keys_file }, so anyone who reaches %s%s%s may "
+                 "call every API, record purchases and read customers' data\n",
+                 config.listen_address().c_str(), config.http_address().empty() ? "" : " or ",
+                 config.http_address().c_str());
+  }
   ConfigureThreads(config.compute_threads());
 
   RecommenderOptions ro;
@@ -117,23 +114,29 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
   ro.ranker_threads = std::max(1, config.search_threads() > 0 ? config.search_threads() : config.compute_threads());
   ASSIGN_OR_RETURN(s->bundles_, BundleHolder::Open(config.bundle_path(), ro));
 
-  s->registry_ = std::make_shared<prometheus::Registry>();
-  s->metrics_ = std::make_unique<ServerMetrics>(*s->registry_);
   s->metrics_->SetBundle(s->bundles_->Current()->version);
   if (!config.metrics_address().empty()) {
-    try {
-      s->exposer_ = std::make_unique<prometheus::Exposer>(config.metrics_address());
-    } catch (const std::exception& e) {
-      return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", config.metrics_address(), ": ", e.what()));
-    }
-    s->exposer_->RegisterCollectable(s->registry_);
-    // Listening is not serving: ask for /metrics once, as Prometheus will.
-    RETURN_IF_ERROR(CheckHttpAnswers(config.metrics_address(), s->metrics_port(), "/metrics"));
+    // TLS like the other ports, without asking for client certificates
+    // (Prometheus scrapes it; it needs no key).
+    HttpServerOptions mo = HttpOptions(config, config.metrics_address(), "metrics");
+    mo.tls.clear_client_ca_file();
+    mo.tls.clear_require_client_cert();
+    s->metrics_route_ = std::make_unique<MetricsRoute>(s->registry_);
+    ASSIGN_OR_RETURN(s->metrics_http_, HttpServer::Start(mo, s->metrics_route_.get()));
   }
 
   if (config.events().backend() != "off") {
     ASSIGN_OR_RETURN(s->events_, OpenEventStore(config.events()));
     std::fprintf(stderr, "server: recording purchases in %s\n", s->events_->Describe().c_str());
+    // A store that does not answer degrades the server, never stops it:
+    // Recommend answers from the bundle alone and RecordPurchases is
+    // UNAVAILABLE until it does.
+    if (const absl::Status ping = s->events_->Ping(); !ping.ok()) {
+      std::fprintf(stderr,
+                   "server: WARNING: %s; until it answers, Recommend serves from the bundle alone and "
+                   "RecordPurchases is UNAVAILABLE\n",
+                   std::string(ping.message()).c_str());
+    }
   }
 
   BatchQueueOptions qo;
@@ -152,7 +155,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
   limits.max_response_bytes = config.max_response_bytes();
   BundleHolder* bundles = s->bundles_.get();
   s->service_ = std::make_unique<RecommenderService>(
-      s->queue_.get(), limits, s->metrics_.get(),
+      s->queue_.get(), s->auth_.get(), limits, s->metrics_.get(),
       [bundles](const RequestFilters& f) { return bundles->Current()->recommender->CheckFilters(f); });
 
   if (s->events_ != nullptr) {
@@ -161,9 +164,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
 
   if (!config.http_address().empty()) {
     HttpApiOptions ho;
-    ho.address = config.http_address();
-    ho.max_body_bytes = config.max_http_body_bytes();
-    ASSIGN_OR_RETURN(s->http_, HttpApi::Start(ho, s->service_.get(), bundles));
+    ho.require_client_cert = config.tls().require_client_cert();
+    s->http_api_ = std::make_unique<HttpApi>(ho, s->service_.get(), bundles);
+    ASSIGN_OR_RETURN(s->http_,
+                     HttpServer::Start(HttpOptions(config, config.http_address(), "http"), s->http_api_.get()));
   }
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -172,6 +176,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
   builder.AddListeningPort(config.listen_address(), credentials, &s->port_);
   builder.RegisterService(s->service_.get());
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  // Request metadata up to the HTTP port's header bound: a malformed
+  // 10 KB authorization value reaches the auth check (UNAUTHENTICATED)
+  // instead of gRPC's 8 KiB default (RESOURCE_EXHAUSTED).
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, config.max_http_header_bytes());
   builder.SetMaxSendMessageSize(static_cast<int>(std::min<int64_t>(config.max_response_bytes(), INT32_MAX)));
   s->grpc_ = builder.BuildAndStart();
   if (!s->grpc_ || s->port_ == 0) {
@@ -185,13 +193,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
 
 Server::~Server() { Drain(); }
 
-int Server::metrics_port() const {
-  if (!exposer_) return 0;
-  auto ports = exposer_->GetListeningPorts();
-  return ports.empty() ? 0 : ports[0];
-}
-
 void Server::RequestReload() {
+  if (auth_ != nullptr) auth_->Reload().IgnoreError();  // the listener logs the outcome
   {
     std::lock_guard<std::mutex> lock(watch_mu_);
     reload_requested_ = true;
@@ -237,7 +240,7 @@ void Server::Watch() {
 void Server::Drain() {
   if (!grpc_ || drained_.exchange(true)) return;
   grpc_->GetHealthCheckService()->SetServingStatus(false);
-  if (http_) http_->SetDraining();
+  if (http_api_) http_api_->SetDraining();
   const int grace = config_.shutdown_grace_seconds();
   grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(grace));
   http_.reset();  // stops accepting; waits for its calls in flight (the queue still runs)

@@ -1,12 +1,14 @@
 #pragma once
 
-// The whole server, assembled from its config: the served bundle (with hot
-// swap), the batch queue and its workers, the gRPC service with health and
-// reflection, and Prometheus metrics over HTTP. hmrec_server's main() adds
-// only flags and signals; tests start the same object on 127.0.0.1:0.
+// The whole server, assembled from its config: who may call what (API keys,
+// server/auth.h), the served bundle (with hot swap), the batch queue and its
+// workers, the gRPC service with health and reflection, the HTTP/JSON API
+// and Prometheus metrics over HTTP(S). hmrec_server's main() adds only flags
+// and signals; tests start the same object on 127.0.0.1:0.
 //
-// Lifecycle: Start() loads and verifies the bundle (a missing or damaged one
-// is an error naming it) and listens. A watcher thread re-resolves
+// Lifecycle: Start() reads the keys file and the TLS files, loads and
+// verifies the bundle (a missing or damaged one is an error naming it) and
+// listens. A watcher thread re-resolves
 // bundle_path every bundle_watch_ms and on RequestReload() (SIGHUP), and swaps
 // in a changed bundle once it verified (BundleHolder). Drain() marks health
 // NOT_SERVING, refuses new calls, gives in-flight calls the grace period to
@@ -22,12 +24,13 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
-#include "prometheus/exposer.h"
 #include "prometheus/registry.h"
 #include "proto/config.pb.h"
+#include "server/auth.h"
 #include "server/batch_queue.h"
 #include "server/bundle_holder.h"
 #include "server/http_api.h"
+#include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/service.h"
 
@@ -45,8 +48,8 @@ class Server {
   ~Server();  // Drain()s if still serving
 
   int port() const { return port_; }
-  int metrics_port() const;                                    // 0 when metrics are off
-  int http_port() const { return http_ ? http_->port() : 0; }  // 0 when HTTP is off
+  int metrics_port() const { return metrics_http_ ? metrics_http_->port() : 0; }  // 0 when metrics are off
+  int http_port() const { return http_ ? http_->port() : 0; }                     // 0 when HTTP is off
   std::string version() const { return bundles_->Current()->version; }
   // How the current bundle's articles are searched (see Recommender).
   std::string search_kernel() const { return bundles_->Current()->recommender->search_kernel(); }
@@ -54,7 +57,8 @@ class Server {
   bool ranking() const { return bundles_->Current()->recommender->ranking(); }
   int64_t queued_ids() const { return queue_->queued_ids(); }
 
-  // Re-resolves bundle_path now, retrying a bundle refused before.
+  // Re-resolves bundle_path now, retrying a bundle refused before, and
+  // re-reads the keys file (SIGHUP).
   void RequestReload();
   // Stops serving: see the file comment. Idempotent.
   void Drain();
@@ -69,11 +73,14 @@ class Server {
   std::unique_ptr<BundleHolder> bundles_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<ServerMetrics> metrics_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<MetricsRoute> metrics_route_;
+  std::unique_ptr<HttpServer> metrics_http_;  // null when metrics_address is empty
+  std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<EventStore> events_;  // null when events.backend is off
   std::unique_ptr<BatchQueue> queue_;
   std::unique_ptr<RecommenderService> service_;
-  std::unique_ptr<HttpApi> http_;  // null when http_address is empty
+  std::unique_ptr<HttpApi> http_api_;
+  std::unique_ptr<HttpServer> http_;  // null when http_address is empty
   std::unique_ptr<grpc::Server> grpc_;
   int port_ = 0;
 

@@ -1,5 +1,7 @@
 #include "server/server_config.h"
 
+#include <arpa/inet.h>
+
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -17,6 +19,14 @@ void MakeAbsolute(const std::filesystem::path& base, std::string* path) {
 
 }  // namespace
 
+bool IsLoopbackAddress(const std::string& address) {
+  std::string host = address.substr(0, address.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host == "localhost" || host == "::1") return true;
+  in_addr v4{};
+  return inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
+}
+
 absl::StatusOr<config::ServerConfig> ReadServerConfig(const std::string& path) {
   config::ServerConfig cfg;
   RETURN_IF_ERROR(ReadTextProto(path, &cfg));
@@ -26,6 +36,8 @@ absl::StatusOr<config::ServerConfig> ReadServerConfig(const std::string& path) {
   MakeAbsolute(base, cfg.mutable_tls()->mutable_key_file());
   MakeAbsolute(base, cfg.mutable_tls()->mutable_client_ca_file());
   MakeAbsolute(base, cfg.mutable_events()->mutable_path());
+  MakeAbsolute(base, cfg.mutable_events()->mutable_redis_password_file());
+  MakeAbsolute(base, cfg.mutable_auth()->mutable_keys_file());
   return cfg;
 }
 
@@ -43,6 +55,10 @@ config::ServerConfig WithDefaults(config::ServerConfig c) {
   if (c.max_response_bytes() == 0) c.set_max_response_bytes(kDefaultMaxResponseBytes);
   if (c.ranking().empty()) c.set_ranking("on");
   if (c.max_http_body_bytes() == 0) c.set_max_http_body_bytes(1 << 20);
+  if (c.max_http_connections() == 0) c.set_max_http_connections(256);
+  if (c.http_idle_timeout_seconds() == 0) c.set_http_idle_timeout_seconds(30);
+  if (c.max_http_header_bytes() == 0) c.set_max_http_header_bytes(16 << 10);
+  if (c.http_threads() == 0) c.set_http_threads(2);
   *c.mutable_events() = WithEventDefaults(c.events(), c.bundle_path());
   return c;
 }
@@ -66,7 +82,9 @@ absl::Status ValidateServerConfig(const config::ServerConfig& c) {
        {Count{"max_batch_ids", c.max_batch_ids()}, Count{"max_delay_us", c.max_delay_us()},
         Count{"max_queued_ids", c.max_queued_ids()}, Count{"workers", c.workers()}, Count{"max_k", c.max_k()},
         Count{"max_ids_per_request", c.max_ids_per_request()}, Count{"max_response_bytes", c.max_response_bytes()},
-        Count{"max_http_body_bytes", c.max_http_body_bytes()}}) {
+        Count{"max_http_body_bytes", c.max_http_body_bytes()}, Count{"max_http_connections", c.max_http_connections()},
+        Count{"http_idle_timeout_seconds", c.http_idle_timeout_seconds()},
+        Count{"max_http_header_bytes", c.max_http_header_bytes()}, Count{"http_threads", c.http_threads()}}) {
     if (f.value < 1) return absl::InvalidArgumentError(absl::StrCat(f.name, " = ", f.value, ": must be at least 1"));
   }
   for (const Count& f : {Count{"compute_threads", c.compute_threads()}, Count{"search_threads", c.search_threads()},
@@ -94,13 +112,22 @@ absl::Status ValidateServerConfig(const config::ServerConfig& c) {
     return absl::InvalidArgumentError(absl::StrCat("ranking = '", c.ranking(), "': expected 'on' or 'off'"));
   }
   RETURN_IF_ERROR(ValidateEventConfig(c.events()));
-  if (!c.http_address().empty() && !c.tls().cert_file().empty()) {
-    // server/http_api.h: Debian 12's civetweb crashes on HTTPS with OpenSSL 3.
-    return absl::InvalidArgumentError(
-        "http_address with tls { }: the HTTP/JSON port cannot serve TLS (Debian's civetweb with OpenSSL 3); "
-        "terminate TLS for it in front of the server (ingress or mesh), or leave http_address empty");
-  }
   if (c.listen_address().empty()) return absl::InvalidArgumentError("listen_address is empty");
+  if (c.auth().keys_file().empty() && !c.allow_unauthenticated()) {
+    // Safe by default: without keys, only this machine may call.
+    struct Address {
+      const char* field;
+      const std::string& value;
+    };
+    for (const Address& a :
+         {Address{"listen_address", c.listen_address()}, Address{"http_address", c.http_address()}}) {
+      if (a.value.empty() || IsLoopbackAddress(a.value)) continue;
+      return absl::InvalidArgumentError(absl::StrCat(
+          a.field, " ", a.value, " is not a loopback address and there is no auth { keys_file }: anyone who reaches ",
+          "it could call every API. Give the server API keys (auth { keys_file: \"...\" }), listen on 127.0.0.1, or ",
+          "set allow_unauthenticated: true to serve without keys"));
+    }
+  }
   if (c.bundle_path().empty()) return absl::InvalidArgumentError("bundle_path is empty");
   return absl::OkStatus();
 }

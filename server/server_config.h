@@ -29,8 +29,13 @@ config::ServerConfig WithDefaults(config::ServerConfig config);
 // Checks a config after WithDefaults: INVALID_ARGUMENT naming the fields of
 // the first contradiction (a request the limits allow that the queue could
 // never take, a response the limits allow that clients could not receive,
-// a negative count, an unknown flat_search).
+// a negative count, an unknown flat_search), and a non-loopback gRPC or HTTP
+// address without auth { keys_file } unless allow_unauthenticated.
 absl::Status ValidateServerConfig(const config::ServerConfig& config);
+
+// True when `address` (host:port) is on this machine only: 127.0.0.0/8,
+// ::1 or localhost.
+bool IsLoopbackAddress(const std::string& address);
 
 // An upper bound on the serialised size of a RecommendResponse for `ids`
 // customers and `k` articles each.

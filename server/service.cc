@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "model/tower_runner.h"
+#include "server/audit.h"
 
 namespace hmrec {
 
@@ -76,27 +78,61 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-RecommenderService::RecommenderService(BatchQueue* queue, RequestLimits limits, ServerMetrics* metrics,
-                                       FilterCheck check_filters)
-    : queue_(queue), limits_(limits), metrics_(metrics), check_filters_(std::move(check_filters)) {}
+RecommenderService::RecommenderService(BatchQueue* queue, const Authenticator* auth, RequestLimits limits,
+                                       ServerMetrics* metrics, FilterCheck check_filters)
+    : queue_(queue), auth_(auth), limits_(limits), metrics_(metrics), check_filters_(std::move(check_filters)) {}
+
+Credentials RecommenderService::CredentialsOf(const grpc::CallbackServerContext* context) {
+  Credentials c;
+  const auto& metadata = context->client_metadata();
+  for (auto [it, end] = metadata.equal_range("authorization"); it != end; ++it) {
+    c.authorization.emplace_back(it->second.data(), it->second.size());
+  }
+  // Present only when the TLS handshake verified a client certificate
+  // against tls.client_ca_file (require_client_cert).
+  const std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
+  if (auth != nullptr && auth->IsPeerAuthenticated()) {
+    const std::vector<grpc::string_ref> cn = auth->FindPropertyValues("x509_common_name");
+    if (cn.size() == 1) c.peer_cn.assign(cn[0].data(), cn[0].size());
+  }
+  return c;
+}
+
+absl::StatusOr<Caller> RecommenderService::Authenticate(const Credentials& credentials, Scope scope,
+                                                        const std::string& method, Refusal* why) const {
+  Refusal refusal = Refusal::kNone;
+  std::string known;  // a caller without the scope is still named in the metrics
+  absl::StatusOr<Caller> caller = auth_->Check(credentials, scope, &refusal, &known);
+  if (why != nullptr) *why = refusal;
+  if (!caller.ok() && metrics_ != nullptr) {
+    metrics_->CountAuthRefusal(method, RefusalName(refusal));
+    metrics_->ObserveRequest(method, known, caller.status().code(), 0);
+  }
+  return caller;
+}
 
 grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerContext* context,
                                                         const v1::RecommendRequest* request,
                                                         v1::RecommendResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  Handle(request, response, context->deadline(), "Recommend",
+  absl::StatusOr<Caller> caller = Authenticate(CredentialsOf(context), kScopeRecommend, "Recommend");
+  if (!caller.ok()) {
+    reactor->Finish(ToGrpcStatus(caller.status()));
+    return reactor;
+  }
+  Handle(request, response, context->deadline(), "Recommend", *caller,
          [reactor](const absl::Status& s) { reactor->Finish(ToGrpcStatus(s)); });
   return reactor;
 }
 
 void RecommenderService::Handle(const v1::RecommendRequest* request, v1::RecommendResponse* response,
                                 std::chrono::system_clock::time_point call_deadline, const std::string& method,
-                                Done done) {
+                                const Caller& caller, Done done) {
   const auto start = std::chrono::steady_clock::now();
   ServerMetrics* metrics = metrics_;
-  auto finish = [done = std::move(done), start, metrics, method](const absl::Status& s) {
+  auto finish = [done = std::move(done), start, metrics, method, name = caller.name](const absl::Status& s) {
     if (metrics != nullptr) {
-      metrics->ObserveRequest(method, s.code(),
+      metrics->ObserveRequest(method, name, s.code(),
                               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
     done(s);
@@ -142,44 +178,51 @@ grpc::ServerUnaryReactor* RecommenderService::RecordPurchases(grpc::CallbackServ
                                                               const v1::RecordPurchasesRequest* request,
                                                               v1::RecordPurchasesResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const auto start = std::chrono::steady_clock::now();
-  auto finish = [&](const absl::Status& s) {
-    if (metrics_ != nullptr) {
-      metrics_->ObserveRequest("RecordPurchases", s.code(),
-                               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    }
-    reactor->Finish(ToGrpcStatus(s));
+  absl::StatusOr<Caller> caller = Authenticate(CredentialsOf(context), kScopeRecord, "RecordPurchases");
+  if (!caller.ok()) {
+    reactor->Finish(ToGrpcStatus(caller.status()));
     return reactor;
-  };
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const absl::Status s = Record(*request, response);
+  if (metrics_ != nullptr) {
+    metrics_->ObserveRequest("RecordPurchases", caller->name, s.code(),
+                             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  AuditRecordPurchases(caller->name, *request, s, *response);
+  reactor->Finish(ToGrpcStatus(s));
+  return reactor;
+}
+
+absl::Status RecommenderService::Record(const v1::RecordPurchasesRequest& request,
+                                        v1::RecordPurchasesResponse* response) {
   if (events_ == nullptr) {
-    return finish(absl::UnimplementedError("RecordPurchases: this server records no events (events.backend: off)"));
+    return absl::UnimplementedError("RecordPurchases: this server records no events (events.backend: off)");
   }
   std::vector<RecordedPurchase> purchases;
-  absl::Status valid = ParsePurchases(*request, max_events_, &purchases);
-  if (!valid.ok()) return finish(valid);
+  RETURN_IF_ERROR(ParsePurchases(request, max_events_, &purchases));
   const std::shared_ptr<const ServingBundle> bundle = bundles_->Current();
-  int already_in_bundle = 0;
   for (size_t i = 0; i < purchases.size(); ++i) {
     const config::StoredEvent& e = purchases[i].event;
     if (!bundle->recommender->HasArticle(e.article_id())) {
-      return finish(absl::InvalidArgumentError(
-          absl::StrCat("events[", i, "].article_id = ", QuoteClientValue(request->events(i).article_id()),
-                       " is not an article of bundle ", bundle->version)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("events[", i, "].article_id = ", QuoteClientValue(request.events(i).article_id()),
+                       " is not an article of bundle ", bundle->version));
     }
   }
   // Durable before the answer: the store returns once the write is synced.
-  absl::StatusOr<RecordCounts> counts = events_->Record(purchases);
-  if (!counts.ok()) return finish(counts.status());
+  ASSIGN_OR_RETURN(const RecordCounts counts, events_->Record(purchases));
   // The events of this call that the bundle's data already covers.
+  int already_in_bundle = 0;
   for (const RecordedPurchase& p : purchases) already_in_bundle += p.event.day() < bundle->recommender->as_of();
-  response->set_recorded(counts->recorded);
-  response->set_duplicates(counts->duplicates);
-  response->set_expired(counts->expired);
+  response->set_recorded(counts.recorded);
+  response->set_duplicates(counts.duplicates);
+  response->set_expired(counts.expired);
   response->set_already_in_bundle(already_in_bundle);
   if (metrics_ != nullptr) {
-    metrics_->AddEvents(counts->recorded, counts->duplicates, counts->expired, already_in_bundle);
+    metrics_->AddEvents(counts.recorded, counts.duplicates, counts.expired, already_in_bundle);
   }
-  return finish(absl::OkStatus());
+  return absl::OkStatus();
 }
 
 }  // namespace hmrec

@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "events/event_store.h"
 #include "proto/recommender.grpc.pb.h"
+#include "server/auth.h"
 #include "server/batch_queue.h"
 #include "server/bundle_holder.h"
 #include "server/metrics.h"
@@ -47,9 +48,15 @@ class RecommenderService final : public v1::Recommender::CallbackService {
   // (INVALID_ARGUMENT naming an unknown value).
   using FilterCheck = std::function<absl::Status(const RequestFilters&)>;
 
-  // `queue` and `metrics` (may be null) must outlive the service.
-  RecommenderService(BatchQueue* queue, RequestLimits limits, ServerMetrics* metrics = nullptr,
-                     FilterCheck check_filters = nullptr);
+  // `queue`, `auth` and `metrics` (may be null) must outlive the service.
+  RecommenderService(BatchQueue* queue, const Authenticator* auth, RequestLimits limits,
+                     ServerMetrics* metrics = nullptr, FilterCheck check_filters = nullptr);
+
+  // The caller of a call that needs `scope`, from the credentials an edge
+  // took from it (the one decision both edges share); a refusal is counted
+  // under `method` and returned for the edge to send.
+  absl::StatusOr<Caller> Authenticate(const Credentials& credentials, Scope scope, const std::string& method,
+                                      Refusal* why = nullptr) const;
 
   grpc::ServerUnaryReactor* Recommend(grpc::CallbackServerContext* context, const v1::RecommendRequest* request,
                                       v1::RecommendResponse* response) override;
@@ -57,14 +64,17 @@ class RecommenderService final : public v1::Recommender::CallbackService {
   // The one path of a Recommend call, whatever the transport: validation,
   // filters, the batch queue; `done` runs once, with the response filled
   // when the status is OK. `request` and `response` must live until then.
-  // `method` labels the call in the metrics ("Recommend" for gRPC, "http").
+  // `method` labels the call in the metrics ("Recommend" for gRPC, "http"),
+  // `caller` is who Authenticate() said is calling.
   using Done = std::function<void(const absl::Status&)>;
   void Handle(const v1::RecommendRequest* request, v1::RecommendResponse* response,
-              std::chrono::system_clock::time_point deadline, const std::string& method, Done done);
+              std::chrono::system_clock::time_point deadline, const std::string& method, const Caller& caller,
+              Done done);
 
   // RecordPurchases stores into `store` (must outlive the service), at most
   // `max_events` a call, articles checked against `bundles`' current one.
-  // Without this call RecordPurchases is UNIMPLEMENTED.
+  // Without this call RecordPurchases is UNIMPLEMENTED. Every call by a
+  // known caller writes one audit line (server/audit.h).
   void EnableRecording(EventStore* store, int max_events, const BundleHolder* bundles);
   // The event store RecordPurchases writes to (null when recording is off).
   EventStore* events() const { return events_; }
@@ -73,7 +83,14 @@ class RecommenderService final : public v1::Recommender::CallbackService {
                                             v1::RecordPurchasesResponse* response) override;
 
  private:
+  // The credentials of a gRPC call: its authorization metadata and, when
+  // the transport verified a client certificate, its subject CN.
+  static Credentials CredentialsOf(const grpc::CallbackServerContext* context);
+  // RecordPurchases once the caller is known.
+  absl::Status Record(const v1::RecordPurchasesRequest& request, v1::RecordPurchasesResponse* response);
+
   BatchQueue* queue_;
+  const Authenticator* auth_;
   const RequestLimits limits_;
   ServerMetrics* metrics_;
   const FilterCheck check_filters_;

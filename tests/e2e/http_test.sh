@@ -45,9 +45,9 @@ mkdir -p "$WORK/py"
 # The HTTP calls are in the metrics under their own method label.
 # (Saved first: `curl | grep -q` fails under pipefail when grep stops reading early.)
 curl -sf "$MURL" > "$WORK/metrics.txt" || fail "cannot scrape $MURL"
-grep -q 'hmrec_request_duration_seconds_count{code="OK",method="http"}' "$WORK/metrics.txt" \
+grep -q 'hmrec_request_duration_seconds_count{caller="anonymous",code="OK",method="http"}' "$WORK/metrics.txt" \
   || fail "no method=\"http\" series in /metrics"
-grep -q 'hmrec_request_duration_seconds_count{code="INVALID_ARGUMENT",method="http"}' "$WORK/metrics.txt" \
+grep -q 'hmrec_request_duration_seconds_count{caller="anonymous",code="INVALID_ARGUMENT",method="http"}' "$WORK/metrics.txt" \
   || fail "refused HTTP calls not counted: $(grep 'method="http"' "$WORK/metrics.txt")"
 
 kill -TERM "$PID"

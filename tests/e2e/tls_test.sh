@@ -3,8 +3,9 @@
 # server requiring client certificates answers a client holding one signed by
 # its CA, and refuses a plaintext client, a TLS client without a certificate
 # and one whose certificate another CA signed; a TLS-only server answers a
-# TLS client and refuses plaintext; bad TLS settings stop the server with a
-# message naming the setting.
+# TLS client and refuses plaintext; the HTTP and metrics ports serve HTTPS
+# with the same certificate (TLS 1.2+); bad TLS settings stop the server with
+# a message naming the setting.
 set -euo pipefail
 BUILD=${1:?usage: tls_test.sh BUILD_DIR SOURCE_DIR}
 SRC=${2:?usage: tls_test.sh BUILD_DIR SOURCE_DIR}
@@ -14,28 +15,10 @@ cleanup() { [[ -n "$PID" ]] && kill -9 "$PID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 C="$WORK/certs"
-mkdir -p "$C"
 
 # A CA, a server certificate for 127.0.0.1/localhost, a client certificate,
 # and a client certificate from an unrelated CA.
-key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$1" 2> /dev/null; }
-ca() {  # ca NAME
-  key "$C/$1.key"
-  openssl req -x509 -new -key "$C/$1.key" -out "$C/$1.pem" -days 2 -subj "/CN=$1" 2> /dev/null
-}
-leaf() {  # leaf NAME CA EXTENSIONS
-  key "$C/$1.key"
-  openssl req -new -key "$C/$1.key" -out "$C/$1.csr" -subj "/CN=$1" 2> /dev/null
-  printf '%s\n' "$3" > "$C/$1.ext"
-  openssl x509 -req -in "$C/$1.csr" -CA "$C/$2.pem" -CAkey "$C/$2.key" -CAcreateserial -out "$C/$1.pem" \
-    -days 2 -extfile "$C/$1.ext" 2> /dev/null
-}
-ca test-ca
-ca rogue-ca
-leaf server test-ca "subjectAltName=DNS:localhost,IP:127.0.0.1"
-leaf client test-ca "extendedKeyUsage=clientAuth"
-leaf rogue rogue-ca "extendedKeyUsage=clientAuth"
-
+make_certs "$C"
 make_tiny_bundle "$BUILD" "$SRC" "$WORK"
 
 serve() {  # serve CONFIG LOG
@@ -87,11 +70,22 @@ echo "tls { cert_file: \"$C/server.pem\" key_file: \"$C/server.key\" require_cli
 if "$BUILD/server/hmrec_server" --config "$WORK/bad2.pbtxt" --listen 127.0.0.1:0 --metrics off \
      --bundle "$WORK/bundles/current" 2> "$WORK/bad2.log"; then fail "mTLS without a client CA started"; fi
 grep -q "require_client_cert needs tls.client_ca_file" "$WORK/bad2.log" || fail "unclear error: $(cat "$WORK/bad2.log")"
-# The HTTP/JSON port cannot serve TLS (Debian 12's civetweb with OpenSSL 3
-# calls a null SSL_get_peer_certificate): with both, a clear refusal at start
-# instead of a crash on the first HTTPS request.
-if "$BUILD/server/hmrec_server" --config "$WORK/tls.pbtxt" --listen 127.0.0.1:0 --metrics off --http 127.0.0.1:0 \
-     --bundle "$WORK/bundles/current" 2> "$WORK/bad3.log"; then fail "HTTP with TLS started"; fi
-grep -q "http_address with tls { }: the HTTP/JSON port cannot serve TLS" "$WORK/bad3.log" \
-  || fail "unclear error: $(cat "$WORK/bad3.log")"
+# The HTTP/JSON and metrics ports serve TLS with the same certificate:
+# curl over HTTPS answers, plain HTTP to them gets nothing.
+ID2=$(sed -n 3p "$WORK/data/customers.csv" | cut -d, -f1)
+start_server "$WORK/https.log" --config "$WORK/tls.pbtxt" --listen 127.0.0.1:0 --metrics 127.0.0.1:0 \
+  --http 127.0.0.1:0 --bundle "$WORK/bundles/current"
+[[ "$HTTP" == https://127.0.0.1:* && "$MURL" == https://127.0.0.1:* ]] || fail "not https: $HTTP $MURL"
+curl -sf --cacert "$C/test-ca.pem" -X POST --data "{\"customer_ids\": [\"$ID2\"], \"k\": 3}" "$HTTP/v1/recommend" \
+  | grep -q '"article_ids"' || fail "HTTPS /v1/recommend"
+curl -sf --cacert "$C/test-ca.pem" "$MURL" | grep -q '^hmrec_bundle_info' || fail "HTTPS /metrics"
+curl -sf --cacert "$C/test-ca.pem" "https://localhost:${HTTP##*:}/healthz" > /dev/null || fail "HTTPS by DNS name"
+if curl -sf -m 5 "${HTTP/https/http}/healthz" > /dev/null 2>&1; then fail "plain HTTP served on the TLS port"; fi
+if curl -sf -m 5 --cacert "$C/rogue-ca.pem" "$HTTP/healthz" > /dev/null 2>&1; then
+  fail "curl trusted a server certificate its CA did not sign"
+fi
+if curl -sf -m 5 --cacert "$C/test-ca.pem" --tls-max 1.1 "$HTTP/healthz" > /dev/null 2>&1; then
+  fail "TLS 1.1 accepted"
+fi
+kill -TERM "$PID"; wait "$PID" || fail "HTTPS server exit code"; PID=""
 echo "e2e TLS: all checks passed"

@@ -10,6 +10,7 @@
 #include "events/event_store.h"
 #include "events/redis_event_store.h"
 #include "events/rocksdb_event_store.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/unit/redis_process.h"
 #include "tests/unit/test_util.h"
@@ -20,6 +21,8 @@ namespace {
 using hmrec::testing::CustomerId;
 using hmrec::testing::RedisProcess;
 using hmrec::testing::TempDir;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 RecordedPurchase Event(int customer, const std::string& id, int32_t article, int32_t day, float price = 0.05f) {
   RecordedPurchase p;
@@ -243,7 +246,63 @@ TEST(RedisEventStore, UnavailableWhenRedisIsDownAndBackWhenItReturns) {
   auto got = LookUp(store->get(), {1});
   ASSERT_EQ(got[0].size(), 1u);
   EXPECT_EQ(got[0][0].event_id(), "a");
-  EXPECT_FALSE(RedisEventStore::Open("127.0.0.1:1", 200, 28).ok());
+  // Nobody at the address: the store opens (the server starts) and says so.
+  auto nobody = RedisEventStore::Open("127.0.0.1:1", 200, 28);
+  ASSERT_TRUE(nobody.ok());
+  EXPECT_EQ((*nobody)->Ping().code(), absl::StatusCode::kUnavailable);
+}
+
+// Redis with requirepass: the right password records; a wrong one, or
+// none, is UNAVAILABLE naming the authentication failure, never the
+// password.
+TEST(RedisEventStore, AuthenticatesWithThePasswordAndNamesARefusal) {
+  ASSERT_TRUE(RedisProcess::Available());
+  TempDir dir;
+  RedisProcess redis(dir.path(), hmrec::testing::FreePort(), "s3cret-pw");
+  ASSERT_TRUE(redis.Start());
+  auto good = RedisEventStore::Open(redis.address(), 500, 28, "s3cret-pw");
+  ASSERT_TRUE(good.ok());
+  EXPECT_TRUE((*good)->Ping().ok());
+  auto recorded = (*good)->Record({Event(1, "a", 111, 100)});
+  ASSERT_TRUE(recorded.ok()) << recorded.status();
+  EXPECT_EQ(recorded->recorded, 1);
+  EXPECT_EQ(LookUp(good->get(), {1})[0].size(), 1u);
+
+  auto wrong = RedisEventStore::Open(redis.address(), 500, 28, "guess");
+  ASSERT_TRUE(wrong.ok());
+  auto refused = (*wrong)->Record({Event(1, "b", 222, 100)});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("AUTH refused: WRONGPASS"));
+  EXPECT_THAT(std::string(refused.status().message()), Not(HasSubstr("guess")));
+  EXPECT_EQ((*wrong)->Ping().code(), absl::StatusCode::kUnavailable);
+
+  auto none = RedisEventStore::Open(redis.address(), 500, 28);
+  ASSERT_TRUE(none.ok());
+  std::vector<std::vector<config::StoredEvent>> out;
+  const std::string id = CustomerId(1);
+  const absl::Status lookup = (*none)->Lookup({id}, &out);
+  EXPECT_EQ(lookup.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(lookup.message()), HasSubstr("NOAUTH"));
+}
+
+TEST(EventConfig, ReadsTheRedisPasswordFileAndRefusesAnUnreadableOrEmptyOne) {
+  TempDir dir;
+  config::EventStoreConfig c = WithEventDefaults({}, "/srv/hm/bundles/current");
+  c.set_backend("redis");
+  c.set_redis_address("127.0.0.1:1");
+  c.set_redis_password_file(dir.File("missing"));
+  auto missing = OpenEventStore(c);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr(dir.File("missing") + ": cannot read it"));
+  hmrec::testing::WriteFile(dir.File("empty"), "\n");
+  c.set_redis_password_file(dir.File("empty"));
+  auto empty = OpenEventStore(c);
+  ASSERT_FALSE(empty.ok());
+  EXPECT_THAT(std::string(empty.status().message()), HasSubstr(dir.File("empty") + " is empty"));
+  hmrec::testing::WriteFile(dir.File("pw"), "pw\n");
+  c.set_redis_password_file(dir.File("pw"));
+  EXPECT_TRUE(OpenEventStore(c).ok());
 }
 
 // A pooled connection dies with a Redis restart: the next call is tried

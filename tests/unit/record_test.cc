@@ -308,6 +308,45 @@ TEST_F(RecordTest, ReplicasShareRedisAndSurviveItsOutage) {
   EXPECT_EQ(r.events_applied(), 2) << "the event acknowledged before the crash, and the new one";
 }
 
+// Redis with a password (requirepass): the right one records; with a wrong
+// one the server still starts and Recommend answers from the bundle, while
+// RecordPurchases is UNAVAILABLE naming the authentication failure (and
+// never the password).
+TEST_F(RecordTest, RedisWithAPasswordAndAServerThatHasTheWrongOne) {
+  ASSERT_TRUE(RedisProcess::Available()) << "redis-server is missing: deploy/install_deps.sh installs it";
+  TempDir redis_dir;
+  RedisProcess redis(redis_dir.path(), hmrec::testing::FreePort(), "right-password-123");
+  ASSERT_TRUE(redis.Start());
+  hmrec::testing::WriteFile(redis_dir.File("right"), "right-password-123\n");
+  hmrec::testing::WriteFile(redis_dir.File("wrong"), "wrong-password-456\n");
+  config::ServerConfig cfg = Config("redis", redis.address());
+  cfg.mutable_events()->set_redis_password_file(redis_dir.File("right"));
+  auto good = Start(cfg);
+  ASSERT_NE(good, nullptr);
+  const std::string customer(ds_->customer_id(13));
+  v1::RecordPurchasesRequest req;
+  Add(&req, customer, ds_->articles[2].article_id, "pw-1");
+  v1::RecordPurchasesResponse resp;
+  ASSERT_TRUE(Record(Stub(*good).get(), req, &resp).ok());
+  EXPECT_EQ(resp.recorded(), 1);
+
+  cfg.mutable_events()->set_redis_password_file(redis_dir.File("wrong"));
+  auto bad = Start(cfg);
+  ASSERT_NE(bad, nullptr) << "a Redis that refuses the password must not stop the server";
+  auto stub = Stub(*bad);
+  v1::Recommendation r;
+  ASSERT_TRUE(Recommend(stub.get(), customer, 12, &r).ok());
+  EXPECT_EQ(r.article_ids_size(), 12);
+  EXPECT_EQ(r.events_applied(), 0) << "answered from the bundle alone";
+  Add(&req, customer, ds_->articles[3].article_id, "pw-2");
+  grpc::Status s = Record(stub.get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(s.error_message(), HasSubstr("AUTH refused: WRONGPASS"));
+  EXPECT_THAT(s.error_message(), ::testing::Not(HasSubstr("wrong-password-456")));
+  const std::string text = prometheus::TextSerializer().Serialize(bad->registry().Collect());
+  EXPECT_GE(Sample(text, "hmrec_event_lookup_failures_total"), 1);
+}
+
 // The inspector's profile lists the purchases Recommend applies (after the
 // bundle's data, of its articles) from the shared store, and says so, still
 // answering from the bundle, when the store cannot be read.

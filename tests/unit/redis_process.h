@@ -34,7 +34,9 @@ inline int FreePort() {
 class RedisProcess {
  public:
   // `dir` holds its AOF; the same dir and port restart it with its data.
-  RedisProcess(std::string dir, int port) : dir_(std::move(dir)), port_(port) {}
+  // With `password`, clients must AUTH (requirepass).
+  RedisProcess(std::string dir, int port, std::string password = "")
+      : dir_(std::move(dir)), port_(port), password_(std::move(password)) {}
   ~RedisProcess() { Stop(); }
 
   static bool Available() { return access("/usr/bin/redis-server", X_OK) == 0; }
@@ -44,9 +46,16 @@ class RedisProcess {
     pid_ = fork();
     if (pid_ == 0) {
       const std::string port = std::to_string(port_);
-      execl("/usr/bin/redis-server", "redis-server", "--bind", "127.0.0.1", "--port", port.c_str(), "--dir",
-            dir_.c_str(), "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
-            "--logfile", "", "--loglevel", "warning", static_cast<char*>(nullptr));
+      if (password_.empty()) {
+        execl("/usr/bin/redis-server", "redis-server", "--bind", "127.0.0.1", "--port", port.c_str(), "--dir",
+              dir_.c_str(), "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
+              "--logfile", "", "--loglevel", "warning", static_cast<char*>(nullptr));
+      } else {
+        execl("/usr/bin/redis-server", "redis-server", "--bind", "127.0.0.1", "--port", port.c_str(), "--dir",
+              dir_.c_str(), "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
+              "--logfile", "", "--loglevel", "warning", "--requirepass", password_.c_str(),
+              static_cast<char*>(nullptr));
+      }
       _exit(127);
     }
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -78,6 +87,7 @@ class RedisProcess {
 
  private:
   std::string dir_;
+  std::string password_;
   int port_;
   pid_t pid_ = -1;
 };

@@ -20,6 +20,59 @@ config::ServerConfig Valid() {
 
 TEST(ServerConfig, TheShippedDefaultsAreConsistent) { EXPECT_TRUE(ValidateServerConfig(Valid()).ok()); }
 
+TEST(ServerConfig, LoopbackAddressesAreThisMachineOnly) {
+  for (const char* a : {"127.0.0.1:50051", "127.1.2.3:0", "localhost:8080", "[::1]:50051"}) {
+    EXPECT_TRUE(IsLoopbackAddress(a)) << a;
+  }
+  for (const char* a : {"0.0.0.0:50051", "[::]:50051", ":50051", "10.0.0.7:50051", "128.0.0.1:1", "hmrec:50051",
+                        "localhost.example.com:1", "[::ffff:10.0.0.1]:1"}) {
+    EXPECT_FALSE(IsLoopbackAddress(a)) << a;
+  }
+}
+
+// Safe by default: without API keys the server only listens where nobody
+// else can reach it, unless the operator says otherwise, by name.
+TEST(ServerConfig, RefusesANonLoopbackAddressWithoutAuthNamingTheWayOut) {
+  config::ServerConfig c = Valid();
+  c.set_listen_address("0.0.0.0:50051");
+  absl::Status s = ValidateServerConfig(c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("listen_address 0.0.0.0:50051 is not a loopback address"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("allow_unauthenticated: true"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("auth { keys_file"));
+
+  c = Valid();
+  c.set_http_address("[::]:8080");
+  EXPECT_THAT(std::string(ValidateServerConfig(c).message()), HasSubstr("http_address [::]:8080"));
+  // The metrics port needs no key: any address.
+  c = Valid();
+  c.set_metrics_address("0.0.0.0:9464");
+  EXPECT_TRUE(ValidateServerConfig(c).ok());
+
+  c = Valid();
+  c.set_listen_address("0.0.0.0:50051");
+  c.set_http_address("0.0.0.0:8080");
+  c.set_allow_unauthenticated(true);
+  EXPECT_TRUE(ValidateServerConfig(c).ok());
+  c.set_allow_unauthenticated(false);
+  c.mutable_auth()->set_keys_file("/etc/hmrec/keys");
+  EXPECT_TRUE(ValidateServerConfig(c).ok());
+}
+
+TEST(ServerConfig, HttpBoundsHaveDefaultsAndRefuseZeroOrLess) {
+  const config::ServerConfig c = Valid();
+  EXPECT_EQ(c.max_http_connections(), 256);
+  EXPECT_EQ(c.http_idle_timeout_seconds(), 30);
+  EXPECT_EQ(c.max_http_header_bytes(), 16 << 10);
+  EXPECT_EQ(c.http_threads(), 2);
+  config::ServerConfig bad = c;
+  bad.set_http_threads(-1);
+  EXPECT_THAT(std::string(ValidateServerConfig(bad).message()), HasSubstr("http_threads = -1"));
+  bad = c;
+  bad.set_max_http_connections(-5);
+  EXPECT_THAT(std::string(ValidateServerConfig(bad).message()), HasSubstr("max_http_connections = -5"));
+}
+
 // The operator's case: 10,000 ids allowed per request, 4,000 queued: such
 // a request would be refused as "queue full" forever.
 TEST(ServerConfig, RefusesARequestLimitTheQueueCannotHold) {
@@ -86,13 +139,17 @@ TEST(ServerConfig, RelativePathsAreTakenFromTheConfigFilesDirectory) {
   hmrec::testing::WriteFile(dir.File("etc/server.pbtxt"),
                             "listen_address: \"127.0.0.1:0\"\n"
                             "bundle_path: \"../bundles/current\"\n"
-                            "tls { cert_file: \"certs/s.pem\" key_file: \"/abs/s.key\" }\n");
+                            "tls { cert_file: \"certs/s.pem\" key_file: \"/abs/s.key\" }\n"
+                            "auth { keys_file: \"secrets/keys\" }\n"
+                            "events { redis_password_file: \"secrets/redis\" }\n");
   auto c = ReadServerConfig(dir.File("etc/server.pbtxt"));
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->bundle_path(), dir.File("bundles/current"));
   EXPECT_EQ(c->tls().cert_file(), dir.File("etc/certs/s.pem"));
   EXPECT_EQ(c->tls().key_file(), "/abs/s.key");
   EXPECT_EQ(c->tls().client_ca_file(), "");
+  EXPECT_EQ(c->auth().keys_file(), dir.File("etc/secrets/keys"));
+  EXPECT_EQ(c->events().redis_password_file(), dir.File("etc/secrets/redis"));
 }
 
 }  // namespace

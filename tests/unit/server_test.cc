@@ -225,8 +225,13 @@ TEST_F(ServerTest, MetricsRecordCallsInPrometheusText) {
   // Scraped over HTTP as Prometheus would.
   const std::string text = HttpGet(server_->metrics_port(), "/metrics");
   ASSERT_THAT(text, HasSubstr("# TYPE hmrec_request_duration_seconds histogram"));
-  EXPECT_GE(Sample(text, "hmrec_request_duration_seconds_count{code=\"OK\",method=\"Recommend\"}"), 1);
-  EXPECT_GE(Sample(text, "hmrec_request_duration_seconds_count{code=\"INVALID_ARGUMENT\",method=\"Recommend\"}"), 1);
+  EXPECT_GE(Sample(text, "hmrec_request_duration_seconds_count{caller=\"anonymous\",code=\"OK\",method=\"Recommend\"}"),
+            1);
+  EXPECT_GE(
+      Sample(
+          text,
+          "hmrec_request_duration_seconds_count{caller=\"anonymous\",code=\"INVALID_ARGUMENT\",method=\"Recommend\"}"),
+      1);
   EXPECT_GE(Sample(text, "hmrec_fallback_total{reason=\"unknown_customer\"}"), 1);
   EXPECT_GE(Sample(text, "hmrec_customers_total"), 2);
   EXPECT_GE(Sample(text, "hmrec_batch_ids_count"), 1);

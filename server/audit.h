@@ -1,0 +1,29 @@
+#pragma once
+
+// The audit trail of writes: one structured line on stderr for every
+// RecordPurchases call by a known caller,
+//
+//   audit: {"call":"RecordPurchases","caller":"pos","code":"OK","events":3,
+//           "recorded":2,"duplicates":1,"expired":0,"refused":0,
+//           "first_event_id":"..."}
+//
+// `refused` counts the events of a call that failed (all of them). Never a
+// key, a token, a customer id or a purchase: who wrote, how much, and the
+// first event id, by which the write can be found in the event store.
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "proto/recommender.pb.h"
+
+namespace hmrec {
+
+// The audit line of one RecordPurchases call (without the "audit: " prefix).
+std::string RecordPurchasesAuditLine(const std::string& caller, const v1::RecordPurchasesRequest& request,
+                                     const absl::Status& status, const v1::RecordPurchasesResponse& response);
+
+// Writes "audit: " + RecordPurchasesAuditLine(...) to stderr as one write.
+void AuditRecordPurchases(const std::string& caller, const v1::RecordPurchasesRequest& request,
+                          const absl::Status& status, const v1::RecordPurchasesResponse& response);
+
+}  // namespace hmrec
