@@ -16,6 +16,9 @@ PACKAGES=(
   librocksdb-dev prometheus-cpp-dev
   # the shared event store's client (RecordPurchases with several replicas)
   libhiredis-dev
+  # the HTTP/JSON and metrics ports: libmicrohttpd, TLS by GnuTLS (client
+  # certificates read with GnuTLS directly); API keys hashed with OpenSSL 3
+  libmicrohttpd-dev libgnutls28-dev libssl-dev
   # model and index: LibTorch and faiss (CPU builds in Debian)
   libtorch-dev libfaiss-dev
   # the learned ranker (gradient-boosted trees, C API)
@@ -40,6 +43,9 @@ TEST_PACKAGES=(
   yamllint prometheus python3-yaml
   # the shared event store, started by the tests on 127.0.0.1
   redis-server
+  # the HTTP library comparison (bench/http_compare.sh): the libraries the
+  # server's HTTP port was measured against, and the load generator
+  libboost-dev libcpp-httplib-dev wrk
   # the inspector page's browser test: headless chromium driven through chromedriver
   chromium chromium-driver python3-selenium fonts-dejavu-core
   # the container image test: podman builds deploy/docker/Dockerfile on base images made by debootstrap

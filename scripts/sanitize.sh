@@ -47,8 +47,9 @@ for stage in "${STAGES[@]}"; do
     tsan)
       [[ -f "$dir/build.ninja" ]] || cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DHMREC_SANITIZE=thread >&2
-      cmake --build "$dir" -j "$JOBS" --target batch_queue_test bundle_holder_test >&2
-      (cd "$dir" && OMP_NUM_THREADS=1 ctest --output-on-failure -j 1 --timeout 900 -R '^(BatchQueue|BundleHolder)')
+      cmake --build "$dir" -j "$JOBS" --target batch_queue_test bundle_holder_test auth_test http_server_test >&2
+      (cd "$dir" && OMP_NUM_THREADS=1 ctest --output-on-failure -j 1 --timeout 900 \
+        -R '^(BatchQueue|BundleHolder|Authenticator|HttpServer)\.')
       ;;
     *) echo "sanitize.sh: unknown stage $stage (fuzz, asan, tsan)" >&2; exit 2 ;;
   esac

@@ -352,7 +352,7 @@ MHD_Result HttpServerCallbacks::OnRequest(void* self, MHD_Connection* connection
   }
   HttpRequest request = std::move(r->request);
   server->handler_->Serve(std::move(request),
-                          [server, r](HttpResponse response) { server->Complete(r, std::move(response)); });
+                          [r](HttpResponse response) { HttpServer::Complete(r, std::move(response)); });
   lock.lock();
   if (r->replied) return Send(connection, r->response);  // answered at once
   r->suspended = true;

@@ -111,7 +111,9 @@ class HttpServer {
   friend struct HttpServerCallbacks;  // libmicrohttpd's callbacks (http_server.cc)
   HttpServer(HttpServerOptions options, HttpHandler* handler);
   // Sets `r`'s response (the first one set wins) and wakes its connection.
-  void Complete(const std::shared_ptr<Request>& r, HttpResponse response);
+  // Touches only `r`: a handler's reply after the server is gone (it
+  // answered 503 already) is a no-op.
+  static void Complete(const std::shared_ptr<Request>& r, HttpResponse response);
   // The client certificate of `connection`'s TLS session: verified against
   // the trusted CA, and its subject CN (checked once per connection).
   void CheckPeer(MHD_Connection* connection, HttpRequest* request) const;

@@ -95,7 +95,15 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
                          .Name("hmrec_auth_keys")
                          .Help("Clients in the keys file in force (keys and certificate names)")
                          .Register(registry)
-                         .Add({})) {}
+                         .Add({})) {
+  // Every method and reason from the start: a rate of refusals reads 0,
+  // not "no data", before the first one.
+  for (const char* method : {"Recommend", "RecordPurchases", "http"}) {
+    for (const char* reason : {"no_credential", "malformed", "unknown_key", "unknown_certificate", "scope"}) {
+      auth_refused_.Add({{"method", method}, {"reason", reason}});
+    }
+  }
+}
 
 void ServerMetrics::ObserveRequest(const std::string& method, const std::string& caller, absl::StatusCode code,
                                    double seconds) {

@@ -56,6 +56,9 @@ class Server {
   // True when the current bundle's lists are ranked by its ranker.
   bool ranking() const { return bundles_->Current()->recommender->ranking(); }
   int64_t queued_ids() const { return queue_->queued_ids(); }
+  // The HTTP/JSON API's routes (null when HTTP is off): what other
+  // transports serve in the HTTP library comparison (bench/http_compare.cc).
+  HttpHandler* http_handler() { return http_api_.get(); }
 
   // Re-resolves bundle_path now, retrying a bundle refused before, and
   // re-reads the keys file (SIGHUP).

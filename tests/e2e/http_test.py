@@ -4,9 +4,15 @@ Same answers for the same ids; malformed JSON, wrong types, unknown fields,
 bad values and huge bodies refused with the right status and a message;
 /v1/bundle, /healthz, /readyz.
 
-    /usr/bin/python3 http_test.py STUB_DIR GRPC_HOST:PORT HTTP_BASE_URL CUSTOMER_ID...
+    [HMREC_TEST_CA=CA.pem HMREC_API_KEY=KEY] \
+        /usr/bin/python3 http_test.py STUB_DIR GRPC_HOST:PORT HTTP_BASE_URL CUSTOMER_ID...
+
+With HMREC_TEST_CA, both ports speak TLS with a certificate that CA signed;
+with HMREC_API_KEY every call carries the key.
 """
 import json
+import os
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -18,15 +24,22 @@ import recommender_pb2  # noqa: E402
 import recommender_pb2_grpc  # noqa: E402
 
 target, base, ids = sys.argv[2], sys.argv[3], sys.argv[4:]
-stub = recommender_pb2_grpc.RecommenderStub(grpc.insecure_channel(target))
+CA = os.environ.get("HMREC_TEST_CA")
+KEY = os.environ.get("HMREC_API_KEY")
+tls = ssl.create_default_context(cafile=CA) if CA else None
+auth = {"Authorization": "Bearer " + KEY} if KEY else {}
+metadata = [("authorization", "Bearer " + KEY)] if KEY else None
+channel = (grpc.secure_channel(target, grpc.ssl_channel_credentials(open(CA, "rb").read())) if CA
+           else grpc.insecure_channel(target))
+stub = recommender_pb2_grpc.RecommenderStub(channel)
 
 
 def post(body, content_type="application/json"):
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     req = urllib.request.Request(base + "/v1/recommend", data=data, method="POST",
-                                 headers={"Content-Type": content_type})
+                                 headers={"Content-Type": content_type, **auth})
     try:
-        with urllib.request.urlopen(req, timeout=30) as r:
+        with urllib.request.urlopen(req, timeout=30, context=tls) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
@@ -34,7 +47,7 @@ def post(body, content_type="application/json"):
 
 def get(path):
     try:
-        with urllib.request.urlopen(base + path, timeout=10) as r:
+        with urllib.request.urlopen(urllib.request.Request(base + path, headers=auth), timeout=10, context=tls) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
@@ -46,7 +59,8 @@ request = {"customer_ids": ids + [unknown], "k": 15, "explain": True,
            "filters": {"exclude_purchased_within_days": 7}}
 status, got = post(request)
 assert status == 200, (status, got)
-expected = stub.Recommend(json_format.ParseDict(request, recommender_pb2.RecommendRequest()), timeout=30)
+expected = stub.Recommend(json_format.ParseDict(request, recommender_pb2.RecommendRequest()), timeout=30,
+                          metadata=metadata)
 from_http = json_format.ParseDict(got, recommender_pb2.RecommendResponse())
 assert from_http == expected, "HTTP and gRPC answers differ"
 assert len(from_http.results) == len(ids) + 1 and from_http.results[-1].fallback
@@ -72,11 +86,11 @@ status, text = get("/v1/bundle")
 assert status == 200 and json.loads(text)["version"] == expected.bundle_version, text
 assert "files" not in json.loads(text), "the bundle summary lists files"
 assert get("/healthz")[0] == 200 and get("/readyz")[0] == 200
-req = urllib.request.Request(base + "/v1/recommend", method="GET")
+req = urllib.request.Request(base + "/v1/recommend", method="GET", headers=auth)
 try:
-    urllib.request.urlopen(req, timeout=10)
+    urllib.request.urlopen(req, timeout=10, context=tls)
     raise AssertionError("GET /v1/recommend was served")
 except urllib.error.HTTPError as e:
     assert e.code == 405, e.code
-print(f"http: {len(ids) + 1} customers equal over HTTP and gRPC (bundle {expected.bundle_version}); "
+print(f"http{'s' if CA else ''}{' with a key' if KEY else ''}: {len(ids) + 1} customers equal over HTTP and gRPC (bundle {expected.bundle_version}); "
       f"{len(cases)} bad requests refused with 400/413, named; /v1/bundle, /healthz, /readyz")

@@ -2,7 +2,8 @@
 # The HTTP/JSON API of the real hmrec_server on a tiny bundle: curl and
 # Python urllib against it, compared with gRPC answers for the same ids
 # (tests/e2e/http_test.py); the method label "http" in /metrics; a clean
-# exit on SIGTERM.
+# exit on SIGTERM. Then all of it again over HTTPS (and gRPC over TLS) with
+# an API key.
 #
 #   tests/e2e/http_test.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
@@ -21,8 +22,7 @@ make_tiny_bundle "$BUILD" "$SRC" "$WORK"
 start_server "$WORK/server.log" --config "$SRC/configs/server.pbtxt" --listen 127.0.0.1:0 --metrics 127.0.0.1:0 \
   --http 127.0.0.1:0 --bundle "$WORK/bundles/current"
 PIDS+=("$PID")
-HTTP=$(grep -o 'http://127.0.0.1:[0-9]*/v1/recommend' "$WORK/server.log" | sed 's|/v1/recommend||') \
-  || fail "no HTTP API line: $(cat "$WORK/server.log")"
+[[ -n "$HTTP" ]] || fail "no HTTP API line: $(cat "$WORK/server.log")"
 IDS=$(sed -n '2,4p' "$WORK/data/customers.csv" | cut -d, -f1)
 
 # curl: one customer, and the error body of a bad one.
@@ -52,4 +52,26 @@ grep -q 'hmrec_request_duration_seconds_count{caller="anonymous",code="INVALID_A
 
 kill -TERM "$PID"
 wait "$PID" || fail "server exit code after SIGTERM"
+
+# The same over HTTPS (and gRPC over TLS) with API keys.
+C="$WORK/certs"
+make_certs "$C"
+make_key "$WORK/keys" web recommend
+cp "$SRC/configs/server.pbtxt" "$WORK/https.pbtxt"
+cat >> "$WORK/https.pbtxt" << EOF
+auth { keys_file: "$WORK/keys/keys" }
+tls { cert_file: "$C/server.pem" key_file: "$C/server.key" }
+EOF
+start_server "$WORK/https.log" --config "$WORK/https.pbtxt" --listen 127.0.0.1:0 --metrics 127.0.0.1:0 \
+  --http 127.0.0.1:0 --bundle "$WORK/bundles/current"
+PIDS+=("$PID")
+[[ "$HTTP" == https://* ]] || fail "not HTTPS: $HTTP"
+# shellcheck disable=SC2086
+HMREC_TEST_CA="$C/test-ca.pem" HMREC_API_KEY=$(cat "$WORK/keys/web") /usr/bin/python3 "$SRC/tests/e2e/http_test.py" \
+  "$WORK/py" "127.0.0.1:$PORT" "$HTTP" $IDS || fail "HTTPS vs gRPC over TLS, with a key"
+curl -sf --cacert "$C/test-ca.pem" "$MURL" > "$WORK/metrics_tls.txt" || fail "cannot scrape $MURL"
+grep -q 'hmrec_request_duration_seconds_count{caller="web",code="OK",method="http"}' "$WORK/metrics_tls.txt" \
+  || fail "HTTPS calls not counted under their caller"
+kill -TERM "$PID"
+wait "$PID" || fail "HTTPS server exit code after SIGTERM"
 echo "e2e http: ok"

@@ -8,9 +8,11 @@
 #   3. the image's files exported (podman create + export) and run with chroot
 #      as uid 10001, the way the Deployment runs them: its init container's
 #      script copies a tiny bundle from /bundles to /bundle, then the
-#      entrypoint serves it with the manifests' config at /etc/hmrec; a Python
-#      grpcio client gets health SERVING and a Recommend answer, /metrics and
-#      the HTTP API answer, SIGTERM drains and exits 0;
+#      entrypoint serves it with the manifests' config at /etc/hmrec/config
+#      and the Secrets of deploy/k8s/make_secrets.sh at their mounts (API
+#      keys, TLS); a Python grpcio client with a key gets health SERVING and a
+#      Recommend answer over TLS (none without the key), /metrics and the
+#      HTTPS API answer, SIGTERM drains and exits 0;
 #   4. the image holds no compiler, build tool or header, runs as 10001, and
 #      its size is printed (docs/OPERATIONS.md).
 # `podman run` cannot work on this machine (crun: setrlimit not permitted),
@@ -91,7 +93,7 @@ if [[ -d "$ROOT/usr/include" ]] && find "$ROOT/usr/include" -name '*.h*' | grep 
   fail "the image holds headers: $(find "$ROOT/usr/include" -name '*.h*' | head -3)"
 fi
 # What a pod has: /proc, /sys, a few device nodes, the ConfigMap, the volumes.
-mkdir -p "$ROOT/proc" "$ROOT/sys" "$ROOT/dev" "$ROOT/etc/hmrec" "$ROOT/bundles" "$ROOT/bundle"
+mkdir -p "$ROOT/proc" "$ROOT/sys" "$ROOT/dev" "$ROOT/etc/hmrec/config" "$ROOT/bundles" "$ROOT/bundle"
 mount -t proc proc "$ROOT/proc"
 mount -t sysfs -o ro sysfs "$ROOT/sys"
 mount -t tmpfs -o size=1m tmpfs "$ROOT/dev"
@@ -99,7 +101,13 @@ for n in null:1:3 zero:1:5 random:1:8 urandom:1:9; do
   IFS=: read -r name major minor <<< "$n"
   mknod -m 666 "$ROOT/dev/$name" c "$major" "$minor"
 done
-cp "$SRC/deploy/k8s/server.pbtxt" "$ROOT/etc/hmrec/server.pbtxt"
+cp "$SRC/deploy/k8s/server.pbtxt" "$ROOT/etc/hmrec/config/server.pbtxt"
+# The Secrets, mounted as the Deployment mounts them (0440, group 10001).
+bash "$SRC/deploy/k8s/make_secrets.sh" "$WORK/secrets" > /dev/null 2>&1 || fail "make_secrets.sh"
+S="$WORK/secrets"
+install -D -m 0440 -g 10001 "$S/api_keys" "$ROOT/etc/hmrec/keys/api_keys"
+for f in tls.crt tls.key ca.crt; do install -D -m 0440 -g 10001 "$S/tls/$f" "$ROOT/etc/hmrec/tls/$f"; done
+install -D -m 0440 -g 10001 "$S/redis_password" "$ROOT/etc/hmrec/redis/password"
 make_tiny_bundle "$BUILD" "$SRC" "$WORK"
 cp -a "$WORK/bundles/." "$ROOT/bundles/"
 chown -R 10001:10001 "$ROOT/bundle"
@@ -123,36 +131,47 @@ P=$(free_port)
 M=$(free_port)
 H=$(free_port)
 (cd "$ROOT/tmp" && exec chroot --userspec=10001:10001 "$ROOT" /usr/bin/env -i "${ENVS[@]}" HOME=/tmp \
-  /opt/hmrec/bin/hmrec_server --config /etc/hmrec/server.pbtxt --listen "127.0.0.1:$P" --metrics "127.0.0.1:$M" \
+  /opt/hmrec/bin/hmrec_server --config /etc/hmrec/config/server.pbtxt --listen "127.0.0.1:$P" --metrics "127.0.0.1:$M" \
   --http "127.0.0.1:$H" --events off) 2> "$WORK/server.log" &
 SPID=$!
 PIDS+=("$SPID")
-for _ in $(seq 1 150); do grep -q "metrics on http://" "$WORK/server.log" && break; sleep 0.2; done
-grep -q "metrics on http://" "$WORK/server.log" || fail "the image's server did not start: $(cat "$WORK/server.log")"
-SERVER=$(pgrep -f "hmrec_server --config /etc/hmrec/server.pbtxt --listen 127.0.0.1:$P" | head -1)
+for _ in $(seq 1 150); do grep -q "metrics on https://" "$WORK/server.log" && break; sleep 0.2; done
+grep -q "metrics on https://" "$WORK/server.log" || fail "the image's server did not start: $(cat "$WORK/server.log")"
+grep -q "auth: 4 clients from /etc/hmrec/keys/api_keys" "$WORK/server.log" || fail "no keys: $(cat "$WORK/server.log")"
+SERVER=$(pgrep -f "hmrec_server --config /etc/hmrec/config/server.pbtxt --listen 127.0.0.1:$P" | head -1)
 grep -Eq "^Uid:\s+10001\s" "/proc/$SERVER/status" || fail "the server does not run as uid 10001"
 mkdir -p "$WORK/py"
 /usr/bin/python3 -m grpc_tools.protoc -I "$SRC/proto" --python_out="$WORK/py" --grpc_python_out="$WORK/py" \
   "$SRC/proto/recommender.proto"
 ID=$(sed -n 2p "$WORK/data/customers.csv" | cut -d, -f1)
-PYTHONPATH="$WORK/py" /usr/bin/python3 - "127.0.0.1:$P" "$ID" <<'PY' || fail "gRPC against the image's server"
+PYTHONPATH="$WORK/py" /usr/bin/python3 - "localhost:$P" "$ID" "$S" <<'PY' || fail "gRPC against the image's server"
 import sys
 import grpc
 import recommender_pb2 as pb
 import recommender_pb2_grpc as rpc
-channel = grpc.insecure_channel(sys.argv[1])
+target, customer, secrets = sys.argv[1:4]
+creds = grpc.ssl_channel_credentials(open(secrets + "/tls/ca.crt", "rb").read())
+channel = grpc.secure_channel(target, creds)
 grpc.channel_ready_future(channel).result(timeout=20)
 # grpc.health.v1.Health/Check, empty request; SERVING = field 1 varint 1.
 check = channel.unary_unary("/grpc.health.v1.Health/Check",
                             request_serializer=lambda b: b, response_deserializer=lambda b: b)
 assert check(b"", timeout=10) == b"\x08\x01", "health is not SERVING"
-r = rpc.RecommenderStub(channel).Recommend(pb.RecommendRequest(customer_ids=[sys.argv[2]], k=12), timeout=10)
+stub = rpc.RecommenderStub(channel)
+req = pb.RecommendRequest(customer_ids=[customer], k=12)
+try:
+    stub.Recommend(req, timeout=10)
+    raise AssertionError("served without a key")
+except grpc.RpcError as e:
+    assert e.code() == grpc.StatusCode.UNAUTHENTICATED, e
+key = open(secrets + "/keys/web").read().strip()
+r = stub.Recommend(req, timeout=10, metadata=[("authorization", "Bearer " + key)])
 assert len(r.results) == 1 and len(r.results[0].article_ids) == 12 and not r.results[0].fallback, r
-print("image: health SERVING, Recommend answered with bundle", r.bundle_version)
+print("image: health SERVING, refused without a key, Recommend answered over TLS with bundle", r.bundle_version)
 PY
-curl -sf "http://127.0.0.1:$M/metrics" > "$WORK/metrics.txt" || fail "/metrics did not answer"
+curl -sf --cacert "$S/tls/ca.crt" "https://localhost:$M/metrics" > "$WORK/metrics.txt" || fail "/metrics did not answer"
 grep -q '^hmrec_request_duration_seconds' "$WORK/metrics.txt" || fail "no hmrec metrics: $(head -5 "$WORK/metrics.txt")"
-curl -sf "http://127.0.0.1:$H/readyz" > /dev/null || fail "/readyz did not answer"
+curl -sf --cacert "$S/tls/ca.crt" "https://localhost:$H/readyz" > /dev/null || fail "/readyz did not answer"
 kill -TERM "$SPID"
 rc=0
 wait "$SPID" || rc=$?

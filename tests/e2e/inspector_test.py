@@ -1,12 +1,19 @@
 """Drives the inspector page in headless chromium and compares what it
 renders with the HTTP API's answers for the same requests.
 
-usage: inspector_test.py HTTP_BASE SCREENSHOT.png PROFILE_DIR CUSTOMER RECORDED_ARTICLE
+usage: [HMREC_TEST_CA=CA.pem HMREC_TEST_SPKI=HASH HMREC_API_KEY=KEY] \
+           inspector_test.py HTTP_BASE SCREENSHOT.png PROFILE_DIR CUSTOMER RECORDED_ARTICLE
 
 CUSTOMER: one with a long history; RECORDED_ARTICLE: an article the test
-recorded (RecordPurchases) for them after the bundle's data.
+recorded (RecordPurchases) for them after the bundle's data. Over HTTPS,
+HMREC_TEST_CA signed the server's certificate and HMREC_TEST_SPKI is the
+base64 SHA-256 of its public key (what chromium is told to trust); with
+HMREC_API_KEY the server wants a key: the page is refused until the key is
+typed into it, and keeps it in the tab's session storage only.
 """
 import json
+import os
+import ssl
 import sys
 import urllib.request
 
@@ -17,14 +24,19 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 BASE, SHOT, PROFILE, CUSTOMER, RECORDED = sys.argv[1:6]
+CA = os.environ.get("HMREC_TEST_CA")
+KEY = os.environ.get("HMREC_API_KEY")
+TLS = ssl.create_default_context(cafile=CA) if CA else None
 
 
 def api(path, body=None):
     req = urllib.request.Request(BASE + path)
+    if KEY:
+        req.add_header("Authorization", "Bearer " + KEY)
     if body is not None:
         req.data = json.dumps(body).encode()
         req.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(req, timeout=30) as r:
+    with urllib.request.urlopen(req, timeout=30, context=TLS) as r:
         return json.load(r)
 
 
@@ -86,11 +98,25 @@ opts.binary_location = "/usr/bin/chromium"
 for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000",
           "--user-data-dir=" + PROFILE, "--no-first-run", "--disable-extensions"):
     opts.add_argument(a)
+if CA:  # trust exactly the test server's key
+    opts.add_argument("--ignore-certificate-errors-spki-list=" + os.environ["HMREC_TEST_SPKI"])
 driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
 try:
     driver.get(BASE + "/inspect")
     wait_for(driver, "the page to load", lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
     bundle = api("/v1/bundle")
+    if KEY:
+        # Without a key the page says so; with it typed in, it loads.
+        text = driver.find_element(By.ID, "status").text
+        assert "401" in text and "API key" in text, text
+        driver.find_element(By.ID, "api_key").send_keys(KEY)
+        driver.find_element(By.ID, "use_key").click()
+        wait_for(driver, "the bundle with the key",
+                 lambda d: bundle["version"] in d.find_element(By.ID, "bundle").text)
+        assert driver.execute_script("return sessionStorage.getItem('hmrec_api_key')") == KEY
+        assert driver.execute_script("return localStorage.length") == 0, "the key reached local storage"
+        assert driver.get_cookies() == [], driver.get_cookies()
+        assert driver.find_element(By.ID, "api_key").get_attribute("value") == "", "the key stays in the box"
     assert bundle["version"] in driver.find_element(By.ID, "bundle").text
     groups = [o.get_attribute("value") for o in
               driver.find_elements(By.CSS_SELECTOR, "#index_group option") if o.get_attribute("value")]
@@ -150,6 +176,11 @@ try:
     box.send_keys("not-an-id")
     driver.find_element(By.ID, "show").click()
     wait_for(driver, "the error", lambda d: "64 lowercase hex" in d.find_element(By.ID, "status").text)
-    print("inspector: the rendered page equals the API for", customer, "(and filters), a stranger and a random one")
+    if KEY:
+        assert KEY not in driver.current_url, "the key reached the URL"
+        driver.find_element(By.ID, "forget_key").click()
+        assert driver.execute_script("return sessionStorage.getItem('hmrec_api_key')") is None
+    print("inspector" + (" over HTTPS with a key" if KEY else "") + ": the rendered page equals the API for",
+          customer, "(and filters), a stranger and a random one")
 finally:
     driver.quit()

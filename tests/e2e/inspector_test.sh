@@ -3,8 +3,9 @@
 # through chromedriver (python3-selenium), loads GET /inspect from the real
 # hmrec_server on a tiny ranked bundle, submits customer ids, and the
 # rendered recommendations, names and reasons must equal the API's answers
-# (tests/e2e/inspector_test.py). A screenshot is kept in
-# BUILD/tests/artifacts/inspector.png.
+# (tests/e2e/inspector_test.py); then all of it again over HTTPS with API
+# keys, the key typed into the page. Screenshots are kept in
+# BUILD/tests/artifacts/inspector.png and inspector_https.png.
 #
 #   tests/e2e/inspector_test.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
@@ -26,8 +27,7 @@ make_tiny_bundle "$BUILD" "$SRC" "$WORK"
 start_server "$WORK/server.log" --config "$SRC/configs/server.pbtxt" --listen 127.0.0.1:0 --metrics off \
   --http 127.0.0.1:0 --events_path "$WORK/events" --bundle "$WORK/bundles/current"
 PIDS+=("$PID")
-HTTP=$(grep -o 'http://127.0.0.1:[0-9]*/v1/recommend' "$WORK/server.log" | sed 's|/v1/recommend||') \
-  || fail "no HTTP API line: $(cat "$WORK/server.log")"
+[[ -n "$HTTP" ]] || fail "no HTTP API line: $(cat "$WORK/server.log")"
 
 # The page is self-contained: nothing loaded from another origin.
 curl -sf "$HTTP/inspect" > "$WORK/page.html" || fail "GET /inspect"
@@ -51,4 +51,30 @@ mkdir -p "$BUILD/tests/artifacts"
 HOME="$WORK" /usr/bin/python3 "$SRC/tests/e2e/inspector_test.py" "$HTTP" \
   "$BUILD/tests/artifacts/inspector.png" "$WORK/chrome" "$TOP" "$ART" || fail "the rendered page does not match the API"
 [[ -s "$BUILD/tests/artifacts/inspector.png" ]] || fail "no screenshot"
+kill -TERM "$PID"
+wait "$PID" || fail "server exit code after SIGTERM"
+
+# Again over HTTPS with API keys: the page asks for one.
+C="$WORK/certs"
+make_certs "$C"
+make_key "$WORK/keys" ops recommend,inspect
+make_key "$WORK/keys" pos record
+cp "$SRC/configs/server.pbtxt" "$WORK/https.pbtxt"
+cat >> "$WORK/https.pbtxt" << EOF
+auth { keys_file: "$WORK/keys/keys" }
+tls { cert_file: "$C/server.pem" key_file: "$C/server.key" }
+EOF
+start_server "$WORK/https.log" --config "$WORK/https.pbtxt" --listen 127.0.0.1:0 --metrics off \
+  --http 127.0.0.1:0 --events_path "$WORK/events_https" --bundle "$WORK/bundles/current"
+PIDS+=("$PID")
+[[ "$HTTP" == https://* ]] || fail "not HTTPS: $HTTP"
+"$BUILD/client/hmrec_client" --server "127.0.0.1:$PORT" --record "$WORK/event.csv" --quiet --tls_ca "$C/test-ca.pem" \
+  --api_key_file "$WORK/keys/pos" > /dev/null 2> "$WORK/record_https.log" \
+  || fail "recording the event over TLS: $(cat "$WORK/record_https.log")"
+SPKI=$(openssl x509 -in "$C/server.pem" -pubkey -noout | openssl pkey -pubin -outform der \
+  | openssl dgst -sha256 -binary | base64)
+HOME="$WORK" HMREC_TEST_CA="$C/test-ca.pem" HMREC_TEST_SPKI="$SPKI" HMREC_API_KEY=$(cat "$WORK/keys/ops") \
+  /usr/bin/python3 "$SRC/tests/e2e/inspector_test.py" "$HTTP" "$BUILD/tests/artifacts/inspector_https.png" \
+  "$WORK/chrome_https" "$TOP" "$ART" || fail "over HTTPS with a key, the rendered page does not match the API"
+if grep -qF "$(cat "$WORK/keys/ops")" "$WORK/https.log"; then fail "the key is in the server's log"; fi
 echo "inspector: OK"

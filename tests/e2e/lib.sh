@@ -62,3 +62,6 @@ make_key() {
   mkdir -p "$1"
   bash "$SRC/scripts/make_api_key.sh" "$2" "$3" "$1/$2" "$1/keys" 2> /dev/null || fail "make_api_key.sh $2 $3"
 }
+
+# free_port: a TCP port free on 127.0.0.1 now.
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

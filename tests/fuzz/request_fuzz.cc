@@ -5,10 +5,16 @@
 // model (the serving core is tested on real bundles elsewhere). Input
 // starting with '{' is the HTTP API's JSON (server/http_api.cc: protobuf's
 // JSON mapping, unknown fields refused), and the response goes back to JSON;
-// input starting with '#' is a RecordPurchasesRequest (the rest, binary).
+// input starting with '#' is a RecordPurchasesRequest (the rest, binary);
+// input starting with 'A' is a call's authorization values (one a line)
+// checked as server/auth.h checks them; input starting with 'K' is a keys
+// file.
 //
 // Properties: a rejected request gets INVALID_ARGUMENT whose message is
 // printable ASCII of bounded length (client values are escaped and cut);
+// authorization values are UNAUTHENTICATED (or the one known key's caller)
+// with a bounded printable message that never quotes them; a keys file is
+// parsed or refused with INVALID_ARGUMENT "fuzz:LINE: ...", printable;
 // an accepted one gets one result per id, in order, each with k ten-digit
 // article ids, and the response survives a serialise/parse round trip.
 
@@ -21,7 +27,9 @@
 #include <google/protobuf/util/json_util.h>
 #include "candidates/sources.h"
 
+#include "absl/strings/str_split.h"
 #include "proto/recommender.pb.h"
+#include "server/auth.h"
 #include "server/request.h"
 
 namespace {
@@ -65,11 +73,51 @@ void RecordPurchases(const uint8_t* data, size_t size) {
   }
 }
 
+void Authorization(const std::string& text) {
+  static const std::shared_ptr<const hmrec::KeySet> keys = [] {
+    auto set = hmrec::KeySet::Parse("web recommend sha256:" + hmrec::KeyDigestHex("the-one-key") + "\n", "fuzz");
+    Check(set.ok(), "the fuzzer's keys file does not parse");
+    return *set;
+  }();
+  std::vector<absl::string_view> values = absl::StrSplit(text, '\n');
+  if (text.empty()) values.clear();
+  const absl::StatusOr<absl::string_view> token = hmrec::BearerToken(values);
+  if (!token.ok()) {
+    Check(token.status().code() == absl::StatusCode::kUnauthenticated, "a bad credential is not UNAUTHENTICATED");
+    const std::string message(token.status().message());
+    Check(PrintableAscii(message) && message.size() <= 200, "a refusal's message is unbounded or unprintable");
+    for (absl::string_view v : values) {
+      if (v.size() >= 16) Check(message.find(v.substr(7, 9)) == std::string::npos, "a refusal quotes the value");
+    }
+    return;
+  }
+  Check(!token->empty() && token->size() <= 1024, "an accepted token out of bounds");
+  const hmrec::Caller* caller = keys->FindKey(*token);
+  Check((caller != nullptr) == (*token == "the-one-key"), "a key matched another key's hash");
+}
+
+void KeysFile(const std::string& text) {
+  const auto set = hmrec::KeySet::Parse(text, "fuzz");
+  if (set.ok()) {
+    Check((*set)->Names().size() == (*set)->size(), "not one name an entry");
+    return;
+  }
+  Check(set.status().code() == absl::StatusCode::kInvalidArgument, "a bad keys file is not INVALID_ARGUMENT");
+  const std::string message(set.status().message());
+  Check(message.rfind("fuzz:", 0) == 0, "a refusal does not name the file and line");
+  Check(PrintableAscii(message) && message.size() <= 512, "a refusal's message is unbounded or unprintable");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size > 0 && data[0] == '#') {
     RecordPurchases(data + 1, size - 1);
+    return 0;
+  }
+  if (size > 0 && (data[0] == 'A' || data[0] == 'K')) {
+    const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
+    data[0] == 'A' ? Authorization(text) : KeysFile(text);
     return 0;
   }
   const bool json = size > 0 && data[0] == '{';
