@@ -5,6 +5,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdarg>
 #include <cstdio>
@@ -180,7 +181,9 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
 
 HttpServer::~HttpServer() {
   if (daemon_ == nullptr) return;
-  MHD_quiesce_daemon(daemon_);  // no new connections
+  // No new connections; the listening socket is ours to close once MHD
+  // has stopped.
+  const MHD_socket listener = MHD_quiesce_daemon(daemon_);
   std::unique_lock<std::mutex> lock(done_mu_);
   if (!done_cv_.wait_for(lock, options_.grace, [this] { return in_flight_.load() == 0; })) {
     std::fprintf(stderr, "server: %s: %lld calls unanswered after %lld ms; answering them 503\n", options_.name.c_str(),
@@ -199,6 +202,7 @@ HttpServer::~HttpServer() {
   done_cv_.wait_for(lock, std::chrono::seconds(2), [this] { return in_flight_.load() == 0; });
   lock.unlock();
   MHD_stop_daemon(daemon_);
+  if (listener != MHD_INVALID_SOCKET) close(listener);
 }
 
 void HttpServer::CheckPeer(MHD_Connection* connection, HttpRequest* request) const {

@@ -49,17 +49,21 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(c
     }
     return grpc::InsecureServerCredentials();
   }
-  grpc::SslServerCredentialsOptions options(tls.require_client_cert()
-                                                ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-                                                : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  // With a client CA, client certificates are asked for and verified
+  // (a verified one's CN may stand for an API key); required when
+  // require_client_cert. Without one, none are asked for.
+  grpc::SslServerCredentialsOptions options(
+      tls.require_client_cert()        ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+      : !tls.client_ca_file().empty() ? GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY
+                                       : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
   grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
   ASSIGN_OR_RETURN(pair.cert_chain, ReadPem("cert_file", tls.cert_file()));
   ASSIGN_OR_RETURN(pair.private_key, ReadPem("key_file", tls.key_file()));
   options.pem_key_cert_pairs.push_back(pair);
-  if (tls.require_client_cert()) {
-    if (tls.client_ca_file().empty()) {
-      return absl::InvalidArgumentError("tls.require_client_cert needs tls.client_ca_file");
-    }
+  if (tls.require_client_cert() && tls.client_ca_file().empty()) {
+    return absl::InvalidArgumentError("tls.require_client_cert needs tls.client_ca_file");
+  }
+  if (!tls.client_ca_file().empty()) {
     ASSIGN_OR_RETURN(options.pem_root_certs, ReadPem("client_ca_file", tls.client_ca_file()));
   }
   return grpc::SslServerCredentials(options);

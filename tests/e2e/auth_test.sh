@@ -40,11 +40,11 @@ mkdir -p "$WORK/py"
 /usr/bin/python3 -m grpc_tools.protoc -I "$SRC/proto" --python_out="$WORK/py" --grpc_python_out="$WORK/py" \
   "$SRC/proto/recommender.proto" || fail "cannot generate Python stubs"
 
-# 1. TLS and keys on every port.
+# 1. TLS and keys on every port (client certificates asked for, not required).
 cp "$SRC/configs/server.pbtxt" "$WORK/tls.pbtxt"
 cat >> "$WORK/tls.pbtxt" << EOF
 auth { keys_file: "$K/keys" }
-tls { cert_file: "$C/server.pem" key_file: "$C/server.key" }
+tls { cert_file: "$C/server.pem" key_file: "$C/server.key" client_ca_file: "$C/test-ca.pem" }
 EOF
 start_server "$WORK/tls.log" --config "$WORK/tls.pbtxt" --listen 127.0.0.1:0 --metrics 127.0.0.1:0 \
   --http 127.0.0.1:0 --events_path "$WORK/events" --bundle "$WORK/bundles/current"
@@ -60,6 +60,15 @@ curl -sf --cacert "$C/test-ca.pem" -H "authorization: Bearer $(cat "$K/rec")" -X
   || fail "curl over HTTPS with a key"
 grep -q '"article_ids"' "$WORK/curl.json" || fail "curl answer: $(cat "$WORK/curl.json")"
 if curl -sf -m 5 "http://127.0.0.1:$HPORT/healthz" > /dev/null 2>&1; then fail "plain HTTP served on the TLS port"; fi
+# Optional mutual TLS: a verified certificate's CN (batch-job -> "mesh") stands
+# for a key on both ports; without one, a key is needed.
+"$BUILD/client/hmrec_client" --server "127.0.0.1:$PORT" --customer-id "$CUSTOMER" --tls_ca "$C/test-ca.pem" \
+  --tls_cert "$C/client.pem" --tls_key "$C/client.key" > /dev/null || fail "optional mTLS: the CN did not stand for a key"
+if "$BUILD/client/hmrec_client" --server "127.0.0.1:$PORT" --customer-id "$CUSTOMER" --tls_ca "$C/test-ca.pem" \
+  > /dev/null 2>&1; then fail "optional mTLS: served without a certificate or a key"; fi
+curl -sf --cacert "$C/test-ca.pem" --cert "$C/client.pem" --key "$C/client.key" -X POST \
+  --data "{\"customer_ids\": [\"$CUSTOMER\"], \"k\": 3}" "$HTTP/v1/recommend" | grep -q '"article_ids"' \
+  || fail "optional mTLS over HTTPS"
 # The audit line of the RecordPurchases auth_test.py made with the record key.
 grep -q '^audit: {"call":"RecordPurchases","caller":"rw","code":"OK","events":1,"recorded":1,"duplicates":0,"expired":0,"refused":0,"first_event_id":"auth-test-1"}$' \
   "$WORK/tls.log" || fail "no audit line: $(grep audit "$WORK/tls.log" || true)"
