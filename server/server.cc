@@ -53,9 +53,9 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(c
   // (a verified one's CN may stand for an API key); required when
   // require_client_cert. Without one, none are asked for.
   grpc::SslServerCredentialsOptions options(
-      tls.require_client_cert()        ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+      tls.require_client_cert()       ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
       : !tls.client_ca_file().empty() ? GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY
-                                       : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+                                      : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
   grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
   ASSIGN_OR_RETURN(pair.cert_chain, ReadPem("cert_file", tls.cert_file()));
   ASSIGN_OR_RETURN(pair.private_key, ReadPem("key_file", tls.key_file()));

@@ -233,7 +233,8 @@ TEST(HttpServer, BoundsHeadersBodiesAndLengths) {
   ASSERT_TRUE(nolength.Send("POST /echo HTTP/1.1\r\nHost: t\r\n\r\n"));
   EXPECT_THAT(nolength.Read(), StartsWith("411"));
   Client chunked(server->port());
-  ASSERT_TRUE(chunked.Send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      chunked.Send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"));
   EXPECT_THAT(chunked.Read(), StartsWith("411"));
   EXPECT_THAT(Client(server->port()).Call("GET", "/now", "", "Content-Length: -4\r\n"), StartsWith("400"));
   // The handler's refusal at the headers comes before the body is read.
