@@ -87,7 +87,8 @@ void Authorization(const std::string& text) {
     const std::string message(token.status().message());
     Check(PrintableAscii(message) && message.size() <= 200, "a refusal's message is unbounded or unprintable");
     for (absl::string_view v : values) {
-      if (v.size() >= 16) Check(message.find(v.substr(7, 9)) == std::string::npos, "a refusal quotes the value");
+      if (v.size() >= 16)
+        Check(message.find(std::string(v.substr(7, 9))) == std::string::npos, "a refusal quotes the value");
     }
     return;
   }
