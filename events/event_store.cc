@@ -1,6 +1,7 @@
 #include "events/event_store.h"
 
 #include <algorithm>
+#include <climits>
 #include <filesystem>
 
 #include "absl/strings/match.h"
@@ -22,6 +23,10 @@ config::EventStoreConfig WithEventDefaults(config::EventStoreConfig c, const std
   if (c.redis_timeout_ms() == 0) c.set_redis_timeout_ms(500);
   if (c.horizon_days() == 0) c.set_horizon_days(28);
   if (c.max_events_per_request() == 0) c.set_max_events_per_request(10000);
+  if (c.max_events_per_customer() == 0) c.set_max_events_per_customer(100);
+  if (c.lookup_budget_ms() == 0) c.set_lookup_budget_ms(5);
+  if (c.redis_probe_interval_ms() == 0) c.set_redis_probe_interval_ms(1000);
+  if (c.max_pending_writes() == 0) c.set_max_pending_writes(64);
   return c;
 }
 
@@ -37,6 +42,16 @@ absl::Status ValidateEventConfig(const config::EventStoreConfig& c) {
     return absl::InvalidArgumentError(
         absl::StrCat("events.max_events_per_request = ", c.max_events_per_request(), ": must be at least 1"));
   }
+  if (c.max_events_per_customer() < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("events.max_events_per_customer = ", c.max_events_per_customer(), ": must be at least 1"));
+  }
+  if (c.lookup_budget_ms() < 1 || c.redis_probe_interval_ms() < 1 || c.max_pending_writes() < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("events.lookup_budget_ms = ", c.lookup_budget_ms(),
+                                                   ", events.redis_probe_interval_ms = ", c.redis_probe_interval_ms(),
+                                                   ", events.max_pending_writes = ", c.max_pending_writes(),
+                                                   ": each must be at least 1"));
+  }
   if (c.redis_timeout_ms() < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("events.redis_timeout_ms = ", c.redis_timeout_ms(), ": must be at least 1"));
@@ -50,7 +65,9 @@ absl::Status ValidateEventConfig(const config::EventStoreConfig& c) {
 }
 
 absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(const config::EventStoreConfig& c) {
-  if (c.backend() == "rocksdb") return RocksEventStore::Open(c.path(), !c.no_sync(), c.horizon_days());
+  if (c.backend() == "rocksdb") {
+    return RocksEventStore::Open(c.path(), !c.no_sync(), c.horizon_days(), c.max_events_per_customer());
+  }
   if (c.backend() == "redis") {
     std::string password;
     if (!c.redis_password_file().empty()) {
@@ -67,17 +84,28 @@ absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(const config::EventSt
             absl::StrCat("events.redis_password_file ", c.redis_password_file(), " is empty"));
       }
     }
-    return RedisEventStore::Open(c.redis_address(), c.redis_timeout_ms(), c.horizon_days(), std::move(password));
+    RedisEventStore::Options o;
+    o.address = c.redis_address();
+    o.timeout_ms = c.redis_timeout_ms();
+    o.horizon_days = c.horizon_days();
+    o.max_events_per_customer = c.max_events_per_customer();
+    o.password = std::move(password);
+    o.probe_interval_ms = c.redis_probe_interval_ms();
+    return RedisEventStore::Open(o);
   }
   return absl::InvalidArgumentError(absl::StrCat("events.backend = '", c.backend(), "': no store to open"));
 }
 
-void DropExpired(int32_t newest_day, int horizon_days, config::StoredEvents* list) {
-  const int64_t cutoff = static_cast<int64_t>(newest_day) - horizon_days;
+int32_t HorizonStart(int32_t as_of, int horizon_days) {
+  return static_cast<int32_t>(std::max<int64_t>(INT32_MIN, static_cast<int64_t>(as_of) - horizon_days));
+}
+
+void BoundEvents(int32_t first_day, int max_events, config::StoredEvents* list) {
   auto* events = list->mutable_events();
   events->erase(std::remove_if(events->begin(), events->end(),
-                               [cutoff](const config::StoredEvent& e) { return e.day() < cutoff; }),
+                               [first_day](const config::StoredEvent& e) { return e.day() < first_day; }),
                 events->end());
+  if (events->size() > max_events) events->DeleteSubrange(0, events->size() - max_events);
 }
 
 }  // namespace hmrec

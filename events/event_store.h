@@ -9,11 +9,15 @@
 //            round trip per call (events/redis_event_store.h).
 //
 // Both are idempotent by event id (a retried call records nothing twice),
-// keep a customer's events in recording order, and forget events older than
-// the horizon: `horizon_days` before the newest day any event has had.
-// Thread-safe.
+// keep a customer's events in recording order, at most
+// `max_events_per_customer` of them (the most recent), and forget events
+// older than the horizon: `horizon_days` before `as_of`, the served bundle's
+// features_as_of (the first day its data does not hold). The horizon counts
+// back from the bundle, never from dates clients sent. Thread-safe.
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,19 +42,31 @@ class EventStore {
   // Stores the new events durably, all in one write: when this returns OK
   // every counted event survives a crash of the process (and of the machine
   // when the backend syncs). On an error nothing of the call is recorded.
-  virtual absl::StatusOr<RecordCounts> Record(const std::vector<RecordedPurchase>& events) = 0;
+  virtual absl::StatusOr<RecordCounts> Record(const std::vector<RecordedPurchase>& events, int32_t as_of) = 0;
 
-  // For each id: its events within the horizon, in recording order (empty
-  // when none). One round trip for the whole list.
-  virtual absl::Status Lookup(const std::vector<absl::string_view>& customer_ids,
-                              std::vector<std::vector<config::StoredEvent>>* out) = 0;
+  // For each id: its events within the horizon of `as_of`, in recording
+  // order (empty when none). One round trip for the whole list, within
+  // `budget` when given (a Recommend batch cannot wait long) or the store's
+  // own timeout.
+  virtual absl::Status Lookup(const std::vector<absl::string_view>& customer_ids, int32_t as_of,
+                              std::vector<std::vector<config::StoredEvent>>* out,
+                              std::chrono::milliseconds budget = std::chrono::milliseconds(0)) = 0;
 
   // "rocksdb /path" or "redis host:port", for logs and errors.
   virtual std::string Describe() const = 0;
 
   // OK when the store answers now. A store that does not (Redis down or
-  // refusing the password) is still usable: calls fail until it answers.
+  // refusing the password) is still usable: calls fail at once until a
+  // background probe reaches it again.
   virtual absl::Status Ping() { return absl::OkStatus(); }
+  // False while the store is known not to answer (Redis's breaker open).
+  virtual bool Up() const { return true; }
+  // `listener` is called (on any thread) whenever Up() changes.
+  virtual void OnStateChange(std::function<void(bool up)> listener) {}
+  // OK when every acknowledged write survives a crash of the machine
+  // (RocksDB: synced writes; Redis: appendonly yes, appendfsync always);
+  // FAILED_PRECONDITION naming what is not; UNAVAILABLE when unknown.
+  virtual absl::Status CheckDurability() = 0;
 };
 
 // Defaults of ServerConfig.events; `bundle_path` gives the rocksdb default
@@ -63,8 +79,10 @@ absl::Status ValidateEventConfig(const config::EventStoreConfig& c);
 // and does not connect.
 absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(const config::EventStoreConfig& c);
 
-// Shared by the backends: the events of `list` a reader applies, given the
-// newest day of the store (drops those older than the horizon).
-void DropExpired(int32_t newest_day, int horizon_days, config::StoredEvents* list);
+// Shared by the backends: the first day within the horizon of `as_of`.
+int32_t HorizonStart(int32_t as_of, int horizon_days);
+// Drops the events of `list` before `first_day`, then all but the last
+// `max_events` of the rest.
+void BoundEvents(int32_t first_day, int max_events, config::StoredEvents* list);
 
 }  // namespace hmrec

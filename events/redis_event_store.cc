@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -14,34 +15,55 @@ namespace hmrec {
 namespace {
 
 constexpr size_t kMaxIdle = 8;
-constexpr char kNewestKey[] = "hmrec:newest_day";
 
 std::string CustomerKey(absl::string_view id) { return absl::StrCat("hmrec:c:", id); }
+std::string CountKey(absl::string_view id) { return absl::StrCat("hmrec:n:", id); }
 
-// KEYS: newest_day, then per event its marker and its customer's list.
-// ARGV: ttl seconds, horizon days, then per event its day and payload.
-// Returns {recorded, duplicates, expired}.
+timeval Timeval(std::chrono::milliseconds t) {
+  const int64_t ms = std::max<int64_t>(1, t.count());
+  return timeval{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+}
+
+// True when Redis closed the connection (a restart): worth one retry on a
+// new connection. A timeout is not: Redis is slow or hung.
+bool ClosedByPeer(const redisContext* c) {
+  if (c->err == REDIS_ERR_EOF) return true;
+  return c->err == REDIS_ERR_IO &&
+         (std::strstr(c->errstr, "reset by peer") != nullptr || std::strstr(c->errstr, "Broken pipe") != nullptr);
+}
+
+// KEYS: per event its marker, its customer's list and count.
+// ARGV: ttl seconds, the horizon's first day, the per-customer cap, then per
+// event its day and payload. Returns {recorded, duplicates, expired}.
 constexpr char kRecordScript[] = R"lua(
 local ttl = tonumber(ARGV[1])
-local horizon = tonumber(ARGV[2])
-local newest = tonumber(redis.call('GET', KEYS[1]) or '-2147483648')
-for i = 3, #ARGV, 2 do
-  local d = tonumber(ARGV[i])
-  if d > newest then newest = d end
-end
-redis.call('SET', KEYS[1], newest)
+local first = tonumber(ARGV[2])
+local cap = tonumber(ARGV[3])
 local recorded, duplicates, expired = 0, 0, 0
-for j = 0, (#KEYS - 1) / 2 - 1 do
-  local marker, list = KEYS[2 + 2 * j], KEYS[3 + 2 * j]
-  local day = tonumber(ARGV[3 + 2 * j])
+for j = 0, #KEYS / 3 - 1 do
+  local marker, list, count = KEYS[1 + 3 * j], KEYS[2 + 3 * j], KEYS[3 + 3 * j]
+  local day = tonumber(ARGV[4 + 2 * j])
   if redis.call('EXISTS', marker) == 1 then
     duplicates = duplicates + 1
-  elseif day < newest - horizon then
+  elseif day < first then
     expired = expired + 1
   else
     redis.call('SET', marker, day, 'EX', ttl)
-    redis.call('APPEND', list, ARGV[4 + 2 * j])
+    redis.call('APPEND', list, ARGV[5 + 2 * j])
+    if redis.call('INCR', count) > 2 * cap then
+      -- Keep the last `cap` frames (4-byte little-endian length, payload).
+      local s = redis.call('GET', list)
+      local starts, pos = {}, 1
+      while pos <= #s do
+        starts[#starts + 1] = pos
+        local n = struct.unpack('<I4', s, pos)
+        pos = pos + 4 + n
+      end
+      redis.call('SET', list, string.sub(s, starts[#starts - cap + 1]))
+      redis.call('SET', count, cap)
+    end
     redis.call('EXPIRE', list, ttl)
+    redis.call('EXPIRE', count, ttl)
     recorded = recorded + 1
   end
 end
@@ -54,33 +76,103 @@ void RedisEventStore::ReplyFree::operator()(redisReply* r) const {
   if (r != nullptr) freeReplyObject(r);
 }
 
-RedisEventStore::RedisEventStore(std::string host, int port, int timeout_ms, int horizon_days, std::string password)
-    : host_(std::move(host)),
-      port_(port),
-      address_(absl::StrCat(host_, ":", port)),
-      timeout_ms_(timeout_ms),
-      horizon_days_(horizon_days),
-      password_(std::move(password)) {}
+RedisEventStore::RedisEventStore(Options options, std::string host, int port)
+    : options_(std::move(options)), host_(std::move(host)), port_(port), address_(absl::StrCat(host_, ":", port)) {
+  prober_ = std::thread([this] { Probe(); });
+}
 
 RedisEventStore::~RedisEventStore() {
+  {
+    std::lock_guard<std::mutex> lock(probe_mu_);
+    stopping_ = true;
+  }
+  probe_cv_.notify_all();
+  prober_.join();
   for (redisContext* c : idle_) redisFree(c);
 }
 
-absl::StatusOr<std::unique_ptr<RedisEventStore>> RedisEventStore::Open(const std::string& address, int timeout_ms,
-                                                                       int horizon_days, std::string password) {
+absl::StatusOr<std::unique_ptr<RedisEventStore>> RedisEventStore::Open(const Options& options) {
+  const std::string& address = options.address;
   const size_t colon = address.rfind(':');
   int port = 0;
   if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) || port <= 0 || port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("redis address '", address, "': expected host:port"));
   }
-  return std::unique_ptr<RedisEventStore>(
-      new RedisEventStore(address.substr(0, colon), port, timeout_ms, horizon_days, std::move(password)));
+  return std::unique_ptr<RedisEventStore>(new RedisEventStore(options, address.substr(0, colon), port));
 }
 
 absl::Status RedisEventStore::Ping() {
-  ASSIGN_OR_RETURN(Reply pong, Run({"PING"}, "PING"));
-  if (pong->type == REDIS_REPLY_ERROR) {
-    return absl::UnavailableError(absl::StrCat("event store redis ", address_, ": PING: ", pong->str));
+  // A probe goes through an open breaker.
+  absl::StatusOr<Reply> pong = Run({"PING"}, "PING", std::chrono::milliseconds(options_.timeout_ms), true);
+  absl::Status s = pong.status();
+  if (pong.ok() && (*pong)->type == REDIS_REPLY_ERROR) {
+    s = absl::UnavailableError(absl::StrCat("event store redis ", address_, ": PING: ", (*pong)->str));
+    Trip(s);
+  }
+  if (s.ok() && !up_.exchange(true)) {
+    reported_.store(false);
+    {
+      std::lock_guard<std::mutex> lock(listener_mu_);
+      if (listener_) listener_(true);
+    }
+    std::fprintf(stderr, "server: event store redis %s answers again\n", address_.c_str());
+    std::fflush(stderr);
+  }
+  return s;
+}
+
+void RedisEventStore::OnStateChange(std::function<void(bool up)> listener) {
+  std::lock_guard<std::mutex> lock(listener_mu_);
+  listener_ = std::move(listener);
+}
+
+void RedisEventStore::Trip(const absl::Status& why) {
+  {
+    std::lock_guard<std::mutex> lock(listener_mu_);
+    last_error_ = std::string(why.message());
+  }
+  if (up_.exchange(false)) {
+    std::lock_guard<std::mutex> lock(listener_mu_);
+    if (listener_) listener_(false);
+  }
+  if (!reported_.exchange(true)) {
+    std::fprintf(stderr, "server: %s; recorded purchases are off until it answers (probed every %d ms)\n",
+                 std::string(why.message()).c_str(), options_.probe_interval_ms);
+    std::fflush(stderr);
+  }
+  probe_cv_.notify_all();
+}
+
+void RedisEventStore::Probe() {
+  std::unique_lock<std::mutex> lock(probe_mu_);
+  while (!stopping_) {
+    if (up_.load()) {
+      probe_cv_.wait(lock, [this] { return stopping_ || !up_.load(); });
+      continue;
+    }
+    probe_cv_.wait_for(lock, std::chrono::milliseconds(options_.probe_interval_ms), [this] { return stopping_; });
+    if (stopping_) break;
+    lock.unlock();
+    Ping().IgnoreError();
+    lock.lock();
+  }
+}
+
+absl::Status RedisEventStore::CheckDurability() {
+  for (const auto& [setting, wanted] : {std::pair<const char*, const char*>{"appendonly", "yes"},
+                                        std::pair<const char*, const char*>{"appendfsync", "always"}}) {
+    ASSIGN_OR_RETURN(Reply r,
+                     Run({"CONFIG", "GET", setting}, "CONFIG GET", std::chrono::milliseconds(options_.timeout_ms)));
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[1]->type != REDIS_REPLY_STRING) {
+      return absl::UnavailableError(absl::StrCat("event store redis ", address_, ": cannot read ", setting,
+                                                 r->type == REDIS_REPLY_ERROR ? absl::StrCat(": ", r->str) : ""));
+    }
+    const std::string value(r->element[1]->str, r->element[1]->len);
+    if (value != wanted) {
+      return absl::FailedPreconditionError(absl::StrCat("event store redis ", address_, " has ", setting, " ", value,
+                                                        ", not ", wanted,
+                                                        ": an acknowledged purchase could be lost in a crash"));
+    }
   }
   return absl::OkStatus();
 }
@@ -90,17 +182,18 @@ absl::Status RedisEventStore::Error(const std::string& what, redisContext* c) co
   return absl::UnavailableError(absl::StrCat("event store redis ", address_, ": ", what, ": ", why));
 }
 
-absl::StatusOr<redisContext*> RedisEventStore::Acquire(bool* reused) {
+absl::StatusOr<redisContext*> RedisEventStore::Acquire(std::chrono::milliseconds timeout, bool* reused) {
+  const timeval tv = Timeval(timeout);
   {
     std::lock_guard<std::mutex> lock(mu_);
     *reused = !idle_.empty();
     if (*reused) {
       redisContext* c = idle_.back();
       idle_.pop_back();
+      redisSetTimeout(c, tv);
       return c;
     }
   }
-  const timeval tv{timeout_ms_ / 1000, (timeout_ms_ % 1000) * 1000};
   redisContext* c = redisConnectWithTimeout(host_.c_str(), port_, tv);
   if (c == nullptr || c->err != 0) {
     absl::Status e = Error("cannot connect", c);
@@ -108,8 +201,9 @@ absl::StatusOr<redisContext*> RedisEventStore::Acquire(bool* reused) {
     return e;
   }
   redisSetTimeout(c, tv);
-  if (!password_.empty()) {
-    Reply auth(static_cast<redisReply*>(redisCommand(c, "AUTH %b", password_.data(), password_.size())));
+  if (!options_.password.empty()) {
+    Reply auth(
+        static_cast<redisReply*>(redisCommand(c, "AUTH %b", options_.password.data(), options_.password.size())));
     if (auth == nullptr || auth->type == REDIS_REPLY_ERROR) {
       // Redis's reply names the failure (WRONGPASS ...), never the password.
       absl::Status e =
@@ -134,17 +228,58 @@ void RedisEventStore::Release(redisContext* c, bool healthy) {
   redisFree(c);
 }
 
-absl::StatusOr<RecordCounts> RedisEventStore::Record(const std::vector<RecordedPurchase>& events) {
+absl::StatusOr<RedisEventStore::Reply> RedisEventStore::Run(const std::vector<std::string>& args, const char* what,
+                                                            std::chrono::milliseconds timeout, bool probe) {
+  if (!probe && !up_.load()) {
+    std::lock_guard<std::mutex> lock(listener_mu_);
+    return absl::UnavailableError(absl::StrCat("event store redis ", address_, " is not answering, retried in the ",
+                                               "background; last failure: ", last_error_));
+  }
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const std::string& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  // A pooled connection may have died with a Redis restart: once more on a
+  // new one (both commands are safe to repeat).
+  for (int attempt = 0;; ++attempt) {
+    bool reused = false;
+    absl::StatusOr<redisContext*> acquired = Acquire(timeout, &reused);
+    if (!acquired.ok()) {
+      Trip(acquired.status());
+      return acquired.status();
+    }
+    redisContext* c = *acquired;
+    Reply r(static_cast<redisReply*>(
+        redisCommandArgv(c, static_cast<int>(argv.size()), const_cast<const char**>(argv.data()), lens.data())));
+    if (r != nullptr) {
+      Release(c, true);
+      return r;
+    }
+    absl::Status e = Error(what, c);
+    const bool closed = ClosedByPeer(c);
+    Release(c, false);
+    if (!reused || attempt > 0 || !closed) {
+      Trip(e);
+      return e;
+    }
+  }
+}
+
+absl::StatusOr<RecordCounts> RedisEventStore::Record(const std::vector<RecordedPurchase>& events, int32_t as_of) {
   RecordCounts counts;
   if (events.empty()) return counts;
-  std::vector<std::string> args = {"EVAL", kRecordScript, std::to_string(1 + 2 * events.size()), kNewestKey};
-  args.reserve(4 + 4 * events.size() + 2);
+  std::vector<std::string> args = {"EVAL", kRecordScript, std::to_string(3 * events.size())};
+  args.reserve(3 + 5 * events.size() + 3);
   for (const RecordedPurchase& p : events) {
     args.push_back(absl::StrCat("hmrec:e:", p.event.event_id()));
     args.push_back(CustomerKey(p.customer_id));
+    args.push_back(CountKey(p.customer_id));
   }
-  args.push_back(std::to_string(static_cast<int64_t>(horizon_days_) * 86400));
-  args.push_back(std::to_string(horizon_days_));
+  args.push_back(std::to_string(static_cast<int64_t>(options_.horizon_days) * 86400));
+  args.push_back(std::to_string(HorizonStart(as_of, options_.horizon_days)));
+  args.push_back(std::to_string(options_.max_events_per_customer));
   for (const RecordedPurchase& p : events) {
     args.push_back(std::to_string(p.event.day()));
     // Length-prefixed: a customer's events are one string, appended to.
@@ -154,7 +289,7 @@ absl::StatusOr<RecordCounts> RedisEventStore::Record(const std::vector<RecordedP
     framed += bytes;
     args.push_back(std::move(framed));
   }
-  ASSIGN_OR_RETURN(Reply r, Run(args, "EVAL (record)"));
+  ASSIGN_OR_RETURN(Reply r, Run(args, "EVAL (record)", std::chrono::milliseconds(options_.timeout_ms)));
   if (r->type == REDIS_REPLY_ERROR) {
     return absl::UnavailableError(absl::StrCat("event store redis ", address_, ": record: ", r->str));
   }
@@ -167,57 +302,35 @@ absl::StatusOr<RecordCounts> RedisEventStore::Record(const std::vector<RecordedP
   return counts;
 }
 
-absl::StatusOr<RedisEventStore::Reply> RedisEventStore::Run(const std::vector<std::string>& args, const char* what) {
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  for (const std::string& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  // A pooled connection may have died with a Redis restart: once more on a
-  // new one (both commands are safe to repeat).
-  for (int attempt = 0;; ++attempt) {
-    bool reused = false;
-    ASSIGN_OR_RETURN(redisContext * c, Acquire(&reused));
-    Reply r(static_cast<redisReply*>(
-        redisCommandArgv(c, static_cast<int>(argv.size()), const_cast<const char**>(argv.data()), lens.data())));
-    if (r != nullptr) {
-      Release(c, true);
-      return r;
-    }
-    absl::Status e = Error(what, c);
-    Release(c, false);
-    if (!reused || attempt > 0) return e;
-  }
-}
-
 absl::Status RedisEventStore::Corrupt(absl::string_view customer_id) const {
   return absl::DataLossError(
       absl::StrCat("event store redis ", address_, ": the events of customer ", customer_id, " do not parse"));
 }
 
-absl::Status RedisEventStore::Lookup(const std::vector<absl::string_view>& customer_ids,
-                                     std::vector<std::vector<config::StoredEvent>>* out) {
+absl::Status RedisEventStore::Lookup(const std::vector<absl::string_view>& customer_ids, int32_t as_of,
+                                     std::vector<std::vector<config::StoredEvent>>* out,
+                                     std::chrono::milliseconds budget) {
   out->assign(customer_ids.size(), {});
   if (customer_ids.empty()) return absl::OkStatus();
-  // One round trip, one command: the newest day and every customer's events.
-  std::vector<std::string> keys = {"MGET", kNewestKey};
-  keys.reserve(customer_ids.size() + 2);
+  // One round trip, one command: every customer's events.
+  std::vector<std::string> keys = {"MGET"};
+  keys.reserve(customer_ids.size() + 1);
   for (absl::string_view id : customer_ids) keys.push_back(CustomerKey(id));
-  ASSIGN_OR_RETURN(Reply r, Run(keys, "MGET"));
-  if (r->type != REDIS_REPLY_ARRAY || r->elements != customer_ids.size() + 1) {
+  const std::chrono::milliseconds timeout =
+      budget.count() > 0 ? budget : std::chrono::milliseconds(options_.timeout_ms);
+  ASSIGN_OR_RETURN(Reply r, Run(keys, "MGET", timeout));
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != customer_ids.size()) {
     return absl::UnavailableError(absl::StrCat("event store redis ", address_,
                                                ": MGET: ", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply"));
   }
-  int64_t newest = INT32_MIN;
-  const redisReply* day = r->element[0];
-  if (day->type == REDIS_REPLY_STRING) absl::SimpleAtoi(absl::string_view(day->str, day->len), &newest);
-  const int64_t cutoff = newest - horizon_days_;
+  const int32_t first_day = HorizonStart(as_of, options_.horizon_days);
+  config::StoredEvents list;
   config::StoredEvent e;
   for (size_t i = 0; i < customer_ids.size(); ++i) {
-    const redisReply* item = r->element[i + 1];
+    const redisReply* item = r->element[i];
     if (item->type != REDIS_REPLY_STRING) continue;  // nil: no events
     absl::string_view rest(item->str, item->len);
+    list.Clear();
     while (!rest.empty()) {
       uint32_t n = 0;
       if (rest.size() < sizeof(n)) return Corrupt(customer_ids[i]);
@@ -225,8 +338,10 @@ absl::Status RedisEventStore::Lookup(const std::vector<absl::string_view>& custo
       rest.remove_prefix(sizeof(n));
       if (rest.size() < n || !e.ParseFromArray(rest.data(), static_cast<int>(n))) return Corrupt(customer_ids[i]);
       rest.remove_prefix(n);
-      if (e.day() >= cutoff) (*out)[i].push_back(e);
+      *list.add_events() = e;
     }
+    BoundEvents(first_day, options_.max_events_per_customer, &list);
+    (*out)[i].assign(list.events().begin(), list.events().end());
   }
   return absl::OkStatus();
 }

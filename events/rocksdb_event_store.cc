@@ -17,8 +17,6 @@
 namespace hmrec {
 namespace {
 
-constexpr char kNewestKey[] = "m/newest_day";
-
 std::string CustomerKey(absl::string_view id) { return absl::StrCat("c/", id); }
 std::string EventKey(absl::string_view id) { return absl::StrCat("e/", id); }
 
@@ -56,11 +54,11 @@ class MarkerExpiry final : public rocksdb::CompactionFilter {
 
 }  // namespace
 
-RocksEventStore::RocksEventStore(std::string dir, bool sync, int horizon_days)
+RocksEventStore::RocksEventStore(std::string dir, bool sync, int horizon_days, int max_events_per_customer)
     : dir_(std::move(dir)),
       sync_(sync),
       horizon_days_(horizon_days),
-      newest_day_(INT32_MIN),
+      max_events_per_customer_(max_events_per_customer),
       marker_cutoff_(INT32_MIN) {}
 
 RocksEventStore::~RocksEventStore() {
@@ -68,11 +66,11 @@ RocksEventStore::~RocksEventStore() {
 }
 
 absl::StatusOr<std::unique_ptr<RocksEventStore>> RocksEventStore::Open(const std::string& dir, bool sync,
-                                                                       int horizon_days) {
+                                                                       int horizon_days, int max_events_per_customer) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return absl::UnavailableError(absl::StrCat("event store ", dir, ": cannot create it: ", ec.message()));
-  std::unique_ptr<RocksEventStore> s(new RocksEventStore(dir, sync, horizon_days));
+  std::unique_ptr<RocksEventStore> s(new RocksEventStore(dir, sync, horizon_days, max_events_per_customer));
   s->filter_ = std::make_unique<MarkerExpiry>(&s->marker_cutoff_);
   rocksdb::Options options;
   options.create_if_missing = true;
@@ -86,24 +84,14 @@ absl::StatusOr<std::unique_ptr<RocksEventStore>> RocksEventStore::Open(const std
   rocksdb::Status st = rocksdb::DB::Open(options, dir, &db);
   if (!st.ok()) return Failed(dir, "cannot open", st);
   s->db_.reset(db);
-  std::string newest;
-  st = s->db_->Get(rocksdb::ReadOptions(), kNewestKey, &newest);
-  int32_t day = INT32_MIN;
-  if (st.ok() && !DecodeDay(newest, &day))
-    return absl::DataLossError(absl::StrCat("event store ", dir, ": bad ", kNewestKey));
-  if (!st.ok() && !st.IsNotFound()) return Failed(dir, "cannot read", st);
-  s->newest_day_ = day;
-  if (day != INT32_MIN) s->marker_cutoff_ = day - horizon_days;
   return s;
 }
 
-absl::StatusOr<RecordCounts> RocksEventStore::Record(const std::vector<RecordedPurchase>& events) {
+absl::StatusOr<RecordCounts> RocksEventStore::Record(const std::vector<RecordedPurchase>& events, int32_t as_of) {
   RecordCounts counts;
   if (events.empty()) return counts;
   std::lock_guard<std::mutex> lock(write_mu_);
-  int32_t newest = newest_day_.load();
-  for (const RecordedPurchase& p : events) newest = std::max(newest, p.event.day());
-  const int64_t cutoff = static_cast<int64_t>(newest) - horizon_days_;
+  const int32_t cutoff = HorizonStart(as_of, horizon_days_);
 
   // Which ids are new: not stored before, and first in this call.
   std::vector<std::string> event_keys;
@@ -151,22 +139,28 @@ absl::StatusOr<RecordCounts> RocksEventStore::Record(const std::vector<RecordedP
   }
   for (size_t i = 0; i < customers.size(); ++i) {
     config::StoredEvents& list = lists[customers[i]];
-    DropExpired(newest, horizon_days_, &list);
+    BoundEvents(cutoff, max_events_per_customer_, &list);
     batch.Put(customer_keys[i], list.SerializeAsString());
   }
-  batch.Put(kNewestKey, EncodeDay(newest));
   rocksdb::WriteOptions wo;
   wo.sync = sync_;
   rocksdb::Status st = db_->Write(wo, &batch);
   if (!st.ok()) return Failed(dir_, "cannot write", st);
   counts.recorded = static_cast<int>(fresh.size());
-  newest_day_ = newest;
-  marker_cutoff_ = static_cast<int32_t>(std::max<int64_t>(INT32_MIN, cutoff));
+  marker_cutoff_ = cutoff;
   return counts;
 }
 
-absl::Status RocksEventStore::Lookup(const std::vector<absl::string_view>& customer_ids,
-                                     std::vector<std::vector<config::StoredEvent>>* out) {
+absl::Status RocksEventStore::CheckDurability() {
+  if (sync_) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "event store ", dir_, " acknowledges before an fsync (events.no_sync): a power loss could lose a purchase"));
+}
+
+// A local store: its reads take microseconds, no budget to keep.
+absl::Status RocksEventStore::Lookup(const std::vector<absl::string_view>& customer_ids, int32_t as_of,
+                                     std::vector<std::vector<config::StoredEvent>>* out,
+                                     std::chrono::milliseconds /*budget*/) {
   out->assign(customer_ids.size(), {});
   if (customer_ids.empty()) return absl::OkStatus();
   std::vector<std::string> keys;
@@ -175,13 +169,13 @@ absl::Status RocksEventStore::Lookup(const std::vector<absl::string_view>& custo
   std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
   std::vector<std::string> values;
   const std::vector<rocksdb::Status> found = db_->MultiGet(rocksdb::ReadOptions(), slices, &values);
-  const int32_t newest = newest_day_.load();
+  const int32_t cutoff = HorizonStart(as_of, horizon_days_);
   config::StoredEvents list;
   for (size_t i = 0; i < keys.size(); ++i) {
     if (found[i].IsNotFound()) continue;
     if (!found[i].ok()) return Failed(dir_, "cannot read", found[i]);
     if (!list.ParseFromString(values[i])) return Corrupt(dir_, customer_ids[i]);
-    DropExpired(newest, horizon_days_, &list);
+    BoundEvents(cutoff, max_events_per_customer_, &list);
     (*out)[i].assign(list.events().begin(), list.events().end());
   }
   return absl::OkStatus();

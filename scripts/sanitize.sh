@@ -47,9 +47,10 @@ for stage in "${STAGES[@]}"; do
     tsan)
       [[ -f "$dir/build.ninja" ]] || cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DHMREC_SANITIZE=thread >&2
-      cmake --build "$dir" -j "$JOBS" --target batch_queue_test bundle_holder_test auth_test http_server_test >&2
+      cmake --build "$dir" -j "$JOBS" --target batch_queue_test bundle_holder_test auth_test http_server_test \
+        event_writer_test >&2
       (cd "$dir" && OMP_NUM_THREADS=1 ctest --output-on-failure -j 1 --timeout 900 \
-        -R '^(BatchQueue|BundleHolder|Authenticator|HttpServer)\.')
+        -R '^(BatchQueue|BundleHolder|Authenticator|HttpServer|EventWriter)\.')
       ;;
     *) echo "sanitize.sh: unknown stage $stage (fuzz, asan, tsan)" >&2; exit 2 ;;
   esac

@@ -113,6 +113,8 @@ void BatchQueue::Work(int worker) {
     if (live.empty()) continue;
     answer.bundle_version.clear();
     answer.results.clear();
+    answer.deadline = Clock::time_point::max();
+    for (size_t r : live) answer.deadline = std::min(answer.deadline, batch[r].deadline);
     absl::Status s;
     try {
       s = processor_(worker, ids, options, &answer);

@@ -39,10 +39,13 @@ struct BatchQueueOptions {
 };
 
 // What a batch (or one request's share of it) produced: results in id
-// order, and the version of the bundle that answered.
+// order, and the version of the bundle that answered. `deadline` is given
+// to the processor: the earliest deadline of the batch's requests, for the
+// stages that must budget their waits.
 struct BatchAnswer {
   std::vector<Recommendation> results;
   std::string bundle_version;
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
 class BatchQueue {

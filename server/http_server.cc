@@ -205,6 +205,11 @@ HttpServer::~HttpServer() {
   if (listener != MHD_INVALID_SOCKET) close(listener);
 }
 
+int64_t HttpServer::connections() const {
+  const MHD_DaemonInfo* info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+  return info != nullptr ? static_cast<int64_t>(info->num_connections) : 0;
+}
+
 void HttpServer::CheckPeer(MHD_Connection* connection, HttpRequest* request) const {
   const MHD_ConnectionInfo* context = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
   Connection* state = context != nullptr ? static_cast<Connection*>(context->socket_context) : nullptr;

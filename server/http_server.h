@@ -104,6 +104,8 @@ class HttpServer {
   bool tls() const { return !options_.tls.cert_file().empty(); }
   // Requests whose handler has not replied yet.
   int64_t in_flight() const { return in_flight_.load(); }
+  // Connections open now (at most max_connections).
+  int64_t connections() const;
 
  private:
   struct Request;

@@ -42,7 +42,7 @@ absl::StatusOr<v1::CustomerProfile> InspectCustomer(const Recommender& r, absl::
   const ArticleTable& t = r.articles();
   if (events != nullptr) {
     std::vector<std::vector<config::StoredEvent>> found;
-    if (const absl::Status s = events->Lookup({customer_id}, &found); !s.ok()) {
+    if (const absl::Status s = events->Lookup({customer_id}, r.as_of(), &found); !s.ok()) {
       p.set_recorded_purchases_error(absl::StrCat("recorded purchases unavailable: ", s.message()));
     } else {
       for (auto e = found[0].rbegin(); e != found[0].rend() && p.recorded_purchases_size() < max_purchases; ++e) {

@@ -79,6 +79,13 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
                                  .Help("Batches answered from the bundle alone because the event store failed")
                                  .Register(registry)
                                  .Add({})),
+      event_store_up_(prometheus::BuildGauge()
+                          .Name("hmrec_event_store_up")
+                          .Help("1 while the event store of recorded purchases answers, 0 while it does not (Redis's "
+                                "circuit breaker open: Recommend serves from the bundle alone, RecordPurchases is "
+                                "UNAVAILABLE)")
+                          .Register(registry)
+                          .Add({})),
       auth_refused_(prometheus::BuildCounter()
                         .Name("hmrec_auth_refused_total")
                         .Help("Calls refused by auth, by method and reason: no_credential, malformed, unknown_key, "
@@ -150,6 +157,8 @@ void ServerMetrics::AddEvents(int recorded, int duplicates, int expired, int alr
 }
 
 void ServerMetrics::CountEventLookupFailure() { event_lookup_failures_.Increment(); }
+
+void ServerMetrics::SetEventStoreUp(bool up) { event_store_up_.Set(up ? 1 : 0); }
 
 void ServerMetrics::SetQueuedIds(double ids) { queued_ids_.Set(ids); }
 

@@ -50,6 +50,9 @@ class ServerMetrics {
   // A batch answered without its customers' recorded events because the
   // event store failed (Redis down): served from the bundle alone.
   void CountEventLookupFailure();
+  // 1 while the event store answers, 0 while it is known not to (Redis's
+  // circuit breaker open).
+  void SetEventStoreUp(bool up);
 
  private:
   prometheus::Registry& registry_;
@@ -73,6 +76,7 @@ class ServerMetrics {
   prometheus::Counter& events_expired_;
   prometheus::Counter& events_in_bundle_;
   prometheus::Counter& event_lookup_failures_;
+  prometheus::Gauge& event_store_up_;
   prometheus::Family<prometheus::Counter>& auth_refused_;
   prometheus::Family<prometheus::Counter>& keys_reloads_;
   prometheus::Counter& keys_loaded_;

@@ -57,6 +57,11 @@ struct Explanation {
 // One customer's answer from the serving core.
 struct Recommendation {
   std::vector<int32_t> article_ids;  // best first
+  // One scale, [0, 1], non-increasing down the list: ranked lists the
+  // ranker's margin through a logistic (higher is likelier, not a calibrated
+  // probability), retrieval-only lists (1 + cosine) / 2, popular articles
+  // their time-decayed sales as a share of the best seller's; an article
+  // never scores above the one before it.
   std::vector<float> scores;
   bool fallback = false;
   // Why the fallback answered ("unknown customer", ...); empty otherwise.
@@ -64,6 +69,9 @@ struct Recommendation {
   // How many of the last articles came from the popular list because the
   // search or the filters left fewer than k.
   int filled_from_popular = 0;
+  // True when fewer than k articles of the whole catalogue pass the
+  // request's filters: the list holds those that do, never others.
+  bool fewer_than_k = false;
   // True when the ranker ordered the list.
   bool ranked = false;
   // Purchases recorded online (after the bundle's data) that this list saw.

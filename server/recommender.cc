@@ -21,6 +21,20 @@
 namespace hmrec {
 namespace fs = std::filesystem;
 
+namespace {
+
+// The served scores' one scale, [0, 1], higher first (recommendation.h).
+// The ranker's margin through a logistic (rows the cascade scored with its
+// first trees only carry that partial margin minus kDropped: theirs).
+float RankerScore(float margin) {
+  if (margin < -kDropped / 2) margin += kDropped;
+  return 1.0f / (1.0f + std::exp(-margin));
+}
+// A two-tower cosine, [-1, 1], onto [0, 1].
+float CosineScore(float cosine) { return std::clamp((1.0f + cosine) / 2.0f, 0.0f, 1.0f); }
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string& bundle_dir,
                                                                const RecommenderOptions& options) {
   std::unique_ptr<Recommender> r(new Recommender());
@@ -212,11 +226,14 @@ absl::Status Recommender::CheckFilters(const RequestFilters& f) const {
 int Recommender::FillFromPopular(int k, const Filter& filter, const CustomerView* view, Recommendation* rec,
                                  bool explain) const {
   int added = 0;
+  // The popular list's own scale (time-decayed sales) as a share of its
+  // best seller's: in [0, 1] like the other scores.
+  const float best = fallback_scores_.empty() || !(fallback_scores_[0] > 0) ? 1.0f : fallback_scores_[0];
   auto take = [&](uint32_t row, int32_t id, float score, int rank) {
     if (std::find(rec->article_ids.begin(), rec->article_ids.end(), id) != rec->article_ids.end()) return;
     if (!filter.Allows(row, id, view, *articles_)) return;
     rec->article_ids.push_back(id);
-    rec->scores.push_back(score);
+    rec->scores.push_back(std::clamp(score / best, 0.0f, 1.0f));
     if (explain) {
       Explanation e;
       e.reasons.push_back({kPopularSource, rank, score, 0});
@@ -234,6 +251,11 @@ int Recommender::FillFromPopular(int k, const Filter& filter, const CustomerView
   for (uint32_t row = 0; row < articles_->size() && static_cast<int>(rec->article_ids.size()) < k; ++row) {
     take(row, articles_->article_id(row), 0.0f, static_cast<int>(fallback_ids_.size() + row));
   }
+  rec->fewer_than_k = static_cast<int>(rec->article_ids.size()) < k;
+  // One scale, best first: an article never scores above the one before it
+  // (a row the cascade's partial model placed, or a fill, may estimate
+  // higher on its own; its place says it is not).
+  for (size_t i = 1; i < rec->scores.size(); ++i) rec->scores[i] = std::min(rec->scores[i], rec->scores[i - 1]);
   return added;
 }
 
@@ -421,7 +443,7 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
       const uint32_t row = static_cast<uint32_t>(article_row_.at(static_cast<int32_t>(id)) - 1);
       if (!filter.Allows(row, static_cast<int32_t>(id), v, *articles_)) continue;
       rec.article_ids.push_back(static_cast<int32_t>(id));
-      rec.scores.push_back(s.scores[j * search_k + x]);
+      rec.scores.push_back(CosineScore(s.scores[j * search_k + x]));
       if (o.explain) {
         Explanation e;
         e.reasons.push_back({kTwoTower, x, s.scores[j * search_k + x], 0});
@@ -545,7 +567,7 @@ absl::Status Recommender::Rank(const std::vector<size_t>& known, int search_k,
       const int32_t id = articles_->article_id(cand.article);
       if (!filter.Allows(cand.article, id, &s->views[j], *articles_)) continue;
       rec.article_ids.push_back(id);
-      rec.scores.push_back(score[c]);
+      rec.scores.push_back(RankerScore(score[c]));
       if (o.explain) {
         Explanation e;
         e.ranker_score = score[c];

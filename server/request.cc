@@ -33,6 +33,20 @@ absl::Status ValidateRequest(const v1::RecommendRequest& request, const RequestL
     }
   }
   const v1::Filters& f = request.filters();
+  // Counted before anything is parsed: a huge list is refused at once.
+  if (f.exclude_article_ids_size() > limits.max_excluded_articles) {
+    return absl::InvalidArgumentError(absl::StrCat("filters.exclude_article_ids: ", f.exclude_article_ids_size(),
+                                                   " ids, at most ", limits.max_excluded_articles,
+                                                   " (max_excluded_articles)"));
+  }
+  for (const auto& [name, size] : {std::pair<const char*, int>{"index_group_names", f.index_group_names_size()},
+                                   std::pair<const char*, int>{"product_group_names", f.product_group_names_size()},
+                                   std::pair<const char*, int>{"garment_group_names", f.garment_group_names_size()}}) {
+    if (size > limits.max_filter_names) {
+      return absl::InvalidArgumentError(absl::StrCat("filters.", name, ": ", size, " names, at most ",
+                                                     limits.max_filter_names, " (max_filter_names)"));
+    }
+  }
   for (int i = 0; i < f.exclude_article_ids_size(); ++i) {
     if (!ParseArticleId(f.exclude_article_ids(i)).ok()) {
       return absl::InvalidArgumentError(absl::StrCat("filters.exclude_article_ids[", i,
@@ -180,6 +194,7 @@ void FillResponse(const v1::RecommendRequest& request, const std::vector<Recomme
     r->set_fallback(rec.fallback);
     if (!rec.fallback_reason.empty()) r->set_fallback_reason(rec.fallback_reason);
     if (rec.filled_from_popular > 0) r->set_filled_from_popular(rec.filled_from_popular);
+    if (rec.fewer_than_k) r->set_fewer_than_k(true);
     if (rec.ranked) r->set_ranked(true);
     if (rec.events_applied > 0) r->set_events_applied(rec.events_applied);
     for (size_t j = 0; j < rec.article_ids.size(); ++j) {

@@ -21,6 +21,9 @@ struct RequestLimits {
   // Explanations multiply a response's size: a request asking to explain
   // ids x k articles beyond this budget is refused.
   int64_t max_response_bytes = 4 << 20;
+  // Filter lists: excluded article ids, and names in each include list.
+  int max_excluded_articles = 1000;
+  int max_filter_names = 64;
 };
 
 // An upper bound on the serialised size of one article's explanation (six

@@ -134,13 +134,21 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
     std::fprintf(stderr, "server: recording purchases in %s\n", s->events_->Describe().c_str());
     // A store that does not answer degrades the server, never stops it:
     // Recommend answers from the bundle alone and RecordPurchases is
-    // UNAVAILABLE until it does.
+    // UNAVAILABLE until a background probe reaches it.
     if (const absl::Status ping = s->events_->Ping(); !ping.ok()) {
       std::fprintf(stderr,
                    "server: WARNING: %s; until it answers, Recommend serves from the bundle alone and "
                    "RecordPurchases is UNAVAILABLE\n",
                    std::string(ping.message()).c_str());
+    } else if (const absl::Status durable = s->events_->CheckDurability(); !durable.ok()) {
+      if (config.events().require_durable() && absl::IsFailedPrecondition(durable)) {
+        return absl::FailedPreconditionError(absl::StrCat(durable.message(), " (events.require_durable)"));
+      }
+      std::fprintf(stderr, "server: WARNING: %s\n", std::string(durable.message()).c_str());
     }
+    s->metrics_->SetEventStoreUp(s->events_->Up());
+    s->events_->OnStateChange([metrics](bool up) { metrics->SetEventStoreUp(up); });
+    s->writer_ = std::make_unique<EventWriter>(config.events().max_pending_writes());
   }
 
   BatchQueueOptions qo;
@@ -149,7 +157,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
   qo.max_queued_ids = config.max_queued_ids();
   s->queue_ = std::make_unique<BatchQueue>(
       qo,
-      MakeProcessor(s->bundles_.get(), s->metrics_.get(), config.workers(), config.search_threads(), s->events_.get()),
+      MakeProcessor(s->bundles_.get(), s->metrics_.get(), config.workers(), config.search_threads(), s->events_.get(),
+                    std::chrono::milliseconds(config.events().lookup_budget_ms())),
       MakeQueueHooks(s->metrics_.get(), config.compute_threads()));
   s->queue_->Start(config.workers());
 
@@ -157,13 +166,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
   limits.max_k = config.max_k();
   limits.max_ids = config.max_ids_per_request();
   limits.max_response_bytes = config.max_response_bytes();
+  limits.max_excluded_articles = config.max_excluded_articles();
+  limits.max_filter_names = config.max_filter_names();
   BundleHolder* bundles = s->bundles_.get();
   s->service_ = std::make_unique<RecommenderService>(
       s->queue_.get(), s->auth_.get(), limits, s->metrics_.get(),
       [bundles](const RequestFilters& f) { return bundles->Current()->recommender->CheckFilters(f); });
 
   if (s->events_ != nullptr) {
-    s->service_->EnableRecording(s->events_.get(), config.events().max_events_per_request(), bundles);
+    s->service_->EnableRecording(s->events_.get(), s->writer_.get(), config.events().max_events_per_request(), bundles);
   }
 
   if (!config.http_address().empty()) {
@@ -250,6 +261,7 @@ void Server::Drain() {
   http_.reset();  // stops accepting; waits for its calls in flight (the queue still runs)
   queue_->Shutdown();
   grpc_->Wait();
+  writer_.reset();  // the writes of calls that were answered are done
   {
     std::lock_guard<std::mutex> lock(watch_mu_);
     stopping_ = true;

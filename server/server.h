@@ -79,7 +79,8 @@ class Server {
   std::unique_ptr<MetricsRoute> metrics_route_;
   std::unique_ptr<HttpServer> metrics_http_;  // null when metrics_address is empty
   std::unique_ptr<Authenticator> auth_;
-  std::unique_ptr<EventStore> events_;  // null when events.backend is off
+  std::unique_ptr<EventStore> events_;   // null when events.backend is off
+  std::unique_ptr<EventWriter> writer_;  // RecordPurchases' writes, with events_
   std::unique_ptr<BatchQueue> queue_;
   std::unique_ptr<RecommenderService> service_;
   std::unique_ptr<HttpApi> http_api_;

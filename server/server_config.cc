@@ -59,16 +59,18 @@ config::ServerConfig WithDefaults(config::ServerConfig c) {
   if (c.http_idle_timeout_seconds() == 0) c.set_http_idle_timeout_seconds(30);
   if (c.max_http_header_bytes() == 0) c.set_max_http_header_bytes(16 << 10);
   if (c.http_threads() == 0) c.set_http_threads(2);
+  if (c.max_excluded_articles() == 0) c.set_max_excluded_articles(1000);
+  if (c.max_filter_names() == 0) c.set_max_filter_names(64);
   *c.mutable_events() = WithEventDefaults(c.events(), c.bundle_path());
   return c;
 }
 
 int64_t MaxResponseBytes(int64_t ids, int64_t k) {
   // Per result: customer_id (tag, length, 64 bytes), fallback, a reason of
-  // at most 64 bytes, filled_from_popular, the framing of the result and of
-  // its packed scores; per article: a 10-digit id (tag, length, 10 bytes)
+  // at most 64 bytes, filled_from_popular, fewer_than_k, the framing of the
+  // result and of its packed scores; per article: a 10-digit id (tag, length, 10 bytes)
   // and a 4-byte score. Per response: the bundle version (at most 256).
-  constexpr int64_t kPerResult = 66 + 2 + 66 + 6 + 6 + 6;
+  constexpr int64_t kPerResult = 66 + 2 + 66 + 6 + 2 + 6 + 6;
   constexpr int64_t kPerArticle = 12 + 4;
   return 264 + ids * (kPerResult + k * kPerArticle);
 }
@@ -84,7 +86,8 @@ absl::Status ValidateServerConfig(const config::ServerConfig& c) {
         Count{"max_ids_per_request", c.max_ids_per_request()}, Count{"max_response_bytes", c.max_response_bytes()},
         Count{"max_http_body_bytes", c.max_http_body_bytes()}, Count{"max_http_connections", c.max_http_connections()},
         Count{"http_idle_timeout_seconds", c.http_idle_timeout_seconds()},
-        Count{"max_http_header_bytes", c.max_http_header_bytes()}, Count{"http_threads", c.http_threads()}}) {
+        Count{"max_http_header_bytes", c.max_http_header_bytes()}, Count{"http_threads", c.http_threads()},
+        Count{"max_excluded_articles", c.max_excluded_articles()}, Count{"max_filter_names", c.max_filter_names()}}) {
     if (f.value < 1) return absl::InvalidArgumentError(absl::StrCat(f.name, " = ", f.value, ": must be at least 1"));
   }
   for (const Count& f : {Count{"compute_threads", c.compute_threads()}, Count{"search_threads", c.search_threads()},

@@ -8,18 +8,19 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "data/dates.h"
 #include "model/tower_runner.h"
 #include "server/audit.h"
 
 namespace hmrec {
 
 BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* metrics, int workers,
-                                    int search_threads, EventStore* events) {
+                                    int search_threads, EventStore* events, std::chrono::milliseconds lookup_budget) {
   auto running = std::make_shared<std::atomic<int>>(0);
   // Scratch belongs to the worker, not to the bundle: it survives swaps.
   auto scratch = std::make_shared<std::vector<RecommendScratch>>(static_cast<size_t>(std::max(1, workers)));
   auto recorded = std::make_shared<std::vector<CustomerEvents>>(static_cast<size_t>(std::max(1, workers)));
-  return [bundles, metrics, search_threads, running, scratch, events, recorded](
+  return [bundles, metrics, search_threads, running, scratch, events, recorded, lookup_budget](
              int w, const std::vector<absl::string_view>& ids, const std::vector<const RequestOptions*>& options,
              BatchAnswer* answer) {
     const std::shared_ptr<const ServingBundle> bundle = bundles->Current();
@@ -29,7 +30,10 @@ BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* 
     if (events != nullptr) {
       const auto t0 = std::chrono::steady_clock::now();
       CustomerEvents& mine = (*recorded)[static_cast<size_t>(w)];
-      absl::Status looked = events->Lookup(ids, &mine);
+      // A dependency that hangs must not hold the batch: a few ms at most.
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(answer->deadline - t0) / 10;
+      const std::chrono::milliseconds budget = std::max(std::chrono::milliseconds(1), std::min(lookup_budget, left));
+      absl::Status looked = events->Lookup(ids, bundle->recommender->as_of(), &mine, budget);
       if (looked.ok()) {
         applied = &mine;
       } else if (metrics != nullptr) {
@@ -168,8 +172,10 @@ void RecommenderService::Handle(const v1::RecommendRequest* request, v1::Recomme
   if (!submitted.ok()) (*shared_finish)(submitted);
 }
 
-void RecommenderService::EnableRecording(EventStore* store, int max_events, const BundleHolder* bundles) {
+void RecommenderService::EnableRecording(EventStore* store, EventWriter* writer, int max_events,
+                                         const BundleHolder* bundles) {
   events_ = store;
+  writer_ = writer;
   max_events_ = max_events;
   bundles_ = bundles;
 }
@@ -184,24 +190,36 @@ grpc::ServerUnaryReactor* RecommenderService::RecordPurchases(grpc::CallbackServ
     return reactor;
   }
   const auto start = std::chrono::steady_clock::now();
-  const absl::Status s = Record(*request, response);
-  if (metrics_ != nullptr) {
-    metrics_->ObserveRequest("RecordPurchases", caller->name, s.code(),
-                             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  auto finish = [this, reactor, request, response, start, name = caller->name](const absl::Status& s) {
+    if (metrics_ != nullptr) {
+      metrics_->ObserveRequest("RecordPurchases", name, s.code(),
+                               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    AuditRecordPurchases(name, *request, s, *response);
+    reactor->Finish(ToGrpcStatus(s));
+  };
+  if (events_ == nullptr) {
+    finish(absl::UnimplementedError("RecordPurchases: this server records no events (events.backend: off)"));
+    return reactor;
   }
-  AuditRecordPurchases(caller->name, *request, s, *response);
-  reactor->Finish(ToGrpcStatus(s));
+  // The store's round trip or fsync runs on the writer's thread, never here.
+  absl::Status queued = writer_->Submit([this, request, response, finish] { finish(Record(*request, response)); });
+  if (!queued.ok()) finish(queued);
   return reactor;
 }
 
 absl::Status RecommenderService::Record(const v1::RecordPurchasesRequest& request,
                                         v1::RecordPurchasesResponse* response) {
-  if (events_ == nullptr) {
-    return absl::UnimplementedError("RecordPurchases: this server records no events (events.backend: off)");
-  }
   std::vector<RecordedPurchase> purchases;
   RETURN_IF_ERROR(ParsePurchases(request, max_events_, &purchases));
   const std::shared_ptr<const ServingBundle> bundle = bundles_->Current();
+  const int32_t as_of = bundle->recommender->as_of();
+  // No event from the future: a date after tomorrow (by the server's clock,
+  // or by the bundle's data when that runs ahead, as when replaying
+  // history) is a client's mistake, refused before it reaches the store.
+  const int32_t today = static_cast<int32_t>(
+      std::chrono::duration_cast<std::chrono::hours>(std::chrono::system_clock::now().time_since_epoch()).count() / 24);
+  const int32_t latest = std::max(today, as_of - 1) + 1;
   for (size_t i = 0; i < purchases.size(); ++i) {
     const config::StoredEvent& e = purchases[i].event;
     if (!bundle->recommender->HasArticle(e.article_id())) {
@@ -209,12 +227,17 @@ absl::Status RecommenderService::Record(const v1::RecordPurchasesRequest& reques
           absl::StrCat("events[", i, "].article_id = ", QuoteClientValue(request.events(i).article_id()),
                        " is not an article of bundle ", bundle->version));
     }
+    if (e.day() > latest) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "events[", i, "].t_dat = ", QuoteClientValue(request.events(i).t_dat()), " is after ", FormatDate(latest),
+          " (the day after the later of today and the bundle's last data day): a purchase cannot be in the future"));
+    }
   }
   // Durable before the answer: the store returns once the write is synced.
-  ASSIGN_OR_RETURN(const RecordCounts counts, events_->Record(purchases));
+  ASSIGN_OR_RETURN(const RecordCounts counts, events_->Record(purchases, as_of));
   // The events of this call that the bundle's data already covers.
   int already_in_bundle = 0;
-  for (const RecordedPurchase& p : purchases) already_in_bundle += p.event.day() < bundle->recommender->as_of();
+  for (const RecordedPurchase& p : purchases) already_in_bundle += p.event.day() < as_of;
   response->set_recorded(counts.recorded);
   response->set_duplicates(counts.duplicates);
   response->set_expired(counts.expired);

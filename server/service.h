@@ -17,6 +17,7 @@
 #include "server/auth.h"
 #include "server/batch_queue.h"
 #include "server/bundle_holder.h"
+#include "server/event_writer.h"
 #include "server/metrics.h"
 #include "server/request.h"
 
@@ -29,10 +30,13 @@ namespace hmrec {
 // ServerConfig.search_threads: shared by the running batches' searches (0:
 // each uses the worker's OpenMP setting).
 // With `events` (may be null), the batch's customers' recorded purchases
-// are looked up first (one round trip) and applied; if the store fails the
-// batch is answered from the bundle alone and the failure counted.
+// are looked up first (one round trip, within `lookup_budget` or a tenth of
+// the time to the batch's deadline, whichever is less) and applied; if the
+// store fails the batch is answered from the bundle alone and the failure
+// counted.
 BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* metrics, int workers,
-                                    int search_threads = 0, EventStore* events = nullptr);
+                                    int search_threads = 0, EventStore* events = nullptr,
+                                    std::chrono::milliseconds lookup_budget = std::chrono::milliseconds(5));
 
 // Hooks that record each flushed batch's size and queue wait and the queue
 // depth in `metrics`, and set each worker's LibTorch/OpenMP threads to
@@ -71,11 +75,13 @@ class RecommenderService final : public v1::Recommender::CallbackService {
               std::chrono::system_clock::time_point deadline, const std::string& method, const Caller& caller,
               Done done);
 
-  // RecordPurchases stores into `store` (must outlive the service), at most
-  // `max_events` a call, articles checked against `bundles`' current one.
-  // Without this call RecordPurchases is UNIMPLEMENTED. Every call by a
-  // known caller writes one audit line (server/audit.h).
-  void EnableRecording(EventStore* store, int max_events, const BundleHolder* bundles);
+  // RecordPurchases stores into `store` through `writer` (both must outlive
+  // the service; the callback thread only validates and queues), at most
+  // `max_events` a call, articles checked against `bundles`' current one,
+  // dates no later than the day after the later of today and the bundle's
+  // last data day. Without this call RecordPurchases is UNIMPLEMENTED.
+  // Every call by a known caller writes one audit line (server/audit.h).
+  void EnableRecording(EventStore* store, EventWriter* writer, int max_events, const BundleHolder* bundles);
   // The event store RecordPurchases writes to (null when recording is off).
   EventStore* events() const { return events_; }
   grpc::ServerUnaryReactor* RecordPurchases(grpc::CallbackServerContext* context,
@@ -86,7 +92,7 @@ class RecommenderService final : public v1::Recommender::CallbackService {
   // The credentials of a gRPC call: its authorization metadata and, when
   // the transport verified a client certificate, its subject CN.
   static Credentials CredentialsOf(const grpc::CallbackServerContext* context);
-  // RecordPurchases once the caller is known.
+  // RecordPurchases once the caller is known, on the writer's thread.
   absl::Status Record(const v1::RecordPurchasesRequest& request, v1::RecordPurchasesResponse* response);
 
   BatchQueue* queue_;
@@ -95,6 +101,7 @@ class RecommenderService final : public v1::Recommender::CallbackService {
   ServerMetrics* metrics_;
   const FilterCheck check_filters_;
   EventStore* events_ = nullptr;
+  EventWriter* writer_ = nullptr;
   int max_events_ = 0;
   const BundleHolder* bundles_ = nullptr;
 };

@@ -3,8 +3,12 @@
 
 #include <signal.h>
 
+#include <atomic>
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "events/event_store.h"
@@ -24,6 +28,11 @@ using hmrec::testing::TempDir;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+bool WaitFor(const std::function<bool()>& done) {
+  for (int i = 0; i < 500 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return done();
+}
+
 RecordedPurchase Event(int customer, const std::string& id, int32_t article, int32_t day, float price = 0.05f) {
   RecordedPurchase p;
   p.customer_id = CustomerId(customer);
@@ -35,12 +44,17 @@ RecordedPurchase Event(int customer, const std::string& id, int32_t article, int
   return p;
 }
 
-std::vector<std::vector<config::StoredEvent>> LookUp(EventStore* store, const std::vector<int>& customers) {
+// The served bundle's features_as_of in these tests: the horizon counts
+// back from it.
+constexpr int32_t kAsOf = 105;
+
+std::vector<std::vector<config::StoredEvent>> LookUp(EventStore* store, const std::vector<int>& customers,
+                                                     int32_t as_of = kAsOf) {
   std::vector<std::string> ids;
   for (int c : customers) ids.push_back(CustomerId(c));
   std::vector<absl::string_view> views(ids.begin(), ids.end());
   std::vector<std::vector<config::StoredEvent>> out;
-  absl::Status s = store->Lookup(views, &out);
+  absl::Status s = store->Lookup(views, as_of, &out);
   EXPECT_TRUE(s.ok()) << s;
   return out;
 }
@@ -49,15 +63,15 @@ std::vector<std::vector<config::StoredEvent>> LookUp(EventStore* store, const st
 class Backend {
  public:
   virtual ~Backend() = default;
-  virtual std::unique_ptr<EventStore> Open(int horizon_days = 28) = 0;
+  virtual std::unique_ptr<EventStore> Open(int horizon_days = 28, int max_events_per_customer = 100) = 0;
   // Ends the store's process (or the embedded store's owner) abruptly.
   virtual void Crash() = 0;
 };
 
 class RocksBackend : public Backend {
  public:
-  std::unique_ptr<EventStore> Open(int horizon_days) override {
-    auto s = RocksEventStore::Open(dir_.File("events"), /*sync=*/true, horizon_days);
+  std::unique_ptr<EventStore> Open(int horizon_days, int max_events_per_customer) override {
+    auto s = RocksEventStore::Open(dir_.File("events"), /*sync=*/true, horizon_days, max_events_per_customer);
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? std::move(*s) : nullptr;
   }
@@ -67,13 +81,23 @@ class RocksBackend : public Backend {
   TempDir dir_;
 };
 
+RedisEventStore::Options Options(const std::string& address, int horizon_days = 28, int max_events = 100) {
+  RedisEventStore::Options o;
+  o.address = address;
+  o.timeout_ms = 2000;
+  o.horizon_days = horizon_days;
+  o.max_events_per_customer = max_events;
+  o.probe_interval_ms = 100;
+  return o;
+}
+
 class RedisBackend : public Backend {
  public:
   RedisBackend() : redis_(dir_.path(), hmrec::testing::FreePort()) { started_ = redis_.Start(); }
-  std::unique_ptr<EventStore> Open(int horizon_days) override {
+  std::unique_ptr<EventStore> Open(int horizon_days, int max_events_per_customer) override {
     if (!started_) started_ = redis_.Start();
     EXPECT_TRUE(started_) << "redis-server did not start";
-    auto s = RedisEventStore::Open(redis_.address(), 2000, horizon_days);
+    auto s = RedisEventStore::Open(Options(redis_.address(), horizon_days, max_events_per_customer));
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? std::move(*s) : nullptr;
   }
@@ -105,7 +129,7 @@ class EventStoreTest : public ::testing::TestWithParam<std::string> {
 TEST_P(EventStoreTest, RecordsInOrderAndLooksUpByCustomer) {
   auto store = backend_->Open();
   ASSERT_NE(store, nullptr);
-  auto counts = store->Record({Event(1, "a", 111, 100), Event(2, "b", 222, 100), Event(1, "c", 333, 101)});
+  auto counts = store->Record({Event(1, "a", 111, 100), Event(2, "b", 222, 100), Event(1, "c", 333, 101)}, kAsOf);
   ASSERT_TRUE(counts.ok()) << counts.status();
   EXPECT_EQ(counts->recorded, 3);
   EXPECT_EQ(counts->duplicates, 0);
@@ -125,9 +149,9 @@ TEST_P(EventStoreTest, RecordsInOrderAndLooksUpByCustomer) {
 TEST_P(EventStoreTest, ARetriedEventIsCountedOnce) {
   auto store = backend_->Open();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->Record({Event(1, "a", 111, 100)}).ok());
+  ASSERT_TRUE(store->Record({Event(1, "a", 111, 100)}, kAsOf).ok());
   // The retry of the same call, and an id twice in one call.
-  auto counts = store->Record({Event(1, "a", 111, 100), Event(1, "d", 444, 100), Event(1, "d", 444, 100)});
+  auto counts = store->Record({Event(1, "a", 111, 100), Event(1, "d", 444, 100), Event(1, "d", 444, 100)}, kAsOf);
   ASSERT_TRUE(counts.ok()) << counts.status();
   EXPECT_EQ(counts->recorded, 1);
   EXPECT_EQ(counts->duplicates, 2);
@@ -137,20 +161,57 @@ TEST_P(EventStoreTest, ARetriedEventIsCountedOnce) {
   EXPECT_EQ(got[0][1].event_id(), "d");
 }
 
-TEST_P(EventStoreTest, EventsOlderThanTheHorizonAreNotKept) {
+TEST_P(EventStoreTest, TheHorizonCountsBackFromTheBundleNotFromClientDates) {
   auto store = backend_->Open(/*horizon_days=*/7);
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->Record({Event(1, "old", 111, 100), Event(2, "x", 222, 100)}).ok());
-  // A newer event moves the horizon: day 100 is now 10 days before the newest.
-  auto counts = store->Record({Event(1, "new", 333, 110), Event(3, "late", 444, 101)});
+  ASSERT_TRUE(store->Record({Event(1, "old", 111, 100), Event(2, "x", 222, 100)}, kAsOf).ok());
+  // A new bundle (as_of 110) moves the horizon: day 100 is now 10 days back.
+  auto counts = store->Record({Event(1, "new", 333, 110), Event(3, "late", 444, 101)}, 110);
   ASSERT_TRUE(counts.ok()) << counts.status();
   EXPECT_EQ(counts->recorded, 1);
   EXPECT_EQ(counts->expired, 1);
-  auto got = LookUp(store.get(), {1, 2, 3});
+  auto got = LookUp(store.get(), {1, 2, 3}, 110);
   ASSERT_EQ(got[0].size(), 1u);
   EXPECT_EQ(got[0][0].event_id(), "new");
   EXPECT_TRUE(got[1].empty()) << "customer 2's only event is past the horizon";
   EXPECT_TRUE(got[2].empty());
+  // An event dated far in the future changes nothing for anyone else: the
+  // horizon stays the bundle's.
+  ASSERT_TRUE(store->Record({Event(4, "future", 555, 40000)}, 110).ok());
+  counts = store->Record({Event(5, "normal", 666, 111)}, 110);
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(counts->recorded, 1);
+  EXPECT_EQ(counts->expired, 0);
+  got = LookUp(store.get(), {1, 5}, 110);
+  EXPECT_EQ(got[0].size(), 1u);
+  EXPECT_EQ(got[1].size(), 1u);
+}
+
+// 10,000 events for one customer leave a bounded list: the most recent
+// max_events_per_customer, in order.
+TEST_P(EventStoreTest, AManyEventCustomerKeepsABoundedList) {
+  auto store = backend_->Open(/*horizon_days=*/28, /*max_events_per_customer=*/100);
+  ASSERT_NE(store, nullptr);
+  for (int call = 0; call < 10; ++call) {
+    std::vector<RecordedPurchase> batch;
+    for (int i = 0; i < 1000; ++i) {
+      const int n = call * 1000 + i;
+      batch.push_back(Event(1, "m" + std::to_string(n), 1000 + n, 100));
+    }
+    auto counts = store->Record(batch, kAsOf);
+    ASSERT_TRUE(counts.ok()) << counts.status();
+    ASSERT_EQ(counts->recorded, 1000);
+  }
+  auto got = LookUp(store.get(), {1});
+  ASSERT_EQ(got[0].size(), 100u);
+  EXPECT_EQ(got[0].front().event_id(), "m9900");
+  EXPECT_EQ(got[0].back().event_id(), "m9999");
+  if (GetParam() == "redis") {
+    // What Redis holds, not only what a read returns: at most twice the cap.
+    const std::string len = static_cast<RedisBackend*>(backend_.get())->redis().Cli("STRLEN hmrec:c:" + CustomerId(1));
+    EXPECT_GT(std::stoll(len), 0);
+    EXPECT_LE(std::stoll(len), 2 * 100 * 40) << "the list grew past twice the cap";
+  }
 }
 
 // Acknowledged means durable: after a restart every event is there, none
@@ -163,7 +224,7 @@ TEST_P(EventStoreTest, AcknowledgedEventsSurviveARestart) {
     ASSERT_NE(store, nullptr);
     std::vector<RecordedPurchase> batch;
     for (int i = 0; i < 500; ++i) batch.push_back(Event(i % 50, "e" + std::to_string(i), 1000 + i, 100 + i % 7));
-    auto counts = store->Record(batch);
+    auto counts = store->Record(batch, kAsOf);
     ASSERT_TRUE(counts.ok()) << counts.status();
     ASSERT_EQ(counts->recorded, 500);
     backend_->Crash();
@@ -176,7 +237,7 @@ TEST_P(EventStoreTest, AcknowledgedEventsSurviveARestart) {
   size_t total = 0;
   for (const auto& list : got) total += list.size();
   EXPECT_EQ(total, 500u);
-  auto again = store->Record({Event(0, "e0", 1000, 100)});
+  auto again = store->Record({Event(0, "e0", 1000, 100)}, kAsOf);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->duplicates, 1);
 }
@@ -194,11 +255,11 @@ TEST(EmbeddedEventStore, SurvivesSigkillAfterAnAcknowledgedWrite) {
   ASSERT_EQ(pipe(ack), 0);
   const pid_t child = fork();
   if (child == 0) {
-    auto store = RocksEventStore::Open(path, /*sync=*/true, 28);
+    auto store = RocksEventStore::Open(path, /*sync=*/true, 28, 100);
     if (!store.ok()) _exit(2);
     std::vector<RecordedPurchase> batch;
     for (int i = 0; i < 300; ++i) batch.push_back(Event(i % 30, "k" + std::to_string(i), 2000 + i, 200));
-    auto counts = (*store)->Record(batch);
+    auto counts = (*store)->Record(batch, kAsOf);
     if (!counts.ok() || counts->recorded != 300) _exit(3);
     const char byte = 1;
     if (write(ack[1], &byte, 1) != 1) _exit(4);
@@ -212,7 +273,7 @@ TEST(EmbeddedEventStore, SurvivesSigkillAfterAnAcknowledgedWrite) {
   int status = 0;
   waitpid(child, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status));
-  auto store = RocksEventStore::Open(path, true, 28);
+  auto store = RocksEventStore::Open(path, true, 28, 100);
   ASSERT_TRUE(store.ok()) << store.status();
   std::vector<int> all;
   for (int c = 0; c < 30; ++c) all.push_back(c);
@@ -220,36 +281,107 @@ TEST(EmbeddedEventStore, SurvivesSigkillAfterAnAcknowledgedWrite) {
   size_t total = 0;
   for (const auto& list : got) total += list.size();
   EXPECT_EQ(total, 300u);
-  auto again = (*store)->Record({Event(0, "k0", 2000, 200)});
+  auto again = (*store)->Record({Event(0, "k0", 2000, 200)}, kAsOf);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->duplicates, 1) << "an acknowledged id must still be known after the crash";
 }
 
-TEST(RedisEventStore, UnavailableWhenRedisIsDownAndBackWhenItReturns) {
-  ASSERT_TRUE(RedisProcess::Available());
-  TempDir dir;
-  RedisProcess redis(dir.path(), hmrec::testing::FreePort());
-  ASSERT_TRUE(redis.Start());
-  auto store = RedisEventStore::Open(redis.address(), 500, 28);
+// A real redis-server, started for each test.
+class RedisStoreTest : public ::testing::Test {
+ protected:
+  RedisStoreTest() : redis_(dir_.path(), hmrec::testing::FreePort()) {}
+  void SetUp() override {
+    ASSERT_TRUE(RedisProcess::Available()) << "redis-server is missing: deploy/install_deps.sh installs it";
+    ASSERT_TRUE(redis_.Start());
+  }
+  TempDir dir_;
+  RedisProcess redis_;
+};
+
+TEST_F(RedisStoreTest, UnavailableWhenRedisIsDownAndBackWhenItReturns) {
+  auto store = RedisEventStore::Open(Options(redis_.address()));
   ASSERT_TRUE(store.ok()) << store.status();
-  ASSERT_TRUE((*store)->Record({Event(1, "a", 111, 100)}).ok());
-  redis.Stop(SIGKILL);
-  auto refused = (*store)->Record({Event(1, "b", 222, 100)});
+  ASSERT_TRUE((*store)->Record({Event(1, "a", 111, 100)}, kAsOf).ok());
+  redis_.Stop(SIGKILL);
+  auto refused = (*store)->Record({Event(1, "b", 222, 100)}, kAsOf);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
-  EXPECT_NE(refused.status().message().find(redis.address()), std::string::npos) << refused.status();
+  EXPECT_NE(refused.status().message().find(redis_.address()), std::string::npos) << refused.status();
   std::vector<std::vector<config::StoredEvent>> out;
   const std::string id = CustomerId(1);
-  EXPECT_EQ((*store)->Lookup({id}, &out).code(), absl::StatusCode::kUnavailable);
-  // Back up with its AOF: the acknowledged event is there, the refused one not.
-  ASSERT_TRUE(redis.Start());
+  EXPECT_EQ((*store)->Lookup({id}, kAsOf, &out).code(), absl::StatusCode::kUnavailable);
+  // Back up with its AOF: the acknowledged event is there, the refused one
+  // not (once the background probe has seen it back).
+  ASSERT_TRUE(redis_.Start());
+  ASSERT_TRUE(WaitFor([&] { return (*store)->Up(); })) << "the probe did not see Redis back";
   auto got = LookUp(store->get(), {1});
   ASSERT_EQ(got[0].size(), 1u);
   EXPECT_EQ(got[0][0].event_id(), "a");
   // Nobody at the address: the store opens (the server starts) and says so.
-  auto nobody = RedisEventStore::Open("127.0.0.1:1", 200, 28);
+  auto nobody = RedisEventStore::Open(Options("127.0.0.1:1"));
   ASSERT_TRUE(nobody.ok());
   EXPECT_EQ((*nobody)->Ping().code(), absl::StatusCode::kUnavailable);
+}
+
+// Redis hung (SIGSTOP: connections are accepted by the kernel and never
+// answered): a lookup waits at most its budget, then the breaker opens and
+// every later call fails at once without touching the network, until the
+// background probe sees Redis answer again.
+TEST_F(RedisStoreTest, AHungRedisCostsABatchItsBudgetOnceThenNothing) {
+  auto store = RedisEventStore::Open(Options(redis_.address()));
+  ASSERT_TRUE(store.ok());
+  std::atomic<int> downs{0}, ups{0};
+  (*store)->OnStateChange([&](bool up) { (up ? ups : downs)++; });
+  ASSERT_TRUE((*store)->Record({Event(1, "a", 111, 100)}, kAsOf).ok());
+  const std::string id = CustomerId(1);
+  std::vector<std::vector<config::StoredEvent>> out;
+  redis_.Pause();
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ((*store)->Lookup({id}, kAsOf, &out, std::chrono::milliseconds(5)).code(), absl::StatusCode::kUnavailable);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(200)) << "waited past its budget";
+  EXPECT_FALSE((*store)->Up());
+  EXPECT_EQ(downs.load(), 1);
+  start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ((*store)->Lookup({id}, kAsOf, &out, std::chrono::milliseconds(5)).code(), absl::StatusCode::kUnavailable);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(50)) << "the open breaker waited";
+  auto refused = (*store)->Record({Event(1, "b", 222, 100)}, kAsOf);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  redis_.Resume();
+  ASSERT_TRUE(WaitFor([&] { return (*store)->Up(); })) << "the probe did not see Redis answer again";
+  EXPECT_EQ(ups.load(), 1);
+  ASSERT_TRUE((*store)->Lookup({id}, kAsOf, &out, std::chrono::milliseconds(50)).ok());
+  ASSERT_EQ(out[0].size(), 1u);
+  ASSERT_TRUE((*store)->Record({Event(1, "b", 222, 100)}, kAsOf).ok());
+}
+
+// A store opened while Redis is down works once Redis starts.
+TEST(RedisEventStore, OpenedWhileRedisIsDownItRecordsOnceRedisIsUp) {
+  ASSERT_TRUE(RedisProcess::Available());
+  TempDir dir;
+  RedisProcess redis(dir.path(), hmrec::testing::FreePort());
+  auto store = RedisEventStore::Open(Options(redis.address()));
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ((*store)->Ping().code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE((*store)->Up());
+  EXPECT_EQ((*store)->Record({Event(1, "a", 111, 100)}, kAsOf).status().code(), absl::StatusCode::kUnavailable);
+  ASSERT_TRUE(redis.Start());
+  ASSERT_TRUE(WaitFor([&] { return (*store)->Up(); }));
+  auto counts = (*store)->Record({Event(1, "a", 111, 100)}, kAsOf);
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ(counts->recorded, 1);
+}
+
+// The durability check reads Redis's own settings.
+TEST_F(RedisStoreTest, ChecksTheAppendOnlySettings) {
+  auto store = RedisEventStore::Open(Options(redis_.address()));
+  ASSERT_TRUE(store.ok());
+  EXPECT_TRUE((*store)->CheckDurability().ok());  // the test Redis: appendonly yes, appendfsync always
+  redis_.Cli("CONFIG SET appendfsync everysec");
+  const absl::Status s = (*store)->CheckDurability();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("appendfsync everysec, not always"));
 }
 
 // Redis with requirepass: the right password records; a wrong one, or
@@ -260,28 +392,31 @@ TEST(RedisEventStore, AuthenticatesWithThePasswordAndNamesARefusal) {
   TempDir dir;
   RedisProcess redis(dir.path(), hmrec::testing::FreePort(), "s3cret-pw");
   ASSERT_TRUE(redis.Start());
-  auto good = RedisEventStore::Open(redis.address(), 500, 28, "s3cret-pw");
+  RedisEventStore::Options o = Options(redis.address());
+  o.password = "s3cret-pw";
+  auto good = RedisEventStore::Open(o);
   ASSERT_TRUE(good.ok());
   EXPECT_TRUE((*good)->Ping().ok());
-  auto recorded = (*good)->Record({Event(1, "a", 111, 100)});
+  auto recorded = (*good)->Record({Event(1, "a", 111, 100)}, kAsOf);
   ASSERT_TRUE(recorded.ok()) << recorded.status();
   EXPECT_EQ(recorded->recorded, 1);
   EXPECT_EQ(LookUp(good->get(), {1})[0].size(), 1u);
 
-  auto wrong = RedisEventStore::Open(redis.address(), 500, 28, "guess");
+  o.password = "guess";
+  auto wrong = RedisEventStore::Open(o);
   ASSERT_TRUE(wrong.ok());
-  auto refused = (*wrong)->Record({Event(1, "b", 222, 100)});
+  auto refused = (*wrong)->Record({Event(1, "b", 222, 100)}, kAsOf);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("AUTH refused: WRONGPASS"));
   EXPECT_THAT(std::string(refused.status().message()), Not(HasSubstr("guess")));
   EXPECT_EQ((*wrong)->Ping().code(), absl::StatusCode::kUnavailable);
 
-  auto none = RedisEventStore::Open(redis.address(), 500, 28);
+  auto none = RedisEventStore::Open(Options(redis.address()));
   ASSERT_TRUE(none.ok());
   std::vector<std::vector<config::StoredEvent>> out;
   const std::string id = CustomerId(1);
-  const absl::Status lookup = (*none)->Lookup({id}, &out);
+  const absl::Status lookup = (*none)->Lookup({id}, kAsOf, &out);
   EXPECT_EQ(lookup.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(lookup.message()), HasSubstr("NOAUTH"));
 }
@@ -307,21 +442,17 @@ TEST(EventConfig, ReadsTheRedisPasswordFileAndRefusesAnUnreadableOrEmptyOne) {
 
 // A pooled connection dies with a Redis restart: the next call is tried
 // again on a new connection and succeeds, as does a lookup.
-TEST(RedisEventStore, ACallAfterARedisRestartSucceeds) {
-  ASSERT_TRUE(RedisProcess::Available());
-  TempDir dir;
-  RedisProcess redis(dir.path(), hmrec::testing::FreePort());
-  ASSERT_TRUE(redis.Start());
-  auto store = RedisEventStore::Open(redis.address(), 500, 28);
+TEST_F(RedisStoreTest, ACallAfterARedisRestartSucceeds) {
+  auto store = RedisEventStore::Open(Options(redis_.address()));
   ASSERT_TRUE(store.ok()) << store.status();
-  ASSERT_TRUE((*store)->Record({Event(1, "a", 111, 100)}).ok());
-  redis.Stop();
-  ASSERT_TRUE(redis.Start());
-  auto again = (*store)->Record({Event(1, "b", 222, 100)});
+  ASSERT_TRUE((*store)->Record({Event(1, "a", 111, 100)}, kAsOf).ok());
+  redis_.Stop();
+  ASSERT_TRUE(redis_.Start());
+  auto again = (*store)->Record({Event(1, "b", 222, 100)}, kAsOf);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->recorded, 1);
-  redis.Stop();
-  ASSERT_TRUE(redis.Start());
+  redis_.Stop();
+  ASSERT_TRUE(redis_.Start());
   auto got = LookUp(store->get(), {1});
   ASSERT_EQ(got[0].size(), 2u);
 }

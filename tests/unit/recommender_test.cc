@@ -1,8 +1,11 @@
 #include "server/recommender.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -110,7 +113,7 @@ TEST_F(RecommenderTest, KnownCustomersGetTheExactTopKOfTheirTrainedEmbedding) {
     }
     std::sort(all.begin(), all.end());
     for (int k = 0; k < 12; ++k) {
-      EXPECT_NEAR(out[i].scores[k], -all[k].first, 1e-4);
+      EXPECT_NEAR(out[i].scores[k], (1 - all[k].first) / 2, 1e-4) << "(1 + cosine) / 2";
       if (k > 0) EXPECT_GE(out[i].scores[k - 1], out[i].scores[k]);
     }
     EXPECT_EQ(out[i].article_ids[0], all[0].second);
@@ -284,6 +287,55 @@ TEST_F(RecommenderTest, FiltersAreHonouredAndStillGiveK) {
   EXPECT_THAT(std::string(refused.message()), ::testing::HasSubstr("'Spacesuits'"));
 }
 
+// `scores` is one scale, [0, 1], never rising down a list, whatever made the
+// list (and a filter that fewer than k articles pass answers those, saying
+// so):
+// list: the ranker (with the cascade's partially scored rows), retrieval
+// only, the popular fill under a narrow filter, the fallback. A client that
+// sorts by score keeps the order.
+TEST_F(RecommenderTest, ScoresNeverRiseDownAnyListOfAThousandCustomers) {
+  const ArticleTable* articles = nullptr;
+  for (const bool ranking : {true, false}) {
+    RecommenderOptions ro;
+    ro.ranking = ranking;
+    auto r = Recommender::Load(dir_->File("bundles/sealed"), ro);
+    ASSERT_TRUE(r.ok()) << r.status();
+    articles = &(*r)->articles();
+    std::vector<std::string> ids;
+    for (uint32_t c = 0; c < 1000 && c < ds_->customers.size(); ++c) ids.emplace_back(ds_->customer_id(c));
+    ids.push_back(std::string(64, 'e'));  // the fallback
+    const std::vector<absl::string_view> views(ids.begin(), ids.end());
+    for (const bool narrow : {false, true}) {
+      RequestOptions o;
+      o.k = 40;
+      int passing = static_cast<int>(articles->size());
+      if (narrow) {  // the rarest garment group: most of the list from the fill
+        std::map<std::string, int> count;
+        for (uint32_t a = 0; a < articles->size(); ++a)
+          ++count[std::string(articles->Get(a, ArticleTable::kGarmentGroup))];
+        const auto rarest =
+            std::min_element(count.begin(), count.end(), [](auto& x, auto& y) { return x.second < y.second; });
+        o.filters.garment_group_names = {rarest->first};
+        passing = rarest->second;
+      }
+      std::vector<const RequestOptions*> options(ids.size(), &o);
+      std::vector<Recommendation> out;
+      RecommendScratch scratch;
+      ASSERT_TRUE((*r)->Recommend(views, options, &out, nullptr, 0, &scratch).ok());
+      for (const Recommendation& rec : out) {
+        // Fewer than k pass the filter: all of them, and the result says so.
+        ASSERT_EQ(static_cast<int>(rec.article_ids.size()), std::min(o.k, passing));
+        EXPECT_EQ(rec.fewer_than_k, passing < o.k);
+        for (size_t i = 0; i < rec.scores.size(); ++i) {
+          ASSERT_GE(rec.scores[i], 0.0f);
+          ASSERT_LE(rec.scores[i], i > 0 ? rec.scores[i - 1] : 1.0f)
+              << "ranking " << ranking << " narrow " << narrow << " position " << i;
+        }
+      }
+    }
+  }
+}
+
 // Explanations: every article carries the sources that proposed it and the
 // ranker's score; a repurchase reason only for what the customer bought.
 TEST_F(RecommenderTest, ExplanationsNameTheSourcesAndTheRankerScore) {
@@ -306,9 +358,14 @@ TEST_F(RecommenderTest, ExplanationsNameTheSourcesAndTheRankerScore) {
     for (size_t i = 0; i < rec.article_ids.size(); ++i) {
       const Explanation& e = rec.explanations[i];
       ASSERT_FALSE(e.reasons.empty());
+      // The served score: the ranker's margin through a logistic, never above
+      // the score before it (a cascade-dropped row carries margin - kDropped).
       if (static_cast<int>(i) < static_cast<int>(rec.article_ids.size()) - rec.filled_from_popular) {
-        EXPECT_EQ(e.ranker_score, rec.scores[i]);
+        const float margin = e.ranker_score < -kDropped / 2 ? e.ranker_score + kDropped : e.ranker_score;
+        EXPECT_NEAR(std::min(1.0f / (1.0f + std::exp(-margin)), i > 0 ? rec.scores[i - 1] : 1.0f), rec.scores[i], 1e-6);
       }
+      EXPECT_GE(rec.scores[i], 0.0f);
+      EXPECT_LE(rec.scores[i], i > 0 ? rec.scores[i - 1] : 1.0f) << "scores rise down the list";
       for (const Reason& reason : e.reasons) {
         if (reason.source == kRepurchase) {
           EXPECT_TRUE(bought.count(rec.article_ids[i]));

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "data/dates.h"
 #include "data/ids.h"
@@ -72,6 +73,7 @@ class RecordTest : public ::testing::Test {
     cfg.mutable_events()->set_backend(events_backend);
     cfg.mutable_events()->set_path(dir_->File("events-" + std::to_string(n++)));
     if (!redis.empty()) cfg.mutable_events()->set_redis_address(redis);
+    cfg.mutable_events()->set_redis_probe_interval_ms(100);
     return cfg;
   }
   static std::unique_ptr<Server> Start(const config::ServerConfig& cfg) {
@@ -230,6 +232,7 @@ TEST_F(RecordTest, BadEventsAreRefusedNamingTheField) {
       {[](v1::PurchaseEvent* e) { e->set_article_id("0999999999"); }, "events[1].article_id = '0999999999'"},
       {[](v1::PurchaseEvent* e) { e->set_article_id("12ab"); }, "events[1].article_id"},
       {[](v1::PurchaseEvent* e) { e->set_t_dat("2020-02-30"); }, "events[1].t_dat = '2020-02-30'"},
+      {[](v1::PurchaseEvent* e) { e->set_t_dat("2099-01-01"); }, "events[1].t_dat = '2099-01-01' is after"},
       {[](v1::PurchaseEvent* e) { e->set_customer_id("XYZ"); }, "events[1].customer_id"},
       {[](v1::PurchaseEvent* e) { e->set_sales_channel_id(3); }, "events[1].sales_channel_id"},
       {[](v1::PurchaseEvent* e) { e->set_price(-1); }, "events[1].price"},
@@ -248,6 +251,15 @@ TEST_F(RecordTest, BadEventsAreRefusedNamingTheField) {
   v1::Recommendation r;
   ASSERT_TRUE(Recommend(stub.get(), customer, 12, &r).ok());
   EXPECT_EQ(r.events_applied(), 0);
+  // After the future-dated event was refused, a normal one applies (it once
+  // moved the horizon for everyone: every later event was "expired").
+  v1::RecordPurchasesRequest normal;
+  Add(&normal, customer, ds_->articles[0].article_id, "after-future");
+  ASSERT_TRUE(Record(stub.get(), normal, &resp).ok());
+  EXPECT_EQ(resp.recorded(), 1);
+  EXPECT_EQ(resp.expired(), 0);
+  ASSERT_TRUE(Recommend(stub.get(), customer, 12, &r).ok());
+  EXPECT_EQ(r.events_applied(), 1);
   v1::RecordPurchasesRequest three;
   for (int i = 0; i < 3; ++i) Add(&three, customer, ds_->articles[0].article_id, "many-" + std::to_string(i));
   grpc::Status s = Record(stub.get(), three, &resp);
@@ -302,9 +314,19 @@ TEST_F(RecordTest, ReplicasShareRedisAndSurviveItsOutage) {
   EXPECT_THAT(s.error_message(), HasSubstr(redis.address()));
 
   ASSERT_TRUE(redis.Start());
-  ASSERT_TRUE(Record(stub_a.get(), more, &resp).ok());
+  // Both replicas reach Redis again once their background probe has (every
+  // 100 ms here); a client retries UNAVAILABLE meanwhile.
+  grpc::Status back;
+  for (int i = 0; i < 100 && !(back = Record(stub_a.get(), more, &resp)).ok(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(back.ok()) << back.error_message();
   EXPECT_EQ(resp.recorded(), 1);
-  ASSERT_TRUE(Recommend(stub_b.get(), customer, 12, &r).ok());
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(Recommend(stub_b.get(), customer, 12, &r).ok());
+    if (r.events_applied() == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   EXPECT_EQ(r.events_applied(), 2) << "the event acknowledged before the crash, and the new one";
 }
 
@@ -355,7 +377,9 @@ TEST_F(RecordTest, TheInspectorListsAppliedEventsAndNamesAnUnreadableStore) {
   TempDir redis_dir;
   RedisProcess redis(redis_dir.path(), hmrec::testing::FreePort());
   ASSERT_TRUE(redis.Start());
-  auto store = RedisEventStore::Open(redis.address(), 500, 28);
+  RedisEventStore::Options o;
+  o.address = redis.address();
+  auto store = RedisEventStore::Open(o);
   ASSERT_TRUE(store.ok()) << store.status();
   auto r = Recommender::Load(dir_->File("bundles/v1"), RecommenderOptions());
   ASSERT_TRUE(r.ok()) << r.status();
@@ -371,7 +395,10 @@ TEST_F(RecordTest, TheInspectorListsAppliedEventsAndNamesAnUnreadableStore) {
     return p;
   };
   const int32_t fresh = ds_->articles[3].article_id, old = ds_->articles[5].article_id;
-  ASSERT_TRUE((*store)->Record({event("in-bundle", old, ds_->last_day), event("new", fresh, ds_->last_day + 1)}).ok());
+  ASSERT_TRUE(
+      (*store)
+          ->Record({event("in-bundle", old, ds_->last_day), event("new", fresh, ds_->last_day + 1)}, (*r)->as_of())
+          .ok());
 
   auto p = InspectCustomer(**r, customer, store->get());
   ASSERT_TRUE(p.ok()) << p.status();

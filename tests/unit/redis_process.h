@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <string>
 #include <thread>
 
@@ -80,6 +81,24 @@ class RedisProcess {
     int status = 0;
     waitpid(pid_, &status, 0);
     pid_ = -1;
+  }
+
+  // SIGSTOP / SIGCONT: a hung Redis (connections accepted, never answered).
+  void Pause() { kill(pid_, SIGSTOP); }
+  void Resume() { kill(pid_, SIGCONT); }
+
+  // The output of `redis-cli -p PORT COMMAND` (whitespace-separated words),
+  // last newline dropped.
+  std::string Cli(const std::string& command) const {
+    const std::string cmd = "redis-cli -p " + std::to_string(port_) + " " + command + " 2>&1";
+    std::string out;
+    if (FILE* p = popen(cmd.c_str(), "r")) {
+      char buf[256];
+      while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
+      pclose(p);
+    }
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    return out;
   }
 
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }

@@ -147,6 +147,19 @@ TEST_F(ServerTest, BadRequestsGetInvalidArgumentNamingTheValue) {
   for (int i = 0; i < 101; ++i) many.add_customer_ids(std::string(ds_->customer_id(i)));
   EXPECT_THAT(Call(many, &resp).error_message(), HasSubstr("101 customer_ids, at most 100"));
 
+  // 100,000 excluded ids for one customer (~1.4 MB): refused by count,
+  // before any id is parsed, naming the limit.
+  v1::RecommendRequest excluding;
+  excluding.add_customer_ids(std::string(ds_->customer_id(1)));
+  for (int i = 0; i < 100000; ++i) excluding.mutable_filters()->add_exclude_article_ids("0108775015");
+  s = Call(excluding, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("filters.exclude_article_ids: 100000 ids, at most 1000"));
+  v1::RecommendRequest names;
+  names.add_customer_ids(std::string(ds_->customer_id(1)));
+  for (int i = 0; i < 65; ++i) names.mutable_filters()->add_garment_group_names("Jersey Basic");
+  EXPECT_THAT(Call(names, &resp).error_message(), HasSubstr("filters.garment_group_names: 65 names, at most 64"));
+
   // Over the 16 MiB message limit: refused by the transport before any
   // handler runs; the server goes on serving.
   v1::RecommendRequest huge;
