@@ -83,7 +83,7 @@ std::string BatchClientReport::Summary() const {
       "%d customers in %.1f s (%.0f/s), %d batches, batch latency p50 %.1f ms p99 %.1f ms, %d retries, "
       "fallback %.2f%%, bundle %s",
       customers, wall_seconds, wall_seconds > 0 ? customers / wall_seconds : 0.0, batches, q(0.5), q(0.99), retries,
-      customers > 0 ? 100.0 * fallback / customers : 0.0, bundle_versions);
+      customers > 0 ? 100.0 * fallback / customers : 0.0, bundle_version);
 }
 
 absl::Status RecommendAll(const std::shared_ptr<grpc::Channel>& channel, const std::vector<std::string>& ids,
@@ -102,7 +102,7 @@ absl::Status RecommendAll(const std::shared_ptr<grpc::Channel>& channel, const s
   std::mutex mu;  // guards the members below
   absl::Status error;
   std::vector<double> latencies;
-  std::set<std::string> versions;
+  std::string version;  // of the first batch answered
 
   auto work = [&](int worker) {
     auto stub = v1::Recommender::NewStub(channel);
@@ -131,11 +131,18 @@ absl::Status RecommendAll(const std::shared_ptr<grpc::Channel>& channel, const s
           int64_t fb = 0;
           outcome = TakeResponse(req, resp, k, first, articles, &fb);
           if (outcome.ok()) {
-            fallback += fb;
-            done += static_cast<int64_t>(last - first);
             std::lock_guard<std::mutex> lock(mu);
-            latencies.push_back(ms);
-            versions.insert(resp.bundle_version());
+            if (version.empty()) version = resp.bundle_version();
+            if (resp.bundle_version() != version) {
+              outcome = absl::AbortedError(absl::StrCat(
+                  "answered by bundle ", resp.bundle_version(), " while earlier batches were answered by ", version,
+                  ": the servers' bundle changed during the run (a rollout); run again once every server serves one "
+                  "bundle"));
+            } else {
+              fallback += fb;
+              done += static_cast<int64_t>(last - first);
+              latencies.push_back(ms);
+            }
           }
           break;
         }
@@ -182,7 +189,7 @@ absl::Status RecommendAll(const std::shared_ptr<grpc::Channel>& channel, const s
   report->retries = retries.load();
   report->wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   report->batch_ms = std::move(latencies);
-  report->bundle_versions = absl::StrJoin(versions, " ");
+  report->bundle_version = version;
   if (report->customers != static_cast<int64_t>(ids.size())) {
     return absl::InternalError(absl::StrCat("served ", report->customers, " of ", ids.size(), " customers"));
   }

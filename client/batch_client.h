@@ -9,7 +9,10 @@
 //
 // All or nothing: every customer gets exactly `k` article ids, in input
 // order, or the call returns an error naming a customer that could not be
-// served and why. Nothing partial is ever handed back.
+// served and why. Nothing partial is ever handed back. One bundle answers
+// the whole list: a batch answered by another bundle version than the first
+// (a rollout during the run) fails the run (ABORTED, naming both), since a
+// submission mixing two models scores neither.
 
 #include <cstdint>
 #include <memory>
@@ -42,7 +45,7 @@ struct BatchClientReport {
   int64_t retries = 0;  // calls repeated after a retryable error
   double wall_seconds = 0;
   std::vector<double> batch_ms;  // latency of each successful call
-  std::string bundle_versions;   // every version that answered, space-separated
+  std::string bundle_version;    // the one version that answered every batch
 
   // "1,371,980 customers in 142.1 s (9,655/s), 1,372 batches, p50 98 ms, p99 160 ms, ..."
   std::string Summary() const;

@@ -45,6 +45,9 @@ ABSL_FLAG(std::string, record, "",
           "Replay this transactions file (Kaggle layout) to the server as RecordPurchases events");
 ABSL_FLAG(bool, all_customers, false, "Write a submission for every customer to stdout");
 ABSL_FLAG(std::string, customers, "", "sample_submission.csv or customers.csv: who --all-customers serves");
+ABSL_FLAG(std::string, bundle_version_out, "",
+          "With --all-customers: write the bundle version that answered every customer to this file (e.g. "
+          "PART.csv.bundle beside a --shard part: hmrec_evaluate merge requires one version across the parts)");
 ABSL_FLAG(std::string, shard, "",
           "I/N: with --all-customers, serve only part I (0-based) of N contiguous parts of the customer list; "
           "hmrec_evaluate merge joins the parts");
@@ -222,6 +225,10 @@ int WriteAll() {
     }
   }
   if (std::fflush(stdout) != 0) return Fail("cannot write to stdout");
+  if (const std::string path = absl::GetFlag(FLAGS_bundle_version_out); !path.empty()) {
+    absl::Status s = hmrec::WriteBundleVersionFile(path, report.bundle_version);
+    if (!s.ok()) return Fail(std::string(s.message()));
+  }
   std::fprintf(stderr, "client: %s\n", report.Summary().c_str());
   return 0;
 }

@@ -34,11 +34,20 @@ std::string Thousands(int64_t v) {
 
 }  // namespace
 
-std::string RowEventId(absl::string_view t_dat, absl::string_view customer_id, absl::string_view article_id,
-                       absl::string_view price, absl::string_view channel, int occurrence) {
+namespace {
+
+uint64_t RowHash(absl::string_view t_dat, absl::string_view customer_id, absl::string_view article_id,
+                 absl::string_view price, absl::string_view channel) {
   uint64_t h = 0xcbf29ce484222325ULL;
   for (absl::string_view f : {t_dat, customer_id, article_id, price, channel}) h = Fnv1a(h, f);
-  return absl::StrFormat("%016x-%d", h, occurrence);
+  return h;
+}
+
+}  // namespace
+
+std::string RowEventId(absl::string_view t_dat, absl::string_view customer_id, absl::string_view article_id,
+                       absl::string_view price, absl::string_view channel, int occurrence) {
+  return absl::StrFormat("%016x-%d", RowHash(t_dat, customer_id, article_id, price, channel), occurrence);
 }
 
 std::string RecordReport::Summary(const std::string& path) const {
@@ -65,7 +74,13 @@ absl::Status RecordFile(const std::shared_ptr<grpc::Channel>& channel, const std
   auto stub = v1::Recommender::NewStub(channel);
   ProgressReporter progress("recording", csv.file_size(), "bytes");
   progress.set_enabled(options.show_progress);
-  absl::flat_hash_map<std::string, int> seen;  // row text -> occurrences so far
+  // Occurrences so far of each row (by its hash). Identical rows share
+  // their date, so while the file's dates never go back (the Kaggle file is
+  // in date order) only the current date's rows are kept: memory stays at
+  // one day's rows, not 31 million. A date going back keeps all from then.
+  absl::flat_hash_map<uint64_t, int> seen;
+  std::string newest_date;
+  bool in_date_order = true;
   Rng rng(std::random_device{}());
   v1::RecordPurchasesRequest request;
   int64_t first_line = 0;
@@ -118,7 +133,15 @@ absl::Status RecordFile(const std::shared_ptr<grpc::Channel>& channel, const std
     e->set_article_id(std::string(f[2]));
     e->set_price(price);
     e->set_sales_channel_id(channel);
-    const int occurrence = seen[absl::StrCat(f[0], ",", f[1], ",", f[2], ",", f[3], ",", f[4])]++;
+    if (in_date_order && f[0] != newest_date) {
+      if (f[0] > newest_date) {
+        seen.clear();
+        newest_date = std::string(f[0]);
+      } else {
+        in_date_order = false;
+      }
+    }
+    const int occurrence = seen[RowHash(f[0], f[1], f[2], f[3], f[4])]++;
     e->set_event_id(RowEventId(f[0], f[1], f[2], f[3], f[4], occurrence));
     if (request.events_size() >= options.batch_size) {
       absl::Status s = send();

@@ -1,5 +1,8 @@
 #include "data/submission.h"
 
+#include <filesystem>
+#include <fstream>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
@@ -83,6 +86,29 @@ void AppendSubmissionRow(absl::string_view customer_id, const std::vector<int32_
     out->append(buf, kArticleIdDigits);
   }
   out->push_back('\n');
+}
+
+absl::Status WriteBundleVersionFile(const std::string& path, const std::string& version) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f << version << "\n";
+    f.close();
+    if (!f) return absl::InternalError(absl::StrCat("cannot write ", tmp));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot rename ", tmp, " to ", path, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadBundleVersionFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::string version;
+  if (!f || !std::getline(f, version) || version.empty()) {
+    return absl::NotFoundError(absl::StrCat(path, ": no bundle version (hmrec_client --bundle_version_out writes it)"));
+  }
+  return version;
 }
 
 }  // namespace hmrec

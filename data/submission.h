@@ -41,4 +41,11 @@ absl::StatusOr<Submission> ReadSubmission(const std::string& path, SubmissionChe
 // Appends one "customer_id,id id id\n" line to `out`.
 void AppendSubmissionRow(absl::string_view customer_id, const std::vector<int32_t>& articles, std::string* out);
 
+// The bundle version that answered a (part of a) submission, kept beside it
+// as PATH (one line, e.g. part-0-of-4.csv.bundle): written through a
+// temporary file renamed in place; read back without its newline.
+// hmrec_client --bundle_version_out writes it, hmrec_evaluate merge reads it.
+absl::Status WriteBundleVersionFile(const std::string& path, const std::string& version);
+absl::StatusOr<std::string> ReadBundleVersionFile(const std::string& path);
+
 }  // namespace hmrec

@@ -152,9 +152,9 @@ int RunMerge(const std::vector<std::string>& parts) {
   hmrec::evaluate::MergeReport report;
   absl::Status s = hmrec::evaluate::MergeSubmissions(parts, *ids, absl::GetFlag(FLAGS_out), &report);
   if (!s.ok()) return Fail(absl::Status(s.code(), absl::StrCat(s.message(), "; nothing written")));
-  std::fprintf(stderr, "evaluate: merged %lld parts into %s: %lld customers of %s, each once\n",
+  std::fprintf(stderr, "evaluate: merged %lld parts into %s: %lld customers of %s, each once, all from bundle %s\n",
                static_cast<long long>(report.parts), absl::GetFlag(FLAGS_out).c_str(),
-               static_cast<long long>(report.rows), customers.c_str());
+               static_cast<long long>(report.rows), customers.c_str(), report.bundle_version.c_str());
   return 0;
 }
 

@@ -27,6 +27,17 @@ struct Row {
 absl::Status MergeSubmissions(const std::vector<std::string>& part_paths, const std::vector<std::string>& customers,
                               const std::string& out_path, MergeReport* report) {
   if (part_paths.empty()) return absl::InvalidArgumentError("merge: no parts given");
+  // One model answered every part, or the merged file would mix two.
+  std::string version;
+  for (size_t p = 0; p < part_paths.size(); ++p) {
+    ASSIGN_OR_RETURN(const std::string v, ReadBundleVersionFile(part_paths[p] + ".bundle"));
+    if (p == 0) version = v;
+    if (v != version) {
+      return absl::InvalidArgumentError(absl::StrCat(part_paths[0], " was answered by bundle ", version, " and ",
+                                                     part_paths[p], " by bundle ", v,
+                                                     ": score every part against one bundle"));
+    }
+  }
   std::vector<std::string> contents(part_paths.size());
   absl::flat_hash_map<absl::string_view, Row> rows;
   rows.reserve(customers.size());
@@ -101,7 +112,9 @@ absl::Status MergeSubmissions(const std::vector<std::string>& part_paths, const 
     std::error_code ec;
     std::filesystem::rename(tmp, out_path, ec);
     if (ec) return absl::InternalError(absl::StrCat("cannot rename ", tmp, " to ", out_path, ": ", ec.message()));
+    RETURN_IF_ERROR(WriteBundleVersionFile(out_path + ".bundle", version));
   }
+  report->bundle_version = version;
   report->parts = static_cast<int64_t>(part_paths.size());
   report->rows = static_cast<int64_t>(customers.size());
   return absl::OkStatus();

@@ -56,7 +56,8 @@ PY
 # to the single run; a missing part or a repeated one is refused, naming a customer.
 for i in 0 1 2; do
   "$CLIENT" --server "127.0.0.1:$PORT" --all-customers --data "$TRAIN" --shard "$i/3" --batch_size 128 --quiet \
-    > "$WORK/part-$i.csv" 2> "$WORK/part-$i.log" || { cat "$WORK/part-$i.log" >&2; fail "shard $i/3 failed"; }
+    --bundle_version_out "$WORK/part-$i.csv.bundle" > "$WORK/part-$i.csv" 2> "$WORK/part-$i.log" \
+    || { cat "$WORK/part-$i.log" >&2; fail "shard $i/3 failed"; }
 done
 grep -q "part 1 of 3: customers 334..666 of the list" "$WORK/part-1.log" || fail "shard range not reported: $(cat "$WORK/part-1.log")"
 "$BUILD/evaluate/hmrec_evaluate" merge --data "$TRAIN" --out "$WORK/merged.csv" \

@@ -165,12 +165,15 @@ TEST(MergeSubmissions, JoinsPartsInListOrderAndRefusesGapsAndRepeats) {
   // Parts in any order, rows in any order: the output follows the list.
   hmrec::testing::WriteFile(dir.File("p0.csv"), header + row_c + "\n" + row_a + "\n");
   hmrec::testing::WriteFile(dir.File("p1.csv"), header + row_d + "\n" + row_b);  // no final newline
+  for (const char* part : {"p0.csv", "p1.csv"}) hmrec::testing::WriteFile(dir.File(part) + ".bundle", "v7\n");
   MergeReport report;
   absl::Status s = MergeSubmissions({dir.File("p1.csv"), dir.File("p0.csv")}, customers, dir.File("out.csv"), &report);
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(*ReadFileToString(dir.File("out.csv")), header + row_a + "\n" + row_b + "\n" + row_c + "\n" + row_d + "\n");
   EXPECT_EQ(report.parts, 2);
   EXPECT_EQ(report.rows, 4);
+  EXPECT_EQ(report.bundle_version, "v7");
+  EXPECT_EQ(*ReadFileToString(dir.File("out.csv.bundle")), "v7\n");
 
   auto error = [&](const std::vector<std::string>& parts) {
     std::filesystem::remove(dir.File("bad.csv"));
@@ -185,12 +188,21 @@ TEST(MergeSubmissions, JoinsPartsInListOrderAndRefusesGapsAndRepeats) {
               HasSubstr("customer " + id('c') + " is in " + dir.File("p0.csv") + ":2 and again in " +
                         dir.File("p0.csv") + ":2"));
   hmrec::testing::WriteFile(dir.File("extra.csv"), header + id('e') + ",0108775015\n");
+  hmrec::testing::WriteFile(dir.File("extra.csv.bundle"), "v7\n");
   EXPECT_THAT(error({dir.File("p0.csv"), dir.File("p1.csv"), dir.File("extra.csv")}),
               HasSubstr(dir.File("extra.csv") + ":2: customer " + id('e') + " is not in the customer list"));
   hmrec::testing::WriteFile(dir.File("noheader.csv"), row_a + "\n");
+  hmrec::testing::WriteFile(dir.File("noheader.csv.bundle"), "v7\n");
   EXPECT_THAT(error({dir.File("noheader.csv")}), HasSubstr("noheader.csv:1: not a submission part"));
   hmrec::testing::WriteFile(dir.File("broken.csv"), header + "xyz\n");
+  hmrec::testing::WriteFile(dir.File("broken.csv.bundle"), "v7\n");
   EXPECT_THAT(error({dir.File("broken.csv")}), HasSubstr("broken.csv:2: not a submission row"));
+  // Two bundles (a rollout during the run), or a part without its version.
+  hmrec::testing::WriteFile(dir.File("p1.csv.bundle"), "v8\n");
+  EXPECT_THAT(error({dir.File("p0.csv"), dir.File("p1.csv")}),
+              HasSubstr(dir.File("p0.csv") + " was answered by bundle v7 and " + dir.File("p1.csv") + " by bundle v8"));
+  std::filesystem::remove(dir.File("p1.csv.bundle"));
+  EXPECT_THAT(error({dir.File("p0.csv"), dir.File("p1.csv")}), HasSubstr("p1.csv.bundle: no bundle version"));
 }
 
 }  // namespace hmrec::evaluate

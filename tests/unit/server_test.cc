@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "bundle/bundle.h"
+#include "client/batch_client.h"
 #include "common/text_proto.h"
 #include "data/dataset_cache.h"
 #include "data/ids.h"
@@ -410,6 +411,40 @@ void Corrupt(const std::string& file) {
   c = static_cast<char>(c ^ 0x5a);
   f.seekp(mid);
   f.write(&c, 1);
+}
+
+// The batch client writes a submission from one bundle or none: a rollout
+// in the middle of its run (the server swaps v1 -> v2) fails it, naming both.
+TEST_F(ServerTest, TheBatchClientRefusesASubmissionAnsweredByTwoBundles) {
+  ASSERT_TRUE(MakeCurrent(dir_->File("bundles/v1")).ok());
+  config::ServerConfig cfg = TestConfig(dir_->File("bundles/current"));
+  cfg.set_bundle_watch_ms(20);
+  auto started = Server::Start(cfg);
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::vector<std::string> ids;
+  for (size_t c = 0; c < ds_->customers.size(); ++c) ids.emplace_back(ds_->customer_id(c));
+  BatchClientOptions o;
+  o.batch_size = 20;
+  o.in_flight = 1;
+  o.max_rate = 400;  // ~2.5 s for 1,000 customers
+  o.show_progress = false;
+  std::vector<int32_t> articles;
+  BatchClientReport report;
+  absl::Status result;
+  std::thread run([&] { result = RecommendAll(Channel((*started)->port()), ids, o, &articles, &report); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(MakeCurrent(dir_->File("bundles/v2")).ok());
+  run.join();
+  EXPECT_EQ(result.code(), absl::StatusCode::kAborted) << result;
+  EXPECT_THAT(std::string(result.message()),
+              HasSubstr("answered by bundle v2 while earlier batches were answered by v1"));
+  // One bundle throughout: the same run succeeds and says which.
+  BatchClientOptions plain;
+  plain.show_progress = false;
+  plain.batch_size = 50;
+  result = RecommendAll(Channel((*started)->port()), ids, plain, &articles, &report);
+  ASSERT_TRUE(result.ok()) << result;
+  EXPECT_EQ(report.bundle_version, "v2");
 }
 
 TEST_F(ServerTest, HotSwapUnderConcurrentLoadFailsNoRequestAndRefusesACorruptBundle) {
