@@ -45,6 +45,7 @@ ABSL_FLAG(double, duration_s, 10, "Measured run time (after the warm-up)");
 ABSL_FLAG(int64_t, requests, 0, "Stop after this many measured calls instead (0: use --duration_s)");
 ABSL_FLAG(double, warmup_s, 1, "Calls made before measuring (not counted)");
 ABSL_FLAG(int, k, 12, "Articles per customer");
+ABSL_FLAG(std::string, garment_group, "", "Every call filters to this garment_group_name (a narrow filter's cost)");
 ABSL_FLAG(int, deadline_ms, 5000, "Deadline of each call");
 ABSL_FLAG(int, channels, 0, "gRPC channels (connections) shared by the clients; 0: one per 16 clients");
 ABSL_FLAG(std::string, api_key_file, "",
@@ -121,6 +122,9 @@ int main(int argc, char** argv) {
       ClientResult& r = results[t];
       hmrec::v1::RecommendRequest req;
       req.set_k(absl::GetFlag(FLAGS_k));
+      if (!absl::GetFlag(FLAGS_garment_group).empty()) {
+        req.mutable_filters()->add_garment_group_names(absl::GetFlag(FLAGS_garment_group));
+      }
       hmrec::v1::RecommendResponse resp;
       const double rate = absl::GetFlag(FLAGS_rate);
       for (int64_t call = 0;; ++call) {

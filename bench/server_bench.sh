@@ -7,11 +7,14 @@
 #
 #   bench/server_bench.sh --bundle out/full/bundles/current --customers out/full/data/customers.csv \
 #       [--runs 3] [--duration 10] [--scenarios "1000x1 1x64"] [--set flat_search=faiss] [--json FILE]
+#       [--garment_group NAME]
 #
 # A scenario "IDSxCONC" is CONC clients each keeping one call of IDS ids in
 # flight; "IDSxCONC@RATE" offers RATE calls a second on a fixed schedule
 # instead (open loop: refused calls are not retried, so offered load stays
 # at RATE). --set KEY=VALUE overrides one ServerConfig field (repeatable).
+# --garment_group NAME: every call filters to that garment group (the cost
+# of a narrow filter).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${HMREC_BUILD_DIR:-$ROOT/build}
@@ -22,6 +25,7 @@ DURATION=10
 SCENARIOS="1000x1 1x64"
 JSON=""
 SETS=()
+FILTER=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --bundle) BUNDLE=$2; shift 2 ;;
@@ -31,6 +35,7 @@ while [[ $# -gt 0 ]]; do
     --scenarios) SCENARIOS=$2; shift 2 ;;
     --set) SETS+=("$2"); shift 2 ;;
     --json) JSON=$2; shift 2 ;;
+    --garment_group) FILTER=(--garment_group "$2"); shift 2 ;;
     *) echo "server_bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -63,7 +68,7 @@ rss_mib() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$SERVER_PID/status";
 
 # Warm up: every stage touched, caches filled.
 "$BUILD/bench/hmrec_load_bench" --server "127.0.0.1:$PORT" --customers "$CUSTOMERS" --ids_per_request 1000 \
-  --concurrency 2 --duration_s 3 --warmup_s 0 > /dev/null
+  "${FILTER[@]}" --concurrency 2 --duration_s 3 --warmup_s 0 > /dev/null
 for scenario in $SCENARIOS; do
   # IDSxCONC, or IDSxCONC@RATE for an open-loop RATE calls/s (refusals not retried).
   base=${scenario%@*}; rate=0
@@ -72,7 +77,7 @@ for scenario in $SCENARIOS; do
   for ((r = 0; r < RUNS; ++r)); do
     scrape > "$WORK/before.txt"
     "$BUILD/bench/hmrec_load_bench" --server "127.0.0.1:$PORT" --customers "$CUSTOMERS" --ids_per_request "$ids" \
-      --concurrency "$conc" --rate "$rate" --duration_s "$DURATION" --warmup_s 1 > "$WORK/run.json" || true
+      "${FILTER[@]}" --concurrency "$conc" --rate "$rate" --duration_s "$DURATION" --warmup_s 1 > "$WORK/run.json" || true
     scrape > "$WORK/after.txt"
     python3 - "$WORK/before.txt" "$WORK/after.txt" "$WORK/run.json" "$scenario" "$(rss_mib)" >> "$WORK/results.jsonl" <<'PY'
 import json, re, sys

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <utility>
 
 namespace hmrec {
 namespace {
@@ -57,8 +58,25 @@ std::vector<int64_t> TwoTowerSearchRows(const RankingTables& tables, const confi
   return rows;
 }
 
+ArticleFilter::ArticleFilter(std::vector<uint8_t> allowed, const RankingTables* tables)
+    : allowed_(std::move(allowed)), segments_(kAgeBands + 1) {
+  for (size_t row = 0; row < allowed_.size(); ++row) {
+    if (allowed_[row] != 0) rows_.push_back(static_cast<int64_t>(row));
+  }
+  if (tables == nullptr) return;
+  auto keep = [&](const std::vector<ScoredArticle>& from, std::vector<Entry>* to) {
+    for (size_t r = 0; r < from.size(); ++r) {
+      if (allows(from[r].article)) to->push_back({from[r], static_cast<int32_t>(r)});
+    }
+  };
+  for (int b = 0; b <= kAgeBands; ++b) keep(tables->segment(b), &segments_[static_cast<size_t>(b)]);
+  keep(tables->trending(), &trending_);
+}
+
 void GenerateCandidates(const CustomerView& view, const RankingTables& tables, const TwoTowerHits& two_tower,
-                        const config::RankingConfig& cfg, CandidateScratch* s, std::vector<Candidate>* out) {
+                        const config::RankingConfig& cfg, CandidateScratch* s, std::vector<Candidate>* out,
+                        const ArticleFilter* filter) {
+  auto allowed = [filter](uint32_t row) { return filter == nullptr || filter->allows(row); };
   out->clear();
   s->index.clear();
   const int32_t today = view.as_of - 1;  // ages count from the last day before as_of
@@ -70,13 +88,19 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
   s->list.clear();
   for (const auto& [a, score] : s->acc) s->list.push_back({a, static_cast<float>(score)});
   SortBest(&s->list);
-  for (int r = 0; r < static_cast<int>(s->list.size()) && r < cfg.repurchase_candidates(); ++r) {
+  // (Under a filter: the first allowed ones, at their rank in the whole list.)
+  for (int r = 0, taken = 0; r < static_cast<int>(s->list.size()) && taken < cfg.repurchase_candidates(); ++r) {
+    if (!allowed(s->list[r].article)) continue;
     Propose(kRepurchase, s->list[r].article, r, s->list[r].score, s, out);
+    ++taken;
   }
 
   // Two-tower: as the search returned them.
   for (int r = 0, taken = 0; r < two_tower.count && taken < cfg.two_tower_candidates(); ++r) {
-    if (two_tower.articles[r] < 0 || static_cast<size_t>(two_tower.articles[r]) >= tables.num_articles()) continue;
+    if (two_tower.articles[r] < 0 || static_cast<size_t>(two_tower.articles[r]) >= tables.num_articles() ||
+        !allowed(static_cast<uint32_t>(two_tower.articles[r]))) {
+      continue;
+    }
     Propose(kTwoTower, static_cast<uint32_t>(two_tower.articles[r]), taken++, two_tower.scores[r], s, out);
   }
 
@@ -104,9 +128,11 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
   s->list.clear();
   for (const auto& [b, score] : s->acc) s->list.push_back({b, static_cast<float>(score)});
   SortBest(&s->list);
-  for (int r = 0; r < static_cast<int>(s->list.size()) && r < cfg.copurchase_candidates(); ++r) {
+  for (int r = 0, taken = 0; r < static_cast<int>(s->list.size()) && taken < cfg.copurchase_candidates(); ++r) {
+    if (!allowed(s->list[r].article)) continue;
     Candidate& c = Propose(kCoPurchase, s->list[r].article, r, s->list[r].score, s, out);
     c.copurchase_anchor = static_cast<int32_t>(s->best_anchor[s->list[r].article].second);
+    ++taken;
   }
 
   // Same product: the anchors' siblings (newest anchor first, best-selling
@@ -116,7 +142,7 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
     const float w = static_cast<float>(Decay(today - d, half_life));
     for (const ScoredArticle* sib = tables.siblings_begin(a);
          sib != tables.siblings_end(a) && taken < cfg.same_product_candidates(); ++sib) {
-      if (sib->article == a) continue;
+      if (sib->article == a || !allowed(sib->article)) continue;
       auto it = s->index.find(sib->article);
       if (it != s->index.end() && (*out)[it->second].from(kSameProduct)) continue;
       Candidate& c = Propose(kSameProduct, sib->article, taken++, w, s, out);
@@ -125,6 +151,17 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
   }
 
   // Popular in the customer's age band, and trending.
+  if (filter != nullptr) {
+    const std::vector<ArticleFilter::Entry>& segment = filter->segment(AgeBand(view.age));
+    for (int x = 0; x < static_cast<int>(segment.size()) && x < cfg.segment_candidates(); ++x) {
+      Propose(kSegmentPopular, segment[x].article.article, segment[x].rank, segment[x].article.score, s, out);
+    }
+    const std::vector<ArticleFilter::Entry>& trending = filter->trending();
+    for (int x = 0; x < static_cast<int>(trending.size()) && x < cfg.trending_candidates(); ++x) {
+      Propose(kTrending, trending[x].article.article, trending[x].rank, trending[x].article.score, s, out);
+    }
+    return;
+  }
   const std::vector<ScoredArticle>& segment = tables.segment(AgeBand(view.age));
   for (int r = 0; r < static_cast<int>(segment.size()) && r < cfg.segment_candidates(); ++r) {
     Propose(kSegmentPopular, segment[r].article, r, segment[r].score, s, out);

@@ -70,6 +70,38 @@ struct TwoTowerHits {
 // search over the catalogue a fraction of its cost. Ascending rows.
 std::vector<int64_t> TwoTowerSearchRows(const RankingTables& tables, const config::RankingConfig& cfg);
 
+// A subset of the catalogue the sources must stay within (a request's
+// attribute filters): each source then proposes its best allowed articles,
+// as many as it would over the whole catalogue. A candidate's rank in a
+// source stays its rank in the source's whole list (so the ranker sees the
+// values it was trained on: the best seller of a small group is not the best
+// seller), except the two-tower source's, which only sees the allowed
+// articles. Built once per filter (it keeps the allowed part of the tables'
+// segment and trending lists); immutable.
+class ArticleFilter {
+ public:
+  // allowed[row] != 0 for the article rows that may be proposed; `tables`
+  // (may be null: then segment() and trending() are empty) gives the lists.
+  ArticleFilter(std::vector<uint8_t> allowed, const RankingTables* tables);
+
+  bool allows(uint32_t row) const { return row < allowed_.size() && allowed_[row] != 0; }
+  // The allowed rows, ascending.
+  const std::vector<int64_t>& rows() const { return rows_; }
+  // An allowed entry of a tables list and its position in the whole list.
+  struct Entry {
+    ScoredArticle article;
+    int32_t rank;
+  };
+  const std::vector<Entry>& segment(int band) const { return segments_[static_cast<size_t>(band)]; }
+  const std::vector<Entry>& trending() const { return trending_; }
+
+ private:
+  std::vector<uint8_t> allowed_;
+  std::vector<int64_t> rows_;
+  std::vector<std::vector<Entry>> segments_;
+  std::vector<Entry> trending_;
+};
+
 // Reused between customers by one thread.
 struct CandidateScratch {
   absl::flat_hash_map<uint32_t, uint32_t> index;  // article -> position in the output
@@ -80,9 +112,12 @@ struct CandidateScratch {
 };
 
 // Proposes `view`'s candidates from every source (limits from `cfg`, a
-// filled RankingConfig), in a deterministic order, into `out`.
+// filled RankingConfig), in a deterministic order, into `out`. With a
+// `filter`, only articles it allows (the two-tower hits should come from a
+// search over filter->rows()).
 void GenerateCandidates(const CustomerView& view, const RankingTables& tables, const TwoTowerHits& two_tower,
-                        const config::RankingConfig& cfg, CandidateScratch* scratch, std::vector<Candidate>* out);
+                        const config::RankingConfig& cfg, CandidateScratch* scratch, std::vector<Candidate>* out,
+                        const ArticleFilter* filter = nullptr);
 
 // The "fixed rule" merge, without a ranker: candidates ordered by source
 // priority (repurchase, co-purchase, same product, two-tower, segment

@@ -109,15 +109,16 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
     s.online_share = s.sales_4w > 0 ? static_cast<float>(online[a] / s.sales_4w) : kNaN;
   }
 
-  // Segment lists and trending.
-  const size_t seg_n = static_cast<size_t>(std::max(1, cfg.segment_candidates()));
+  // Segment lists and trending: every article that qualifies, best first
+  // (the sources take their first segment_candidates / trending_candidates,
+  // or, under a request's filter, the first that pass it).
   t.segments_.resize(kAgeBands + 1);
   for (size_t b = 0; b <= kAgeBands; ++b) {
     std::vector<ScoredArticle> v;
     for (size_t a = 0; a < n; ++a) {
       if (segment_score[b][a] > 0) v.push_back({static_cast<uint32_t>(a), segment_score[b][a]});
     }
-    KeepBest(&v, seg_n);
+    KeepBest(&v, v.size());
     t.segments_[b] = std::move(v);
   }
   {
@@ -128,7 +129,7 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
       // Growth, damped for articles that sell little.
       v.push_back({static_cast<uint32_t>(a), (s.sales_1w + 1) / (s.sales_prev_1w + 1) * std::log1p(s.sales_1w)});
     }
-    KeepBest(&v, static_cast<size_t>(std::max(1, cfg.trending_candidates())));
+    KeepBest(&v, v.size());
     t.trending_ = std::move(v);
   }
 

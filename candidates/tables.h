@@ -86,9 +86,11 @@ class RankingTables {
   const ScoredArticle* siblings_begin(uint32_t article) const;
   const ScoredArticle* siblings_end(uint32_t article) const;
   // Best sellers of an age band (kUnknownAgeBand: everyone), by sales over
-  // the segment window weighted towards its last days.
+  // the segment window weighted towards its last days: every article sold in
+  // the window (a filtered request reads past the first few).
   const std::vector<ScoredArticle>& segment(int band) const { return segments_[static_cast<size_t>(band)]; }
-  // Articles selling faster in the last week than in the week before.
+  // Every article selling faster in the last week than in the week before,
+  // fastest first.
   const std::vector<ScoredArticle>& trending() const { return trending_; }
 
  private:

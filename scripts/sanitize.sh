@@ -10,7 +10,8 @@
 #   asan  gcc, -fsanitize=address,undefined: the whole test suite (unit and
 #         end-to-end: the e2e scripts start the instrumented programs);
 #   tsan  gcc, -fsanitize=thread: the concurrency tests (batch queue, the
-#         served bundle's hot swap under concurrent readers).
+#         served bundle's hot swap under concurrent readers, keys, HTTP, the
+#         event writer, the restricted-sources cache).
 #
 #   scripts/sanitize.sh [fuzz] [asan] [tsan]     (default: all three)
 set -euo pipefail
@@ -48,9 +49,9 @@ for stage in "${STAGES[@]}"; do
       [[ -f "$dir/build.ninja" ]] || cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DHMREC_SANITIZE=thread >&2
       cmake --build "$dir" -j "$JOBS" --target batch_queue_test bundle_holder_test auth_test http_server_test \
-        event_writer_test >&2
+        event_writer_test restricted_sources_test >&2
       (cd "$dir" && OMP_NUM_THREADS=1 ctest --output-on-failure -j 1 --timeout 900 \
-        -R '^(BatchQueue|BundleHolder|Authenticator|HttpServer|EventWriter)\.')
+        -R '^(BatchQueue|BundleHolder|Authenticator|HttpServer|EventWriter|RestrictedSourcesCache)\.')
       ;;
     *) echo "sanitize.sh: unknown stage $stage (fuzz, asan, tsan)" >&2; exit 2 ;;
   esac

@@ -7,9 +7,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -31,11 +33,17 @@ struct HttpServer::Request {
   MHD_Connection* connection = nullptr;
 };
 
-// What is learnt once per connection: its client certificate.
+// What is learnt once per connection: its client certificate; and where its
+// current request stands against the request deadline (those fields under
+// HttpServer::connections_mu_).
 struct HttpServer::Connection {
   bool peer_checked = false;
   bool verified = false;
   std::string cn;
+  MHD_socket fd = MHD_INVALID_SOCKET;
+  std::chrono::steady_clock::time_point since;  // opened, or last answered
+  bool receiving = true;                        // no handler runs for it now
+  bool shut = false;                            // closed by the deadline
 };
 
 namespace {
@@ -82,6 +90,9 @@ struct HttpServerCallbacks {
   static void OnCompleted(void* self, MHD_Connection* connection, void** slot, MHD_RequestTerminationCode why);
   static void OnConnection(void* self, MHD_Connection* connection, void** socket_context,
                            MHD_ConnectionNotificationCode event);
+  // The request deadline: off while a handler runs for `connection`, and
+  // restarted when its answer is sent.
+  static void Receiving(HttpServer* server, MHD_Connection* connection, bool receiving);
   // Queues `response` on `connection`.
   static MHD_Result Send(MHD_Connection* connection, const HttpResponse& response);
 };
@@ -176,11 +187,37 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
   }
   const MHD_DaemonInfo* info = MHD_get_daemon_info(s->daemon_, MHD_DAEMON_INFO_BIND_PORT);
   s->port_ = info != nullptr ? info->port : port;
+  s->sweeper_ = std::thread([server = s.get()] { server->Sweep(); });
   return s;
+}
+
+void HttpServer::Sweep() {
+  // Checks a few times per deadline (at most every 250 ms).
+  const auto every = std::clamp<std::chrono::milliseconds>(options_.request_timeout / 4, std::chrono::milliseconds(10),
+                                                           std::chrono::milliseconds(250));
+  std::unique_lock<std::mutex> lock(connections_mu_);
+  while (!sweep_cv_.wait_for(lock, every, [this] { return stopping_; })) {
+    const auto now = std::chrono::steady_clock::now();
+    for (Connection* c : open_) {
+      if (!c->receiving || c->shut || now - c->since < options_.request_timeout) continue;
+      // MHD sees the end of the stream and closes the connection itself; the
+      // socket stays open until it does (its close notification takes this
+      // lock first), so this never touches another connection's socket.
+      c->shut = true;
+      shutdown(c->fd, SHUT_RDWR);
+      ++timed_out_;
+    }
+  }
 }
 
 HttpServer::~HttpServer() {
   if (daemon_ == nullptr) return;
+  {
+    std::lock_guard<std::mutex> lock(connections_mu_);
+    stopping_ = true;
+  }
+  sweep_cv_.notify_all();
+  sweeper_.join();
   // No new connections; the listening socket is ours to close once MHD
   // has stopped.
   const MHD_socket listener = MHD_quiesce_daemon(daemon_);
@@ -249,14 +286,37 @@ void HttpServer::CheckPeer(MHD_Connection* connection, HttpRequest* request) con
   }
 }
 
-void HttpServerCallbacks::OnConnection(void*, MHD_Connection*, void** socket_context,
+void HttpServerCallbacks::OnConnection(void* self, MHD_Connection* connection, void** socket_context,
                                        MHD_ConnectionNotificationCode event) {
+  HttpServer* server = static_cast<HttpServer*>(self);
   if (event == MHD_CONNECTION_NOTIFY_STARTED) {
-    *socket_context = new Connection();
+    auto* c = new Connection();
+    const MHD_ConnectionInfo* fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    c->fd = fd != nullptr ? fd->connect_fd : MHD_INVALID_SOCKET;
+    c->since = std::chrono::steady_clock::now();
+    *socket_context = c;
+    if (c->fd != MHD_INVALID_SOCKET) {
+      std::lock_guard<std::mutex> lock(server->connections_mu_);
+      server->open_.insert(c);
+    }
   } else if (event == MHD_CONNECTION_NOTIFY_CLOSED) {
-    delete static_cast<Connection*>(*socket_context);
+    auto* c = static_cast<Connection*>(*socket_context);
+    {
+      std::lock_guard<std::mutex> lock(server->connections_mu_);
+      server->open_.erase(c);
+    }
+    delete c;
     *socket_context = nullptr;
   }
+}
+
+void HttpServerCallbacks::Receiving(HttpServer* server, MHD_Connection* connection, bool receiving) {
+  const MHD_ConnectionInfo* context = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  Connection* c = context != nullptr ? static_cast<Connection*>(context->socket_context) : nullptr;
+  if (c == nullptr) return;
+  std::lock_guard<std::mutex> lock(server->connections_mu_);
+  c->receiving = receiving;
+  c->since = std::chrono::steady_clock::now();
 }
 
 MHD_Result HttpServerCallbacks::Send(MHD_Connection* connection, const HttpResponse& response) {
@@ -359,6 +419,7 @@ MHD_Result HttpServerCallbacks::OnRequest(void* self, MHD_Connection* connection
     ++server->in_flight_;
     server->pending_.insert(r);
   }
+  Receiving(server, connection, false);
   HttpRequest request = std::move(r->request);
   server->handler_->Serve(std::move(request),
                           [r](HttpResponse response) { HttpServer::Complete(r, std::move(response)); });
@@ -369,10 +430,12 @@ MHD_Result HttpServerCallbacks::OnRequest(void* self, MHD_Connection* connection
   return MHD_YES;
 }
 
-void HttpServerCallbacks::OnCompleted(void* self, MHD_Connection*, void** slot, MHD_RequestTerminationCode) {
+void HttpServerCallbacks::OnCompleted(void* self, MHD_Connection* connection, void** slot,
+                                      MHD_RequestTerminationCode) {
+  HttpServer* server = static_cast<HttpServer*>(self);
+  Receiving(server, connection, true);  // the next request's time starts
   auto* held = static_cast<std::shared_ptr<Request>*>(*slot);
   if (held == nullptr) return;
-  HttpServer* server = static_cast<HttpServer*>(self);
   {
     std::lock_guard<std::mutex> lock(server->done_mu_);
     if (server->pending_.erase(*held) > 0) --server->in_flight_;

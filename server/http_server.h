@@ -8,7 +8,10 @@
 //
 // Bounds (HttpServerOptions): connections open at once (more are refused
 // at accept), a connection silent for idle_timeout_seconds is closed
-// (mid-request or between keep-alive requests), a request line + headers
+// (mid-request or between keep-alive requests), and so is one whose client
+// has not delivered a whole request within request_timeout of the
+// connection's opening or its previous answer (bytes trickled to stay under
+// the idle timeout do not extend it), a request line + headers
 // larger than max_header_bytes gets 431, a body larger than max_body_bytes
 // gets 413 before a byte of it is read (Content-Length is required on a
 // request with a body: 411 otherwise). The I/O runs on `threads` epoll
@@ -30,6 +33,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -86,6 +90,10 @@ struct HttpServerOptions {
   config::TlsConfig tls;
   int max_connections = 256;
   int idle_timeout_seconds = 30;
+  // The time a client has to deliver a whole request, from the connection's
+  // opening or its previous answer; then the connection is closed (a client
+  // trickling bytes under the idle timeout included).
+  std::chrono::milliseconds request_timeout{30000};
   int max_header_bytes = 16 << 10;
   int64_t max_body_bytes = 1 << 20;
   int threads = 2;
@@ -106,6 +114,8 @@ class HttpServer {
   int64_t in_flight() const { return in_flight_.load(); }
   // Connections open now (at most max_connections).
   int64_t connections() const;
+  // Connections closed because a request took longer than request_timeout.
+  int64_t timed_out() const { return timed_out_.load(); }
 
  private:
   struct Request;
@@ -129,6 +139,15 @@ class HttpServer {
   std::mutex done_mu_;  // guards pending_
   std::condition_variable done_cv_;
   std::set<std::shared_ptr<Request>> pending_;  // served, not completed
+  // The request deadline: every open connection, and a thread that closes
+  // those whose request is overdue.
+  void Sweep();
+  std::mutex connections_mu_;  // guards open_ and the Connections' deadline fields
+  std::set<Connection*> open_;
+  std::condition_variable sweep_cv_;
+  bool stopping_ = false;  // guarded by connections_mu_
+  std::atomic<int64_t> timed_out_{0};
+  std::thread sweeper_;
 };
 
 }  // namespace hmrec

@@ -6,11 +6,13 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <numeric>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "bundle/bundle.h"
 #include "candidates/ranking_config.h"
 #include "common/status_macros.h"
@@ -154,12 +156,17 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
     r->tables_ = std::make_unique<RankingTables>(std::move(tables));
     r->ranking_config_ = WithRankingDefaults(r->manifest_.trainer().ranking());
     r->limits_ = HistoryLimitsOf(r->ranking_config_);
-    r->article_vectors_ = std::move(emb.values);
     // The two-tower source's own search, over the articles it may propose
     // (labels: article rows), whatever index serves the retrieval-only path.
-    r->two_tower_search_ =
-        ExactSearch::OverRows(r->article_vectors_.data(), r->dim_, TwoTowerSearchRows(*r->tables_, r->ranking_config_));
+    const std::vector<int64_t> rows = TwoTowerSearchRows(*r->tables_, r->ranking_config_);
+    r->two_tower_search_ = ExactSearch::OverRows(emb.values.data(), r->dim_, rows);
+    r->two_tower_rows_.assign(emb.article_ids.size(), 0);
+    for (int64_t row : rows) r->two_tower_rows_[static_cast<size_t>(row)] = 1;
   }
+  r->article_vectors_ = std::move(emb.values);
+  // Restricted searches of up to twice the catalogue's rows in all: a few
+  // wide filters or many narrow ones.
+  r->restricted_ = std::make_unique<RestrictedSourcesCache>(2 * r->article_vectors_.size() / r->dim_ + 1);
   return r;
 }
 
@@ -181,19 +188,58 @@ struct Recommender::Filter {
     resolve(f.index_group_names, ArticleTable::kIndexGroup, &index_groups);
     resolve(f.product_group_names, ArticleTable::kProductGroup, &product_groups);
     resolve(f.garment_group_names, ArticleTable::kGarmentGroup, &garment_groups);
+    // The attribute lists, canonical (sorted value ids per list): requests
+    // that allow the same articles share their restricted sources.
+    if (!index_groups.empty() || !product_groups.empty() || !garment_groups.empty()) {
+      for (const auto* set : {&index_groups, &product_groups, &garment_groups}) {
+        std::vector<uint32_t> ids(set->begin(), set->end());
+        std::sort(ids.begin(), ids.end());
+        absl::StrAppend(&key, absl::StrJoin(ids, ","), ";");
+      }
+    }
+  }
+
+  // Set when the request has attribute lists (key not empty).
+  std::string key;
+  std::shared_ptr<const RestrictedSources> restricted;
+
+  // One article of the fill order (the popular list, then the catalogue)
+  // that the request's own filters let through.
+  struct Fill {
+    uint32_t row;
+    int32_t id;
+    float score;  // the popular list's (0 for the rest of the catalogue)
+    int rank;     // its place in the popular list, or past it
+  };
+  // The fill order's allowed articles found so far, and where the scan of
+  // the fill order stopped: built once per request and batch, as far as
+  // its customers need (Recommender::FillFromPopular).
+  mutable std::vector<Fill> fill;
+  mutable size_t fill_scanned = 0;
+
+  // True when `row` (article `id`) passes the request's filters, whoever
+  // the customer.
+  bool AllowsArticle(uint32_t row, int32_t id, const ArticleTable& articles) const {
+    return !filters->exclude_article_ids.contains(id) && AllowsAttributes(row, articles);
+  }
+
+  // True when `row` is in every attribute list of the request.
+  bool AllowsAttributes(uint32_t row, const ArticleTable& articles) const {
+    auto in = [&](const absl::flat_hash_set<uint32_t>& allowed, int column) {
+      return allowed.empty() || allowed.contains(articles.ValueId(row, column));
+    };
+    return in(index_groups, ArticleTable::kIndexGroup) && in(product_groups, ArticleTable::kProductGroup) &&
+           in(garment_groups, ArticleTable::kGarmentGroup);
   }
 
   // True when `row` (article `id`) may be recommended to a customer whose
   // history is `view` (null: none).
   bool Allows(uint32_t row, int32_t id, const CustomerView* view, const ArticleTable& articles) const {
-    if (filters->exclude_article_ids.contains(id)) return false;
-    auto in = [&](const absl::flat_hash_set<uint32_t>& allowed, int column) {
-      return allowed.empty() || allowed.contains(articles.ValueId(row, column));
-    };
-    if (!in(index_groups, ArticleTable::kIndexGroup) || !in(product_groups, ArticleTable::kProductGroup) ||
-        !in(garment_groups, ArticleTable::kGarmentGroup)) {
-      return false;
-    }
+    return AllowsArticle(row, id, articles) && AllowsFor(row, view);
+  }
+
+  // The customer's part: not bought within the request's window.
+  bool AllowsFor(uint32_t row, const CustomerView* view) const {
     if (view != nullptr && filters->exclude_purchased_within_days > 0) {
       const int32_t since = view->as_of - filters->exclude_purchased_within_days;
       for (auto p = view->purchases.rbegin(); p != view->purchases.rend() && p->day >= since; ++p) {
@@ -203,6 +249,103 @@ struct Recommender::Filter {
     return true;
   }
 };
+
+const Recommender::Filter& Recommender::FilterOf(const RequestOptions& o, FilterCache* cache) const {
+  std::unique_ptr<Filter>& f = (*cache)[&o];
+  if (f == nullptr) {
+    f = std::make_unique<Filter>(o.filters, *articles_);
+    f->restricted = RestrictedOf(*f);
+  }
+  return *f;
+}
+
+std::shared_ptr<const RestrictedSources> Recommender::RestrictedOf(const Filter& filter) const {
+  if (filter.key.empty()) return nullptr;
+  return restricted_->Get(filter.key, [&] {
+    const size_t n = articles_->size();
+    std::vector<uint8_t> allowed(n, 0);
+    for (size_t row = 0; row < n; ++row) allowed[row] = filter.AllowsAttributes(static_cast<uint32_t>(row), *articles_);
+    auto r = std::make_shared<RestrictedSources>(ArticleFilter(std::move(allowed), tables_.get()));
+    // The rows the search may propose: with a ranker, the allowed ones among
+    // the two-tower source's (all allowed ones when fewer than its
+    // candidates, the rule of TwoTowerSearchRows); without, every allowed
+    // one.
+    std::vector<int64_t> rows;
+    if (ranker_ != nullptr) {
+      for (int64_t row : r->filter.rows()) {
+        if (two_tower_rows_[static_cast<size_t>(row)] != 0) rows.push_back(row);
+      }
+      if (static_cast<int64_t>(rows.size()) < ranking_config_.two_tower_candidates()) rows = r->filter.rows();
+    } else {
+      rows = r->filter.rows();
+    }
+    if (!rows.empty()) r->search = ExactSearch::OverRows(article_vectors_.data(), dim_, rows);
+    return r;
+  });
+}
+
+absl::Status Recommender::SearchKnown(int64_t m, int search_k, const std::vector<const RestrictedSources*>& restricted,
+                                      int threads, RecommendScratch* s) const {
+  s->ids.resize(m * search_k);
+  s->scores.resize(m * search_k);
+  // The bundle's search of `count` gathered queries.
+  auto search_all = [&](const float* q, int64_t count, int64_t* ids, float* scores) -> absl::Status {
+    if (ranker_ != nullptr) {
+      two_tower_search_->Search(q, count, search_k, ids, scores, threads, &s->search);
+    } else if (exact_ != nullptr) {
+      exact_->Search(q, count, search_k, ids, scores, threads, &s->search);
+    } else {
+      // faiss takes its thread count from this thread's OpenMP setting: set
+      // it for the search only, so the tower's next call keeps its own.
+      const int before = omp_get_max_threads();
+      if (threads > 0) omp_set_num_threads(threads);
+      std::vector<int64_t> i;
+      std::vector<float> d;
+      absl::Status searched = SearchArticles(*index_, q, count, search_k, &i, &d);
+      omp_set_num_threads(before);
+      RETURN_IF_ERROR(searched);
+      std::copy(i.begin(), i.end(), ids);
+      std::copy(d.begin(), d.end(), scores);
+    }
+    return absl::OkStatus();
+  };
+  if (std::all_of(restricted.begin(), restricted.end(), [](const RestrictedSources* r) { return r == nullptr; })) {
+    return search_all(s->queries.data(), m, s->ids.data(), s->scores.data());
+  }
+  // Customers grouped by their filter's sources (null: the bundle's search),
+  // each group's queries gathered, searched at once and scattered back.
+  absl::flat_hash_map<const RestrictedSources*, std::vector<int64_t>> groups;
+  for (int64_t j = 0; j < m; ++j) groups[restricted[static_cast<size_t>(j)]].push_back(j);
+  for (const auto& [sources, members] : groups) {
+    const int64_t g = static_cast<int64_t>(members.size());
+    s->group_queries.resize(g * dim_);
+    s->group_ids.resize(g * search_k);
+    s->group_scores.resize(g * search_k);
+    for (int64_t x = 0; x < g; ++x) {
+      std::copy_n(s->queries.data() + members[x] * dim_, dim_, s->group_queries.data() + x * dim_);
+    }
+    if (sources == nullptr) {
+      RETURN_IF_ERROR(search_all(s->group_queries.data(), g, s->group_ids.data(), s->group_scores.data()));
+    } else if (sources->search == nullptr) {
+      std::fill(s->group_ids.begin(), s->group_ids.end(), -1);  // the filter allows no article
+      std::fill(s->group_scores.begin(), s->group_scores.end(), -std::numeric_limits<float>::infinity());
+    } else {
+      sources->search->Search(s->group_queries.data(), g, search_k, s->group_ids.data(), s->group_scores.data(),
+                              threads, &s->search);
+      if (ranker_ == nullptr) {
+        // Its labels are rows; the retrieval-only path reads article ids.
+        for (int64_t& id : s->group_ids) {
+          if (id >= 0) id = articles_->article_id(static_cast<uint32_t>(id));
+        }
+      }
+    }
+    for (int64_t x = 0; x < g; ++x) {
+      std::copy_n(s->group_ids.data() + x * search_k, search_k, s->ids.data() + members[x] * search_k);
+      std::copy_n(s->group_scores.data() + x * search_k, search_k, s->scores.data() + members[x] * search_k);
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::Status Recommender::CheckFilters(const RequestFilters& f) const {
   struct List {
@@ -229,27 +372,38 @@ int Recommender::FillFromPopular(int k, const Filter& filter, const CustomerView
   // The popular list's own scale (time-decayed sales) as a share of its
   // best seller's: in [0, 1] like the other scores.
   const float best = fallback_scores_.empty() || !(fallback_scores_[0] > 0) ? 1.0f : fallback_scores_[0];
-  auto take = [&](uint32_t row, int32_t id, float score, int rank) {
-    if (std::find(rec->article_ids.begin(), rec->article_ids.end(), id) != rec->article_ids.end()) return;
-    if (!filter.Allows(row, id, view, *articles_)) return;
-    rec->article_ids.push_back(id);
-    rec->scores.push_back(std::clamp(score / best, 0.0f, 1.0f));
+  // The fill order: the popular list, then (a narrow filter can pass few of
+  // it) the rest of the catalogue in its order, so that k articles come back
+  // when k exist. Its articles that pass the request's filters are found
+  // once per request and batch; each customer only skips what it holds
+  // already and what it bought within the window.
+  const size_t total = fallback_ids_.size() + articles_->size();
+  for (size_t f = 0; static_cast<int>(rec->article_ids.size()) < k; ++f) {
+    while (f >= filter.fill.size() && filter.fill_scanned < total) {
+      const size_t i = filter.fill_scanned++;
+      Filter::Fill next;
+      if (i < fallback_ids_.size()) {
+        next = {static_cast<uint32_t>(article_row_.at(fallback_ids_[i]) - 1), fallback_ids_[i], fallback_scores_[i],
+                static_cast<int>(i)};
+      } else {
+        const uint32_t row = static_cast<uint32_t>(i - fallback_ids_.size());
+        next = {row, articles_->article_id(row), 0.0f, static_cast<int>(i)};
+      }
+      if (filter.AllowsArticle(next.row, next.id, *articles_)) filter.fill.push_back(next);
+    }
+    if (f >= filter.fill.size()) break;  // the whole catalogue scanned
+    const Filter::Fill& c = filter.fill[f];
+    if (!filter.AllowsFor(c.row, view)) continue;
+    if (std::find(rec->article_ids.begin(), rec->article_ids.end(), c.id) != rec->article_ids.end()) continue;
+    rec->article_ids.push_back(c.id);
+    rec->scores.push_back(std::clamp(c.score / best, 0.0f, 1.0f));
     if (explain) {
       Explanation e;
-      e.reasons.push_back({kPopularSource, rank, score, 0});
-      e.ranker_score = score;
+      e.reasons.push_back({kPopularSource, c.rank, c.score, 0});
+      e.ranker_score = c.score;
       rec->explanations.push_back(std::move(e));
     }
     ++added;
-  };
-  for (size_t i = 0; i < fallback_ids_.size() && static_cast<int>(rec->article_ids.size()) < k; ++i) {
-    take(static_cast<uint32_t>(article_row_.at(fallback_ids_[i]) - 1), fallback_ids_[i], fallback_scores_[i],
-         static_cast<int>(i));
-  }
-  // A narrow filter can pass few of the popular list: the rest of the
-  // catalogue, in its order, so that k articles come back when k exist.
-  for (uint32_t row = 0; row < articles_->size() && static_cast<int>(rec->article_ids.size()) < k; ++row) {
-    take(row, articles_->article_id(row), 0.0f, static_cast<int>(fallback_ids_.size() + row));
   }
   rec->fewer_than_k = static_cast<int>(rec->article_ids.size()) < k;
   // One scale, best first: an article never scores above the one before it
@@ -346,6 +500,7 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
   out->assign(n, Recommendation());
   if (n == 0) return absl::OkStatus();
   if (options.size() != n) return absl::InternalError("one RequestOptions per customer id expected");
+  FilterCache filters;
   int max_k = 0;
   bool filtered = false;
   for (const RequestOptions* o : options) {
@@ -369,7 +524,7 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
       Recommendation& rec = (*out)[i];
       rec.fallback = true;
       rec.fallback_reason = kReasonUnknownCustomer;
-      FillFromPopular(options[i]->k, Filter(options[i]->filters, *articles_), nullptr, &rec, options[i]->explain);
+      FillFromPopular(options[i]->k, FilterOf(*options[i], &filters), nullptr, &rec, options[i]->explain);
       continue;
     }
     const size_t j = known.size();
@@ -391,29 +546,19 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
   const int search_k = ranker_ != nullptr ? ranking_config_.two_tower_candidates()
                                           : (filtered ? std::min<int>(4 * max_k + 32, article_row_.size()) : max_k);
   t0 = Clock::now();
-  s.ids.resize(m * search_k);
-  s.scores.resize(m * search_k);
-  if (ranker_ != nullptr) {
-    two_tower_search_->Search(s.queries.data(), m, search_k, s.ids.data(), s.scores.data(), search_threads, &s.search);
-  } else if (exact_ != nullptr) {
-    exact_->Search(s.queries.data(), m, search_k, s.ids.data(), s.scores.data(), search_threads, &s.search);
-  } else {
-    // faiss takes its thread count from this thread's OpenMP setting: set it
-    // for the search only, so the tower's next call keeps its own.
-    const int before = omp_get_max_threads();
-    if (search_threads > 0) omp_set_num_threads(search_threads);
-    absl::Status searched = SearchArticles(*index_, s.queries.data(), m, search_k, &s.ids, &s.scores);
-    omp_set_num_threads(before);
-    RETURN_IF_ERROR(searched);
-  }
+  // A request's attribute filters narrow the sources (the search first):
+  // their customers are searched within the allowed articles.
+  std::vector<const RestrictedSources*> restricted(known.size());
+  for (size_t j = 0; j < known.size(); ++j) restricted[j] = FilterOf(*options[known[j]], &filters).restricted.get();
+  RETURN_IF_ERROR(SearchKnown(m, search_k, restricted, search_threads, &s));
   t.search = since(t0);
-  if (ranker_ != nullptr) return Rank(known, search_k, options, out, &t, search_threads, &s);
+  if (ranker_ != nullptr) return Rank(known, search_k, options, out, &t, search_threads, &s, &filters, restricted);
 
   for (int64_t j = 0; j < m; ++j) {
     const size_t i = known[j];
     Recommendation& rec = (*out)[i];
     const RequestOptions& o = *options[i];
-    const Filter filter(o.filters, *articles_);
+    const Filter& filter = FilterOf(o, &filters);
     const float* q = s.queries.data() + j * dim_;
     if (!std::all_of(q, q + dim_, [](float v) { return std::isfinite(v); })) {
       // A model fault (the tower produced NaN or infinity for this
@@ -458,7 +603,7 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
 
 void Recommender::BuildCandidates(const config::CustomerRecord& r, int64_t j, int search_k, const RecommendScratch& s,
                                   RecommendScratch::PerThread* t, CustomerView* view,
-                                  std::vector<Candidate>* candidates) const {
+                                  std::vector<Candidate>* candidates, const ArticleFilter* filter) const {
   // The customer as the ranking saw them offline: the stored bounded
   // history (the same limits), as of the bundle's day.
   view->age = static_cast<int16_t>(r.age());
@@ -474,7 +619,7 @@ void Recommender::BuildCandidates(const config::CustomerRecord& r, int64_t j, in
   }
   ApplyLimits(limits_, view);
   TwoTowerHits hits{s.ids.data() + j * search_k, s.scores.data() + j * search_k, search_k};  // article rows
-  GenerateCandidates(*view, *tables_, hits, ranking_config_, &t->candidates, candidates);
+  GenerateCandidates(*view, *tables_, hits, ranking_config_, &t->candidates, candidates, filter);
 }
 
 absl::StatusOr<Recommender::RankingInputs> Recommender::RankingInputsOf(absl::string_view customer_id) const {
@@ -500,7 +645,8 @@ absl::StatusOr<Recommender::RankingInputs> Recommender::RankingInputsOf(absl::st
 
 absl::Status Recommender::Rank(const std::vector<size_t>& known, int search_k,
                                const std::vector<const RequestOptions*>& options, std::vector<Recommendation>* out,
-                               StageTimes* t, int threads, RecommendScratch* s) const {
+                               StageTimes* t, int threads, RecommendScratch* s, FilterCache* filters,
+                               const std::vector<const RestrictedSources*>& restricted) const {
   using Clock = std::chrono::steady_clock;
   auto since = [](Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); };
   const int64_t m = static_cast<int64_t>(known.size());
@@ -522,8 +668,9 @@ absl::Status Recommender::Rank(const std::vector<size_t>& known, int search_k,
     std::vector<Candidate>& cands = s->candidates[j];
     cands.clear();
     if (!finite[j]) continue;
-    BuildCandidates(r, j, search_k, *s, &s->per_thread[static_cast<size_t>(omp_get_thread_num())], &s->views[j],
-                    &cands);
+    const RestrictedSources* within = restricted[static_cast<size_t>(j)];
+    BuildCandidates(r, j, search_k, *s, &s->per_thread[static_cast<size_t>(omp_get_thread_num())], &s->views[j], &cands,
+                    within != nullptr ? &within->filter : nullptr);
   }
   for (int64_t j = 0; j < m; ++j) s->offsets[j + 1] = s->offsets[j] + s->candidates[j].size();
   t->candidates = since(t0);
@@ -547,7 +694,7 @@ absl::Status Recommender::Rank(const std::vector<size_t>& known, int search_k,
     const size_t i = known[j];
     Recommendation& rec = (*out)[i];
     const RequestOptions& o = *options[i];
-    const Filter filter(o.filters, *articles_);
+    const Filter& filter = FilterOf(o, filters);
     if (!finite[j]) {
       rec.fallback = true;
       rec.fallback_reason = kReasonEmbeddingNotFinite;

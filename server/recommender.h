@@ -36,6 +36,7 @@
 #include "search/article_index.h"
 #include "search/exact_search.h"
 #include "server/recommendation.h"
+#include "server/restricted_sources.h"
 #include "store/feature_store.h"
 
 namespace hmrec {
@@ -82,6 +83,10 @@ struct RecommendScratch {
   std::vector<float> queries, scores;
   std::vector<int64_t> ids;
   ExactSearch::Scratch search;
+  // Customers searched apart (their filter's articles): their queries and
+  // results, gathered.
+  std::vector<float> group_queries, group_scores;
+  std::vector<int64_t> group_ids;
   // Ranking.
   std::vector<CustomerView> views;
   std::vector<std::vector<Candidate>> candidates;
@@ -175,22 +180,39 @@ class Recommender {
   bool AppliesEvent(const config::StoredEvent& e) const {
     return e.day() >= as_of_ && article_row_.contains(e.article_id());
   }
+  // The sources restricted to each distinct attribute filter seen lately.
+  const RestrictedSourcesCache& restricted_sources() const { return *restricted_; }
   // A known customer at or after `key` in the store's order (wrapping).
   absl::StatusOr<std::string> CustomerAtOrAfter(absl::string_view key) const { return store_->KeyAtOrAfter(key); }
 
  private:
   Recommender() = default;
   struct Filter;
+  // Each request's filters, built once per Recommend call (its customers
+  // share them, and the fill order they let through).
+  using FilterCache = absl::flat_hash_map<const RequestOptions*, std::unique_ptr<Filter>>;
+  const Filter& FilterOf(const RequestOptions& o, FilterCache* cache) const;
+  // The sources within `filter`'s attribute lists (built on first use and
+  // cached); null when it has none.
+  std::shared_ptr<const RestrictedSources> RestrictedOf(const Filter& filter) const;
+  // Searches the m known customers' queries (s->queries) for their top
+  // `search_k` into s->ids / s->scores (labels: article rows with a ranker,
+  // article ids without): each through its filter's restricted search
+  // (restricted[j], may be null), the rest through the bundle's.
+  absl::Status SearchKnown(int64_t m, int search_k, const std::vector<const RestrictedSources*>& restricted,
+                           int threads, RecommendScratch* s) const;
 
   // The ranked lists of the known customers at positions `known` (their
   // rows of s.queries / s.ids in order).
   // Candidates and features run on `threads` threads (0: one).
   absl::Status Rank(const std::vector<size_t>& known, int search_k, const std::vector<const RequestOptions*>& options,
-                    std::vector<Recommendation>* out, StageTimes* t, int threads, RecommendScratch* s) const;
+                    std::vector<Recommendation>* out, StageTimes* t, int threads, RecommendScratch* s,
+                    FilterCache* filters, const std::vector<const RestrictedSources*>& restricted) const;
   // The view and candidates of the known customer at position j of the
   // tower's rows (record `r`, search results s->ids/s->scores).
   void BuildCandidates(const config::CustomerRecord& r, int64_t j, int search_k, const RecommendScratch& s,
-                       RecommendScratch::PerThread* t, CustomerView* view, std::vector<Candidate>* candidates) const;
+                       RecommendScratch::PerThread* t, CustomerView* view, std::vector<Candidate>* candidates,
+                       const ArticleFilter* filter = nullptr) const;
   // Appends popular articles that pass `filter` and are not in `rec` until
   // it holds k (the fallback list first, then the whole catalogue); returns
   // how many were appended.
@@ -217,8 +239,10 @@ class Recommender {
   std::unique_ptr<RankingTables> tables_;
   config::RankingConfig ranking_config_;
   HistoryLimits limits_;
-  std::vector<float> article_vectors_;             // every article's embedding, row order
   std::unique_ptr<ExactSearch> two_tower_search_;  // with a ranker: the two-tower source's articles, labels = rows
+  std::vector<uint8_t> two_tower_rows_;            // with a ranker: 1 for the rows two_tower_search_ holds
+  std::vector<float> article_vectors_;             // every article's embedding, row order
+  std::unique_ptr<RestrictedSourcesCache> restricted_;
 };
 
 }  // namespace hmrec

@@ -32,6 +32,7 @@ HttpServerOptions HttpOptions(const config::ServerConfig& c, const std::string& 
   o.tls = c.tls();
   o.max_connections = c.max_http_connections();
   o.idle_timeout_seconds = c.http_idle_timeout_seconds();
+  o.request_timeout = std::chrono::seconds(c.http_request_timeout_seconds());
   o.max_header_bytes = c.max_http_header_bytes();
   o.max_body_bytes = c.max_http_body_bytes();
   o.threads = c.http_threads();

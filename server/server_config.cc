@@ -57,6 +57,7 @@ config::ServerConfig WithDefaults(config::ServerConfig c) {
   if (c.max_http_body_bytes() == 0) c.set_max_http_body_bytes(1 << 20);
   if (c.max_http_connections() == 0) c.set_max_http_connections(256);
   if (c.http_idle_timeout_seconds() == 0) c.set_http_idle_timeout_seconds(30);
+  if (c.http_request_timeout_seconds() == 0) c.set_http_request_timeout_seconds(30);
   if (c.max_http_header_bytes() == 0) c.set_max_http_header_bytes(16 << 10);
   if (c.http_threads() == 0) c.set_http_threads(2);
   if (c.max_excluded_articles() == 0) c.set_max_excluded_articles(1000);
@@ -86,6 +87,7 @@ absl::Status ValidateServerConfig(const config::ServerConfig& c) {
         Count{"max_ids_per_request", c.max_ids_per_request()}, Count{"max_response_bytes", c.max_response_bytes()},
         Count{"max_http_body_bytes", c.max_http_body_bytes()}, Count{"max_http_connections", c.max_http_connections()},
         Count{"http_idle_timeout_seconds", c.http_idle_timeout_seconds()},
+        Count{"http_request_timeout_seconds", c.http_request_timeout_seconds()},
         Count{"max_http_header_bytes", c.max_http_header_bytes()}, Count{"http_threads", c.http_threads()},
         Count{"max_excluded_articles", c.max_excluded_articles()}, Count{"max_filter_names", c.max_filter_names()}}) {
     if (f.value < 1) return absl::InvalidArgumentError(absl::StrCat(f.name, " = ", f.value, ": must be at least 1"));

@@ -7,6 +7,7 @@
 #include "server/http_server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -151,6 +152,13 @@ class Client {
     return Read();
   }
   bool connected() const { return connected_; }
+  // True when the server closed the connection (end of stream or reset),
+  // false when it is open and nothing came within the timeout.
+  bool Closed() {
+    char c;
+    const ssize_t n = recv(fd_, &c, 1, 0);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+  }
 
  private:
   int fd_ = -1;
@@ -281,6 +289,47 @@ TEST(HttpServer, SilentConnectionsAreClosedAndConnectionsAreBounded) {
   }
   held.clear();
   more.clear();
+  Client after(server->port());
+  EXPECT_EQ(after.Call("GET", "/now"), "200 now");
+}
+
+// A client that trickles a request a byte at a time (never silent long
+// enough for the idle timeout) is closed at the request deadline; 50 of them
+// do not keep /healthz-like calls from an answer within 1 s, and a
+// keep-alive client that pauses between calls, within the deadline, is
+// served.
+TEST(HttpServer, ARequestTrickledUnderTheIdleTimeoutIsClosedAtTheDeadline) {
+  TestHandler handler;
+  HttpServerOptions o;
+  o.idle_timeout_seconds = 30;
+  o.request_timeout = std::chrono::milliseconds(1500);
+  o.threads = 1;
+  auto server = Serve(&handler, o);
+  ASSERT_NE(server, nullptr);
+  std::vector<std::unique_ptr<Client>> trickling;
+  for (int i = 0; i < 50; ++i) {
+    trickling.push_back(std::make_unique<Client>(server->port(), /*timeout_s=*/1));
+    ASSERT_TRUE(trickling.back()->Send("GET /now HTTP/1.1\r\nHost: t\r\nX-Slow: "));
+  }
+  Client keepalive(server->port());
+  EXPECT_EQ(keepalive.Call("GET", "/now"), "200 now");
+  const auto start = std::chrono::steady_clock::now();
+  for (int step = 0; step < 60 && server->timed_out() < 50; ++step) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (auto& c : trickling) c->Send("a");  // never silent for long
+    if (step == 5) {
+      const auto asked = std::chrono::steady_clock::now();
+      EXPECT_EQ(Client(server->port()).Call("GET", "/now"), "200 now");
+      EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(1));
+      EXPECT_EQ(keepalive.Call("GET", "/now"), "200 now") << "a pause within the deadline";
+    }
+  }
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(server->timed_out(), 50);
+  EXPECT_LE(server->timed_out(), 51) << "the keep-alive client may reach its own deadline too";
+  EXPECT_GE(took, std::chrono::milliseconds(1000));
+  EXPECT_LT(took, std::chrono::seconds(5));
+  for (auto& c : trickling) EXPECT_TRUE(c->Closed());
   Client after(server->port());
   EXPECT_EQ(after.Call("GET", "/now"), "200 now");
 }

@@ -150,6 +150,62 @@ TEST(RankingSources, EachSourceProposesWhatItShouldWithProvenance) {
   EXPECT_EQ(cands[order[2]].article, 20u);
 }
 
+// Under an ArticleFilter every source stays within it and still proposes as
+// many as it would unfiltered (the popularity lists read past the articles
+// the filter takes out), each at its rank in the source's whole list (what
+// the ranker was trained on), the two-tower hits at theirs among the allowed.
+TEST(RankingSources, AFilterKeepsEverySourceWithinItAndFillsItsQuota) {
+  Mini m(30, {25, 25, 25, 25, 25});
+  // Best sellers by the day: articles 0..11, article a bought 12 - a times.
+  for (uint32_t a = 0; a < 12; ++a) {
+    for (uint32_t i = 0; i < 12 - a; ++i) m.Buy(1 + i % 4, a, kDay0 - 1);
+  }
+  m.Buy(0, 2, kDay0 - 5);  // customer 0: 2, 3 and 5 (3 and 5 are odd)
+  m.Buy(0, 3, kDay0 - 4);
+  m.Buy(0, 5, kDay0 - 3);
+  m.Finish();
+  const CustomerHistory h = CustomerHistory::Build(m.ds.transactions, m.ds.customers.size());
+  config::RankingConfig cfg = Defaults();
+  cfg.set_segment_candidates(3);
+  const RankingTables tables = RankingTables::Build(m.ds, h, kDay0, cfg);
+  std::vector<uint8_t> odd(30, 0);
+  for (size_t a = 1; a < 30; a += 2) odd[a] = 1;
+  const ArticleFilter filter(odd, &tables);
+  EXPECT_EQ(filter.rows().size(), 15u);
+  CustomerView view;
+  BuildCustomerView(h, 0, 25, kDay0, HistoryLimitsOf(cfg), &view);
+  const int64_t tt_rows[] = {12, 13, 14, 15};
+  const float tt_scores[] = {0.9f, 0.8f, 0.7f, 0.6f};
+  CandidateScratch scratch;
+  std::vector<Candidate> plain, within;
+  GenerateCandidates(view, tables, TwoTowerHits{tt_rows, tt_scores, 4}, cfg, &scratch, &plain);
+  GenerateCandidates(view, tables, TwoTowerHits{tt_rows, tt_scores, 4}, cfg, &scratch, &within, &filter);
+  std::vector<uint32_t> segment;
+  for (const Candidate& c : within) {
+    EXPECT_EQ(c.article % 2, 1u) << "article " << c.article << " is outside the filter";
+    if (c.from(kSegmentPopular)) segment.push_back(c.article);
+  }
+  // The three best-selling odd articles, at their places in the band's list.
+  std::sort(segment.begin(), segment.end());
+  EXPECT_EQ(segment, (std::vector<uint32_t>{1, 3, 5}));
+  const std::vector<ScoredArticle>& band = tables.segment(AgeBand(25));
+  for (uint32_t a : segment) {
+    const auto at = std::find_if(band.begin(), band.end(), [a](const ScoredArticle& x) { return x.article == a; });
+    EXPECT_EQ(Find(within, a)->rank[kSegmentPopular], at - band.begin()) << "article " << a;
+  }
+  EXPECT_GT(Find(within, 5)->rank[kSegmentPopular], 2) << "past even articles that sell more";
+  // Unfiltered the segment source proposes 0, 1, 2.
+  EXPECT_TRUE(Find(plain, 0)->from(kSegmentPopular));
+  EXPECT_EQ(Find(plain, 3)->rank[kRepurchase], 1);
+  // Repurchase: the odd articles bought (5 and 3 come first in the whole list).
+  EXPECT_EQ(Find(within, 5)->rank[kRepurchase], 0);
+  EXPECT_EQ(Find(within, 3)->rank[kRepurchase], 1);
+  // Two-tower: the allowed hits, ranked among themselves.
+  EXPECT_EQ(Find(within, 13)->rank[kTwoTower], 0);
+  EXPECT_EQ(Find(within, 15)->rank[kTwoTower], 1);
+  EXPECT_EQ(Find(within, 12), nullptr);
+}
+
 // The customer of age 70 gets the 65+ band's best sellers; a customer of
 // unknown age the whole population's.
 TEST(RankingSources, SegmentListsFollowTheAgeBand) {

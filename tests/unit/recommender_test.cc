@@ -336,6 +336,94 @@ TEST_F(RecommenderTest, ScoresNeverRiseDownAnyListOfAThousandCustomers) {
   }
 }
 
+// A filter narrows the sources, not only the list: under a narrow garment
+// group the ranked list is still made of the customer's candidates (the
+// search runs within the group, and so do the other sources), never the
+// popular fill; without a ranker it is the exact top k within the group. A
+// customer with a filter and one without share a batch unharmed, and
+// requests that allow the same articles share one restricted search.
+TEST_F(RecommenderTest, ANarrowFilterIsServedFromTheSourcesNotTheFill) {
+  auto emb = ReadArticleEmbeddings(dir_->File("bundles/sealed/") + kArticleEmbeddingsFile);
+  ASSERT_TRUE(emb.ok());
+  std::vector<uint32_t> customers;
+  for (uint32_t c = 0; c < 200; ++c) customers.push_back(c);
+  auto trained = trainer_->EmbedCustomers(customers);
+  ASSERT_TRUE(trained.ok());
+  for (const bool ranking : {true, false}) {
+    RecommenderOptions ro;
+    ro.ranking = ranking;
+    auto r = Recommender::Load(dir_->File("bundles/sealed"), ro);
+    ASSERT_TRUE(r.ok()) << r.status();
+    const ArticleTable& articles = (*r)->articles();
+    // The smallest garment group of at least 60 articles.
+    std::map<std::string, int> count;
+    for (uint32_t a = 0; a < articles.size(); ++a) ++count[std::string(articles.Get(a, ArticleTable::kGarmentGroup))];
+    std::string group;
+    for (const auto& [name, n] : count) {
+      if (n >= 60 && (group.empty() || n < count[group])) group = name;
+    }
+    ASSERT_FALSE(group.empty());
+    ASSERT_LT(count[group], static_cast<int>(articles.size()) / 4) << "not a narrow filter";
+    RequestOptions filtered, plain;
+    filtered.k = plain.k = 12;
+    filtered.explain = plain.explain = true;
+    filtered.filters.garment_group_names = {group};
+    // Customer 2c filtered, 2c+1 not, in one batch.
+    std::vector<absl::string_view> ids;
+    std::vector<const RequestOptions*> options;
+    for (uint32_t c : customers) {
+      ids.push_back(ds_->customer_id(c));
+      options.push_back(c % 2 == 0 ? &filtered : &plain);
+    }
+    std::vector<Recommendation> mixed, alone;
+    RecommendScratch scratch;
+    ASSERT_TRUE((*r)->Recommend(ids, options, &mixed, nullptr, 0, &scratch).ok());
+    ASSERT_TRUE(
+        (*r)->Recommend(ids, std::vector<const RequestOptions*>(ids.size(), &plain), &alone, nullptr, 0, &scratch)
+            .ok());
+    int from_two_tower = 0;
+    for (uint32_t c : customers) {
+      const Recommendation& rec = mixed[c];
+      ASSERT_EQ(rec.article_ids.size(), 12u);
+      if (c % 2 == 1) {
+        EXPECT_EQ(rec.article_ids, alone[c].article_ids) << "an unfiltered customer's list changed";
+        continue;
+      }
+      EXPECT_EQ(rec.filled_from_popular, 0) << "customer " << c << ": the fill, not the sources";
+      for (size_t i = 0; i < rec.article_ids.size(); ++i) {
+        EXPECT_EQ(articles.Get(articles.Row(rec.article_ids[i]), ArticleTable::kGarmentGroup), group);
+        for (const Reason& reason : rec.explanations[i].reasons) {
+          EXPECT_NE(reason.source, kPopularSource);
+          from_two_tower += reason.source == kTwoTower;
+        }
+      }
+      if (ranking) continue;
+      // Retrieval only: the exact top 12 of the group.
+      std::vector<std::pair<float, int32_t>> all;
+      for (size_t a = 0; a < emb->article_ids.size(); ++a) {
+        if (articles.Get(static_cast<uint32_t>(a), ArticleTable::kGarmentGroup) != group) continue;
+        float sc = 0;
+        for (int d = 0; d < emb->dim; ++d) sc += (*trained)[c * emb->dim + d] * emb->values[a * emb->dim + d];
+        all.push_back({-sc, emb->article_ids[a]});
+      }
+      std::sort(all.begin(), all.end());
+      EXPECT_EQ(rec.article_ids[0], all[0].second) << "customer " << c;
+      for (int x = 0; x < 12; ++x) EXPECT_NEAR(rec.scores[x], (1 - all[x].first) / 2, 1e-4) << "customer " << c;
+    }
+    EXPECT_GT(from_two_tower, 0);
+    // One restricted search for the group, whatever order a request lists it
+    // in; another for another filter.
+    EXPECT_EQ((*r)->restricted_sources().builds(), 1);
+    RequestOptions same = filtered, other = filtered;
+    same.filters.garment_group_names = {group, group};
+    other.filters.index_group_names = {std::string(articles.Get(0, ArticleTable::kIndexGroup))};
+    std::vector<Recommendation> more;
+    ASSERT_TRUE((*r)->Recommend({ids[0], ids[2]}, {&same, &other}, &more, nullptr, 0, &scratch).ok());
+    EXPECT_EQ((*r)->restricted_sources().builds(), 2);
+    EXPECT_EQ(more[0].article_ids, mixed[0].article_ids);
+  }
+}
+
 // Explanations: every article carries the sources that proposed it and the
 // ranker's score; a repurchase reason only for what the customer bought.
 TEST_F(RecommenderTest, ExplanationsNameTheSourcesAndTheRankerScore) {

@@ -63,6 +63,7 @@ TEST(ServerConfig, HttpBoundsHaveDefaultsAndRefuseZeroOrLess) {
   const config::ServerConfig c = Valid();
   EXPECT_EQ(c.max_http_connections(), 256);
   EXPECT_EQ(c.http_idle_timeout_seconds(), 30);
+  EXPECT_EQ(c.http_request_timeout_seconds(), 30);
   EXPECT_EQ(c.max_http_header_bytes(), 16 << 10);
   EXPECT_EQ(c.http_threads(), 2);
   config::ServerConfig bad = c;
