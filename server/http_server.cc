@@ -430,19 +430,19 @@ MHD_Result HttpServerCallbacks::OnRequest(void* self, MHD_Connection* connection
   return MHD_YES;
 }
 
-void HttpServerCallbacks::OnCompleted(void* self, MHD_Connection* connection, void** slot,
-                                      MHD_RequestTerminationCode) {
+void HttpServerCallbacks::OnCompleted(void* self, MHD_Connection* connection, void** slot, MHD_RequestTerminationCode) {
   HttpServer* server = static_cast<HttpServer*>(self);
-  Receiving(server, connection, true);  // the next request's time starts
   auto* held = static_cast<std::shared_ptr<Request>*>(*slot);
-  if (held == nullptr) return;
-  {
-    std::lock_guard<std::mutex> lock(server->done_mu_);
-    if (server->pending_.erase(*held) > 0) --server->in_flight_;
+  if (held != nullptr) {
+    {
+      std::lock_guard<std::mutex> lock(server->done_mu_);
+      if (server->pending_.erase(*held) > 0) --server->in_flight_;
+    }
+    server->done_cv_.notify_all();
+    delete held;
+    *slot = nullptr;
   }
-  server->done_cv_.notify_all();
-  delete held;
-  *slot = nullptr;
+  Receiving(server, connection, true);  // the next request's time starts
 }
 
 }  // namespace hmrec
