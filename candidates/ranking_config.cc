@@ -19,6 +19,9 @@ config::RankingConfig WithRankingDefaults(config::RankingConfig c) {
   HMREC_DEFAULT(segment_candidates, 14);
   HMREC_DEFAULT(segment_window_days, 7);
   HMREC_DEFAULT(trending_candidates, 7);
+  HMREC_DEFAULT(taste_candidates, 12);
+  HMREC_DEFAULT(taste_types, 3);
+  HMREC_DEFAULT(taste_depth, 50);
   HMREC_DEFAULT(label_weeks, 3);
   HMREC_DEFAULT(max_groups_per_week, 50000);
   HMREC_DEFAULT(retrieval_epochs, 1);

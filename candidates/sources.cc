@@ -35,8 +35,8 @@ void SortBest(std::vector<ScoredArticle>* v) {
 }  // namespace
 
 const char* SourceName(int source) {
-  static const char* const kNames[kNumSources] = {"repurchase",   "two_tower",       "copurchase",
-                                                  "same_product", "segment_popular", "trending"};
+  static const char* const kNames[kNumSources] = {"repurchase",      "two_tower", "copurchase", "same_product",
+                                                  "segment_popular", "trending",  "taste"};
   return source >= 0 && source < kNumSources ? kNames[source] : "unknown";
 }
 
@@ -150,6 +150,47 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
     }
   }
 
+  // Taste: what sells now within the customer's most bought product types
+  // (time-decayed), each article scored by its type's share times how its
+  // other attributes match the customer's shares, times log sales.
+  if (cfg.taste_candidates() > 0 && !view.purchases.empty()) {
+    double total = 0;
+    for (auto& m : s->taste) m.clear();
+    for (const Purchase& p : view.purchases) {
+      const double w = Decay(today - p.day, half_life);
+      const ArticleAttributes& at = tables.attributes(p.article);
+      for (int i = 0; i < kAffinityAttributes; ++i) s->taste[i][AffinityAttribute(at, i)] += w;
+      total += w;
+    }
+    s->types.clear();
+    for (const auto& [type, w] : s->taste[1]) s->types.emplace_back(w, type);
+    const size_t keep = std::min(s->types.size(), static_cast<size_t>(std::max(0, cfg.taste_types())));
+    std::partial_sort(
+        s->types.begin(), s->types.begin() + static_cast<std::ptrdiff_t>(keep), s->types.end(),
+        [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
+    s->list.clear();
+    for (size_t t = 0; t < keep && total > 0; ++t) {
+      const double type_share = s->types[t].first / total;
+      for (const ScoredArticle* a = tables.selling_begin(s->types[t].second);
+           a != tables.selling_end(s->types[t].second); ++a) {
+        if (!allowed(a->article)) continue;
+        const ArticleAttributes& at = tables.attributes(a->article);
+        double match = 0;
+        for (int i = 0; i < kAffinityAttributes; ++i) {
+          if (i == 1) continue;  // the type itself
+          const auto it = s->taste[i].find(AffinityAttribute(at, i));
+          if (it != s->taste[i].end()) match += it->second / total;
+        }
+        const double score = type_share * (0.25 + match / (kAffinityAttributes - 1)) * std::log1p(a->score);
+        s->list.push_back({a->article, static_cast<float>(score)});
+      }
+    }
+    SortBest(&s->list);
+    for (int r = 0; r < static_cast<int>(s->list.size()) && r < cfg.taste_candidates(); ++r) {
+      Propose(kTaste, s->list[r].article, r, s->list[r].score, s, out);
+    }
+  }
+
   // Popular in the customer's age band, and trending.
   if (filter != nullptr) {
     const std::vector<ArticleFilter::Entry>& segment = filter->segment(AgeBand(view.age));
@@ -173,7 +214,8 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
 }
 
 void HeuristicOrder(const std::vector<Candidate>& candidates, std::vector<uint32_t>* order) {
-  static constexpr int kPriority[] = {kRepurchase, kCoPurchase, kSameProduct, kTwoTower, kSegmentPopular, kTrending};
+  static constexpr int kPriority[] = {kRepurchase, kCoPurchase,     kSameProduct, kTwoTower,
+                                      kTaste,      kSegmentPopular, kTrending};
   auto key = [&](const Candidate& c) {
     for (int p = 0; p < kNumSources; ++p) {
       if (c.from(kPriority[p])) return std::make_pair(p, static_cast<int>(c.rank[kPriority[p]]));

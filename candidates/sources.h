@@ -12,6 +12,8 @@
 //   same_product    other colours/variants (product_code) of recent articles
 //   segment_popular best sellers of the customer's age band
 //   trending        articles selling faster than the week before
+//   taste           what sells now in the product types the customer buys,
+//                   matched to the colours, departments, ... they buy
 //
 // Every candidate keeps its provenance: its rank and score in each source
 // that proposed it (the ranker's features and the served explanations), and
@@ -36,17 +38,18 @@ enum Source : int {
   kSameProduct = 3,
   kSegmentPopular = 4,
   kTrending = 5,
+  kTaste = 6,
 };
-inline constexpr int kNumSources = 6;
+inline constexpr int kNumSources = 7;
 
-// "repurchase", "two_tower", "copurchase", "same_product", "segment_popular", "trending".
+// "repurchase", "two_tower", "copurchase", "same_product", "segment_popular", "trending", "taste".
 const char* SourceName(int source);
 
 struct Candidate {
   uint32_t article = 0;
   // 0-based rank in each source's list; -1 where the source did not propose it.
-  int16_t rank[kNumSources] = {-1, -1, -1, -1, -1, -1};
-  float score[kNumSources] = {0, 0, 0, 0, 0, 0};
+  int16_t rank[kNumSources] = {-1, -1, -1, -1, -1, -1, -1};
+  float score[kNumSources] = {0, 0, 0, 0, 0, 0, 0};
   // The customer's article that contributed most to the co-purchase score /
   // whose product this is; -1 when none.
   int32_t copurchase_anchor = -1;
@@ -108,7 +111,9 @@ struct CandidateScratch {
   std::vector<ScoredArticle> list;
   absl::flat_hash_map<uint32_t, double> acc;
   absl::flat_hash_map<uint32_t, std::pair<double, uint32_t>> best_anchor;
-  std::vector<std::pair<uint32_t, int32_t>> anchors;  // article, last day bought
+  std::vector<std::pair<uint32_t, int32_t>> anchors;                // article, last day bought
+  absl::flat_hash_map<int32_t, double> taste[kAffinityAttributes];  // attribute value -> decayed weight
+  std::vector<std::pair<double, int32_t>> types;                    // weight, product type
 };
 
 // Proposes `view`'s candidates from every source (limits from `cfg`, a
@@ -120,7 +125,7 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
                         const ArticleFilter* filter = nullptr);
 
 // The "fixed rule" merge, without a ranker: candidates ordered by source
-// priority (repurchase, co-purchase, same product, two-tower, segment
+// priority (repurchase, co-purchase, same product, two-tower, taste, segment
 // popular, trending), then by rank within the source. Writes positions
 // into `candidates`, best first.
 void HeuristicOrder(const std::vector<Candidate>& candidates, std::vector<uint32_t>* order);

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
+#include <map>
 #include <numeric>
 
 #include "absl/container/flat_hash_map.h"
@@ -14,7 +16,7 @@ namespace hmrec {
 namespace {
 
 constexpr uint32_t kMagic = 0x4b4e5248;  // "HRNK"
-constexpr uint32_t kFormat = 1;
+constexpr uint32_t kFormat = 2;
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 // A customer's purchases in the co-purchase window beyond this many (the
 // most recent kept) add pairs quadratically and say little more.
@@ -133,6 +135,23 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
     t.trending_ = std::move(v);
   }
 
+  // Best sellers now by product type.
+  {
+    std::map<int32_t, std::vector<ScoredArticle>> by_type;
+    for (size_t a = 0; a < n; ++a) {
+      const ArticleStats& s = t.stats_[a];
+      const float now = s.sales_1w + 0.5f * s.sales_prev_1w;
+      if (now > 0) by_type[t.attributes_[a].product_type].push_back({static_cast<uint32_t>(a), now});
+    }
+    t.selling_offsets_.push_back(0);
+    for (auto& [type, v] : by_type) {
+      KeepBest(&v, static_cast<size_t>(std::max(1, cfg.taste_depth())));
+      t.selling_types_.push_back(type);
+      t.selling_.insert(t.selling_.end(), v.begin(), v.end());
+      t.selling_offsets_.push_back(t.selling_.size());
+    }
+  }
+
   // Product groups: every article of a product_code, by recent sales.
   absl::flat_hash_map<int32_t, uint32_t> group_of_code;
   t.product_of_.resize(n);
@@ -204,6 +223,18 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
   return t;
 }
 
+const ScoredArticle* RankingTables::selling_begin(int32_t product_type) const {
+  const auto it = std::lower_bound(selling_types_.begin(), selling_types_.end(), product_type);
+  if (it == selling_types_.end() || *it != product_type) return selling_.data();
+  return selling_.data() + selling_offsets_[static_cast<size_t>(it - selling_types_.begin())];
+}
+
+const ScoredArticle* RankingTables::selling_end(int32_t product_type) const {
+  const auto it = std::lower_bound(selling_types_.begin(), selling_types_.end(), product_type);
+  if (it == selling_types_.end() || *it != product_type) return selling_.data();
+  return selling_.data() + selling_offsets_[static_cast<size_t>(it - selling_types_.begin()) + 1];
+}
+
 absl::Status RankingTables::Save(const std::string& path) const {
   ASSIGN_OR_RETURN(std::unique_ptr<BinaryWriter> w, BinaryWriter::Open(path));
   w->Pod(kMagic);
@@ -219,6 +250,9 @@ absl::Status RankingTables::Save(const std::string& path) const {
   w->Pod<uint64_t>(segments_.size());
   for (const auto& s : segments_) w->Vector(s);
   w->Vector(trending_);
+  w->Vector(selling_types_);
+  w->Vector(selling_offsets_);
+  w->Vector(selling_);
   return w->Close();
 }
 
@@ -243,6 +277,9 @@ absl::StatusOr<RankingTables> RankingTables::Load(const std::string& path) {
   t.segments_.resize(bands);
   for (auto& s : t.segments_) RETURN_IF_ERROR(r->Vector(&s));
   RETURN_IF_ERROR(r->Vector(&t.trending_));
+  RETURN_IF_ERROR(r->Vector(&t.selling_types_));
+  RETURN_IF_ERROR(r->Vector(&t.selling_offsets_));
+  RETURN_IF_ERROR(r->Vector(&t.selling_));
   RETURN_IF_ERROR(r->VerifyChecksum());
   // Every index must stay inside its table: a damaged file is refused here,
   // not read out of bounds later.
@@ -256,7 +293,12 @@ absl::StatusOr<RankingTables> RankingTables::Load(const std::string& path) {
   auto in_range = [n](const std::vector<ScoredArticle>& v) {
     return std::all_of(v.begin(), v.end(), [n](const ScoredArticle& s) { return s.article < n; });
   };
-  ok = ok && in_range(t.neighbours_) && in_range(t.products_) && in_range(t.trending_);
+  ok = ok && in_range(t.neighbours_) && in_range(t.products_) && in_range(t.trending_) && in_range(t.selling_);
+  ok = ok && t.selling_offsets_.size() == t.selling_types_.size() + 1 && t.selling_offsets_.front() == 0 &&
+       t.selling_offsets_.back() == t.selling_.size() &&
+       std::is_sorted(t.selling_offsets_.begin(), t.selling_offsets_.end()) &&
+       std::adjacent_find(t.selling_types_.begin(), t.selling_types_.end(), std::greater_equal<int32_t>()) ==
+           t.selling_types_.end();
   for (const auto& s : t.segments_) ok = ok && in_range(s);
   if (!ok) return r->Corrupt("inconsistent ranking tables");
   return t;

@@ -48,6 +48,24 @@ struct ArticleAttributes {
   int32_t garment_group = 0;
 };
 inline constexpr int kAffinityAttributes = 6;  // index_group .. garment_group
+// Affinity attribute i (0: index_group, 1: product_type, 2: colour_group,
+// 3: section, 4: department, 5: garment_group) of `a`.
+inline int32_t AffinityAttribute(const ArticleAttributes& a, int i) {
+  switch (i) {
+    case 0:
+      return a.index_group;
+    case 1:
+      return a.product_type;
+    case 2:
+      return a.colour_group;
+    case 3:
+      return a.section;
+    case 4:
+      return a.department;
+    default:
+      return a.garment_group;
+  }
+}
 
 // An article and a score, best first in every list.
 struct ScoredArticle {
@@ -92,6 +110,11 @@ class RankingTables {
   // Every article selling faster in the last week than in the week before,
   // fastest first.
   const std::vector<ScoredArticle>& trending() const { return trending_; }
+  // The best sellers now of a product type (product_type_no): last week's
+  // sales plus half the week before's, best first, at most taste_depth;
+  // empty for a type that sold nothing.
+  const ScoredArticle* selling_begin(int32_t product_type) const;
+  const ScoredArticle* selling_end(int32_t product_type) const;
 
  private:
   int32_t day_ = 0;
@@ -104,6 +127,9 @@ class RankingTables {
   std::vector<ScoredArticle> products_;               // articles of each group, best first
   std::vector<std::vector<ScoredArticle>> segments_;  // kAgeBands + 1
   std::vector<ScoredArticle> trending_;
+  std::vector<int32_t> selling_types_;     // product types, ascending
+  std::vector<uint64_t> selling_offsets_;  // types + 1
+  std::vector<ScoredArticle> selling_;
 };
 
 }  // namespace hmrec

@@ -14,22 +14,7 @@ constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 // The attributes compared with the customer's history, in
 // ArticleAttributes order after product_code.
-int32_t Attribute(const ArticleAttributes& a, int i) {
-  switch (i) {
-    case 0:
-      return a.index_group;
-    case 1:
-      return a.product_type;
-    case 2:
-      return a.colour_group;
-    case 3:
-      return a.section;
-    case 4:
-      return a.department;
-    default:
-      return a.garment_group;
-  }
-}
+int32_t Attribute(const ArticleAttributes& a, int i) { return AffinityAttribute(a, i); }
 
 std::vector<std::string> MakeNames() {
   std::vector<std::string> n;

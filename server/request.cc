@@ -145,6 +145,8 @@ const char* SourceLabel(int source) {
       return "segment_popular";
     case kTrending:
       return "trending";
+    case kTaste:
+      return "taste";
     default:
       return "popular";
   }
@@ -174,6 +176,8 @@ std::string ReasonText(const Reason& r) {
       return "popular in your age group";
     case kTrending:
       return "trending this week";
+    case kTaste:
+      return "selling now in the styles you buy";
     default:
       return "popular right now";
   }

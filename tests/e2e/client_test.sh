@@ -112,7 +112,7 @@ known=$(sed -n 2p "$WORK/sub.csv" | cut -d, -f1)
 "$CLIENT" --server "127.0.0.1:$PORT" --customer-id "$known" --data "$TRAIN" --k 5 > "$WORK/known.txt"
 grep -q "personalised, ranked" "$WORK/known.txt" || fail "known customer not personalised and ranked"
 # Each article with its reasons (and the anchor article's name from articles.csv).
-[[ $(grep -cE '(you bought it before|matches your taste|bought together with|another variant of|popular in your age group|trending this week|popular right now)[^#]* #[0-9]+' "$WORK/known.txt") -eq 5 ]] \
+[[ $(grep -cE '(you bought it before|matches your taste|bought together with|another variant of|popular in your age group|trending this week|selling now in the styles you buy|popular right now)[^#]* #[0-9]+' "$WORK/known.txt") -eq 5 ]] \
   || fail "articles without reasons: $(cat "$WORK/known.txt")"
 
 # A client hmrec did not write: python3-grpcio with stubs generated from proto/.

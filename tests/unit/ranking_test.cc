@@ -150,6 +150,55 @@ TEST(RankingSources, EachSourceProposesWhatItShouldWithProvenance) {
   EXPECT_EQ(cands[order[2]].article, 20u);
 }
 
+// Taste: best sellers now of the product types the customer buys most,
+// those matching the customer's other attributes first; nothing of a type
+// they never bought; nothing for a customer without purchases.
+TEST(RankingSources, TasteProposesWhatSellsNowInTheCustomersTypesMatchedToTheirAttributes) {
+  // Mini's product_type_no is 10 + a % 4, index group 1 + a % 2, colour
+  // a % 5, section a % 3, department a % 6, garment group 1000 + a % 2.
+  Mini m(40, {30, 30, 30, 30, 30});
+  // Customer 0 bought type 10 (articles 0 and 4) twice as often as type 11
+  // (article 1), long enough ago that none of them sells now.
+  m.Buy(0, 0, kDay0 - 20);
+  m.Buy(0, 4, kDay0 - 20);
+  m.Buy(0, 1, kDay0 - 20);
+  // Last week: type 10 articles 12 (sold 6 times) and 24 (5 times, but its
+  // colour, section and department are all ones the customer bought); type
+  // 13 article 3 sells most of all.
+  for (int i = 0; i < 6; ++i) m.Buy(1 + i % 3, 12, kDay0 - 2);
+  for (int i = 0; i < 5; ++i) m.Buy(1 + i % 3, 24, kDay0 - 2);
+  for (int i = 0; i < 9; ++i) m.Buy(1 + i % 3, 3, kDay0 - 2);
+  m.Finish();
+  const CustomerHistory h = CustomerHistory::Build(m.ds.transactions, m.ds.customers.size());
+  config::RankingConfig cfg = Defaults();
+  cfg.set_taste_types(1);
+  const RankingTables tables = RankingTables::Build(m.ds, h, kDay0, cfg);
+  CustomerView view;
+  BuildCustomerView(h, 0, 30, kDay0, HistoryLimitsOf(cfg), &view);
+  CandidateScratch scratch;
+  std::vector<Candidate> cands;
+  GenerateCandidates(view, tables, TwoTowerHits(), cfg, &scratch, &cands);
+  std::vector<std::pair<int, uint32_t>> taste;
+  for (const Candidate& c : cands) {
+    if (c.from(kTaste)) taste.emplace_back(c.rank[kTaste], c.article);
+  }
+  std::sort(taste.begin(), taste.end());
+  // Type 10 only (taste_types 1; article 3 is type 13): 24 before 12.
+  ASSERT_EQ(taste.size(), 2u) << "the type-10 articles selling now: 12 and 24";
+  EXPECT_EQ(taste[0].second, 24u) << "matches the customer more, sells a little less";
+  EXPECT_EQ(taste[1].second, 12u);
+  EXPECT_EQ(SourceName(kTaste), std::string("taste"));
+  // Nothing for a customer who bought nothing.
+  BuildCustomerView(h, 4, 30, kDay0, HistoryLimitsOf(cfg), &view);
+  GenerateCandidates(view, tables, TwoTowerHits(), cfg, &scratch, &cands);
+  for (const Candidate& c : cands) EXPECT_FALSE(c.from(kTaste));
+  // Off when taste_candidates is negative.
+  cfg.set_taste_candidates(-1);
+  BuildCustomerView(h, 0, 30, kDay0, HistoryLimitsOf(cfg), &view);
+  GenerateCandidates(view, tables, TwoTowerHits(), cfg, &scratch, &cands);
+  for (const Candidate& c : cands) EXPECT_FALSE(c.from(kTaste));
+}
+
 // Under an ArticleFilter every source stays within it and still proposes as
 // many as it would unfiltered (the popularity lists read past the articles
 // the filter takes out), each at its rank in the source's whole list (what
