@@ -152,6 +152,10 @@ const char* SourceLabel(int source) {
   }
 }
 
+// -0.0 as 0.0: proto3 sends a float field of -0.0 (its bits are not zero)
+// but JSON drops it as the default, so the two APIs would answer differently.
+float Unsigned0(float v) { return v == 0.0f ? 0.0f : v; }
+
 std::string ArticleIdText(int32_t id) {
   char buf[kArticleIdDigits];
   FormatArticleIdTo(id, buf);
@@ -204,16 +208,16 @@ void FillResponse(const v1::RecommendRequest& request, const std::vector<Recomme
     for (size_t j = 0; j < rec.article_ids.size(); ++j) {
       FormatArticleIdTo(rec.article_ids[j], buf);
       r->add_article_ids(std::string(buf, kArticleIdDigits));
-      r->add_scores(rec.scores[j]);
+      r->add_scores(Unsigned0(rec.scores[j]));
     }
     for (const Explanation& e : rec.explanations) {
       v1::Explanation* x = r->add_explanations();
-      x->set_ranker_score(e.ranker_score);
+      x->set_ranker_score(Unsigned0(e.ranker_score));
       for (const Reason& reason : e.reasons) {
         v1::Reason* y = x->add_reasons();
         y->set_source(SourceLabel(reason.source));
         y->set_rank(reason.rank + 1);
-        y->set_score(reason.score);
+        y->set_score(Unsigned0(reason.score));
         if (reason.anchor_article_id != 0) y->set_anchor_article_id(ArticleIdText(reason.anchor_article_id));
         y->set_text(ReasonText(reason));
       }

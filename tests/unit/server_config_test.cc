@@ -1,5 +1,10 @@
 #include "server/server_config.h"
 
+#include <cmath>
+
+#include "google/protobuf/util/json_util.h"
+#include "server/request.h"
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/recommender.pb.h"
@@ -132,6 +137,32 @@ TEST(ServerConfig, MaxResponseBytesBoundsARealResponse) {
       EXPECT_GE(static_cast<double>(r.ByteSizeLong()), 0.8 * MaxResponseBytes(50, k)) << "k " << k;
     }
   }
+}
+
+// A score of -0.0 (a ranker margin of exactly zero, say) is answered as
+// 0.0: gRPC would send -0.0 while JSON drops it as the default, and the two
+// APIs would disagree.
+TEST(Response, NegativeZeroScoresAreAnsweredAsZeroSoGrpcAndJsonAgree) {
+  v1::RecommendRequest request;
+  request.add_customer_ids(std::string(64, 'a'));
+  Recommendation rec;
+  rec.article_ids = {108775015};
+  rec.scores = {-0.0f};
+  Explanation e;
+  e.ranker_score = -0.0f;
+  e.reasons.push_back({0, 0, -0.0f, 0});
+  rec.explanations.push_back(e);
+  v1::RecommendResponse response;
+  FillResponse(request, {rec}, "v", &response);
+  const v1::Recommendation& r = response.results(0);
+  EXPECT_FALSE(std::signbit(r.scores(0)));
+  EXPECT_FALSE(std::signbit(r.explanations(0).ranker_score()));
+  EXPECT_FALSE(std::signbit(r.explanations(0).reasons(0).score()));
+  std::string json;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(response, &json).ok());
+  v1::RecommendResponse back;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json, &back).ok());
+  EXPECT_EQ(back.SerializeAsString(), response.SerializeAsString());
 }
 
 // Relative paths are the config file's, so the server runs from anywhere.
