@@ -171,8 +171,8 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
     s->list.clear();
     for (size_t t = 0; t < keep && total > 0; ++t) {
       const double type_share = s->types[t].first / total;
-      for (const ScoredArticle* a = tables.selling_begin(s->types[t].second);
-           a != tables.selling_end(s->types[t].second); ++a) {
+      const auto [first, last] = tables.selling(s->types[t].second);
+      for (const ScoredArticle* a = first; a != last; ++a) {
         if (!allowed(a->article)) continue;
         const ArticleAttributes& at = tables.attributes(a->article);
         double match = 0;

@@ -223,16 +223,11 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
   return t;
 }
 
-const ScoredArticle* RankingTables::selling_begin(int32_t product_type) const {
+std::pair<const ScoredArticle*, const ScoredArticle*> RankingTables::selling(int32_t product_type) const {
   const auto it = std::lower_bound(selling_types_.begin(), selling_types_.end(), product_type);
-  if (it == selling_types_.end() || *it != product_type) return selling_.data();
-  return selling_.data() + selling_offsets_[static_cast<size_t>(it - selling_types_.begin())];
-}
-
-const ScoredArticle* RankingTables::selling_end(int32_t product_type) const {
-  const auto it = std::lower_bound(selling_types_.begin(), selling_types_.end(), product_type);
-  if (it == selling_types_.end() || *it != product_type) return selling_.data();
-  return selling_.data() + selling_offsets_[static_cast<size_t>(it - selling_types_.begin()) + 1];
+  if (it == selling_types_.end() || *it != product_type) return {selling_.data(), selling_.data()};
+  const size_t slot = static_cast<size_t>(it - selling_types_.begin());
+  return {selling_.data() + selling_offsets_[slot], selling_.data() + selling_offsets_[slot + 1]};
 }
 
 absl::Status RankingTables::Save(const std::string& path) const {

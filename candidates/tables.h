@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -112,9 +113,8 @@ class RankingTables {
   const std::vector<ScoredArticle>& trending() const { return trending_; }
   // The best sellers now of a product type (product_type_no): last week's
   // sales plus half the week before's, best first, at most taste_depth;
-  // empty for a type that sold nothing.
-  const ScoredArticle* selling_begin(int32_t product_type) const;
-  const ScoredArticle* selling_end(int32_t product_type) const;
+  // empty for a type that sold nothing. [first, second) of one lookup.
+  std::pair<const ScoredArticle*, const ScoredArticle*> selling(int32_t product_type) const;
 
  private:
   int32_t day_ = 0;

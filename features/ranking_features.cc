@@ -12,10 +12,6 @@ namespace {
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-// The attributes compared with the customer's history, in
-// ArticleAttributes order after product_code.
-int32_t Attribute(const ArticleAttributes& a, int i) { return AffinityAttribute(a, i); }
-
 std::vector<std::string> MakeNames() {
   std::vector<std::string> n;
   for (int s = 0; s < kNumSources; ++s) n.push_back(absl::StrCat("src_", SourceName(s), "_rank"));
@@ -73,7 +69,7 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
     FeatureScratch::ArticleHistory& pc = s->products[attr.product_code];
     pc.count_all += 1;
     pc.last_day = p.day;
-    for (int k = 0; k < kAffinityAttributes; ++k) s->attributes[k][Attribute(attr, k)] += 1;
+    for (int k = 0; k < kAffinityAttributes; ++k) s->attributes[k][AffinityAttribute(attr, k)] += 1;
     price_sum += p.price;
     online += p.channel == 2;
     purchases_4w += age < 28;
@@ -152,7 +148,7 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
         f[k++] = kNaN;
         continue;
       }
-      auto it = s->attributes[a].find(Attribute(attr, a));
+      auto it = s->attributes[a].find(AffinityAttribute(attr, a));
       f[k++] = it == s->attributes[a].end() ? 0.0f : it->second / n;
     }
     if (emb.customer != nullptr) {

@@ -166,7 +166,7 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
   r->article_vectors_ = std::move(emb.values);
   // Restricted searches of up to twice the catalogue's rows in all: a few
   // wide filters or many narrow ones.
-  r->restricted_ = std::make_unique<RestrictedSourcesCache>(2 * r->article_vectors_.size() / r->dim_ + 1);
+  r->restricted_ = std::make_unique<RestrictedSourcesCache>(2 * r->articles_->size() + 1);
   return r;
 }
 
