@@ -66,9 +66,9 @@ if curl -sf -m 5 "http://127.0.0.1:$HPORT/healthz" > /dev/null 2>&1; then fail "
   --tls_cert "$C/client.pem" --tls_key "$C/client.key" > /dev/null || fail "optional mTLS: the CN did not stand for a key"
 if "$BUILD/client/hmrec_client" --server "127.0.0.1:$PORT" --customer-id "$CUSTOMER" --tls_ca "$C/test-ca.pem" \
   > /dev/null 2>&1; then fail "optional mTLS: served without a certificate or a key"; fi
-curl -sf --cacert "$C/test-ca.pem" --cert "$C/client.pem" --key "$C/client.key" -X POST \
-  --data "{\"customer_ids\": [\"$CUSTOMER\"], \"k\": 3}" "$HTTP/v1/recommend" | grep -q '"article_ids"' \
-  || fail "optional mTLS over HTTPS"
+ANSWER=$(curl -sf --cacert "$C/test-ca.pem" --cert "$C/client.pem" --key "$C/client.key" -X POST \
+  --data "{\"customer_ids\": [\"$CUSTOMER\"], \"k\": 3}" "$HTTP/v1/recommend") || fail "optional mTLS over HTTPS"
+[[ "$ANSWER" == *'"article_ids"'* ]] || fail "optional mTLS over HTTPS: $ANSWER"
 # The audit line of the RecordPurchases auth_test.py made with the record key.
 grep -q '^audit: {"call":"RecordPurchases","caller":"rw","code":"OK","events":1,"recorded":1,"duplicates":0,"expired":0,"refused":0,"first_event_id":"auth-test-1"}$' \
   "$WORK/tls.log" || fail "no audit line: $(grep audit "$WORK/tls.log" || true)"
@@ -144,8 +144,9 @@ start_server "$WORK/mtls.log" --config "$WORK/mtls.pbtxt" --listen 127.0.0.1:0 -
 PIDS+=("$PID")
 CERT=(--cacert "$C/test-ca.pem" --cert "$C/client.pem" --key "$C/client.key")
 BODY="{\"customer_ids\": [\"$CUSTOMER\"], \"k\": 3}"
-curl -sf "${CERT[@]}" -X POST --data "$BODY" "$HTTP/v1/recommend" | grep -q '"article_ids"' \
+ANSWER=$(curl -sf "${CERT[@]}" -X POST --data "$BODY" "$HTTP/v1/recommend") \
   || fail "mTLS: the certificate's CN did not stand for a key"
+[[ "$ANSWER" == *'"article_ids"'* ]] || fail "mTLS: no article_ids: $ANSWER"
 CODE=$(curl -s -o "$WORK/nocert.json" -w '%{http_code}' --cacert "$C/test-ca.pem" \
   -H "authorization: Bearer $(cat "$K/all")" -X POST --data "$BODY" "$HTTP/v1/recommend")
 [[ "$CODE" == 401 ]] || fail "mTLS: no certificate got $CODE"

@@ -89,7 +89,7 @@ podman export "$CID" | tar -x -C "$ROOT"
 for tool in usr/bin/gcc usr/bin/g++ usr/bin/cc usr/bin/c++ usr/bin/cmake usr/bin/ninja usr/bin/make usr/bin/ld; do
   [[ ! -e "$ROOT/$tool" ]] || fail "the image holds a build tool: /$tool"
 done
-if [[ -d "$ROOT/usr/include" ]] && find "$ROOT/usr/include" -name '*.h*' | grep -q .; then
+if [[ -d "$ROOT/usr/include" ]] && [[ -n $(find "$ROOT/usr/include" -name '*.h*' -print -quit) ]]; then
   fail "the image holds headers: $(find "$ROOT/usr/include" -name '*.h*' | head -3)"
 fi
 # What a pod has: /proc, /sys, a few device nodes, the ConfigMap, the volumes.

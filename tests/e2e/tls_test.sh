@@ -76,9 +76,13 @@ ID2=$(sed -n 3p "$WORK/data/customers.csv" | cut -d, -f1)
 start_server "$WORK/https.log" --config "$WORK/tls.pbtxt" --listen 127.0.0.1:0 --metrics 127.0.0.1:0 \
   --http 127.0.0.1:0 --bundle "$WORK/bundles/current"
 [[ "$HTTP" == https://127.0.0.1:* && "$MURL" == https://127.0.0.1:* ]] || fail "not https: $HTTP $MURL"
-curl -sf --cacert "$C/test-ca.pem" -X POST --data "{\"customer_ids\": [\"$ID2\"], \"k\": 3}" "$HTTP/v1/recommend" \
-  | grep -q '"article_ids"' || fail "HTTPS /v1/recommend"
-curl -sf --cacert "$C/test-ca.pem" "$MURL" | grep -q '^hmrec_bundle_info' || fail "HTTPS /metrics"
+# (Answers are saved first: under pipefail `curl | grep -q` fails whenever
+# grep stops reading before curl has written everything.)
+ANSWER=$(curl -sf --cacert "$C/test-ca.pem" -X POST --data "{\"customer_ids\": [\"$ID2\"], \"k\": 3}" \
+  "$HTTP/v1/recommend") || fail "HTTPS /v1/recommend"
+[[ "$ANSWER" == *'"article_ids"'* ]] || fail "HTTPS /v1/recommend: $ANSWER"
+SCRAPE=$(curl -sf --cacert "$C/test-ca.pem" "$MURL") || fail "HTTPS /metrics"
+grep -q '^hmrec_bundle_info' <<< "$SCRAPE" || fail "HTTPS /metrics: no hmrec_bundle_info"
 curl -sf --cacert "$C/test-ca.pem" "https://localhost:${HTTP##*:}/healthz" > /dev/null || fail "HTTPS by DNS name"
 if curl -sf -m 5 "${HTTP/https/http}/healthz" > /dev/null 2>&1; then fail "plain HTTP served on the TLS port"; fi
 if curl -sf -m 5 --cacert "$C/rogue-ca.pem" "$HTTP/healthz" > /dev/null 2>&1; then
