@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include <immintrin.h>
+
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 
@@ -28,7 +30,10 @@ std::vector<std::string> MakeNames() {
         "c_distinct_articles", "c_visit_days",
         // customer x article attributes
         "price_ratio", "age_diff", "aff_index_group", "aff_product_type", "aff_colour_group", "aff_section",
-        "aff_department", "aff_garment_group", "two_tower_cosine", "a_index_group", "a_garment_group"}) {
+        "aff_department", "aff_garment_group", "two_tower_cosine", "a_index_group", "a_garment_group",
+        // the candidate's article-tower similarity to the customer's last
+        // distinct articles (itself left out), and how due a next purchase is
+        "sim_recent_max", "sim_recent_mean", "sim_last", "c_mean_gap_days", "c_overdue"}) {
     n.push_back(x);
   }
   return n;
@@ -78,6 +83,26 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
   }
   const float n = static_cast<float>(view.purchases.size());
   const bool has_history = n > 0;
+  const float mean_gap = visit_days >= 2 && has_history
+                             ? static_cast<float>(last_day - view.purchases.front().day) / (visit_days - 1)
+                             : kNaN;
+  const float days_since_last = has_history ? static_cast<float>(today - last_day) : kNaN;
+
+  // The last distinct articles, newest first, their embeddings transposed.
+  constexpr int kR = FeatureScratch::kRecentArticles;
+  s->num_recent = 0;
+  if (emb.articles != nullptr) {
+    for (size_t i = view.purchases.size(); i-- > 0 && s->num_recent < kR;) {
+      const uint32_t a = view.purchases[i].article;
+      if (std::find(s->recent, s->recent + s->num_recent, a) == s->recent + s->num_recent)
+        s->recent[s->num_recent++] = a;
+    }
+    s->recent_t.assign(static_cast<size_t>(emb.dim) * kR, 0.0f);
+    for (int j = 0; j < s->num_recent; ++j) {
+      const float* v = emb.articles + static_cast<size_t>(s->recent[j]) * emb.dim;
+      for (int d = 0; d < emb.dim; ++d) s->recent_t[static_cast<size_t>(d) * kR + j] = v[d];
+    }
+  }
   const float c_age = view.age >= 0 ? static_cast<float>(view.age) : kNaN;
   const float c_mean_price = has_history ? static_cast<float>(price_sum / n) : kNaN;
 
@@ -135,7 +160,7 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
     f[k++] = c_age;
     f[k++] = n;
     f[k++] = purchases_4w;
-    f[k++] = has_history ? static_cast<float>(today - last_day) : kNaN;
+    f[k++] = days_since_last;
     f[k++] = c_mean_price;
     f[k++] = has_history ? static_cast<float>(online / n) : kNaN;
     f[k++] = static_cast<float>(s->articles.size());
@@ -161,6 +186,39 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
     }
     f[k++] = static_cast<float>(attr.index_group);
     f[k++] = static_cast<float>(attr.garment_group);
+    if (s->num_recent > 0) {
+      // Eight lanes, one per recent article, in two SSE registers (every
+      // x86-64 has them).
+      static_assert(kR == 8);
+      __m128 lo = _mm_setzero_ps(), hi = _mm_setzero_ps();
+      const float* v = emb.articles + static_cast<size_t>(c.article) * emb.dim;
+      const float* r = s->recent_t.data();
+      for (int d = 0; d < emb.dim; ++d, r += kR) {
+        const __m128 x = _mm_set1_ps(v[d]);
+        lo = _mm_add_ps(lo, _mm_mul_ps(x, _mm_loadu_ps(r)));
+        hi = _mm_add_ps(hi, _mm_mul_ps(x, _mm_loadu_ps(r + 4)));
+      }
+      float dots[kR];
+      _mm_storeu_ps(dots, lo);
+      _mm_storeu_ps(dots + 4, hi);
+      float best = -std::numeric_limits<float>::infinity(), sum = 0;
+      int m = 0;
+      for (int j = 0; j < s->num_recent; ++j) {
+        if (s->recent[j] == c.article) continue;
+        best = std::max(best, dots[j]);
+        sum += dots[j];
+        ++m;
+      }
+      f[k++] = m > 0 ? best : kNaN;
+      f[k++] = m > 0 ? sum / m : kNaN;
+      f[k++] = s->recent[0] != c.article ? dots[0] : (m > 0 ? dots[1] : kNaN);
+    } else {
+      f[k++] = kNaN;
+      f[k++] = kNaN;
+      f[k++] = kNaN;
+    }
+    f[k++] = mean_gap;
+    f[k++] = mean_gap > 0 ? days_since_last / mean_gap : kNaN;
     DCHECK_EQ(k, nf) << "RankingFeatureNames() and the code that fills the columns disagree";
   }
 }

@@ -24,7 +24,7 @@ namespace hmrec {
 
 // Changes whenever a feature is added, removed, reordered or redefined: a
 // bundle's ranker is served only by a server computing the same schema.
-inline constexpr char kRankingSchema[] = "hmrec-ranking-features-v2";
+inline constexpr char kRankingSchema[] = "hmrec-ranking-features-v3";
 
 // The features in column order.
 const std::vector<std::string>& RankingFeatureNames();
@@ -32,8 +32,9 @@ int NumRankingFeatures();
 
 // The customer tower's embedding of this customer and every article's
 // embedding (row-major, articles x dim, in article-row order), for the
-// two-tower cosine of every candidate; customer null when the customer has
-// no embedding.
+// two-tower cosine of every candidate and its similarity to the customer's
+// last purchases; customer null when the customer has no embedding,
+// articles null when there is no model (those features are then missing).
 struct TwoTowerEmbeddings {
   const float* customer = nullptr;
   const float* articles = nullptr;
@@ -48,6 +49,13 @@ struct FeatureScratch {
   absl::flat_hash_map<uint32_t, ArticleHistory> articles;
   absl::flat_hash_map<int32_t, ArticleHistory> products;
   absl::flat_hash_map<int32_t, float> attributes[kAffinityAttributes];
+  // The embeddings of the customer's most recent distinct articles,
+  // transposed (dim x kRecentArticles, zero-padded) so that one pass over a
+  // candidate's embedding yields its dot with each of them.
+  static constexpr int kRecentArticles = 8;
+  uint32_t recent[kRecentArticles] = {};
+  int num_recent = 0;
+  std::vector<float> recent_t;
 };
 
 // Writes candidates.size() rows of NumRankingFeatures() floats to `out`.

@@ -7,6 +7,11 @@
 #
 #   scripts/baselines_report.sh [--scale small] [--seeds "1 2 3"] [--holdout-days 7] [--dir /tmp/x]
 #                               [--no-model] [--config configs/trainer.pbtxt]
+#                               [--world bench/worlds/half_rebuy.pbtxt]
+#
+# --world generates the datasets with that DatagenConfig over the --scale
+# preset (a differently parameterised world: a change to the candidates or
+# features is kept only if it helps on the default world and on others).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${HMREC_BUILD_DIR:-$ROOT/build}
@@ -16,6 +21,7 @@ HOLDOUT=7
 DIR=""
 MODEL=1
 CONFIG="$ROOT/configs/trainer.pbtxt"
+WORLD=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --scale) SCALE=$2; shift 2 ;;
@@ -24,6 +30,7 @@ while [[ $# -gt 0 ]]; do
     --dir) DIR=$2; shift 2 ;;
     --no-model) MODEL=0; shift ;;
     --config) CONFIG=$2; shift 2 ;;
+    --world) WORLD=(--config "$2"); shift 2 ;;
     *) echo "baselines_report.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -32,7 +39,7 @@ KINDS="popular age recent"
 
 for seed in $SEEDS; do
   d="$DIR/$SCALE-$seed"
-  "$BUILD/datagen/hmrec_datagen" --scale "$SCALE" --seed "$seed" --out "$d/data" --quiet
+  "$BUILD/datagen/hmrec_datagen" --scale "$SCALE" "${WORLD[@]}" --seed "$seed" --out "$d/data" --quiet
   "$BUILD/evaluate/hmrec_evaluate" split --data "$d/data" --holdout_days "$HOLDOUT" --out "$d/split" --quiet
   for kind in $KINDS; do
     "$BUILD/evaluate/hmrec_evaluate" baseline --data "$d/split/train" --kind "$kind" --out "$d/$kind.csv" --quiet 2>/dev/null

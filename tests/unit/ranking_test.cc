@@ -1,6 +1,7 @@
 // The ranking stage's building blocks: tables, candidate sources, features,
 // and the XGBoost ranker.
 
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <numeric>
@@ -378,6 +379,73 @@ TEST(RankingFeatures, ValuesForAKnownHistory) {
   EXPECT_TRUE(std::isnan(col(1, "a_age_days")));
   EXPECT_TRUE(std::isnan(col(1, "a_mean_price")));
   EXPECT_EQ(col(1, "src_count"), 0);
+}
+
+// The similarity of a candidate to the customer's last distinct articles
+// (article-tower embeddings; the candidate itself left out) and the
+// customer's purchase rhythm.
+TEST(RankingFeatures, SimilarityToTheLastArticlesAndThePurchaseRhythm) {
+  Mini m(12, {30, 40});
+  m.Buy(0, 3, kDay0 - 20);
+  m.Buy(0, 5, kDay0 - 10);
+  m.Buy(0, 7, kDay0 - 2);
+  m.Buy(1, 7, kDay0 - 4);
+  m.Finish();
+  const CustomerHistory h = CustomerHistory::Build(m.ds.transactions, m.ds.customers.size());
+  const config::RankingConfig cfg = Defaults();
+  const RankingTables t = RankingTables::Build(m.ds, h, kDay0, cfg);
+  std::vector<float> articles(12 * 4, 0.0f);
+  auto set = [&](int a, std::array<float, 4> v) { std::copy(v.begin(), v.end(), articles.begin() + a * 4); };
+  set(3, {1, 0, 0, 0});
+  set(5, {0, 1, 0, 0});
+  set(7, {0, 0.6f, 0.8f, 0});
+  set(9, {0.5f, 0.2f, 0.1f, 0});
+  const float customer[4] = {0, 0, 1, 0};
+  std::vector<Candidate> cands(3);
+  cands[0].article = 9;
+  cands[1].article = 7;  // the last article bought
+  cands[2].article = 5;
+  const int nf = NumRankingFeatures();
+  auto col = [&](const std::vector<float>& f, int row, const std::string& name) {
+    const auto& names = RankingFeatureNames();
+    const int i = static_cast<int>(std::find(names.begin(), names.end(), name) - names.begin());
+    EXPECT_LT(i, nf) << name;
+    return f[row * nf + i];
+  };
+  CustomerView view;
+  BuildCustomerView(h, 0, 30, kDay0, HistoryLimitsOf(cfg), &view);
+  std::vector<float> f(3 * nf);
+  FeatureScratch scratch;
+  ComputeRankingFeatures(view, t, cands, TwoTowerEmbeddings{customer, articles.data(), 4}, &scratch, f.data());
+  // 9 against 7, 5, 3 (newest first): 0.2, 0.2, 0.5.
+  EXPECT_FLOAT_EQ(col(f, 0, "sim_recent_max"), 0.5f);
+  EXPECT_FLOAT_EQ(col(f, 0, "sim_recent_mean"), 0.3f);
+  EXPECT_FLOAT_EQ(col(f, 0, "sim_last"), 0.2f);
+  EXPECT_FLOAT_EQ(col(f, 0, "two_tower_cosine"), 0.1f);
+  // 7 against 5 and 3 only: its own embedding does not count.
+  EXPECT_FLOAT_EQ(col(f, 1, "sim_recent_max"), 0.6f);
+  EXPECT_FLOAT_EQ(col(f, 1, "sim_recent_mean"), 0.3f);
+  EXPECT_FLOAT_EQ(col(f, 1, "sim_last"), 0.6f);  // the last one other than itself: 5
+  EXPECT_FLOAT_EQ(col(f, 2, "sim_recent_mean"), 0.3f);
+  EXPECT_FLOAT_EQ(col(f, 2, "sim_last"), 0.6f);
+  // Visits 18 days apart over three visits: every 9 days; last 1 day ago.
+  EXPECT_FLOAT_EQ(col(f, 0, "c_mean_gap_days"), 9.0f);
+  EXPECT_FLOAT_EQ(col(f, 0, "c_overdue"), 1.0f / 9.0f);
+
+  // One purchase, of the candidate itself: nothing to compare with, no rhythm.
+  BuildCustomerView(h, 1, 40, kDay0, HistoryLimitsOf(cfg), &view);
+  std::vector<Candidate> seven(1);
+  seven[0].article = 7;
+  std::vector<float> g(nf);
+  ComputeRankingFeatures(view, t, seven, TwoTowerEmbeddings{customer, articles.data(), 4}, &scratch, g.data());
+  EXPECT_TRUE(std::isnan(col(g, 0, "sim_recent_max")));
+  EXPECT_TRUE(std::isnan(col(g, 0, "sim_recent_mean")));
+  EXPECT_TRUE(std::isnan(col(g, 0, "sim_last")));
+  EXPECT_TRUE(std::isnan(col(g, 0, "c_mean_gap_days")));
+  EXPECT_TRUE(std::isnan(col(g, 0, "c_overdue")));
+  // Without article embeddings (no model) the similarities are missing.
+  ComputeRankingFeatures(view, t, cands, TwoTowerEmbeddings(), &scratch, f.data());
+  EXPECT_TRUE(std::isnan(col(f, 0, "sim_recent_max")));
 }
 
 TEST(RankingTables, SaveAndLoadRoundTripAndDamageIsRefused) {
