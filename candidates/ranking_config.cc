@@ -22,6 +22,8 @@ config::RankingConfig WithRankingDefaults(config::RankingConfig c) {
   HMREC_DEFAULT(taste_candidates, 12);
   HMREC_DEFAULT(taste_types, 3);
   HMREC_DEFAULT(taste_depth, 50);
+  HMREC_DEFAULT(new_arrival_candidates, 6);
+  HMREC_DEFAULT(new_arrival_days, 14);
   HMREC_DEFAULT(label_weeks, 3);
   HMREC_DEFAULT(max_groups_per_week, 50000);
   HMREC_DEFAULT(retrieval_epochs, 1);

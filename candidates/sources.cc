@@ -36,7 +36,7 @@ void SortBest(std::vector<ScoredArticle>* v) {
 
 const char* SourceName(int source) {
   static const char* const kNames[kNumSources] = {"repurchase",      "two_tower", "copurchase", "same_product",
-                                                  "segment_popular", "trending",  "taste"};
+                                                  "segment_popular", "trending",  "taste",      "new_arrival"};
   return source >= 0 && source < kNumSources ? kNames[source] : "unknown";
 }
 
@@ -150,10 +150,12 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
     }
   }
 
-  // Taste: what sells now within the customer's most bought product types
+  // Taste and new arrivals: what sells now, and what was first sold in the
+  // last days, within the customer's most bought product types
   // (time-decayed), each article scored by its type's share times how its
-  // other attributes match the customer's shares, times log sales.
-  if (cfg.taste_candidates() > 0 && !view.purchases.empty()) {
+  // other attributes match the customer's shares, times log sales (per day
+  // since the first sale, for new arrivals).
+  if ((cfg.taste_candidates() > 0 || cfg.new_arrival_candidates() > 0) && !view.purchases.empty()) {
     double total = 0;
     for (auto& m : s->taste) m.clear();
     for (const Purchase& p : view.purchases) {
@@ -168,27 +170,33 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
     std::partial_sort(
         s->types.begin(), s->types.begin() + static_cast<std::ptrdiff_t>(keep), s->types.end(),
         [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
-    s->list.clear();
-    for (size_t t = 0; t < keep && total > 0; ++t) {
-      const double type_share = s->types[t].first / total;
-      const auto [first, last] = tables.selling(s->types[t].second);
-      for (const ScoredArticle* a = first; a != last; ++a) {
-        if (!allowed(a->article)) continue;
-        const ArticleAttributes& at = tables.attributes(a->article);
-        double match = 0;
-        for (int i = 0; i < kAffinityAttributes; ++i) {
-          if (i == 1) continue;  // the type itself
-          const auto it = s->taste[i].find(AffinityAttribute(at, i));
-          if (it != s->taste[i].end()) match += it->second / total;
+    // Each list of the customer's types, scored by the type's share x how
+    // the article's other attributes match x log(1 + its table score).
+    auto propose_matched = [&](auto lists_of, int source, int quota) {
+      s->list.clear();
+      for (size_t t = 0; t < keep && total > 0 && quota > 0; ++t) {
+        const double type_share = s->types[t].first / total;
+        const auto [first, last] = lists_of(s->types[t].second);
+        for (const ScoredArticle* a = first; a != last; ++a) {
+          if (!allowed(a->article)) continue;
+          const ArticleAttributes& at = tables.attributes(a->article);
+          double match = 0;
+          for (int i = 0; i < kAffinityAttributes; ++i) {
+            if (i == 1) continue;  // the type itself
+            const auto it = s->taste[i].find(AffinityAttribute(at, i));
+            if (it != s->taste[i].end()) match += it->second / total;
+          }
+          const double score = type_share * (0.25 + match / (kAffinityAttributes - 1)) * std::log1p(a->score);
+          s->list.push_back({a->article, static_cast<float>(score)});
         }
-        const double score = type_share * (0.25 + match / (kAffinityAttributes - 1)) * std::log1p(a->score);
-        s->list.push_back({a->article, static_cast<float>(score)});
       }
-    }
-    SortBest(&s->list);
-    for (int r = 0; r < static_cast<int>(s->list.size()) && r < cfg.taste_candidates(); ++r) {
-      Propose(kTaste, s->list[r].article, r, s->list[r].score, s, out);
-    }
+      SortBest(&s->list);
+      for (int r = 0; r < static_cast<int>(s->list.size()) && r < quota; ++r) {
+        Propose(source, s->list[r].article, r, s->list[r].score, s, out);
+      }
+    };
+    propose_matched([&](int32_t type) { return tables.selling(type); }, kTaste, cfg.taste_candidates());
+    propose_matched([&](int32_t type) { return tables.new_arrivals(type); }, kNewArrival, cfg.new_arrival_candidates());
   }
 
   // Popular in the customer's age band, and trending.
@@ -215,7 +223,7 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
 
 void HeuristicOrder(const std::vector<Candidate>& candidates, std::vector<uint32_t>* order) {
   static constexpr int kPriority[] = {kRepurchase, kCoPurchase,     kSameProduct, kTwoTower,
-                                      kTaste,      kSegmentPopular, kTrending};
+                                      kTaste,      kSegmentPopular, kTrending,    kNewArrival};
   auto key = [&](const Candidate& c) {
     for (int p = 0; p < kNumSources; ++p) {
       if (c.from(kPriority[p])) return std::make_pair(p, static_cast<int>(c.rank[kPriority[p]]));

@@ -14,6 +14,8 @@
 //   trending        articles selling faster than the week before
 //   taste           what sells now in the product types the customer buys,
 //                   matched to the colours, departments, ... they buy
+//   new_arrival     articles first sold in the last days, in those product
+//                   types, matched the same way
 //
 // Every candidate keeps its provenance: its rank and score in each source
 // that proposed it (the ranker's features and the served explanations), and
@@ -39,17 +41,19 @@ enum Source : int {
   kSegmentPopular = 4,
   kTrending = 5,
   kTaste = 6,
+  kNewArrival = 7,
 };
-inline constexpr int kNumSources = 7;
+inline constexpr int kNumSources = 8;
 
-// "repurchase", "two_tower", "copurchase", "same_product", "segment_popular", "trending", "taste".
+// "repurchase", "two_tower", "copurchase", "same_product", "segment_popular", "trending", "taste",
+// "new_arrival".
 const char* SourceName(int source);
 
 struct Candidate {
   uint32_t article = 0;
   // 0-based rank in each source's list; -1 where the source did not propose it.
-  int16_t rank[kNumSources] = {-1, -1, -1, -1, -1, -1, -1};
-  float score[kNumSources] = {0, 0, 0, 0, 0, 0, 0};
+  int16_t rank[kNumSources] = {-1, -1, -1, -1, -1, -1, -1, -1};
+  float score[kNumSources] = {0, 0, 0, 0, 0, 0, 0, 0};
   // The customer's article that contributed most to the co-purchase score /
   // whose product this is; -1 when none.
   int32_t copurchase_anchor = -1;

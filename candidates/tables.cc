@@ -16,7 +16,7 @@ namespace hmrec {
 namespace {
 
 constexpr uint32_t kMagic = 0x4b4e5248;  // "HRNK"
-constexpr uint32_t kFormat = 2;
+constexpr uint32_t kFormat = 3;
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 // A customer's purchases in the co-purchase window beyond this many (the
 // most recent kept) add pairs quadratically and say little more.
@@ -33,6 +33,19 @@ void KeepBest(std::vector<ScoredArticle>* v, size_t n) {
   } else {
     std::sort(v->begin(), v->end(), better);
   }
+}
+
+// Each type's list best first, cut to `depth`, packed in type order.
+RankingTables::ByType MakeByType(std::map<int32_t, std::vector<ScoredArticle>>* lists, size_t depth) {
+  RankingTables::ByType b;
+  b.offsets.push_back(0);
+  for (auto& [type, v] : *lists) {
+    KeepBest(&v, depth);
+    b.types.push_back(type);
+    b.articles.insert(b.articles.end(), v.begin(), v.end());
+    b.offsets.push_back(b.articles.size());
+  }
+  return b;
 }
 
 }  // namespace
@@ -135,21 +148,24 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
     t.trending_ = std::move(v);
   }
 
-  // Best sellers now by product type.
+  // Best sellers now by product type, and new arrivals (first sold in the
+  // last new_arrival_days) by their sales per day since.
   {
-    std::map<int32_t, std::vector<ScoredArticle>> by_type;
+    std::map<int32_t, std::vector<ScoredArticle>> selling, arrivals;
+    const int32_t tday = day - 1;
     for (size_t a = 0; a < n; ++a) {
       const ArticleStats& s = t.stats_[a];
       const float now = s.sales_1w + 0.5f * s.sales_prev_1w;
-      if (now > 0) by_type[t.attributes_[a].product_type].push_back({static_cast<uint32_t>(a), now});
+      const int32_t type = t.attributes_[a].product_type;
+      if (now > 0) selling[type].push_back({static_cast<uint32_t>(a), now});
+      if (s.first_sale_day != ArticleStats::kNoDay && tday - s.first_sale_day < cfg.new_arrival_days()) {
+        const float rate = (s.sales_1w + s.sales_prev_1w) / static_cast<float>(tday - s.first_sale_day + 1);
+        arrivals[type].push_back({static_cast<uint32_t>(a), rate});
+      }
     }
-    t.selling_offsets_.push_back(0);
-    for (auto& [type, v] : by_type) {
-      KeepBest(&v, static_cast<size_t>(std::max(1, cfg.taste_depth())));
-      t.selling_types_.push_back(type);
-      t.selling_.insert(t.selling_.end(), v.begin(), v.end());
-      t.selling_offsets_.push_back(t.selling_.size());
-    }
+    const size_t depth = static_cast<size_t>(std::max(1, cfg.taste_depth()));
+    t.selling_ = MakeByType(&selling, depth);
+    t.new_arrivals_ = MakeByType(&arrivals, depth);
   }
 
   // Product groups: every article of a product_code, by recent sales.
@@ -223,11 +239,11 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
   return t;
 }
 
-std::pair<const ScoredArticle*, const ScoredArticle*> RankingTables::selling(int32_t product_type) const {
-  const auto it = std::lower_bound(selling_types_.begin(), selling_types_.end(), product_type);
-  if (it == selling_types_.end() || *it != product_type) return {selling_.data(), selling_.data()};
-  const size_t slot = static_cast<size_t>(it - selling_types_.begin());
-  return {selling_.data() + selling_offsets_[slot], selling_.data() + selling_offsets_[slot + 1]};
+std::pair<const ScoredArticle*, const ScoredArticle*> RankingTables::ByType::of(int32_t type) const {
+  const auto it = std::lower_bound(types.begin(), types.end(), type);
+  if (it == types.end() || *it != type) return {articles.data(), articles.data()};
+  const size_t slot = static_cast<size_t>(it - types.begin());
+  return {articles.data() + offsets[slot], articles.data() + offsets[slot + 1]};
 }
 
 absl::Status RankingTables::Save(const std::string& path) const {
@@ -245,9 +261,11 @@ absl::Status RankingTables::Save(const std::string& path) const {
   w->Pod<uint64_t>(segments_.size());
   for (const auto& s : segments_) w->Vector(s);
   w->Vector(trending_);
-  w->Vector(selling_types_);
-  w->Vector(selling_offsets_);
-  w->Vector(selling_);
+  for (const ByType* b : {&selling_, &new_arrivals_}) {
+    w->Vector(b->types);
+    w->Vector(b->offsets);
+    w->Vector(b->articles);
+  }
   return w->Close();
 }
 
@@ -272,9 +290,11 @@ absl::StatusOr<RankingTables> RankingTables::Load(const std::string& path) {
   t.segments_.resize(bands);
   for (auto& s : t.segments_) RETURN_IF_ERROR(r->Vector(&s));
   RETURN_IF_ERROR(r->Vector(&t.trending_));
-  RETURN_IF_ERROR(r->Vector(&t.selling_types_));
-  RETURN_IF_ERROR(r->Vector(&t.selling_offsets_));
-  RETURN_IF_ERROR(r->Vector(&t.selling_));
+  for (ByType* b : {&t.selling_, &t.new_arrivals_}) {
+    RETURN_IF_ERROR(r->Vector(&b->types));
+    RETURN_IF_ERROR(r->Vector(&b->offsets));
+    RETURN_IF_ERROR(r->Vector(&b->articles));
+  }
   RETURN_IF_ERROR(r->VerifyChecksum());
   // Every index must stay inside its table: a damaged file is refused here,
   // not read out of bounds later.
@@ -288,12 +308,12 @@ absl::StatusOr<RankingTables> RankingTables::Load(const std::string& path) {
   auto in_range = [n](const std::vector<ScoredArticle>& v) {
     return std::all_of(v.begin(), v.end(), [n](const ScoredArticle& s) { return s.article < n; });
   };
-  ok = ok && in_range(t.neighbours_) && in_range(t.products_) && in_range(t.trending_) && in_range(t.selling_);
-  ok = ok && t.selling_offsets_.size() == t.selling_types_.size() + 1 && t.selling_offsets_.front() == 0 &&
-       t.selling_offsets_.back() == t.selling_.size() &&
-       std::is_sorted(t.selling_offsets_.begin(), t.selling_offsets_.end()) &&
-       std::adjacent_find(t.selling_types_.begin(), t.selling_types_.end(), std::greater_equal<int32_t>()) ==
-           t.selling_types_.end();
+  ok = ok && in_range(t.neighbours_) && in_range(t.products_) && in_range(t.trending_);
+  for (const ByType* b : {&t.selling_, &t.new_arrivals_}) {
+    ok = ok && in_range(b->articles) && b->offsets.size() == b->types.size() + 1 && b->offsets.front() == 0 &&
+         b->offsets.back() == b->articles.size() && std::is_sorted(b->offsets.begin(), b->offsets.end()) &&
+         std::adjacent_find(b->types.begin(), b->types.end(), std::greater_equal<int32_t>()) == b->types.end();
+  }
   for (const auto& s : t.segments_) ok = ok && in_range(s);
   if (!ok) return r->Corrupt("inconsistent ranking tables");
   return t;

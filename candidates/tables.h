@@ -114,7 +114,23 @@ class RankingTables {
   // The best sellers now of a product type (product_type_no): last week's
   // sales plus half the week before's, best first, at most taste_depth;
   // empty for a type that sold nothing. [first, second) of one lookup.
-  std::pair<const ScoredArticle*, const ScoredArticle*> selling(int32_t product_type) const;
+  std::pair<const ScoredArticle*, const ScoredArticle*> selling(int32_t product_type) const {
+    return selling_.of(product_type);
+  }
+  // The articles of a product type first sold within new_arrival_days
+  // before the day, by sales per day since their first sale, best first, at
+  // most taste_depth; the same lookup.
+  std::pair<const ScoredArticle*, const ScoredArticle*> new_arrivals(int32_t product_type) const {
+    return new_arrivals_.of(product_type);
+  }
+
+  // Lists of articles by product type, one binary search a lookup.
+  struct ByType {
+    std::vector<int32_t> types;     // product types, ascending
+    std::vector<uint64_t> offsets;  // types + 1
+    std::vector<ScoredArticle> articles;
+    std::pair<const ScoredArticle*, const ScoredArticle*> of(int32_t type) const;
+  };
 
  private:
   int32_t day_ = 0;
@@ -127,9 +143,8 @@ class RankingTables {
   std::vector<ScoredArticle> products_;               // articles of each group, best first
   std::vector<std::vector<ScoredArticle>> segments_;  // kAgeBands + 1
   std::vector<ScoredArticle> trending_;
-  std::vector<int32_t> selling_types_;     // product types, ascending
-  std::vector<uint64_t> selling_offsets_;  // types + 1
-  std::vector<ScoredArticle> selling_;
+  ByType selling_;
+  ByType new_arrivals_;
 };
 
 }  // namespace hmrec

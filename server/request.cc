@@ -147,6 +147,8 @@ const char* SourceLabel(int source) {
       return "trending";
     case kTaste:
       return "taste";
+    case kNewArrival:
+      return "new_arrival";
     default:
       return "popular";
   }
@@ -182,6 +184,8 @@ std::string ReasonText(const Reason& r) {
       return "trending this week";
     case kTaste:
       return "selling now in the styles you buy";
+    case kNewArrival:
+      return "new in the styles you buy";
     default:
       return "popular right now";
   }

@@ -68,6 +68,16 @@ struct Mini {
 
 config::RankingConfig Defaults() { return WithRankingDefaults(config::RankingConfig()); }
 
+// (rank, article) of every candidate one source proposed, by rank.
+std::vector<std::pair<int, uint32_t>> ProposedBy(const std::vector<Candidate>& cands, int source) {
+  std::vector<std::pair<int, uint32_t>> v;
+  for (const Candidate& c : cands) {
+    if (c.from(source)) v.emplace_back(c.rank[source], c.article);
+  }
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
 const Candidate* Find(const std::vector<Candidate>& cands, uint32_t article) {
   for (const Candidate& c : cands) {
     if (c.article == article) return &c;
@@ -179,11 +189,7 @@ TEST(RankingSources, TasteProposesWhatSellsNowInTheCustomersTypesMatchedToTheirA
   CandidateScratch scratch;
   std::vector<Candidate> cands;
   GenerateCandidates(view, tables, TwoTowerHits(), cfg, &scratch, &cands);
-  std::vector<std::pair<int, uint32_t>> taste;
-  for (const Candidate& c : cands) {
-    if (c.from(kTaste)) taste.emplace_back(c.rank[kTaste], c.article);
-  }
-  std::sort(taste.begin(), taste.end());
+  const std::vector<std::pair<int, uint32_t>> taste = ProposedBy(cands, kTaste);
   // Type 10 only (taste_types 1; article 3 is type 13): 24 before 12.
   ASSERT_EQ(taste.size(), 2u) << "the type-10 articles selling now: 12 and 24";
   EXPECT_EQ(taste[0].second, 24u) << "matches the customer more, sells a little less";
@@ -198,6 +204,47 @@ TEST(RankingSources, TasteProposesWhatSellsNowInTheCustomersTypesMatchedToTheirA
   BuildCustomerView(h, 0, 30, kDay0, HistoryLimitsOf(cfg), &view);
   GenerateCandidates(view, tables, TwoTowerHits(), cfg, &scratch, &cands);
   for (const Candidate& c : cands) EXPECT_FALSE(c.from(kTaste));
+}
+
+// New arrivals: articles first sold within new_arrival_days of the customer's
+// product types, by sales per day since their first sale; not an article
+// that has sold for longer, not a type the customer never bought.
+TEST(RankingSources, NewArrivalsAreRecentLaunchesOfTheCustomersTypesBySalesPerDay) {
+  Mini m(40, {30, 30, 30, 30});
+  m.Buy(0, 0, kDay0 - 60);  // type 10
+  m.Buy(0, 4, kDay0 - 60);  // type 10
+  // Type 10: article 8 has sold for a month (not new); 16 first sold 3 days
+  // ago (3 sales: 1 a day by the table's day); 28 ten days ago (4 sales:
+  // 0.4 a day). Type 11 (article 13, new) is not the customer's.
+  for (int d = 30; d >= 2; d -= 4) m.Buy(1 + d % 3, 8, kDay0 - d);
+  for (int i = 0; i < 3; ++i) m.Buy(1 + i, 16, kDay0 - 3 + i);
+  for (int i = 0; i < 4; ++i) m.Buy(1 + i % 3, 28, kDay0 - 10 + i);
+  for (int i = 0; i < 9; ++i) m.Buy(1 + i % 3, 13, kDay0 - 2);
+  m.Finish();
+  const CustomerHistory h = CustomerHistory::Build(m.ds.transactions, m.ds.customers.size());
+  config::RankingConfig cfg = Defaults();
+  CustomerView view;
+  BuildCustomerView(h, 0, 30, kDay0, HistoryLimitsOf(cfg), &view);
+  CandidateScratch scratch;
+  std::vector<Candidate> cands;
+  GenerateCandidates(view, RankingTables::Build(m.ds, h, kDay0, cfg), TwoTowerHits(), cfg, &scratch, &cands);
+  const std::vector<std::pair<int, uint32_t>> arrivals = ProposedBy(cands, kNewArrival);
+  ASSERT_EQ(arrivals.size(), 2u);
+  EXPECT_EQ(arrivals[0].second, 16u) << "more sales per day since its launch";
+  EXPECT_EQ(arrivals[1].second, 28u);
+  EXPECT_EQ(SourceName(kNewArrival), std::string("new_arrival"));
+  // A shorter window leaves only the 3-day-old launch.
+  cfg.set_new_arrival_days(5);
+  const RankingTables short_window = RankingTables::Build(m.ds, h, kDay0, cfg);
+  GenerateCandidates(view, short_window, TwoTowerHits(), cfg, &scratch, &cands);
+  int found = 0;
+  for (const Candidate& c : cands) found += c.from(kNewArrival);
+  EXPECT_EQ(found, 1);
+  EXPECT_NE(Find(cands, 16), nullptr);
+  // Off when new_arrival_candidates is negative.
+  cfg.set_new_arrival_candidates(-1);
+  GenerateCandidates(view, short_window, TwoTowerHits(), cfg, &scratch, &cands);
+  for (const Candidate& c : cands) EXPECT_FALSE(c.from(kNewArrival));
 }
 
 // Under an ArticleFilter every source stays within it and still proposes as
