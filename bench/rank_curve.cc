@@ -23,7 +23,7 @@
 #include "data/dataset_cache.h"
 #include "glog/logging.h"
 #include "model/tower_runner.h"
-#include "trainer/ranking_trainer.h"
+#include "trainer/ranking_study.h"
 
 ABSL_FLAG(std::string, data, "", "Training data (the bundle's)");
 ABSL_FLAG(std::string, holdout, "", "Held-out transactions (truth.csv)");

@@ -1,0 +1,217 @@
+// The studies of the ranking stage: trimming candidates to per-source
+// quotas, the feature groups, and on a trained tiny bundle that the "all"
+// variant reproduces the trainer's holdout figures, that turning a source
+// off removes what only it proposed, and the candidate budget's curves.
+
+#include "trainer/ranking_study.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "common/text_proto.h"
+#include "data/dataset_cache.h"
+#include "datagen/generator.h"
+#include "gtest/gtest.h"
+#include "model/tower_runner.h"
+#include "tests/unit/test_util.h"
+#include "trainer/ranking_trainer.h"
+
+namespace hmrec {
+namespace {
+
+Candidate Cand(uint32_t article, std::initializer_list<std::pair<int, int>> ranks) {
+  Candidate c;
+  c.article = article;
+  for (auto [s, r] : ranks) {
+    c.rank[s] = static_cast<int16_t>(r);
+    c.score[s] = 1.0f + static_cast<float>(r);
+  }
+  return c;
+}
+
+TEST(CandidateTrim, KeepsEachSourcesFirstQuotaAndDropsWhatNoSourceKeeps) {
+  std::vector<Candidate> cands = {
+      Cand(10, {{kRepurchase, 0}, {kTwoTower, 5}}),   // repurchase keeps it; its two-tower rank goes
+      Cand(11, {{kTwoTower, 1}}),                     // kept by two-tower
+      Cand(12, {{kCoPurchase, 0}}),                   // co-purchase is off: dropped
+      Cand(13, {{kSameProduct, 3}, {kTwoTower, 2}}),  // same product unchanged (-1), kept
+      Cand(14, {{kTwoTower, 4}}),                     // beyond two-tower's quota: dropped
+  };
+  cands[2].copurchase_anchor = 7;
+  cands[3].product_anchor = 8;
+  CandidateTrim trim;
+  trim.quota[kTwoTower] = 3;
+  trim.quota[kCoPurchase] = 0;
+  ASSERT_TRUE(trim.trims_candidates());
+  trim.Apply(&cands);
+  ASSERT_EQ(cands.size(), 3u);
+  EXPECT_EQ(cands[0].article, 10u);
+  EXPECT_TRUE(cands[0].from(kRepurchase));
+  EXPECT_FALSE(cands[0].from(kTwoTower));
+  EXPECT_EQ(cands[0].score[kTwoTower], 0.0f);
+  EXPECT_EQ(cands[1].article, 11u);
+  EXPECT_EQ(cands[2].article, 13u);
+  EXPECT_TRUE(cands[2].from(kSameProduct));
+  EXPECT_EQ(cands[2].rank[kSameProduct], 3);
+  EXPECT_EQ(cands[2].product_anchor, 8);
+  EXPECT_FALSE(CandidateTrim().trims_candidates());
+}
+
+TEST(RankingFeatureGroups, EveryColumnIsInExactlyOneNamedGroup) {
+  std::set<int> seen;
+  for (const FeatureGroup& g : RankingFeatureGroups()) {
+    EXPECT_NE(g.name, "unassigned") << "a feature without a group: add it to GroupOf in trainer/ranking_study.cc";
+    EXPECT_FALSE(g.columns.empty()) << g.name;
+    for (int c : g.columns) EXPECT_TRUE(seen.insert(c).second) << "column " << c << " in two groups";
+  }
+  EXPECT_EQ(static_cast<int>(seen.size()), NumRankingFeatures());
+  // One ablation per source and per group, after "all".
+  const std::vector<RankingVariant> v = StandardAblations();
+  ASSERT_EQ(v.size(), 1 + kNumSources + RankingFeatureGroups().size());
+  EXPECT_EQ(v[0].name, "all");
+  EXPECT_EQ(v[1 + kTaste].name, "-taste");
+  EXPECT_EQ(v[1 + kTaste].trim.quota[kTaste], 0);
+}
+
+class RankingStudyTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new testing::TempDir();
+    ConfigureThreads(1);
+    datagen::GenerateStats stats;
+    ASSERT_TRUE(datagen::Generate(*datagen::ScalePreset("tiny"), dir_->File("data"), false, &stats).ok());
+    LoadOptions lo;
+    lo.show_progress = false;
+    ds_ = LoadDataset(dir_->File("data"), lo)->release();
+    cfg_ = new config::TrainerConfig;
+    ASSERT_TRUE(ReadTextProto(std::string(HMREC_SOURCE_DIR) + "/tests/data/trainer_tiny.pbtxt", cfg_).ok());
+    cfg_->set_epochs(1);
+    cfg_->set_threads(1);
+    TrainerOptions to;
+    to.work_dir = dir_->File("work");
+    to.show_progress = false;
+    auto t = Trainer::Create(*cfg_, *ds_, nullptr, to);
+    ASSERT_TRUE(t.ok()) << t.status();
+    ASSERT_TRUE((*t)->Train().ok());
+    auto exported = (*t)->Export(dir_->File("bundles"), "v1");
+    ASSERT_TRUE(exported.ok());
+    bundle_ = new std::string(*exported);
+    // The data's last week stands in for a holdout: the studies only need
+    // customers and the articles they bought.
+    holdout_ = new Holdout;
+    for (const auto& [c, rows] : Buyers(*ds_, ds_->last_day - 6, ds_->last_day + 1)) {
+      holdout_->customers.push_back(c);
+      absl::flat_hash_set<int32_t> ids;
+      for (uint32_t a : rows) ids.insert(ds_->articles[a].article_id);
+      holdout_->articles.push_back(std::move(ids));
+    }
+    RankingOptions ro;
+    ro.work_dir = dir_->File("work");
+    ro.show_progress = false;
+    auto report = TrainRanking(*cfg_, *ds_, holdout_, *bundle_, ro);
+    ASSERT_TRUE(report.ok()) << report.status();
+    trained_ = new RankingEvaluation(report->holdout);
+  }
+  static void TearDownTestSuite() {
+    delete trained_;
+    delete holdout_;
+    delete bundle_;
+    delete cfg_;
+    delete ds_;
+    delete dir_;
+  }
+
+  static testing::TempDir* dir_;
+  static Dataset* ds_;
+  static config::TrainerConfig* cfg_;
+  static std::string* bundle_;
+  static Holdout* holdout_;
+  static RankingEvaluation* trained_;
+};
+testing::TempDir* RankingStudyTest::dir_ = nullptr;
+Dataset* RankingStudyTest::ds_ = nullptr;
+config::TrainerConfig* RankingStudyTest::cfg_ = nullptr;
+std::string* RankingStudyTest::bundle_ = nullptr;
+Holdout* RankingStudyTest::holdout_ = nullptr;
+RankingEvaluation* RankingStudyTest::trained_ = nullptr;
+
+TEST_F(RankingStudyTest, AllReproducesTheTrainerAndASourceOffLosesWhatOnlyItProposed) {
+  ASSERT_GT(trained_->recall_source[kTwoTower], 0.0);
+  std::vector<RankingVariant> variants = {StandardAblations()[0], StandardAblations()[1 + kTwoTower]};
+  RankingVariant masked{"-attribute match", {}};
+  for (const FeatureGroup& g : RankingFeatureGroups()) {
+    if (g.name == "attribute match") masked.trim.masked_features = g.columns;
+  }
+  ASSERT_FALSE(masked.trim.masked_features.empty());
+  variants.push_back(masked);
+  auto r = RankingVariants(*ds_, *holdout_, *bundle_, dir_->File("work/ranking/retrieval_bundle/label-weeks"), variants,
+                           1, 1, false);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->size(), 3u);
+  const RankingEvaluation& all = (*r)[0].holdout;
+  EXPECT_DOUBLE_EQ(all.map_ranked, trained_->map_ranked);
+  EXPECT_DOUBLE_EQ(all.recall_merged, trained_->recall_merged);
+  EXPECT_DOUBLE_EQ(all.candidates_per_customer, trained_->candidates_per_customer);
+
+  const RankingEvaluation& off = (*r)[1].holdout;
+  EXPECT_EQ(off.recall_source[kTwoTower], 0.0);
+  EXPECT_LT(off.candidates_per_customer, all.candidates_per_customer);
+  EXPECT_LE(off.recall_merged, all.recall_merged);
+  for (int s = 0; s < kNumSources; ++s) {
+    if (s != kTwoTower) EXPECT_DOUBLE_EQ(off.recall_source[s], all.recall_source[s]) << SourceName(s);
+  }
+  for (const RankingWeekStats& w : (*r)[1].weeks) EXPECT_GT(w.groups, 0);
+
+  // Masked features change the ranker, not the candidates.
+  const RankingEvaluation& m = (*r)[2].holdout;
+  EXPECT_DOUBLE_EQ(m.candidates_per_customer, all.candidates_per_customer);
+  EXPECT_DOUBLE_EQ(m.recall_merged, all.recall_merged);
+  EXPECT_NE(m.map_ranked, all.map_ranked);
+
+  // Two ranker seeds: the first is the bundle's, the figure their mean.
+  auto two = RankingVariants(*ds_, *holdout_, *bundle_, dir_->File("work/ranking/retrieval_bundle/label-weeks"),
+                             {StandardAblations()[0]}, 2, 1, false);
+  ASSERT_TRUE(two.ok()) << two.status();
+  ASSERT_EQ((*two)[0].map_by_seed.size(), 2u);
+  EXPECT_DOUBLE_EQ((*two)[0].map_by_seed[0], trained_->map_ranked);
+  EXPECT_NEAR((*two)[0].holdout.map_ranked, ((*two)[0].map_by_seed[0] + (*two)[0].map_by_seed[1]) / 2, 1e-12);
+
+  RankingVariant bad{"bad", {}};
+  bad.trim.masked_features = {NumRankingFeatures()};
+  EXPECT_FALSE(RankingVariants(*ds_, *holdout_, *bundle_, dir_->File("work/ranking/retrieval_bundle/label-weeks"),
+                               {bad}, 1, 1, false)
+                   .ok());
+}
+
+TEST_F(RankingStudyTest, BudgetCurvesGrowWithNAndTheBundlesPointIsTheTrainers) {
+  const std::vector<int> ns = {1, 4, 16, 64};
+  auto rep = CandidateBudget(*ds_, *holdout_, *bundle_, ns, {0.5, 1.0, 2.0}, 2, 0, 1, false);
+  ASSERT_TRUE(rep.ok()) << rep.status();
+  EXPECT_EQ(rep->customers, static_cast<int64_t>(holdout_->customers.size()));
+  for (int s = 0; s < kNumSources; ++s) {
+    for (size_t k = 1; k < ns.size(); ++k) {
+      EXPECT_GE(rep->recall_at[k][s], rep->recall_at[k - 1][s]) << SourceName(s);
+      EXPECT_LE(rep->unique_at[k][s], rep->recall_at[k][s] + 1e-12) << SourceName(s);
+    }
+  }
+  EXPECT_GT(rep->recall_at[3][kTwoTower], rep->recall_at[0][kTwoTower]);
+  // Scale 1 is the bundle's own mix: the trainer's candidates and recall.
+  ASSERT_EQ(rep->merged.size(), 3u);
+  EXPECT_NEAR(rep->merged[1].candidates, trained_->candidates_per_customer, 1e-9);
+  EXPECT_NEAR(rep->merged[1].recall, trained_->recall_merged, 1e-6);
+  EXPECT_NEAR(rep->bundle_recall, trained_->recall_merged, 1e-6);
+  EXPECT_LT(rep->merged[0].candidates, rep->merged[1].candidates);
+  EXPECT_LT(rep->merged[1].candidates, rep->merged[2].candidates);
+  // The greedy mix climbs in both, and stops at the bundle's budget.
+  ASSERT_FALSE(rep->greedy.empty());
+  for (size_t i = 1; i < rep->greedy.size(); ++i) {
+    EXPECT_GT(rep->greedy[i].candidates, rep->greedy[i - 1].candidates);
+    EXPECT_GE(rep->greedy[i].recall, rep->greedy[i - 1].recall);
+  }
+  EXPECT_GE(rep->greedy.back().candidates, rep->bundle_candidates);
+  EXPECT_FALSE(CandidateBudget(*ds_, *holdout_, *bundle_, {}, {1.0}, 2, 0, 1, false).ok());
+}
+
+}  // namespace
+}  // namespace hmrec
