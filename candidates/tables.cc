@@ -16,7 +16,7 @@ namespace hmrec {
 namespace {
 
 constexpr uint32_t kMagic = 0x4b4e5248;  // "HRNK"
-constexpr uint32_t kFormat = 3;
+constexpr uint32_t kFormat = 4;
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 // A customer's purchases in the co-purchase window beyond this many (the
 // most recent kept) add pairs quadratically and say little more.
@@ -84,6 +84,9 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
   std::vector<int32_t> last_price_day(n, ArticleStats::kNoDay);
   const int seg_window = cfg.segment_window_days();
   std::vector<std::vector<float>> segment_score(kAgeBands + 1, std::vector<float>(n, 0.0f));
+  t.band_1w_.assign((kAgeBands + 1) * n, 0.0f);
+  t.band_4w_.assign((kAgeBands + 1) * n, 0.0f);
+  t.band_totals_.assign((kAgeBands + 1) * 2, 0.0f);
   for (size_t i = 0; i < tx.size(); ++i) {
     const int32_t d = tx.day[i];
     if (d >= day) continue;
@@ -97,7 +100,17 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
       last_price[a] = tx.price[i];
     }
     const int32_t age_days = day - 1 - d;  // 0 for the last day before `day`
+    const size_t band = static_cast<size_t>(AgeBand(ds.customers[tx.customer[i]].age));
     if (age_days < 28) {
+      for (size_t b : {band, static_cast<size_t>(kUnknownAgeBand)}) {
+        if (age_days < 7) {
+          t.band_1w_[b * n + a] += 1;
+          t.band_totals_[b * 2] += 1;
+        }
+        t.band_4w_[b * n + a] += 1;
+        t.band_totals_[b * 2 + 1] += 1;
+        if (band == kUnknownAgeBand) break;
+      }
       s.sales_4w += 1;
       price_sum[a] += tx.price[i];
       online[a] += tx.sales_channel[i] == 2;
@@ -266,6 +279,9 @@ absl::Status RankingTables::Save(const std::string& path) const {
     w->Vector(b->offsets);
     w->Vector(b->articles);
   }
+  w->Vector(band_1w_);
+  w->Vector(band_4w_);
+  w->Vector(band_totals_);
   return w->Close();
 }
 
@@ -295,6 +311,9 @@ absl::StatusOr<RankingTables> RankingTables::Load(const std::string& path) {
     RETURN_IF_ERROR(r->Vector(&b->offsets));
     RETURN_IF_ERROR(r->Vector(&b->articles));
   }
+  RETURN_IF_ERROR(r->Vector(&t.band_1w_));
+  RETURN_IF_ERROR(r->Vector(&t.band_4w_));
+  RETURN_IF_ERROR(r->Vector(&t.band_totals_));
   RETURN_IF_ERROR(r->VerifyChecksum());
   // Every index must stay inside its table: a damaged file is refused here,
   // not read out of bounds later.
@@ -303,7 +322,9 @@ absl::StatusOr<RankingTables> RankingTables::Load(const std::string& path) {
             t.products_.size() == n && !t.product_offsets_.empty() && t.product_offsets_.back() == n &&
             t.neighbour_offsets_.back() == t.neighbours_.size() &&
             std::is_sorted(t.neighbour_offsets_.begin(), t.neighbour_offsets_.end()) &&
-            std::is_sorted(t.product_offsets_.begin(), t.product_offsets_.end());
+            std::is_sorted(t.product_offsets_.begin(), t.product_offsets_.end()) &&
+            t.band_1w_.size() == (kAgeBands + 1) * n && t.band_4w_.size() == (kAgeBands + 1) * n &&
+            t.band_totals_.size() == (kAgeBands + 1) * 2;
   for (uint32_t g : t.product_of_) ok = ok && g + 1 < t.product_offsets_.size();
   auto in_range = [n](const std::vector<ScoredArticle>& v) {
     return std::all_of(v.begin(), v.end(), [n](const ScoredArticle& s) { return s.article < n; });

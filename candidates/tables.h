@@ -124,6 +124,17 @@ class RankingTables {
     return new_arrivals_.of(product_type);
   }
 
+  // Sales of `article` among the customers of an age band (kUnknownAgeBand:
+  // everyone) in the last week / the last 4 weeks before the day, and the
+  // band's sales of every article over the same days.
+  float band_sales_1w(int band, uint32_t article) const { return band_1w_[BandRow(band) + article]; }
+  float band_sales_4w(int band, uint32_t article) const { return band_4w_[BandRow(band) + article]; }
+  // The band's row of either, indexed by article (for a loop over candidates).
+  const float* band_sales_1w_row(int band) const { return band_1w_.data() + BandRow(band); }
+  const float* band_sales_4w_row(int band) const { return band_4w_.data() + BandRow(band); }
+  float band_total_1w(int band) const { return band_totals_[static_cast<size_t>(band) * 2]; }
+  float band_total_4w(int band) const { return band_totals_[static_cast<size_t>(band) * 2 + 1]; }
+
   // Lists of articles by product type, one binary search a lookup.
   struct ByType {
     std::vector<int32_t> types;     // product types, ascending
@@ -145,6 +156,10 @@ class RankingTables {
   std::vector<ScoredArticle> trending_;
   ByType selling_;
   ByType new_arrivals_;
+  std::vector<float> band_1w_, band_4w_;  // (kAgeBands + 1) x num_articles
+  std::vector<float> band_totals_;        // per band: 1w, 4w
+
+  size_t BandRow(int band) const { return static_cast<size_t>(band) * stats_.size(); }
 };
 
 }  // namespace hmrec

@@ -13,6 +13,7 @@ namespace hmrec {
 namespace {
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr float kLiftPrior = 50;  // sales
 
 std::vector<std::string> MakeNames() {
   std::vector<std::string> n;
@@ -33,7 +34,11 @@ std::vector<std::string> MakeNames() {
         "aff_department", "aff_garment_group", "two_tower_cosine", "a_index_group", "a_garment_group",
         // the candidate's article-tower similarity to the customer's last
         // distinct articles (itself left out), and how due a next purchase is
-        "sim_recent_max", "sim_recent_mean", "sim_last", "c_mean_gap_days", "c_overdue"}) {
+        "sim_recent_max", "sim_recent_mean", "sim_last", "c_mean_gap_days", "c_overdue",
+        // the article's sales among customers of the customer's age band: per
+        // mille of the band's sales last week and over 4 weeks, and how much
+        // more the band buys it than everyone (4 weeks, shrunk towards 1)
+        "ab_share_1w", "ab_share_4w", "ab_lift_4w"}) {
     n.push_back(x);
   }
   return n;
@@ -104,6 +109,11 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
     }
   }
   const float c_age = view.age >= 0 ? static_cast<float>(view.age) : kNaN;
+  const int band = AgeBand(view.age);
+  const float band_1w = tables.band_total_1w(band), band_4w = tables.band_total_4w(band);
+  const float all_4w = tables.band_total_4w(kUnknownAgeBand);
+  const float* band_sales_1w = tables.band_sales_1w_row(band);
+  const float* band_sales_4w = tables.band_sales_4w_row(band);
   const float c_mean_price = has_history ? static_cast<float>(price_sum / n) : kNaN;
 
   // The candidates' table rows and embeddings are scattered over tens of
@@ -113,6 +123,8 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
     const uint32_t a = candidates[i].article;
     __builtin_prefetch(&tables.stats(a));
     __builtin_prefetch(&tables.attributes(a));
+    __builtin_prefetch(band_sales_1w + a);
+    __builtin_prefetch(band_sales_4w + a);
     if (emb.customer != nullptr) {
       const char* v = reinterpret_cast<const char*>(emb.articles + static_cast<size_t>(a) * emb.dim);
       for (size_t b = 0; b < static_cast<size_t>(emb.dim) * sizeof(float); b += 64) __builtin_prefetch(v + b);
@@ -166,7 +178,7 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
     f[k++] = static_cast<float>(s->articles.size());
     f[k++] = static_cast<float>(visit_days);
 
-    f[k++] = has_history ? st.mean_price / c_mean_price : kNaN;
+    f[k++] = c_mean_price > 0 ? st.mean_price / c_mean_price : kNaN;  // (NaN without history or prices)
     f[k++] = c_age - st.buyer_age_mean;
     for (int a = 0; a < kAffinityAttributes; ++a) {
       if (!has_history) {
@@ -219,6 +231,12 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
     }
     f[k++] = mean_gap;
     f[k++] = mean_gap > 0 ? days_since_last / mean_gap : kNaN;
+    f[k++] = band_1w > 0 ? 1000 * band_sales_1w[c.article] / band_1w : kNaN;
+    f[k++] = band_4w > 0 ? 1000 * band_sales_4w[c.article] / band_4w : kNaN;
+    // (sales in the band + a prior of kLiftPrior sales at everyone's share)
+    // over (the band's sales + kLiftPrior), per everyone's share.
+    const float p_all = all_4w > 0 ? st.sales_4w / all_4w : 0;
+    f[k++] = p_all > 0 ? (band_sales_4w[c.article] + kLiftPrior * p_all) / (band_4w + kLiftPrior) / p_all : kNaN;
     DCHECK_EQ(k, nf) << "RankingFeatureNames() and the code that fills the columns disagree";
   }
 }

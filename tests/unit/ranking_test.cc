@@ -495,6 +495,106 @@ TEST(RankingFeatures, SimilarityToTheLastArticlesAndThePurchaseRhythm) {
   EXPECT_TRUE(std::isnan(col(f, 0, "sim_recent_max")));
 }
 
+// The candidate's sales among the customer's age band: shares of the
+// band's sales and the lift over everyone's share, shrunk towards 1.
+TEST(RankingFeatures, SalesInTheCustomersAgeBand) {
+  Mini m(8, {30, 31, 70, -1});
+  m.Buy(0, 2, kDay0 - 1);
+  m.Buy(1, 2, kDay0 - 10);
+  m.Buy(2, 5, kDay0 - 1);
+  m.Buy(2, 2, kDay0 - 20);
+  m.Buy(2, 6, kDay0 - 40);  // before the 4 weeks: counted nowhere
+  m.Finish();
+  const CustomerHistory h = CustomerHistory::Build(m.ds.transactions, m.ds.customers.size());
+  const config::RankingConfig cfg = Defaults();
+  const RankingTables t = RankingTables::Build(m.ds, h, kDay0, cfg);
+  EXPECT_EQ(t.band_total_1w(AgeBand(30)), 1);
+  EXPECT_EQ(t.band_total_4w(AgeBand(30)), 2);
+  EXPECT_EQ(t.band_total_4w(AgeBand(70)), 2);
+  EXPECT_EQ(t.band_total_4w(kUnknownAgeBand), 4);
+  EXPECT_EQ(t.band_sales_4w(AgeBand(70), 2), 1);
+  EXPECT_EQ(t.band_sales_4w(kUnknownAgeBand, 6), 0);
+  const int nf = NumRankingFeatures();
+  auto features = [&](uint32_t customer, int age) {
+    CustomerView view;
+    BuildCustomerView(h, customer, age, kDay0, HistoryLimitsOf(cfg), &view);
+    std::vector<Candidate> cands(3);
+    cands[0].article = 2;
+    cands[1].article = 5;
+    cands[2].article = 6;
+    std::vector<float> f(3 * nf);
+    FeatureScratch scratch;
+    ComputeRankingFeatures(view, t, cands, TwoTowerEmbeddings(), &scratch, f.data());
+    return f;
+  };
+  const auto& names = RankingFeatureNames();
+  auto col = [&](const std::vector<float>& f, int row, const std::string& name) {
+    const int i = static_cast<int>(std::find(names.begin(), names.end(), name) - names.begin());
+    EXPECT_LT(i, nf) << name;
+    return f[static_cast<size_t>(row * nf + i)];
+  };
+  const std::vector<float> young = features(0, 30);
+  EXPECT_FLOAT_EQ(col(young, 0, "ab_share_1w"), 1000);
+  EXPECT_FLOAT_EQ(col(young, 0, "ab_share_4w"), 1000);
+  EXPECT_FLOAT_EQ(col(young, 1, "ab_share_4w"), 0);
+  EXPECT_FLOAT_EQ(col(young, 0, "ab_lift_4w"), (2 + 50 * 0.75f) / (2 + 50) / 0.75f);
+  EXPECT_FLOAT_EQ(col(young, 1, "ab_lift_4w"), (0 + 50 * 0.25f) / (2 + 50) / 0.25f);
+  EXPECT_TRUE(std::isnan(col(young, 2, "ab_lift_4w")));  // not sold in the 4 weeks
+  const std::vector<float> old = features(2, 70);
+  EXPECT_FLOAT_EQ(col(old, 1, "ab_share_1w"), 1000);
+  EXPECT_FLOAT_EQ(col(old, 0, "ab_share_4w"), 500);
+  EXPECT_GT(col(old, 1, "ab_lift_4w"), 1);
+  // Unknown age: everyone's shares, lift exactly 1.
+  const std::vector<float> unknown = features(3, -1);
+  EXPECT_FLOAT_EQ(col(unknown, 0, "ab_share_4w"), 750);
+  EXPECT_FLOAT_EQ(col(unknown, 0, "ab_lift_4w"), 1);
+  EXPECT_FLOAT_EQ(col(unknown, 1, "ab_lift_4w"), 1);
+}
+
+// The edges: a customer without history, one with 10,000 purchases, an
+// article without attributes, prices of 0. Each gets at least k candidates,
+// and no feature is ever infinite (XGBoost refuses a matrix holding one, so
+// one such row would fail the whole batch); missing is NaN.
+TEST(RankingFeatures, EdgeCustomersAndArticlesGetKCandidatesAndFiniteFeatures) {
+  Mini m(40, {30, -1, 45, 28, 33});
+  Article& bare = m.ds.articles[39];  // every attribute missing
+  bare.index_group_no = bare.product_type_no = bare.colour_group_code = bare.section_no = -1;
+  bare.department_no = bare.garment_group_no = -1;
+  for (uint32_t a = 0; a < 40; ++a) m.Buy(4, a, kDay0 - 1 - static_cast<int32_t>(a % 5));  // everything sells
+  for (int i = 0; i < 10000; ++i) {
+    m.Buy(1, static_cast<uint32_t>(i % 37), kDay0 - 1 - i / 50, i % 3 == 0 ? 0.0f : 0.03f, 1 + i % 2);
+  }
+  m.Buy(2, 3, kDay0 - 4, 0.0f);  // only free purchases: a mean price of 0
+  m.Buy(2, 6, kDay0 - 9, 0.0f);
+  m.Buy(3, 39, kDay0 - 2, 0.0f);  // the bare article, free
+  m.Finish();
+  const CustomerHistory h = CustomerHistory::Build(m.ds.transactions, m.ds.customers.size());
+  const config::RankingConfig cfg = Defaults();
+  const RankingTables t = RankingTables::Build(m.ds, h, kDay0, cfg);
+  const int nf = NumRankingFeatures();
+  std::vector<float> emb(40 * 4);
+  for (size_t i = 0; i < emb.size(); ++i) emb[i] = static_cast<float>((i * 7) % 11) / 11.0f - 0.5f;
+  const float customer_emb[4] = {0.5f, -0.5f, 0.5f, 0.5f};
+  const int64_t hits[] = {39, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+  const float hit_scores[12] = {};
+  for (uint32_t c : {0u, 1u, 2u, 3u}) {
+    CustomerView view;
+    BuildCustomerView(h, c, m.ds.customers[c].age, kDay0, HistoryLimitsOf(cfg), &view);
+    EXPECT_LE(view.purchases.size(), static_cast<size_t>(cfg.history_max_purchases())) << c;
+    CandidateScratch scratch;
+    std::vector<Candidate> cands;
+    GenerateCandidates(view, t, TwoTowerHits{hits, hit_scores, 12}, cfg, &scratch, &cands);
+    EXPECT_GE(cands.size(), 12u) << "customer " << c;
+    std::vector<float> f(cands.size() * nf);
+    FeatureScratch fs;
+    ComputeRankingFeatures(view, t, cands, TwoTowerEmbeddings{customer_emb, emb.data(), 4}, &fs, f.data());
+    for (size_t i = 0; i < f.size(); ++i) {
+      EXPECT_FALSE(std::isinf(f[i])) << "customer " << c << " article " << cands[i / nf].article << " "
+                                     << RankingFeatureNames()[i % nf];
+    }
+  }
+}
+
 TEST(RankingTables, SaveAndLoadRoundTripAndDamageIsRefused) {
   Mini m(20, {30, 40, 50});
   for (int i = 0; i < 30; ++i) m.Buy(i % 3, (i * 7) % 20, kDay0 - 1 - i % 9);
