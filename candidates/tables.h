@@ -124,12 +124,9 @@ class RankingTables {
     return new_arrivals_.of(product_type);
   }
 
-  // Sales of `article` among the customers of an age band (kUnknownAgeBand:
-  // everyone) in the last week / the last 4 weeks before the day, and the
-  // band's sales of every article over the same days.
-  float band_sales_1w(int band, uint32_t article) const { return band_1w_[BandRow(band) + article]; }
-  float band_sales_4w(int band, uint32_t article) const { return band_4w_[BandRow(band) + article]; }
-  // The band's row of either, indexed by article (for a loop over candidates).
+  // Sales among the customers of an age band (kUnknownAgeBand: everyone) in
+  // the last week / the last 4 weeks before the day: the band's row, indexed
+  // by article, and the band's sales of every article over the same days.
   const float* band_sales_1w_row(int band) const { return band_1w_.data() + BandRow(band); }
   const float* band_sales_4w_row(int band) const { return band_4w_.data() + BandRow(band); }
   float band_total_1w(int band) const { return band_totals_[static_cast<size_t>(band) * 2]; }

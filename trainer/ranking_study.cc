@@ -299,11 +299,25 @@ absl::StatusOr<CandidateBudgetReport> CandidateBudget(const Dataset& ds, const H
   CandidateBudgetReport rep;
   rep.ns = ns;
   rep.bundle_quota = SourceQuotas(rc);
-  config::RankingConfig gen = rc;
+  // The quotas of each merged point; the sources propose as many as the
+  // largest asks for (a scaled quota above max(ns) included).
+  std::vector<std::array<int, kNumSources>> merged_quota;
+  for (double f : scales) merged_quota.push_back(SourceQuotas(Scaled(rc, f)));
   std::array<int, kNumSources> big{};
-  for (int s = 0; s < kNumSources; ++s) big[s] = std::max(nmax, rep.bundle_quota[s]);
+  for (int s = 0; s < kNumSources; ++s) {
+    big[s] = std::max(nmax, rep.bundle_quota[s]);
+    for (const auto& q : merged_quota) big[s] = std::max(big[s], q[s]);
+  }
+  config::RankingConfig gen = rc;
   SetSourceQuotas(big, &gen);
   const int width = *std::max_element(big.begin(), big.end());
+  // Whether a source keeps `c` under quotas `q` (its first q[s]).
+  auto kept = [](const Candidate& c, const std::array<int, kNumSources>& q) {
+    for (int s = 0; s < kNumSources; ++s) {
+      if (c.from(s) && c.rank[s] < q[s]) return true;
+    }
+    return false;
+  };
 
   const CustomerHistory history = CustomerHistory::Build(ds.transactions, ds.customers.size());
   const int32_t as_of = ds.last_day + 1;
@@ -364,17 +378,15 @@ absl::StatusOr<CandidateBudgetReport> CandidateBudget(const Dataset& ds, const H
           }
         }
       }
-      for (auto& m : rep.merged) {
-        for (size_t j = 0; j < cands.size(); ++j) {
-          bool in = false;
-          for (int s = 0; s < kNumSources && !in; ++s) {
-            in = cands[j].from(s) &&
-                 cands[j].rank[s] < std::max(1, static_cast<int>(std::lround(rep.bundle_quota[s] * m.scale)));
-          }
-          if (!in) continue;
-          m.candidates += 1;
-          m.recall += c.weight[j];
+      for (size_t j = 0; j < cands.size(); ++j) {
+        for (size_t m = 0; m < rep.merged.size(); ++m) {
+          if (!kept(cands[j], merged_quota[m])) continue;
+          rep.merged[m].candidates += 1;
+          rep.merged[m].recall += c.weight[j];
         }
+        if (!kept(cands[j], rep.bundle_quota)) continue;
+        rep.bundle_candidates += 1;
+        rep.bundle_recall += c.weight[j];
       }
     }
     progress.Update(static_cast<int64_t>(e));
@@ -389,25 +401,8 @@ absl::StatusOr<CandidateBudgetReport> CandidateBudget(const Dataset& ds, const H
     m.candidates /= dn;
     m.recall /= dn;
   }
-  // The bundle's own mix (every source at its quota): the greedy mix's budget.
-  {
-    for (size_t i = 0; i < n; ++i) {
-      const Customer& c = cs[i];
-      std::vector<uint8_t> in(c.weight.size(), 0);
-      for (int s = 0; s < kNumSources; ++s) {
-        for (int r = 0; r < std::min(width, rep.bundle_quota[s]); ++r) {
-          const int32_t j = c.at[static_cast<size_t>(s * width + r)];
-          if (j >= 0) in[static_cast<size_t>(j)] = 1;
-        }
-      }
-      for (size_t j = 0; j < in.size(); ++j) {
-        rep.bundle_candidates += in[j];
-        rep.bundle_recall += in[j] != 0 ? c.weight[j] : 0.f;
-      }
-    }
-    rep.bundle_candidates /= dn;
-    rep.bundle_recall /= dn;
-  }
+  rep.bundle_candidates /= dn;  // the bundle's own mix: the greedy mix's budget
+  rep.bundle_recall /= dn;
 
   // The greedy mix, up to the bundle's candidates per customer.
   CandidateBudgetReport::MixPoint mix;

@@ -210,6 +210,11 @@ TEST_F(RankingStudyTest, BudgetCurvesGrowWithNAndTheBundlesPointIsTheTrainers) {
     EXPECT_GE(rep->greedy[i].recall, rep->greedy[i - 1].recall);
   }
   EXPECT_GE(rep->greedy.back().candidates, rep->bundle_candidates);
+  // A scaled quota above every N still counts all the candidates it asks for.
+  auto small_ns = CandidateBudget(*ds_, *holdout_, *bundle_, {1, 2}, {2.0}, 2, 0, 1, false);
+  ASSERT_TRUE(small_ns.ok()) << small_ns.status();
+  EXPECT_DOUBLE_EQ(small_ns->merged[0].candidates, rep->merged[2].candidates);
+  EXPECT_DOUBLE_EQ(small_ns->merged[0].recall, rep->merged[2].recall);
   EXPECT_FALSE(CandidateBudget(*ds_, *holdout_, *bundle_, {}, {1.0}, 2, 0, 1, false).ok());
 }
 
