@@ -35,7 +35,7 @@ RPORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.
 redis-server --bind 127.0.0.1 --port "$RPORT" --dir "$WORK" --appendonly yes --appendfsync always --save "" \
   --daemonize no --logfile "$WORK/redis.log" &
 REDIS=$!
-for _ in $(seq 1 50); do redis-cli -p "$RPORT" ping > /dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 1 50); do [[ $(redis-cli -p "$RPORT" ping 2>/dev/null) == PONG ]] && break; sleep 0.1; done
 cp "$ROOT/configs/server.pbtxt" "$WORK/server.pbtxt"
 echo "events { backend: \"redis\" redis_address: \"127.0.0.1:$RPORT\" }" >> "$WORK/server.pbtxt"
 "$BUILD/server/hmrec_server" --config "$WORK/server.pbtxt" --listen 127.0.0.1:0 --metrics off --bundle "$BUNDLE" \

@@ -32,7 +32,8 @@ start_redis() {
   redis-server --bind 127.0.0.1 --port "$RPORT" --dir "$WORK/redis" --appendonly yes --appendfsync always \
     --save "" --daemonize no --logfile "$WORK/redis.log" &
   REDIS_PID=$!
-  for _ in $(seq 1 50); do redis-cli -p "$RPORT" ping > /dev/null 2>&1 && return 0; sleep 0.1; done
+  # PONG, not just a reply: a restarted Redis answers -LOADING while it reads its AOF
+  for _ in $(seq 1 50); do [[ $(redis-cli -p "$RPORT" ping 2>/dev/null) == PONG ]] && return 0; sleep 0.1; done
   fail "redis-server did not start"
 }
 cp "$SRC/configs/server.pbtxt" "$WORK/server.pbtxt"

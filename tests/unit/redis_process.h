@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,7 +43,9 @@ class RedisProcess {
 
   static bool Available() { return access("/usr/bin/redis-server", X_OK) == 0; }
 
-  // Starts it and waits until it accepts connections (false after 10 s).
+  // Starts it and waits until it answers PING with PONG (false after 10 s):
+  // a restarted Redis accepts connections while it is still loading its AOF
+  // and answers every command with -LOADING until it is done.
   bool Start() {
     pid_ = fork();
     if (pid_ == 0) {
@@ -61,14 +64,7 @@ class RedisProcess {
     }
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < until) {
-      const int fd = socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      a.sin_port = htons(static_cast<uint16_t>(port_));
-      const bool up = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-      close(fd);
-      if (up) return true;
+      if (AnswersPing()) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;
@@ -99,6 +95,38 @@ class RedisProcess {
     }
     while (!out.empty() && out.back() == '\n') out.pop_back();
     return out;
+  }
+
+  // One connection: (AUTH and) PING; true when the last reply is +PONG.
+  bool AnswersPing() const {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return false;
+    timeval tv{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port_));
+    std::string reply;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+      std::string request;
+      if (!password_.empty()) request += "AUTH " + password_ + "\r\n";
+      request += "PING\r\n";
+      const size_t replies = password_.empty() ? 1 : 2;
+      if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+        char buf[256];
+        size_t lines = 0;
+        while (lines < replies) {
+          const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+          if (n <= 0) break;
+          reply.append(buf, static_cast<size_t>(n));
+          lines = 0;
+          for (char ch : reply) lines += ch == '\n';
+        }
+      }
+    }
+    close(fd);
+    return reply.size() >= 7 && reply.compare(reply.size() - 7, 7, "+PONG\r\n") == 0;
   }
 
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
