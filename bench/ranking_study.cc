@@ -5,7 +5,8 @@
 //
 //   build/bench/hmrec_ranking_study ablations --data SPLIT/train --holdout SPLIT/truth.csv \
 //       --bundle B/<version> --label_bundle WORK/ranking/retrieval_bundle/label-weeks \
-//       [--variants all,-taste,...] [--quotas "name=q0,q1,...,q7;..."] [--mask "name=f1,f2;..."] [--jsonl OUT]
+//       [--variants all,-taste,...] [--quotas "name=q0,q1,...,q8;..."] [--mask "name=f1,f2;..."] [--jsonl OUT]
+//       [--ranking_overrides "neighbour_clusters: 256"]
 //   build/bench/hmrec_ranking_study budget --data SPLIT/train --holdout SPLIT/truth.csv \
 //       --bundle B/<version> [--ns 1,2,4,...] [--scales 0.25,...] [--step 2] [--jsonl OUT]
 //
@@ -13,7 +14,7 @@
 // with each feature group missing, the holdout scored (the "all" row
 // reproduces the trainer's); --quotas adds variants with other per-source
 // quotas (source order: repurchase, two_tower, copurchase, same_product,
-// segment_popular, trending, taste, new_arrival) and --mask variants with the
+// segment_popular, trending, taste, new_arrival, neighbours) and --mask variants with the
 // named feature columns missing. budget: recall@N per
 // source, merged recall by candidates per customer, and a greedy mix.
 // Prints Markdown tables.
@@ -33,6 +34,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/runtime.h"
+#include "common/text_proto.h"
 #include "data/dataset_cache.h"
 #include "features/ranking_features.h"
 #include "glog/logging.h"
@@ -45,8 +47,10 @@ ABSL_FLAG(std::string, bundle, "", "A bundle with a ranker");
 ABSL_FLAG(std::string, label_bundle, "",
           "ablations: the trainer's label-weeks tower (WORK/ranking/retrieval_bundle/label-weeks)");
 ABSL_FLAG(std::string, variants, "", "ablations: the variants to run (default: all of them)");
-ABSL_FLAG(std::string, quotas, "", "ablations: extra variants NAME=q0,...,q7 separated by ';'");
+ABSL_FLAG(std::string, quotas, "", "ablations: extra variants NAME=q0,...,q8 separated by ';'");
 ABSL_FLAG(std::string, mask, "", "ablations: extra variants NAME=feature,feature,... (set missing) separated by ';'");
+ABSL_FLAG(std::string, ranking_overrides, "",
+          "ablations: RankingConfig fields (text proto) that replace the bundle's for every variant");
 ABSL_FLAG(int, ranker_seeds, 1,
           "ablations: rankers trained per variant (seeds from the bundle's on), figures averaged");
 ABSL_FLAG(std::string, ns, "1,2,4,6,8,12,16,24,32,48,64", "budget: candidates a source proposes");
@@ -121,9 +125,14 @@ int Ablations(const hmrec::Dataset& ds, const hmrec::Holdout& holdout) {
     }
   }
   if (absl::GetFlag(FLAGS_label_bundle).empty()) return Fail(absl::InvalidArgumentError("--label_bundle is required"));
+  hmrec::config::RankingConfig overrides;
+  if (absl::Status s = hmrec::ParseTextProto(absl::GetFlag(FLAGS_ranking_overrides), "--ranking_overrides", &overrides);
+      !s.ok()) {
+    return Fail(s);
+  }
   auto results = hmrec::RankingVariants(ds, holdout, absl::GetFlag(FLAGS_bundle), absl::GetFlag(FLAGS_label_bundle),
                                         run, absl::GetFlag(FLAGS_ranker_seeds), absl::GetFlag(FLAGS_threads),
-                                        !absl::GetFlag(FLAGS_quiet));
+                                        !absl::GetFlag(FLAGS_quiet), overrides);
   if (!results.ok()) return Fail(results.status());
   std::printf(
       "| variant | candidates a customer | merged recall | ranked MAP@12 | Δ vs all | ranker rounds | seconds |\n"

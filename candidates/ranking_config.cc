@@ -24,6 +24,9 @@ config::RankingConfig WithRankingDefaults(config::RankingConfig c) {
   HMREC_DEFAULT(taste_depth, 50);
   HMREC_DEFAULT(new_arrival_candidates, 6);
   HMREC_DEFAULT(new_arrival_days, 14);
+  HMREC_DEFAULT(neighbour_candidates, 12);
+  HMREC_DEFAULT(neighbour_clusters, 256);
+  HMREC_DEFAULT(neighbour_window_days, 14);
   HMREC_DEFAULT(label_weeks, 3);
   HMREC_DEFAULT(max_groups_per_week, 50000);
   HMREC_DEFAULT(retrieval_epochs, 1);

@@ -35,8 +35,9 @@ void SortBest(std::vector<ScoredArticle>* v) {
 }  // namespace
 
 const char* SourceName(int source) {
-  static const char* const kNames[kNumSources] = {"repurchase",      "two_tower", "copurchase", "same_product",
-                                                  "segment_popular", "trending",  "taste",      "new_arrival"};
+  static const char* const kNames[kNumSources] = {"repurchase",   "two_tower",       "copurchase",
+                                                  "same_product", "segment_popular", "trending",
+                                                  "taste",        "new_arrival",     "neighbours"};
   return source >= 0 && source < kNumSources ? kNames[source] : "unknown";
 }
 
@@ -199,6 +200,20 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
     propose_matched([&](int32_t type) { return tables.new_arrivals(type); }, kNewArrival, cfg.new_arrival_candidates());
   }
 
+  // Neighbours: the articles of the customer's cluster (under a filter, the
+  // first allowed ones at their rank in the whole list).
+  if (cfg.neighbour_candidates() > 0 && two_tower.embedding != nullptr) {
+    const int cluster = tables.ClusterOf(two_tower.embedding, two_tower.dim);
+    if (cluster >= 0) {
+      const auto [first, last] = tables.cluster_articles(cluster);
+      for (int r = 0, taken = 0; first + r != last && taken < cfg.neighbour_candidates(); ++r) {
+        if (!allowed(first[r].article)) continue;
+        Propose(kNeighbours, first[r].article, r, first[r].score, s, out);
+        ++taken;
+      }
+    }
+  }
+
   // Popular in the customer's age band, and trending.
   if (filter != nullptr) {
     const std::vector<ArticleFilter::Entry>& segment = filter->segment(AgeBand(view.age));
@@ -222,8 +237,8 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
 }
 
 void HeuristicOrder(const std::vector<Candidate>& candidates, std::vector<uint32_t>* order) {
-  static constexpr int kPriority[] = {kRepurchase, kCoPurchase,     kSameProduct, kTwoTower,
-                                      kTaste,      kSegmentPopular, kTrending,    kNewArrival};
+  static constexpr int kPriority[] = {kRepurchase, kCoPurchase,     kSameProduct, kTwoTower,  kTaste,
+                                      kNeighbours, kSegmentPopular, kTrending,    kNewArrival};
   auto key = [&](const Candidate& c) {
     for (int p = 0; p < kNumSources; ++p) {
       if (c.from(kPriority[p])) return std::make_pair(p, static_cast<int>(c.rank[kPriority[p]]));

@@ -16,6 +16,8 @@
 //                   matched to the colours, departments, ... they buy
 //   new_arrival     articles first sold in the last days, in those product
 //                   types, matched the same way
+//   neighbours      what customers like this one bought lately: the recent
+//                   buyers' cluster nearest the customer's tower embedding
 //
 // Every candidate keeps its provenance: its rank and score in each source
 // that proposed it (the ranker's features and the served explanations), and
@@ -42,18 +44,19 @@ enum Source : int {
   kTrending = 5,
   kTaste = 6,
   kNewArrival = 7,
+  kNeighbours = 8,
 };
-inline constexpr int kNumSources = 8;
+inline constexpr int kNumSources = 9;
 
 // "repurchase", "two_tower", "copurchase", "same_product", "segment_popular", "trending", "taste",
-// "new_arrival".
+// "new_arrival", "neighbours".
 const char* SourceName(int source);
 
 struct Candidate {
   uint32_t article = 0;
   // 0-based rank in each source's list; -1 where the source did not propose it.
-  int16_t rank[kNumSources] = {-1, -1, -1, -1, -1, -1, -1, -1};
-  float score[kNumSources] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int16_t rank[kNumSources] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
+  float score[kNumSources] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
   // The customer's article that contributed most to the co-purchase score /
   // whose product this is; -1 when none.
   int32_t copurchase_anchor = -1;
@@ -62,12 +65,15 @@ struct Candidate {
   bool from(int source) const { return rank[source] >= 0; }
 };
 
-// The two-tower source's input: the search's articles for this customer,
-// best first (may be empty).
+// The customer tower's output for this customer: the search's articles,
+// best first (may be empty; the two-tower source), and the embedding (may
+// be null; the neighbours source finds the customer's cluster with it).
 struct TwoTowerHits {
   const int64_t* articles = nullptr;  // article rows; negative entries are skipped
   const float* scores = nullptr;
   int count = 0;
+  const float* embedding = nullptr;
+  int dim = 0;
 };
 
 // The article rows the two-tower source searches as of `tables.day()`: those
@@ -129,8 +135,8 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
                         const ArticleFilter* filter = nullptr);
 
 // The "fixed rule" merge, without a ranker: candidates ordered by source
-// priority (repurchase, co-purchase, same product, two-tower, taste, segment
-// popular, trending), then by rank within the source. Writes positions
+// priority (repurchase, co-purchase, same product, two-tower, taste,
+// neighbours, segment popular, trending, new arrivals), then by rank within the source. Writes positions
 // into `candidates`, best first.
 void HeuristicOrder(const std::vector<Candidate>& candidates, std::vector<uint32_t>* order);
 

@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "candidates/clusters.h"
 #include "common/binary_io.h"
 #include "common/status_macros.h"
 
@@ -16,11 +17,15 @@ namespace hmrec {
 namespace {
 
 constexpr uint32_t kMagic = 0x4b4e5248;  // "HRNK"
-constexpr uint32_t kFormat = 4;
+constexpr uint32_t kFormat = 5;
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 // A customer's purchases in the co-purchase window beyond this many (the
 // most recent kept) add pairs quadratically and say little more.
 constexpr size_t kMaxPairsPerCustomer = 64;
+// Neighbour clusters: at least this many buyers each on average, and the
+// k-means rounds.
+constexpr size_t kMinBuyersPerCluster = 50;
+constexpr int kClusterIterations = 10;
 
 // Sorts best first (higher score, then lower article) and keeps `n`.
 void KeepBest(std::vector<ScoredArticle>* v, size_t n) {
@@ -64,8 +69,31 @@ const ScoredArticle* RankingTables::siblings_end(uint32_t article) const {
   return products_.data() + product_offsets_[product_of_[article] + 1];
 }
 
+int RankingTables::ClusterOf(const float* embedding, int dim) const {
+  const int k = num_clusters();
+  if (dim != cluster_dim_ || k == 0) return -1;
+  // Every centroid's dot product at once, one dimension at a time: the
+  // inner loop runs across clusters (vectorised, no reordered sums).
+  float dot[kMaxClusters];
+  std::fill(dot, dot + k, 0.0f);
+  for (int i = 0; i < dim; ++i) {
+    const float v = embedding[i];
+    const float* row = centroids_by_dim_.data() + static_cast<size_t>(i) * k;
+    for (int c = 0; c < k; ++c) dot[c] += row[c] * v;
+  }
+  return static_cast<int>(std::max_element(dot, dot + k) - dot);
+}
+
+void RankingTables::IndexClusters() {
+  const size_t k = static_cast<size_t>(num_clusters()), d = static_cast<size_t>(cluster_dim_);
+  centroids_by_dim_.resize(k * d);
+  for (size_t c = 0; c < k; ++c) {
+    for (size_t i = 0; i < d; ++i) centroids_by_dim_[i * k + c] = centroids_[c * d + i];
+  }
+}
+
 RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& history, int32_t day,
-                                   const config::RankingConfig& cfg) {
+                                   const config::RankingConfig& cfg, const BuyerEmbeddings* recent) {
   RankingTables t;
   t.day_ = day;
   const size_t n = ds.articles.size();
@@ -249,6 +277,46 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
     t.neighbours_.insert(t.neighbours_.end(), row.begin(), row.end());
   }
   std::partial_sum(t.neighbour_offsets_.begin(), t.neighbour_offsets_.end(), t.neighbour_offsets_.begin());
+
+  // Neighbours: the recent buyers' clusters, each with its buyers'
+  // articles in the window (half-life of half the window), by share.
+  if (recent != nullptr && recent->dim > 0 && !recent->customers.empty()) {
+    const size_t m = recent->customers.size();
+    const int k = static_cast<int>(
+        std::min<size_t>({static_cast<size_t>(std::max(1, cfg.neighbour_clusters())),
+                          std::max<size_t>(1, m / kMinBuyersPerCluster), static_cast<size_t>(kMaxClusters)}));
+    std::vector<int32_t> assignment;
+    t.centroids_ = SphericalKMeans(recent->values.data(), m, recent->dim, k, kClusterIterations,
+                                   static_cast<uint64_t>(day), &assignment);
+    t.cluster_dim_ = recent->dim;
+    t.IndexClusters();
+    const int clusters = t.num_clusters();
+    std::vector<absl::flat_hash_map<uint32_t, double>> bought(static_cast<size_t>(clusters));
+    std::vector<double> total(static_cast<size_t>(clusters), 0.0);
+    const int32_t window = std::max(1, cfg.neighbour_window_days());
+    for (size_t i = 0; i < m && clusters > 0; ++i) {
+      const uint32_t c = recent->customers[i];
+      const size_t end = history.CountBefore(c, day);
+      const int32_t* days = history.days(c);
+      const uint32_t* arts = history.articles(c);
+      const size_t cl = static_cast<size_t>(assignment[i]);
+      for (size_t j = static_cast<size_t>(std::lower_bound(days, days + end, day - window) - days); j < end; ++j) {
+        const double w = std::exp2(-(day - 1 - days[j]) / (window / 2.0));
+        bought[cl][arts[j]] += w;
+        total[cl] += w;
+      }
+    }
+    const size_t depth = static_cast<size_t>(std::max(1, cfg.taste_depth()));
+    t.cluster_offsets_.assign(1, 0);
+    std::vector<ScoredArticle> v;
+    for (size_t cl = 0; cl < bought.size(); ++cl) {
+      v.clear();
+      for (const auto& [a, w] : bought[cl]) v.push_back({a, static_cast<float>(w / total[cl])});
+      KeepBest(&v, depth);
+      t.cluster_articles_.insert(t.cluster_articles_.end(), v.begin(), v.end());
+      t.cluster_offsets_.push_back(t.cluster_articles_.size());
+    }
+  }
   return t;
 }
 
@@ -282,6 +350,10 @@ absl::Status RankingTables::Save(const std::string& path) const {
   w->Vector(band_1w_);
   w->Vector(band_4w_);
   w->Vector(band_totals_);
+  w->Pod(cluster_dim_);
+  w->Vector(centroids_);
+  w->Vector(cluster_offsets_);
+  w->Vector(cluster_articles_);
   return w->Close();
 }
 
@@ -314,6 +386,10 @@ absl::StatusOr<RankingTables> RankingTables::Load(const std::string& path) {
   RETURN_IF_ERROR(r->Vector(&t.band_1w_));
   RETURN_IF_ERROR(r->Vector(&t.band_4w_));
   RETURN_IF_ERROR(r->Vector(&t.band_totals_));
+  RETURN_IF_ERROR(r->Pod(&t.cluster_dim_));
+  RETURN_IF_ERROR(r->Vector(&t.centroids_));
+  RETURN_IF_ERROR(r->Vector(&t.cluster_offsets_));
+  RETURN_IF_ERROR(r->Vector(&t.cluster_articles_));
   RETURN_IF_ERROR(r->VerifyChecksum());
   // Every index must stay inside its table: a damaged file is refused here,
   // not read out of bounds later.
@@ -336,7 +412,16 @@ absl::StatusOr<RankingTables> RankingTables::Load(const std::string& path) {
          std::adjacent_find(b->types.begin(), b->types.end(), std::greater_equal<int32_t>()) == b->types.end();
   }
   for (const auto& s : t.segments_) ok = ok && in_range(s);
+  ok = ok && t.cluster_dim_ >= 0 && in_range(t.cluster_articles_) && !t.cluster_offsets_.empty() &&
+       t.cluster_offsets_.front() == 0 && t.cluster_offsets_.back() == t.cluster_articles_.size() &&
+       std::is_sorted(t.cluster_offsets_.begin(), t.cluster_offsets_.end()) &&
+       (t.cluster_dim_ == 0
+            ? t.centroids_.empty()
+            : t.centroids_.size() % static_cast<size_t>(t.cluster_dim_) == 0 &&
+                  t.centroids_.size() / static_cast<size_t>(t.cluster_dim_) + 1 == t.cluster_offsets_.size());
+  ok = ok && t.num_clusters() <= kMaxClusters;
   if (!ok) return r->Corrupt("inconsistent ranking tables");
+  t.IndexClusters();
   return t;
 }
 

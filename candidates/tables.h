@@ -77,14 +77,27 @@ struct ScoredArticle {
 // Age bands of the segment lists: <20, 20-24, ..., 60-64, 65+, and one for
 // an unknown age (the whole population's list).
 inline constexpr int kAgeBands = 11;
+// Neighbour clusters in one tables at most.
+inline constexpr int kMaxClusters = 1024;
 inline constexpr int kUnknownAgeBand = kAgeBands;
 int AgeBand(int age);
+
+// The customers who bought in the neighbour window before a day and their
+// customer-tower embeddings as of that day (the trainer runs the tower;
+// trainer/ranking_passes.h EmbedRecentBuyers).
+struct BuyerEmbeddings {
+  std::vector<uint32_t> customers;  // customer rows
+  std::vector<float> values;        // customers x dim
+  int dim = 0;
+};
 
 class RankingTables {
  public:
   // From the transactions of `ds` before `day` (`history` is ds's history).
+  // Without `recent` buyers (or with none) the tables have no neighbour clusters
+  // and the neighbours source proposes nothing.
   static RankingTables Build(const Dataset& ds, const CustomerHistory& history, int32_t day,
-                             const config::RankingConfig& cfg);
+                             const config::RankingConfig& cfg, const BuyerEmbeddings* recent = nullptr);
   absl::Status Save(const std::string& path) const;
   static absl::StatusOr<RankingTables> Load(const std::string& path);
 
@@ -132,6 +145,20 @@ class RankingTables {
   float band_total_1w(int band) const { return band_totals_[static_cast<size_t>(band) * 2]; }
   float band_total_4w(int band) const { return band_totals_[static_cast<size_t>(band) * 2 + 1]; }
 
+  // Neighbours: the recent buyers' clusters (unit centroids, num_clusters()
+  // x cluster_dim()) and what each cluster's buyers bought in the last
+  // neighbour_window_days, by time-decayed share of the cluster's
+  // purchases, best first, at most taste_depth.
+  int num_clusters() const { return cluster_dim_ > 0 ? static_cast<int>(centroids_.size() / cluster_dim_) : 0; }
+  int cluster_dim() const { return cluster_dim_; }
+  // The cluster of a customer embedding of cluster_dim() floats (its
+  // nearest centroid by cosine); -1 without clusters or for another dim.
+  int ClusterOf(const float* embedding, int dim) const;
+  std::pair<const ScoredArticle*, const ScoredArticle*> cluster_articles(int cluster) const {
+    return {cluster_articles_.data() + cluster_offsets_[static_cast<size_t>(cluster)],
+            cluster_articles_.data() + cluster_offsets_[static_cast<size_t>(cluster) + 1]};
+  }
+
   // Lists of articles by product type, one binary search a lookup.
   struct ByType {
     std::vector<int32_t> types;     // product types, ascending
@@ -155,8 +182,14 @@ class RankingTables {
   ByType new_arrivals_;
   std::vector<float> band_1w_, band_4w_;  // (kAgeBands + 1) x num_articles
   std::vector<float> band_totals_;        // per band: 1w, 4w
+  int32_t cluster_dim_ = 0;
+  std::vector<float> centroids_;                 // clusters x cluster_dim_
+  std::vector<float> centroids_by_dim_;          // cluster_dim_ x clusters (not saved: ClusterOf's layout)
+  std::vector<uint64_t> cluster_offsets_ = {0};  // clusters + 1
+  std::vector<ScoredArticle> cluster_articles_;
 
   size_t BandRow(int band) const { return static_cast<size_t>(band) * stats_.size(); }
+  void IndexClusters();  // centroids_by_dim_ from centroids_
 };
 
 }  // namespace hmrec

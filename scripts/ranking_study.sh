@@ -8,7 +8,7 @@
 # the recall curves (DIR/budget.png). The figures of docs/QUALITY.md
 # "Ablations" and "Candidate budget".
 #
-#   scripts/ranking_study.sh --dir DIR [--scale small] [--quotas "NAME=q0,...,q7;..."] [--mask "NAME=f,...;..."]
+#   scripts/ranking_study.sh --dir DIR [--scale small] [--quotas "NAME=q0,...,q8;..."] [--mask "NAME=f,...;..."]
 #                            [--variants all,-taste,...] [--ranker-seeds N] [--no-ablations]
 #
 # --ranker-seeds N trains N rankers per variant and seed (their mean is the

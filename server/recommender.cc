@@ -618,7 +618,8 @@ void Recommender::BuildCandidates(const config::CustomerRecord& r, int64_t j, in
                                    : uint8_t{0}});
   }
   ApplyLimits(limits_, view);
-  TwoTowerHits hits{s.ids.data() + j * search_k, s.scores.data() + j * search_k, search_k};  // article rows
+  TwoTowerHits hits{s.ids.data() + j * search_k, s.scores.data() + j * search_k, search_k,  // article rows
+                    s.queries.data() + j * dim_, dim_};
   GenerateCandidates(*view, *tables_, hits, ranking_config_, &t->candidates, candidates, filter);
 }
 

@@ -149,6 +149,8 @@ const char* SourceLabel(int source) {
       return "taste";
     case kNewArrival:
       return "new_arrival";
+    case kNeighbours:
+      return "neighbours";
     default:
       return "popular";
   }
@@ -186,6 +188,8 @@ std::string ReasonText(const Reason& r) {
       return "selling now in the styles you buy";
     case kNewArrival:
       return "new in the styles you buy";
+    case kNeighbours:
+      return "bought lately by customers like you";
     default:
       return "popular right now";
   }

@@ -66,7 +66,8 @@ absl::Status CandidateBuilder::Build(const std::vector<uint32_t>& customers, con
     CustomerView& view = out->views[static_cast<size_t>(i)];
     const uint32_t c = customers[static_cast<size_t>(i)];
     BuildCustomerView(history_, c, ds_.customers[c].age, tables.day(), limits_, &view);
-    TwoTowerHits hits{out->hits.data() + i * k, out->hit_scores.data() + i * k, k};
+    TwoTowerHits hits{out->hits.data() + i * k, out->hit_scores.data() + i * k, k, out->embeddings.data() + i * dim,
+                      dim};
     std::vector<Candidate>& cands = out->candidates[static_cast<size_t>(i)];
     GenerateCandidates(view, tables, hits, rc_, &candidate_scratch_[t], &cands);
     if (trim) trim_->Apply(&cands);
@@ -90,6 +91,37 @@ absl::Status CandidateBuilder::Build(const std::vector<uint32_t>& customers, con
     }
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<BuyerEmbeddings> EmbedRecentBuyers(const Dataset& ds, const CustomerHistory& history, int32_t day,
+                                                  const config::RankingConfig& rc, TwoTowerRetriever* retriever) {
+  BuyerEmbeddings b;
+  b.dim = retriever->dim();
+  const int32_t from = day - std::max(1, rc.neighbour_window_days());
+  for (uint32_t c = 0; c < history.num_customers(); ++c) {
+    const size_t end = history.CountBefore(c, day);
+    if (end > 0 && history.days(c)[end - 1] >= from) b.customers.push_back(c);
+  }
+  b.values.resize(b.customers.size() * static_cast<size_t>(b.dim));
+  std::vector<uint32_t> chunk;
+  std::vector<float> embeddings;
+  std::vector<int64_t> no_rows;
+  std::vector<float> no_scores;
+  for (size_t i = 0; i < b.customers.size(); i += kCustomerChunk) {
+    const size_t end = std::min(b.customers.size(), i + kCustomerChunk);
+    chunk.assign(b.customers.begin() + static_cast<std::ptrdiff_t>(i),
+                 b.customers.begin() + static_cast<std::ptrdiff_t>(end));
+    RETURN_IF_ERROR(retriever->Retrieve(ds, history, chunk, day, /*k=*/0, &embeddings, &no_rows, &no_scores));
+    std::copy(embeddings.begin(), embeddings.end(), b.values.begin() + static_cast<std::ptrdiff_t>(i * b.dim));
+  }
+  return b;
+}
+
+absl::StatusOr<RankingTables> BuildRankingTables(const Dataset& ds, const CustomerHistory& history, int32_t day,
+                                                 const config::RankingConfig& rc, TwoTowerRetriever* retriever) {
+  if (rc.neighbour_candidates() <= 0) return RankingTables::Build(ds, history, day, rc);
+  ASSIGN_OR_RETURN(const BuyerEmbeddings buyers, EmbedRecentBuyers(ds, history, day, rc, retriever));
+  return RankingTables::Build(ds, history, day, rc, &buyers);
 }
 
 std::vector<std::pair<uint32_t, absl::flat_hash_set<uint32_t>>> Buyers(const Dataset& ds, int32_t from, int32_t to) {

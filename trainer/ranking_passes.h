@@ -63,7 +63,7 @@ struct RankingEvaluation {
 // Generate with quotas at least as large (a source's rank is its position
 // in its own list, so keeping ranks below q is generating with quota q).
 struct CandidateTrim {
-  int quota[kNumSources] = {-1, -1, -1, -1, -1, -1, -1, -1};
+  int quota[kNumSources] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
   std::vector<int> masked_features;
 
   bool trims_candidates() const;
@@ -104,6 +104,16 @@ class CandidateBuilder {
   std::vector<CandidateScratch> candidate_scratch_;
   std::vector<FeatureScratch> feature_scratch_;
 };
+
+// The customers who bought in the neighbour window before `day` and their
+// embeddings as of `day` by `retriever`'s customer tower.
+absl::StatusOr<BuyerEmbeddings> EmbedRecentBuyers(const Dataset& ds, const CustomerHistory& history, int32_t day,
+                                                  const config::RankingConfig& rc, TwoTowerRetriever* retriever);
+
+// The ranking tables as of `day`, with the neighbour clusters of
+// `retriever`'s tower (the one whose embeddings the candidates will use).
+absl::StatusOr<RankingTables> BuildRankingTables(const Dataset& ds, const CustomerHistory& history, int32_t day,
+                                                 const config::RankingConfig& rc, TwoTowerRetriever* retriever);
 
 // Each customer's distinct article rows bought in [from, to), by customer.
 std::vector<std::pair<uint32_t, absl::flat_hash_set<uint32_t>>> Buyers(const Dataset& ds, int32_t from, int32_t to);

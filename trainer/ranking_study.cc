@@ -38,6 +38,7 @@ void SetSourceQuotas(const std::array<int, kNumSources>& q, config::RankingConfi
   c->set_trending_candidates(q[kTrending]);
   c->set_taste_candidates(q[kTaste]);
   c->set_new_arrival_candidates(q[kNewArrival]);
+  c->set_neighbour_candidates(q[kNeighbours]);
 }
 
 // Every source's limit times f (at least 1).
@@ -49,11 +50,13 @@ config::RankingConfig Scaled(const config::RankingConfig& rc, double f) {
   return c;
 }
 
-// The bundle's filled ranking config, refused when its ranker was trained
-// on another feature schema.
-absl::StatusOr<config::RankingConfig> BundleRankingConfig(const std::string& bundle_dir) {
+// The bundle's filled ranking config, refused when it has no ranking stage
+// or, when its ranker is to be used, when that ranker was trained on another
+// feature schema (the studies that retrain the ranker read only the towers
+// and the config).
+absl::StatusOr<config::RankingConfig> BundleRankingConfig(const std::string& bundle_dir, bool uses_ranker) {
   ASSIGN_OR_RETURN(config::BundleManifest manifest, ReadManifest(bundle_dir));
-  if (manifest.ranking_schema() != kRankingSchema) {
+  if (manifest.ranking_schema().empty() || (uses_ranker && manifest.ranking_schema() != kRankingSchema)) {
     return absl::FailedPreconditionError(absl::StrCat(bundle_dir, " has no ranker of this feature schema"));
   }
   return WithRankingDefaults(manifest.trainer().ranking());
@@ -85,6 +88,7 @@ std::array<int, kNumSources> SourceQuotas(const config::RankingConfig& rc) {
   q[kTrending] = rc.trending_candidates();
   q[kTaste] = rc.taste_candidates();
   q[kNewArrival] = rc.new_arrival_candidates();
+  q[kNeighbours] = rc.neighbour_candidates();
   return q;
 }
 
@@ -92,7 +96,7 @@ absl::StatusOr<std::vector<RankingCurvePoint>> RankingCurve(
     const Dataset& ds, const Holdout& holdout, const std::string& bundle_dir,
     const std::vector<double>& candidate_scales, const std::vector<int>& tree_counts,
     const std::vector<std::pair<int, int>>& cascades, const std::vector<int>& active_weeks, int64_t max_customers) {
-  ASSIGN_OR_RETURN(const config::RankingConfig base, BundleRankingConfig(bundle_dir));
+  ASSIGN_OR_RETURN(const config::RankingConfig base, BundleRankingConfig(bundle_dir, /*uses_ranker=*/true));
   const fs::path dir(bundle_dir);
   ASSIGN_OR_RETURN(std::unique_ptr<Ranker> ranker, Ranker::Load((dir / kRankerFile).string(), 1));
   ASSIGN_OR_RETURN(RankingTables tables, RankingTables::Load((dir / kRankingTablesFile).string()));
@@ -210,8 +214,10 @@ absl::StatusOr<std::vector<RankingVariantResult>> RankingVariants(const Dataset&
                                                                   const std::string& bundle_dir,
                                                                   const std::string& label_bundle_dir,
                                                                   const std::vector<RankingVariant>& variants,
-                                                                  int ranker_seeds, int threads, bool show_progress) {
-  ASSIGN_OR_RETURN(const config::RankingConfig rc, BundleRankingConfig(bundle_dir));
+                                                                  int ranker_seeds, int threads, bool show_progress,
+                                                                  const config::RankingConfig& overrides) {
+  ASSIGN_OR_RETURN(config::RankingConfig rc, BundleRankingConfig(bundle_dir, /*uses_ranker=*/false));
+  rc.MergeFrom(overrides);
   threads = std::max(1, threads);
   const int weeks = rc.label_weeks();
   const int32_t as_of = ds.last_day + 1;
@@ -222,9 +228,12 @@ absl::StatusOr<std::vector<RankingVariantResult>> RankingVariants(const Dataset&
   ASSIGN_OR_RETURN(std::unique_ptr<TwoTowerRetriever> retriever, TwoTowerRetriever::Load(bundle_dir, ds, threads));
   // The tables do not depend on the quotas: built once for every variant.
   std::vector<RankingTables> label_tables;
-  for (int w = 0; w < weeks; ++w)
-    label_tables.push_back(RankingTables::Build(ds, history, first_label_day + 7 * w, rc));
-  const RankingTables holdout_tables = RankingTables::Build(ds, history, as_of, rc);
+  for (int w = 0; w < weeks; ++w) {
+    ASSIGN_OR_RETURN(RankingTables t,
+                     BuildRankingTables(ds, history, first_label_day + 7 * w, rc, label_retriever.get()));
+    label_tables.push_back(std::move(t));
+  }
+  ASSIGN_OR_RETURN(const RankingTables holdout_tables, BuildRankingTables(ds, history, as_of, rc, retriever.get()));
   const int ranker_threads = rc.ranker().threads() > 0 ? rc.ranker().threads() : threads;
 
   std::vector<RankingVariantResult> out;
@@ -293,7 +302,7 @@ absl::StatusOr<CandidateBudgetReport> CandidateBudget(const Dataset& ds, const H
                                                       const std::vector<double>& scales, int step,
                                                       int64_t max_customers, int threads, bool show_progress) {
   if (ns.empty() || step < 1) return absl::InvalidArgumentError("budget: no candidate counts, or a step below 1");
-  ASSIGN_OR_RETURN(const config::RankingConfig rc, BundleRankingConfig(bundle_dir));
+  ASSIGN_OR_RETURN(const config::RankingConfig rc, BundleRankingConfig(bundle_dir, /*uses_ranker=*/false));
   const int nmax = *std::max_element(ns.begin(), ns.end());
   if (nmax < 1 || nmax > 4096) return absl::InvalidArgumentError("budget: candidate counts must be in [1, 4096]");
   CandidateBudgetReport rep;
@@ -321,9 +330,9 @@ absl::StatusOr<CandidateBudgetReport> CandidateBudget(const Dataset& ds, const H
 
   const CustomerHistory history = CustomerHistory::Build(ds.transactions, ds.customers.size());
   const int32_t as_of = ds.last_day + 1;
-  const RankingTables tables = RankingTables::Build(ds, history, as_of, rc);
   ASSIGN_OR_RETURN(std::unique_ptr<TwoTowerRetriever> retriever,
                    TwoTowerRetriever::Load(bundle_dir, ds, std::max(1, threads)));
+  ASSIGN_OR_RETURN(const RankingTables tables, BuildRankingTables(ds, history, as_of, rc, retriever.get()));
   retriever->SearchOnly(as_of, TwoTowerSearchRows(tables, gen));
   CandidateBuilder builder(ds, history, gen, threads);
   const size_t n = max_customers > 0 ? std::min<size_t>(static_cast<size_t>(max_customers), holdout.customers.size())

@@ -128,7 +128,7 @@ absl::StatusOr<RankingReport> TrainRanking(const config::TrainerConfig& cfg, con
   RankingSet valid;
   for (int w = 0; w < weeks; ++w) {
     const int32_t day = first_label_day + 7 * w;
-    const RankingTables tables = RankingTables::Build(ds, history, day, rc);
+    ASSIGN_OR_RETURN(const RankingTables tables, BuildRankingTables(ds, history, day, rc, label_retriever.get()));
     RankingWeekStats stats;
     const bool last = w + 1 == weeks;
     ASSIGN_OR_RETURN(RankingSet set, LabelWeek(ds, history, tables, label_retriever.get(), &builder, rc,
@@ -157,12 +157,12 @@ absl::StatusOr<RankingReport> TrainRanking(const config::TrainerConfig& cfg, con
   // the schema and the filled config.
   const fs::path dir(bundle_dir);
   RETURN_IF_ERROR(ranker->Save((dir / kRankerFile).string()));
-  const RankingTables tables = RankingTables::Build(ds, history, as_of, rc);
+  ASSIGN_OR_RETURN(std::unique_ptr<TwoTowerRetriever> retriever, TwoTowerRetriever::Load(bundle_dir, ds, threads));
+  ASSIGN_OR_RETURN(const RankingTables tables, BuildRankingTables(ds, history, as_of, rc, retriever.get()));
   RETURN_IF_ERROR(tables.Save((dir / kRankingTablesFile).string()));
 
   if (holdout != nullptr && !holdout->customers.empty()) {
     t0 = Clock::now();
-    ASSIGN_OR_RETURN(std::unique_ptr<TwoTowerRetriever> retriever, TwoTowerRetriever::Load(bundle_dir, ds, threads));
     ASSIGN_OR_RETURN(report.holdout, Evaluate(ds, history, tables, retriever.get(), &builder, *ranker, rc, *holdout,
                                               options.show_progress));
     report.evaluated = true;

@@ -78,7 +78,7 @@ absl::Status TwoTowerRetriever::Retrieve(const Dataset& ds, const CustomerHistor
   RETURN_IF_ERROR(m.tower->Embed(fields.data(), hist.data(), n, embeddings->data()));
   rows->resize(n * k);
   scores->resize(n * k);
-  m.search->Search(embeddings->data(), n, k, rows->data(), scores->data(), m.threads);
+  if (k > 0) m.search->Search(embeddings->data(), n, k, rows->data(), scores->data(), m.threads);
   return absl::OkStatus();
 }
 

@@ -27,7 +27,8 @@ class TwoTowerRetriever {
   ~TwoTowerRetriever();
 
   // For each of `customers`, as of `as_of`: its embedding (n x dim) and its
-  // `k` nearest articles (n x k article rows, -1 past the end, and scores).
+  // `k` nearest articles (n x k article rows, -1 past the end, and scores;
+  // k = 0: the embeddings only).
   absl::Status Retrieve(const Dataset& ds, const CustomerHistory& history, const std::vector<uint32_t>& customers,
                         int32_t as_of, int k, std::vector<float>* embeddings, std::vector<int64_t>* rows,
                         std::vector<float>* scores);

@@ -7,6 +7,7 @@
 #include <numeric>
 #include <set>
 
+#include "candidates/clusters.h"
 #include "candidates/ranking_config.h"
 #include "candidates/sources.h"
 #include "candidates/tables.h"
@@ -245,6 +246,110 @@ TEST(RankingSources, NewArrivalsAreRecentLaunchesOfTheCustomersTypesBySalesPerDa
   cfg.set_new_arrival_candidates(-1);
   GenerateCandidates(view, short_window, TwoTowerHits(), cfg, &scratch, &cands);
   for (const Candidate& c : cands) EXPECT_FALSE(c.from(kNewArrival));
+}
+
+// Spherical k-means finds two groups pointing different ways whatever their
+// lengths; a zero row is kept out of the centroids.
+TEST(CustomerClusters, SeparatesDirectionsNotLengths) {
+  std::vector<float> rows;
+  for (int i = 0; i < 20; ++i) {
+    const float len = 1.0f + static_cast<float>(i);
+    if (i % 2 == 0) {
+      rows.insert(rows.end(), {len, 0.1f * len, 0.0f});
+    } else {
+      rows.insert(rows.end(), {0.0f, 0.1f * len, -len});
+    }
+  }
+  rows.insert(rows.end(), {0.0f, 0.0f, 0.0f});
+  std::vector<int32_t> assignment;
+  const std::vector<float> c = SphericalKMeans(rows.data(), 21, 3, 2, 10, 7, &assignment);
+  ASSERT_EQ(c.size(), 6u);
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_NEAR(c[k * 3] * c[k * 3] + c[k * 3 + 1] * c[k * 3 + 1] + c[k * 3 + 2] * c[k * 3 + 2], 1.0f, 1e-5);
+  }
+  for (int i = 2; i < 20; ++i) EXPECT_EQ(assignment[i], assignment[i % 2]) << "row " << i;
+  EXPECT_NE(assignment[0], assignment[1]);
+  const float probe[3] = {5.0f, 0.0f, 0.1f};
+  EXPECT_EQ(NearestCentroid(c.data(), 2, 3, probe), assignment[0]);
+  EXPECT_EQ(NearestCentroid(c.data(), 0, 3, probe), -1);
+  // Fewer distinct rows than clusters asked: as many clusters as rows.
+  EXPECT_EQ(SphericalKMeans(rows.data(), 2, 3, 5, 10, 7, nullptr).size(), 6u);
+}
+
+// Neighbours: the recent buyers are clustered by their embeddings; a
+// customer reads the cluster nearest their own embedding, its articles by
+// time-decayed share, point in time (a purchase on the tables' day or
+// outside the window is not counted); the clusters survive Save/Load; no
+// embedding (or another dim) proposes nothing; a filter keeps the rest of
+// the list at its ranks.
+TEST(RankingSources, NeighboursProposeWhatTheNearestBuyersBoughtLately) {
+  Mini m(40, std::vector<int>(120, 30));
+  // Buyers 0..59 point one way and bought 1 (often), 2 and 3; buyers
+  // 60..119 the other way and bought 20 and 21.
+  BuyerEmbeddings buyers;
+  buyers.dim = 2;
+  for (uint32_t c = 0; c < 120; ++c) {
+    const bool first = c < 60;
+    buyers.customers.push_back(c);
+    buyers.values.insert(buyers.values.end(), {first ? 1.0f : 0.05f * (c % 3), first ? 0.05f * (c % 3) : 1.0f});
+    if (first) {
+      m.Buy(c, 1, kDay0 - 1 - static_cast<int32_t>(c % 5));
+      if (c % 2 == 0) m.Buy(c, 2, kDay0 - 3);
+      if (c % 6 == 0) m.Buy(c, 3, kDay0 - 2);
+      m.Buy(c, 30, kDay0);       // on the day: not yet
+      m.Buy(c, 31, kDay0 - 40);  // before the window
+    } else {
+      m.Buy(c, 20, kDay0 - 2);
+      if (c % 3 == 0) m.Buy(c, 21, kDay0 - 4);
+    }
+  }
+  m.Finish();
+  const CustomerHistory h = CustomerHistory::Build(m.ds.transactions, m.ds.customers.size());
+  config::RankingConfig cfg = Defaults();
+  cfg.set_neighbour_clusters(2);
+  const RankingTables built = RankingTables::Build(m.ds, h, kDay0, cfg, &buyers);
+  ASSERT_EQ(built.num_clusters(), 2);
+  TempDir dir;
+  ASSERT_TRUE(built.Save(dir.File("t.bin")).ok());
+  auto loaded = RankingTables::Load(dir.File("t.bin"));
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_EQ(loaded->num_clusters(), 2);
+  EXPECT_EQ(SourceName(kNeighbours), std::string("neighbours"));
+
+  CustomerView view;
+  BuildCustomerView(h, 5, 30, kDay0, HistoryLimitsOf(cfg), &view);
+  const float near_first[2] = {0.9f, 0.2f};
+  CandidateScratch scratch;
+  std::vector<Candidate> cands;
+  GenerateCandidates(view, *loaded, TwoTowerHits{nullptr, nullptr, 0, near_first, 2}, cfg, &scratch, &cands);
+  std::vector<std::pair<int, uint32_t>> got = ProposedBy(cands, kNeighbours);
+  ASSERT_EQ(got, (std::vector<std::pair<int, uint32_t>>{{0, 1}, {1, 2}, {2, 3}}));
+  EXPECT_GT(Find(cands, 1)->score[kNeighbours], Find(cands, 2)->score[kNeighbours]);
+  EXPECT_LE(Find(cands, 1)->score[kNeighbours], 1.0f) << "a share of the cluster's purchases";
+
+  const float near_second[2] = {-0.1f, 3.0f};
+  GenerateCandidates(view, *loaded, TwoTowerHits{nullptr, nullptr, 0, near_second, 2}, cfg, &scratch, &cands);
+  EXPECT_EQ(ProposedBy(cands, kNeighbours), (std::vector<std::pair<int, uint32_t>>{{0, 20}, {1, 21}}));
+
+  // A filter without article 1: 2 and 3 at their ranks in the whole list.
+  std::vector<uint8_t> allowed(40, 1);
+  allowed[1] = 0;
+  const ArticleFilter filter(allowed, &*loaded);
+  GenerateCandidates(view, *loaded, TwoTowerHits{nullptr, nullptr, 0, near_first, 2}, cfg, &scratch, &cands, &filter);
+  EXPECT_EQ(ProposedBy(cands, kNeighbours), (std::vector<std::pair<int, uint32_t>>{{1, 2}, {2, 3}}));
+
+  // Nothing without an embedding, with another dim, or without clusters.
+  for (const TwoTowerHits& hits : {TwoTowerHits(), TwoTowerHits{nullptr, nullptr, 0, near_first, 3}}) {
+    GenerateCandidates(view, *loaded, hits, cfg, &scratch, &cands);
+    EXPECT_TRUE(ProposedBy(cands, kNeighbours).empty());
+  }
+  const RankingTables plain = RankingTables::Build(m.ds, h, kDay0, cfg);
+  EXPECT_EQ(plain.num_clusters(), 0);
+  GenerateCandidates(view, plain, TwoTowerHits{nullptr, nullptr, 0, near_first, 2}, cfg, &scratch, &cands);
+  EXPECT_TRUE(ProposedBy(cands, kNeighbours).empty());
+  // Clusters of at least ~50 buyers: 120 buyers make at most 2 of 64 asked.
+  cfg.set_neighbour_clusters(64);
+  EXPECT_EQ(RankingTables::Build(m.ds, h, kDay0, cfg, &buyers).num_clusters(), 2);
 }
 
 // Under an ArticleFilter every source stays within it and still proposes as

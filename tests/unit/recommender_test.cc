@@ -25,6 +25,7 @@
 #include "model/towers.h"
 #include "tests/unit/test_util.h"
 #include "tests/unit/tiny_bundle.h"
+#include "trainer/ranking_passes.h"
 #include "trainer/retriever.h"
 #include "trainer/trainer.h"
 
@@ -182,9 +183,12 @@ TEST_F(RecommenderTest, ServedRankingFeaturesEqualTheOfflineOnes) {
   const config::RankingConfig rc = WithRankingDefaults((*r)->manifest().trainer().ranking());
   const CustomerHistory history = CustomerHistory::Build(ds_->transactions, ds_->customers.size());
   const int32_t as_of = ds_->last_day + 1;
-  const RankingTables tables = RankingTables::Build(*ds_, history, as_of, rc);
   auto retriever = TwoTowerRetriever::Load(dir_->File("bundles/sealed"), *ds_, 1);
   ASSERT_TRUE(retriever.ok()) << retriever.status();
+  auto built = BuildRankingTables(*ds_, history, as_of, rc, retriever->get());
+  ASSERT_TRUE(built.ok()) << built.status();
+  const RankingTables& tables = *built;
+  ASSERT_GT(tables.num_clusters(), 0) << "the neighbours source's clusters";
   // The two-tower source searches the articles sold in its window, offline as online.
   const std::vector<int64_t> searched = TwoTowerSearchRows(tables, rc);
   ASSERT_LT(searched.size(), tables.num_articles()) << "the window should leave some articles out";
@@ -196,7 +200,7 @@ TEST_F(RecommenderTest, ServedRankingFeaturesEqualTheOfflineOnes) {
   const int tt_score =
       static_cast<int>(std::find(RankingFeatureNames().begin(), RankingFeatureNames().end(), "src_two_tower_score") -
                        RankingFeatureNames().begin());
-  int customers = 0, rows = 0;
+  int customers = 0, rows = 0, from_neighbours = 0;
   for (uint32_t c = 0; c < ds_->customers.size(); c += 5) {
     auto online = (*r)->RankingInputsOf(ds_->customer_id(c));
     ASSERT_TRUE(online.ok()) << online.status();
@@ -209,8 +213,11 @@ TEST_F(RecommenderTest, ServedRankingFeaturesEqualTheOfflineOnes) {
         (*retriever)->Retrieve(*ds_, history, {c}, as_of, rc.two_tower_candidates(), &emb, &hits, &hit_scores).ok());
     CandidateScratch cs;
     std::vector<Candidate> cands;
-    GenerateCandidates(view, tables, TwoTowerHits{hits.data(), hit_scores.data(), rc.two_tower_candidates()}, rc, &cs,
-                       &cands);
+    GenerateCandidates(
+        view, tables,
+        TwoTowerHits{hits.data(), hit_scores.data(), rc.two_tower_candidates(), emb.data(), (*retriever)->dim()}, rc,
+        &cs, &cands);
+    for (const Candidate& x : cands) from_neighbours += x.from(kNeighbours);
     std::vector<float> features(cands.size() * nf);
     FeatureScratch fs;
     ComputeRankingFeatures(view, tables, cands,
@@ -236,6 +243,7 @@ TEST_F(RecommenderTest, ServedRankingFeaturesEqualTheOfflineOnes) {
   }
   EXPECT_EQ(customers, 200);
   EXPECT_GT(rows, 5000);
+  EXPECT_GT(from_neighbours, 200) << "every source is covered";
 }
 
 // Request filters: never an excluded article, nothing bought in the window,
