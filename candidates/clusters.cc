@@ -2,41 +2,35 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 #include "common/rng.h"
 
 namespace hmrec {
 namespace {
 
-float Dot(const float* a, const float* b, int dim) {
-  float s = 0;
-  for (int i = 0; i < dim; ++i) s += a[i] * b[i];
-  return s;
-}
-
 // Scales `v` to unit length; false (and unchanged) for a zero or non-finite
 // vector.
-bool Normalise(float* v, int dim) {
-  const float norm = std::sqrt(Dot(v, v, dim));
+bool Normalise(float* v, size_t dim) {
+  float sq = 0;
+  for (size_t i = 0; i < dim; ++i) sq += v[i] * v[i];
+  const float norm = std::sqrt(sq);
   if (!(norm > 0) || !std::isfinite(norm)) return false;
-  for (int i = 0; i < dim; ++i) v[i] /= norm;
+  for (size_t i = 0; i < dim; ++i) v[i] /= norm;
   return true;
 }
 
 }  // namespace
 
 int NearestCentroid(const float* centroids, int k, int dim, const float* v) {
-  int best = k > 0 ? 0 : -1;
-  float best_dot = -INFINITY;
-  for (int c = 0; c < k; ++c) {
-    const float d = Dot(centroids + static_cast<size_t>(c) * dim, v, dim);
-    if (d > best_dot) {
-      best_dot = d;
-      best = c;
-    }
+  if (k <= 0) return -1;
+  float dot[kMaxClusters];
+  std::fill(dot, dot + k, 0.0f);
+  for (int i = 0; i < dim; ++i) {
+    const float x = v[i];
+    const float* row = centroids + static_cast<size_t>(i) * k;
+    for (int c = 0; c < k; ++c) dot[c] += row[c] * x;
   }
-  return best;
+  return static_cast<int>(std::max_element(dot, dot + k) - dot);
 }
 
 std::vector<float> SphericalKMeans(const float* rows, size_t n, int dim, int k, int iterations, uint64_t seed,
@@ -45,27 +39,34 @@ std::vector<float> SphericalKMeans(const float* rows, size_t n, int dim, int k, 
   std::vector<float> unit(rows, rows + n * d);
   std::vector<size_t> usable;
   for (size_t i = 0; i < n; ++i) {
-    if (Normalise(unit.data() + i * d, dim)) usable.push_back(i);
+    if (Normalise(unit.data() + i * d, d)) usable.push_back(i);
   }
   // First centroids: distinct usable rows in a seeded shuffled order.
   uint64_t state = seed;
   for (size_t i = usable.size(); i > 1; --i) {
     std::swap(usable[i - 1], usable[SplitMix64(&state) % i]);
   }
-  std::vector<float> centroids;
-  for (size_t i = 0; i < usable.size() && centroids.size() < static_cast<size_t>(std::max(0, k)) * d; ++i) {
+  const size_t want = static_cast<size_t>(std::clamp(k, 0, kMaxClusters));
+  std::vector<size_t> first;
+  for (size_t i = 0; i < usable.size() && first.size() < want; ++i) {
     const float* r = unit.data() + usable[i] * d;
     bool seen = false;
-    for (size_t c = 0; c < centroids.size() && !seen; c += d) seen = std::equal(r, r + d, centroids.data() + c);
-    if (!seen) centroids.insert(centroids.end(), r, r + d);
+    for (size_t f = 0; f < first.size() && !seen; ++f) seen = std::equal(r, r + d, unit.data() + first[f] * d);
+    if (!seen) first.push_back(usable[i]);
   }
-  const int clusters = static_cast<int>(centroids.size() / std::max<size_t>(d, 1));
+  const size_t clusters = first.size();
+  std::vector<float> centroids(d * clusters);
+  for (size_t c = 0; c < clusters; ++c) {
+    for (size_t j = 0; j < d; ++j) centroids[j * clusters + c] = unit[first[c] * d + j];
+  }
+  const int kc = static_cast<int>(clusters);
   std::vector<int32_t> assign(n, 0);
-  std::vector<double> sum(centroids.size());
+  std::vector<double> sum(clusters * d);  // cluster-major, one row a cluster
+  std::vector<float> next(d);
   const std::vector<size_t> fit(usable.begin(),
                                 usable.begin() + static_cast<std::ptrdiff_t>(std::min(usable.size(), kMaxFitRows)));
   for (int it = 0; it < iterations && clusters > 0; ++it) {
-    for (size_t i : fit) assign[i] = NearestCentroid(centroids.data(), clusters, dim, unit.data() + i * d);
+    for (size_t i : fit) assign[i] = NearestCentroid(centroids.data(), kc, dim, unit.data() + i * d);
     std::fill(sum.begin(), sum.end(), 0.0);
     for (size_t i : fit) {
       double* s = sum.data() + static_cast<size_t>(assign[i]) * d;
@@ -73,13 +74,13 @@ std::vector<float> SphericalKMeans(const float* rows, size_t n, int dim, int k, 
       for (size_t j = 0; j < d; ++j) s[j] += r[j];
     }
     // An emptied cluster keeps its centroid.
-    for (int c = 0; c < clusters; ++c) {
-      std::vector<float> next(sum.begin() + static_cast<std::ptrdiff_t>(c * d),
-                              sum.begin() + static_cast<std::ptrdiff_t>((c + 1) * d));
-      if (Normalise(next.data(), dim)) std::copy(next.begin(), next.end(), centroids.begin() + c * d);
+    for (size_t c = 0; c < clusters; ++c) {
+      for (size_t j = 0; j < d; ++j) next[j] = static_cast<float>(sum[c * d + j]);
+      if (!Normalise(next.data(), d)) continue;
+      for (size_t j = 0; j < d; ++j) centroids[j * clusters + c] = next[j];
     }
   }
-  for (size_t i : usable) assign[i] = NearestCentroid(centroids.data(), clusters, dim, unit.data() + i * d);
+  for (size_t i : usable) assign[i] = NearestCentroid(centroids.data(), kc, dim, unit.data() + i * d);
   if (assignment != nullptr) *assignment = std::move(assign);
   return centroids;
 }

@@ -83,18 +83,24 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
   const int32_t today = view.as_of - 1;  // ages count from the last day before as_of
   const double half_life = cfg.repurchase_half_life_days();
 
+  // The first `quota` allowed articles of a best-first list, each at its
+  // rank in the whole list (under a filter, the ones after a disallowed
+  // article keep the rank the ranker was trained on).
+  auto propose_allowed = [&](int source, const ScoredArticle* first, const ScoredArticle* last, int quota) {
+    for (int r = 0, taken = 0; first + r != last && taken < quota; ++r) {
+      if (!allowed(first[r].article)) continue;
+      Propose(source, first[r].article, r, first[r].score, s, out);
+      ++taken;
+    }
+  };
+
   // Repurchase: time-decayed count of each article the customer bought.
   s->acc.clear();
   for (const Purchase& p : view.purchases) s->acc[p.article] += Decay(today - p.day, half_life);
   s->list.clear();
   for (const auto& [a, score] : s->acc) s->list.push_back({a, static_cast<float>(score)});
   SortBest(&s->list);
-  // (Under a filter: the first allowed ones, at their rank in the whole list.)
-  for (int r = 0, taken = 0; r < static_cast<int>(s->list.size()) && taken < cfg.repurchase_candidates(); ++r) {
-    if (!allowed(s->list[r].article)) continue;
-    Propose(kRepurchase, s->list[r].article, r, s->list[r].score, s, out);
-    ++taken;
-  }
+  propose_allowed(kRepurchase, s->list.data(), s->list.data() + s->list.size(), cfg.repurchase_candidates());
 
   // Two-tower: as the search returned them.
   for (int r = 0, taken = 0; r < two_tower.count && taken < cfg.two_tower_candidates(); ++r) {
@@ -200,17 +206,12 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
     propose_matched([&](int32_t type) { return tables.new_arrivals(type); }, kNewArrival, cfg.new_arrival_candidates());
   }
 
-  // Neighbours: the articles of the customer's cluster (under a filter, the
-  // first allowed ones at their rank in the whole list).
+  // Neighbours: the articles of the customer's cluster.
   if (cfg.neighbour_candidates() > 0 && two_tower.embedding != nullptr) {
     const int cluster = tables.ClusterOf(two_tower.embedding, two_tower.dim);
     if (cluster >= 0) {
       const auto [first, last] = tables.cluster_articles(cluster);
-      for (int r = 0, taken = 0; first + r != last && taken < cfg.neighbour_candidates(); ++r) {
-        if (!allowed(first[r].article)) continue;
-        Propose(kNeighbours, first[r].article, r, first[r].score, s, out);
-        ++taken;
-      }
+      propose_allowed(kNeighbours, first, last, cfg.neighbour_candidates());
     }
   }
 

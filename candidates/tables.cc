@@ -17,7 +17,7 @@ namespace hmrec {
 namespace {
 
 constexpr uint32_t kMagic = 0x4b4e5248;  // "HRNK"
-constexpr uint32_t kFormat = 5;
+constexpr uint32_t kFormat = 6;
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 // A customer's purchases in the co-purchase window beyond this many (the
 // most recent kept) add pairs quadratically and say little more.
@@ -70,26 +70,8 @@ const ScoredArticle* RankingTables::siblings_end(uint32_t article) const {
 }
 
 int RankingTables::ClusterOf(const float* embedding, int dim) const {
-  const int k = num_clusters();
-  if (dim != cluster_dim_ || k == 0) return -1;
-  // Every centroid's dot product at once, one dimension at a time: the
-  // inner loop runs across clusters (vectorised, no reordered sums).
-  float dot[kMaxClusters];
-  std::fill(dot, dot + k, 0.0f);
-  for (int i = 0; i < dim; ++i) {
-    const float v = embedding[i];
-    const float* row = centroids_by_dim_.data() + static_cast<size_t>(i) * k;
-    for (int c = 0; c < k; ++c) dot[c] += row[c] * v;
-  }
-  return static_cast<int>(std::max_element(dot, dot + k) - dot);
-}
-
-void RankingTables::IndexClusters() {
-  const size_t k = static_cast<size_t>(num_clusters()), d = static_cast<size_t>(cluster_dim_);
-  centroids_by_dim_.resize(k * d);
-  for (size_t c = 0; c < k; ++c) {
-    for (size_t i = 0; i < d; ++i) centroids_by_dim_[i * k + c] = centroids_[c * d + i];
-  }
+  if (dim != cluster_dim_ || num_clusters() == 0) return -1;
+  return NearestCentroid(centroids_.data(), num_clusters(), dim, embedding);
 }
 
 RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& history, int32_t day,
@@ -282,14 +264,12 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
   // articles in the window (half-life of half the window), by share.
   if (recent != nullptr && recent->dim > 0 && !recent->customers.empty()) {
     const size_t m = recent->customers.size();
-    const int k = static_cast<int>(
-        std::min<size_t>({static_cast<size_t>(std::max(1, cfg.neighbour_clusters())),
-                          std::max<size_t>(1, m / kMinBuyersPerCluster), static_cast<size_t>(kMaxClusters)}));
+    const int k = static_cast<int>(std::min<size_t>(static_cast<size_t>(std::max(1, cfg.neighbour_clusters())),
+                                                    std::max<size_t>(1, m / kMinBuyersPerCluster)));
     std::vector<int32_t> assignment;
     t.centroids_ = SphericalKMeans(recent->values.data(), m, recent->dim, k, kClusterIterations,
                                    static_cast<uint64_t>(day), &assignment);
     t.cluster_dim_ = recent->dim;
-    t.IndexClusters();
     const int clusters = t.num_clusters();
     std::vector<absl::flat_hash_map<uint32_t, double>> bought(static_cast<size_t>(clusters));
     std::vector<double> total(static_cast<size_t>(clusters), 0.0);
@@ -421,7 +401,6 @@ absl::StatusOr<RankingTables> RankingTables::Load(const std::string& path) {
                   t.centroids_.size() / static_cast<size_t>(t.cluster_dim_) + 1 == t.cluster_offsets_.size());
   ok = ok && t.num_clusters() <= kMaxClusters;
   if (!ok) return r->Corrupt("inconsistent ranking tables");
-  t.IndexClusters();
   return t;
 }
 

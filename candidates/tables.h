@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "candidates/clusters.h"
 #include "data/history.h"
 #include "data/hm_data.h"
 #include "proto/config.pb.h"
@@ -77,8 +78,6 @@ struct ScoredArticle {
 // Age bands of the segment lists: <20, 20-24, ..., 60-64, 65+, and one for
 // an unknown age (the whole population's list).
 inline constexpr int kAgeBands = 11;
-// Neighbour clusters in one tables at most.
-inline constexpr int kMaxClusters = 1024;
 inline constexpr int kUnknownAgeBand = kAgeBands;
 int AgeBand(int age);
 
@@ -145,8 +144,8 @@ class RankingTables {
   float band_total_1w(int band) const { return band_totals_[static_cast<size_t>(band) * 2]; }
   float band_total_4w(int band) const { return band_totals_[static_cast<size_t>(band) * 2 + 1]; }
 
-  // Neighbours: the recent buyers' clusters (unit centroids, num_clusters()
-  // x cluster_dim()) and what each cluster's buyers bought in the last
+  // Neighbours: the recent buyers' clusters (unit centroids, cluster_dim() x
+  // num_clusters(), dimension-major) and what each cluster's buyers bought in the last
   // neighbour_window_days, by time-decayed share of the cluster's
   // purchases, best first, at most taste_depth.
   int num_clusters() const { return cluster_dim_ > 0 ? static_cast<int>(centroids_.size() / cluster_dim_) : 0; }
@@ -183,13 +182,11 @@ class RankingTables {
   std::vector<float> band_1w_, band_4w_;  // (kAgeBands + 1) x num_articles
   std::vector<float> band_totals_;        // per band: 1w, 4w
   int32_t cluster_dim_ = 0;
-  std::vector<float> centroids_;                 // clusters x cluster_dim_
-  std::vector<float> centroids_by_dim_;          // cluster_dim_ x clusters (not saved: ClusterOf's layout)
+  std::vector<float> centroids_;                 // cluster_dim_ x clusters (candidates/clusters.h layout)
   std::vector<uint64_t> cluster_offsets_ = {0};  // clusters + 1
   std::vector<ScoredArticle> cluster_articles_;
 
   size_t BandRow(int band) const { return static_cast<size_t>(band) * stats_.size(); }
-  void IndexClusters();  // centroids_by_dim_ from centroids_
 };
 
 }  // namespace hmrec

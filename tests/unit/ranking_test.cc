@@ -264,8 +264,8 @@ TEST(CustomerClusters, SeparatesDirectionsNotLengths) {
   std::vector<int32_t> assignment;
   const std::vector<float> c = SphericalKMeans(rows.data(), 21, 3, 2, 10, 7, &assignment);
   ASSERT_EQ(c.size(), 6u);
-  for (int k = 0; k < 2; ++k) {
-    EXPECT_NEAR(c[k * 3] * c[k * 3] + c[k * 3 + 1] * c[k * 3 + 1] + c[k * 3 + 2] * c[k * 3 + 2], 1.0f, 1e-5);
+  for (int k = 0; k < 2; ++k) {  // dimension-major: value i of cluster k at c[i * 2 + k]
+    EXPECT_NEAR(c[k] * c[k] + c[2 + k] * c[2 + k] + c[4 + k] * c[4 + k], 1.0f, 1e-5);
   }
   for (int i = 2; i < 20; ++i) EXPECT_EQ(assignment[i], assignment[i % 2]) << "row " << i;
   EXPECT_NE(assignment[0], assignment[1]);
