@@ -44,6 +44,7 @@ config::RankingConfig WithRankingDefaults(config::RankingConfig c) {
   if (r->max_rounds() == 0) r->set_max_rounds(40);
   if (r->early_stopping_rounds() == 0) r->set_early_stopping_rounds(40);
   if (r->seed() == 0) r->set_seed(42);
+  if (r->evaluator().empty()) r->set_evaluator("native");
 #undef HMREC_DEFAULT
   return c;
 }

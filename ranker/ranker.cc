@@ -165,7 +165,7 @@ absl::StatusOr<std::unique_ptr<Ranker>> Ranker::Train(const config::RankerParams
   DMatrixHandle cache[2] = {dtrain.get(), dvalid.get()};
   BoosterHandle booster = nullptr;
   RETURN_IF_ERROR(Check(XGBoosterCreate(cache, 2, &booster), "booster"));
-  std::unique_ptr<Ranker> training(new Ranker(booster, num_features));
+  std::unique_ptr<Ranker> training(new Ranker(booster, num_features, threads));
   const std::vector<std::pair<std::string, std::string>> settings = {
       {"objective", params.objective()},
       {"eval_metric", "map@12"},
@@ -206,24 +206,83 @@ absl::StatusOr<std::unique_ptr<Ranker>> Ranker::Train(const config::RankerParams
   report->best_valid_map = best;
   BoosterHandle sliced = nullptr;
   RETURN_IF_ERROR(Check(XGBoosterSlice(booster, 0, report->best_round, 1, &sliced), "slice"));
-  std::unique_ptr<Ranker> out(new Ranker(sliced, num_features));
+  std::unique_ptr<Ranker> out(new Ranker(sliced, num_features, threads));
   RETURN_IF_ERROR(Check(XGBoosterSetParam(sliced, "nthread", absl::StrCat(threads).c_str()), "nthread"));
+  RETURN_IF_ERROR(out->SetEvaluator(params.evaluator()));
   report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<Ranker>> Ranker::Load(const std::string& path, int threads) {
+absl::StatusOr<std::unique_ptr<Ranker>> Ranker::Load(const std::string& path, int threads,
+                                                     const std::string& evaluator) {
   ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path));
   BoosterHandle booster = nullptr;
   RETURN_IF_ERROR(Check(XGBoosterCreate(nullptr, 0, &booster), "booster"));
-  std::unique_ptr<Ranker> r(new Ranker(booster, 0));
+  threads = std::max(1, threads);
+  std::unique_ptr<Ranker> r(new Ranker(booster, 0, threads));
   absl::Status loaded = Check(XGBoosterLoadModelFromBuffer(booster, bytes.data(), bytes.size()), "load");
   if (!loaded.ok()) return absl::DataLossError(absl::StrCat("ranker model ", path, ": ", loaded.message()));
   bst_ulong features = 0;
   RETURN_IF_ERROR(Check(XGBoosterGetNumFeature(booster, &features), "feature count"));
   r->num_features_ = static_cast<int>(features);
-  RETURN_IF_ERROR(Check(XGBoosterSetParam(booster, "nthread", absl::StrCat(std::max(1, threads)).c_str()), "nthread"));
+  RETURN_IF_ERROR(Check(XGBoosterSetParam(booster, "nthread", absl::StrCat(threads).c_str()), "nthread"));
+  RETURN_IF_ERROR(r->SetEvaluator(evaluator));
   return r;
+}
+
+absl::StatusOr<std::string> Ranker::ToJson() const {
+  bst_ulong len = 0;
+  const char* data = nullptr;
+  RETURN_IF_ERROR(Check(XGBoosterSaveModelToBuffer(booster_, "{\"format\": \"json\"}", &len, &data), "save"));
+  return std::string(data, len);
+}
+
+absl::Status Ranker::SetEvaluator(const std::string& evaluator) {
+  if (evaluator != "" && evaluator != "native" && evaluator != "xgboost") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ranker evaluator '", evaluator, "': expected \"native\" or \"xgboost\""));
+  }
+  forest_.reset();
+  evaluator_ = "xgboost";
+  fallback_reason_.clear();
+  if (evaluator == "xgboost") return absl::OkStatus();
+  // The native forest, used only once it gives XGBoost's margins on rows
+  // that exercise its splits (every tree, then a cascade's two ranges).
+  auto built = [&]() -> absl::StatusOr<std::unique_ptr<Forest>> {
+    ASSIGN_OR_RETURN(std::string json, ToJson());
+    ASSIGN_OR_RETURN(Forest forest, Forest::FromXGBoostJson(json));
+    auto f = std::make_unique<Forest>(std::move(forest));
+    if (f->num_features() != num_features_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("it reads ", f->num_features(), " features, XGBoost ", num_features_));
+    }
+    if (f->num_trees() != rounds()) {
+      return absl::UnimplementedError(absl::StrCat(f->num_trees(), " trees for ", rounds(), " rounds"));
+    }
+    constexpr int kProbe = 512;
+    const std::vector<float> rows = f->ProbeRows(kProbe, 17);
+    std::vector<float> want(kProbe), got(kProbe);
+    const int split = f->num_trees() / 2;
+    for (auto [b, e] : {std::make_pair(0, 0), std::make_pair(0, split), std::make_pair(split, 0)}) {
+      RETURN_IF_ERROR(RunXGBoost(rows.data(), kProbe, num_features_, true, b, e, want.data()));
+      RETURN_IF_ERROR(f->Margins(rows.data(), kProbe, num_features_, b, e, got.data(), 1));
+      for (int i = 0; i < kProbe; ++i) {
+        if (!(std::fabs(got[i] - want[i]) <= 1e-5f * std::max(1.0f, std::fabs(want[i])))) {
+          return absl::InternalError(
+              absl::StrFormat("on probe row %d (trees %d..%d) it gives %.9g, XGBoost %.9g", i, b, e, got[i], want[i]));
+        }
+      }
+    }
+    return f;
+  }();
+  if (!built.ok()) {
+    fallback_reason_ = std::string(built.status().message());
+    std::fprintf(stderr, "ranker: scoring with XGBoost, not the native evaluator: %s\n", fallback_reason_.c_str());
+    return absl::OkStatus();
+  }
+  forest_ = std::move(*built);
+  evaluator_ = "native";
+  return absl::OkStatus();
 }
 
 absl::Status Ranker::Save(const std::string& path) const {
@@ -257,6 +316,19 @@ absl::Status Ranker::PredictMargins(const float* rows, int64_t n, int num_featur
 
 absl::Status Ranker::Run(const float* rows, int64_t n, int num_features, bool margin, int begin, int end,
                          float* out) const {
+  if (forest_ == nullptr) return RunXGBoost(rows, n, num_features, margin, begin, end, out);
+  if (n == 0) return absl::OkStatus();
+  if (num_features != num_features_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ranker expects ", num_features_, " features per row, got ", num_features));
+  }
+  RETURN_IF_ERROR(forest_->Margins(rows, n, num_features, begin, end, out, threads_));
+  if (!margin) forest_->Transform(out, n);
+  return absl::OkStatus();
+}
+
+absl::Status Ranker::RunXGBoost(const float* rows, int64_t n, int num_features, bool margin, int begin, int end,
+                                float* out) const {
   if (n == 0) return absl::OkStatus();
   if (num_features != num_features_) {
     return absl::InvalidArgumentError(

@@ -5,6 +5,12 @@
 // and used to order a customer's candidates. Knows nothing of what the
 // features mean (features/ranking_features.h does).
 //
+// Scoring goes through one of two evaluators (RankerParams.evaluator):
+// "native" (ranker/forest.h, the default) or "xgboost" (XGBoost's own
+// predictor, the reference). A model the native evaluator does not support,
+// or one on which it disagrees with XGBoost on probe rows at load, is scored
+// by XGBoost, with a line on stderr saying why.
+//
 // Thread safety: a loaded Ranker is immutable; Predict() may run on many
 // threads at once (XGBoost's in-place prediction is thread-safe; its result
 // buffer is per thread and copied out before returning).
@@ -16,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "proto/config.pb.h"
+#include "ranker/forest.h"
 
 namespace hmrec {
 
@@ -52,8 +59,10 @@ class Ranker {
   static absl::StatusOr<std::unique_ptr<Ranker>> Train(const config::RankerParams& params, int threads,
                                                        std::vector<RankingSet> train, RankingSet valid,
                                                        bool show_progress, RankerTrainReport* report);
-  // Loads a model written by Save(); predictions use `threads` threads.
-  static absl::StatusOr<std::unique_ptr<Ranker>> Load(const std::string& path, int threads);
+  // Loads a model written by Save(); predictions use `threads` threads and
+  // `evaluator` ("native", "" = native, or "xgboost").
+  static absl::StatusOr<std::unique_ptr<Ranker>> Load(const std::string& path, int threads,
+                                                      const std::string& evaluator = "native");
   ~Ranker();
 
   // Writes the model (XGBoost's UBJSON) atomically.
@@ -69,12 +78,28 @@ class Ranker {
   int rounds() const;
 
   int num_features() const { return num_features_; }
+  // "native" or "xgboost": the evaluator that scores; when "native" was
+  // asked for and XGBoost scores, fallback_reason() says why.
+  const std::string& evaluator() const { return evaluator_; }
+  const std::string& fallback_reason() const { return fallback_reason_; }
+  // Switches the evaluator (as Load's argument); InvalidArgumentError for an
+  // unknown name.
+  absl::Status SetEvaluator(const std::string& evaluator);
+  // The model as XGBoost's JSON (what the native evaluator reads).
+  absl::StatusOr<std::string> ToJson() const;
 
  private:
-  Ranker(void* booster, int num_features) : booster_(booster), num_features_(num_features) {}
+  Ranker(void* booster, int num_features, int threads)
+      : booster_(booster), num_features_(num_features), threads_(threads) {}
   absl::Status Run(const float* rows, int64_t n, int num_features, bool margin, int begin, int end, float* out) const;
+  absl::Status RunXGBoost(const float* rows, int64_t n, int num_features, bool margin, int begin, int end,
+                          float* out) const;
   void* booster_;  // BoosterHandle
   int num_features_;
+  int threads_;
+  std::string evaluator_ = "xgboost";
+  std::string fallback_reason_;
+  std::unique_ptr<Forest> forest_;  // set when evaluator_ is "native"
 };
 
 // Scores groups of candidates (group g is rows [offsets[g], offsets[g+1]))

@@ -17,6 +17,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
 #include "common/runtime.h"
 #include "glog/logging.h"
 #include "server/server.h"
@@ -31,6 +32,8 @@ ABSL_FLAG(std::string, events_path, "",
           "Overrides the config's events.path (the embedded store's directory; one server at a time)");
 ABSL_FLAG(std::string, http, "", "Overrides the config's http_address (\"off\" disables)");
 ABSL_FLAG(std::string, ranking, "", "Overrides the config's ranking: on (the bundle's ranker) or off (retrieval only)");
+ABSL_FLAG(std::string, ranker_evaluator, "",
+          "Overrides the config's ranker_evaluator: native (the forest laid out for the CPU) or xgboost");
 
 namespace {
 int Fail(const std::string& what, const absl::Status& s) {
@@ -61,6 +64,7 @@ int main(int argc, char** argv) {
   if (!absl::GetFlag(FLAGS_listen).empty()) cfg.set_listen_address(absl::GetFlag(FLAGS_listen));
   if (!absl::GetFlag(FLAGS_bundle).empty()) cfg.set_bundle_path(absl::GetFlag(FLAGS_bundle));
   if (!absl::GetFlag(FLAGS_ranking).empty()) cfg.set_ranking(absl::GetFlag(FLAGS_ranking));
+  if (!absl::GetFlag(FLAGS_ranker_evaluator).empty()) cfg.set_ranker_evaluator(absl::GetFlag(FLAGS_ranker_evaluator));
   if (!absl::GetFlag(FLAGS_http).empty()) {
     cfg.set_http_address(absl::GetFlag(FLAGS_http) == "off" ? "" : absl::GetFlag(FLAGS_http));
   }
@@ -76,8 +80,10 @@ int main(int argc, char** argv) {
   const std::string host = cfg.listen_address().substr(0, cfg.listen_address().rfind(':'));
   std::fprintf(stderr, "server: bundle %s, listening on %s:%d\n", (*server)->version().c_str(), host.c_str(),
                (*server)->port());
+  const std::string ranked =
+      absl::StrCat("ranked by the bundle's ranker (", (*server)->ranker_evaluator(), " evaluator)");
   std::fprintf(stderr, "server: search kernel %s, %s\n", (*server)->search_kernel().c_str(),
-               (*server)->ranking() ? "ranked by the bundle's ranker" : "retrieval only (no ranker, or ranking off)");
+               (*server)->ranking() ? ranked.c_str() : "retrieval only (no ranker, or ranking off)");
   const char* scheme = cfg.tls().cert_file().empty() ? "http" : "https";
   if ((*server)->metrics_port() > 0) {
     std::fprintf(stderr, "server: metrics on %s://%s:%d/metrics\n", scheme,

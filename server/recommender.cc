@@ -139,7 +139,10 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
       if (!listed)
         return absl::DataLossError(absl::StrCat("bundle ", bundle_dir, ": the manifest does not list ", required));
     }
-    ASSIGN_OR_RETURN(r->ranker_, Ranker::Load((dir / kRankerFile).string(), options.ranker_threads));
+    const std::string evaluator = !options.ranker_evaluator.empty()
+                                      ? options.ranker_evaluator
+                                      : WithRankingDefaults(r->manifest_.trainer().ranking()).ranker().evaluator();
+    ASSIGN_OR_RETURN(r->ranker_, Ranker::Load((dir / kRankerFile).string(), options.ranker_threads, evaluator));
     if (r->ranker_->num_features() != NumRankingFeatures()) {
       return absl::DataLossError(absl::StrCat("bundle ", bundle_dir, ": the ranker reads ", r->ranker_->num_features(),
                                               " features, the schema has ", NumRankingFeatures()));

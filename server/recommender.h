@@ -61,6 +61,8 @@ struct RecommenderOptions {
   bool ranking = true;
   // XGBoost threads of one prediction call.
   int ranker_threads = 1;
+  // "native" or "xgboost"; "" = the bundle's RankerParams.evaluator.
+  std::string ranker_evaluator;
 };
 
 // Seconds spent in each stage of one Recommend() call.
@@ -168,6 +170,8 @@ class Recommender {
   std::string search_kernel() const { return exact_ ? exact_->kernel() : "faiss"; }
   // True when the served lists are ranked by the bundle's ranker.
   bool ranking() const { return ranker_ != nullptr; }
+  // What scores the candidates: "native" or "xgboost" ("" without ranking).
+  std::string ranker_evaluator() const { return ranker_ ? ranker_->evaluator() : ""; }
   int history_length() const { return space_->history_length(); }
   const config::BundleManifest& manifest() const { return manifest_; }
   const ArticleTable& articles() const { return *articles_; }

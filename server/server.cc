@@ -116,6 +116,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
   // XGBoost's thread count is the booster's, not the call's: a lone batch
   // predicts on the search's share of the cores; concurrent batches then
   // share them (measured in docs/PERFORMANCE.md).
+  ro.ranker_evaluator = config.ranker_evaluator();
   ro.ranker_threads = std::max(1, config.search_threads() > 0 ? config.search_threads() : config.compute_threads());
   ASSIGN_OR_RETURN(s->bundles_, BundleHolder::Open(config.bundle_path(), ro));
 

@@ -55,6 +55,7 @@ class Server {
   std::string search_kernel() const { return bundles_->Current()->recommender->search_kernel(); }
   // True when the current bundle's lists are ranked by its ranker.
   bool ranking() const { return bundles_->Current()->recommender->ranking(); }
+  std::string ranker_evaluator() const { return bundles_->Current()->recommender->ranker_evaluator(); }
   int64_t queued_ids() const { return queue_->queued_ids(); }
   // The HTTP/JSON API's routes (null when HTTP is off): what other
   // transports serve in the HTTP library comparison (bench/http_compare.cc).

@@ -116,6 +116,10 @@ absl::Status ValidateServerConfig(const config::ServerConfig& c) {
   if (c.ranking() != "on" && c.ranking() != "off") {
     return absl::InvalidArgumentError(absl::StrCat("ranking = '", c.ranking(), "': expected 'on' or 'off'"));
   }
+  if (!c.ranker_evaluator().empty() && c.ranker_evaluator() != "native" && c.ranker_evaluator() != "xgboost") {
+    return absl::InvalidArgumentError(absl::StrCat("ranker_evaluator = '", c.ranker_evaluator(),
+                                                   "': expected 'native', 'xgboost' or '' (the bundle's)"));
+  }
   RETURN_IF_ERROR(ValidateEventConfig(c.events()));
   if (c.listen_address().empty()) return absl::InvalidArgumentError("listen_address is empty");
   if (c.auth().keys_file().empty() && !c.allow_unauthenticated()) {

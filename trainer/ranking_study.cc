@@ -98,7 +98,8 @@ absl::StatusOr<std::vector<RankingCurvePoint>> RankingCurve(
     const std::vector<std::pair<int, int>>& cascades, const std::vector<int>& active_weeks, int64_t max_customers) {
   ASSIGN_OR_RETURN(const config::RankingConfig base, BundleRankingConfig(bundle_dir, /*uses_ranker=*/true));
   const fs::path dir(bundle_dir);
-  ASSIGN_OR_RETURN(std::unique_ptr<Ranker> ranker, Ranker::Load((dir / kRankerFile).string(), 1));
+  ASSIGN_OR_RETURN(std::unique_ptr<Ranker> ranker,
+                   Ranker::Load((dir / kRankerFile).string(), 1, base.ranker().evaluator()));
   ASSIGN_OR_RETURN(RankingTables tables, RankingTables::Load((dir / kRankingTablesFile).string()));
   ASSIGN_OR_RETURN(std::unique_ptr<TwoTowerRetriever> retriever, TwoTowerRetriever::Load(bundle_dir, ds, 1));
   const CustomerHistory history = CustomerHistory::Build(ds.transactions, ds.customers.size());

@@ -156,6 +156,36 @@ TEST_F(RecommenderTest, FlatSearchSettingsAgree) {
   EXPECT_THAT(std::string(r.status().message()), ::testing::HasSubstr("'gpu'"));
 }
 
+// The ranker's two evaluators (the native forest, the default, and
+// XGBoost's predictor) serve the same ranked lists with the same scores.
+TEST_F(RecommenderTest, RankerEvaluatorsServeTheSameLists) {
+  std::vector<absl::string_view> ids;
+  for (uint32_t c = 0; c < 300; ++c) ids.push_back(ds_->customer_id(c));
+  std::vector<std::vector<Recommendation>> answers;
+  for (const char* how : {"", "xgboost"}) {
+    RecommenderOptions options;
+    options.ranker_evaluator = how;
+    options.ranker_threads = 2;
+    auto r = Recommender::Load(dir_->File("bundles/sealed"), options);
+    ASSERT_TRUE(r.ok()) << how << ": " << r.status();
+    ASSERT_TRUE((*r)->ranking());
+    EXPECT_EQ((*r)->ranker_evaluator(), *how == 0 ? "native" : how);
+    answers.emplace_back();
+    RecommendScratch scratch;
+    ASSERT_TRUE((*r)->Recommend(ids, 12, &answers.back(), nullptr, 0, &scratch).ok());
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ(answers[1][i].article_ids, answers[0][i].article_ids) << "customer " << i;
+    for (size_t j = 0; j < answers[0][i].scores.size(); ++j)
+      EXPECT_NEAR(answers[1][i].scores[j], answers[0][i].scores[j], 1e-5);
+  }
+  RecommenderOptions bad;
+  bad.ranker_evaluator = "treelite";
+  auto r = Recommender::Load(dir_->File("bundles/sealed"), bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()), ::testing::HasSubstr("'treelite'"));
+}
+
 TEST_F(RecommenderTest, UnknownCustomersGetTheFallbackInOrder) {
   auto r = Recommender::Load(dir_->File("bundles/sealed"), RecommenderOptions());
   ASSERT_TRUE(r.ok());

@@ -113,6 +113,11 @@ TEST(ServerConfig, RefusesNegativeCountsAndUnknownSearchNamingTheField) {
   c = Valid();
   c.set_flat_search("gpu");
   EXPECT_THAT(std::string(ValidateServerConfig(c).message()), HasSubstr("flat_search = 'gpu'"));
+  c = Valid();
+  c.set_ranker_evaluator("treelite");
+  EXPECT_THAT(std::string(ValidateServerConfig(c).message()), HasSubstr("ranker_evaluator = 'treelite'"));
+  c.set_ranker_evaluator("xgboost");
+  EXPECT_TRUE(ValidateServerConfig(c).ok());
 }
 
 // The bound the start-up check relies on holds for the largest response the
