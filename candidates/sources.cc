@@ -25,12 +25,35 @@ Candidate& Propose(int source, uint32_t article, int rank, float score, Candidat
   return c;
 }
 
-// Sorts best first: higher score, then lower article row.
-void SortBest(std::vector<ScoredArticle>* v) {
-  std::sort(v->begin(), v->end(), [](const ScoredArticle& a, const ScoredArticle& b) {
-    return a.score != b.score ? a.score > b.score : a.article < b.article;
-  });
+// Best first: higher score, then lower article row (a total order, so any
+// sort gives one result).
+bool Better(const ScoredArticle& a, const ScoredArticle& b) {
+  return a.score != b.score ? a.score > b.score : a.article < b.article;
 }
+
+// A list read best first, sorted only as far as it is read: a source takes
+// its quota from lists of up to hundreds, so sorting the whole list was
+// most of the candidates' sorting time. The prefix read is exactly the
+// fully sorted list's (Better is a total order).
+class BestFirst {
+ public:
+  explicit BestFirst(std::vector<ScoredArticle>* v) : v_(v) {}
+  size_t size() const { return v_->size(); }
+  const ScoredArticle& operator[](size_t r) {
+    if (r >= sorted_) {
+      // The rest are all worse than the sorted prefix: sort their best next.
+      const size_t upto = std::min(v_->size(), std::max({r + 1, 2 * sorted_, size_t{16}}));
+      std::partial_sort(v_->begin() + static_cast<std::ptrdiff_t>(sorted_),
+                        v_->begin() + static_cast<std::ptrdiff_t>(upto), v_->end(), Better);
+      sorted_ = upto;
+    }
+    return (*v_)[r];
+  }
+
+ private:
+  std::vector<ScoredArticle>* v_;
+  size_t sorted_ = 0;
+};
 
 }  // namespace
 
@@ -86,10 +109,11 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
   // The first `quota` allowed articles of a best-first list, each at its
   // rank in the whole list (under a filter, the ones after a disallowed
   // article keep the rank the ranker was trained on).
-  auto propose_allowed = [&](int source, const ScoredArticle* first, const ScoredArticle* last, int quota) {
-    for (int r = 0, taken = 0; first + r != last && taken < quota; ++r) {
-      if (!allowed(first[r].article)) continue;
-      Propose(source, first[r].article, r, first[r].score, s, out);
+  auto propose_allowed = [&](int source, auto& list, int quota) {
+    for (int r = 0, taken = 0; static_cast<size_t>(r) < list.size() && taken < quota; ++r) {
+      const ScoredArticle& a = list[r];
+      if (!allowed(a.article)) continue;
+      Propose(source, a.article, r, a.score, s, out);
       ++taken;
     }
   };
@@ -99,8 +123,8 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
   for (const Purchase& p : view.purchases) s->acc[p.article] += Decay(today - p.day, half_life);
   s->list.clear();
   for (const auto& [a, score] : s->acc) s->list.push_back({a, static_cast<float>(score)});
-  SortBest(&s->list);
-  propose_allowed(kRepurchase, s->list.data(), s->list.data() + s->list.size(), cfg.repurchase_candidates());
+  BestFirst repurchase(&s->list);
+  propose_allowed(kRepurchase, repurchase, cfg.repurchase_candidates());
 
   // Two-tower: as the search returned them.
   for (int r = 0, taken = 0; r < two_tower.count && taken < cfg.two_tower_candidates(); ++r) {
@@ -134,11 +158,12 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
   }
   s->list.clear();
   for (const auto& [b, score] : s->acc) s->list.push_back({b, static_cast<float>(score)});
-  SortBest(&s->list);
-  for (int r = 0, taken = 0; r < static_cast<int>(s->list.size()) && taken < cfg.copurchase_candidates(); ++r) {
-    if (!allowed(s->list[r].article)) continue;
-    Candidate& c = Propose(kCoPurchase, s->list[r].article, r, s->list[r].score, s, out);
-    c.copurchase_anchor = static_cast<int32_t>(s->best_anchor[s->list[r].article].second);
+  BestFirst copurchase(&s->list);
+  for (int r = 0, taken = 0; static_cast<size_t>(r) < copurchase.size() && taken < cfg.copurchase_candidates(); ++r) {
+    const ScoredArticle& b = copurchase[r];
+    if (!allowed(b.article)) continue;
+    Candidate& c = Propose(kCoPurchase, b.article, r, b.score, s, out);
+    c.copurchase_anchor = static_cast<int32_t>(s->best_anchor[b.article].second);
     ++taken;
   }
 
@@ -197,9 +222,9 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
           s->list.push_back({a->article, static_cast<float>(score)});
         }
       }
-      SortBest(&s->list);
-      for (int r = 0; r < static_cast<int>(s->list.size()) && r < quota; ++r) {
-        Propose(source, s->list[r].article, r, s->list[r].score, s, out);
+      BestFirst matched(&s->list);
+      for (int r = 0; static_cast<size_t>(r) < matched.size() && r < quota; ++r) {
+        Propose(source, matched[r].article, r, matched[r].score, s, out);
       }
     };
     propose_matched([&](int32_t type) { return tables.selling(type); }, kTaste, cfg.taste_candidates());
@@ -211,7 +236,13 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
     const int cluster = tables.ClusterOf(two_tower.embedding, two_tower.dim);
     if (cluster >= 0) {
       const auto [first, last] = tables.cluster_articles(cluster);
-      propose_allowed(kNeighbours, first, last, cfg.neighbour_candidates());
+      struct Sorted {  // the table's list, already best first
+        const ScoredArticle* first;
+        size_t n;
+        size_t size() const { return n; }
+        const ScoredArticle& operator[](size_t r) const { return first[r]; }
+      } sorted{first, static_cast<size_t>(last - first)};
+      propose_allowed(kNeighbours, sorted, cfg.neighbour_candidates());
     }
   }
 

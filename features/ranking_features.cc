@@ -12,6 +12,22 @@
 namespace hmrec {
 namespace {
 
+// x . y in four SSE lanes (every x86-64 has them) with two accumulators, the
+// tail added in order: one summation order, offline and served alike.
+float Dot(const float* x, const float* y, int n) {
+  __m128 a = _mm_setzero_ps(), b = _mm_setzero_ps();
+  int d = 0;
+  for (; d + 8 <= n; d += 8) {
+    a = _mm_add_ps(a, _mm_mul_ps(_mm_loadu_ps(x + d), _mm_loadu_ps(y + d)));
+    b = _mm_add_ps(b, _mm_mul_ps(_mm_loadu_ps(x + d + 4), _mm_loadu_ps(y + d + 4)));
+  }
+  float lanes[4];
+  _mm_storeu_ps(lanes, _mm_add_ps(a, b));
+  float dot = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+  for (; d < n; ++d) dot += x[d] * y[d];
+  return dot;
+}
+
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr float kLiftPrior = 50;  // sales
 
@@ -189,10 +205,7 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
       f[k++] = it == s->attributes[a].end() ? 0.0f : it->second / n;
     }
     if (emb.customer != nullptr) {
-      const float* v = emb.articles + static_cast<size_t>(c.article) * emb.dim;
-      float dot = 0;
-      for (int d = 0; d < emb.dim; ++d) dot += emb.customer[d] * v[d];
-      f[k++] = dot;
+      f[k++] = Dot(emb.customer, emb.articles + static_cast<size_t>(c.article) * emb.dim, emb.dim);
     } else {
       f[k++] = kNaN;
     }
