@@ -177,6 +177,16 @@ TEST_F(RankingStudyTest, AllReproducesTheTrainerAndASourceOffLosesWhatOnlyItProp
   EXPECT_DOUBLE_EQ((*two)[0].map_by_seed[0], trained_->map_ranked);
   EXPECT_NEAR((*two)[0].holdout.map_ranked, ((*two)[0].map_by_seed[0] + (*two)[0].map_by_seed[1]) / 2, 1e-12);
 
+  // Overrides replace the bundle's config for every variant: no neighbour
+  // candidates, so none are proposed and fewer candidates are merged.
+  config::RankingConfig overrides;
+  overrides.set_neighbour_candidates(-1);
+  auto without = RankingVariants(*ds_, *holdout_, *bundle_, dir_->File("work/ranking/retrieval_bundle/label-weeks"),
+                                 {StandardAblations()[0]}, 1, 1, false, overrides);
+  ASSERT_TRUE(without.ok()) << without.status();
+  EXPECT_EQ((*without)[0].holdout.recall_source[kNeighbours], 0.0);
+  EXPECT_LT((*without)[0].holdout.candidates_per_customer, all.candidates_per_customer);
+
   RankingVariant bad{"bad", {}};
   bad.trim.masked_features = {NumRankingFeatures()};
   EXPECT_FALSE(RankingVariants(*ds_, *holdout_, *bundle_, dir_->File("work/ranking/retrieval_bundle/label-weeks"),

@@ -326,6 +326,11 @@ TEST(RankingSources, NeighboursProposeWhatTheNearestBuyersBoughtLately) {
   ASSERT_EQ(got, (std::vector<std::pair<int, uint32_t>>{{0, 1}, {1, 2}, {2, 3}}));
   EXPECT_GT(Find(cands, 1)->score[kNeighbours], Find(cands, 2)->score[kNeighbours]);
   EXPECT_LE(Find(cands, 1)->score[kNeighbours], 1.0f) << "a share of the cluster's purchases";
+  // The quota: neighbour_candidates of the list, best first.
+  config::RankingConfig two = cfg;
+  two.set_neighbour_candidates(2);
+  GenerateCandidates(view, *loaded, TwoTowerHits{nullptr, nullptr, 0, near_first, 2}, two, &scratch, &cands);
+  EXPECT_EQ(ProposedBy(cands, kNeighbours), (std::vector<std::pair<int, uint32_t>>{{0, 1}, {1, 2}}));
 
   const float near_second[2] = {-0.1f, 3.0f};
   GenerateCandidates(view, *loaded, TwoTowerHits{nullptr, nullptr, 0, near_second, 2}, cfg, &scratch, &cands);
