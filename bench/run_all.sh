@@ -8,7 +8,8 @@
 # full-scale data, split and bundle in --data-out. Steps, in order:
 #   1. server latency: 1000-id and single-id calls, stage breakdown, exact
 #      search and the fastest index at recall@12 >= 0.99 (IVF2048/nprobe 24,
-#      built beside the bundle by scripts/reindex.sh when missing)
+#      built beside the bundle by scripts/reindex.sh when missing), the same
+#      server with ranking off, and the ranker's two evaluators (forest.tsv)
 #   2. latency vs offered load (1000-id and single-id, 1..128 clients) + plot
 #   3. client --all-customers for every customer: wall time and customers/s
 #   4. index types: search time per 1000 queries and recall@12 vs exact
@@ -45,6 +46,9 @@ lscpu >> "$OUT/machine.txt"
 step "1/6 server latency"
 bash "$ROOT/bench/server_bench.sh" --bundle "$BUNDLE" --customers "$TRAIN/customers.csv" --runs "$RUNS" \
   --scenarios "1000x1 1000x2 1x64" > "$OUT/server.md"
+bash "$ROOT/bench/server_bench.sh" --bundle "$BUNDLE" --customers "$TRAIN/customers.csv" --runs "$RUNS" \
+  --scenarios "1000x1 1x64" --set ranking=off > "$OUT/server_retrieval_only.md"
+"$BUILD/bench/hmrec_forest_bench" --model "$BUNDLE/ranker.ubj" > "$OUT/forest.tsv"
 IVF_NAME="$(basename "$(readlink -f "$BUNDLE")")-ivf2048"
 if [[ ! -e "$DATA_OUT/bundles/$IVF_NAME/manifest.pbtxt" ]]; then
   sed -e 's/^index_type: .*/index_type: "ivf"/; s/^ivf_nlist: .*/ivf_nlist: 2048/; s/^ivf_nprobe: .*/ivf_nprobe: 24/' \
