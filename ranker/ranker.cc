@@ -317,11 +317,8 @@ absl::Status Ranker::PredictMargins(const float* rows, int64_t n, int num_featur
 absl::Status Ranker::Run(const float* rows, int64_t n, int num_features, bool margin, int begin, int end,
                          float* out) const {
   if (forest_ == nullptr) return RunXGBoost(rows, n, num_features, margin, begin, end, out);
-  if (n == 0) return absl::OkStatus();
-  if (num_features != num_features_) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ranker expects ", num_features_, " features per row, got ", num_features));
-  }
+  // The forest checks the row width itself (it reads num_features_, as
+  // SetEvaluator verified) and does nothing for no rows.
   RETURN_IF_ERROR(forest_->Margins(rows, n, num_features, begin, end, out, threads_));
   if (!margin) forest_->Transform(out, n);
   return absl::OkStatus();

@@ -139,9 +139,9 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
       if (!listed)
         return absl::DataLossError(absl::StrCat("bundle ", bundle_dir, ": the manifest does not list ", required));
     }
-    const std::string evaluator = !options.ranker_evaluator.empty()
-                                      ? options.ranker_evaluator
-                                      : WithRankingDefaults(r->manifest_.trainer().ranking()).ranker().evaluator();
+    r->ranking_config_ = WithRankingDefaults(r->manifest_.trainer().ranking());
+    const std::string evaluator =
+        !options.ranker_evaluator.empty() ? options.ranker_evaluator : r->ranking_config_.ranker().evaluator();
     ASSIGN_OR_RETURN(r->ranker_, Ranker::Load((dir / kRankerFile).string(), options.ranker_threads, evaluator));
     if (r->ranker_->num_features() != NumRankingFeatures()) {
       return absl::DataLossError(absl::StrCat("bundle ", bundle_dir, ": the ranker reads ", r->ranker_->num_features(),
@@ -157,7 +157,6 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
                                               ", the features as of ", r->manifest_.features_as_of()));
     }
     r->tables_ = std::make_unique<RankingTables>(std::move(tables));
-    r->ranking_config_ = WithRankingDefaults(r->manifest_.trainer().ranking());
     r->limits_ = HistoryLimitsOf(r->ranking_config_);
     // The two-tower source's own search, over the articles it may propose
     // (labels: article rows), whatever index serves the retrieval-only path.
