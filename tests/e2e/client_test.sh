@@ -3,7 +3,8 @@
 # trainer -> index_builder -> server -> client --all-customers -> evaluate.
 # Asserts every customer exactly once in input order with 12 unique valid
 # articles, MAP@12 above the popularity baseline, the fallback for an unknown
-# customer, a Python grpcio client (interoperability), a client that finishes with an identical submission when the
+# customer, the same submission from both ranker evaluators, a Python grpcio
+# client (interoperability), a client that finishes with an identical submission when the
 # server is killed and restarted in the middle of its run, and a client that
 # writes nothing and names the customer when the server never comes back.
 set -euo pipefail
@@ -103,6 +104,21 @@ offline = float(re.search(r'name: "ranked_holdout_map_at_12"\s*value: ([0-9.e-]+
 print(f"MAP@12 served (ranked) {served:.5f}, trainer offline {offline:.5f}")
 assert abs(served - offline) <= 0.0005, (served, offline)
 PY
+# The ranker's trees are scored by the native evaluator by default; the same
+# bundle served with --ranker_evaluator xgboost (XGBoost's own predictor)
+# writes a byte-identical submission.
+grep -q "ranked by the bundle's ranker (native evaluator)" "$WORK/server1.log" \
+  || fail "the start line does not name the native evaluator: $(cat "$WORK/server1.log")"
+MAIN_PID=$PID MAIN_PORT=$PORT
+start_server "$WORK/server_xgb.log" --config "$SRC/configs/server.pbtxt" --listen 127.0.0.1:0 --metrics off \
+  --bundle "$WORK/bundles/current" --ranker_evaluator xgboost --events off
+grep -q "ranked by the bundle's ranker (xgboost evaluator)" "$WORK/server_xgb.log" \
+  || fail "--ranker_evaluator xgboost not in force: $(cat "$WORK/server_xgb.log")"
+"$CLIENT" --server "127.0.0.1:$PORT" --all-customers --data "$TRAIN" --batch_size 128 --quiet \
+  > "$WORK/sub_xgb.csv" 2> "$WORK/client_xgb.log" || { cat "$WORK/client_xgb.log" >&2; fail "client (xgboost) failed"; }
+kill -TERM "$PID"; wait "$PID" 2>/dev/null || true
+PID=$MAIN_PID PORT=$MAIN_PORT
+cmp "$WORK/sub.csv" "$WORK/sub_xgb.csv" || fail "the xgboost evaluator served other lists than the native one"
 
 # An unknown customer gets the fallback, flagged.
 "$CLIENT" --server "127.0.0.1:$PORT" --customer-id "$(printf 'f%.0s' $(seq 1 64))" --data "$TRAIN" > "$WORK/one.txt"
