@@ -1,6 +1,6 @@
 // Index trade-offs on a real bundle: for flat, IVF and HNSW settings, the
-// build time, the time to search 1000 customers' embeddings for their top 12
-// (median of several runs), and recall@12 against exact search.
+// build time, the time to search 1000 customers' embeddings for their top k
+// (12 unless --k; median of several runs), and recall@k against exact search.
 //
 //   hmrec_index_bench --bundle out/full/bundles/current [--queries 1000] [--runs 5] [--threads 2]
 //       [--scale 4] [--json FILE]
@@ -48,6 +48,8 @@ ABSL_FLAG(int, threads, 2, "OpenMP / LibTorch threads");
 ABSL_FLAG(std::string, types, "flat,blocked,ivf,sq8,hnsw", "Which index types to measure");
 ABSL_FLAG(int, scale, 1, "Catalogue size as a multiple of the bundle's (synthetic neighbours of real articles)");
 ABSL_FLAG(std::string, json, "", "Append one JSON line per setting here");
+ABSL_FLAG(int, k, 12,
+          "Articles searched for a customer (the ranking's two-tower source searches two_tower_candidates)");
 ABSL_FLAG(std::string, ivf, "",
           "IVF settings to measure instead of the default list, e.g. 1024:16,4096:32 (nlist:nprobe)");
 
@@ -65,7 +67,7 @@ double Seconds(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  hmrec::SelectBlasKernels(argv);
+  hmrec::PrepareProcess(argv);
   hmrec::ConfigureAllocator();
   absl::ParseCommandLine(argc, argv);
   FLAGS_logtostderr = true;
@@ -77,6 +79,8 @@ int main(int argc, char** argv) {
   auto emb = hmrec::ReadArticleEmbeddings(b + "/" + hmrec::kArticleEmbeddingsFile);
   if (!emb.ok()) Die(emb.status());
   const int scale = absl::GetFlag(FLAGS_scale);
+  const int k = absl::GetFlag(FLAGS_k);
+  if (k < 1) Die(absl::InvalidArgumentError("--k must be at least 1"));
   hmrec::ReplicateCatalogue(scale, &*emb);
   std::fprintf(stderr, "index_bench: %zu articles (%dx the bundle's)\n", emb->article_ids.size(), scale);
   std::ofstream json;
@@ -146,7 +150,7 @@ int main(int argc, char** argv) {
   }
   std::vector<int64_t> exact;
   std::printf(
-      "| index | articles | build s | search %d queries, ms (median of %d) | (slowest) | memory MiB | recall@12 vs "
+      "| index | articles | build s | search %d queries, ms (median of %d) | (slowest) | memory MiB | recall@k vs "
       "exact |\n| --- | --- | --- | --- | --- | --- | --- |\n",
       n, absl::GetFlag(FLAGS_runs));
   std::unique_ptr<faiss::Index> last_hnsw, flat_index;
@@ -158,12 +162,12 @@ int main(int argc, char** argv) {
            {hmrec::ExactSearch::Kernel::kAuto, hmrec::ExactSearch::Kernel::kFp32, hmrec::ExactSearch::Kernel::kSgemm}) {
         auto es = hmrec::ExactSearch::FromFaissIndex(*flat_index, kernel);
         if (!es.ok()) Die(es.status());
-        std::vector<int64_t> got(ids.size() * 12);
-        std::vector<float> scores(ids.size() * 12);
+        std::vector<int64_t> got(ids.size() * k);
+        std::vector<float> scores(ids.size() * k);
         std::vector<double> times;
         for (int r = 0; r < absl::GetFlag(FLAGS_runs); ++r) {
           auto t0 = std::chrono::steady_clock::now();
-          (*es)->Search(queries.data(), static_cast<int64_t>(ids.size()), 12, got.data(), scores.data());
+          (*es)->Search(queries.data(), static_cast<int64_t>(ids.size()), k, got.data(), scores.data());
           times.push_back(Seconds(t0) * 1000);
         }
         std::sort(times.begin(), times.end());
@@ -208,18 +212,18 @@ int main(int argc, char** argv) {
     std::vector<float> scores;
     for (int r = 0; r < absl::GetFlag(FLAGS_runs); ++r) {
       auto t0 = std::chrono::steady_clock::now();
-      if (auto s = hmrec::SearchArticles(*index, queries.data(), ids.size(), 12, &got, &scores); !s.ok()) Die(s);
+      if (auto s = hmrec::SearchArticles(*index, queries.data(), ids.size(), k, &got, &scores); !s.ok()) Die(s);
       times.push_back(Seconds(t0) * 1000);
     }
     std::sort(times.begin(), times.end());
     if (st.type == "flat") exact = got;
     int64_t hits = 0;
     for (size_t i = 0; i < ids.size(); ++i) {
-      for (int k = 0; k < 12; ++k) {
-        hits += std::count(got.begin() + i * 12, got.begin() + (i + 1) * 12, exact[i * 12 + k]) > 0;
+      for (int j = 0; j < k; ++j) {
+        hits += std::count(got.begin() + i * k, got.begin() + (i + 1) * k, exact[i * k + j]) > 0;
       }
     }
-    const double recall = static_cast<double>(hits) / (ids.size() * 12.0);
+    const double recall = static_cast<double>(hits) / (static_cast<double>(ids.size()) * k);
     std::printf("| %s | %zu | %s | %.1f | %.1f | %s | %.4f |\n", desc.c_str(), emb->article_ids.size(),
                 build > 0 ? std::to_string(build).substr(0, 5).c_str() : "(same)", times[times.size() / 2],
                 times.back(), memory > 0 ? std::to_string(static_cast<int>(memory)).c_str() : "", recall);
@@ -227,7 +231,7 @@ int main(int argc, char** argv) {
       json << "{\"index\": \"" << desc << "\", \"articles\": " << emb->article_ids.size() << ", \"scale\": " << scale
            << ", \"build_s\": " << build << ", \"memory_mib\": " << memory
            << ", \"search_ms_p50\": " << times[times.size() / 2] << ", \"search_ms_max\": " << times.back()
-           << ", \"recall_at_12\": " << recall << "}\n";
+           << ", \"k\": " << k << ", \"recall_at_k\": " << recall << "}\n";
     }
     std::fflush(stdout);
     if (st.type == "hnsw") last_hnsw = std::move(index);

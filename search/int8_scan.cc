@@ -24,15 +24,25 @@ constexpr int64_t kWarmTiles = 64;
 
 int32_t Clamp127(double v) { return static_cast<int32_t>(std::clamp(std::nearbyint(v), -127.0, 127.0)); }
 
+// A min-heap of the k best scores: a better score replaces the root and
+// sifts down (one pass of log k levels, not a pop and a push).
 void HeapOffer(int32_t* heap, int* count, int k, int32_t v) {
   if (*count < k) {
     heap[(*count)++] = v;
     std::push_heap(heap, heap + *count, std::greater<int32_t>());
-  } else if (v > heap[0]) {
-    std::pop_heap(heap, heap + k, std::greater<int32_t>());
-    heap[k - 1] = v;
-    std::push_heap(heap, heap + k, std::greater<int32_t>());
+    return;
   }
+  if (v <= heap[0]) return;
+  int i = 0;
+  while (true) {
+    const int l = 2 * i + 1;
+    if (l >= k) break;
+    const int c = l + 1 < k && heap[l + 1] < heap[l] ? l + 1 : l;
+    if (heap[c] >= v) break;
+    heap[i] = heap[c];
+    i = c;
+  }
+  heap[i] = v;
 }
 
 struct Block {
@@ -42,13 +52,13 @@ struct Block {
   int32_t* heap[kQueryBlock];
   int* count[kQueryBlock];
   std::vector<Int8Candidate>* cand[kQueryBlock];
+  int32_t* warm = nullptr;  // kWarm: the biased scores, [query][tile - t_lo][64 lanes]
 };
 
 // What a pass over tiles does with an article that reaches the mark.
 enum class Pass {
-  kWarm,     // offer it to the heap only: raises the bar before candidates are kept
-  kRevisit,  // keep it as a candidate only: the warm tiles again, already in the heap
-  kNormal,   // both
+  kWarm,    // offer it to the heap only (raises the bar before candidates are kept); every score is stored
+  kNormal,  // offer it to the heap and keep it as a candidate
 };
 
 // The biased integer score an article must reach: to enter the heap (kWarm),
@@ -87,6 +97,15 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void ScanTiles(const uint
         for (int j = 0; j < kRegs; ++j) acc[q][j] = _mm512_dpbusd_epi32(acc[q][j], v[j], w);
       }
     }
+    if (P == Pass::kWarm) {
+      const int64_t row = (t - t_lo) * kTile;
+      const int64_t per_query = (t_hi - t_lo) * kTile;
+#pragma GCC unroll 12
+      for (int q = 0; q < kQueryBlock; ++q) {
+#pragma GCC unroll 4
+        for (int j = 0; j < kRegs; ++j) _mm512_storeu_si512(b.warm + q * per_query + row + 16 * j, acc[q][j]);
+      }
+    }
 #pragma GCC unroll 12
     for (int q = 0; q < kQueryBlock; ++q) {
       if (q >= nq) break;
@@ -108,10 +127,31 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void ScanTiles(const uint
         const int64_t p = t * kTile + lane;
         if (p >= n) break;  // padding lanes are last
         const int32_t approx = score[lane] - b.bias[q];
-        if (P != Pass::kWarm) b.cand[q]->push_back({approx, static_cast<int32_t>(p)});
-        if (P != Pass::kRevisit) HeapOffer(b.heap[q], b.count[q], k, approx);
+        if (P == Pass::kNormal) b.cand[q]->push_back({approx, static_cast<int32_t>(p)});
+        HeapOffer(b.heap[q], b.count[q], k, approx);
       }
       mark[q] = PassMark<P>(b, q, k);
+    }
+  }
+}
+
+// The warm tiles' candidates, from the scores kWarm stored: each article
+// within the margin of the bar the warm tiles set (what a second scan of
+// them would keep, without scanning them again).
+__attribute__((target("avx512f"))) void Revisit(int64_t n, int k, int nq, int64_t t_lo, int64_t t_hi, const Block& b) {
+  const int64_t per_query = (t_hi - t_lo) * kTile;
+  for (int q = 0; q < nq; ++q) {
+    if (b.margin[q] < 0) continue;  // skipped query
+    const int32_t mark = *b.count[q] < k ? std::numeric_limits<int32_t>::min() : b.heap[q][0] - b.margin[q] + b.bias[q];
+    const __m512i th = _mm512_set1_epi32(mark);
+    const int32_t* score = b.warm + q * per_query;
+    for (int64_t i = 0; i < per_query; i += 16) {
+      __mmask16 m = _mm512_cmpge_epi32_mask(_mm512_loadu_si512(score + i), th);
+      for (; m != 0; m = static_cast<__mmask16>(m & (m - 1))) {
+        const int64_t p = t_lo * kTile + i + __builtin_ctz(m);
+        if (p >= n) break;  // padding lanes are last
+        b.cand[q]->push_back({score[i + __builtin_ctz(m)] - b.bias[q], static_cast<int32_t>(p)});
+      }
     }
   }
 }
@@ -207,8 +247,8 @@ void Int8Articles::Scan(const Queries& qs, int64_t m, int k, int t, int nt, Stat
   // Early in a scan the heap's k-th best is low and nearly everything is
   // within the margin of it: keeping all that costs more than the scan. So
   // the first tiles (stored rows are shuffled: a random sample) only fill
-  // the heap, are then revisited for candidates against the bar they set,
-  // and the rest is scanned as usual.
+  // the heap, their scores are then revisited for candidates against the bar
+  // they set, and the rest is scanned as usual.
   const int64_t warm = std::min(t_hi - t_lo, kWarmTiles);
   const auto pass = [&](auto p, int64_t c0, int64_t c1, int64_t q0) {
     constexpr Pass kP = decltype(p)::value;
@@ -223,12 +263,13 @@ void Int8Articles::Scan(const Queries& qs, int64_t m, int k, int t, int nt, Stat
       b.count[q] = st->count.data() + qq;
       b.cand[q] = &st->candidates[static_cast<size_t>(qq)];
     }
+    b.warm = st->warm.data();
     ScanTiles<kP>(packed_.data(), groups_, n_, k, nq, c0, c1, b);
+    if (kP == Pass::kWarm) Revisit(n_, k, nq, c0, c1, b);
   };
-  for (int64_t q0 = 0; q0 < m; q0 += kQueryBlock) {
+  st->warm.resize(static_cast<size_t>(kQueryBlock * warm * kTile));
+  for (int64_t q0 = 0; q0 < m; q0 += kQueryBlock)
     pass(std::integral_constant<Pass, Pass::kWarm>(), t_lo, t_lo + warm, q0);
-    pass(std::integral_constant<Pass, Pass::kRevisit>(), t_lo, t_lo + warm, q0);
-  }
   for (int64_t c0 = t_lo + warm; c0 < t_hi; c0 += tile_chunk) {
     const int64_t c1 = std::min(t_hi, c0 + tile_chunk);
     for (int64_t q0 = 0; q0 < m; q0 += kQueryBlock) {

@@ -48,6 +48,7 @@ class Int8Articles {
     std::vector<int32_t> heap;                           // m x k
     std::vector<int> count;                              // m
     std::vector<std::vector<Int8Candidate>> candidates;  // m (capacity kept between searches)
+    std::vector<int32_t> warm;                           // the warm tiles' scores of one query block
     void Reset(int64_t m, int k);
   };
 
