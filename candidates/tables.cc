@@ -94,8 +94,7 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
   std::vector<int32_t> last_price_day(n, ArticleStats::kNoDay);
   const int seg_window = cfg.segment_window_days();
   std::vector<std::vector<float>> segment_score(kAgeBands + 1, std::vector<float>(n, 0.0f));
-  t.band_1w_.assign((kAgeBands + 1) * n, 0.0f);
-  t.band_4w_.assign((kAgeBands + 1) * n, 0.0f);
+  t.band_sales_.assign((kAgeBands + 1) * n, BandSales());
   t.band_totals_.assign((kAgeBands + 1) * 2, 0.0f);
   for (size_t i = 0; i < tx.size(); ++i) {
     const int32_t d = tx.day[i];
@@ -114,10 +113,10 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
     if (age_days < 28) {
       for (size_t b : {band, static_cast<size_t>(kUnknownAgeBand)}) {
         if (age_days < 7) {
-          t.band_1w_[b * n + a] += 1;
+          t.band_sales_[b * n + a].w1 += 1;
           t.band_totals_[b * 2] += 1;
         }
-        t.band_4w_[b * n + a] += 1;
+        t.band_sales_[b * n + a].w4 += 1;
         t.band_totals_[b * 2 + 1] += 1;
         if (band == kUnknownAgeBand) break;
       }
@@ -327,8 +326,14 @@ absl::Status RankingTables::Save(const std::string& path) const {
     w->Vector(b->offsets);
     w->Vector(b->articles);
   }
-  w->Vector(band_1w_);
-  w->Vector(band_4w_);
+  // The file keeps the two windows as two tables (format 4).
+  std::vector<float> w1(band_sales_.size()), w4(band_sales_.size());
+  for (size_t i = 0; i < band_sales_.size(); ++i) {
+    w1[i] = band_sales_[i].w1;
+    w4[i] = band_sales_[i].w4;
+  }
+  w->Vector(w1);
+  w->Vector(w4);
   w->Vector(band_totals_);
   w->Pod(cluster_dim_);
   w->Vector(centroids_);
@@ -363,8 +368,9 @@ absl::StatusOr<RankingTables> RankingTables::Load(const std::string& path) {
     RETURN_IF_ERROR(r->Vector(&b->offsets));
     RETURN_IF_ERROR(r->Vector(&b->articles));
   }
-  RETURN_IF_ERROR(r->Vector(&t.band_1w_));
-  RETURN_IF_ERROR(r->Vector(&t.band_4w_));
+  std::vector<float> band_1w, band_4w;
+  RETURN_IF_ERROR(r->Vector(&band_1w));
+  RETURN_IF_ERROR(r->Vector(&band_4w));
   RETURN_IF_ERROR(r->Vector(&t.band_totals_));
   RETURN_IF_ERROR(r->Pod(&t.cluster_dim_));
   RETURN_IF_ERROR(r->Vector(&t.centroids_));
@@ -379,8 +385,12 @@ absl::StatusOr<RankingTables> RankingTables::Load(const std::string& path) {
             t.neighbour_offsets_.back() == t.neighbours_.size() &&
             std::is_sorted(t.neighbour_offsets_.begin(), t.neighbour_offsets_.end()) &&
             std::is_sorted(t.product_offsets_.begin(), t.product_offsets_.end()) &&
-            t.band_1w_.size() == (kAgeBands + 1) * n && t.band_4w_.size() == (kAgeBands + 1) * n &&
+            band_1w.size() == (kAgeBands + 1) * n && band_4w.size() == (kAgeBands + 1) * n &&
             t.band_totals_.size() == (kAgeBands + 1) * 2;
+  if (ok) {
+    t.band_sales_.resize(band_1w.size());
+    for (size_t i = 0; i < band_1w.size(); ++i) t.band_sales_[i] = {band_1w[i], band_4w[i]};
+  }
   for (uint32_t g : t.product_of_) ok = ok && g + 1 < t.product_offsets_.size();
   auto in_range = [n](const std::vector<ScoredArticle>& v) {
     return std::all_of(v.begin(), v.end(), [n](const ScoredArticle& s) { return s.article < n; });

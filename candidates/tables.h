@@ -139,8 +139,12 @@ class RankingTables {
   // Sales among the customers of an age band (kUnknownAgeBand: everyone) in
   // the last week / the last 4 weeks before the day: the band's row, indexed
   // by article, and the band's sales of every article over the same days.
-  const float* band_sales_1w_row(int band) const { return band_1w_.data() + BandRow(band); }
-  const float* band_sales_4w_row(int band) const { return band_4w_.data() + BandRow(band); }
+  // An article's sales among a band's customers over the last week and the
+  // last 4 weeks, side by side: one cache line for both.
+  struct BandSales {
+    float w1 = 0, w4 = 0;
+  };
+  const BandSales* band_sales_row(int band) const { return band_sales_.data() + BandRow(band); }
   float band_total_1w(int band) const { return band_totals_[static_cast<size_t>(band) * 2]; }
   float band_total_4w(int band) const { return band_totals_[static_cast<size_t>(band) * 2 + 1]; }
 
@@ -179,8 +183,8 @@ class RankingTables {
   std::vector<ScoredArticle> trending_;
   ByType selling_;
   ByType new_arrivals_;
-  std::vector<float> band_1w_, band_4w_;  // (kAgeBands + 1) x num_articles
-  std::vector<float> band_totals_;        // per band: 1w, 4w
+  std::vector<BandSales> band_sales_;  // (kAgeBands + 1) x num_articles
+  std::vector<float> band_totals_;     // per band: 1w, 4w
   int32_t cluster_dim_ = 0;
   std::vector<float> centroids_;                 // cluster_dim_ x clusters (candidates/clusters.h layout)
   std::vector<uint64_t> cluster_offsets_ = {0};  // clusters + 1

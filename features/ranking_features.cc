@@ -128,8 +128,7 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
   const int band = AgeBand(view.age);
   const float band_1w = tables.band_total_1w(band), band_4w = tables.band_total_4w(band);
   const float all_4w = tables.band_total_4w(kUnknownAgeBand);
-  const float* band_sales_1w = tables.band_sales_1w_row(band);
-  const float* band_sales_4w = tables.band_sales_4w_row(band);
+  const RankingTables::BandSales* band_sales = tables.band_sales_row(band);
   const float c_mean_price = has_history ? static_cast<float>(price_sum / n) : kNaN;
 
   // The candidates' table rows and embeddings are scattered over tens of
@@ -139,8 +138,7 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
     const uint32_t a = candidates[i].article;
     __builtin_prefetch(&tables.stats(a));
     __builtin_prefetch(&tables.attributes(a));
-    __builtin_prefetch(band_sales_1w + a);
-    __builtin_prefetch(band_sales_4w + a);
+    __builtin_prefetch(band_sales + a);
     if (emb.customer != nullptr) {
       const char* v = reinterpret_cast<const char*>(emb.articles + static_cast<size_t>(a) * emb.dim);
       for (size_t b = 0; b < static_cast<size_t>(emb.dim) * sizeof(float); b += 64) __builtin_prefetch(v + b);
@@ -244,12 +242,13 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
     }
     f[k++] = mean_gap;
     f[k++] = mean_gap > 0 ? days_since_last / mean_gap : kNaN;
-    f[k++] = band_1w > 0 ? 1000 * band_sales_1w[c.article] / band_1w : kNaN;
-    f[k++] = band_4w > 0 ? 1000 * band_sales_4w[c.article] / band_4w : kNaN;
+    const RankingTables::BandSales& bs = band_sales[c.article];
+    f[k++] = band_1w > 0 ? 1000 * bs.w1 / band_1w : kNaN;
+    f[k++] = band_4w > 0 ? 1000 * bs.w4 / band_4w : kNaN;
     // (sales in the band + a prior of kLiftPrior sales at everyone's share)
     // over (the band's sales + kLiftPrior), per everyone's share.
     const float p_all = all_4w > 0 ? st.sales_4w / all_4w : 0;
-    f[k++] = p_all > 0 ? (band_sales_4w[c.article] + kLiftPrior * p_all) / (band_4w + kLiftPrior) / p_all : kNaN;
+    f[k++] = p_all > 0 ? (bs.w4 + kLiftPrior * p_all) / (band_4w + kLiftPrior) / p_all : kNaN;
     DCHECK_EQ(k, nf) << "RankingFeatureNames() and the code that fills the columns disagree";
   }
 }

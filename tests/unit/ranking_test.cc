@@ -622,8 +622,9 @@ TEST(RankingFeatures, SalesInTheCustomersAgeBand) {
   EXPECT_EQ(t.band_total_4w(AgeBand(30)), 2);
   EXPECT_EQ(t.band_total_4w(AgeBand(70)), 2);
   EXPECT_EQ(t.band_total_4w(kUnknownAgeBand), 4);
-  EXPECT_EQ(t.band_sales_4w_row(AgeBand(70))[2], 1);
-  EXPECT_EQ(t.band_sales_4w_row(kUnknownAgeBand)[6], 0);
+  EXPECT_EQ(t.band_sales_row(AgeBand(70))[2].w4, 1);
+  EXPECT_EQ(t.band_sales_row(AgeBand(70))[2].w1, 0);
+  EXPECT_EQ(t.band_sales_row(kUnknownAgeBand)[6].w4, 0);
   const int nf = NumRankingFeatures();
   auto features = [&](uint32_t customer, int age) {
     CustomerView view;
