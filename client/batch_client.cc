@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -73,6 +74,46 @@ absl::Status TakeResponse(const v1::RecommendRequest& req, const v1::RecommendRe
   return absl::OkStatus();
 }
 
+// The calls a worker may have in flight: `in_flight` at first, one fewer
+// each time the server sheds a call for a full queue (its workers and queue
+// hold fewer ids than the client sends at once), never below one. A worker
+// holds a permit only while its call is out.
+class InFlightLimit {
+ public:
+  explicit InFlightLimit(int limit) : limit_(std::max(1, limit)) {}
+  void Acquire() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return active_ < limit_; });
+    ++active_;
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    --active_;
+    cv_.notify_one();
+  }
+  // True when the limit was lowered; false when it is already one.
+  bool Shrink() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (limit_ == 1) return false;
+    --limit_;
+    return true;
+  }
+  int limit() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return limit_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int limit_;
+  int active_ = 0;
+};
+
+bool IsQueueFull(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED && s.error_message().rfind("queue full", 0) == 0;
+}
+
 }  // namespace
 
 std::string BatchClientReport::Summary() const {
@@ -81,9 +122,12 @@ std::string BatchClientReport::Summary() const {
   auto q = [&](double p) { return Quantile(sorted, p); };
   return absl::StrFormat(
       "%d customers in %.1f s (%.0f/s), %d batches, batch latency p50 %.1f ms p99 %.1f ms, %d retries, "
-      "fallback %.2f%%, bundle %s",
+      "fallback %.2f%%, bundle %s%s",
       customers, wall_seconds, wall_seconds > 0 ? customers / wall_seconds : 0.0, batches, q(0.5), q(0.99), retries,
-      customers > 0 ? 100.0 * fallback / customers : 0.0, bundle_version);
+      customers > 0 ? 100.0 * fallback / customers : 0.0, bundle_version,
+      in_flight < in_flight_asked ? absl::StrFormat(", %d calls in flight (%d asked: the server's queue refused more)",
+                                                    in_flight, in_flight_asked)
+                                  : "");
 }
 
 absl::Status RecommendAll(const std::shared_ptr<grpc::Channel>& channel, const std::vector<std::string>& ids,
@@ -103,6 +147,7 @@ absl::Status RecommendAll(const std::shared_ptr<grpc::Channel>& channel, const s
   absl::Status error;
   std::vector<double> latencies;
   std::string version;  // of the first batch answered
+  InFlightLimit limit(options.in_flight);
 
   auto work = [&](int worker) {
     auto stub = v1::Recommender::NewStub(channel);
@@ -124,9 +169,11 @@ absl::Status RecommendAll(const std::shared_ptr<grpc::Channel>& channel, const s
         v1::RecommendResponse resp;
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(options.deadline_ms));
+        limit.Acquire();
         const auto t0 = Clock::now();
         grpc::Status s = stub->Recommend(&ctx, req, &resp);
         const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+        limit.Release();
         if (s.ok()) {
           int64_t fb = 0;
           outcome = TakeResponse(req, resp, k, first, articles, &fb);
@@ -150,7 +197,14 @@ absl::Status RecommendAll(const std::shared_ptr<grpc::Channel>& channel, const s
         outcome = absl::Status(
             static_cast<absl::StatusCode>(s.error_code()),
             transient ? s.error_message() : absl::StrCat("permanent error, not retried: ", s.error_message()));
-        if (!transient || attempt >= options.max_attempts || failed.load()) break;
+        if (!transient || failed.load()) break;
+        // Shed for a full queue while the client had more than one call out:
+        // fewer calls at once, and this one again (not counted as an attempt).
+        if (IsQueueFull(s) && limit.Shrink()) {
+          --attempt;
+        } else if (attempt >= options.max_attempts) {
+          break;
+        }
         ++retries;
         backoff.Wait();
       }
@@ -190,6 +244,8 @@ absl::Status RecommendAll(const std::shared_ptr<grpc::Channel>& channel, const s
   report->wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   report->batch_ms = std::move(latencies);
   report->bundle_version = version;
+  report->in_flight_asked = std::max(1, options.in_flight);
+  report->in_flight = std::min(limit.limit(), report->in_flight_asked);
   if (report->customers != static_cast<int64_t>(ids.size())) {
     return absl::InternalError(absl::StrCat("served ", report->customers, " of ", ids.size(), " customers"));
   }

@@ -29,7 +29,8 @@ namespace hmrec {
 struct BatchClientOptions {
   int k = 12;
   int batch_size = 1000;
-  int in_flight = 4;        // concurrent calls: twice the server's workers keeps them busy
+  int in_flight = 4;        // concurrent calls: twice the server's workers keeps them busy; lowered while
+                            // the server refuses calls for a full queue
   int deadline_ms = 30000;  // per call
   int max_attempts = 10;    // per batch, first try included
   int initial_backoff_ms = 100;
@@ -46,6 +47,8 @@ struct BatchClientReport {
   double wall_seconds = 0;
   std::vector<double> batch_ms;  // latency of each successful call
   std::string bundle_version;    // the one version that answered every batch
+  int in_flight_asked = 0;       // BatchClientOptions::in_flight
+  int in_flight = 0;             // at the end: lower when the server's queue refused calls
 
   // "1,371,980 customers in 142.1 s (9,655/s), 1,372 batches, p50 98 ms, p99 160 ms, ..."
   std::string Summary() const;

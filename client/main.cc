@@ -55,7 +55,9 @@ ABSL_FLAG(std::string, data, "", "A directory of Kaggle files: customers (and ar
 ABSL_FLAG(std::string, articles, "", "articles.csv, for product names in --customer-id output");
 ABSL_FLAG(int, k, 12, "Articles per customer (--all-customers always asks 12)");
 ABSL_FLAG(int, batch_size, 1000, "Customers per call");
-ABSL_FLAG(int, in_flight, 4, "Calls in flight at once (twice the server's workers keeps every worker busy)");
+ABSL_FLAG(int, in_flight, 4,
+          "Calls in flight at once (twice the server's workers keeps every worker busy; lowered while the server "
+          "refuses calls for a full queue)");
 ABSL_FLAG(int, deadline_ms, 30000, "Deadline of each call");
 ABSL_FLAG(int, max_attempts, 10, "Attempts per batch before giving up (retries back off exponentially)");
 ABSL_FLAG(double, max_rate, 0, "Stay under this many customers/s (0: as fast as the server answers)");

@@ -447,6 +447,37 @@ TEST_F(ServerTest, TheBatchClientRefusesASubmissionAnsweredByTwoBundles) {
   EXPECT_EQ(report.bundle_version, "v2");
 }
 
+TEST_F(ServerTest, TheBatchClientSendsFewerCallsAtOnceWhenTheServersQueueRefusesThem) {
+  // A queue of 100 ids and one worker: of eight calls of 50 ids at once, most
+  // are shed. With two attempts a call, a client that kept eight in flight
+  // would give up; this one lowers its calls in flight and serves everyone.
+  config::ServerConfig cfg = TestConfig(dir_->File("bundles/v1"));
+  cfg.set_max_queued_ids(100);
+  cfg.set_max_batch_ids(50);
+  auto started = Server::Start(cfg);
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::vector<std::string> ids;
+  for (size_t c = 0; c < ds_->customers.size(); ++c) ids.emplace_back(ds_->customer_id(c));
+  BatchClientOptions o;
+  o.batch_size = 50;
+  o.in_flight = 8;
+  o.max_attempts = 2;
+  o.initial_backoff_ms = 1;
+  o.max_backoff_ms = 5;
+  o.show_progress = false;
+  std::vector<int32_t> articles;
+  BatchClientReport report;
+  const absl::Status result = RecommendAll(Channel((*started)->port()), ids, o, &articles, &report);
+  ASSERT_TRUE(result.ok()) << result;
+  EXPECT_EQ(report.customers, static_cast<int64_t>(ids.size()));
+  EXPECT_EQ(report.in_flight_asked, 8);
+  EXPECT_LT(report.in_flight, 8);
+  EXPECT_GE(report.in_flight, 1);
+  EXPECT_GT(report.retries, 0);
+  EXPECT_THAT(report.Summary(), HasSubstr("calls in flight (8 asked: the server's queue refused more)"));
+  EXPECT_EQ(std::count(articles.begin(), articles.end(), 0), 0);
+}
+
 TEST_F(ServerTest, HotSwapUnderConcurrentLoadFailsNoRequestAndRefusesACorruptBundle) {
   // A second server follows bundles/current, polled every 20 ms.
   ASSERT_TRUE(MakeCurrent(dir_->File("bundles/v1")).ok());
