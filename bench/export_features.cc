@@ -54,7 +54,7 @@ bool WriteNpy(const std::string& path, const char* descr, const std::vector<int6
 }  // namespace
 
 int main(int argc, char** argv) {
-  hmrec::SelectBlasKernels(argv);
+  hmrec::PrepareProcess(argv);
   absl::ParseCommandLine(argc, argv);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);

@@ -44,7 +44,7 @@ int Fail(const absl::Status& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  hmrec::SelectBlasKernels(argv);
+  hmrec::PrepareProcess(argv);
   hmrec::ConfigureAllocator();
   absl::ParseCommandLine(argc, argv);
   google::InitGoogleLogging(argv[0]);

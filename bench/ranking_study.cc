@@ -217,7 +217,7 @@ int Budget(const hmrec::Dataset& ds, const hmrec::Holdout& holdout) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  hmrec::SelectBlasKernels(argv);
+  hmrec::PrepareProcess(argv);
   hmrec::ConfigureAllocator();
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   google::InitGoogleLogging(argv[0]);

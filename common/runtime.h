@@ -2,6 +2,8 @@
 
 // Process-wide settings every program applies at start.
 
+#include <string>
+
 namespace hmrec {
 
 // Keeps freed memory in the process instead of returning large blocks to
@@ -10,16 +12,33 @@ namespace hmrec {
 // Call once, first thing in main.
 void ConfigureAllocator();
 
-// Makes OpenBLAS use the kernels this CPU can run. OpenBLAS picks its
-// kernels from the CPU model when the library loads, before main(); on CPUs
-// it does not know (virtual machines reporting a generic model, such as this
-// project's "Intel(R) Xeon(R) Processor") it falls back to SSE3 "Prescott"
-// kernels, 3x slower than AVX-512 ones (docs/PERFORMANCE.md). When
-// OPENBLAS_CORETYPE is unset and that happened, this sets it from the CPU's
-// features (SkylakeX for AVX-512, Haswell for AVX2+FMA) and re-executes the
-// program with the same arguments, saying so on stderr. Set
-// OPENBLAS_CORETYPE yourself to choose. Call first thing in main.
-void SelectBlasKernels(char** argv);
+struct ProcessOptions {
+  // Put the heap on transparent huge pages (2 MiB) where the kernel offers
+  // them on request (/sys/kernel/mm/transparent_hugepage/enabled is
+  // "madvise"): glibc's malloc then advises them for its heap
+  // (GLIBC_TUNABLES=glibc.malloc.hugetlb=1). For a process that reads tables
+  // of tens of MB at random (the server's candidates and features), each
+  // access otherwise also misses the TLB. Setting glibc.malloc.hugetlb in
+  // GLIBC_TUNABLES yourself (e.g. to 0) decides instead.
+  bool heap_huge_pages = false;
+};
+
+// Settings that must be in the environment before the program starts, so
+// this re-executes the program once (same arguments) when it sets any,
+// saying so on stderr. Call first thing in main.
+//
+// OpenBLAS picks its kernels from the CPU model when the library loads,
+// before main(); on CPUs it does not know (virtual machines reporting a
+// generic model, such as this project's "Intel(R) Xeon(R) Processor") it falls
+// back to SSE3 "Prescott" kernels, 3x slower than AVX-512 ones
+// (docs/PERFORMANCE.md). When OPENBLAS_CORETYPE is unset and that happened,
+// this sets it from the CPU's features (SkylakeX for AVX-512, Haswell for
+// AVX2+FMA). Set OPENBLAS_CORETYPE yourself to choose.
+void PrepareProcess(char** argv, const ProcessOptions& options = {});
+
+// How the heap's pages are, for the server's start line: "on transparent
+// huge pages" or why not.
+std::string HeapPagesStatus();
 
 // The OpenBLAS kernel set in use (e.g. "SkylakeX"), for reports.
 const char* BlasCoreName();

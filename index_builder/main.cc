@@ -31,7 +31,7 @@ int Fail(const absl::Status& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  hmrec::SelectBlasKernels(argv);
+  hmrec::PrepareProcess(argv);
   hmrec::ConfigureAllocator();
   absl::SetProgramUsageMessage("Adds the faiss index and the feature store to a bundle and seals it");
   absl::ParseCommandLine(argc, argv);

@@ -43,7 +43,7 @@ int Fail(const std::string& what, const absl::Status& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  hmrec::SelectBlasKernels(argv);
+  hmrec::PrepareProcess(argv, {.heap_huge_pages = true});
   hmrec::ConfigureAllocator();
   absl::SetProgramUsageMessage("Serves Recommend over gRPC from a sealed bundle");
   absl::ParseCommandLine(argc, argv);
@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
       absl::StrCat("ranked by the bundle's ranker (", (*server)->ranker_evaluator(), " evaluator)");
   std::fprintf(stderr, "server: search kernel %s, %s\n", (*server)->search_kernel().c_str(),
                (*server)->ranking() ? ranked.c_str() : "retrieval only (no ranker, or ranking off)");
+  std::fprintf(stderr, "server: %s\n", hmrec::HeapPagesStatus().c_str());
   const char* scheme = cfg.tls().cert_file().empty() ? "http" : "https";
   if ((*server)->metrics_port() > 0) {
     std::fprintf(stderr, "server: metrics on %s://%s:%d/metrics\n", scheme,

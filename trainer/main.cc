@@ -56,7 +56,7 @@ int Fail(const absl::Status& s) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Trains the two-tower model and exports a bundle");
-  hmrec::SelectBlasKernels(argv);
+  hmrec::PrepareProcess(argv);
   hmrec::ConfigureAllocator();
   absl::ParseCommandLine(argc, argv);
   FLAGS_logtostderr = true;
