@@ -76,6 +76,10 @@ trap - EXIT
 
 step "4/6 index types"
 "$BUILD/bench/hmrec_index_bench" --bundle "$BUNDLE" --runs 5 > "$OUT/index.md"
+# The two-tower source's search (k = the ranking's two_tower_candidates) and
+# the CPU's int8 peak it is measured against, when the CPU has AVX-512 VNNI.
+"$BUILD/bench/hmrec_index_bench" --bundle "$BUNDLE" --runs 5 --types blocked --k 24 > "$OUT/index_k24.md"
+"$BUILD/bench/hmrec_vnni_peak" > "$OUT/vnni_peak.txt" || echo "run_all: no AVX-512 VNNI, no int8 peak" >&2
 /usr/bin/python3 "$ROOT/scripts/plot_index.py" "$OUT/index.md" "$OUT/index_tradeoffs.png"
 step "5/6 trainer and data layer"
 bash "$ROOT/bench/train_bench.sh" --data "$TRAIN" --runs "$RUNS" > "$OUT/train.md"
