@@ -22,6 +22,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The server shedding load: RESOURCE_EXHAUSTED saying "queue full".
+bool IsQueueFull(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED && s.error_message().rfind("queue full", 0) == 0;
+}
+
 }  // namespace
 
 void Backoff::Wait() {
@@ -38,7 +43,7 @@ bool IsTransient(const grpc::Status& s) {
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       // The server shedding load says "queue full"; any other exhaustion (a
       // message over a size limit) fails the same way every time.
-      return s.error_message().rfind("queue full", 0) == 0;
+      return IsQueueFull(s);
     default:
       return false;
   }
@@ -109,10 +114,6 @@ class InFlightLimit {
   int limit_;
   int active_ = 0;
 };
-
-bool IsQueueFull(const grpc::Status& s) {
-  return s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED && s.error_message().rfind("queue full", 0) == 0;
-}
 
 }  // namespace
 
@@ -245,7 +246,7 @@ absl::Status RecommendAll(const std::shared_ptr<grpc::Channel>& channel, const s
   report->batch_ms = std::move(latencies);
   report->bundle_version = version;
   report->in_flight_asked = std::max(1, options.in_flight);
-  report->in_flight = std::min(limit.limit(), report->in_flight_asked);
+  report->in_flight = limit.limit();
   if (report->customers != static_cast<int64_t>(ids.size())) {
     return absl::InternalError(absl::StrCat("served ", report->customers, " of ", ids.size(), " customers"));
   }

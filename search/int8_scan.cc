@@ -142,15 +142,15 @@ __attribute__((target("avx512f"))) void Revisit(int64_t n, int k, int nq, int64_
   const int64_t per_query = (t_hi - t_lo) * kTile;
   for (int q = 0; q < nq; ++q) {
     if (b.margin[q] < 0) continue;  // skipped query
-    const int32_t mark = *b.count[q] < k ? std::numeric_limits<int32_t>::min() : b.heap[q][0] - b.margin[q] + b.bias[q];
-    const __m512i th = _mm512_set1_epi32(mark);
+    const __m512i th = _mm512_set1_epi32(PassMark<Pass::kNormal>(b, q, k));
     const int32_t* score = b.warm + q * per_query;
     for (int64_t i = 0; i < per_query; i += 16) {
       __mmask16 m = _mm512_cmpge_epi32_mask(_mm512_loadu_si512(score + i), th);
       for (; m != 0; m = static_cast<__mmask16>(m & (m - 1))) {
-        const int64_t p = t_lo * kTile + i + __builtin_ctz(m);
+        const int64_t lane = i + __builtin_ctz(m);
+        const int64_t p = t_lo * kTile + lane;
         if (p >= n) break;  // padding lanes are last
-        b.cand[q]->push_back({score[i + __builtin_ctz(m)] - b.bias[q], static_cast<int32_t>(p)});
+        b.cand[q]->push_back({score[lane] - b.bias[q], static_cast<int32_t>(p)});
       }
     }
   }
