@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <numeric>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/progress.h"
@@ -33,6 +34,7 @@ enum Stream : uint64_t {
   kStreamCustomers,
   kStreamSessions,
   kStreamIds,
+  kStreamSeasons,
 };
 
 constexpr int kTasteTop = 6;            // styles kept per customer
@@ -127,6 +129,13 @@ Categorical FavourFew(Rng& rng, size_t n, int favourites, double floor, const st
   return Categorical(w);
 }
 
+// Day of the year of a YYYY-MM-DD date, months of 30.4 days (1 .. ~365).
+double DayOfYear(const std::string& date) {
+  const int month = (date[5] - '0') * 10 + (date[6] - '0');
+  const int dom = (date[8] - '0') * 10 + (date[9] - '0');
+  return (month - 1) * 30.4 + dom;
+}
+
 // Relative shopping volume of a day: weekly rhythm, summer and winter sales,
 // Black Friday, the spring 2020 lockdown, slow growth.
 double DayWeight(int32_t day, int32_t start) {
@@ -135,7 +144,7 @@ double DayWeight(int32_t day, int32_t start) {
   const int month = (date[5] - '0') * 10 + (date[6] - '0');
   const int dom = (date[8] - '0') * 10 + (date[9] - '0');
   double w = kWeekday[DayOfWeek(day)];
-  const double doy = (month - 1) * 30.4 + dom;
+  const double doy = DayOfYear(date);
   w *= 1.0 + 0.22 * std::cos(2 * M_PI * (doy - 175) / 365.0);                  // summer peak
   if ((month == 6 && dom >= 20) || (month == 7 && dom <= 10)) w *= 1.35;       // summer sale
   if (month == 11 && dom >= 23 && dom <= 29 && DayOfWeek(day) == 4) w *= 2.6;  // Black Friday
@@ -599,6 +608,17 @@ absl::Status Generator::WriteTransactions(GenerateStats* stats) {
   std::vector<uint8_t> recent_head(customers_.size(), 0);
   article_counts_.assign(articles_.size(), 0);
 
+  // Each product type's seasonal peak (its own stream: the other draws do
+  // not move when the strength changes), and its factor on the current day.
+  const double season = cfg_.seasonal_strength();
+  absl::flat_hash_map<int32_t, double> peak_of_type, factor_of_type;
+  if (season > 0) {
+    for (const Article& a : articles_) {
+      if (peak_of_type.contains(a.product_type_no)) continue;
+      Rng prng(cfg_.seed(), kStreamSeasons, static_cast<uint64_t>(a.product_type_no));
+      peak_of_type[a.product_type_no] = prng.Uniform(0, 365);
+    }
+  }
   std::vector<Categorical> day_pick(styles_.size());
   std::vector<double> weights;
   std::vector<double> global_weights(articles_.size());
@@ -619,10 +639,19 @@ absl::Status Generator::WriteTransactions(GenerateStats* stats) {
   for (int32_t d = 0; d < ndays; ++d) {
     const int32_t day = start_ + d;
     FormatDateTo(day, date);
+    if (season > 0) {
+      const double doy = DayOfYear(FormatDate(day));
+      for (const auto& [type, peak] : peak_of_type) {
+        factor_of_type[type] = std::exp(season * std::cos(2 * M_PI * (doy - peak) / 365.0));
+      }
+    }
     for (size_t s = 0; s < styles_.size(); ++s) {
       const auto& arts = articles_of_style_[s];
       weights.resize(arts.size());
-      for (size_t i = 0; i < arts.size(); ++i) weights[i] = models_[arts[i]].quality * Life(models_[arts[i]], day);
+      for (size_t i = 0; i < arts.size(); ++i) {
+        weights[i] = models_[arts[i]].quality * Life(models_[arts[i]], day);
+        if (season > 0) weights[i] *= factor_of_type[articles_[arts[i]].product_type_no];
+      }
       day_pick[s].Reset(weights);
       for (size_t i = 0; i < arts.size(); ++i) global_weights[arts[i]] = weights[i];
     }

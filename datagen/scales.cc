@@ -66,6 +66,9 @@ absl::Status ValidateConfig(const config::DatagenConfig& c) {
   if (c.no_purchase_share() < 0 || c.no_purchase_share() >= 1) {
     return bad("no_purchase_share", c.no_purchase_share(), "need 0..1");
   }
+  if (c.seasonal_strength() < 0 || c.seasonal_strength() > 5) {
+    return bad("seasonal_strength", c.seasonal_strength(), "need 0..5");
+  }
   absl::StatusOr<int32_t> start = ParseDate(c.start_date());
   if (!start.ok()) return bad("start_date", c.start_date(), start.status().message());
   absl::StatusOr<int32_t> end = ParseDate(c.end_date());

@@ -1,5 +1,7 @@
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <map>
 #include <numeric>
 
 #include "data/csv.h"
@@ -168,12 +170,62 @@ TEST(Datagen, RealisticMarginals) {
   EXPECT_GT(by_dow[5], by_dow[6]);
 }
 
+// How far product types' shares of sales move between winter (Dec-Feb) and
+// summer (Jun-Aug): the mean |log(summer share / winter share)| over types
+// with at least 50 sales in both.
+double SeasonalSwing(const Dataset& ds) {
+  std::map<int32_t, double> winter, summer;
+  double w_total = 0, s_total = 0;
+  for (size_t i = 0; i < ds.transactions.size(); ++i) {
+    const std::string date = FormatDate(ds.transactions.day[i]);
+    const int month = std::stoi(date.substr(5, 2));
+    const int32_t type = ds.articles[ds.transactions.article[i]].product_type_no;
+    if (month == 12 || month <= 2) {
+      winter[type] += 1;
+      w_total += 1;
+    } else if (month >= 6 && month <= 8) {
+      summer[type] += 1;
+      s_total += 1;
+    }
+  }
+  double sum = 0;
+  int n = 0;
+  for (const auto& [type, w] : winter) {
+    const double s = summer[type];
+    if (w < 50 || s < 50) continue;
+    sum += std::abs(std::log((s / s_total) / (w / w_total)));
+    ++n;
+  }
+  return n > 0 ? sum / n : 0;
+}
+
+TEST(Datagen, SeasonalStrengthMovesProductTypesThroughTheYear) {
+  TempDir flat_dir, seasonal_dir;
+  config::DatagenConfig c = Medium();
+  auto flat = GenerateAndLoad(c, flat_dir.path());
+  c.set_seasonal_strength(1.5);
+  auto seasonal = GenerateAndLoad(c, seasonal_dir.path());
+  ASSERT_NE(flat, nullptr);
+  ASSERT_NE(seasonal, nullptr);
+  const double flat_swing = SeasonalSwing(*flat), seasonal_swing = SeasonalSwing(*seasonal);
+  // Without seasons types' shares move too (products launch and fade); the
+  // seasons move them further. (The factor shifts choices among a style's
+  // types: a customer buys the season's type instead of another, not more.)
+  EXPECT_GT(seasonal_swing, flat_swing + 0.25) << "flat " << flat_swing;
+  // Same customers and catalogue: only which articles are chosen moves.
+  EXPECT_EQ(ReadFile(flat_dir.File(kArticlesFile)), ReadFile(seasonal_dir.File(kArticlesFile)));
+  EXPECT_EQ(ReadFile(flat_dir.File(kCustomersFile)), ReadFile(seasonal_dir.File(kCustomersFile)));
+}
+
 TEST(Datagen, BadConfigNamesTheField) {
   config::DatagenConfig c = Tiny();
   c.set_end_date("2020-02-30");
   absl::Status s = ValidateConfig(c);
   EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("end_date"));
   EXPECT_FALSE(ScalePreset("huge").ok());
+  c = Tiny();
+  c.set_seasonal_strength(-1);
+  EXPECT_THAT(std::string(ValidateConfig(c).message()), ::testing::HasSubstr("seasonal_strength"));
 }
 
 }  // namespace
