@@ -81,6 +81,7 @@ struct Route {
 
 constexpr Route kRoutes[] = {
     {"POST", "/v1/recommend", true, kScopeRecommend, true},
+    {"POST", "/v1/similar", true, kScopeRecommend, true},
     {"GET", "/v1/bundle", true, kAnyScope, true},
     {"GET", "/v1/customers/", true, kScopeInspect, true},
     {"GET", "/v1/random_customer", true, kScopeInspect, true},
@@ -185,6 +186,7 @@ std::optional<HttpResponse> HttpApi::Head(const HttpRequest& request) {
 void HttpApi::Serve(HttpRequest request, std::function<void(HttpResponse)> reply) {
   const absl::string_view path = request.path;
   if (path == "/v1/recommend") return Recommend(std::move(request), std::move(reply));
+  if (path == "/v1/similar") return Similar(std::move(request), std::move(reply));
   if (path == "/healthz") return reply(Text(200, "ok\n"));
   if (path == "/readyz") return reply(draining_ ? Text(503, "draining\n") : Text(200, "ready\n"));
   if (path == "/inspect") {
@@ -222,26 +224,41 @@ void HttpApi::Serve(HttpRequest request, std::function<void(HttpResponse)> reply
   reply(Error(404, absl::StatusCode::kNotFound, "no route"));
 }
 
-void HttpApi::Recommend(HttpRequest request, std::function<void(HttpResponse)> reply) {
+// A POST of `Request` in JSON answered by `handle` (a RecommenderService
+// Handle* path) with `Response`, under `method` in the metrics.
+template <typename Request, typename Response, typename Handler>
+void HttpApi::Post(HttpRequest request, const char* type, const char* method, Handler handle,
+                   std::function<void(HttpResponse)> reply) {
   struct Call {
-    v1::RecommendRequest request;
-    v1::RecommendResponse response;
+    Request request;
+    Response response;
   };
   auto call = std::make_shared<Call>();
-  if (std::optional<HttpResponse> bad = ParseJson(request.body, "RecommendRequest", &call->request)) {
+  if (std::optional<HttpResponse> bad = ParseJson(request.body, type, &call->request)) {
     return reply(*std::move(bad));
   }
   // Head() checked the key; who it belongs to labels the metrics.
   Credentials credentials;
   credentials.authorization = request.Header("authorization");
   credentials.peer_cn = request.peer_cn;
-  absl::StatusOr<Caller> caller = service_->Authenticate(credentials, kScopeRecommend, "http");
+  absl::StatusOr<Caller> caller = service_->Authenticate(credentials, kScopeRecommend, method);
   if (!caller.ok()) return reply(FromStatus(caller.status()));  // the keys changed since Head()
-  service_->Handle(&call->request, &call->response,
-                   std::chrono::system_clock::now() + std::chrono::milliseconds(options_.deadline_ms), "http", *caller,
-                   [call, reply = std::move(reply)](const absl::Status& s) {
-                     reply(s.ok() ? FromMessage(call->response) : FromStatus(s));
-                   });
+  (service_->*handle)(&call->request, &call->response,
+                      std::chrono::system_clock::now() + std::chrono::milliseconds(options_.deadline_ms), method,
+                      *caller, [call, reply = std::move(reply)](const absl::Status& s) {
+                        reply(s.ok() ? FromMessage(call->response) : FromStatus(s));
+                      });
+}
+
+void HttpApi::Recommend(HttpRequest request, std::function<void(HttpResponse)> reply) {
+  Post<v1::RecommendRequest, v1::RecommendResponse>(std::move(request), "RecommendRequest", "http",
+                                                    &RecommenderService::Handle, std::move(reply));
+}
+
+void HttpApi::Similar(HttpRequest request, std::function<void(HttpResponse)> reply) {
+  Post<v1::SimilarArticlesRequest, v1::SimilarArticlesResponse>(std::move(request), "SimilarArticlesRequest",
+                                                                "http_similar", &RecommenderService::HandleSimilar,
+                                                                std::move(reply));
 }
 
 std::optional<HttpResponse> MetricsRoute::Head(const HttpRequest& request) {

@@ -8,6 +8,9 @@
 //                                       refused) -> RecommendResponse; the same
 //                                       validation, batching, limits and metrics
 //                                       (method "http") as gRPC
+//   POST /v1/similar         recommend  SimilarArticlesRequest -> SimilarArticlesResponse,
+//                                       the same path as gRPC SimilarArticles
+//                                       (method "http_similar")
 //   GET /v1/bundle           any key    the served bundle's manifest, without its file list
 //   GET /v1/customers/ID     inspect    the inspector's customer view (CustomerProfile)
 //   GET /v1/random_customer  inspect    {"customer_id": a known customer}
@@ -66,6 +69,10 @@ class HttpApi final : public HttpHandler {
 
  private:
   void Recommend(HttpRequest request, std::function<void(HttpResponse)> reply);
+  void Similar(HttpRequest request, std::function<void(HttpResponse)> reply);
+  template <typename Request, typename Response, typename Handler>
+  void Post(HttpRequest request, const char* type, const char* method, Handler handle,
+            std::function<void(HttpResponse)> reply);
 
   const HttpApiOptions options_;
   RecommenderService* service_;

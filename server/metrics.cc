@@ -23,12 +23,13 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
       stages_(prometheus::BuildHistogram()
                   .Name("hmrec_stage_duration_seconds")
                   .Help("Time of one stage of a batch: queue_wait, events (the event store's lookup), "
-                        "feature_lookup, tower, search, and with a ranker candidates, ranking_features, ranker")
+                        "feature_lookup, tower, search, and with a ranker candidates, ranking_features, ranker; "
+                        "similar (a batch's SimilarArticles requests)")
                   .Register(registry)),
       batch_ids_(
           prometheus::BuildHistogram()
               .Name("hmrec_batch_ids")
-              .Help("Customer ids per processed batch")
+              .Help("Customer ids per processed batch (a SimilarArticles request counts one)")
               .Register(registry)
               .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048})),
       customers_(prometheus::BuildCounter()

@@ -5,6 +5,7 @@
 // (Recommendation), apart from the wire format.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,9 @@ inline constexpr char kReasonEmbeddingNotFinite[] = "customer embedding not fini
 // The source index of a reason that is the popular list (the fallback or
 // the fill), beside the candidate sources of candidates/sources.h.
 inline constexpr int kPopularSource = -1;
+// A SimilarArticles reason's source is this plus its similar/similar_articles.h
+// SimilarSource, beside the candidate sources.
+inline constexpr int kSimilarSourceBase = 100;
 
 struct RequestFilters {
   absl::flat_hash_set<int32_t> exclude_article_ids;
@@ -35,10 +39,19 @@ struct RequestFilters {
   }
 };
 
+// What a SimilarArticles request asks besides k, filters and explain.
+struct SimilarQuery {
+  std::vector<int32_t> article_ids;  // well-formed, distinct, as requested
+  bool exclude_same_product_code = false;
+};
+
 struct RequestOptions {
   int k = 12;
   bool explain = false;
   RequestFilters filters;
+  // Set for a SimilarArticles request (its one id in the batch queue is a
+  // placeholder); null for Recommend.
+  std::shared_ptr<const SimilarQuery> similar;
 };
 
 // One source that proposed an article.
@@ -78,6 +91,8 @@ struct Recommendation {
   int events_applied = 0;
   // One per article when the request asked to explain.
   std::vector<Explanation> explanations;
+  // SimilarArticles: the requested article ids the bundle does not have.
+  std::vector<int32_t> unknown_article_ids;
 };
 
 }  // namespace hmrec

@@ -166,6 +166,17 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
     for (int64_t row : rows) r->two_tower_rows_[static_cast<size_t>(row)] = 1;
   }
   r->article_vectors_ = std::move(emb.values);
+  {
+    const size_t n = r->articles_->size();
+    std::vector<int32_t> codes(n), types(n);
+    for (uint32_t row = 0; row < n; ++row) {
+      codes[row] = r->articles_->product_code(row);
+      types[row] = r->tables_ != nullptr ? r->tables_->attributes(row).product_type
+                                         : static_cast<int32_t>(r->articles_->ValueId(row, ArticleTable::kProductType));
+    }
+    r->similar_ = std::make_unique<SimilarArticles>(r->article_vectors_.data(), r->dim_, std::move(codes),
+                                                    std::move(types), r->tables_.get());
+  }
   // Restricted searches of up to twice the catalogue's rows in all: a few
   // wide filters or many narrow ones.
   r->restricted_ = std::make_unique<RestrictedSourcesCache>(2 * r->articles_->size() + 1);
@@ -413,6 +424,92 @@ int Recommender::FillFromPopular(int k, const Filter& filter, const CustomerView
   // higher on its own; its place says it is not).
   for (size_t i = 1; i < rec->scores.size(); ++i) rec->scores[i] = std::min(rec->scores[i], rec->scores[i - 1]);
   return added;
+}
+
+absl::Status Recommender::Similar(const std::vector<const RequestOptions*>& options, std::vector<Recommendation>* out,
+                                  double* seconds, int threads, SimilarScratch* s) const {
+  const auto start = std::chrono::steady_clock::now();
+  const size_t n = options.size();
+  out->assign(n, Recommendation());
+  // Each request's filters with its query articles (and, when asked, their
+  // other variants) excluded: the sources and the popular fill skip them alike.
+  std::vector<RequestOptions> local(n);
+  std::vector<int64_t> query_of(n, -1);  // position in s->anchors, -1: no known article
+  s->anchors.clear();
+  for (size_t i = 0; i < n; ++i) {
+    const RequestOptions& o = *options[i];
+    if (o.similar == nullptr) return absl::InternalError("Similar: a request without its query articles");
+    if (o.k < 1 || o.k > static_cast<int>(fallback_ids_.size())) {
+      return absl::InvalidArgumentError(absl::StrCat("k = ", o.k, " is outside 1..", fallback_ids_.size()));
+    }
+    local[i] = o;
+    local[i].similar = nullptr;
+    std::vector<uint32_t> rows;
+    for (int32_t id : o.similar->article_ids) {
+      auto it = article_row_.find(id);
+      if (it == article_row_.end()) {
+        (*out)[i].unknown_article_ids.push_back(id);
+        continue;
+      }
+      const uint32_t row = static_cast<uint32_t>(it->second - 1);
+      if (std::find(rows.begin(), rows.end(), row) != rows.end()) continue;
+      rows.push_back(row);
+      local[i].filters.exclude_article_ids.insert(id);
+      if (o.similar->exclude_same_product_code) {
+        const int32_t code = articles_->product_code(row);
+        for (uint32_t other = 0; other < articles_->size(); ++other) {
+          if (articles_->product_code(other) == code)
+            local[i].filters.exclude_article_ids.insert(articles_->article_id(other));
+        }
+      }
+    }
+    if (!rows.empty()) {
+      query_of[i] = static_cast<int64_t>(s->anchors.size());
+      s->anchors.push_back(std::move(rows));
+    }
+  }
+  FilterCache cache;
+  std::vector<const Filter*> filter_of_query(s->anchors.size());
+  for (size_t i = 0; i < n; ++i) {
+    if (query_of[i] >= 0) filter_of_query[static_cast<size_t>(query_of[i])] = &FilterOf(local[i], &cache);
+  }
+  similar_->Find(
+      s->anchors, similar_mix_,
+      [&](size_t q, uint32_t row) {
+        return filter_of_query[q]->AllowsArticle(row, articles_->article_id(row), *articles_);
+      },
+      threads, &s->similar, &s->candidates);
+  const float best = SimilarArticles::MaxScore(similar_mix_);
+  for (size_t i = 0; i < n; ++i) {
+    const RequestOptions& o = local[i];
+    Recommendation& rec = (*out)[i];
+    const Filter& filter = FilterOf(o, &cache);
+    if (query_of[i] < 0) {
+      rec.fallback = true;
+      rec.fallback_reason = "no known article";
+    } else {
+      for (const SimilarCandidate& c : s->candidates[static_cast<size_t>(query_of[i])]) {
+        if (static_cast<int>(rec.article_ids.size()) >= o.k) break;
+        rec.article_ids.push_back(articles_->article_id(c.row));
+        rec.scores.push_back(std::clamp(c.score / best, 0.0f, 1.0f));
+        if (o.explain) {
+          Explanation e;
+          for (int src = 0; src < kNumSimilarSources; ++src) {
+            if (!c.from(src)) continue;
+            const bool anchored = src == kSimilarBoughtTogether || src == kSimilarSameProduct;
+            e.reasons.push_back(
+                {kSimilarSourceBase + src, c.rank[static_cast<size_t>(src)], c.source_score[static_cast<size_t>(src)],
+                 anchored && c.anchor >= 0 ? articles_->article_id(static_cast<uint32_t>(c.anchor)) : 0});
+          }
+          e.ranker_score = c.score;
+          rec.explanations.push_back(std::move(e));
+        }
+      }
+    }
+    rec.filled_from_popular = FillFromPopular(o.k, filter, nullptr, &rec, o.explain);
+  }
+  if (seconds != nullptr) *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return absl::OkStatus();
 }
 
 int Recommender::ApplyEvents(const std::vector<config::StoredEvent>& events, bool known,

@@ -37,6 +37,7 @@
 #include "search/exact_search.h"
 #include "server/recommendation.h"
 #include "server/restricted_sources.h"
+#include "similar/similar_articles.h"
 #include "store/feature_store.h"
 
 namespace hmrec {
@@ -131,6 +132,25 @@ class Recommender {
   // The same k and no filters for everyone.
   absl::Status Recommend(const std::vector<absl::string_view>& customer_ids, int k, std::vector<Recommendation>* out,
                          StageTimes* times, int search_threads, RecommendScratch* scratch) const;
+
+  // SimilarArticles: for each request (options[i]->similar set), exactly
+  // options[i]->k articles like its query articles (similar/similar_articles.h),
+  // never one of them (nor, with exclude_same_product_code, another variant
+  // of one), honouring the filters (not exclude_purchased_within_days: no
+  // customer), filled from the popular list; a request none of whose
+  // articles the bundle has gets the popular list (fallback). Unknown ids
+  // are reported in unknown_article_ids. One embedding search for the batch
+  // on `threads` threads (0: this thread's OpenMP setting).
+  struct SimilarScratch {
+    SimilarArticles::Scratch similar;
+    std::vector<std::vector<uint32_t>> anchors;
+    std::vector<std::vector<SimilarCandidate>> candidates;
+  };
+  absl::Status Similar(const std::vector<const RequestOptions*>& options, std::vector<Recommendation>* out,
+                       double* seconds, int threads, SimilarScratch* scratch) const;
+  // The blend SimilarArticles serves.
+  const SimilarMix& similar_mix() const { return similar_mix_; }
+  const SimilarArticles& similar() const { return *similar_; }
 
   // What the ranker sees for one customer, built by the serving path from
   // the feature store (for the parity test with the trainer's offline
@@ -247,6 +267,8 @@ class Recommender {
   std::vector<uint8_t> two_tower_rows_;            // with a ranker: 1 for the rows two_tower_search_ holds
   std::vector<float> article_vectors_;             // every article's embedding, row order
   std::unique_ptr<RestrictedSourcesCache> restricted_;
+  std::unique_ptr<SimilarArticles> similar_;
+  SimilarMix similar_mix_;
 };
 
 }  // namespace hmrec

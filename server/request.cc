@@ -6,8 +6,10 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "candidates/sources.h"
+#include "common/status_macros.h"
 #include "data/dates.h"
 #include "data/ids.h"
+#include "similar/similar_sources.h"
 
 namespace hmrec {
 
@@ -16,23 +18,10 @@ std::string QuoteClientValue(const std::string& value) {
   return absl::StrCat("'", v, value.size() > 80 ? "...'" : "'");
 }
 
-absl::Status ValidateRequest(const v1::RecommendRequest& request, const RequestLimits& limits) {
-  if (request.customer_ids_size() == 0) return absl::InvalidArgumentError("customer_ids is empty");
-  if (request.customer_ids_size() > limits.max_ids) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(request.customer_ids_size(), " customer_ids, at most ", limits.max_ids, " per request"));
-  }
-  if (request.k() < 0 || request.k() > limits.max_k) {
-    return absl::InvalidArgumentError(absl::StrCat("k = ", request.k(), " out of range 1..", limits.max_k));
-  }
-  for (int i = 0; i < request.customer_ids_size(); ++i) {
-    if (!IsValidCustomerId(request.customer_ids(i))) {
-      return absl::InvalidArgumentError(absl::StrCat("customer_ids[", i,
-                                                     "] = ", QuoteClientValue(request.customer_ids(i)),
-                                                     " is not 64 lowercase hex characters"));
-    }
-  }
-  const v1::Filters& f = request.filters();
+namespace {
+
+// The filters of a Recommend or SimilarArticles request.
+absl::Status ValidateFilters(const v1::Filters& f, const RequestLimits& limits) {
   // Counted before anything is parsed: a huge list is refused at once.
   if (f.exclude_article_ids_size() > limits.max_excluded_articles) {
     return absl::InvalidArgumentError(absl::StrCat("filters.exclude_article_ids: ", f.exclude_article_ids_size(),
@@ -58,6 +47,42 @@ absl::Status ValidateRequest(const v1::RecommendRequest& request, const RequestL
     return absl::InvalidArgumentError(
         absl::StrCat("filters.exclude_purchased_within_days = ", f.exclude_purchased_within_days(), " is negative"));
   }
+  return absl::OkStatus();
+}
+
+// The filters' parsed form, for a valid request.
+RequestFilters FiltersOf(const v1::Filters& f) {
+  RequestFilters out;
+  for (const std::string& id : f.exclude_article_ids()) {
+    absl::StatusOr<int32_t> parsed = ParseArticleId(id);
+    if (parsed.ok()) out.exclude_article_ids.insert(*parsed);
+  }
+  out.exclude_purchased_within_days = f.exclude_purchased_within_days();
+  out.index_group_names.assign(f.index_group_names().begin(), f.index_group_names().end());
+  out.product_group_names.assign(f.product_group_names().begin(), f.product_group_names().end());
+  out.garment_group_names.assign(f.garment_group_names().begin(), f.garment_group_names().end());
+  return out;
+}
+
+}  // namespace
+
+absl::Status ValidateRequest(const v1::RecommendRequest& request, const RequestLimits& limits) {
+  if (request.customer_ids_size() == 0) return absl::InvalidArgumentError("customer_ids is empty");
+  if (request.customer_ids_size() > limits.max_ids) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(request.customer_ids_size(), " customer_ids, at most ", limits.max_ids, " per request"));
+  }
+  if (request.k() < 0 || request.k() > limits.max_k) {
+    return absl::InvalidArgumentError(absl::StrCat("k = ", request.k(), " out of range 1..", limits.max_k));
+  }
+  for (int i = 0; i < request.customer_ids_size(); ++i) {
+    if (!IsValidCustomerId(request.customer_ids(i))) {
+      return absl::InvalidArgumentError(absl::StrCat("customer_ids[", i,
+                                                     "] = ", QuoteClientValue(request.customer_ids(i)),
+                                                     " is not 64 lowercase hex characters"));
+    }
+  }
+  RETURN_IF_ERROR(ValidateFilters(request.filters(), limits));
   if (request.explain()) {
     const int64_t k = RequestedK(request, limits);
     const int64_t bytes = static_cast<int64_t>(request.customer_ids_size()) * k * kMaxExplanationBytes;
@@ -117,21 +142,54 @@ RequestOptions OptionsOf(const v1::RecommendRequest& request, const RequestLimit
   RequestOptions o;
   o.k = RequestedK(request, limits);
   o.explain = request.explain();
-  const v1::Filters& f = request.filters();
-  for (const std::string& id : f.exclude_article_ids()) {
-    absl::StatusOr<int32_t> parsed = ParseArticleId(id);
-    if (parsed.ok()) o.filters.exclude_article_ids.insert(*parsed);
+  o.filters = FiltersOf(request.filters());
+  return o;
+}
+
+absl::Status ValidateSimilarRequest(const v1::SimilarArticlesRequest& request, const RequestLimits& limits) {
+  if (request.article_ids_size() == 0) return absl::InvalidArgumentError("article_ids is empty");
+  if (request.article_ids_size() > limits.max_similar_articles) {
+    return absl::InvalidArgumentError(absl::StrCat(request.article_ids_size(), " article_ids, at most ",
+                                                   limits.max_similar_articles, " (max_similar_articles)"));
   }
-  o.filters.exclude_purchased_within_days = f.exclude_purchased_within_days();
-  o.filters.index_group_names.assign(f.index_group_names().begin(), f.index_group_names().end());
-  o.filters.product_group_names.assign(f.product_group_names().begin(), f.product_group_names().end());
-  o.filters.garment_group_names.assign(f.garment_group_names().begin(), f.garment_group_names().end());
+  if (request.k() < 0 || request.k() > limits.max_k) {
+    return absl::InvalidArgumentError(absl::StrCat("k = ", request.k(), " out of range 1..", limits.max_k));
+  }
+  for (int i = 0; i < request.article_ids_size(); ++i) {
+    if (!ParseArticleId(request.article_ids(i)).ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "article_ids[", i, "] = ", QuoteClientValue(request.article_ids(i)), " is not a 10-digit article id"));
+    }
+  }
+  RETURN_IF_ERROR(ValidateFilters(request.filters(), limits));
+  if (request.filters().exclude_purchased_within_days() != 0) {
+    return absl::InvalidArgumentError(
+        "filters.exclude_purchased_within_days: SimilarArticles has no customer whose purchases it could exclude");
+  }
+  return absl::OkStatus();
+}
+
+RequestOptions SimilarOptionsOf(const v1::SimilarArticlesRequest& request, const RequestLimits& limits) {
+  RequestOptions o;
+  o.k = request.k() == 0 ? std::min(kDefaultK, limits.max_k) : request.k();
+  o.explain = request.explain();
+  o.filters = FiltersOf(request.filters());
+  auto q = std::make_shared<SimilarQuery>();
+  for (const std::string& id : request.article_ids()) {
+    absl::StatusOr<int32_t> parsed = ParseArticleId(id);
+    if (parsed.ok() && std::find(q->article_ids.begin(), q->article_ids.end(), *parsed) == q->article_ids.end()) {
+      q->article_ids.push_back(*parsed);
+    }
+  }
+  q->exclude_same_product_code = request.exclude_same_product_code();
+  o.similar = std::move(q);
   return o;
 }
 
 namespace {
 
 const char* SourceLabel(int source) {
+  if (source >= kSimilarSourceBase) return SimilarSourceName(source - kSimilarSourceBase);
   switch (source) {
     case kRepurchase:
       return "repurchase";
@@ -166,10 +224,31 @@ std::string ArticleIdText(int32_t id) {
   return std::string(buf, kArticleIdDigits);
 }
 
+void FillExplanation(const Explanation& e, v1::Explanation* x) {
+  x->set_ranker_score(Unsigned0(e.ranker_score));
+  for (const Reason& reason : e.reasons) {
+    v1::Reason* y = x->add_reasons();
+    y->set_source(SourceLabel(reason.source));
+    y->set_rank(reason.rank + 1);
+    y->set_score(Unsigned0(reason.score));
+    if (reason.anchor_article_id != 0) y->set_anchor_article_id(ArticleIdText(reason.anchor_article_id));
+    y->set_text(ReasonText(reason));
+  }
+}
+
 }  // namespace
 
 std::string ReasonText(const Reason& r) {
+  const std::string anchor = r.anchor_article_id != 0 ? ArticleIdText(r.anchor_article_id) : "";
   switch (r.source) {
+    case kSimilarSourceBase + kSimilarEmbedding:
+      return "looks alike (article embedding)";
+    case kSimilarSourceBase + kSimilarBoughtTogether:
+      return anchor.empty() ? "bought together" : absl::StrCat("bought together with ", anchor);
+    case kSimilarSourceBase + kSimilarSameProduct:
+      return anchor.empty() ? "another variant" : absl::StrCat("another variant of ", anchor);
+    case kSimilarSourceBase + kSimilarPopularInType:
+      return "popular now in the same product type";
     case kRepurchase:
       return "you bought it before";
     case kTwoTower:
@@ -218,19 +297,22 @@ void FillResponse(const v1::RecommendRequest& request, const std::vector<Recomme
       r->add_article_ids(std::string(buf, kArticleIdDigits));
       r->add_scores(Unsigned0(rec.scores[j]));
     }
-    for (const Explanation& e : rec.explanations) {
-      v1::Explanation* x = r->add_explanations();
-      x->set_ranker_score(Unsigned0(e.ranker_score));
-      for (const Reason& reason : e.reasons) {
-        v1::Reason* y = x->add_reasons();
-        y->set_source(SourceLabel(reason.source));
-        y->set_rank(reason.rank + 1);
-        y->set_score(Unsigned0(reason.score));
-        if (reason.anchor_article_id != 0) y->set_anchor_article_id(ArticleIdText(reason.anchor_article_id));
-        y->set_text(ReasonText(reason));
-      }
-    }
+    for (const Explanation& e : rec.explanations) FillExplanation(e, r->add_explanations());
   }
+}
+
+void FillSimilarResponse(const Recommendation& rec, const std::string& bundle_version,
+                         v1::SimilarArticlesResponse* response) {
+  response->set_bundle_version(bundle_version);
+  for (size_t j = 0; j < rec.article_ids.size(); ++j) {
+    response->add_article_ids(ArticleIdText(rec.article_ids[j]));
+    response->add_scores(Unsigned0(rec.scores[j]));
+  }
+  for (const Explanation& e : rec.explanations) FillExplanation(e, response->add_explanations());
+  for (int32_t id : rec.unknown_article_ids) response->add_unknown_article_ids(ArticleIdText(id));
+  response->set_fallback(rec.fallback);
+  if (rec.filled_from_popular > 0) response->set_filled_from_popular(rec.filled_from_popular);
+  if (rec.fewer_than_k) response->set_fewer_than_k(true);
 }
 
 }  // namespace hmrec

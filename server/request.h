@@ -24,6 +24,8 @@ struct RequestLimits {
   // Filter lists: excluded article ids, and names in each include list.
   int max_excluded_articles = 1000;
   int max_filter_names = 64;
+  // SimilarArticles: query articles in one request (a basket).
+  int max_similar_articles = 100;
 };
 
 // An upper bound on the serialised size of one article's explanation (six
@@ -48,6 +50,15 @@ int RequestedK(const v1::RecommendRequest& request, const RequestLimits& limits)
 // The options of a valid request (k, explain, filters with parsed ids).
 RequestOptions OptionsOf(const v1::RecommendRequest& request, const RequestLimits& limits);
 
+// SimilarArticles: INVALID_ARGUMENT naming the first bad value (article_ids[i],
+// k, filters; exclude_purchased_within_days has no customer here), or OK.
+// Whether the articles exist is the bundle's to say (not checked here).
+absl::Status ValidateSimilarRequest(const v1::SimilarArticlesRequest& request, const RequestLimits& limits);
+
+// The options of a valid SimilarArticles request: k, explain, filters, and
+// its query (the distinct article ids, in request order).
+RequestOptions SimilarOptionsOf(const v1::SimilarArticlesRequest& request, const RequestLimits& limits);
+
 // For people: "bought together with 0706016001", "trending this week", ...
 std::string ReasonText(const Reason& reason);
 
@@ -61,5 +72,9 @@ std::string QuoteClientValue(const std::string& value);
 // the recommendations carry them).
 void FillResponse(const v1::RecommendRequest& request, const std::vector<Recommendation>& results,
                   const std::string& bundle_version, v1::RecommendResponse* response);
+
+// Fills a SimilarArticles response from the core's answer.
+void FillSimilarResponse(const Recommendation& result, const std::string& bundle_version,
+                         v1::SimilarArticlesResponse* response);
 
 }  // namespace hmrec

@@ -170,6 +170,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
   limits.max_response_bytes = config.max_response_bytes();
   limits.max_excluded_articles = config.max_excluded_articles();
   limits.max_filter_names = config.max_filter_names();
+  limits.max_similar_articles = config.max_similar_articles();
   BundleHolder* bundles = s->bundles_.get();
   s->service_ = std::make_unique<RecommenderService>(
       s->queue_.get(), s->auth_.get(), limits, s->metrics_.get(),

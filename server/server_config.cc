@@ -62,6 +62,7 @@ config::ServerConfig WithDefaults(config::ServerConfig c) {
   if (c.http_threads() == 0) c.set_http_threads(2);
   if (c.max_excluded_articles() == 0) c.set_max_excluded_articles(1000);
   if (c.max_filter_names() == 0) c.set_max_filter_names(64);
+  if (c.max_similar_articles() == 0) c.set_max_similar_articles(100);
   *c.mutable_events() = WithEventDefaults(c.events(), c.bundle_path());
   return c;
 }
@@ -89,7 +90,8 @@ absl::Status ValidateServerConfig(const config::ServerConfig& c) {
         Count{"http_idle_timeout_seconds", c.http_idle_timeout_seconds()},
         Count{"http_request_timeout_seconds", c.http_request_timeout_seconds()},
         Count{"max_http_header_bytes", c.max_http_header_bytes()}, Count{"http_threads", c.http_threads()},
-        Count{"max_excluded_articles", c.max_excluded_articles()}, Count{"max_filter_names", c.max_filter_names()}}) {
+        Count{"max_excluded_articles", c.max_excluded_articles()}, Count{"max_filter_names", c.max_filter_names()},
+        Count{"max_similar_articles", c.max_similar_articles()}}) {
     if (f.value < 1) return absl::InvalidArgumentError(absl::StrCat(f.name, " = ", f.value, ": must be at least 1"));
   }
   for (const Count& f : {Count{"compute_threads", c.compute_threads()}, Count{"search_threads", c.search_threads()},

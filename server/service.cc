@@ -20,18 +20,19 @@ BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* 
   // Scratch belongs to the worker, not to the bundle: it survives swaps.
   auto scratch = std::make_shared<std::vector<RecommendScratch>>(static_cast<size_t>(std::max(1, workers)));
   auto recorded = std::make_shared<std::vector<CustomerEvents>>(static_cast<size_t>(std::max(1, workers)));
-  return [bundles, metrics, search_threads, running, scratch, events, recorded, lookup_budget](
-             int w, const std::vector<absl::string_view>& ids, const std::vector<const RequestOptions*>& options,
-             BatchAnswer* answer) {
-    const std::shared_ptr<const ServingBundle> bundle = bundles->Current();
-    answer->bundle_version = bundle->version;
-    std::vector<Recommendation>* out = &answer->results;
+  auto similar_scratch =
+      std::make_shared<std::vector<Recommender::SimilarScratch>>(static_cast<size_t>(std::max(1, workers)));
+  // One batch's Recommend ids (SimilarArticles requests are answered apart).
+  auto recommend = [metrics, search_threads, running, scratch, events, recorded, lookup_budget](
+                       int w, const std::shared_ptr<const ServingBundle>& bundle,
+                       const std::vector<absl::string_view>& ids, const std::vector<const RequestOptions*>& options,
+                       std::chrono::steady_clock::time_point deadline, std::vector<Recommendation>* out) {
     const CustomerEvents* applied = nullptr;
     if (events != nullptr) {
       const auto t0 = std::chrono::steady_clock::now();
       CustomerEvents& mine = (*recorded)[static_cast<size_t>(w)];
       // A dependency that hangs must not hold the batch: a few ms at most.
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(answer->deadline - t0) / 10;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - t0) / 10;
       const std::chrono::milliseconds budget = std::max(std::chrono::milliseconds(1), std::min(lookup_budget, left));
       absl::Status looked = events->Lookup(ids, bundle->recommender->as_of(), &mine, budget);
       if (looked.ok()) {
@@ -61,6 +62,46 @@ BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* 
       if (s.ok()) metrics->AddResults(*out);
     }
     return s;
+  };
+  return [bundles, metrics, search_threads, running, similar_scratch, recommend](
+             int w, const std::vector<absl::string_view>& ids, const std::vector<const RequestOptions*>& options,
+             BatchAnswer* answer) {
+    const std::shared_ptr<const ServingBundle> bundle = bundles->Current();
+    answer->bundle_version = bundle->version;
+    size_t similar = 0;
+    for (const RequestOptions* o : options) similar += o->similar != nullptr;
+    if (similar == 0) return recommend(w, bundle, ids, options, answer->deadline, &answer->results);
+    // A batch holding SimilarArticles requests: each kind through its own
+    // path, the answers put back in the batch's order.
+    std::vector<absl::string_view> rec_ids;
+    std::vector<const RequestOptions*> rec_options, sim_options;
+    std::vector<size_t> rec_at, sim_at;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (options[i]->similar != nullptr) {
+        sim_options.push_back(options[i]);
+        sim_at.push_back(i);
+      } else {
+        rec_ids.push_back(ids[i]);
+        rec_options.push_back(options[i]);
+        rec_at.push_back(i);
+      }
+    }
+    answer->results.assign(ids.size(), Recommendation());
+    std::vector<Recommendation> part;
+    if (!rec_ids.empty()) {
+      RETURN_IF_ERROR(recommend(w, bundle, rec_ids, rec_options, answer->deadline, &part));
+      for (size_t j = 0; j < rec_at.size(); ++j) answer->results[rec_at[j]] = std::move(part[j]);
+    }
+    double seconds = 0;
+    const int now_running = ++*running;
+    const int threads = search_threads > 0 ? std::max(1, search_threads / now_running) : 0;
+    absl::Status s = bundle->recommender->Similar(sim_options, &part, &seconds, threads,
+                                                  &(*similar_scratch)[static_cast<size_t>(w)]);
+    --*running;
+    if (metrics != nullptr) metrics->ObserveStage("similar", seconds);
+    RETURN_IF_ERROR(s);
+    for (size_t j = 0; j < sim_at.size(); ++j) answer->results[sim_at[j]] = std::move(part[j]);
+    return absl::OkStatus();
   };
 }
 
@@ -132,44 +173,79 @@ grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerCont
 void RecommenderService::Handle(const v1::RecommendRequest* request, v1::RecommendResponse* response,
                                 std::chrono::system_clock::time_point call_deadline, const std::string& method,
                                 const Caller& caller, Done done) {
-  const auto start = std::chrono::steady_clock::now();
-  ServerMetrics* metrics = metrics_;
-  auto finish = [done = std::move(done), start, metrics, method, name = caller.name](const absl::Status& s) {
+  Done finish = Timed(method, caller, std::move(done));
+  absl::Status valid = ValidateRequest(*request, limits_);
+  if (!valid.ok()) return finish(valid);
+  Enqueue(
+      std::vector<std::string>(request->customer_ids().begin(), request->customer_ids().end()),
+      std::make_shared<const RequestOptions>(OptionsOf(*request, limits_)), call_deadline,
+      [request, response](const BatchAnswer& answer) {
+        FillResponse(*request, answer.results, answer.bundle_version, response);
+      },
+      std::move(finish));
+}
+
+RecommenderService::Done RecommenderService::Timed(const std::string& method, const Caller& caller, Done done) const {
+  return [done = std::move(done), start = std::chrono::steady_clock::now(), metrics = metrics_, method,
+          name = caller.name](const absl::Status& s) {
     if (metrics != nullptr) {
       metrics->ObserveRequest(method, name, s.code(),
                               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
     done(s);
   };
-  absl::Status valid = ValidateRequest(*request, limits_);
-  if (!valid.ok()) {
-    finish(valid);
-    return;
+}
+
+void RecommenderService::Enqueue(std::vector<std::string> ids, std::shared_ptr<const RequestOptions> options,
+                                 std::chrono::system_clock::time_point call_deadline,
+                                 std::function<void(const BatchAnswer&)> fill, Done finish) {
+  if (check_filters_) {
+    absl::Status filters = check_filters_(options->filters);
+    if (!filters.ok()) return finish(filters);
   }
   // The call's deadline, on the queue's clock (none: a generous default).
   const auto remaining = call_deadline - std::chrono::system_clock::now();
   const auto deadline = remaining > std::chrono::hours(1) ? BatchQueue::Clock::now() + std::chrono::hours(1)
                                                           : BatchQueue::Clock::now() + remaining;
-  auto options = std::make_shared<const RequestOptions>(OptionsOf(*request, limits_));
-  if (check_filters_) {
-    absl::Status filters = check_filters_(options->filters);
-    if (!filters.ok()) {
-      finish(filters);
-      return;
-    }
-  }
-  std::vector<std::string> ids(request->customer_ids().begin(), request->customer_ids().end());
   // The queue calls back once for an accepted request; a refused one is
   // answered here.
-  auto shared_finish = std::make_shared<decltype(finish)>(std::move(finish));
+  auto shared_finish = std::make_shared<Done>(std::move(finish));
   absl::Status submitted = queue_->Submit(std::move(ids), std::move(options), deadline,
-                                          [shared_finish, request, response](absl::Status s, BatchAnswer answer) {
-                                            if (s.ok()) {
-                                              FillResponse(*request, answer.results, answer.bundle_version, response);
-                                            }
+                                          [shared_finish, fill = std::move(fill)](absl::Status s, BatchAnswer answer) {
+                                            if (s.ok()) fill(answer);
                                             (*shared_finish)(s);
                                           });
   if (!submitted.ok()) (*shared_finish)(submitted);
+}
+
+grpc::ServerUnaryReactor* RecommenderService::SimilarArticles(grpc::CallbackServerContext* context,
+                                                              const v1::SimilarArticlesRequest* request,
+                                                              v1::SimilarArticlesResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<Caller> caller = Authenticate(CredentialsOf(context), kScopeRecommend, "SimilarArticles");
+  if (!caller.ok()) {
+    reactor->Finish(ToGrpcStatus(caller.status()));
+    return reactor;
+  }
+  HandleSimilar(request, response, context->deadline(), "SimilarArticles", *caller,
+                [reactor](const absl::Status& s) { reactor->Finish(ToGrpcStatus(s)); });
+  return reactor;
+}
+
+void RecommenderService::HandleSimilar(const v1::SimilarArticlesRequest* request, v1::SimilarArticlesResponse* response,
+                                       std::chrono::system_clock::time_point call_deadline, const std::string& method,
+                                       const Caller& caller, Done done) {
+  Done finish = Timed(method, caller, std::move(done));
+  absl::Status valid = ValidateSimilarRequest(*request, limits_);
+  if (!valid.ok()) return finish(valid);
+  // One place in the queue: the request's query is in its options.
+  Enqueue(
+      std::vector<std::string>(1), std::make_shared<const RequestOptions>(SimilarOptionsOf(*request, limits_)),
+      call_deadline,
+      [response](const BatchAnswer& answer) {
+        FillSimilarResponse(answer.results.at(0), answer.bundle_version, response);
+      },
+      std::move(finish));
 }
 
 void RecommenderService::EnableRecording(EventStore* store, EventWriter* writer, int max_events,

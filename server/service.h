@@ -75,6 +75,15 @@ class RecommenderService final : public v1::Recommender::CallbackService {
               std::chrono::system_clock::time_point deadline, const std::string& method, const Caller& caller,
               Done done);
 
+  grpc::ServerUnaryReactor* SimilarArticles(grpc::CallbackServerContext* context,
+                                            const v1::SimilarArticlesRequest* request,
+                                            v1::SimilarArticlesResponse* response) override;
+  // The one path of a SimilarArticles call, whatever the transport: like
+  // Handle(), through the same batch queue (one place a request).
+  void HandleSimilar(const v1::SimilarArticlesRequest* request, v1::SimilarArticlesResponse* response,
+                     std::chrono::system_clock::time_point deadline, const std::string& method, const Caller& caller,
+                     Done done);
+
   // RecordPurchases stores into `store` through `writer` (both must outlive
   // the service; the callback thread only validates and queues), at most
   // `max_events` a call, articles checked against `bundles`' current one,
@@ -92,6 +101,14 @@ class RecommenderService final : public v1::Recommender::CallbackService {
   // The credentials of a gRPC call: its authorization metadata and, when
   // the transport verified a client certificate, its subject CN.
   static Credentials CredentialsOf(const grpc::CallbackServerContext* context);
+  // `done` wrapped to record the call's time under `method` and `caller`.
+  Done Timed(const std::string& method, const Caller& caller, Done done) const;
+  // What Handle and HandleSimilar share once a request is valid: its filter
+  // names checked against the bundle, then the batch queue within the call's
+  // deadline; `fill` writes the response from an answer, `finish` runs once.
+  void Enqueue(std::vector<std::string> ids, std::shared_ptr<const RequestOptions> options,
+               std::chrono::system_clock::time_point call_deadline, std::function<void(const BatchAnswer&)> fill,
+               Done finish);
   // RecordPurchases once the caller is known, on the writer's thread.
   absl::Status Record(const v1::RecordPurchasesRequest& request, v1::RecordPurchasesResponse* response);
 

@@ -34,10 +34,10 @@ channel = (grpc.secure_channel(target, grpc.ssl_channel_credentials(open(CA, "rb
 stub = recommender_pb2_grpc.RecommenderStub(channel)
 
 
-def post(body, content_type="application/json"):
+def post(body, content_type="application/json", path="/v1/recommend", headers=None):
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    req = urllib.request.Request(base + "/v1/recommend", data=data, method="POST",
-                                 headers={"Content-Type": content_type, **auth})
+    req = urllib.request.Request(base + path, data=data, method="POST",
+                                 headers={"Content-Type": content_type, **(auth if headers is None else headers)})
     try:
         with urllib.request.urlopen(req, timeout=30, context=tls) as r:
             return r.status, json.loads(r.read())
@@ -82,6 +82,24 @@ for body, want, named in cases:
     assert named in err["error"]["message"], (named, err)
     assert err["error"]["code"], err
 
+# Similar articles: the same answer over HTTP as over gRPC, never the query;
+# a malformed id refused naming its index; no key, no answer.
+query = from_http.results[0].article_ids[0]
+similar = {"article_ids": [query, "0999999999"], "k": 8, "explain": True}
+status, got = post(similar, path="/v1/similar")
+assert status == 200, (status, got)
+expected_similar = stub.SimilarArticles(json_format.ParseDict(similar, recommender_pb2.SimilarArticlesRequest()),
+                                        timeout=30, metadata=metadata)
+similar_http = json_format.ParseDict(got, recommender_pb2.SimilarArticlesResponse())
+assert similar_http == expected_similar, "HTTP and gRPC similar articles differ"
+assert len(similar_http.article_ids) == 8 and query not in similar_http.article_ids, similar_http
+assert list(similar_http.unknown_article_ids) == ["0999999999"], similar_http
+status, err = post({"article_ids": [query, "1a"]}, path="/v1/similar")
+assert status == 400 and "article_ids[1]" in err["error"]["message"], (status, err)
+if KEY:
+    status, err = post(similar, path="/v1/similar", headers={})
+    assert status == 401, (status, err)
+
 status, text = get("/v1/bundle")
 assert status == 200 and json.loads(text)["version"] == expected.bundle_version, text
 assert "files" not in json.loads(text), "the bundle summary lists files"
@@ -93,4 +111,5 @@ try:
 except urllib.error.HTTPError as e:
     assert e.code == 405, e.code
 print(f"http{'s' if CA else ''}{' with a key' if KEY else ''}: {len(ids) + 1} customers equal over HTTP and gRPC (bundle {expected.bundle_version}); "
-      f"{len(cases)} bad requests refused with 400/413, named; /v1/bundle, /healthz, /readyz")
+      f"{len(cases)} bad requests refused with 400/413, named; /v1/similar equal to gRPC SimilarArticles; "
+      "/v1/bundle, /healthz, /readyz")

@@ -325,6 +325,152 @@ TEST_F(RecommenderTest, FiltersAreHonouredAndStillGiveK) {
   EXPECT_THAT(std::string(refused.message()), ::testing::HasSubstr("'Spacesuits'"));
 }
 
+// SimilarArticles: exactly k distinct articles, never a query article, each
+// with the sources that proposed it; a basket's lists come from all its
+// articles; a batch answers each request as it would alone.
+TEST_F(RecommenderTest, SimilarArticlesAreKDistinctOthersWithTheirReasons) {
+  auto r = Recommender::Load(dir_->File("bundles/sealed"), RecommenderOptions());
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE((*r)->ranking());
+  const ArticleTable& articles = (*r)->articles();
+  std::vector<RequestOptions> requests;
+  for (uint32_t row = 0; row < articles.size(); row += articles.size() / 25) {
+    RequestOptions o;
+    o.k = 12;
+    o.explain = true;
+    auto q = std::make_shared<SimilarQuery>();
+    q->article_ids = {articles.article_id(row)};
+    if (requests.size() % 5 == 4) q->article_ids.push_back(articles.article_id((row + 7) % articles.size()));
+    o.similar = q;
+    requests.push_back(o);
+  }
+  std::vector<const RequestOptions*> all;
+  for (const RequestOptions& o : requests) all.push_back(&o);
+  std::vector<Recommendation> out;
+  Recommender::SimilarScratch scratch;
+  double seconds = -1;
+  ASSERT_TRUE((*r)->Similar(all, &out, &seconds, 0, &scratch).ok());
+  EXPECT_GE(seconds, 0);
+  ASSERT_EQ(out.size(), requests.size());
+  std::map<std::string, int> by_source;
+  for (size_t i = 0; i < out.size(); ++i) {
+    const Recommendation& rec = out[i];
+    const std::vector<int32_t>& query = requests[i].similar->article_ids;
+    ASSERT_EQ(rec.article_ids.size(), 12u);
+    EXPECT_FALSE(rec.fallback);
+    EXPECT_TRUE(rec.unknown_article_ids.empty());
+    EXPECT_EQ(std::set<int32_t>(rec.article_ids.begin(), rec.article_ids.end()).size(), 12u);
+    ASSERT_EQ(rec.explanations.size(), 12u);
+    for (size_t j = 0; j < 12; ++j) {
+      EXPECT_EQ(std::count(query.begin(), query.end(), rec.article_ids[j]), 0) << "a query article came back";
+      if (j > 0) EXPECT_LE(rec.scores[j], rec.scores[j - 1]);
+      ASSERT_FALSE(rec.explanations[j].reasons.empty());
+      for (const Reason& why : rec.explanations[j].reasons) {
+        if (why.source == kPopularSource) continue;
+        ASSERT_GE(why.source, kSimilarSourceBase);
+        const int src = why.source - kSimilarSourceBase;
+        by_source[SimilarSourceName(src)] += 1;
+        if (src == kSimilarBoughtTogether || src == kSimilarSameProduct) {
+          EXPECT_EQ(std::count(query.begin(), query.end(), why.anchor_article_id), 1) << "anchor not a query article";
+        }
+        if (src == kSimilarSameProduct) {
+          EXPECT_EQ(articles.product_code(static_cast<uint32_t>(articles.Row(rec.article_ids[j]))),
+                    articles.product_code(static_cast<uint32_t>(articles.Row(why.anchor_article_id))));
+        }
+      }
+    }
+    // Alone, the same answer.
+    std::vector<Recommendation> alone;
+    ASSERT_TRUE((*r)->Similar({&requests[i]}, &alone, nullptr, 0, &scratch).ok());
+    EXPECT_EQ(alone[0].article_ids, rec.article_ids) << "request " << i;
+  }
+  for (const char* source : {"embedding", "bought_together", "same_product", "popular_in_type"}) {
+    EXPECT_GT(by_source[source], 0) << source << " never proposed anything";
+  }
+}
+
+// An article nobody bought still gets k similar articles, mostly of its own
+// product type (its embedding comes from its attributes; its type's best
+// sellers are proposed).
+TEST_F(RecommenderTest, ANeverBoughtArticleGetsSimilarArticlesOfItsType) {
+  auto r = Recommender::Load(dir_->File("bundles/sealed"), RecommenderOptions());
+  ASSERT_TRUE(r.ok()) << r.status();
+  const ArticleTable& articles = (*r)->articles();
+  std::vector<int64_t> sold(ds_->articles.size(), 0);
+  for (uint32_t a : ds_->transactions.article) ++sold[a];
+  std::map<uint32_t, int> type_count;
+  for (uint32_t row = 0; row < articles.size(); ++row) type_count[articles.ValueId(row, ArticleTable::kProductType)]++;
+  double same = 0, chance = 0, n = 0;
+  Recommender::SimilarScratch scratch;
+  for (uint32_t a = 0; a < ds_->articles.size(); ++a) {
+    if (sold[a] != 0) continue;
+    const uint32_t row = static_cast<uint32_t>(articles.Row(ds_->articles[a].article_id));
+    RequestOptions o;
+    o.k = 12;
+    o.similar = std::make_shared<SimilarQuery>(SimilarQuery{{ds_->articles[a].article_id}, false});
+    std::vector<Recommendation> out;
+    ASSERT_TRUE((*r)->Similar({&o}, &out, nullptr, 0, &scratch).ok());
+    ASSERT_EQ(out[0].article_ids.size(), 12u);
+    const uint32_t type = articles.ValueId(row, ArticleTable::kProductType);
+    for (int32_t id : out[0].article_ids) {
+      same += articles.ValueId(static_cast<uint32_t>(articles.Row(id)), ArticleTable::kProductType) == type;
+      n += 1;
+    }
+    chance += 12.0 * type_count[type] / articles.size();
+  }
+  ASSERT_GT(n, 0) << "the tiny world has no article that never sold";
+  EXPECT_GT(same / n, 0.5) << "chance " << chance / n;
+  EXPECT_GT(same / n, 3 * chance / n);
+}
+
+// Unknown ids are reported and the rest answered; none known: the popular
+// list, flagged; filters and exclude_same_product_code hold, still k.
+TEST_F(RecommenderTest, SimilarArticlesHonourFiltersAndReportUnknownIds) {
+  auto r = Recommender::Load(dir_->File("bundles/sealed"), RecommenderOptions());
+  ASSERT_TRUE(r.ok()) << r.status();
+  const ArticleTable& articles = (*r)->articles();
+  // An article with siblings (other variants of its product).
+  uint32_t row = 0;
+  auto siblings = [&](uint32_t x) {
+    int n = 0;
+    for (uint32_t y = 0; y < articles.size(); ++y) n += y != x && articles.product_code(y) == articles.product_code(x);
+    return n;
+  };
+  while (siblings(row) == 0) ++row;
+  const int32_t id = articles.article_id(row);
+  RequestOptions o;
+  o.k = 20;
+  o.explain = true;
+  o.similar = std::make_shared<SimilarQuery>(SimilarQuery{{999999999, id}, true});
+  o.filters.index_group_names = {std::string(articles.Get(row, ArticleTable::kIndexGroup))};
+  RequestOptions none;
+  none.k = 12;
+  none.similar = std::make_shared<SimilarQuery>(SimilarQuery{{999999998}, false});
+  std::vector<Recommendation> out;
+  Recommender::SimilarScratch scratch;
+  ASSERT_TRUE((*r)->Similar({&o, &none}, &out, nullptr, 0, &scratch).ok());
+  EXPECT_EQ(out[0].unknown_article_ids, std::vector<int32_t>{999999999});
+  EXPECT_FALSE(out[0].fallback);
+  ASSERT_EQ(out[0].article_ids.size(), 20u);
+  for (int32_t x : out[0].article_ids) {
+    const uint32_t xr = static_cast<uint32_t>(articles.Row(x));
+    EXPECT_NE(articles.product_code(xr), articles.product_code(row)) << x << " is a variant of the query";
+    EXPECT_EQ(articles.Get(xr, ArticleTable::kIndexGroup), o.filters.index_group_names[0]);
+  }
+  EXPECT_TRUE(out[1].fallback);
+  EXPECT_EQ(out[1].unknown_article_ids, std::vector<int32_t>{999999998});
+  EXPECT_EQ(out[1].article_ids.size(), 12u);
+  EXPECT_EQ(out[1].filled_from_popular, 12);
+  // Without the exclusion, the variants come back (same_product).
+  o.similar = std::make_shared<SimilarQuery>(SimilarQuery{{id}, false});
+  o.filters = RequestFilters();
+  ASSERT_TRUE((*r)->Similar({&o}, &out, nullptr, 0, &scratch).ok());
+  int variants = 0;
+  for (int32_t x : out[0].article_ids)
+    variants += articles.product_code(static_cast<uint32_t>(articles.Row(x))) == articles.product_code(row);
+  EXPECT_GT(variants, 0);
+}
+
 // `scores` is one scale, [0, 1], never rising down a list, whatever made the
 // list (and a filter that fewer than k articles pass answers those, saying
 // so):

@@ -356,6 +356,85 @@ TEST_F(ServerTest, RankedExplainedAndFilteredOverGrpc) {
   EXPECT_THAT(s.error_message(), HasSubstr("response limit"));
 }
 
+// SimilarArticles over gRPC: k distinct ids, never the query's, explained;
+// malformed ids refused naming their index, unknown ones reported; calls
+// ride the batch queue with Recommend calls and are counted by method.
+TEST_F(ServerTest, SimilarArticlesOverGrpcBesideRecommendCalls) {
+  auto stub = v1::Recommender::NewStub(*channel_);
+  auto similar = [&](const v1::SimilarArticlesRequest& req, v1::SimilarArticlesResponse* resp) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    return stub->SimilarArticles(&ctx, req, resp);
+  };
+  const std::string query = FormatArticleId(ds_->articles[7].article_id);
+  v1::SimilarArticlesRequest req;
+  req.add_article_ids(query);
+  req.add_article_ids("0999999999");  // well-formed, not in the bundle
+  req.set_k(10);
+  req.set_explain(true);
+  v1::SimilarArticlesResponse resp;
+  grpc::Status s = similar(req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.bundle_version(), "v1");
+  ASSERT_EQ(resp.article_ids_size(), 10);
+  ASSERT_EQ(resp.explanations_size(), 10);
+  EXPECT_EQ(std::set<std::string>(resp.article_ids().begin(), resp.article_ids().end()).size(), 10u);
+  EXPECT_THAT(resp.unknown_article_ids(), ::testing::ElementsAre("0999999999"));
+  EXPECT_FALSE(resp.fallback());
+  std::set<std::string> sources;
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_NE(resp.article_ids(i), query);
+    for (const v1::Reason& r : resp.explanations(i).reasons()) {
+      sources.insert(r.source());
+      EXPECT_FALSE(r.text().empty());
+    }
+  }
+  EXPECT_TRUE(sources.count("embedding")) << "no article from the embedding neighbours";
+
+  v1::SimilarArticlesRequest bad;
+  bad.add_article_ids(query);
+  bad.add_article_ids("07x6016001");
+  s = similar(bad, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("article_ids[1] = '07x6016001' is not a 10-digit article id"));
+  bad.clear_article_ids();
+  bad.add_article_ids(query);
+  bad.set_k(51);
+  EXPECT_THAT(similar(bad, &resp).error_message(), HasSubstr("k = 51 out of range 1..50"));
+  v1::SimilarArticlesRequest basket;
+  for (int i = 0; i < 101; ++i) basket.add_article_ids(FormatArticleId(ds_->articles[i].article_id));
+  EXPECT_THAT(similar(basket, &resp).error_message(), HasSubstr("101 article_ids, at most 100 (max_similar_articles)"));
+  bad.set_k(5);
+  bad.mutable_filters()->set_exclude_purchased_within_days(7);
+  EXPECT_THAT(similar(bad, &resp).error_message(), HasSubstr("exclude_purchased_within_days"));
+
+  // Concurrent Recommend and SimilarArticles calls, batched together: each
+  // gets its own kind of answer.
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i) {
+        if ((t + i) % 2 == 0) {
+          v1::RecommendRequest r;
+          r.add_customer_ids(std::string(ds_->customer_id(static_cast<uint32_t>(t * 10 + i))));
+          v1::RecommendResponse out;
+          ok += Call(r, &out).ok() && out.results_size() == 1 && out.results(0).article_ids_size() == 12;
+        } else {
+          v1::SimilarArticlesResponse out;
+          ok += similar(req, &out).ok() && out.article_ids_size() == 10 &&
+                std::equal(out.article_ids().begin(), out.article_ids().end(), resp.article_ids().begin());
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), 40);
+  const std::string metrics = HttpGet(server_->metrics_port(), "/metrics");
+  EXPECT_THAT(metrics, HasSubstr("method=\"SimilarArticles\""));
+  EXPECT_THAT(metrics, HasSubstr("stage=\"similar\""));
+}
+
 // The batch's answers counted by kind: fallbacks by reason, articles
 // filled from the popular list.
 TEST(ServerMetricsTest, CountsFallbacksByReasonAndFilledArticles) {

@@ -1,0 +1,110 @@
+#pragma once
+
+// Articles like a given one, or like a basket of them: the "you may also
+// like" of an article's page. Four sources, each a list best first:
+//
+//   embedding        nearest articles by the article tower's embedding (the
+//                    anchors' embeddings summed and normalised: one query)
+//   bought_together  bought by the same customers within days of an anchor
+//                    (the ranking tables' co-purchase cosines, summed over
+//                    the anchors)
+//   same_product     the anchors' other colours and variants (product_code),
+//                    by recent sales
+//   popular_in_type  best sellers now of the anchors' product types
+//
+// fused by weighted reciprocal rank, sum over sources of w / (60 + rank):
+// an article several sources agree on comes first, and no source's score
+// scale has to match another's. Never an anchor, never an article the
+// caller's `allowed` refuses. Every candidate keeps its rank and score in
+// each source (the explanations).
+//
+// Immutable after construction; Find() may run on many threads at once,
+// each with its own Scratch. No LibTorch, no XGBoost, no transport.
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "candidates/tables.h"
+#include "search/exact_search.h"
+#include "similar/similar_sources.h"
+
+namespace hmrec {
+
+// How the sources are blended: each source's weight (0 = off) and how
+// many of its best articles it proposes.
+struct SimilarMix {
+  std::array<float, kNumSimilarSources> weight = {1.0f, 1.0f, 1.0f, 0.5f};
+  int depth = 50;
+
+  // Only `source`, weight 1 (for comparing the sources alone).
+  static SimilarMix Only(int source, int depth = 50);
+};
+
+// The reciprocal-rank constant: a source's first article counts 1/60 of
+// its weight, its 60th half of that.
+inline constexpr float kSimilarRankConstant = 60.0f;
+
+struct SimilarCandidate {
+  uint32_t row = 0;
+  float score = 0;  // the blend: sum of weight / (kSimilarRankConstant + rank)
+  // 0-based rank and score in each source; rank -1 where it did not propose it.
+  std::array<int16_t, kNumSimilarSources> rank = {-1, -1, -1, -1};
+  std::array<float, kNumSimilarSources> source_score = {0, 0, 0, 0};
+  // bought_together / same_product: the anchor row that led there; -1 when none.
+  int32_t anchor = -1;
+
+  bool from(int source) const { return rank[static_cast<size_t>(source)] >= 0; }
+};
+
+class SimilarArticles {
+ public:
+  // `vectors`: num_articles x dim article embeddings, row-major (rows are
+  // article rows in articles.csv order; they must outlive this object: the
+  // search keeps its own copy, the anchors are read from them). `product_codes` and
+  // `product_types` per row. `tables` (may be null: then bought_together
+  // proposes nothing, same_product goes by row order and popular_in_type
+  // proposes nothing) must outlive this object and cover the same rows.
+  SimilarArticles(const float* vectors, int dim, std::vector<int32_t> product_codes, std::vector<int32_t> product_types,
+                  const RankingTables* tables);
+
+  size_t num_articles() const { return product_codes_.size(); }
+  int32_t product_code(uint32_t row) const { return product_codes_[row]; }
+  int32_t product_type(uint32_t row) const { return product_types_[row]; }
+
+  // Reused by one thread's calls.
+  struct Scratch {
+    ExactSearch::Scratch search;
+    std::vector<float> queries, scores;
+    std::vector<int64_t> labels;
+    absl::flat_hash_map<uint32_t, uint32_t> index;  // row -> position in the output
+    std::vector<ScoredArticle> list;
+    absl::flat_hash_map<uint32_t, std::pair<double, int32_t>> acc;  // row -> summed score, best anchor
+  };
+
+  // For each query (its anchor rows, valid and distinct, at least one), the
+  // fused candidates best first (ties: lower row first), anchors and rows
+  // `allowed(query, row)` refuses (null: none) left out. One embedding
+  // search for all queries, on up to `threads` threads (0: OpenMP's default).
+  using Allowed = std::function<bool(size_t query, uint32_t row)>;
+  void Find(const std::vector<std::vector<uint32_t>>& anchors, const SimilarMix& mix, const Allowed& allowed,
+            int threads, Scratch* scratch, std::vector<std::vector<SimilarCandidate>>* out) const;
+
+  // The blend's best possible score under `mix` (every source ranks the
+  // article first): the served scores are a share of it.
+  static float MaxScore(const SimilarMix& mix);
+
+ private:
+  int dim_ = 0;
+  const float* vectors_ = nullptr;
+  std::vector<int32_t> product_codes_, product_types_;
+  const RankingTables* tables_ = nullptr;
+  std::unique_ptr<ExactSearch> search_;  // every row; labels = rows
+  // Without tables: each product_code's rows, ascending.
+  absl::flat_hash_map<int32_t, std::vector<uint32_t>> rows_of_product_;
+};
+
+}  // namespace hmrec
