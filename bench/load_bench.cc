@@ -12,6 +12,11 @@
 //
 // Customers are taken in turn from the list (wrapping around), so a run
 // touches as many distinct customers as it serves, as a real workload does.
+//
+// With --similar_articles ARTICLES_CSV each call is SimilarArticles instead,
+// asking for the articles like `ids_per_request` article ids (a basket; 1:
+// an article's page) taken in turn from that file's first column; then
+// "customers" in the summary counts article ids asked about.
 
 #include <algorithm>
 #include <atomic>
@@ -34,12 +39,16 @@
 #include "absl/strings/str_join.h"
 #include "client/api_key.h"
 #include "common/metrics.h"
+#include "data/csv.h"
 #include "data/customer_list.h"
 #include "proto/recommender.grpc.pb.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "host:port of hmrec_server");
 ABSL_FLAG(std::string, customers, "", "CSV whose first column is customer_id (customers.csv, sample_submission.csv)");
-ABSL_FLAG(int, ids_per_request, 1, "Customer ids per Recommend call");
+ABSL_FLAG(int, ids_per_request, 1, "Customer ids per Recommend call (article ids per SimilarArticles call)");
+ABSL_FLAG(std::string, similar_articles, "",
+          "articles.csv: call SimilarArticles for article ids taken in turn from its first column instead of "
+          "Recommend");
 ABSL_FLAG(int, concurrency, 1, "Calls kept in flight (one client thread each)");
 ABSL_FLAG(double, duration_s, 10, "Measured run time (after the warm-up)");
 ABSL_FLAG(int64_t, requests, 0, "Stop after this many measured calls instead (0: use --duration_s)");
@@ -78,6 +87,19 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto ids = hmrec::ReadCustomerIds(absl::GetFlag(FLAGS_customers));
+  std::vector<std::string> articles;
+  if (!absl::GetFlag(FLAGS_similar_articles).empty()) {
+    absl::StatusOr<std::unique_ptr<hmrec::CsvReader>> r = hmrec::CsvReader::Open(absl::GetFlag(FLAGS_similar_articles));
+    absl::StatusOr<bool> more = r.ok() ? (*r)->Next() : absl::StatusOr<bool>(r.status());
+    while (more.ok() && *more) {
+      more = (*r)->Next();
+      if (more.ok() && *more && !(*r)->fields().empty()) articles.emplace_back((*r)->fields()[0]);
+    }
+    if (!more.ok() || articles.empty()) {
+      std::fprintf(stderr, "load_bench: no article ids in %s\n", absl::GetFlag(FLAGS_similar_articles).c_str());
+      return 1;
+    }
+  }
   if (!ids.ok()) {
     std::fprintf(stderr, "load_bench: %s\n", std::string(ids.status().message()).c_str());
     return 1;
@@ -126,6 +148,9 @@ int main(int argc, char** argv) {
         req.mutable_filters()->add_garment_group_names(absl::GetFlag(FLAGS_garment_group));
       }
       hmrec::v1::RecommendResponse resp;
+      hmrec::v1::SimilarArticlesRequest similar_req;
+      similar_req.set_k(absl::GetFlag(FLAGS_k));
+      hmrec::v1::SimilarArticlesResponse similar_resp;
       const double rate = absl::GetFlag(FLAGS_rate);
       for (int64_t call = 0;; ++call) {
         if (rate > 0) {
@@ -139,18 +164,37 @@ int main(int argc, char** argv) {
         const bool measuring = now >= measure_from;
         if (max_requests > 0 ? (measuring && measured_calls.load() >= max_requests) : now >= stop_at) break;
         if (measuring && max_requests > 0 && measured_calls.fetch_add(1) >= max_requests) break;
-        req.clear_customer_ids();
         const int64_t first = next_id.fetch_add(per_request);
-        for (int i = 0; i < per_request; ++i) {
-          req.add_customer_ids((*ids)[static_cast<size_t>(first + i) % ids->size()]);
-        }
-        resp.Clear();
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::milliseconds(absl::GetFlag(FLAGS_deadline_ms)));
-        const auto t0 = Clock::now();
-        grpc::Status s = stub->Recommend(&ctx, req, &resp);
-        const auto t1 = Clock::now();
+        grpc::Status s;
+        Clock::time_point t0, t1;
+        if (!articles.empty()) {
+          similar_req.clear_article_ids();
+          for (int i = 0; i < per_request; ++i) {
+            similar_req.add_article_ids(articles[static_cast<size_t>(first + i) % articles.size()]);
+          }
+          similar_resp.Clear();
+          t0 = Clock::now();
+          s = stub->SimilarArticles(&ctx, similar_req, &similar_resp);
+          t1 = Clock::now();
+          // One list a call: shaped like one result for the checks below.
+          resp.Clear();
+          if (s.ok()) {
+            for (int i = 0; i < per_request; ++i) resp.add_results()->set_fallback(similar_resp.fallback());
+            resp.set_bundle_version(similar_resp.bundle_version());
+          }
+        } else {
+          req.clear_customer_ids();
+          for (int i = 0; i < per_request; ++i) {
+            req.add_customer_ids((*ids)[static_cast<size_t>(first + i) % ids->size()]);
+          }
+          resp.Clear();
+          t0 = Clock::now();
+          s = stub->Recommend(&ctx, req, &resp);
+          t1 = Clock::now();
+        }
         if (!measuring) continue;
         if (first_measured[t] == Clock::time_point::max()) first_measured[t] = t0;
         last_done[t] = t1;

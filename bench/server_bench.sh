@@ -14,7 +14,9 @@
 # instead (open loop: refused calls are not retried, so offered load stays
 # at RATE). --set KEY=VALUE overrides one ServerConfig field (repeatable).
 # --garment_group NAME: every call filters to that garment group (the cost
-# of a narrow filter).
+# of a narrow filter). --similar ARTICLES_CSV: the scenarios call
+# SimilarArticles instead, IDS article ids a call (1: an article's page)
+# taken in turn from the file (the bundle's data/articles.csv).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${HMREC_BUILD_DIR:-$ROOT/build}
@@ -26,6 +28,7 @@ SCENARIOS="1000x1 1x64"
 JSON=""
 SETS=()
 FILTER=()
+MODE=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --bundle) BUNDLE=$2; shift 2 ;;
@@ -36,6 +39,7 @@ while [[ $# -gt 0 ]]; do
     --set) SETS+=("$2"); shift 2 ;;
     --json) JSON=$2; shift 2 ;;
     --garment_group) FILTER=(--garment_group "$2"); shift 2 ;;
+    --similar) MODE=(--similar_articles "$2"); shift 2 ;;
     *) echo "server_bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -77,7 +81,8 @@ for scenario in $SCENARIOS; do
   for ((r = 0; r < RUNS; ++r)); do
     scrape > "$WORK/before.txt"
     "$BUILD/bench/hmrec_load_bench" --server "127.0.0.1:$PORT" --customers "$CUSTOMERS" --ids_per_request "$ids" \
-      "${FILTER[@]}" --concurrency "$conc" --rate "$rate" --duration_s "$DURATION" --warmup_s 1 > "$WORK/run.json" || true
+      "${FILTER[@]}" "${MODE[@]}" --concurrency "$conc" --rate "$rate" --duration_s "$DURATION" --warmup_s 1 \
+      > "$WORK/run.json" || true
     scrape > "$WORK/after.txt"
     python3 - "$WORK/before.txt" "$WORK/after.txt" "$WORK/run.json" "$scenario" "$(rss_mib)" >> "$WORK/results.jsonl" <<'PY'
 import json, re, sys
@@ -97,7 +102,7 @@ run['scenario'] = sys.argv[4]
 run['server_rss_mib'] = int(sys.argv[5])
 run['batches'] = batches
 run['mean_batch_ids'] = d('hmrec_batch_ids_sum') / batches if batches else 0
-for stage in ('queue_wait', 'feature_lookup', 'tower', 'search', 'candidates', 'ranking_features', 'ranker'):
+for stage in ('queue_wait', 'feature_lookup', 'tower', 'search', 'candidates', 'ranking_features', 'ranker', 'similar'):
     c = d(f'hmrec_stage_duration_seconds_count{{stage="{stage}"}}')
     run[f'{stage}_ms'] = 1000 * d(f'hmrec_stage_duration_seconds_sum{{stage="{stage}"}}') / c if c else 0
 print(json.dumps(run))
@@ -109,13 +114,13 @@ done
 python3 - "$WORK/results.jsonl" "$RUNS" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print(f"| scenario (ids x clients) | customers/s | p50 ms | p99 ms | failed | of which refused | mean batch | queue wait ms | features ms | tower ms | search ms | candidates ms | ranking features ms | ranker ms | server RSS MiB |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+print(f"| scenario (ids x clients) | customers/s | p50 ms | p99 ms | failed | of which refused | mean batch | queue wait ms | features ms | tower ms | search ms | candidates ms | ranking features ms | ranker ms | similar ms | server RSS MiB |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for sc in dict.fromkeys(r['scenario'] for r in rows):
     rs = [r for r in rows if r['scenario'] == sc]
     med = lambda k: statistics.median(r[k] for r in rs)
     print(f"| {sc} (median of {len(rs)}) | {med('customers_per_s'):.0f} | {med('p50_ms'):.1f} | {med('p99_ms'):.1f} | "
           f"{sum(r['failed'] for r in rs)} | {sum(r['failures'].get('RESOURCE_EXHAUSTED', 0) for r in rs)} | {med('mean_batch_ids'):.0f} | {med('queue_wait_ms'):.2f} | "
           f"{med('feature_lookup_ms'):.2f} | {med('tower_ms'):.2f} | {med('search_ms'):.2f} | {med('candidates_ms'):.2f} | "
-          f"{med('ranking_features_ms'):.2f} | {med('ranker_ms'):.2f} | {max(r['server_rss_mib'] for r in rs)} |")
+          f"{med('ranking_features_ms'):.2f} | {med('ranker_ms'):.2f} | {med('similar_ms'):.2f} | {max(r['server_rss_mib'] for r in rs)} |")
 PY

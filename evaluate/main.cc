@@ -3,11 +3,15 @@
 //   hmrec_evaluate split    --data DIR --holdout_days 7 --out SPLIT
 //   hmrec_evaluate baseline --data SPLIT/train --kind popular|recent --out sub.csv
 //   hmrec_evaluate score    --truth SPLIT/truth.csv --submission sub.csv
+//   hmrec_evaluate similar  --data SPLIT/train --truth SPLIT/truth.csv --bundle B [--k 12] [--within_days 7]
+//       SimilarArticles offline: what customers bought within days of their
+//       last article, among the articles similar to it (similar/similar_eval.h)
 //   hmrec_evaluate merge    (--customers FILE | --data DIR) --out submission.csv PART...
 //       joins the parts of hmrec_client --all-customers --shard I/N runs
 //                           [--customers SPLIT/train/customers.csv] [--json m.json]
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -15,8 +19,12 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "bundle/bundle.h"
+#include "candidates/tables.h"
 #include "data/customer_list.h"
 #include "data/dataset_cache.h"
 #include "data/dates.h"
@@ -25,6 +33,7 @@
 #include "evaluate/score.h"
 #include "evaluate/split.h"
 #include "glog/logging.h"
+#include "similar/similar_eval.h"
 
 ABSL_FLAG(std::string, data, "", "Directory with the Kaggle CSVs (split, baseline)");
 ABSL_FLAG(int, holdout_days, 7, "Days held out at the end (split)");
@@ -42,6 +51,14 @@ ABSL_FLAG(std::string, customers, "",
           "their order (merge)");
 ABSL_FLAG(std::string, json, "", "Also write the scores as JSON here (score)");
 ABSL_FLAG(std::string, label, "", "Name of the submission in the printed table (score)");
+ABSL_FLAG(std::string, bundle, "", "A bundle trained on --data (similar)");
+ABSL_FLAG(int, k, 12, "Articles a similar list holds (similar)");
+ABSL_FLAG(std::string, weights, "",
+          "similar: more blends to score, 'E,B,S,P;...' (the weights of embedding, bought_together, same_product, "
+          "popular_in_type)");
+ABSL_FLAG(int, within_days, 7,
+          "similar: a customer's last article counts when bought this many days before the held-out days at most, "
+          "and their held-out purchases within this many days after it");
 ABSL_FLAG(bool, no_cache, false, "Do not use or write the dataset cache (baseline)");
 ABSL_FLAG(bool, quiet, false, "No progress lines");
 
@@ -158,17 +175,98 @@ int RunMerge(const std::vector<std::string>& parts) {
   return 0;
 }
 
+int RunSimilar() {
+  const std::string data = absl::GetFlag(FLAGS_data), truth = absl::GetFlag(FLAGS_truth);
+  const std::string bundle = absl::GetFlag(FLAGS_bundle);
+  if (data.empty() || truth.empty() || bundle.empty()) {
+    return Fail(absl::InvalidArgumentError("similar needs --data, --truth and --bundle"));
+  }
+  hmrec::LoadOptions opts;
+  opts.use_cache = !absl::GetFlag(FLAGS_no_cache);
+  opts.show_progress = !absl::GetFlag(FLAGS_quiet);
+  absl::StatusOr<std::unique_ptr<hmrec::Dataset>> ds = hmrec::LoadDataset(data, opts);
+  if (!ds.ok()) return Fail(ds.status());
+  absl::StatusOr<hmrec::ArticleEmbeddings> emb =
+      hmrec::ReadArticleEmbeddings(bundle + "/" + hmrec::kArticleEmbeddingsFile);
+  if (!emb.ok()) return Fail(emb.status());
+  if (emb->article_ids.size() != (*ds)->articles.size()) {
+    return Fail(absl::FailedPreconditionError(
+        absl::StrCat("the bundle has ", emb->article_ids.size(), " articles, ", data, " ", (*ds)->articles.size())));
+  }
+  for (size_t a = 0; a < emb->article_ids.size(); ++a) {
+    if (emb->article_ids[a] != (*ds)->articles[a].article_id) {
+      return Fail(absl::FailedPreconditionError(absl::StrCat("the bundle's article ", a, " is ", emb->article_ids[a],
+                                                             ", ", data, "'s ", (*ds)->articles[a].article_id)));
+    }
+  }
+  std::unique_ptr<hmrec::RankingTables> tables;
+  if (std::filesystem::exists(bundle + "/" + hmrec::kRankingTablesFile)) {
+    absl::StatusOr<hmrec::RankingTables> t = hmrec::RankingTables::Load(bundle + "/" + hmrec::kRankingTablesFile);
+    if (!t.ok()) return Fail(t.status());
+    tables = std::make_unique<hmrec::RankingTables>(std::move(*t));
+  }
+  std::vector<int32_t> codes, types;
+  for (const hmrec::Article& a : (*ds)->articles) {
+    codes.push_back(a.product_code);
+    types.push_back(a.product_type_no);
+  }
+  const hmrec::SimilarArticles similar(emb->values.data(), emb->dim, codes, types, tables.get());
+  absl::StatusOr<std::vector<hmrec::SimilarExample>> examples =
+      hmrec::SimilarExamples(**ds, truth, absl::GetFlag(FLAGS_within_days));
+  if (!examples.ok()) return Fail(examples.status());
+  const int k = absl::GetFlag(FLAGS_k);
+  struct Row {
+    std::string name;
+    hmrec::SimilarMix mix;
+  };
+  std::vector<Row> rows = {{"blend (served)", hmrec::SimilarMix()}};
+  for (int s = 0; s < hmrec::kNumSimilarSources; ++s) {
+    rows.push_back({absl::StrCat(hmrec::SimilarSourceName(s), " alone"), hmrec::SimilarMix::Only(s)});
+  }
+  for (absl::string_view blend : absl::StrSplit(absl::GetFlag(FLAGS_weights), ';', absl::SkipEmpty())) {
+    const std::vector<std::string> w = absl::StrSplit(blend, ',');
+    hmrec::SimilarMix mix;
+    bool ok = w.size() == static_cast<size_t>(hmrec::kNumSimilarSources);
+    for (size_t i = 0; ok && i < w.size(); ++i) ok = absl::SimpleAtof(w[i], &mix.weight[i]) && mix.weight[i] >= 0;
+    if (!ok) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat("--weights: '", blend, "' is not ", hmrec::kNumSimilarSources, " weights >= 0")));
+    }
+    rows.push_back({absl::StrCat("blend ", blend), mix});
+  }
+  std::printf(
+      "| SimilarArticles (k = %d, %zu queries: last article within %d days) | MAP@%d | hit rate@%d | recall@%d |\n", k,
+      examples->size(), absl::GetFlag(FLAGS_within_days), k, k, k);
+  std::printf("| --- | --- | --- | --- |\n");
+  std::string json = "[";
+  for (const Row& row : rows) {
+    const hmrec::SimilarScore s = hmrec::ScoreSimilar(similar, *examples, row.mix, k, 0);
+    std::printf("| %s | %.5f | %.4f | %.4f |\n", row.name.c_str(), s.map_at_k, s.hit_rate, s.recall);
+    absl::StrAppend(&json, json.size() > 1 ? ", " : "",
+                    absl::StrFormat("{\"variant\": \"%s\", \"map\": %.6f, \"hit_rate\": %.6f, \"recall\": %.6f, "
+                                    "\"queries\": %d}",
+                                    row.name, s.map_at_k, s.hit_rate, s.recall, s.queries));
+  }
+  if (!absl::GetFlag(FLAGS_json).empty()) {
+    std::ofstream js(absl::GetFlag(FLAGS_json));
+    js << json << "]\n";
+    if (!js) return Fail(absl::InternalError("cannot write " + absl::GetFlag(FLAGS_json)));
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "hmrec_evaluate split|baseline|score|merge [flags]: held-out splits, baselines, MAP@12 and merging sharded "
-      "submissions");
+      "hmrec_evaluate split|baseline|score|similar|merge [flags]: held-out splits, baselines, MAP@12, similar "
+      "articles offline and merging sharded submissions");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
   if (args.size() < 2 || (args.size() > 2 && std::string(args[1]) != "merge")) {
-    std::fprintf(stderr, "usage: hmrec_evaluate split|baseline|score|merge [flags] [PART...] (--help for flags)\n");
+    std::fprintf(stderr,
+                 "usage: hmrec_evaluate split|baseline|score|similar|merge [flags] [PART...] (--help for flags)\n");
     return 2;
   }
   const std::string cmd = args[1];
@@ -176,6 +274,7 @@ int main(int argc, char** argv) {
   if (cmd == "split") return RunSplit();
   if (cmd == "baseline") return RunBaseline();
   if (cmd == "score") return RunScore();
-  std::fprintf(stderr, "evaluate: unknown command '%s': use split, baseline, score or merge\n", cmd.c_str());
+  if (cmd == "similar") return RunSimilar();
+  std::fprintf(stderr, "evaluate: unknown command '%s': use split, baseline, score, similar or merge\n", cmd.c_str());
   return 2;
 }

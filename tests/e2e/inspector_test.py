@@ -48,8 +48,8 @@ def wait_for(driver, what, cond, timeout=30):
                              f"{driver.find_element(By.ID, 'status').text!r}")
 
 
-def rendered(driver):
-    rows = driver.find_elements(By.CSS_SELECTOR, "#recs tr")
+def rendered(driver, table="recs"):
+    rows = driver.find_elements(By.CSS_SELECTOR, "#" + table + " tr")
     return [{
         "id": r.get_attribute("data-article-id"),
         "cells": [c.text for c in r.find_elements(By.TAG_NAME, "td")],
@@ -142,6 +142,22 @@ try:
     assert rows[1].get_attribute("data-recorded") is None
     assert rows[1].find_elements(By.TAG_NAME, "td")[0].text == profile["purchases"][0]["date"]
     assert profile["age"] == -1 or str(profile["age"]) in driver.find_element(By.ID, "profile").text
+    # Clicking a recommendation shows the articles similar to it, as
+    # /v1/similar answers, with names and reasons.
+    first = driver.find_element(By.CSS_SELECTOR, "#recs tr")
+    query = first.get_attribute("data-article-id")
+    first.click()
+    wait_for(driver, "the similar articles of " + query,
+             lambda d: ("similar to " + query) in d.find_element(By.ID, "status").text)
+    similar = api("/v1/similar", {"article_ids": [query], "k": 12, "explain": True})
+    got = rendered(driver, "similar")
+    assert [r["id"] for r in got] == similar["article_ids"], ([r["id"] for r in got], similar["article_ids"])
+    assert query not in similar["article_ids"] and len(got) == 12, got
+    similar_names = {a["article_id"]: a for a in api("/v1/articles", {"article_ids": similar["article_ids"]})["articles"]}
+    for row, explanation in zip(got, similar["explanations"]):
+        assert row["cells"][2] == similar_names[row["id"]]["prod_name"], row
+        assert row["cells"][6] == "; ".join(r.get("text") or r["source"] for r in explanation["reasons"]), row
+    assert query in driver.find_element(By.ID, "similar_title").text
     driver.save_screenshot(SHOT)
 
     # The controls are the API's filters.
@@ -181,6 +197,6 @@ try:
         driver.find_element(By.ID, "forget_key").click()
         assert driver.execute_script("return sessionStorage.getItem('hmrec_api_key')") is None
     print("inspector" + (" over HTTPS with a key" if KEY else "") + ": the rendered page equals the API for",
-          customer, "(and filters), a stranger and a random one")
+          customer, "(and filters, and the similar articles of a clicked one), a stranger and a random one")
 finally:
     driver.quit()
