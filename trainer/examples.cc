@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/rng.h"
+
 namespace hmrec {
 namespace {
 constexpr int kCustomerStatic = 6;
@@ -15,6 +17,8 @@ TrainingData TrainingData::Build(const Dataset& ds, const FeatureSpace& space, c
   td.space_ = &space;
   td.history_ = CustomerHistory::Build(ds.transactions, ds.customers.size());
   td.sales_ = ArticleSales::Build(ds.transactions, ds.articles.size());
+  td.article_id_dropout_ = cfg.model().article_id_dropout();
+  td.seed_ = cfg.seed();
   td.window_first_day_ =
       cfg.window_days() > 0 ? std::max(ds.first_day, ds.last_day - cfg.window_days() + 1) : ds.first_day;
   const double half_life = cfg.recency_half_life_days();
@@ -40,6 +44,8 @@ TrainingData TrainingData::Build(const Dataset& ds, const FeatureSpace& space, c
       ++counts[a];
     }
   }
+  td.has_examples_.resize(ds.articles.size());
+  for (size_t a = 0; a < counts.size(); ++a) td.has_examples_[a] = counts[a] > 0;
   // Sampling probability of an article in a batch: its share of examples.
   td.article_log_q_.resize(ds.articles.size());
   const double total = static_cast<double>(std::max<size_t>(1, td.examples_.size()));
@@ -91,6 +97,9 @@ void TrainingData::FillBatch(const std::vector<uint32_t>& order, size_t begin, s
                                   &b->history[i * h]);
     int32_t* af = &b->article_fields[i * kArticleFields];
     std::copy_n(&article_static_[e.article * kArticleStatic], kArticleStatic, af);
+    if (article_id_dropout_ > 0 && Rng(seed_, x, begin + static_cast<size_t>(i)).Uniform() < article_id_dropout_) {
+      af[0] = 0;  // the unknown id: the attributes alone
+    }
     af[1 + kArticleCategoricalFields] = example_article_dynamic_[2 * x];
     af[2 + kArticleCategoricalFields] = example_article_dynamic_[2 * x + 1];
     b->article_rows[i] = static_cast<int32_t>(e.article);
@@ -132,6 +141,9 @@ void TrainingData::EncodeArticles(int32_t day, std::vector<int32_t>* fields) con
   for (uint32_t a = 0; a < ds_->articles.size(); ++a) {
     int32_t* af = &(*fields)[a * kArticleFields];
     std::copy_n(&article_static_[a * kArticleStatic], kArticleStatic, af);
+    // An article no example trained has an untrained id row; with id
+    // dropout the unknown id's vector stands in for it.
+    if (article_id_dropout_ > 0 && !has_examples_[a]) af[0] = 0;
     FeatureSpace::EncodeArticleDynamic(sales_, a, day, af);
   }
 }

@@ -52,13 +52,17 @@ class TrainingData {
   // after the last training day.
   int32_t as_of_day() const { return ds_->last_day + 1; }
 
-  // Fills `batch` with the examples at positions order[begin, end).
+  // Fills `batch` with the examples at positions order[begin, end). With
+  // the model's article_id_dropout, that share of them (drawn from the
+  // config's seed, the example and its position: the same order gives the
+  // same batch) shows the article tower the unknown id instead of theirs.
   void FillBatch(const std::vector<uint32_t>& order, size_t begin, size_t end, Batch* batch) const;
 
   // Encodes customers as of `as_of_day()` from all their purchases.
   void EncodeCustomers(const std::vector<uint32_t>& customers, std::vector<int32_t>* fields,
                        std::vector<int32_t>* history) const;
-  // Encodes every article as of `day`.
+  // Encodes every article as of `day`; with article_id_dropout, an article
+  // without training examples by the unknown id (its own row never trained).
   void EncodeArticles(int32_t day, std::vector<int32_t>* fields) const;
 
  private:
@@ -73,6 +77,9 @@ class TrainingData {
   std::vector<int32_t> article_static_;   // articles x 12
   std::vector<float> article_log_q_;
   int32_t window_first_day_ = 0;
+  double article_id_dropout_ = 0;
+  std::vector<bool> has_examples_;  // per article: at least one training example
+  uint64_t seed_ = 0;
 };
 
 }  // namespace hmrec

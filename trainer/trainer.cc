@@ -218,6 +218,10 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::TrainerCo
   if (cfg.model().history_length() <= 0 || cfg.model().postal_buckets() <= 0) {
     return absl::InvalidArgumentError("model.history_length and model.postal_buckets must be > 0");
   }
+  if (!(cfg.model().article_id_dropout() >= 0 && cfg.model().article_id_dropout() < 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model.article_id_dropout = ", cfg.model().article_id_dropout(), ": must be in [0, 1)"));
+  }
   if (ds.transactions.size() == 0) return absl::InvalidArgumentError("no transactions to train on");
   RETURN_IF_ERROR(CheckDevice(cfg.device().empty() ? "cpu" : cfg.device()));
   auto impl = std::make_unique<Impl>();

@@ -296,5 +296,48 @@ TEST_F(LeakageTest, HistoryAndArticleFeaturesSeeOnlyEarlierDays) {
   EXPECT_EQ(af[3 * kArticleFields + 2 + kArticleCategoricalFields], 1);
 }
 
+// Article-id dropout: that share of a batch's examples shows the article
+// tower the unknown id (0) with the article's attributes; the same order
+// gives the same batch; an article no example trained is exported by the
+// unknown id. Without dropout, every id is shown.
+TEST_F(LeakageTest, ArticleIdDropoutHidesIdsAndStandsInForUntrainedArticles) {
+  config::TrainerConfig cfg = SmallConfig();
+  cfg.set_window_days(1);  // only D's day: A, B and C have no example
+  FeatureSpace space = FeatureSpace::Build(*ds_, cfg.model());
+  std::vector<int32_t> af;
+  TrainingData plain = TrainingData::Build(*ds_, space, cfg);
+  plain.EncodeArticles(plain.as_of_day(), &af);
+  for (int a = 0; a < 4; ++a) EXPECT_EQ(af[a * kArticleFields], a + 1);
+  cfg.mutable_model()->set_article_id_dropout(0.5);
+  TrainingData td = TrainingData::Build(*ds_, space, cfg);
+  ASSERT_EQ(td.examples().size(), 1u);
+  td.EncodeArticles(td.as_of_day(), &af);
+  EXPECT_EQ(af[0 * kArticleFields], 0);
+  EXPECT_EQ(af[1 * kArticleFields], 0);
+  EXPECT_EQ(af[2 * kArticleFields], 0);
+  EXPECT_EQ(af[3 * kArticleFields], 4) << "D has an example: its own id";
+  EXPECT_EQ(af[0 * kArticleFields + 1], af[3 * kArticleFields + 1]) << "the attributes stay";
+  // The one example, at 2,000 positions of an order: about half hidden, the
+  // same each time.
+  std::vector<uint32_t> order(2000, 0);
+  Batch b, again;
+  td.FillBatch(order, 0, order.size(), &b);
+  td.FillBatch(order, 0, order.size(), &again);
+  int hidden = 0;
+  for (size_t i = 0; i < order.size(); ++i) {
+    const int32_t id = b.article_fields[i * kArticleFields];
+    EXPECT_TRUE(id == 0 || id == 4) << id;
+    hidden += id == 0;
+    EXPECT_EQ(b.article_rows[i], 3) << "the label stays the article's";
+  }
+  EXPECT_EQ(b.article_fields, again.article_fields);
+  EXPECT_NEAR(hidden / 2000.0, 0.5, 0.05);
+  cfg.mutable_model()->set_article_id_dropout(1.0);
+  TrainerOptions o;
+  o.work_dir = dir_.File("work");
+  EXPECT_THAT(std::string(Trainer::Create(cfg, *ds_, nullptr, o).status().message()),
+              ::testing::HasSubstr("article_id_dropout"));
+}
+
 }  // namespace
 }  // namespace hmrec
