@@ -426,6 +426,13 @@ int Recommender::FillFromPopular(int k, const Filter& filter, const CustomerView
   return added;
 }
 
+absl::Status Recommender::CheckK(int k) const {
+  if (k < 1 || k > static_cast<int>(fallback_ids_.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("k = ", k, " out of range 1..", fallback_ids_.size()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Recommender::Similar(const std::vector<const RequestOptions*>& options, std::vector<Recommendation>* out,
                                   double* seconds, int threads, SimilarScratch* s) const {
   const auto start = std::chrono::steady_clock::now();
@@ -439,9 +446,7 @@ absl::Status Recommender::Similar(const std::vector<const RequestOptions*>& opti
   for (size_t i = 0; i < n; ++i) {
     const RequestOptions& o = *options[i];
     if (o.similar == nullptr) return absl::InternalError("Similar: a request without its query articles");
-    if (o.k < 1 || o.k > static_cast<int>(fallback_ids_.size())) {
-      return absl::InvalidArgumentError(absl::StrCat("k = ", o.k, " is outside 1..", fallback_ids_.size()));
-    }
+    RETURN_IF_ERROR(CheckK(o.k));
     local[i] = o;
     local[i].similar = nullptr;
     std::vector<uint32_t> rows;
@@ -456,10 +461,8 @@ absl::Status Recommender::Similar(const std::vector<const RequestOptions*>& opti
       rows.push_back(row);
       local[i].filters.exclude_article_ids.insert(id);
       if (o.similar->exclude_same_product_code) {
-        const int32_t code = articles_->product_code(row);
-        for (uint32_t other = 0; other < articles_->size(); ++other) {
-          if (articles_->product_code(other) == code)
-            local[i].filters.exclude_article_ids.insert(articles_->article_id(other));
+        for (uint32_t other : similar_->product_rows(row)) {
+          local[i].filters.exclude_article_ids.insert(articles_->article_id(other));
         }
       }
     }
@@ -603,9 +606,7 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
   int max_k = 0;
   bool filtered = false;
   for (const RequestOptions* o : options) {
-    if (o->k < 1 || o->k > static_cast<int>(fallback_ids_.size())) {
-      return absl::InvalidArgumentError(absl::StrCat("k = ", o->k, " out of range 1..", fallback_ids_.size()));
-    }
+    RETURN_IF_ERROR(CheckK(o->k));
     max_k = std::max(max_k, o->k);
     filtered = filtered || !o->filters.empty();
   }

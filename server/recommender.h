@@ -237,6 +237,9 @@ class Recommender {
   void BuildCandidates(const config::CustomerRecord& r, int64_t j, int search_k, const RecommendScratch& s,
                        RecommendScratch::PerThread* t, CustomerView* view, std::vector<Candidate>* candidates,
                        const ArticleFilter* filter = nullptr) const;
+  // INVALID_ARGUMENT unless 1 <= k <= the fallback's length (every list
+  // can be filled to k).
+  absl::Status CheckK(int k) const;
   // Appends popular articles that pass `filter` and are not in `rec` until
   // it holds k (the fallback list first, then the whole catalogue); returns
   // how many were appended.

@@ -171,7 +171,7 @@ absl::Status ValidateSimilarRequest(const v1::SimilarArticlesRequest& request, c
 
 RequestOptions SimilarOptionsOf(const v1::SimilarArticlesRequest& request, const RequestLimits& limits) {
   RequestOptions o;
-  o.k = request.k() == 0 ? std::min(kDefaultK, limits.max_k) : request.k();
+  o.k = RequestedK(request.k(), limits);
   o.explain = request.explain();
   o.filters = FiltersOf(request.filters());
   auto q = std::make_shared<SimilarQuery>();
@@ -239,14 +239,15 @@ void FillExplanation(const Explanation& e, v1::Explanation* x) {
 }  // namespace
 
 std::string ReasonText(const Reason& r) {
-  const std::string anchor = r.anchor_article_id != 0 ? ArticleIdText(r.anchor_article_id) : "";
   switch (r.source) {
     case kSimilarSourceBase + kSimilarEmbedding:
       return "looks alike (article embedding)";
     case kSimilarSourceBase + kSimilarBoughtTogether:
-      return anchor.empty() ? "bought together" : absl::StrCat("bought together with ", anchor);
+      return r.anchor_article_id != 0 ? absl::StrCat("bought together with ", ArticleIdText(r.anchor_article_id))
+                                      : "bought together";
     case kSimilarSourceBase + kSimilarSameProduct:
-      return anchor.empty() ? "another variant" : absl::StrCat("another variant of ", anchor);
+      return r.anchor_article_id != 0 ? absl::StrCat("another variant of ", ArticleIdText(r.anchor_article_id))
+                                      : "another variant";
     case kSimilarSourceBase + kSimilarPopularInType:
       return "popular now in the same product type";
     case kRepurchase:
@@ -274,8 +275,10 @@ std::string ReasonText(const Reason& r) {
   }
 }
 
+int RequestedK(int k, const RequestLimits& limits) { return k == 0 ? std::min(kDefaultK, limits.max_k) : k; }
+
 int RequestedK(const v1::RecommendRequest& request, const RequestLimits& limits) {
-  return request.k() == 0 ? std::min(kDefaultK, limits.max_k) : request.k();
+  return RequestedK(request.k(), limits);
 }
 
 void FillResponse(const v1::RecommendRequest& request, const std::vector<Recommendation>& results,

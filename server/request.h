@@ -44,7 +44,8 @@ absl::Status ValidateRequest(const v1::RecommendRequest& request, const RequestL
 absl::Status ParsePurchases(const v1::RecordPurchasesRequest& request, int max_events,
                             std::vector<RecordedPurchase>* out);
 
-// The k a valid request asks for.
+// The k a valid request asks for (a request's k of 0: the default).
+int RequestedK(int k, const RequestLimits& limits);
 int RequestedK(const v1::RecommendRequest& request, const RequestLimits& limits);
 
 // The options of a valid request (k, explain, filters with parsed ids).

@@ -13,6 +13,27 @@
 #include "server/audit.h"
 
 namespace hmrec {
+namespace {
+
+// A batch's share of the server's search threads (0: the worker's OpenMP
+// setting), counted among the batches running while it lives.
+class ThreadShare {
+ public:
+  ThreadShare(std::atomic<int>* running, int search_threads) : running_(running) {
+    const int now_running = ++*running_;
+    threads_ = search_threads > 0 ? std::max(1, search_threads / now_running) : 0;
+  }
+  ~ThreadShare() { --*running_; }
+  ThreadShare(const ThreadShare&) = delete;
+  ThreadShare& operator=(const ThreadShare&) = delete;
+  int threads() const { return threads_; }
+
+ private:
+  std::atomic<int>* running_;
+  int threads_ = 0;
+};
+
+}  // namespace
 
 BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* metrics, int workers,
                                     int search_threads, EventStore* events, std::chrono::milliseconds lookup_budget) {
@@ -45,11 +66,12 @@ BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* 
       }
     }
     StageTimes t;
-    const int now_running = ++*running;
-    const int threads = search_threads > 0 ? std::max(1, search_threads / now_running) : 0;
-    absl::Status s =
-        bundle->recommender->Recommend(ids, options, out, &t, threads, &(*scratch)[static_cast<size_t>(w)], applied);
-    --*running;
+    absl::Status s;
+    {
+      const ThreadShare share(running.get(), search_threads);
+      s = bundle->recommender->Recommend(ids, options, out, &t, share.threads(), &(*scratch)[static_cast<size_t>(w)],
+                                         applied);
+    }
     if (metrics != nullptr) {
       metrics->ObserveStage("feature_lookup", t.feature_lookup);
       metrics->ObserveStage("tower", t.tower);
@@ -93,11 +115,12 @@ BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* 
       for (size_t j = 0; j < rec_at.size(); ++j) answer->results[rec_at[j]] = std::move(part[j]);
     }
     double seconds = 0;
-    const int now_running = ++*running;
-    const int threads = search_threads > 0 ? std::max(1, search_threads / now_running) : 0;
-    absl::Status s = bundle->recommender->Similar(sim_options, &part, &seconds, threads,
-                                                  &(*similar_scratch)[static_cast<size_t>(w)]);
-    --*running;
+    absl::Status s;
+    {
+      const ThreadShare share(running.get(), search_threads);
+      s = bundle->recommender->Similar(sim_options, &part, &seconds, share.threads(),
+                                       &(*similar_scratch)[static_cast<size_t>(w)]);
+    }
     if (metrics != nullptr) metrics->ObserveStage("similar", seconds);
     RETURN_IF_ERROR(s);
     for (size_t j = 0; j < sim_at.size(); ++j) answer->results[sim_at[j]] = std::move(part[j]);

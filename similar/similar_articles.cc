@@ -43,9 +43,7 @@ SimilarArticles::SimilarArticles(const float* vectors, int dim, std::vector<int3
   std::vector<int64_t> rows(product_codes_.size());
   std::iota(rows.begin(), rows.end(), 0);
   search_ = ExactSearch::OverRows(vectors_, dim_, rows);
-  if (tables_ == nullptr) {
-    for (uint32_t r = 0; r < product_codes_.size(); ++r) rows_of_product_[product_codes_[r]].push_back(r);
-  }
+  for (uint32_t r = 0; r < product_codes_.size(); ++r) rows_of_product_[product_codes_[r]].push_back(r);
 }
 
 void SimilarArticles::Find(const std::vector<std::vector<uint32_t>>& anchors, const SimilarMix& mix,
@@ -88,7 +86,7 @@ void SimilarArticles::Find(const std::vector<std::vector<uint32_t>>& anchors, co
     auto is_anchor = [&](uint32_t row) { return std::find(anchor.begin(), anchor.end(), row) != anchor.end(); };
     // Adds `list` (best first) as `source`: its first `depth` usable rows.
     auto add = [&](int source, const ScoredArticle* begin, const ScoredArticle* end,
-                   const absl::flat_hash_map<uint32_t, std::pair<double, int32_t>>* anchors_of) {
+                   const absl::flat_hash_map<uint32_t, Scratch::Gathered>* anchors_of) {
       int rank = 0;
       for (const ScoredArticle* it = begin; it != end && static_cast<size_t>(rank) < depth; ++it) {
         const uint32_t row = it->article;
@@ -104,7 +102,7 @@ void SimilarArticles::Find(const std::vector<std::vector<uint32_t>>& anchors, co
         c.score += mix.weight[static_cast<size_t>(source)] / (kSimilarRankConstant + static_cast<float>(rank));
         if (anchors_of != nullptr && c.anchor < 0) {
           auto a = anchors_of->find(row);
-          if (a != anchors_of->end()) c.anchor = a->second.second;
+          if (a != anchors_of->end()) c.anchor = a->second.anchor;
         }
         ++rank;
       }
@@ -122,20 +120,18 @@ void SimilarArticles::Find(const std::vector<std::vector<uint32_t>>& anchors, co
     if (on(kSimilarBoughtTogether) && tables_ != nullptr) {
       // Summed over the anchors; a row's anchor is its largest contributor.
       s->acc.clear();
-      absl::flat_hash_map<uint32_t, double> best;  // row -> its largest single-anchor score
       for (uint32_t a : anchor) {
         for (const ScoredArticle* it = tables_->neighbours_begin(a); it != tables_->neighbours_end(a); ++it) {
-          auto [e, inserted] = s->acc.emplace(it->article, std::make_pair(0.0, static_cast<int32_t>(a)));
-          e->second.first += it->score;
-          double& b = best[it->article];
-          if (it->score > b) {
-            b = it->score;
-            e->second.second = static_cast<int32_t>(a);
+          Scratch::Gathered& e = s->acc[it->article];
+          e.sum += it->score;
+          if (e.anchor < 0 || it->score > e.best) {
+            e.best = it->score;
+            e.anchor = static_cast<int32_t>(a);
           }
         }
       }
       s->list.clear();
-      for (const auto& [row, e] : s->acc) s->list.push_back({row, static_cast<float>(e.first)});
+      for (const auto& [row, e] : s->acc) s->list.push_back({row, static_cast<float>(e.sum)});
       std::sort(s->list.begin(), s->list.end(), Better);
       add(kSimilarBoughtTogether, s->list.data(), s->list.data() + s->list.size(), &s->acc);
     }
@@ -145,13 +141,14 @@ void SimilarArticles::Find(const std::vector<std::vector<uint32_t>>& anchors, co
       for (uint32_t a : anchor) {
         if (tables_ != nullptr) {
           for (const ScoredArticle* it = tables_->siblings_begin(a); it != tables_->siblings_end(a); ++it) {
-            if (s->acc.emplace(it->article, std::make_pair(0.0, static_cast<int32_t>(a))).second) {
+            if (s->acc.emplace(it->article, Scratch::Gathered{0, 0, static_cast<int32_t>(a)}).second) {
               s->list.push_back(*it);
             }
           }
         } else {
-          for (uint32_t row : rows_of_product_.at(product_codes_[a])) {
-            if (s->acc.emplace(row, std::make_pair(0.0, static_cast<int32_t>(a))).second) s->list.push_back({row, 0});
+          for (uint32_t row : product_rows(a)) {
+            if (s->acc.emplace(row, Scratch::Gathered{0, 0, static_cast<int32_t>(a)}).second)
+              s->list.push_back({row, 0});
           }
         }
       }

@@ -74,9 +74,8 @@ class SimilarArticles {
   SimilarArticles(const float* vectors, int dim, std::vector<int32_t> product_codes, std::vector<int32_t> product_types,
                   const RankingTables* tables);
 
-  size_t num_articles() const { return product_codes_.size(); }
-  int32_t product_code(uint32_t row) const { return product_codes_[row]; }
-  int32_t product_type(uint32_t row) const { return product_types_[row]; }
+  // Every row of `row`'s product_code (itself included), ascending.
+  const std::vector<uint32_t>& product_rows(uint32_t row) const { return rows_of_product_.at(product_codes_[row]); }
 
   // Reused by one thread's calls.
   struct Scratch {
@@ -85,7 +84,14 @@ class SimilarArticles {
     std::vector<int64_t> labels;
     absl::flat_hash_map<uint32_t, uint32_t> index;  // row -> position in the output
     std::vector<ScoredArticle> list;
-    absl::flat_hash_map<uint32_t, std::pair<double, int32_t>> acc;  // row -> summed score, best anchor
+    // A list gathered over the anchors: per row, its scores summed, the
+    // largest one and the anchor that gave it.
+    struct Gathered {
+      double sum = 0;
+      float best = 0;
+      int32_t anchor = -1;
+    };
+    absl::flat_hash_map<uint32_t, Gathered> acc;
   };
 
   // For each query (its anchor rows, valid and distinct, at least one), the
@@ -105,9 +111,8 @@ class SimilarArticles {
   const float* vectors_ = nullptr;
   std::vector<int32_t> product_codes_, product_types_;
   const RankingTables* tables_ = nullptr;
-  std::unique_ptr<ExactSearch> search_;  // every row; labels = rows
-  // Without tables: each product_code's rows, ascending.
-  absl::flat_hash_map<int32_t, std::vector<uint32_t>> rows_of_product_;
+  std::unique_ptr<ExactSearch> search_;                                  // every row; labels = rows
+  absl::flat_hash_map<int32_t, std::vector<uint32_t>> rows_of_product_;  // product_code -> rows, ascending
 };
 
 }  // namespace hmrec

@@ -3,7 +3,9 @@
 #include <algorithm>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "common/metrics.h"
 #include "common/status_macros.h"
 #include "data/csv.h"
 #include "data/dates.h"
@@ -66,6 +68,8 @@ SimilarScore ScoreSimilar(const SimilarArticles& similar, const std::vector<Simi
   SimilarArticles::Scratch scratch;
   std::vector<std::vector<uint32_t>> anchors;
   std::vector<std::vector<SimilarCandidate>> found;
+  std::vector<int32_t> predicted;
+  absl::flat_hash_set<int32_t> relevant;
   double ap_sum = 0, hits = 0, recall_sum = 0;
   constexpr size_t kBatch = 1000;
   for (size_t begin = 0; begin < examples.size(); begin += kBatch) {
@@ -74,18 +78,15 @@ SimilarScore ScoreSimilar(const SimilarArticles& similar, const std::vector<Simi
     for (size_t i = begin; i < end; ++i) anchors.push_back({examples[i].query});
     similar.Find(anchors, mix, nullptr, threads, &scratch, &found);
     for (size_t i = begin; i < end; ++i) {
-      const std::vector<uint32_t>& rel = examples[i].relevant;
-      const std::vector<SimilarCandidate>& list = found[i - begin];
-      const size_t n = std::min(list.size(), static_cast<size_t>(k));
-      double correct = 0, ap = 0;
-      for (size_t j = 0; j < n; ++j) {
-        if (std::find(rel.begin(), rel.end(), list[j].row) == rel.end()) continue;
-        correct += 1;
-        ap += correct / static_cast<double>(j + 1);
-      }
-      ap_sum += ap / static_cast<double>(std::min(rel.size(), static_cast<size_t>(k)));
-      hits += correct > 0;
-      recall_sum += correct / static_cast<double>(rel.size());
+      // Scored as Kaggle scores a submission (common/metrics.h).
+      predicted.clear();
+      for (const SimilarCandidate& c : found[i - begin]) predicted.push_back(static_cast<int32_t>(c.row));
+      relevant.clear();
+      relevant.insert(examples[i].relevant.begin(), examples[i].relevant.end());
+      ap_sum += AveragePrecisionAtK(predicted, relevant, k);
+      const double recall = RecallAtK(predicted, relevant, k);
+      hits += recall > 0;
+      recall_sum += recall;
     }
   }
   score.queries = static_cast<int64_t>(examples.size());
