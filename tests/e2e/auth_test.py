@@ -52,6 +52,7 @@ recommend_body = {"customer_ids": [CUSTOMER], "k": 5}
 # route: (method, path, body, scope needed; None: any valid key; "": no key)
 routes = [
     ("POST", "/v1/recommend", recommend_body, "recommend"),
+    ("POST", "/v1/similar", {"article_ids": [ARTICLE], "k": 5}, "recommend"),
     ("GET", "/v1/bundle", None, None),
     ("GET", "/v1/customers/" + CUSTOMER, None, "inspect"),
     ("GET", "/v1/random_customer", None, "inspect"),
@@ -112,6 +113,7 @@ for values in malformed:
 channel = grpc.secure_channel("127.0.0.1:" + GRPC_PORT, grpc.ssl_channel_credentials(open(CA, "rb").read()))
 stub = recommender_pb2_grpc.RecommenderStub(channel)
 req = recommender_pb2.RecommendRequest(customer_ids=[CUSTOMER], k=5)
+similar_req = recommender_pb2.SimilarArticlesRequest(article_ids=[ARTICLE], k=5)
 rec_req = recommender_pb2.RecordPurchasesRequest(events=[recommender_pb2.PurchaseEvent(
     customer_id=CUSTOMER, article_id=ARTICLE, t_dat="2020-09-23", price=0.03, sales_channel_id=2,
     event_id="auth-test-1")])
@@ -125,7 +127,8 @@ def code(rpc, request, metadata):
         return e.code(), e.details()
 
 
-for rpc, request, scope in ((stub.Recommend, req, "recommend"), (stub.RecordPurchases, rec_req, "record")):
+for rpc, request, scope in ((stub.Recommend, req, "recommend"), (stub.SimilarArticles, similar_req, "recommend"),
+                            (stub.RecordPurchases, rec_req, "record")):
     assert code(rpc, request, None)[0] == grpc.StatusCode.UNAUTHENTICATED
     assert code(rpc, request, [("authorization", "Bearer not-a-key")])[0] == grpc.StatusCode.UNAUTHENTICATED
     got, details = code(rpc, request, [("authorization", "Bearer " + key[lacker[scope]])])
