@@ -19,6 +19,9 @@ namespace hmrec {
 inline constexpr char kManifestFile[] = "manifest.pbtxt";
 inline constexpr char kCustomerTowerFile[] = "customer_tower.pt";
 inline constexpr char kArticleEmbeddingsFile[] = "article_embeddings.bin";
+// The article tower's weights: embeds an article the trainer never saw from
+// its attributes (the index builder's catalogue refresh).
+inline constexpr char kArticleTowerFile[] = "article_tower.pt";
 inline constexpr char kVocabulariesFile[] = "vocabularies.pbtxt";
 inline constexpr char kFallbackFile[] = "fallback.pbtxt";
 // The articles' names and attributes (data/article_table.h).

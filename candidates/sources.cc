@@ -66,14 +66,16 @@ const char* SourceName(int source) {
 
 double Decay(int32_t days, double half_life) { return std::exp2(-std::max(0, days) / half_life); }
 
-std::vector<int64_t> TwoTowerSearchRows(const RankingTables& tables, const config::RankingConfig& cfg) {
+std::vector<int64_t> TwoTowerSearchRows(const RankingTables& tables, const config::RankingConfig& cfg,
+                                        int64_t trained_articles) {
   std::vector<int64_t> rows;
   const int64_t n = static_cast<int64_t>(tables.num_articles());
+  const int64_t trained = trained_articles < 0 ? n : std::min(n, trained_articles);
   if (cfg.two_tower_active_weeks() >= 0) {
     const int32_t since = tables.day() - 7 * cfg.two_tower_active_weeks();
     for (int64_t a = 0; a < n; ++a) {
       const int32_t last = tables.stats(static_cast<uint32_t>(a)).last_sale_day;
-      if (last != ArticleStats::kNoDay && last >= since) rows.push_back(a);
+      if ((last != ArticleStats::kNoDay && last >= since) || a >= trained) rows.push_back(a);
     }
     if (static_cast<int64_t>(rows.size()) >= cfg.two_tower_candidates()) return rows;
   }

@@ -80,8 +80,11 @@ struct TwoTowerHits {
 // sold in the last `cfg.two_tower_active_weeks()` weeks (every row when that
 // is negative, or when fewer than `cfg.two_tower_candidates()` were sold).
 // Articles out of sale rarely sell the next week; leaving them out makes the
-// search over the catalogue a fraction of its cost. Ascending rows.
-std::vector<int64_t> TwoTowerSearchRows(const RankingTables& tables, const config::RankingConfig& cfg);
+// search over the catalogue a fraction of its cost. Rows from
+// `trained_articles` on (appended by a catalogue refresh: new, never sold
+// yet) are always searched; -1 = every row was trained. Ascending rows.
+std::vector<int64_t> TwoTowerSearchRows(const RankingTables& tables, const config::RankingConfig& cfg,
+                                        int64_t trained_articles = -1);
 
 // A subset of the catalogue the sources must stay within (a request's
 // attribute filters): each source then proposes its best allowed articles,

@@ -299,6 +299,77 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
   return t;
 }
 
+RankingTables RankingTables::WithArticles(const std::vector<ArticleAttributes>& added) const {
+  RankingTables t = *this;
+  const size_t n = stats_.size(), total = n + added.size();
+  if (added.empty()) return t;
+  ArticleStats fresh;
+  fresh.mean_price = fresh.buyer_age_mean = fresh.online_share = kNaN;
+  t.stats_.resize(total, fresh);
+  t.attributes_.insert(t.attributes_.end(), added.begin(), added.end());
+  t.neighbour_offsets_.resize(total + 1, t.neighbour_offsets_.back());
+  t.band_sales_.assign((kAgeBands + 1) * total, BandSales());
+  for (size_t b = 0; b <= kAgeBands; ++b) {
+    std::copy(band_sales_.begin() + static_cast<std::ptrdiff_t>(b * n),
+              band_sales_.begin() + static_cast<std::ptrdiff_t>((b + 1) * n),
+              t.band_sales_.begin() + static_cast<std::ptrdiff_t>(b * total));
+  }
+
+  // Product groups: an added article joins its code's group (a new colour of
+  // a product) or opens one; each group's list keeps its order, the added
+  // (no sales, later rows) last, as Build would sort them.
+  absl::flat_hash_map<int32_t, uint32_t> group_of_code;
+  for (size_t a = 0; a < n; ++a) group_of_code.emplace(attributes_[a].product_code, product_of_[a]);
+  t.product_of_.resize(total);
+  for (size_t a = n; a < total; ++a) {
+    auto [it, inserted] =
+        group_of_code.emplace(t.attributes_[a].product_code, static_cast<uint32_t>(group_of_code.size()));
+    t.product_of_[a] = it->second;
+  }
+  const size_t groups = group_of_code.size();
+  std::vector<std::vector<ScoredArticle>> extra(groups);
+  for (size_t a = n; a < total; ++a) extra[t.product_of_[a]].push_back({static_cast<uint32_t>(a), 0.0f});
+  t.product_offsets_.assign(1, 0);
+  t.products_.clear();
+  for (size_t g = 0; g < groups; ++g) {
+    if (g + 1 < product_offsets_.size()) {
+      t.products_.insert(t.products_.end(), products_.begin() + static_cast<std::ptrdiff_t>(product_offsets_[g]),
+                         products_.begin() + static_cast<std::ptrdiff_t>(product_offsets_[g + 1]));
+    }
+    t.products_.insert(t.products_.end(), extra[g].begin(), extra[g].end());
+    t.product_offsets_.push_back(t.products_.size());
+  }
+
+  // New arrivals: the added at the median score of their type's list.
+  std::map<int32_t, std::vector<ScoredArticle>> arrivals;
+  std::vector<float> all;
+  for (size_t slot = 0; slot < new_arrivals_.types.size(); ++slot) {
+    auto& v = arrivals[new_arrivals_.types[slot]];
+    v.assign(new_arrivals_.articles.begin() + static_cast<std::ptrdiff_t>(new_arrivals_.offsets[slot]),
+             new_arrivals_.articles.begin() + static_cast<std::ptrdiff_t>(new_arrivals_.offsets[slot + 1]));
+    for (const ScoredArticle& s : v) all.push_back(s.score);
+  }
+  auto median = [](std::vector<float> v, float otherwise) {
+    if (v.empty()) return otherwise;
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  const float overall = median(all, 1.0f);
+  std::map<int32_t, float> prior;
+  for (const auto& [type, v] : arrivals) {
+    std::vector<float> scores;
+    for (const ScoredArticle& s : v) scores.push_back(s.score);
+    prior[type] = median(std::move(scores), overall);
+  }
+  for (size_t a = n; a < total; ++a) {
+    const int32_t type = t.attributes_[a].product_type;
+    const auto p = prior.find(type);
+    arrivals[type].push_back({static_cast<uint32_t>(a), p != prior.end() ? p->second : overall});
+  }
+  t.new_arrivals_ = MakeByType(&arrivals, total);
+  return t;
+}
+
 std::pair<const ScoredArticle*, const ScoredArticle*> RankingTables::ByType::of(int32_t type) const {
   const auto it = std::lower_bound(types.begin(), types.end(), type);
   if (it == types.end() || *it != type) return {articles.data(), articles.data()};

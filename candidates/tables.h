@@ -100,6 +100,16 @@ class RankingTables {
   absl::Status Save(const std::string& path) const;
   static absl::StatusOr<RankingTables> Load(const std::string& path);
 
+  // These tables with `added` appended as articles num_articles() and on (a
+  // catalogue refresh): new in the catalogue, so never sold (no sales, no
+  // co-purchases, price, buyer age and channel unknown). Each joins its
+  // product_code's sibling list (after the articles that sold) and its
+  // product type's new-arrival list, scored as the median new arrival of the
+  // type (of every type when the type has none; one sale a day when there
+  // are none at all): what an article of the type sells in its first days,
+  // its best guess until it sells. Nothing else moves.
+  RankingTables WithArticles(const std::vector<ArticleAttributes>& added) const;
+
   int32_t day() const { return day_; }
   size_t num_articles() const { return stats_.size(); }
   const ArticleStats& stats(uint32_t article) const { return stats_[article]; }

@@ -54,11 +54,16 @@ const char* ArticleTable::ColumnName(int column) {
   return column >= 0 && column < kColumns ? kNames[column] : "unknown";
 }
 
-ArticleTable ArticleTable::Build(const std::vector<Article>& articles) {
-  ArticleTable t;
+ArticleTable ArticleTable::Build(const std::vector<Article>& articles) { return ArticleTable().WithArticles(articles); }
+
+ArticleTable ArticleTable::WithArticles(const std::vector<Article>& added) const {
+  ArticleTable t = *this;
   absl::flat_hash_map<std::string, uint32_t> seen[kColumns];
-  for (uint32_t row = 0; row < articles.size(); ++row) {
-    const Article& a = articles[row];
+  for (int c = 0; c < kColumns; ++c) {
+    for (uint32_t id = 0; id < t.values_[c].size(); ++id) seen[c].emplace(t.values_[c][id], id);
+  }
+  for (const Article& a : added) {
+    const uint32_t row = static_cast<uint32_t>(t.article_ids_.size());
     t.article_ids_.push_back(a.article_id);
     t.product_codes_.push_back(a.product_code);
     t.row_of_[a.article_id] = row;

@@ -39,6 +39,10 @@ class ArticleTable {
   static const char* ColumnName(int column);
 
   static ArticleTable Build(const std::vector<Article>& articles);
+  // This table with `added` appended as rows size() and on (a catalogue
+  // refresh: the rows already here keep their row, id and values). The
+  // caller ensures `added` holds no id the table has.
+  ArticleTable WithArticles(const std::vector<Article>& added) const;
   absl::Status Save(const std::string& path) const;
   static absl::StatusOr<ArticleTable> Load(const std::string& path);
 

@@ -1,5 +1,7 @@
 #include "data/dates.h"
 
+#include <ctime>
+
 #include "absl/strings/str_cat.h"
 
 namespace hmrec {
@@ -77,6 +79,14 @@ int DayOfWeek(int32_t day) {
   // 1970-01-01 was a Thursday (3 when Monday is 0).
   int w = (day + 3) % 7;
   return w < 0 ? w + 7 : w;
+}
+
+std::string FormatUtcNow(const char* format) {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm;
+  gmtime_r(&t, &tm);
+  char buf[64];
+  return std::string(buf, std::strftime(buf, sizeof(buf), format, &tm));
 }
 
 }  // namespace hmrec

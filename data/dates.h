@@ -26,4 +26,8 @@ void FormatDateTo(int32_t day, char* out);
 // Returns 0 for Monday .. 6 for Sunday.
 int DayOfWeek(int32_t day);
 
+// The current UTC time formatted by strftime's `format` (bundle versions,
+// manifest timestamps).
+std::string FormatUtcNow(const char* format);
+
 }  // namespace hmrec

@@ -1,9 +1,13 @@
 // index_builder: makes a trained bundle servable (faiss index, RocksDB
-// feature store, popular fallback), seals it and makes it current.
+// feature store, popular fallback), seals it and makes it current; or, with
+// --refresh_catalogue, writes a new sealed version of a servable bundle with
+// the articles a newer articles.csv adds (same model) and makes it current.
 //
 //   hmrec_index_builder --bundle out/bundles/V --data DIR [--config configs/index_builder.pbtxt]
+//   hmrec_index_builder --refresh_catalogue --bundle out/bundles/V --data NEWER_DIR [--version W]
 
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include <omp.h>
@@ -15,6 +19,8 @@
 #include "data/dataset_cache.h"
 #include "glog/logging.h"
 #include "index_builder/builder.h"
+#include "index_builder/catalogue_refresh.h"
+#include "model/tower_runner.h"
 
 ABSL_FLAG(std::string, bundle, "", "Trained bundle directory (bundles/<version>)");
 ABSL_FLAG(std::string, data, "", "The data the bundle was trained on");
@@ -22,12 +28,50 @@ ABSL_FLAG(std::string, config, "configs/index_builder.pbtxt", "IndexBuilderConfi
 ABSL_FLAG(std::string, index_type, "", "Overrides the config: flat, ivf, sq8 or hnsw");
 ABSL_FLAG(bool, make_current, true, "Point bundles/current at the sealed bundle");
 ABSL_FLAG(bool, quiet, false, "No progress lines");
+ABSL_FLAG(bool, refresh_catalogue, false,
+          "Write a new sealed version of the sealed --bundle with the articles --data's articles.csv adds "
+          "(embedded by the bundle's article tower; no retraining) and make it current");
+ABSL_FLAG(std::string, version, "", "With --refresh_catalogue: the new version's name (default: UTC time)");
+ABSL_FLAG(std::string, device, "cpu", "With --refresh_catalogue: where the article tower runs (cpu, cuda)");
 
 namespace {
 int Fail(const absl::Status& s) {
   std::fprintf(stderr, "index_builder: %s\n", std::string(s.message()).c_str());
   return 1;
 }
+
+int RunRefresh(const std::string& bundle, const std::string& data, const hmrec::config::IndexBuilderConfig& cfg) {
+  hmrec::ConfigureThreads(cfg.threads());
+  hmrec::RefreshOptions options;
+  options.articles_csv = (std::filesystem::path(data) / hmrec::kArticlesFile).string();
+  options.version = absl::GetFlag(FLAGS_version);
+  options.device = absl::GetFlag(FLAGS_device);
+  options.show_progress = !absl::GetFlag(FLAGS_quiet);
+  auto report = hmrec::RefreshCatalogue(bundle, options, cfg);
+  if (!report.ok()) return Fail(report.status());
+  if (report->bundle_dir.empty()) {
+    std::fprintf(stderr,
+                 "index_builder: %s adds no article to %s (%lld articles, %lld of them not in the file); "
+                 "nothing written, current unchanged\n",
+                 options.articles_csv.c_str(), bundle.c_str(), static_cast<long long>(report->base_articles),
+                 static_cast<long long>(report->missing_articles));
+    return 0;
+  }
+  std::fprintf(stderr,
+               "index_builder: catalogue refreshed in %.1f s: %lld articles added to the %lld of %s (%lld trained; "
+               "%lld no longer in the file, kept); index %s; sealed %s\n",
+               report->seconds, static_cast<long long>(report->added_articles),
+               static_cast<long long>(report->base_articles), bundle.c_str(),
+               static_cast<long long>(report->trained_articles), static_cast<long long>(report->missing_articles),
+               report->index_description.c_str(), report->bundle_dir.c_str());
+  if (absl::GetFlag(FLAGS_make_current)) {
+    absl::Status s = hmrec::MakeCurrent(report->bundle_dir);
+    if (!s.ok()) return Fail(s);
+    std::fprintf(stderr, "index_builder: current -> %s\n", report->bundle_dir.c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -44,6 +88,7 @@ int main(int argc, char** argv) {
   omp_set_num_threads(cfg.threads() > 0 ? cfg.threads() : omp_get_num_procs());
   const std::string bundle = absl::GetFlag(FLAGS_bundle), data = absl::GetFlag(FLAGS_data);
   if (bundle.empty() || data.empty()) return Fail(absl::InvalidArgumentError("--bundle and --data are required"));
+  if (absl::GetFlag(FLAGS_refresh_catalogue)) return RunRefresh(bundle, data, cfg);
 
   hmrec::LoadOptions load;
   load.show_progress = !absl::GetFlag(FLAGS_quiet);

@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <cstring>
 #include <thread>
 
 #include <ATen/Parallel.h>
@@ -49,6 +50,30 @@ absl::Status CheckDevice(const std::string& device) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Builds a tower with `make`, loads its exported weights onto `device` and
+// puts it in eval mode.
+template <typename Make, typename Tower>
+absl::Status LoadTower(Make make, const std::string& weights_path, const std::string& device, const char* which,
+                       Tower* tower, torch::Device* on) {
+  absl::Status dev = CheckDevice(device);
+  if (!dev.ok()) return dev;
+  try {
+    *on = torch::Device(device);
+    *tower = make();
+    torch::load(*tower, weights_path);
+    (*tower)->to(*on);
+    (*tower)->eval();
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(
+        absl::StrCat("cannot load ", which, " tower ", weights_path, ": ", e.what_without_backtrace()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 struct CustomerTowerRunner::Impl {
   CustomerTower tower{nullptr};
   torch::Device device{torch::kCPU};
@@ -62,21 +87,15 @@ absl::StatusOr<std::unique_ptr<CustomerTowerRunner>> CustomerTowerRunner::Load(c
                                                                                const config::ModelConfig& model,
                                                                                const FeatureSpace& space,
                                                                                const std::string& device) {
-  absl::Status dev = CheckDevice(device);
-  if (!dev.ok()) return dev;
   auto impl = std::make_unique<Impl>();
-  try {
-    impl->device = torch::Device(device);
-    impl->history_length = space.history_length();
-    impl->tower = CustomerTower(space.CustomerFieldSizes(), static_cast<int64_t>(space.num_articles()) + 1,
-                                space.HistoryAttributeSizes(), std::vector<int32_t>(), model);
-    torch::load(impl->tower, weights_path);
-    impl->tower->to(impl->device);
-    impl->tower->eval();
-  } catch (const c10::Error& e) {
-    return absl::DataLossError(
-        absl::StrCat("cannot load customer tower ", weights_path, ": ", e.what_without_backtrace()));
-  }
+  impl->history_length = space.history_length();
+  absl::Status s = LoadTower(
+      [&] {
+        return CustomerTower(space.CustomerFieldSizes(), static_cast<int64_t>(space.num_articles()) + 1,
+                             space.HistoryAttributeSizes(), std::vector<int32_t>(), model);
+      },
+      weights_path, device, "customer", &impl->tower, &impl->device);
+  if (!s.ok()) return s;
   return std::unique_ptr<CustomerTowerRunner>(new CustomerTowerRunner(std::move(impl), model.embedding_dim()));
 }
 
@@ -93,6 +112,39 @@ absl::Status CustomerTowerRunner::Embed(const int32_t* fields, const int32_t* hi
     std::memcpy(out, emb.data_ptr<float>(), sizeof(float) * n * dim_);
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("customer tower forward failed: ", e.what_without_backtrace()));
+  }
+  return absl::OkStatus();
+}
+
+struct ArticleTowerRunner::Impl {
+  ArticleTower tower{nullptr};
+  torch::Device device{torch::kCPU};
+};
+
+ArticleTowerRunner::ArticleTowerRunner(std::unique_ptr<Impl> impl, int dim) : impl_(std::move(impl)), dim_(dim) {}
+ArticleTowerRunner::~ArticleTowerRunner() = default;
+
+absl::StatusOr<std::unique_ptr<ArticleTowerRunner>> ArticleTowerRunner::Load(const std::string& weights_path,
+                                                                             const config::ModelConfig& model,
+                                                                             const FeatureSpace& space,
+                                                                             const std::string& device) {
+  auto impl = std::make_unique<Impl>();
+  absl::Status s = LoadTower([&] { return ArticleTower(space.ArticleFieldSizes(), model); }, weights_path, device,
+                             "article", &impl->tower, &impl->device);
+  if (!s.ok()) return s;
+  return std::unique_ptr<ArticleTowerRunner>(new ArticleTowerRunner(std::move(impl), model.embedding_dim()));
+}
+
+absl::Status ArticleTowerRunner::Embed(const int32_t* fields, int64_t n, float* out) {
+  if (n == 0) return absl::OkStatus();
+  try {
+    c10::InferenceMode guard;
+    torch::Tensor f = torch::from_blob(const_cast<int32_t*>(fields), {n, kArticleFields}, torch::kInt32)
+                          .to(impl_->device, torch::kInt64);
+    torch::Tensor emb = impl_->tower->forward(f).to(torch::kCPU, torch::kFloat32).contiguous();
+    std::memcpy(out, emb.data_ptr<float>(), sizeof(float) * n * dim_);
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("article tower forward failed: ", e.what_without_backtrace()));
   }
   return absl::OkStatus();
 }

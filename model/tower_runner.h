@@ -1,9 +1,9 @@
 #pragma once
 
-// Runs an exported customer tower without the trainer and without LibTorch
-// in the caller's headers: loads customer_tower.pt of a bundle and turns
-// encoded features into embeddings. Used by the server, the index builder
-// and the parity test.
+// Runs the exported towers without the trainer and without LibTorch in the
+// caller's headers: loads customer_tower.pt (or article_tower.pt) of a
+// bundle and turns encoded features into embeddings. Used by the server, the
+// index builder and the parity test.
 //
 // Thread safety: Embed() may be called from one thread at a time per runner
 // (it reuses input buffers); load one runner per worker thread.
@@ -57,6 +57,28 @@ class CustomerTowerRunner {
  private:
   struct Impl;
   explicit CustomerTowerRunner(std::unique_ptr<Impl> impl, int dim);
+  std::unique_ptr<Impl> impl_;
+  int dim_;
+};
+
+// Runs an exported article tower (article_tower.pt): encoded article fields
+// (FeatureSpace::EncodeArticleStatic/Dynamic) to embeddings. The index
+// builder embeds with it the articles a bundle's trainer never saw. Same
+// thread rule as CustomerTowerRunner.
+class ArticleTowerRunner {
+ public:
+  static absl::StatusOr<std::unique_ptr<ArticleTowerRunner>> Load(const std::string& weights_path,
+                                                                  const config::ModelConfig& model,
+                                                                  const FeatureSpace& space, const std::string& device);
+  ~ArticleTowerRunner();
+
+  // fields: n x kArticleFields (row-major). Writes n x dim() floats to `out`.
+  absl::Status Embed(const int32_t* fields, int64_t n, float* out);
+  int dim() const { return dim_; }
+
+ private:
+  struct Impl;
+  explicit ArticleTowerRunner(std::unique_ptr<Impl> impl, int dim);
   std::unique_ptr<Impl> impl_;
   int dim_;
 };

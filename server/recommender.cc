@@ -74,6 +74,16 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
     return absl::DataLossError(
         absl::StrCat("bundle ", bundle_dir, ": embeddings have dimension ", emb.dim, ", the customer tower ", r->dim_));
   }
+  // Rows past the trained ones were added by a catalogue refresh; the
+  // manifest says how many.
+  if (r->space_->num_articles() > emb.article_ids.size() ||
+      static_cast<int64_t>(emb.article_ids.size() - r->space_->num_articles()) !=
+          r->manifest_.catalogue_added_articles()) {
+    return absl::DataLossError(absl::StrCat("bundle ", bundle_dir, ": ", emb.article_ids.size(),
+                                            " article embeddings, ", r->space_->num_articles(),
+                                            " trained articles and ", r->manifest_.catalogue_added_articles(),
+                                            " added by a catalogue refresh do not add up"));
+  }
   for (size_t i = 0; i < emb.article_ids.size(); ++i) r->article_row_[emb.article_ids[i]] = static_cast<int32_t>(i) + 1;
   ASSIGN_OR_RETURN(r->index_, ReadArticleIndex((dir / kIndexFile).string()));
   if (r->index_->d != r->dim_ || r->index_->ntotal != static_cast<int64_t>(emb.article_ids.size())) {
@@ -160,7 +170,8 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
     r->limits_ = HistoryLimitsOf(r->ranking_config_);
     // The two-tower source's own search, over the articles it may propose
     // (labels: article rows), whatever index serves the retrieval-only path.
-    const std::vector<int64_t> rows = TwoTowerSearchRows(*r->tables_, r->ranking_config_);
+    const std::vector<int64_t> rows =
+        TwoTowerSearchRows(*r->tables_, r->ranking_config_, static_cast<int64_t>(r->space_->num_articles()));
     r->two_tower_search_ = ExactSearch::OverRows(emb.values.data(), r->dim_, rows);
     r->two_tower_rows_.assign(emb.article_ids.size(), 0);
     for (int64_t row : rows) r->two_tower_rows_[static_cast<size_t>(row)] = 1;
@@ -573,9 +584,12 @@ absl::Status Recommender::EncodeCustomers(const std::vector<absl::string_view>& 
     }
     (*found)[i] = true;
     std::copy(r.fields().begin(), r.fields().end(), fields->begin() + i * kCustomerFields);
+    // The tower knows the trained rows only: an article a catalogue refresh
+    // added (a row past them) is left out of its history, like an unknown one.
+    const int32_t trained = static_cast<int32_t>(space_->num_articles());
     for (int x = 0; x < std::min(h, r.recent_article_ids_size()); ++x) {
       auto it = article_row_.find(r.recent_article_ids(x));
-      (*history)[i * h + x] = it == article_row_.end() ? 0 : it->second;
+      (*history)[i * h + x] = it == article_row_.end() || it->second > trained ? 0 : it->second;
     }
   }
   return absl::OkStatus();

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -68,15 +67,6 @@ absl::StatusOr<EpochMetrics> ParseMetricsJson(const std::string& line) {
   if (n != 4 && n != 6) return absl::DataLossError(absl::StrCat("bad metrics line: ", line));
   m.evaluated = n == 6;
   return m;
-}
-
-std::string UtcNow(const char* format) {
-  std::time_t t = std::time(nullptr);
-  std::tm tm;
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof(buf), format, &tm);
-  return buf;
 }
 
 }  // namespace
@@ -674,7 +664,7 @@ absl::Status Trainer::Impl::SaveCheckpoint(int epoch) {
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", tmp, ": ", ec.message()));
   try {
     torch::save(customer, (fs::path(tmp) / "customer_tower.pt").string());
-    torch::save(article, (fs::path(tmp) / "article_tower.pt").string());
+    torch::save(article, (fs::path(tmp) / kArticleTowerFile).string());
     torch::save(*customer_opt, (fs::path(tmp) / "customer_optimizer.pt").string());
     torch::save(*article_opt, (fs::path(tmp) / "article_optimizer.pt").string());
     torch::serialize::OutputArchive tables;
@@ -739,7 +729,7 @@ absl::Status Trainer::Impl::LoadLastCheckpoint() {
   }
   try {
     torch::load(customer, (fs::path(dir) / "customer_tower.pt").string());
-    torch::load(article, (fs::path(dir) / "article_tower.pt").string());
+    torch::load(article, (fs::path(dir) / kArticleTowerFile).string());
     torch::load(*customer_opt, (fs::path(dir) / "customer_optimizer.pt").string());
     torch::load(*article_opt, (fs::path(dir) / "article_optimizer.pt").string());
     torch::serialize::InputArchive tables, ctab, atab;
@@ -782,7 +772,7 @@ absl::StatusOr<std::vector<float>> Trainer::EmbedCustomers(const std::vector<uin
 
 absl::StatusOr<std::string> Trainer::Export(const std::string& bundles_dir, const std::string& version_in) {
   Impl& m = *impl_;
-  const std::string version = version_in.empty() ? UtcNow("%Y%m%dT%H%M%SZ") : version_in;
+  const std::string version = version_in.empty() ? FormatUtcNow("%Y%m%dT%H%M%SZ") : version_in;
   const fs::path final_dir = fs::path(bundles_dir) / version;
   const fs::path tmp = fs::path(bundles_dir) / (version + ".partial");
   std::error_code ec;
@@ -795,7 +785,7 @@ absl::StatusOr<std::string> Trainer::Export(const std::string& bundles_dir, cons
 
   config::BundleManifest manifest;
   manifest.set_version(version);
-  manifest.set_created_at(UtcNow("%Y-%m-%dT%H:%M:%SZ"));
+  manifest.set_created_at(FormatUtcNow("%Y-%m-%dT%H:%M:%SZ"));
   manifest.set_data_first_day(FormatDate(m.data.window_first_day()));
   manifest.set_data_last_day(FormatDate(m.ds->last_day));
   manifest.set_features_as_of(FormatDate(m.data.as_of_day()));
@@ -825,6 +815,9 @@ absl::StatusOr<std::string> Trainer::Export(const std::string& bundles_dir, cons
     m.customer->to(torch::kCPU);
     torch::save(m.customer, (tmp / kCustomerTowerFile).string());
     m.customer->to(m.device);
+    m.article->to(torch::kCPU);
+    torch::save(m.article, (tmp / kArticleTowerFile).string());
+    m.article->to(m.device);
     m.customer->train();
     m.article->train();
   } catch (const c10::Error& e) {

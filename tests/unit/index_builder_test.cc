@@ -2,14 +2,17 @@
 #include <filesystem>
 #include <numeric>
 
+#include "absl/strings/str_cat.h"
 #include "bundle/bundle.h"
 #include "common/rng.h"
 #include "common/text_proto.h"
+#include "data/article_table.h"
 #include "data/dataset_cache.h"
 #include "datagen/generator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "index_builder/builder.h"
+#include "index_builder/catalogue_refresh.h"
 #include "search/article_index.h"
 #include "store/feature_store.h"
 #include "tests/unit/test_util.h"
@@ -235,6 +238,134 @@ TEST_F(BuilderTest, RefusesDataTheBundleWasNotTrainedOn) {
   other.articles.pop_back();
   auto report = BuildServableBundle(dir_.File("bundles/v1"), other, Config("flat"), false);
   EXPECT_EQ(report.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// A newer articles.csv: the data's, with `extra` lines appended.
+std::string NewerCatalogue(const TempDir& dir, const std::string& name, const std::vector<std::string>& extra) {
+  std::string text = hmrec::testing::ReadFile(dir.File("data/articles.csv"));
+  for (const std::string& line : extra) text += line + "\n";
+  std::filesystem::create_directories(dir.File(name));
+  hmrec::testing::WriteFile(dir.File(name + "/articles.csv"), text);
+  return dir.File(name + "/articles.csv");
+}
+
+// The data's row of article `row` under another id.
+std::string RowAs(const TempDir& dir, size_t row, const std::string& id) {
+  const std::string text = hmrec::testing::ReadFile(dir.File("data/articles.csv"));
+  size_t b = 0;
+  for (size_t i = 0; i <= row; ++i) b = text.find('\n', b) + 1;  // skips the header
+  const size_t e = text.find('\n', b);
+  const std::string line = text.substr(b, e - b);
+  return id + line.substr(line.find(','));
+}
+
+TEST_F(BuilderTest, ACatalogueRefreshAppendsNewArticlesAsANewSealedVersion) {
+  const std::string b1 = dir_.File("bundles/v1");
+  ASSERT_TRUE(BuildServableBundle(b1, *ds_, Config("flat"), false).ok());
+  const size_t n = ds_->articles.size();
+  // Two new articles: article 0's attributes and article 5's, new ids.
+  RefreshOptions options;
+  options.articles_csv = NewerCatalogue(dir_, "newer", {RowAs(dir_, 0, "0999999001"), RowAs(dir_, 5, "0999999002")});
+  options.version = "v1r";
+  auto report = RefreshCatalogue(b1, options, Config("flat"));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->added_articles, 2);
+  EXPECT_EQ(report->trained_articles, static_cast<int64_t>(n));
+  EXPECT_EQ(report->missing_articles, 0);
+  const std::string r1 = dir_.File("bundles/v1r");
+  EXPECT_EQ(report->bundle_dir, r1);
+  auto manifest = ReadManifest(r1);
+  ASSERT_TRUE(manifest.ok());
+  EXPECT_TRUE(manifest->sealed());
+  EXPECT_TRUE(VerifyBundleFiles(r1, *manifest).ok());
+  EXPECT_EQ(manifest->version(), "v1r");
+  EXPECT_EQ(manifest->num_articles(), static_cast<int64_t>(n + 2));
+  EXPECT_EQ(manifest->catalogue_base_version(), "v1");
+  EXPECT_EQ(manifest->catalogue_added_articles(), 2);
+  ASSERT_TRUE(MakeCurrent(r1).ok());
+
+  // The trained rows are untouched; the new ones are unit vectors, and two
+  // articles with different attributes get different ones.
+  auto before = ReadArticleEmbeddings(b1 + "/" + kArticleEmbeddingsFile);
+  auto after = ReadArticleEmbeddings(r1 + "/" + kArticleEmbeddingsFile);
+  ASSERT_TRUE(before.ok() && after.ok());
+  ASSERT_EQ(after->article_ids.size(), n + 2);
+  const size_t d = static_cast<size_t>(after->dim);
+  EXPECT_TRUE(std::equal(before->values.begin(), before->values.end(), after->values.begin()));
+  EXPECT_EQ(after->article_ids[n], 999999001);
+  const float* x = &after->values[n * d];
+  const float* y = &after->values[(n + 1) * d];
+  double xx = 0, xy = 0;
+  for (size_t i = 0; i < d; ++i) {
+    xx += x[i] * x[i];
+    xy += x[i] * y[i];
+  }
+  EXPECT_NEAR(xx, 1.0, 1e-4);
+  EXPECT_LT(xy, 0.9999);
+  auto table = ArticleTable::Load(r1 + "/" + kArticleTableFile);
+  ASSERT_TRUE(table.ok());
+  EXPECT_EQ(table->Row(999999002), static_cast<int64_t>(n + 1));
+  EXPECT_EQ(table->product_code(static_cast<uint32_t>(n + 1)), ds_->articles[5].product_code);
+  EXPECT_EQ(table->Get(static_cast<uint32_t>(n), ArticleTable::kProdName), ds_->articles[0].prod_name);
+  auto index = ReadArticleIndex(r1 + "/" + kIndexFile);
+  ASSERT_TRUE(index.ok());
+  EXPECT_EQ((*index)->ntotal, static_cast<int64_t>(n + 2));
+
+  // Refreshed again with a third article: the base stays the trained one.
+  options.articles_csv = NewerCatalogue(
+      dir_, "newer2", {RowAs(dir_, 0, "0999999001"), RowAs(dir_, 5, "0999999002"), RowAs(dir_, 7, "0999999003")});
+  options.version = "v1r2";
+  report = RefreshCatalogue(r1, options, Config("flat"));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->added_articles, 1);
+  manifest = ReadManifest(dir_.File("bundles/v1r2"));
+  ASSERT_TRUE(manifest.ok());
+  EXPECT_EQ(manifest->catalogue_base_version(), "v1");
+  EXPECT_EQ(manifest->catalogue_added_articles(), 3);
+  // Nothing new: nothing written. An existing version: refused.
+  report = RefreshCatalogue(dir_.File("bundles/v1r2"), options, Config("flat"));
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->bundle_dir.empty());
+  report = RefreshCatalogue(r1, options, Config("flat"));
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(BuilderTest, ACatalogueRefreshRefusesBadInputAndWritesNothing) {
+  const std::string b1 = dir_.File("bundles/v1");
+  RefreshOptions options;
+  options.version = "v1r";
+  options.articles_csv = NewerCatalogue(dir_, "newer", {RowAs(dir_, 0, "0999999001")});
+  // An unsealed bundle.
+  EXPECT_EQ(RefreshCatalogue(b1, options, Config("flat")).status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(BuildServableBundle(b1, *ds_, Config("flat"), false).ok());
+  // A duplicate row and a malformed one are named by file and line (the
+  // file's lines, some descriptions span two).
+  const std::string data = hmrec::testing::ReadFile(dir_.File("data/articles.csv"));
+  const size_t n = static_cast<size_t>(std::count(data.begin(), data.end(), '\n')) - 1;
+  options.articles_csv = NewerCatalogue(dir_, "dup", {RowAs(dir_, 0, "0999999001"), RowAs(dir_, 0, "0999999001")});
+  auto report = RefreshCatalogue(b1, options, Config("flat"));
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(report.status().message()),
+              ::testing::HasSubstr(absl::StrCat("articles.csv:", n + 3, ": duplicate article_id")));
+  options.articles_csv = NewerCatalogue(dir_, "bad", {"0999999001,1,too few columns"});
+  report = RefreshCatalogue(b1, options, Config("flat"));
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(report.status().message()), ::testing::HasSubstr(absl::StrCat("articles.csv:", n + 2)));
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("bundles/v1r")));
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("bundles/v1r.partial")));
+  // A bundle without the article tower (from before it was exported).
+  auto manifest = ReadManifest(b1);
+  ASSERT_TRUE(manifest.ok());
+  config::BundleManifest old = *manifest;
+  old.clear_files();
+  for (const config::BundleFile& f : manifest->files()) {
+    if (f.name() != kArticleTowerFile) *old.add_files() = f;
+  }
+  ASSERT_TRUE(WriteManifest(b1, old).ok());
+  options.articles_csv = NewerCatalogue(dir_, "newer", {RowAs(dir_, 0, "0999999001")});
+  report = RefreshCatalogue(b1, options, Config("flat"));
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(report.status().message()), ::testing::HasSubstr("retrain"));
 }
 
 }  // namespace

@@ -726,6 +726,85 @@ TEST(RankingTables, SaveAndLoadRoundTripAndDamageIsRefused) {
   EXPECT_FALSE(bad.ok());
 }
 
+// A catalogue refresh appends articles that never sold: the trained rows
+// keep every value, the new ones join their product and their type's new
+// arrivals (at the type's median), and the two-tower search always holds them.
+TEST(RankingTables, ACatalogueRefreshAppendsNeverSoldArticlesWithoutMovingTheOthers) {
+  Mini m(40, {30, 30, 30, 30});
+  m.Buy(0, 0, kDay0 - 60);  // type 10
+  m.Buy(0, 4, kDay0 - 60);  // type 10
+  for (int d = 30; d >= 2; d -= 4) m.Buy(1 + d % 3, 8, kDay0 - d);
+  for (int i = 0; i < 3; ++i) m.Buy(1 + i, 16, kDay0 - 3 + i);         // type 10, new: 1 a day
+  for (int i = 0; i < 4; ++i) m.Buy(1 + i % 3, 28, kDay0 - 10 + i);    // type 10, new: 0.4 a day
+  for (int i = 0; i < 9; ++i) m.Buy(1 + i % 3, 13, kDay0 - 2);         // type 11, new
+  for (int i = 0; i < 4; ++i) m.Buy(1 + i % 3, 9, kDay0 - 3 + i % 2);  // co-purchased with 8, 13
+  m.Finish();
+  const CustomerHistory h = CustomerHistory::Build(m.ds.transactions, m.ds.customers.size());
+  config::RankingConfig cfg = Defaults();
+  const RankingTables t = RankingTables::Build(m.ds, h, kDay0, cfg);
+  // 40: a new colour of article 16's product (type 10); 41: a new product of
+  // a type nobody sold.
+  ArticleAttributes colour = t.attributes(16);
+  ArticleAttributes fresh{7777, 1, 99, 3, 2, 1, 1001};
+  const RankingTables u = t.WithArticles({colour, fresh});
+  ASSERT_EQ(u.num_articles(), 42u);
+  for (uint32_t a = 0; a < 40; ++a) {
+    EXPECT_EQ(u.stats(a).sales_all, t.stats(a).sales_all) << a;
+    EXPECT_EQ(u.stats(a).first_sale_day, t.stats(a).first_sale_day) << a;
+    EXPECT_EQ(u.neighbours_end(a) - u.neighbours_begin(a), t.neighbours_end(a) - t.neighbours_begin(a)) << a;
+    for (int b = 0; b <= kAgeBands; ++b) EXPECT_EQ(u.band_sales_row(b)[a].w4, t.band_sales_row(b)[a].w4);
+  }
+  EXPECT_EQ(u.stats(40).sales_all, 0);
+  EXPECT_EQ(u.stats(40).first_sale_day, ArticleStats::kNoDay);
+  EXPECT_TRUE(std::isnan(u.stats(41).mean_price));
+  EXPECT_EQ(u.neighbours_begin(41), u.neighbours_end(41));
+  // Siblings: 16's product now lists 40, after the ones that sold.
+  std::vector<uint32_t> siblings;
+  for (const ScoredArticle* s = u.siblings_begin(16); s != u.siblings_end(16); ++s) siblings.push_back(s->article);
+  EXPECT_THAT(siblings, ::testing::ElementsAre(16, 15, 17, 40));
+  ASSERT_EQ(u.siblings_end(41) - u.siblings_begin(41), 1);
+  EXPECT_EQ(u.siblings_begin(41)->article, 41u);
+  // New arrivals: 40 at the median of type 10's (16 and 28), 41 at that of all.
+  auto arrivals = [&](int32_t type) {
+    std::vector<std::pair<uint32_t, float>> v;
+    for (auto [a, e] = u.new_arrivals(type); a != e; ++a) v.emplace_back(a->article, a->score);
+    return v;
+  };
+  const auto type10 = arrivals(10);
+  ASSERT_EQ(type10.size(), 3u);
+  EXPECT_EQ(type10[0].first, 16u);
+  EXPECT_EQ(type10[1].first, 40u);  // ties with 16 (upper median of two), after it by row
+  EXPECT_FLOAT_EQ(type10[1].second, type10[0].second);
+  EXPECT_EQ(type10[2].first, 28u);
+  const auto type99 = arrivals(99);
+  ASSERT_EQ(type99.size(), 1u);
+  EXPECT_EQ(type99[0].first, 41u);
+  EXPECT_GT(type99[0].second, 0.0f);
+  // The customer of type 10 is offered the new colour among the new arrivals.
+  CustomerView view;
+  BuildCustomerView(h, 0, 30, kDay0, HistoryLimitsOf(cfg), &view);
+  CandidateScratch scratch;
+  std::vector<Candidate> cands;
+  GenerateCandidates(view, u, TwoTowerHits(), cfg, &scratch, &cands);
+  const Candidate* c = Find(cands, 40);
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(c->from(kNewArrival));
+  // The two-tower search: only what sold lately, plus every appended row.
+  cfg.set_two_tower_candidates(1);
+  const std::vector<int64_t> trained_only = TwoTowerSearchRows(u, cfg);
+  EXPECT_EQ(std::count(trained_only.begin(), trained_only.end(), 40), 0);
+  const std::vector<int64_t> searched = TwoTowerSearchRows(u, cfg, 40);
+  EXPECT_EQ(std::count(searched.begin(), searched.end(), 40), 1);
+  EXPECT_EQ(std::count(searched.begin(), searched.end(), 41), 1);
+  EXPECT_EQ(searched.size(), trained_only.size() + 2);
+  // The appended tables pass the loader's checks.
+  TempDir dir;
+  ASSERT_TRUE(u.Save(dir.File("u.bin")).ok());
+  auto back = RankingTables::Load(dir.File("u.bin"));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->num_articles(), 42u);
+}
+
 // Synthetic groups whose label depends on feature 0 (and not on the noise
 // in feature 1): the ranker must learn to put positives first.
 RankingSet MakeSet(uint64_t seed, int groups) {
