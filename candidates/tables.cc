@@ -53,6 +53,34 @@ RankingTables::ByType MakeByType(std::map<int32_t, std::vector<ScoredArticle>>* 
   return b;
 }
 
+// Adds each article of `unsold` (never sold; with its product type) to its
+// type's list of `arrivals` at the median score of the type's articles that
+// sold (of every type's when the type has none; one sale a day when none
+// sold at all): what an article of the type sells in its first days, its
+// best guess until it sells.
+void AddUnsoldArrivals(const std::vector<std::pair<uint32_t, int32_t>>& unsold,
+                       std::map<int32_t, std::vector<ScoredArticle>>* arrivals) {
+  if (unsold.empty()) return;
+  auto median = [](std::vector<float> v, float otherwise) {
+    if (v.empty()) return otherwise;
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  std::vector<float> all;
+  std::map<int32_t, float> prior;
+  for (const auto& [type, v] : *arrivals) {
+    std::vector<float> scores;
+    for (const ScoredArticle& s : v) scores.push_back(s.score);
+    all.insert(all.end(), scores.begin(), scores.end());
+    prior[type] = median(std::move(scores), 0.0f);
+  }
+  const float overall = median(std::move(all), 1.0f);
+  for (const auto& [article, type] : unsold) {
+    const auto p = prior.find(type);
+    (*arrivals)[type].push_back({article, p != prior.end() && p->second > 0 ? p->second : overall});
+  }
+}
+
 }  // namespace
 
 int AgeBand(int age) {
@@ -171,7 +199,10 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
   }
 
   // Best sellers now by product type, and new arrivals (first sold in the
-  // last new_arrival_days) by their sales per day since.
+  // last new_arrival_days) by their sales per day since. (Articles never
+  // sold yet are left out here: listed as arrivals at their type's median
+  // they cost MAP@12 on every seed, docs/QUALITY.md "Unsold articles as new
+  // arrivals"; a catalogue refresh lists the articles it adds.)
   {
     std::map<int32_t, std::vector<ScoredArticle>> selling, arrivals;
     const int32_t tday = day - 1;
@@ -340,32 +371,20 @@ RankingTables RankingTables::WithArticles(const std::vector<ArticleAttributes>& 
     t.product_offsets_.push_back(t.products_.size());
   }
 
-  // New arrivals: the added at the median score of their type's list.
-  std::map<int32_t, std::vector<ScoredArticle>> arrivals;
-  std::vector<float> all;
+  // New arrivals: the added at the median of their type's articles that
+  // sold (those a previous refresh listed are set aside for the medians).
+  std::map<int32_t, std::vector<ScoredArticle>> arrivals, listed_unsold;
   for (size_t slot = 0; slot < new_arrivals_.types.size(); ++slot) {
-    auto& v = arrivals[new_arrivals_.types[slot]];
-    v.assign(new_arrivals_.articles.begin() + static_cast<std::ptrdiff_t>(new_arrivals_.offsets[slot]),
-             new_arrivals_.articles.begin() + static_cast<std::ptrdiff_t>(new_arrivals_.offsets[slot + 1]));
-    for (const ScoredArticle& s : v) all.push_back(s.score);
+    const int32_t type = new_arrivals_.types[slot];
+    for (uint64_t i = new_arrivals_.offsets[slot]; i < new_arrivals_.offsets[slot + 1]; ++i) {
+      const ScoredArticle& x = new_arrivals_.articles[i];
+      (stats_[x.article].first_sale_day == ArticleStats::kNoDay ? listed_unsold : arrivals)[type].push_back(x);
+    }
   }
-  auto median = [](std::vector<float> v, float otherwise) {
-    if (v.empty()) return otherwise;
-    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-    return v[v.size() / 2];
-  };
-  const float overall = median(all, 1.0f);
-  std::map<int32_t, float> prior;
-  for (const auto& [type, v] : arrivals) {
-    std::vector<float> scores;
-    for (const ScoredArticle& s : v) scores.push_back(s.score);
-    prior[type] = median(std::move(scores), overall);
-  }
-  for (size_t a = n; a < total; ++a) {
-    const int32_t type = t.attributes_[a].product_type;
-    const auto p = prior.find(type);
-    arrivals[type].push_back({static_cast<uint32_t>(a), p != prior.end() ? p->second : overall});
-  }
+  std::vector<std::pair<uint32_t, int32_t>> unsold;
+  for (size_t a = n; a < total; ++a) unsold.emplace_back(static_cast<uint32_t>(a), t.attributes_[a].product_type);
+  AddUnsoldArrivals(unsold, &arrivals);
+  for (auto& [type, v] : listed_unsold) arrivals[type].insert(arrivals[type].end(), v.begin(), v.end());
   t.new_arrivals_ = MakeByType(&arrivals, total);
   return t;
 }

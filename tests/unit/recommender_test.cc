@@ -768,6 +768,17 @@ TEST_F(RecommenderTest, RefusesUnsealedOrDamagedBundles) {
   auto damaged = Recommender::Load(copy.File("b"), RecommenderOptions());
   EXPECT_EQ(damaged.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(damaged.status().message()), ::testing::HasSubstr(kIndexFile));
+  // A manifest whose catalogue_added_articles does not match its embeddings
+  // and trained articles (a hand-edited or mixed-up bundle).
+  TempDir other;
+  std::filesystem::copy(dir_->File("bundles/sealed"), other.File("b"), std::filesystem::copy_options::recursive);
+  auto manifest = ReadManifest(other.File("b"));
+  ASSERT_TRUE(manifest.ok());
+  manifest->set_catalogue_added_articles(3);
+  ASSERT_TRUE(WriteManifest(other.File("b"), *manifest).ok());
+  auto mixed = Recommender::Load(other.File("b"), RecommenderOptions());
+  EXPECT_EQ(mixed.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(mixed.status().message()), ::testing::HasSubstr("do not add up"));
 }
 
 }  // namespace
