@@ -28,6 +28,7 @@
 #include "data/customer_list.h"
 #include "data/dataset_cache.h"
 #include "data/dates.h"
+#include "data/ids.h"
 #include "evaluate/baselines.h"
 #include "evaluate/merge.h"
 #include "evaluate/score.h"
@@ -52,6 +53,9 @@ ABSL_FLAG(std::string, customers, "",
 ABSL_FLAG(std::string, json, "", "Also write the scores as JSON here (score)");
 ABSL_FLAG(std::string, label, "", "Name of the submission in the printed table (score)");
 ABSL_FLAG(std::string, bundle, "", "A bundle trained on --data (similar)");
+ABSL_FLAG(std::string, examples_out, "",
+          "similar: also write the queries as CSV (customer_id, article_id, the relevant article ids space-separated), "
+          "to score the served path with them (bench/similar_personal.py)");
 ABSL_FLAG(int, k, 12, "Articles a similar list holds (similar)");
 ABSL_FLAG(std::string, weights, "",
           "similar: more blends to score, 'E,B,S,P;...' (the weights of embedding, bought_together, same_product, "
@@ -214,6 +218,19 @@ int RunSimilar() {
   absl::StatusOr<std::vector<hmrec::SimilarExample>> examples =
       hmrec::SimilarExamples(**ds, truth, absl::GetFlag(FLAGS_within_days));
   if (!examples.ok()) return Fail(examples.status());
+  if (!absl::GetFlag(FLAGS_examples_out).empty()) {
+    std::ofstream out(absl::GetFlag(FLAGS_examples_out));
+    out << "customer_id,article_id,relevant\n";
+    for (const hmrec::SimilarExample& e : *examples) {
+      out << (*ds)->customer_id(e.customer) << ',' << hmrec::FormatArticleId((*ds)->articles[e.query].article_id)
+          << ',';
+      for (size_t j = 0; j < e.relevant.size(); ++j) {
+        out << (j > 0 ? " " : "") << hmrec::FormatArticleId((*ds)->articles[e.relevant[j]].article_id);
+      }
+      out << '\n';
+    }
+    if (!out) return Fail(absl::InternalError("cannot write " + absl::GetFlag(FLAGS_examples_out)));
+  }
   const int k = absl::GetFlag(FLAGS_k);
   struct Row {
     std::string name;

@@ -93,6 +93,8 @@ struct Recommendation {
   std::vector<Explanation> explanations;
   // SimilarArticles: the requested article ids the bundle does not have.
   std::vector<int32_t> unknown_article_ids;
+  // SimilarArticles: the request's customer is known and ordered the list.
+  bool personalised = false;
 };
 
 }  // namespace hmrec

@@ -444,10 +444,12 @@ absl::Status Recommender::CheckK(int k) const {
   return absl::OkStatus();
 }
 
-absl::Status Recommender::Similar(const std::vector<const RequestOptions*>& options, std::vector<Recommendation>* out,
-                                  double* seconds, int threads, SimilarScratch* s) const {
+absl::Status Recommender::Similar(const std::vector<absl::string_view>& customer_ids,
+                                  const std::vector<const RequestOptions*>& options, std::vector<Recommendation>* out,
+                                  double* seconds, int threads, SimilarScratch* s, const CustomerEvents* events) const {
   const auto start = std::chrono::steady_clock::now();
   const size_t n = options.size();
+  if (customer_ids.size() != n) return absl::InternalError("Similar: one customer id (or none) a request");
   out->assign(n, Recommendation());
   // Each request's filters with its query articles (and, when asked, their
   // other variants) excluded: the sources and the popular fill skip them alike.
@@ -493,10 +495,11 @@ absl::Status Recommender::Similar(const std::vector<const RequestOptions*>& opti
         return filter_of_query[q]->AllowsArticle(row, articles_->article_id(row), *articles_);
       },
       threads, &s->similar, &s->candidates);
-  const float best = SimilarArticles::MaxScore(similar_mix_);
+  RETURN_IF_ERROR(PersonaliseSimilar(customer_ids, query_of, events, s, out));
   for (size_t i = 0; i < n; ++i) {
     const RequestOptions& o = local[i];
     Recommendation& rec = (*out)[i];
+    const float best = SimilarArticles::MaxScore(similar_mix_, rec.personalised);
     const Filter& filter = FilterOf(o, &cache);
     if (query_of[i] < 0) {
       rec.fallback = true;
@@ -515,6 +518,9 @@ absl::Status Recommender::Similar(const std::vector<const RequestOptions*>& opti
                 {kSimilarSourceBase + src, c.rank[static_cast<size_t>(src)], c.source_score[static_cast<size_t>(src)],
                  anchored && c.anchor >= 0 ? articles_->article_id(static_cast<uint32_t>(c.anchor)) : 0});
           }
+          if (c.customer_rank >= 0) {
+            e.reasons.push_back({kSimilarSourceBase + kSimilarForCustomer, c.customer_rank, c.customer_score, 0});
+          }
           e.ranker_score = c.score;
           rec.explanations.push_back(std::move(e));
         }
@@ -523,6 +529,37 @@ absl::Status Recommender::Similar(const std::vector<const RequestOptions*>& opti
     rec.filled_from_popular = FillFromPopular(o.k, filter, nullptr, &rec, o.explain);
   }
   if (seconds != nullptr) *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return absl::OkStatus();
+}
+
+absl::Status Recommender::PersonaliseSimilar(const std::vector<absl::string_view>& customer_ids,
+                                             const std::vector<int64_t>& query_of, const CustomerEvents* events,
+                                             SimilarScratch* s, std::vector<Recommendation>* out) const {
+  std::vector<absl::string_view> who;
+  std::vector<size_t> at;
+  CustomerEvents their;
+  for (size_t i = 0; i < customer_ids.size(); ++i) {
+    if (customer_ids[i].empty() || query_of[i] < 0) continue;
+    who.push_back(customer_ids[i]);
+    at.push_back(i);
+    if (events != nullptr && i < events->size()) their.push_back((*events)[i]);
+  }
+  if (who.empty()) return absl::OkStatus();
+  std::vector<int> applied;
+  RETURN_IF_ERROR(EncodeCustomers(who, &s->fields, &s->history, &s->found, &s->records,
+                                  events != nullptr ? &their : nullptr, &applied));
+  s->embeddings.resize(who.size() * static_cast<size_t>(dim_));
+  RETURN_IF_ERROR(
+      tower_->Embed(s->fields.data(), s->history.data(), static_cast<int64_t>(who.size()), s->embeddings.data()));
+  for (size_t j = 0; j < who.size(); ++j) {
+    const float* u = s->embeddings.data() + j * static_cast<size_t>(dim_);
+    // An unknown customer, or a diverged tower: the unpersonalised order.
+    if (!s->found[j] || !std::all_of(u, u + dim_, [](float x) { return std::isfinite(x); })) continue;
+    const size_t i = at[j];
+    similar_->Personalise(u, similar_mix_, &s->candidates[static_cast<size_t>(query_of[i])]);
+    (*out)[i].personalised = true;
+    (*out)[i].events_applied = applied[j];
+  }
   return absl::OkStatus();
 }
 

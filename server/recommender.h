@@ -136,18 +136,28 @@ class Recommender {
   // SimilarArticles: for each request (options[i]->similar set), exactly
   // options[i]->k articles like its query articles (similar/similar_articles.h),
   // never one of them (nor, with exclude_same_product_code, another variant
-  // of one), honouring the filters (not exclude_purchased_within_days: no
-  // customer), filled from the popular list; a request none of whose
-  // articles the bundle has gets the popular list (fallback). Unknown ids
-  // are reported in unknown_article_ids. One embedding search for the batch
-  // on `threads` threads (0: this thread's OpenMP setting).
+  // of one), honouring the filters (not exclude_purchased_within_days),
+  // filled from the popular list; a request none of whose articles the
+  // bundle has gets the popular list (fallback). Unknown ids are reported in
+  // unknown_article_ids. A request whose `customer_ids[i]` (empty: none)
+  // the store knows, or who has recorded purchases in `events` (aligned
+  // with customer_ids; may be null), is ordered for them too
+  // (SimilarArticles::Personalise with the customer tower's embedding;
+  // personalised set). One embedding search for the batch on `threads`
+  // threads (0: this thread's OpenMP setting).
   struct SimilarScratch {
     SimilarArticles::Scratch similar;
     std::vector<std::vector<uint32_t>> anchors;
     std::vector<std::vector<SimilarCandidate>> candidates;
+    std::vector<int32_t> fields, history;
+    std::vector<bool> found;
+    std::vector<config::CustomerRecord> records;
+    std::vector<float> embeddings;
   };
-  absl::Status Similar(const std::vector<const RequestOptions*>& options, std::vector<Recommendation>* out,
-                       double* seconds, int threads, SimilarScratch* scratch) const;
+  absl::Status Similar(const std::vector<absl::string_view>& customer_ids,
+                       const std::vector<const RequestOptions*>& options, std::vector<Recommendation>* out,
+                       double* seconds, int threads, SimilarScratch* scratch,
+                       const CustomerEvents* events = nullptr) const;
   // The blend SimilarArticles serves.
   const SimilarMix& similar_mix() const { return similar_mix_; }
   const SimilarArticles& similar() const { return *similar_; }
@@ -175,6 +185,11 @@ class Recommender {
   // tower elsewhere (bench/python_scorer.py); same threading rule.
   // With `events`, their purchases are merged in as Recommend() does;
   // `applied` (may be null) gets how many per customer.
+  // Similar's personal order: the embeddings of the requests' customers
+  // (those with a known query), each query's candidates re-ordered.
+  absl::Status PersonaliseSimilar(const std::vector<absl::string_view>& customer_ids,
+                                  const std::vector<int64_t>& query_of, const CustomerEvents* events, SimilarScratch* s,
+                                  std::vector<Recommendation>* out) const;
   absl::Status EncodeCustomers(const std::vector<absl::string_view>& customer_ids, std::vector<int32_t>* fields,
                                std::vector<int32_t>* history, std::vector<bool>* found,
                                std::vector<config::CustomerRecord>* records, const CustomerEvents* events = nullptr,

@@ -161,10 +161,15 @@ absl::Status ValidateSimilarRequest(const v1::SimilarArticlesRequest& request, c
           "article_ids[", i, "] = ", QuoteClientValue(request.article_ids(i)), " is not a 10-digit article id"));
     }
   }
+  if (!request.customer_id().empty() && !IsValidCustomerId(request.customer_id())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("customer_id = ", QuoteClientValue(request.customer_id()), " is not 64 lowercase hex characters"));
+  }
   RETURN_IF_ERROR(ValidateFilters(request.filters(), limits));
   if (request.filters().exclude_purchased_within_days() != 0) {
     return absl::InvalidArgumentError(
-        "filters.exclude_purchased_within_days: SimilarArticles has no customer whose purchases it could exclude");
+        "filters.exclude_purchased_within_days: SimilarArticles does not exclude purchases (customer_id orders the "
+        "list, it filters nothing)");
   }
   return absl::OkStatus();
 }
@@ -250,6 +255,8 @@ std::string ReasonText(const Reason& r) {
                                       : "another variant";
     case kSimilarSourceBase + kSimilarPopularInType:
       return "popular now in the same product type";
+    case kSimilarSourceBase + kSimilarForCustomer:
+      return "fits your taste (customer tower)";
     case kRepurchase:
       return "you bought it before";
     case kTwoTower:
@@ -316,6 +323,7 @@ void FillSimilarResponse(const Recommendation& rec, const std::string& bundle_ve
   response->set_fallback(rec.fallback);
   if (rec.filled_from_popular > 0) response->set_filled_from_popular(rec.filled_from_popular);
   if (rec.fewer_than_k) response->set_fewer_than_k(true);
+  if (rec.personalised) response->set_personalised(true);
 }
 
 }  // namespace hmrec

@@ -43,28 +43,36 @@ BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* 
   auto recorded = std::make_shared<std::vector<CustomerEvents>>(static_cast<size_t>(std::max(1, workers)));
   auto similar_scratch =
       std::make_shared<std::vector<Recommender::SimilarScratch>>(static_cast<size_t>(std::max(1, workers)));
+  // The purchases recorded for `ids` (worker w's buffer), or null when there
+  // is no event store or the lookup failed (counted; the answer goes on
+  // from the bundle).
+  auto lookup = [metrics, events, recorded, lookup_budget](int w, const ServingBundle& bundle,
+                                                           const std::vector<absl::string_view>& ids,
+                                                           std::chrono::steady_clock::time_point deadline) {
+    const CustomerEvents* applied = nullptr;
+    if (events == nullptr || ids.empty()) return applied;
+    const auto t0 = std::chrono::steady_clock::now();
+    CustomerEvents& mine = (*recorded)[static_cast<size_t>(w)];
+    // A dependency that hangs must not hold the batch: a few ms at most.
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - t0) / 10;
+    const std::chrono::milliseconds budget = std::max(std::chrono::milliseconds(1), std::min(lookup_budget, left));
+    absl::Status looked = events->Lookup(ids, bundle.recommender->as_of(), &mine, budget);
+    if (looked.ok()) {
+      applied = &mine;
+    } else if (metrics != nullptr) {
+      metrics->CountEventLookupFailure();
+    }
+    if (metrics != nullptr) {
+      metrics->ObserveStage("events", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    return applied;
+  };
   // One batch's Recommend ids (SimilarArticles requests are answered apart).
-  auto recommend = [metrics, search_threads, running, scratch, events, recorded, lookup_budget](
+  auto recommend = [metrics, search_threads, running, scratch, lookup](
                        int w, const std::shared_ptr<const ServingBundle>& bundle,
                        const std::vector<absl::string_view>& ids, const std::vector<const RequestOptions*>& options,
                        std::chrono::steady_clock::time_point deadline, std::vector<Recommendation>* out) {
-    const CustomerEvents* applied = nullptr;
-    if (events != nullptr) {
-      const auto t0 = std::chrono::steady_clock::now();
-      CustomerEvents& mine = (*recorded)[static_cast<size_t>(w)];
-      // A dependency that hangs must not hold the batch: a few ms at most.
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - t0) / 10;
-      const std::chrono::milliseconds budget = std::max(std::chrono::milliseconds(1), std::min(lookup_budget, left));
-      absl::Status looked = events->Lookup(ids, bundle->recommender->as_of(), &mine, budget);
-      if (looked.ok()) {
-        applied = &mine;
-      } else if (metrics != nullptr) {
-        metrics->CountEventLookupFailure();
-      }
-      if (metrics != nullptr) {
-        metrics->ObserveStage("events", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      }
-    }
+    const CustomerEvents* applied = lookup(w, *bundle, ids, deadline);
     StageTimes t;
     absl::Status s;
     {
@@ -85,7 +93,7 @@ BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* 
     }
     return s;
   };
-  return [bundles, metrics, search_threads, running, similar_scratch, recommend](
+  return [bundles, metrics, search_threads, running, similar_scratch, recommend, lookup](
              int w, const std::vector<absl::string_view>& ids, const std::vector<const RequestOptions*>& options,
              BatchAnswer* answer) {
     const std::shared_ptr<const ServingBundle> bundle = bundles->Current();
@@ -95,11 +103,13 @@ BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* 
     if (similar == 0) return recommend(w, bundle, ids, options, answer->deadline, &answer->results);
     // A batch holding SimilarArticles requests: each kind through its own
     // path, the answers put back in the batch's order.
-    std::vector<absl::string_view> rec_ids;
+    std::vector<absl::string_view> rec_ids, sim_ids, personal_ids;
     std::vector<const RequestOptions*> rec_options, sim_options;
     std::vector<size_t> rec_at, sim_at;
     for (size_t i = 0; i < ids.size(); ++i) {
       if (options[i]->similar != nullptr) {
+        sim_ids.push_back(ids[i]);  // the customer it is for; empty: none
+        if (!ids[i].empty()) personal_ids.push_back(ids[i]);
         sim_options.push_back(options[i]);
         sim_at.push_back(i);
       } else {
@@ -114,12 +124,23 @@ BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* 
       RETURN_IF_ERROR(recommend(w, bundle, rec_ids, rec_options, answer->deadline, &part));
       for (size_t j = 0; j < rec_at.size(); ++j) answer->results[rec_at[j]] = std::move(part[j]);
     }
+    // Recorded purchases of the customers similar requests name, aligned
+    // with sim_ids (after the Recommend part: they share the buffer).
+    CustomerEvents sim_events;
+    const CustomerEvents* personal = lookup(w, *bundle, personal_ids, answer->deadline);
+    if (personal != nullptr) {
+      sim_events.resize(sim_ids.size());
+      for (size_t j = 0, p = 0; j < sim_ids.size(); ++j) {
+        if (!sim_ids[j].empty()) sim_events[j] = (*personal)[p++];
+      }
+    }
     double seconds = 0;
     absl::Status s;
     {
       const ThreadShare share(running.get(), search_threads);
-      s = bundle->recommender->Similar(sim_options, &part, &seconds, share.threads(),
-                                       &(*similar_scratch)[static_cast<size_t>(w)]);
+      s = bundle->recommender->Similar(sim_ids, sim_options, &part, &seconds, share.threads(),
+                                       &(*similar_scratch)[static_cast<size_t>(w)],
+                                       personal != nullptr ? &sim_events : nullptr);
     }
     if (metrics != nullptr) metrics->ObserveStage("similar", seconds);
     RETURN_IF_ERROR(s);
@@ -261,10 +282,11 @@ void RecommenderService::HandleSimilar(const v1::SimilarArticlesRequest* request
   Done finish = Timed(method, caller, std::move(done));
   absl::Status valid = ValidateSimilarRequest(*request, limits_);
   if (!valid.ok()) return finish(valid);
-  // One place in the queue: the request's query is in its options.
+  // One place in the queue under the customer it is for (empty: none); the
+  // query is in its options.
   Enqueue(
-      std::vector<std::string>(1), std::make_shared<const RequestOptions>(SimilarOptionsOf(*request, limits_)),
-      call_deadline,
+      std::vector<std::string>{request->customer_id()},
+      std::make_shared<const RequestOptions>(SimilarOptionsOf(*request, limits_)), call_deadline,
       [response](const BatchAnswer& answer) {
         FillSimilarResponse(answer.results.at(0), answer.bundle_version, response);
       },

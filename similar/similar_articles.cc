@@ -25,10 +25,36 @@ SimilarMix SimilarMix::Only(int source, int depth) {
   return m;
 }
 
-float SimilarArticles::MaxScore(const SimilarMix& mix) {
+float SimilarArticles::MaxScore(const SimilarMix& mix, bool personalised) {
   float best = 0;
   for (float w : mix.weight) best += std::max(0.0f, w) / kSimilarRankConstant;
+  if (personalised) best += std::max(0.0f, mix.customer_weight) / kSimilarRankConstant;
   return best;
+}
+
+void SimilarArticles::Personalise(const float* customer, const SimilarMix& mix,
+                                  std::vector<SimilarCandidate>* candidates) const {
+  std::vector<SimilarCandidate>& cands = *candidates;
+  std::vector<std::pair<float, size_t>> order(cands.size());
+  for (size_t i = 0; i < cands.size(); ++i) {
+    const float* v = vectors_ + static_cast<size_t>(cands[i].row) * static_cast<size_t>(dim_);
+    float dot = 0;
+    for (int d = 0; d < dim_; ++d) dot += customer[d] * v[d];
+    cands[i].customer_score = dot;
+    order[i] = {dot, i};
+  }
+  std::sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : cands[a.second].row < cands[b.second].row;
+  });
+  const float w = std::max(0.0f, mix.customer_weight);
+  for (size_t r = 0; r < order.size(); ++r) {
+    SimilarCandidate& c = cands[order[r].second];
+    c.customer_rank = static_cast<int32_t>(r);
+    c.score += w / (kSimilarRankConstant + static_cast<float>(r));
+  }
+  std::sort(cands.begin(), cands.end(), [](const SimilarCandidate& a, const SimilarCandidate& b) {
+    return a.score != b.score ? a.score > b.score : a.row < b.row;
+  });
 }
 
 SimilarArticles::SimilarArticles(const float* vectors, int dim, std::vector<int32_t> product_codes,

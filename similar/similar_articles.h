@@ -42,6 +42,8 @@ namespace hmrec {
 struct SimilarMix {
   std::array<float, kNumSimilarSources> weight = {0.5f, 1.0f, 0.5f, 1.0f};
   int depth = 50;
+  // The weight of a customer's own order of the candidates (Personalise).
+  float customer_weight = 1.0f;
 
   // Only `source`, weight 1 (for comparing the sources alone).
   static SimilarMix Only(int source, int depth = 50);
@@ -57,6 +59,10 @@ struct SimilarCandidate {
   // 0-based rank and score in each source; rank -1 where it did not propose it.
   std::array<int16_t, kNumSimilarSources> rank = {-1, -1, -1, -1};
   std::array<float, kNumSimilarSources> source_score = {0, 0, 0, 0};
+  // After Personalise: the rank among the candidates by the customer's
+  // score, and that score (embedding dot product); -1 otherwise.
+  int32_t customer_rank = -1;
+  float customer_score = 0;
   // bought_together / same_product: the anchor row that led there; -1 when none.
   int32_t anchor = -1;
 
@@ -102,9 +108,19 @@ class SimilarArticles {
   void Find(const std::vector<std::vector<uint32_t>>& anchors, const SimilarMix& mix, const Allowed& allowed,
             int threads, Scratch* scratch, std::vector<std::vector<SimilarCandidate>>* out) const;
 
+  // Orders one query's fused candidates for a customer too: ranks them by
+  // the dot product of `customer` (dim() floats: the customer tower's
+  // embedding) with each one's article embedding, adds
+  // mix.customer_weight / (kSimilarRankConstant + rank) to its blend, and
+  // sorts again (ties: lower row first). The query's own sources still
+  // decide which articles are candidates; the customer moves them.
+  void Personalise(const float* customer, const SimilarMix& mix, std::vector<SimilarCandidate>* candidates) const;
+  int dim() const { return dim_; }
+
   // The blend's best possible score under `mix` (every source ranks the
-  // article first): the served scores are a share of it.
-  static float MaxScore(const SimilarMix& mix);
+  // article first; with `personalised`, the customer's order too): the
+  // served scores are a share of it.
+  static float MaxScore(const SimilarMix& mix, bool personalised = false);
 
  private:
   int dim_ = 0;

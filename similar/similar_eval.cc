@@ -54,7 +54,7 @@ absl::StatusOr<std::vector<SimilarExample>> SimilarExamples(const Dataset& ds, c
   }
   std::vector<SimilarExample> out;
   out.reserve(relevant.size());
-  for (auto& [c, rows] : relevant) out.push_back({last_article[c], std::move(rows)});
+  for (auto& [c, rows] : relevant) out.push_back({last_article[c], c, std::move(rows)});
   // One order whatever the hash map's: by query, then by the relevant set.
   std::sort(out.begin(), out.end(), [](const SimilarExample& x, const SimilarExample& y) {
     return x.query != y.query ? x.query < y.query : x.relevant < y.relevant;

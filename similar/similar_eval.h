@@ -21,6 +21,7 @@ namespace hmrec {
 
 struct SimilarExample {
   uint32_t query = 0;              // article row of X
+  uint32_t customer = 0;           // the customer (row) who bought X
   std::vector<uint32_t> relevant;  // article rows bought after X, X excluded
 };
 

@@ -12,8 +12,12 @@ enum SimilarSource : int {
   kSimilarPopularInType = 3,   // a best seller now of the same product type
 };
 inline constexpr int kNumSimilarSources = 4;
+// Not a source of candidates: the requesting customer's order of them (the
+// customer tower's score), blended in when a request names a customer.
+inline constexpr int kSimilarForCustomer = kNumSimilarSources;
 
-// "embedding", "bought_together", "same_product", "popular_in_type"; "unknown" otherwise.
+// "embedding", "bought_together", "same_product", "popular_in_type",
+// "for_customer"; "unknown" otherwise.
 inline const char* SimilarSourceName(int source) {
   switch (source) {
     case kSimilarEmbedding:
@@ -24,6 +28,8 @@ inline const char* SimilarSourceName(int source) {
       return "same_product";
     case kSimilarPopularInType:
       return "popular_in_type";
+    case kSimilarForCustomer:
+      return "for_customer";
     default:
       return "unknown";
   }

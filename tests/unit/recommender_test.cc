@@ -349,7 +349,7 @@ TEST_F(RecommenderTest, SimilarArticlesAreKDistinctOthersWithTheirReasons) {
   std::vector<Recommendation> out;
   Recommender::SimilarScratch scratch;
   double seconds = -1;
-  ASSERT_TRUE((*r)->Similar(all, &out, &seconds, 0, &scratch).ok());
+  ASSERT_TRUE((*r)->Similar(std::vector<absl::string_view>(all.size()), all, &out, &seconds, 0, &scratch).ok());
   EXPECT_GE(seconds, 0);
   ASSERT_EQ(out.size(), requests.size());
   std::map<std::string, int> by_source;
@@ -381,7 +381,7 @@ TEST_F(RecommenderTest, SimilarArticlesAreKDistinctOthersWithTheirReasons) {
     }
     // Alone, the same answer.
     std::vector<Recommendation> alone;
-    ASSERT_TRUE((*r)->Similar({&requests[i]}, &alone, nullptr, 0, &scratch).ok());
+    ASSERT_TRUE((*r)->Similar({""}, {&requests[i]}, &alone, nullptr, 0, &scratch).ok());
     EXPECT_EQ(alone[0].article_ids, rec.article_ids) << "request " << i;
   }
   for (const char* source : {"embedding", "bought_together", "same_product", "popular_in_type"}) {
@@ -409,7 +409,7 @@ TEST_F(RecommenderTest, ANeverBoughtArticleGetsSimilarArticlesOfItsType) {
     o.k = 12;
     o.similar = std::make_shared<SimilarQuery>(SimilarQuery{{ds_->articles[a].article_id}, false});
     std::vector<Recommendation> out;
-    ASSERT_TRUE((*r)->Similar({&o}, &out, nullptr, 0, &scratch).ok());
+    ASSERT_TRUE((*r)->Similar({""}, {&o}, &out, nullptr, 0, &scratch).ok());
     ASSERT_EQ(out[0].article_ids.size(), 12u);
     const uint32_t type = articles.ValueId(row, ArticleTable::kProductType);
     for (int32_t id : out[0].article_ids) {
@@ -421,6 +421,46 @@ TEST_F(RecommenderTest, ANeverBoughtArticleGetsSimilarArticlesOfItsType) {
   ASSERT_GT(n, 0) << "the tiny world has no article that never sold";
   EXPECT_GT(same / n, 0.5) << "chance " << chance / n;
   EXPECT_GT(same / n, 3 * chance / n);
+}
+
+// A request naming a known customer is ordered for them (the same
+// candidates, a "for_customer" reason on each, personalised); an unknown
+// customer gets the unpersonalised list; customers differ.
+TEST_F(RecommenderTest, SimilarArticlesForACustomerAreOrderedForThem) {
+  auto r = Recommender::Load(dir_->File("bundles/sealed"), RecommenderOptions());
+  ASSERT_TRUE(r.ok()) << r.status();
+  Recommender::SimilarScratch scratch;
+  RequestOptions o;
+  o.k = 12;
+  o.explain = true;
+  o.similar =
+      std::make_shared<SimilarQuery>(SimilarQuery{{ds_->articles[ds_->transactions.article[0]].article_id}, false});
+  std::vector<Recommendation> plain;
+  ASSERT_TRUE((*r)->Similar({""}, {&o}, &plain, nullptr, 0, &scratch).ok());
+  EXPECT_FALSE(plain[0].personalised);
+  const std::string unknown(64, 'e');
+  std::vector<Recommendation> out;
+  ASSERT_TRUE((*r)->Similar({unknown}, {&o}, &out, nullptr, 0, &scratch).ok());
+  EXPECT_FALSE(out[0].personalised);
+  EXPECT_EQ(out[0].article_ids, plain[0].article_ids);
+  std::set<std::vector<int32_t>> lists;
+  int differ = 0;
+  for (uint32_t c = 0; c < 40; ++c) {
+    const std::string id(ds_->customer_id(c));
+    ASSERT_TRUE((*r)->Similar({id}, {&o}, &out, nullptr, 0, &scratch).ok());
+    ASSERT_TRUE(out[0].personalised) << id;
+    ASSERT_EQ(out[0].article_ids.size(), 12u);
+    differ += out[0].article_ids != plain[0].article_ids;
+    lists.insert(out[0].article_ids);
+    for (const Explanation& e : out[0].explanations) {
+      bool mine = false;
+      for (const Reason& reason : e.reasons) mine = mine || reason.source == kSimilarSourceBase + kSimilarForCustomer;
+      EXPECT_TRUE(mine || e.reasons.front().source == kPopularSource);
+    }
+    for (size_t j = 1; j < out[0].scores.size(); ++j) EXPECT_LE(out[0].scores[j], out[0].scores[j - 1]);
+  }
+  EXPECT_GT(differ, 20) << "a customer's taste moves the list";
+  EXPECT_GT(lists.size(), 5u);
 }
 
 // Unknown ids are reported and the rest answered; none known: the popular
@@ -448,7 +488,7 @@ TEST_F(RecommenderTest, SimilarArticlesHonourFiltersAndReportUnknownIds) {
   none.similar = std::make_shared<SimilarQuery>(SimilarQuery{{999999998}, false});
   std::vector<Recommendation> out;
   Recommender::SimilarScratch scratch;
-  ASSERT_TRUE((*r)->Similar({&o, &none}, &out, nullptr, 0, &scratch).ok());
+  ASSERT_TRUE((*r)->Similar({"", ""}, {&o, &none}, &out, nullptr, 0, &scratch).ok());
   EXPECT_EQ(out[0].unknown_article_ids, std::vector<int32_t>{999999999});
   EXPECT_FALSE(out[0].fallback);
   ASSERT_EQ(out[0].article_ids.size(), 20u);
@@ -464,7 +504,7 @@ TEST_F(RecommenderTest, SimilarArticlesHonourFiltersAndReportUnknownIds) {
   // Without the exclusion, the variants come back (same_product).
   o.similar = std::make_shared<SimilarQuery>(SimilarQuery{{id}, false});
   o.filters = RequestFilters();
-  ASSERT_TRUE((*r)->Similar({&o}, &out, nullptr, 0, &scratch).ok());
+  ASSERT_TRUE((*r)->Similar({""}, {&o}, &out, nullptr, 0, &scratch).ok());
   int variants = 0;
   for (int32_t x : out[0].article_ids)
     variants += articles.product_code(static_cast<uint32_t>(articles.Row(x))) == articles.product_code(row);

@@ -407,6 +407,23 @@ TEST_F(ServerTest, SimilarArticlesOverGrpcBesideRecommendCalls) {
   bad.set_k(5);
   bad.mutable_filters()->set_exclude_purchased_within_days(7);
   EXPECT_THAT(similar(bad, &resp).error_message(), HasSubstr("exclude_purchased_within_days"));
+  bad.clear_filters();
+  bad.set_customer_id("not-a-customer");
+  s = similar(bad, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("customer_id = 'not-a-customer' is not 64 lowercase hex characters"));
+  // For a known customer: personalised, still 10 other articles; for an
+  // unknown (well-formed) one: the unpersonalised list.
+  v1::SimilarArticlesRequest mine = req;
+  mine.set_customer_id(std::string(ds_->customer_id(ds_->transactions.customer[0])));
+  v1::SimilarArticlesResponse theirs;
+  ASSERT_TRUE(similar(mine, &theirs).ok());
+  EXPECT_TRUE(theirs.personalised());
+  EXPECT_EQ(theirs.article_ids_size(), 10);
+  mine.set_customer_id(std::string(64, 'f'));
+  ASSERT_TRUE(similar(mine, &theirs).ok());
+  EXPECT_FALSE(theirs.personalised());
+  EXPECT_TRUE(std::equal(theirs.article_ids().begin(), theirs.article_ids().end(), resp.article_ids().begin()));
 
   // Concurrent Recommend and SimilarArticles calls, batched together: each
   // gets its own kind of answer.

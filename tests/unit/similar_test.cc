@@ -52,6 +52,34 @@ TEST(SimilarArticles, EmbeddingAloneIsTheNearestByCosineWithoutTheQuery) {
   EXPECT_FALSE(out[0][0].from(kSimilarSameProduct));
 }
 
+// A customer's order is one more ranked list: the candidate nearest the
+// customer's embedding gains the most, and the blend's best grows by it.
+TEST(SimilarArticles, PersonaliseMovesWhatTheCustomerLikesUp) {
+  const std::vector<float> v = Circle();
+  const SimilarArticles s(v.data(), 2, {1, 1, 2, 2, 3, 3, 4, 4}, {9, 9, 9, 9, 8, 8, 8, 8}, nullptr);
+  SimilarArticles::Scratch scratch;
+  std::vector<std::vector<SimilarCandidate>> out;
+  SimilarMix mix = SimilarMix::Only(kSimilarEmbedding, 3);
+  s.Find({{0}}, mix, nullptr, 1, &scratch, &out);
+  ASSERT_EQ(Rows(out[0]), (std::vector<uint32_t>{1, 2, 3}));
+  // A customer pointing at 45 degrees (article 3): 3, then 2, then 1.
+  const float customer[2] = {static_cast<float>(std::cos(M_PI / 4)), static_cast<float>(std::sin(M_PI / 4))};
+  mix.customer_weight = 2.0f;
+  std::vector<SimilarCandidate> mine = out[0];
+  s.Personalise(customer, mix, &mine);
+  EXPECT_EQ(Rows(mine), (std::vector<uint32_t>{3, 2, 1}));
+  EXPECT_EQ(mine[0].customer_rank, 0);
+  EXPECT_NEAR(mine[0].customer_score, 1.0, 1e-5);
+  EXPECT_FLOAT_EQ(mine[0].score, 1.0f / (kSimilarRankConstant + 2) + 2.0f / kSimilarRankConstant);
+  EXPECT_EQ(mine[0].rank[kSimilarEmbedding], 2) << "the source's own rank is kept";
+  EXPECT_FLOAT_EQ(SimilarArticles::MaxScore(mix, true), 3.0f / kSimilarRankConstant);
+  // Weight 0: the order stays the sources'.
+  mix.customer_weight = 0;
+  mine = out[0];
+  s.Personalise(customer, mix, &mine);
+  EXPECT_EQ(Rows(mine), (std::vector<uint32_t>{1, 2, 3}));
+}
+
 // A basket is one query (its embeddings summed); same_product proposes the
 // basket's variants with the article that led there; `allowed` holds.
 TEST(SimilarArticles, ABasketFusesTheSourcesAndHonoursAllowed) {
