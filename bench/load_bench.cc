@@ -16,7 +16,9 @@
 // With --similar_articles ARTICLES_CSV each call is SimilarArticles instead,
 // asking for the articles like `ids_per_request` article ids (a basket; 1:
 // an article's page) taken in turn from that file's first column; then
-// "customers" in the summary counts article ids asked about.
+// "customers" in the summary counts article ids asked about. With
+// --similar_for_customers too, each such call names a customer from
+// --customers (taken in turn): the personalised order's cost.
 
 #include <algorithm>
 #include <atomic>
@@ -49,6 +51,8 @@ ABSL_FLAG(int, ids_per_request, 1, "Customer ids per Recommend call (article ids
 ABSL_FLAG(std::string, similar_articles, "",
           "articles.csv: call SimilarArticles for article ids taken in turn from its first column instead of "
           "Recommend");
+ABSL_FLAG(bool, similar_for_customers, false,
+          "With --similar_articles: each call also names a customer (in turn from --customers): ordered for them");
 ABSL_FLAG(int, concurrency, 1, "Calls kept in flight (one client thread each)");
 ABSL_FLAG(double, duration_s, 10, "Measured run time (after the warm-up)");
 ABSL_FLAG(int64_t, requests, 0, "Stop after this many measured calls instead (0: use --duration_s)");
@@ -174,6 +178,9 @@ int main(int argc, char** argv) {
           similar_req.clear_article_ids();
           for (int i = 0; i < per_request; ++i) {
             similar_req.add_article_ids(articles[static_cast<size_t>(first + i) % articles.size()]);
+          }
+          if (absl::GetFlag(FLAGS_similar_for_customers)) {
+            similar_req.set_customer_id((*ids)[static_cast<size_t>(first) % ids->size()]);
           }
           similar_resp.Clear();
           t0 = Clock::now();

@@ -7,7 +7,7 @@
 #
 #   bench/server_bench.sh --bundle out/full/bundles/current --customers out/full/data/customers.csv \
 #       [--runs 3] [--duration 10] [--scenarios "1000x1 1x64"] [--set flat_search=faiss] [--json FILE]
-#       [--garment_group NAME]
+#       [--garment_group NAME] [--similar ARTICLES_CSV [--similar_for_customers]]
 #
 # A scenario "IDSxCONC" is CONC clients each keeping one call of IDS ids in
 # flight; "IDSxCONC@RATE" offers RATE calls a second on a fixed schedule
@@ -16,7 +16,9 @@
 # --garment_group NAME: every call filters to that garment group (the cost
 # of a narrow filter). --similar ARTICLES_CSV: the scenarios call
 # SimilarArticles instead, IDS article ids a call (1: an article's page)
-# taken in turn from the file (the bundle's data/articles.csv).
+# taken in turn from the file (the bundle's data/articles.csv);
+# --similar_for_customers with it: each call names a customer from
+# --customers as well (the personalised order).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${HMREC_BUILD_DIR:-$ROOT/build}
@@ -39,7 +41,8 @@ while [[ $# -gt 0 ]]; do
     --set) SETS+=("$2"); shift 2 ;;
     --json) JSON=$2; shift 2 ;;
     --garment_group) FILTER=(--garment_group "$2"); shift 2 ;;
-    --similar) MODE=(--similar_articles "$2"); shift 2 ;;
+    --similar) MODE+=(--similar_articles "$2"); shift 2 ;;
+    --similar_for_customers) MODE+=(--similar_for_customers); shift ;;
     *) echo "server_bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
