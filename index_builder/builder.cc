@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
@@ -181,7 +182,35 @@ absl::StatusOr<BuildReport> BuildServableBundle(const std::string& bundle_dir, c
   return report;
 }
 
-absl::Status MakeCurrent(const std::string& bundle_dir) {
+namespace {
+
+std::vector<std::string> ReadHistory(const fs::path& root) {
+  std::vector<std::string> versions;
+  std::ifstream in(root / kCurrentHistoryFile);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) versions.push_back(line);
+  }
+  return versions;
+}
+
+absl::Status WriteHistory(const fs::path& root, const std::vector<std::string>& versions) {
+  const fs::path tmp = root / absl::StrCat(".", kCurrentHistoryFile, ".tmp.", ::getpid());
+  {
+    std::ofstream out(tmp);
+    for (const std::string& v : versions) out << v << '\n';
+    out.flush();
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp.string()));
+  }
+  std::error_code ec;
+  fs::rename(tmp, root / kCurrentHistoryFile, ec);
+  if (ec)
+    return absl::InternalError(
+        absl::StrCat("cannot write ", (root / kCurrentHistoryFile).string(), ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+// Verifies `bundle_dir` and switches the link, without the history.
+absl::Status SwitchCurrent(const std::string& bundle_dir) {
   ASSIGN_OR_RETURN(config::BundleManifest manifest, ReadManifest(bundle_dir));
   if (!manifest.sealed()) {
     return absl::FailedPreconditionError(absl::StrCat(bundle_dir, " is not sealed; it cannot be made current"));
@@ -199,6 +228,53 @@ absl::Status MakeCurrent(const std::string& bundle_dir) {
   if (ec)
     return absl::InternalError(absl::StrCat("cannot switch ", (root / kCurrentLink).string(), ": ", ec.message()));
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status MakeCurrent(const std::string& bundle_dir) {
+  RETURN_IF_ERROR(SwitchCurrent(bundle_dir));
+  // Recorded after the switch: a crash in between leaves the history one
+  // short, and going back still finds the version before.
+  const fs::path target = fs::path(bundle_dir).lexically_normal();
+  std::vector<std::string> history = ReadHistory(target.parent_path());
+  const std::string version = target.filename().string();
+  if (!history.empty() && history.back() == version) return absl::OkStatus();
+  history.push_back(version);
+  return WriteHistory(target.parent_path(), history);
+}
+
+absl::StatusOr<std::string> RollBack(const std::string& bundles_root) {
+  const fs::path root = fs::path(bundles_root).lexically_normal();
+  std::error_code ec;
+  const fs::path link = fs::read_symlink(root / kCurrentLink, ec);
+  if (ec) return absl::FailedPreconditionError(absl::StrCat((root / kCurrentLink).string(), " names no bundle"));
+  const std::string now = link.filename().string();
+  // The history without the version now current (at its end), then back
+  // to the last one before it. Written before the switch: a crash in
+  // between leaves `current` on the newer version with the history already
+  // pointing back, and a second roll back finishes it.
+  std::vector<std::string> history = ReadHistory(root);
+  while (!history.empty() && history.back() == now) history.pop_back();
+  if (history.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no version before ", now, " in ", (root / kCurrentHistoryFile).string(), ": nothing to go back to"));
+  }
+  const std::string previous = history.back();
+  const std::string dir = (root / previous).string();
+  absl::StatusOr<config::BundleManifest> read = ReadManifest(dir);
+  if (!read.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot go back to ", previous, ": ", read.status().message()));
+  }
+  const config::BundleManifest& manifest = *read;
+  if (!manifest.sealed()) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot go back to ", previous, ": it is not sealed"));
+  }
+  absl::Status ok = VerifyBundleFiles(dir, manifest);
+  if (!ok.ok()) return absl::DataLossError(absl::StrCat("cannot go back to ", previous, ": ", ok.message()));
+  RETURN_IF_ERROR(WriteHistory(root, history));
+  RETURN_IF_ERROR(SwitchCurrent(dir));
+  return dir;
 }
 
 }  // namespace hmrec

@@ -16,6 +16,9 @@
 namespace hmrec {
 
 inline constexpr char kCurrentLink[] = "current";
+// Beside it: the versions made current, one a line, oldest first (the last
+// is the one `current` names), for going back.
+inline constexpr char kCurrentHistoryFile[] = "current.history";
 // Articles in the popular fallback when the config leaves fallback_size 0:
 // enough for any k a server allows (its max_k must not exceed it) and for
 // filters that keep only part of the list.
@@ -37,7 +40,14 @@ absl::StatusOr<BuildReport> BuildServableBundle(const std::string& bundle_dir, c
                                                 const config::IndexBuilderConfig& cfg, bool show_progress);
 
 // Points <bundles root>/current at `bundle_dir` atomically; refuses a bundle
-// that is not sealed or fails its checksums.
+// that is not sealed or fails its checksums. Records the version in
+// <bundles root>/current.history.
 absl::Status MakeCurrent(const std::string& bundle_dir);
+
+// Points <bundles root>/current back at the version that was current before
+// the one it names (current.history), and returns that version's directory.
+// Refuses, leaving `current` as it is: no earlier version recorded, or the
+// earlier version is gone, unsealed or fails its checksums (named).
+absl::StatusOr<std::string> RollBack(const std::string& bundles_root);
 
 }  // namespace hmrec

@@ -5,6 +5,7 @@
 //
 //   hmrec_index_builder --bundle out/bundles/V --data DIR [--config configs/index_builder.pbtxt]
 //   hmrec_index_builder --refresh_catalogue --bundle out/bundles/V --data NEWER_DIR [--version W]
+//   hmrec_index_builder --rollback --bundles out/bundles   (current back to the version before)
 
 #include <cstdio>
 #include <filesystem>
@@ -33,6 +34,10 @@ ABSL_FLAG(bool, refresh_catalogue, false,
           "(embedded by the bundle's article tower; no retraining) and make it current");
 ABSL_FLAG(std::string, version, "", "With --refresh_catalogue: the new version's name (default: UTC time)");
 ABSL_FLAG(std::string, device, "cpu", "With --refresh_catalogue: where the article tower runs (cpu, cuda)");
+ABSL_FLAG(bool, rollback, false,
+          "Point --bundles' current back at the version that was current before (current.history); refuses "
+          "when there is none or it fails its checks");
+ABSL_FLAG(std::string, bundles, "", "With --rollback: the bundles directory (the one holding current)");
 
 namespace {
 int Fail(const absl::Status& s) {
@@ -81,6 +86,17 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
+  // Going back needs no config and no data.
+  if (absl::GetFlag(FLAGS_rollback)) {
+    const std::string root = absl::GetFlag(FLAGS_bundles);
+    if (root.empty()) return Fail(absl::InvalidArgumentError("--rollback needs --bundles (the directory of current)"));
+    std::error_code ec;
+    const std::string was = std::filesystem::read_symlink(std::filesystem::path(root) / hmrec::kCurrentLink, ec);
+    absl::StatusOr<std::string> back = hmrec::RollBack(root);
+    if (!back.ok()) return Fail(back.status());
+    std::fprintf(stderr, "index_builder: current -> %s (rolled back from %s)\n", back->c_str(), was.c_str());
+    return 0;
+  }
   hmrec::config::IndexBuilderConfig cfg;
   absl::Status s = hmrec::ReadTextProto(absl::GetFlag(FLAGS_config), &cfg);
   if (!s.ok()) return Fail(s);

@@ -7,6 +7,7 @@
 # articles (mostly of their type), and Recommend shows them to customers
 # whose taste fits (tests/e2e/catalogue_test.py). A catalogue with a
 # duplicate or malformed row is refused with file:line and `current` stays.
+# Then `--rollback` takes current back to v1 under the same load.
 #
 #   tests/e2e/catalogue_test.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
@@ -60,33 +61,50 @@ for d in dup bad; do
 done
 [[ $(readlink "$WORK/bundles/current") == v1 ]] || fail "current moved after a refused refresh"
 
-# The refresh under load: two clients calling both APIs while current moves.
-for c in 1 2; do
-  /usr/bin/python3 "$PY" load "$HTTP" "$WORK/stop" "$WORK/load$c.json" "$WORK/train/customers.csv" \
-    "$WORK/train/articles.csv" &
-  PIDS+=("$!")
-  LOADERS+=("$!")
-done
-sleep 1
-"$IB" --config "$SRC/configs/index_builder.pbtxt" --refresh_catalogue --bundle "$WORK/bundles/v1" \
-  --data "$WORK/newer" --version v2 2> "$WORK/refresh.log" || { cat "$WORK/refresh.log" >&2; fail "refresh"; }
-grep -q "20 articles added" "$WORK/refresh.log" || fail "refresh report: $(cat "$WORK/refresh.log")"
-[[ $(readlink "$WORK/bundles/current") == v2 ]] || fail "current does not name v2"
-for _ in $(seq 1 100); do grep -q "now serving bundle v2" "$WORK/server.log" && break; sleep 0.1; done
-grep -q "now serving bundle v2" "$WORK/server.log" || fail "the server did not swap: $(cat "$WORK/server.log")"
-sleep 1
-touch "$WORK/stop"
-for p in "${LOADERS[@]}"; do wait "$p" || fail "a load client failed"; done
-/usr/bin/python3 - "$WORK/load1.json" "$WORK/load2.json" << 'PYEOF' || fail "calls failed across the swap"
+# under_load VERSION CMD...: two clients call both APIs without pause while
+# CMD moves current; the server must swap to VERSION with 0 failed calls,
+# both versions answering.
+under_load() {
+  local want=$1
+  shift
+  rm -f "$WORK/stop" "$WORK"/load*.json
+  local loaders=()
+  for c in 1 2; do
+    /usr/bin/python3 "$PY" load "$HTTP" "$WORK/stop" "$WORK/load$c.json" "$WORK/train/customers.csv" \
+      "$WORK/train/articles.csv" &
+    PIDS+=("$!")
+    loaders+=("$!")
+  done
+  sleep 1
+  local swaps
+  swaps=$(grep -c "now serving bundle $want " "$WORK/server.log" || true)
+  "$@" 2> "$WORK/move.log" || { cat "$WORK/move.log" >&2; fail "$*"; }
+  [[ $(readlink "$WORK/bundles/current") == "$want" ]] || fail "current does not name $want"
+  for _ in $(seq 1 100); do
+    [[ $(grep -c "now serving bundle $want " "$WORK/server.log" || true) -gt $swaps ]] && break
+    sleep 0.1
+  done
+  [[ $(grep -c "now serving bundle $want " "$WORK/server.log" || true) -gt $swaps ]] \
+    || fail "the server did not swap to $want: $(cat "$WORK/server.log")"
+  sleep 1
+  touch "$WORK/stop"
+  for p in "${loaders[@]}"; do wait "$p" || fail "a load client failed"; done
+  /usr/bin/python3 - "$want" "$WORK/load1.json" "$WORK/load2.json" << 'PYEOF' || fail "calls failed across the swap to $want"
 import json, sys
-runs = [json.load(open(f)) for f in sys.argv[1:]]
+want, runs = sys.argv[1], [json.load(open(f)) for f in sys.argv[2:]]
 calls = sum(r["calls"] for r in runs)
 failures = sum(r["failures"] for r in runs)
-v2 = sum(r["versions"].get("v2", 0) for r in runs)
-print(f"across the swap: {calls} calls, {failures} failed, {v2} answered by v2")
+new = sum(r["versions"].get(want, 0) for r in runs)
+print(f"across the swap to {want}: {calls} calls, {failures} failed, {new} answered by {want}")
 assert failures == 0, [r["errors"] for r in runs]
-assert v2 > 0 and calls > v2, runs
+assert new > 0 and calls > new, runs
 PYEOF
+}
+
+# The refresh under load.
+under_load v2 "$IB" --config "$SRC/configs/index_builder.pbtxt" --refresh_catalogue --bundle "$WORK/bundles/v1" \
+  --data "$WORK/newer" --version v2
+grep -q "20 articles added" "$WORK/move.log" || fail "refresh report: $(cat "$WORK/move.log")"
 
 /usr/bin/python3 "$PY" check "$HTTP" "$WORK/newer/articles.csv" "$WORK/all/customers.csv" \
   "$WORK/all/transactions_train.csv" "$WORK/withheld.txt" || fail "what the refreshed bundle serves"
@@ -98,5 +116,13 @@ mkdir -p "$WORK/py"
   "$SRC/proto/recommender.proto" || fail "cannot generate Python stubs"
 C=$(sed -n 2p "$WORK/train/customers.csv" | cut -d, -f1)
 /usr/bin/python3 "$PY" record "$WORK/py" "127.0.0.1:$PORT" "$HTTP" "$C" "$NEW" || fail "a purchase of new article $NEW"
+# Going back under load: current returns to v1 (the version before), the
+# server follows with 0 failed calls; nothing before v1: refused.
+under_load v1 "$IB" --rollback --bundles "$WORK/bundles"
+grep -q "rolled back from v2" "$WORK/move.log" || fail "rollback report: $(cat "$WORK/move.log")"
+if "$IB" --rollback --bundles "$WORK/bundles" 2> "$WORK/rollback2.log"; then fail "a rollback past the first version"; fi
+grep -q "nothing to go back to" "$WORK/rollback2.log" || fail "rollback refusal: $(cat "$WORK/rollback2.log")"
+[[ $(readlink "$WORK/bundles/current") == v1 ]] || fail "a refused rollback moved current"
+
 kill -TERM "$PID"
 wait "$PID" || fail "server exit code after SIGTERM"

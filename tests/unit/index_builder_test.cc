@@ -240,6 +240,36 @@ TEST_F(BuilderTest, RefusesDataTheBundleWasNotTrainedOn) {
   EXPECT_EQ(report.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// Going back: current returns to the version current before it, in the
+// order they were made current; nothing before, or a damaged one, is
+// refused and current stays.
+TEST_F(BuilderTest, RollBackReturnsToTheVersionCurrentBefore) {
+  const std::string b1 = dir_.File("bundles/v1"), b2 = dir_.File("bundles/v2"), root = dir_.File("bundles");
+  ASSERT_TRUE(BuildServableBundle(b1, *ds_, Config("flat"), false).ok());
+  ASSERT_TRUE(BuildServableBundle(b2, *ds_, Config("flat"), false).ok());
+  auto current = [&] { return std::filesystem::read_symlink(dir_.File("bundles/current")).string(); };
+  ASSERT_TRUE(MakeCurrent(b1).ok());
+  ASSERT_TRUE(MakeCurrent(b2).ok());
+  ASSERT_TRUE(MakeCurrent(b2).ok());  // again: recorded once
+  EXPECT_EQ(hmrec::testing::ReadFile(dir_.File("bundles/current.history")), "v1\nv2\n");
+  auto back = RollBack(root);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, b1);
+  EXPECT_EQ(current(), "v1");
+  back = RollBack(root);
+  EXPECT_EQ(back.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(back.status().message()), ::testing::HasSubstr("nothing to go back to"));
+  EXPECT_EQ(current(), "v1");
+  // Forward again, then v1 is damaged: going back is refused, naming it.
+  ASSERT_TRUE(MakeCurrent(b2).ok());
+  hmrec::testing::WriteFile(b1 + "/" + kFallbackFile, "article_ids: 1\n");
+  back = RollBack(root);
+  EXPECT_EQ(back.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(back.status().message()), ::testing::HasSubstr("cannot go back to v1"));
+  EXPECT_EQ(current(), "v2");
+  EXPECT_EQ(hmrec::testing::ReadFile(dir_.File("bundles/current.history")), "v1\nv2\n");
+}
+
 // A newer articles.csv: the data's, with `extra` lines appended.
 std::string NewerCatalogue(const TempDir& dir, const std::string& name, const std::vector<std::string>& extra) {
   std::string text = hmrec::testing::ReadFile(dir.File("data/articles.csv"));
