@@ -266,6 +266,14 @@ absl::Status ReadTransactions(const std::string& path, const LoadOptions& option
       }
       last_customer.assign(f[1].data(), f[1].size());
       std::optional<uint32_t> c = ds->FindCustomer(f[1]);
+      if (!c.has_value() && options.add_unknown_customers) {
+        uint32_t index = 0;
+        ds->customer_ids.Add(f[1], &index);
+        Customer unknown;
+        unknown.postal_code = ds->postal_codes.Add("");
+        ds->customers.push_back(unknown);
+        c = index;
+      }
       last_customer_known = c.has_value();
       last_customer_index = c.value_or(0);
     }
@@ -302,6 +310,14 @@ absl::Status ReadTransactions(const std::string& path, const LoadOptions& option
   report.transaction_rows_read += rows;
   progress.Finish(reader->file_size() >> 20);
   return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> ReadExtraTransactions(const std::string& path, LoadOptions options, Dataset* ds) {
+  const size_t before = ds->customers.size();
+  options.add_unknown_customers = true;
+  RETURN_IF_ERROR(ReadTransactions(path, options, ds));
+  RETURN_IF_ERROR(FinishDataset(ds));
+  return static_cast<int64_t>(ds->customers.size() - before);
 }
 
 absl::Status FinishDataset(Dataset* ds) {

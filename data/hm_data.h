@@ -127,6 +127,11 @@ struct LoadOptions {
   // Fail on a transaction naming an unknown customer or article instead of
   // counting and excluding it.
   bool strict_references = false;
+  // A transaction naming a customer not in customers.csv adds the customer,
+  // with an unknown profile (no age, club status, news frequency, postal
+  // code), instead of being excluded: for purchases recorded online
+  // (ReadExtraTransactions).
+  bool add_unknown_customers = false;
   // Use and refresh the binary cache of the parsed tables.
   bool use_cache = true;
   // Where the cache lives; empty means "<data_dir>/.hmrec_cache".
@@ -140,6 +145,11 @@ struct LoadOptions {
 absl::Status ReadArticles(const std::string& path, Dataset* ds);
 absl::Status ReadCustomers(const std::string& path, Dataset* ds);
 absl::Status ReadTransactions(const std::string& path, const LoadOptions& options, Dataset* ds);
+// More transactions after a loaded dataset (purchases recorded online,
+// `hmrec_events export`): appended like ReadTransactions with
+// add_unknown_customers, then the dataset finished again (its day range).
+// Returns how many customers they added.
+absl::StatusOr<int64_t> ReadExtraTransactions(const std::string& path, LoadOptions options, Dataset* ds);
 
 // Builds the derived fields (article_index, first/last day) after the
 // tables were filled by a reader or the cache.

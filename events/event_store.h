@@ -52,6 +52,13 @@ class EventStore {
                               std::vector<std::vector<config::StoredEvent>>* out,
                               std::chrono::milliseconds budget = std::chrono::milliseconds(0)) = 0;
 
+  // Every customer's stored events, whatever the horizon (still stored: not
+  // yet expired by the store), in recording order, customer by customer in
+  // the store's key order; an error `fn` returns stops the walk with it.
+  // For exports (hmrec_events), not for serving: it reads the whole store.
+  using CustomerEventsFn =
+      std::function<absl::Status(absl::string_view customer_id, const std::vector<config::StoredEvent>& events)>;
+  virtual absl::Status ForEachCustomer(const CustomerEventsFn& fn) = 0;
   // "rocksdb /path" or "redis host:port", for logs and errors.
   virtual std::string Describe() const = 0;
 

@@ -307,6 +307,58 @@ absl::Status RedisEventStore::Corrupt(absl::string_view customer_id) const {
       absl::StrCat("event store redis ", address_, ": the events of customer ", customer_id, " do not parse"));
 }
 
+// A customer's list: frames of a 4-byte little-endian length and a
+// StoredEvent.
+absl::Status RedisEventStore::ParseList(absl::string_view customer_id, absl::string_view rest,
+                                        config::StoredEvents* list) const {
+  list->Clear();
+  config::StoredEvent e;
+  while (!rest.empty()) {
+    uint32_t n = 0;
+    if (rest.size() < sizeof(n)) return Corrupt(customer_id);
+    std::memcpy(&n, rest.data(), sizeof(n));
+    rest.remove_prefix(sizeof(n));
+    if (rest.size() < n || !e.ParseFromArray(rest.data(), static_cast<int>(n))) return Corrupt(customer_id);
+    rest.remove_prefix(n);
+    *list->add_events() = e;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RedisEventStore::ForEachCustomer(const CustomerEventsFn& fn) {
+  // SCAN the customers' keys a page at a time, MGET each page: the walk
+  // never blocks Redis for long, and sees every key present throughout.
+  const std::string prefix = CustomerKey("");
+  const std::chrono::milliseconds timeout(std::max(options_.timeout_ms, 1000));
+  std::string cursor = "0";
+  config::StoredEvents list;
+  std::vector<config::StoredEvent> events;
+  do {
+    ASSIGN_OR_RETURN(Reply page, Run({"SCAN", cursor, "MATCH", prefix + "*", "COUNT", "1000"}, "SCAN", timeout));
+    if (page->type != REDIS_REPLY_ARRAY || page->elements != 2 || page->element[0]->type != REDIS_REPLY_STRING ||
+        page->element[1]->type != REDIS_REPLY_ARRAY) {
+      return absl::UnavailableError(absl::StrCat("event store redis ", address_, ": SCAN: unexpected reply"));
+    }
+    cursor.assign(page->element[0]->str, page->element[0]->len);
+    const redisReply* keys = page->element[1];
+    if (keys->elements == 0) continue;
+    std::vector<std::string> get = {"MGET"};
+    for (size_t i = 0; i < keys->elements; ++i) get.emplace_back(keys->element[i]->str, keys->element[i]->len);
+    ASSIGN_OR_RETURN(Reply values, Run(get, "MGET", timeout));
+    if (values->type != REDIS_REPLY_ARRAY || values->elements != keys->elements) {
+      return absl::UnavailableError(absl::StrCat("event store redis ", address_, ": MGET: unexpected reply"));
+    }
+    for (size_t i = 0; i < keys->elements; ++i) {
+      if (values->element[i]->type != REDIS_REPLY_STRING) continue;  // gone since the SCAN
+      const absl::string_view id = absl::string_view(get[i + 1]).substr(prefix.size());
+      RETURN_IF_ERROR(ParseList(id, absl::string_view(values->element[i]->str, values->element[i]->len), &list));
+      events.assign(list.events().begin(), list.events().end());
+      RETURN_IF_ERROR(fn(id, events));
+    }
+  } while (cursor != "0");
+  return absl::OkStatus();
+}
+
 absl::Status RedisEventStore::Lookup(const std::vector<absl::string_view>& customer_ids, int32_t as_of,
                                      std::vector<std::vector<config::StoredEvent>>* out,
                                      std::chrono::milliseconds budget) {
@@ -325,21 +377,10 @@ absl::Status RedisEventStore::Lookup(const std::vector<absl::string_view>& custo
   }
   const int32_t first_day = HorizonStart(as_of, options_.horizon_days);
   config::StoredEvents list;
-  config::StoredEvent e;
   for (size_t i = 0; i < customer_ids.size(); ++i) {
     const redisReply* item = r->element[i];
     if (item->type != REDIS_REPLY_STRING) continue;  // nil: no events
-    absl::string_view rest(item->str, item->len);
-    list.Clear();
-    while (!rest.empty()) {
-      uint32_t n = 0;
-      if (rest.size() < sizeof(n)) return Corrupt(customer_ids[i]);
-      std::memcpy(&n, rest.data(), sizeof(n));
-      rest.remove_prefix(sizeof(n));
-      if (rest.size() < n || !e.ParseFromArray(rest.data(), static_cast<int>(n))) return Corrupt(customer_ids[i]);
-      rest.remove_prefix(n);
-      *list.add_events() = e;
-    }
+    RETURN_IF_ERROR(ParseList(customer_ids[i], absl::string_view(item->str, item->len), &list));
     BoundEvents(first_day, options_.max_events_per_customer, &list);
     (*out)[i].assign(list.events().begin(), list.events().end());
   }

@@ -63,6 +63,7 @@ class RedisEventStore final : public EventStore {
   ~RedisEventStore() override;
 
   absl::StatusOr<RecordCounts> Record(const std::vector<RecordedPurchase>& events, int32_t as_of) override;
+  absl::Status ForEachCustomer(const CustomerEventsFn& fn) override;
   absl::Status Lookup(const std::vector<absl::string_view>& customer_ids, int32_t as_of,
                       std::vector<std::vector<config::StoredEvent>>* out,
                       std::chrono::milliseconds budget = std::chrono::milliseconds(0)) override;
@@ -84,6 +85,7 @@ class RedisEventStore final : public EventStore {
   void Release(redisContext* c, bool healthy);
   absl::Status Error(const std::string& what, redisContext* c) const;
   absl::Status Corrupt(absl::string_view customer_id) const;
+  absl::Status ParseList(absl::string_view customer_id, absl::string_view frames, config::StoredEvents* list) const;
   struct ReplyFree {
     void operator()(redisReply* r) const;
   };

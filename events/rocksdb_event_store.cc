@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace hmrec {
 namespace {
@@ -155,6 +156,21 @@ absl::Status RocksEventStore::CheckDurability() {
   if (sync_) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
       "event store ", dir_, " acknowledges before an fsync (events.no_sync): a power loss could lose a purchase"));
+}
+
+absl::Status RocksEventStore::ForEachCustomer(const CustomerEventsFn& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  const std::string prefix = CustomerKey("");
+  config::StoredEvents list;
+  std::vector<config::StoredEvent> events;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    const absl::string_view id(it->key().data() + prefix.size(), it->key().size() - prefix.size());
+    if (!list.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) return Corrupt(dir_, id);
+    events.assign(list.events().begin(), list.events().end());
+    RETURN_IF_ERROR(fn(id, events));
+  }
+  if (!it->status().ok()) return Failed(dir_, "cannot read", it->status());
+  return absl::OkStatus();
 }
 
 // A local store: its reads take microseconds, no budget to keep.

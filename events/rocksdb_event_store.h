@@ -33,6 +33,7 @@ class RocksEventStore final : public EventStore {
   ~RocksEventStore() override;
 
   absl::StatusOr<RecordCounts> Record(const std::vector<RecordedPurchase>& events, int32_t as_of) override;
+  absl::Status ForEachCustomer(const CustomerEventsFn& fn) override;
   absl::Status Lookup(const std::vector<absl::string_view>& customer_ids, int32_t as_of,
                       std::vector<std::vector<config::StoredEvent>>* out,
                       std::chrono::milliseconds budget = std::chrono::milliseconds(0)) override;

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <omp.h>
 #include "absl/flags/flag.h"
@@ -25,6 +26,8 @@
 
 ABSL_FLAG(std::string, bundle, "", "Trained bundle directory (bundles/<version>)");
 ABSL_FLAG(std::string, data, "", "The data the bundle was trained on");
+ABSL_FLAG(std::vector<std::string>, extra_transactions, {},
+          "The trainer's --extra_transactions files, the same ones (the bundle's data is --data plus them)");
 ABSL_FLAG(std::string, config, "configs/index_builder.pbtxt", "IndexBuilderConfig, text format");
 ABSL_FLAG(std::string, index_type, "", "Overrides the config: flat, ivf, sq8 or hnsw");
 ABSL_FLAG(bool, make_current, true, "Point bundles/current at the sealed bundle");
@@ -110,6 +113,10 @@ int main(int argc, char** argv) {
   load.show_progress = !absl::GetFlag(FLAGS_quiet);
   auto ds = hmrec::LoadDataset(data, load);
   if (!ds.ok()) return Fail(ds.status());
+  for (const std::string& extra : absl::GetFlag(FLAGS_extra_transactions)) {
+    absl::StatusOr<int64_t> added = hmrec::ReadExtraTransactions(extra, load, ds->get());
+    if (!added.ok()) return Fail(added.status());
+  }
   auto report = hmrec::BuildServableBundle(bundle, **ds, cfg, !absl::GetFlag(FLAGS_quiet));
   if (!report.ok()) return Fail(report.status());
   std::fprintf(stderr,

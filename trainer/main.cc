@@ -13,6 +13,7 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -30,6 +31,9 @@
 ABSL_FLAG(std::string, config, "configs/trainer.pbtxt", "TrainerConfig, text format");
 ABSL_FLAG(std::string, data, "", "Directory with articles.csv, customers.csv, transactions_train.csv");
 ABSL_FLAG(std::string, holdout, "", "Held-out transactions (truth.csv) to evaluate on; optional");
+ABSL_FLAG(std::vector<std::string>, extra_transactions, {},
+          "More transaction files after --data's (comma-separated; e.g. hmrec_events export's purchases recorded "
+          "online); their customers missing from customers.csv join with an unknown profile");
 ABSL_FLAG(std::string, work_dir, "", "Checkpoints, metrics and the training curve");
 ABSL_FLAG(std::string, bundles, "", "Bundles root; the bundle goes to <bundles>/<version>/");
 ABSL_FLAG(std::string, version, "", "Bundle version (default: UTC time, e.g. 20261123T170000Z)");
@@ -96,6 +100,13 @@ int main(int argc, char** argv) {
   load.show_progress = progress;
   absl::StatusOr<std::unique_ptr<hmrec::Dataset>> ds = hmrec::LoadDataset(data, load);
   if (!ds.ok()) return Fail(ds.status());
+  for (const std::string& extra : absl::GetFlag(FLAGS_extra_transactions)) {
+    const size_t rows = (*ds)->transactions.size();
+    absl::StatusOr<int64_t> added = hmrec::ReadExtraTransactions(extra, load, ds->get());
+    if (!added.ok()) return Fail(added.status());
+    std::fprintf(stderr, "trainer: %s: %zu more transactions, %lld customers not in customers.csv added\n",
+                 extra.c_str(), (*ds)->transactions.size() - rows, static_cast<long long>(*added));
+  }
   std::fprintf(stderr, "trainer: %s\n", (*ds)->report.Summary().c_str());
 
   std::unique_ptr<hmrec::Holdout> holdout;

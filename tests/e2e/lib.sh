@@ -26,6 +26,10 @@ start_server() {
   if [[ " $* " == *" --metrics off "* ]]; then ready="listening on 127.0.0.1:"; fi
   for _ in $(seq 1 150); do grep -q "$ready" "$log" && break; sleep 0.2; done
   grep -q "$ready" "$log" || fail "server did not start: $(cat "$log")"
+  # The HTTP line comes after the others: wait for it too when asked for.
+  if [[ " $* " == *" --http "* && " $* " != *" --http off "* ]]; then
+    for _ in $(seq 1 100); do grep -q "HTTP/JSON API on" "$log" && break; sleep 0.1; done
+  fi
   PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$log" | grep -o '[0-9]*$')
   MURL=$(grep -Eo 'https?://127.0.0.1:[0-9]*/metrics' "$log" || true)
   HTTP=$(grep -Eo 'https?://127.0.0.1:[0-9]*/v1/recommend' "$log" | sed 's|/v1/recommend||' || true)

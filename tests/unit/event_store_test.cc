@@ -11,7 +11,9 @@
 #include <thread>
 #include <vector>
 
+#include "data/dates.h"
 #include "events/event_store.h"
+#include "events/export.h"
 #include "events/redis_event_store.h"
 #include "events/rocksdb_event_store.h"
 #include "gmock/gmock.h"
@@ -144,6 +146,44 @@ TEST_P(EventStoreTest, RecordsInOrderAndLooksUpByCustomer) {
   ASSERT_EQ(got[1].size(), 1u);
   EXPECT_EQ(got[1][0].event_id(), "b");
   EXPECT_TRUE(got[2].empty());
+}
+
+// The export for retraining: every stored event once, in the
+// transactions layout, by day then customer, from `since` on.
+TEST_P(EventStoreTest, ExportsEveryEventOnceInTheTransactionsLayout) {
+  auto store = backend_->Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(
+      store->Record({Event(2, "b", 222, 101, 0.25f), Event(1, "a", 111, 100), Event(1, "c", 333, 101)}, kAsOf).ok());
+  ASSERT_TRUE(store->Record({Event(1, "a", 111, 100), Event(3, "d", 444, 99)}, kAsOf).ok());  // a retried "a"
+  int customers = 0;
+  ASSERT_TRUE(store
+                  ->ForEachCustomer([&](absl::string_view id, const std::vector<config::StoredEvent>& events) {
+                    ++customers;
+                    EXPECT_EQ(id.size(), 64u);
+                    EXPECT_FALSE(events.empty());
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(customers, 3);
+  TempDir dir;
+  auto report = ExportEvents(*store, 100, dir.File("extra.csv"));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->events, 3);
+  EXPECT_EQ(report->customers, 2);
+  EXPECT_EQ(report->before_since, 1);
+  const std::string day100 = FormatDate(100), day101 = FormatDate(101);
+  EXPECT_EQ(hmrec::testing::ReadFile(dir.File("extra.csv")),
+            "t_dat,customer_id,article_id,price,sales_channel_id\n" + day100 + "," + CustomerId(1) +
+                ",0000000111,0.0500000007,2\n" + day101 + "," + CustomerId(1) + ",0000000333,0.0500000007,2\n" +
+                day101 + "," + CustomerId(2) + ",0000000222,0.25,2\n");
+  // A stop asked by the walker's function is returned.
+  EXPECT_EQ(store
+                ->ForEachCustomer([](absl::string_view, const std::vector<config::StoredEvent>&) {
+                  return absl::CancelledError("enough");
+                })
+                .code(),
+            absl::StatusCode::kCancelled);
 }
 
 TEST_P(EventStoreTest, ARetriedEventIsCountedOnce) {

@@ -192,6 +192,36 @@ TEST_F(HmDataTest, UnknownReferencesAreCountedReportedAndExcluded) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("transactions_train.csv:3: customer_id"));
 }
 
+// Purchases recorded online, read after the base files: appended, the day
+// range extended, a customer customers.csv lacks added with an unknown
+// profile (excluded from the base files as before), an unknown article
+// still excluded.
+TEST_F(HmDataTest, ExtraTransactionsAddTheirCustomersAndExtendTheDays) {
+  WriteDefault();
+  Dataset ds = ReadAllFiles();
+  WriteFile(dir_.File("extra.csv"), "t_dat,customer_id,article_id,price,sales_channel_id\n2018-09-23," +
+                                        CustomerId(99) + ",0108775015,0.05,2\n2018-09-23," + CustomerId(1) +
+                                        ",0110065001,0.02,1\n2018-09-24," + CustomerId(99) + ",0999999999,0.05,2\n");
+  LoadOptions opts;
+  opts.show_progress = false;
+  auto added = ReadExtraTransactions(dir_.File("extra.csv"), opts, &ds);
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_EQ(*added, 1);
+  ASSERT_EQ(ds.customers.size(), 4u);
+  EXPECT_EQ(ds.FindCustomer(CustomerId(99)), 3u);
+  EXPECT_EQ(ds.customers[3].age, -1);
+  EXPECT_EQ(ds.club_member_status.Get(ds.customers[3].club_member_status), "");
+  EXPECT_EQ(ds.postal_codes.Get(ds.customers[3].postal_code), "");
+  ASSERT_EQ(ds.transactions.size(), 5u);
+  EXPECT_EQ(ds.transactions.customer[3], 3u);
+  EXPECT_EQ(ds.last_day, *ParseDate("2018-09-23"));
+  EXPECT_EQ(ds.report.unknown_article_rows, 1);
+  // A malformed row is named by file and line.
+  WriteFile(dir_.File("bad.csv"), "t_dat,customer_id,article_id,price,sales_channel_id\n2018-09-25,nope,1,1,1\n");
+  auto bad = ReadExtraTransactions(dir_.File("bad.csv"), opts, &ds);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("bad.csv:2: column customer_id"));
+}
+
 // ---- the binary cache
 
 class DatasetCacheTest : public HmDataTest {

@@ -1,0 +1,70 @@
+#include "events/export.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <tuple>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/status_macros.h"
+#include "data/dates.h"
+#include "data/hm_data.h"
+#include "data/ids.h"
+
+namespace hmrec {
+
+absl::StatusOr<ExportReport> ExportEvents(EventStore& store, int32_t since_day, const std::string& path) {
+  struct Row {
+    int32_t day;
+    std::string customer;
+    int64_t order;  // recording order within the customer
+    config::StoredEvent event;
+  };
+  std::vector<Row> rows;
+  absl::flat_hash_set<std::string> seen;
+  ExportReport report;
+  RETURN_IF_ERROR(store.ForEachCustomer(
+      [&](absl::string_view customer, const std::vector<config::StoredEvent>& events) -> absl::Status {
+        bool any = false;
+        for (size_t i = 0; i < events.size(); ++i) {
+          const config::StoredEvent& e = events[i];
+          if (e.day() < since_day) {
+            ++report.before_since;
+            continue;
+          }
+          if (!seen.insert(e.event_id()).second) {
+            ++report.duplicates;
+            continue;
+          }
+          rows.push_back({e.day(), std::string(customer), static_cast<int64_t>(i), e});
+          any = true;
+        }
+        report.customers += any;
+        return absl::OkStatus();
+      }));
+  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+    return std::tie(a.day, a.customer, a.order) < std::tie(b.day, b.customer, b.order);
+  });
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << "t_dat,customer_id,article_id,price,sales_channel_id\n";
+    for (const Row& r : rows) {
+      out << FormatDate(r.day) << ',' << r.customer << ',' << FormatArticleId(r.event.article_id()) << ','
+          << absl::StrFormat("%.9g", r.event.price()) << ',' << r.event.channel() << '\n';
+    }
+    out.flush();
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot write ", path, ": ", ec.message()));
+  report.events = static_cast<int64_t>(rows.size());
+  return report;
+}
+
+}  // namespace hmrec
