@@ -1,5 +1,6 @@
 #include "bundle/bundle.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -103,6 +104,11 @@ absl::StatusOr<config::BundleManifest> ReadManifest(const std::string& bundle_di
 
 absl::Status WriteManifest(const std::string& bundle_dir, const config::BundleManifest& manifest) {
   return WriteTextProto((fs::path(bundle_dir) / kManifestFile).string(), manifest);
+}
+
+bool ManifestLists(const config::BundleManifest& manifest, const std::string& name) {
+  return std::any_of(manifest.files().begin(), manifest.files().end(),
+                     [&](const config::BundleFile& f) { return f.name() == name; });
 }
 
 absl::Status VerifyBundleFiles(const std::string& bundle_dir, const config::BundleManifest& manifest) {

@@ -50,6 +50,9 @@ absl::Status RecordBundleFile(const std::string& bundle_dir, const std::string& 
 absl::StatusOr<config::BundleManifest> ReadManifest(const std::string& bundle_dir);
 absl::Status WriteManifest(const std::string& bundle_dir, const config::BundleManifest& manifest);
 
+// True when the manifest lists `name` among its files.
+bool ManifestLists(const config::BundleManifest& manifest, const std::string& name);
+
 // Checks that every file the manifest names exists with its size and CRC-32.
 // Errors name the file and what differs.
 absl::Status VerifyBundleFiles(const std::string& bundle_dir, const config::BundleManifest& manifest);

@@ -1,9 +1,13 @@
 #include "evaluate/score.h"
 
+#include <algorithm>
+#include <climits>
+
 #include "absl/strings/str_cat.h"
 #include "common/metrics.h"
 #include "common/status_macros.h"
 #include "data/csv.h"
+#include "data/dates.h"
 #include "data/ids.h"
 
 namespace hmrec::evaluate {
@@ -12,13 +16,14 @@ constexpr size_t kMaxExamples = 5;
 constexpr size_t kK = 12;
 }  // namespace
 
-absl::StatusOr<Truth> ReadTruth(const std::string& path) {
+absl::StatusOr<Truth> ReadTruth(const std::string& path, int32_t* first_day) {
   ASSIGN_OR_RETURN(std::unique_ptr<CsvReader> r, CsvReader::Open(path));
   ASSIGN_OR_RETURN(bool has_header, r->Next());
   if (!has_header || r->fields().size() != 5 || r->fields()[1] != "customer_id" || r->fields()[2] != "article_id") {
     return absl::InvalidArgumentError(absl::StrCat(path, ":1: expected the transactions_train.csv header"));
   }
   Truth truth;
+  if (first_day != nullptr) *first_day = INT32_MAX;  // no rows: stays so
   while (true) {
     ASSIGN_OR_RETURN(bool has_row, r->Next());
     if (!has_row) break;
@@ -28,6 +33,11 @@ absl::StatusOr<Truth> ReadTruth(const std::string& path) {
     absl::StatusOr<int32_t> a = ParseArticleId(f[2]);
     if (!a.ok()) return r->RecordError(std::string(a.status().message()));
     truth[f[1]].insert(*a);
+    if (first_day != nullptr) {
+      absl::StatusOr<int32_t> d = ParseDate(f[0]);
+      if (!d.ok()) return r->RecordError(absl::StrCat("column t_dat: ", d.status().message()));
+      *first_day = std::min(*first_day, *d);
+    }
   }
   return truth;
 }

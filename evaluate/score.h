@@ -18,8 +18,10 @@ namespace hmrec::evaluate {
 // customer id -> distinct article ids bought in the held-out period.
 using Truth = absl::flat_hash_map<std::string, absl::flat_hash_set<int32_t>>;
 
-// Reads held-out transactions (transactions_train.csv layout).
-absl::StatusOr<Truth> ReadTruth(const std::string& path);
+// Reads held-out transactions (transactions_train.csv layout). With
+// `first_day`, also their earliest t_dat (days since 1970-01-01; INT32_MAX
+// without rows; a bad date is an error naming file:line).
+absl::StatusOr<Truth> ReadTruth(const std::string& path, int32_t* first_day = nullptr);
 
 struct ScoreResult {
   double map_at_12 = 0;

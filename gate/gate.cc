@@ -8,7 +8,6 @@
 #include "absl/strings/str_format.h"
 #include "common/metrics.h"
 #include "common/status_macros.h"
-#include "data/csv.h"
 #include "data/dates.h"
 #include "evaluate/score.h"
 #include "index_builder/builder.h"
@@ -21,27 +20,6 @@ namespace {
 
 constexpr int kK = 12;
 constexpr size_t kBatch = 1000;
-
-// The first day of the held-out transactions.
-absl::StatusOr<int32_t> FirstDay(const std::string& path) {
-  ASSIGN_OR_RETURN(std::unique_ptr<CsvReader> r, CsvReader::Open(path));
-  int32_t first = INT32_MAX;
-  bool header = true;
-  while (true) {
-    ASSIGN_OR_RETURN(bool more, r->Next());
-    if (!more) break;
-    if (header) {
-      header = false;
-      continue;
-    }
-    if (r->fields().empty()) continue;
-    absl::StatusOr<int32_t> d = ParseDate(r->fields()[0]);
-    if (!d.ok()) return r->RecordError(absl::StrCat("column t_dat: ", d.status().message()));
-    first = std::min(first, *d);
-  }
-  if (first == INT32_MAX) return absl::InvalidArgumentError(absl::StrCat(path, ": no held-out transactions"));
-  return first;
-}
 
 // Every customer's top k, in batches of kBatch.
 absl::Status Lists(const Recommender& r, const std::vector<std::string>& ids, std::vector<std::vector<int32_t>>* out) {
@@ -117,8 +95,9 @@ absl::StatusOr<GateReport> RunGate(const GateOptions& o) {
     return report;
   }
 
-  ASSIGN_OR_RETURN(evaluate::Truth truth, evaluate::ReadTruth(o.holdout));
-  ASSIGN_OR_RETURN(const int32_t first_day, FirstDay(o.holdout));
+  int32_t first_day = 0;
+  ASSIGN_OR_RETURN(evaluate::Truth truth, evaluate::ReadTruth(o.holdout, &first_day));
+  if (truth.empty()) return absl::InvalidArgumentError(absl::StrCat(o.holdout, ": no held-out transactions"));
   RecommenderOptions ro;
   ASSIGN_OR_RETURN(std::unique_ptr<Recommender> current, Recommender::Load((root / kCurrentLink).string(), ro));
   absl::StatusOr<std::unique_ptr<Recommender>> candidate = Recommender::Load((root / o.candidate).string(), ro);

@@ -72,9 +72,7 @@ absl::StatusOr<BuildReport> BuildServableBundle(const std::string& bundle_dir, c
   RETURN_IF_ERROR(VerifyBundleFiles(bundle_dir, manifest));
   if (!manifest.ranking_schema().empty()) {
     for (const char* needed : {kRankerFile, kRankingTablesFile}) {
-      bool listed = false;
-      for (const config::BundleFile& f : manifest.files()) listed = listed || f.name() == needed;
-      if (!listed) {
+      if (!ManifestLists(manifest, needed)) {
         return absl::FailedPreconditionError(
             absl::StrCat(bundle_dir, ": the manifest names a ranking schema but not ", needed));
       }

@@ -27,10 +27,6 @@ namespace {
 // Articles embedded per tower call.
 constexpr int64_t kEmbedBatch = 8192;
 
-bool Lists(const config::BundleManifest& m, const std::string& name) {
-  return std::any_of(m.files().begin(), m.files().end(), [&](const config::BundleFile& f) { return f.name() == name; });
-}
-
 // The base's file `name` in the new version: a hard link (sealed files are
 // never written again), a copy where links are not possible.
 absl::Status Carry(const fs::path& from_dir, const fs::path& to_dir, const std::string& name) {
@@ -84,7 +80,7 @@ absl::StatusOr<RefreshReport> RefreshCatalogue(const std::string& base_dir, cons
         absl::StrCat(base.string(), " is not sealed: only a sealed bundle's catalogue can be refreshed"));
   }
   RETURN_IF_ERROR(VerifyBundleFiles(base.string(), manifest));
-  if (!Lists(manifest, kArticleTowerFile)) {
+  if (!ManifestLists(manifest, kArticleTowerFile)) {
     return absl::FailedPreconditionError(
         absl::StrCat(base.string(), " has no ", kArticleTowerFile,
                      " (trained before bundles carried the article tower): retrain it to refresh its catalogue"));
@@ -149,7 +145,7 @@ absl::StatusOr<RefreshReport> RefreshCatalogue(const std::string& base_dir, cons
   RETURN_IF_ERROR(WriteArticleIndex(*index.index, (tmp / kIndexFile).string()));
   report.index_description = index.description;
   RETURN_IF_ERROR(table.WithArticles(added).Save((tmp / kArticleTableFile).string()));
-  if (Lists(manifest, kRankingTablesFile)) {
+  if (ManifestLists(manifest, kRankingTablesFile)) {
     ASSIGN_OR_RETURN(RankingTables tables, RankingTables::Load((base / kRankingTablesFile).string()));
     if (tables.num_articles() != static_cast<size_t>(report.base_articles)) {
       return absl::DataLossError(absl::StrCat(base.string(), ": ranking tables of ", tables.num_articles(),

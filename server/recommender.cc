@@ -34,6 +34,28 @@ float RankerScore(float margin) {
 }
 // A two-tower cosine, [-1, 1], onto [0, 1].
 float CosineScore(float cosine) { return std::clamp((1.0f + cosine) / 2.0f, 0.0f, 1.0f); }
+// False when the tower produced NaN or infinity in an embedding (a model fault).
+bool AllFinite(const float* v, int n) {
+  return std::all_of(v, v + n, [](float x) { return std::isfinite(x); });
+}
+// Moves the rows of the found customers (EncodeCustomers' output, `h`
+// history slots a row) to the front, in order, and returns their indices:
+// the tower embeds only them.
+std::vector<size_t> CompactFound(const std::vector<bool>& found, int h, std::vector<int32_t>* fields,
+                                 std::vector<int32_t>* history) {
+  std::vector<size_t> known;
+  known.reserve(found.size());
+  for (size_t i = 0; i < found.size(); ++i) {
+    if (!found[i]) continue;
+    const size_t j = known.size();
+    known.push_back(i);
+    if (j != i) {
+      std::copy_n(fields->begin() + i * kCustomerFields, kCustomerFields, fields->begin() + j * kCustomerFields);
+      std::copy_n(history->begin() + i * h, h, history->begin() + j * h);
+    }
+  }
+  return known;
+}
 
 }  // namespace
 
@@ -51,9 +73,7 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
        {std::string(kCustomerTowerFile), std::string(kVocabulariesFile), std::string(kArticleEmbeddingsFile),
         std::string(kIndexFile), std::string(kFallbackFile), std::string(kFeatureStoreDir) + "/CURRENT",
         std::string(kArticleTableFile)}) {
-    bool listed = false;
-    for (const config::BundleFile& f : r->manifest_.files()) listed = listed || f.name() == required;
-    if (!listed) {
+    if (!ManifestLists(r->manifest_, required)) {
       return absl::DataLossError(absl::StrCat("bundle ", bundle_dir, ": the manifest does not list ", required,
                                               " (a sealed bundle checksums every file it serves)"));
     }
@@ -144,9 +164,7 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
           "', this server computes '", kRankingSchema, "' (serve it with ranking off, or retrain)"));
     }
     for (const char* required : {kRankerFile, kRankingTablesFile}) {
-      bool listed = false;
-      for (const config::BundleFile& f : r->manifest_.files()) listed = listed || f.name() == required;
-      if (!listed)
+      if (!ManifestLists(r->manifest_, required))
         return absl::DataLossError(absl::StrCat("bundle ", bundle_dir, ": the manifest does not list ", required));
     }
     r->ranking_config_ = WithRankingDefaults(r->manifest_.trainer().ranking());
@@ -548,13 +566,16 @@ absl::Status Recommender::PersonaliseSimilar(const std::vector<absl::string_view
   std::vector<int> applied;
   RETURN_IF_ERROR(EncodeCustomers(who, &s->fields, &s->history, &s->found, &s->records,
                                   events != nullptr ? &their : nullptr, &applied));
-  s->embeddings.resize(who.size() * static_cast<size_t>(dim_));
+  // Unknown customers keep the unpersonalised order (the tower skips them).
+  const std::vector<size_t> known = CompactFound(s->found, space_->history_length(), &s->fields, &s->history);
+  if (known.empty()) return absl::OkStatus();
+  s->embeddings.resize(known.size() * static_cast<size_t>(dim_));
   RETURN_IF_ERROR(
-      tower_->Embed(s->fields.data(), s->history.data(), static_cast<int64_t>(who.size()), s->embeddings.data()));
-  for (size_t j = 0; j < who.size(); ++j) {
-    const float* u = s->embeddings.data() + j * static_cast<size_t>(dim_);
-    // An unknown customer, or a diverged tower: the unpersonalised order.
-    if (!s->found[j] || !std::all_of(u, u + dim_, [](float x) { return std::isfinite(x); })) continue;
+      tower_->Embed(s->fields.data(), s->history.data(), static_cast<int64_t>(known.size()), s->embeddings.data()));
+  for (size_t k = 0; k < known.size(); ++k) {
+    const float* u = s->embeddings.data() + k * static_cast<size_t>(dim_);
+    if (!AllFinite(u, dim_)) continue;  // a diverged tower: the unpersonalised order too
+    const size_t j = known[k];
     const size_t i = at[j];
     similar_->Personalise(u, similar_mix_, &s->candidates[static_cast<size_t>(query_of[i])]);
     (*out)[i].personalised = true;
@@ -608,6 +629,9 @@ absl::Status Recommender::EncodeCustomers(const std::vector<absl::string_view>& 
   RETURN_IF_ERROR(store_->MultiGet(customer_ids, records, found));
   if (applied != nullptr) applied->assign(n, 0);
   const int h = space_->history_length();
+  // The tower knows the trained rows only: an article a catalogue refresh
+  // added (a row past them) is left out of its history, like an unknown one.
+  const int32_t trained = static_cast<int32_t>(space_->num_articles());
   fields->assign(n * kCustomerFields, 0);
   history->assign(n * h, 0);
   for (size_t i = 0; i < n; ++i) {
@@ -621,9 +645,6 @@ absl::Status Recommender::EncodeCustomers(const std::vector<absl::string_view>& 
     }
     (*found)[i] = true;
     std::copy(r.fields().begin(), r.fields().end(), fields->begin() + i * kCustomerFields);
-    // The tower knows the trained rows only: an article a catalogue refresh
-    // added (a row past them) is left out of its history, like an unknown one.
-    const int32_t trained = static_cast<int32_t>(space_->num_articles());
     for (int x = 0; x < std::min(h, r.recent_article_ids_size()); ++x) {
       auto it = article_row_.find(r.recent_article_ids(x));
       (*history)[i * h + x] = it == article_row_.end() || it->second > trained ? 0 : it->second;
@@ -667,23 +688,13 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
       EncodeCustomers(customer_ids, &s.fields, &s.history, &s.found, &s.records, events, &s.events_applied));
   for (size_t i = 0; i < n; ++i) (*out)[i].events_applied = s.events_applied[i];
   // Compact the known customers' rows for the tower; the rest get the fallback.
-  const int h = space_->history_length();
-  std::vector<size_t> known;
-  known.reserve(n);
+  const std::vector<size_t> known = CompactFound(s.found, space_->history_length(), &s.fields, &s.history);
   for (size_t i = 0; i < n; ++i) {
-    if (!s.found[i]) {
-      Recommendation& rec = (*out)[i];
-      rec.fallback = true;
-      rec.fallback_reason = kReasonUnknownCustomer;
-      FillFromPopular(options[i]->k, FilterOf(*options[i], &filters), nullptr, &rec, options[i]->explain);
-      continue;
-    }
-    const size_t j = known.size();
-    known.push_back(i);
-    if (j != i) {
-      std::copy_n(s.fields.begin() + i * kCustomerFields, kCustomerFields, s.fields.begin() + j * kCustomerFields);
-      std::copy_n(s.history.begin() + i * h, h, s.history.begin() + j * h);
-    }
+    if (s.found[i]) continue;
+    Recommendation& rec = (*out)[i];
+    rec.fallback = true;
+    rec.fallback_reason = kReasonUnknownCustomer;
+    FillFromPopular(options[i]->k, FilterOf(*options[i], &filters), nullptr, &rec, options[i]->explain);
   }
   t.feature_lookup = since(t0);
   if (known.empty()) return absl::OkStatus();
@@ -711,7 +722,7 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
     const RequestOptions& o = *options[i];
     const Filter& filter = FilterOf(o, &filters);
     const float* q = s.queries.data() + j * dim_;
-    if (!std::all_of(q, q + dim_, [](float v) { return std::isfinite(v); })) {
+    if (!AllFinite(q, dim_)) {
       // A model fault (the tower produced NaN or infinity for this
       // customer): the popular list, flagged, rather than an empty answer.
       rec.fallback = true;
@@ -816,7 +827,7 @@ absl::Status Recommender::Rank(const std::vector<size_t>& known, int search_k,
   for (int64_t j = 0; j < m; ++j) {
     const config::CustomerRecord& r = s->records[known[j]];
     const float* q = s->queries.data() + j * dim_;
-    finite[j] = std::all_of(q, q + dim_, [](float v) { return std::isfinite(v); });
+    finite[j] = AllFinite(q, dim_);
     std::vector<Candidate>& cands = s->candidates[j];
     cands.clear();
     if (!finite[j]) continue;

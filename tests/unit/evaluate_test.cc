@@ -73,6 +73,9 @@ TEST_F(EvaluateTest, SplitKeepsEveryRowOnTheRightSide) {
     ++truth_rows;
     EXPECT_GE(*ParseDate((*r)->fields()[0]), split_result_.first_holdout_day);
   }
+  int32_t first_day = 0;
+  ASSERT_TRUE(ReadTruth(split_.File("truth.csv"), &first_day).ok());
+  EXPECT_EQ(first_day, split_result_.first_holdout_day);
   EXPECT_EQ(truth_rows, split_result_.holdout_rows);
   EXPECT_GT(truth_rows, 0);
   for (const char* f : {"articles.csv", "customers.csv", "sample_submission.csv"}) {
