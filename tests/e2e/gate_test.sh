@@ -3,7 +3,7 @@
 # days held out: a bundle trained on a tenth of the transactions is refused
 # for its MAP@12 and current stays; one trained on all of them is promoted;
 # an unsealed candidate and one whose data holds the held-out days are
-# refused naming why. Each verdict comes as JSON and one stderr line.
+# refused naming why; --no_promote judges without moving current. Each verdict comes as JSON and one stderr line.
 #
 #   tests/e2e/gate_test.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
@@ -55,8 +55,14 @@ assert r["candidate_map_at_12"] < 0.98 * r["current_map_at_12"], r
 print(f"gate refused the tenth-of-the-data bundle: MAP@12 {r['candidate_map_at_12']:.4f} vs {r['current_map_at_12']:.4f}")
 PYEOF
 
-# Trained on all the training days: promoted.
+# Trained on all the training days: judged only (--no_promote: passes, current
+# stays), then promoted.
 build v2 "$WORK/split/train" --make_current=false
+"$BUILD/gate/hmrec_gate" --bundles "$WORK/bundles" --candidate v2 --holdout "$WORK/split/truth.csv" --no_promote \
+  > /dev/null 2> "$WORK/gate-judge.log" || fail "v2 judged only: $(cat "$WORK/gate-judge.log")"
+grep -q "passes" "$WORK/gate-judge.log" && ! grep -q "current -> v2" "$WORK/gate-judge.log" \
+  || fail "--no_promote: $(cat "$WORK/gate-judge.log")"
+[[ $(current) == v1 ]] || fail "--no_promote moved current"
 gate v2
 [[ $GATE_RC == 0 ]] || fail "v2 was refused: $(cat "$WORK/gate-v2.log")"
 grep -q "passes" "$WORK/gate-v2.log" || fail "v2: $(cat "$WORK/gate-v2.log")"
