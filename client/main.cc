@@ -12,12 +12,18 @@
 //       machine or Job pod); `hmrec_evaluate merge` joins the parts into the same submission.
 //   hmrec_client --server HOST:PORT --record transactions.csv
 //       replays purchases as RecordPurchases events.
+//   hmrec_client --server HOST:PORT --erase ERASURES.csv
+//       erases the customers of a customer_id list (EraseCustomer; a key with scope "erase"), in
+//       batches, retried on transient errors (erasing is idempotent).
 //
 // Every mode sends the API key of --api_key_file (or $HMREC_API_KEY) with each call.
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -41,6 +47,8 @@
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "host:port of hmrec_server");
 ABSL_FLAG(std::string, customer_id, "", "One customer to show recommendations for");
+ABSL_FLAG(std::string, erase, "",
+          "A CSV whose first column is customer_id: erase those customers (EraseCustomer, scope erase)");
 ABSL_FLAG(std::string, record, "",
           "Replay this transactions file (Kaggle layout) to the server as RecordPurchases events");
 ABSL_FLAG(bool, all_customers, false, "Write a submission for every customer to stdout");
@@ -251,6 +259,44 @@ int Record(const std::string& path) {
   return 0;
 }
 
+int Erase(const std::string& path) {
+  absl::StatusOr<std::vector<std::string>> ids = hmrec::ReadCustomerIds(path);
+  if (!ids.ok()) return Fail(std::string(ids.status().message()));
+  auto stub = hmrec::v1::Recommender::NewStub(Connect());
+  hmrec::Rng rng(std::random_device{}());
+  const size_t batch = static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_batch_size)));
+  int64_t erased = 0, already = 0, events = 0;
+  for (size_t begin = 0; begin < ids->size(); begin += batch) {
+    hmrec::v1::EraseCustomerRequest request;
+    for (size_t i = begin; i < std::min(ids->size(), begin + batch); ++i) request.add_customer_ids((*ids)[i]);
+    hmrec::Backoff backoff(hmrec::BatchClientOptions().initial_backoff_ms, hmrec::BatchClientOptions().max_backoff_ms,
+                           rng.Next());
+    for (int attempt = 1;; ++attempt) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(absl::GetFlag(FLAGS_deadline_ms)));
+      hmrec::v1::EraseCustomerResponse response;
+      const grpc::Status s = stub->EraseCustomer(&ctx, request, &response);
+      if (s.ok()) {
+        erased += response.erased();
+        already += response.already_erased();
+        events += response.events_deleted();
+        break;
+      }
+      if (!hmrec::IsTransient(s) || attempt >= absl::GetFlag(FLAGS_max_attempts)) {
+        return Fail(absl::StrCat("EraseCustomer for ", path, " rows ", begin + 2, "..",
+                                 begin + 1 + request.customer_ids_size(), " failed after ", attempt,
+                                 " attempt(s) (the rows before are erased): ", s.error_message()));
+      }
+      backoff.Wait();
+    }
+  }
+  std::fprintf(stderr,
+               "client: %zu customers of %s: %lld erased, %lld erased before; %lld recorded purchases deleted\n",
+               ids->size(), path.c_str(), static_cast<long long>(erased), static_cast<long long>(already),
+               static_cast<long long>(events));
+  return 0;
+}
+
 // Flags may be spelled with dashes (--all-customers) as well as underscores.
 std::vector<char*> Underscored(int argc, char** argv, std::vector<std::string>* storage) {
   storage->assign(argv, argv + argc);
@@ -273,14 +319,17 @@ int main(int argc, char** argv) {
   argv = args.data();
   absl::SetProgramUsageMessage(
       "hmrec_client --server HOST:PORT (--customer-id ID | --all-customers --customers FILE > submission.csv | "
-      "--record TRANSACTIONS.csv)");
+      "--record TRANSACTIONS.csv | --erase ERASURES.csv)");
   absl::ParseCommandLine(argc, argv);
   const int modes = !absl::GetFlag(FLAGS_customer_id).empty() + absl::GetFlag(FLAGS_all_customers) +
-                    !absl::GetFlag(FLAGS_record).empty();
-  if (modes != 1) return Fail("give exactly one of --customer-id ID, --all-customers and --record FILE");
+                    !absl::GetFlag(FLAGS_record).empty() + !absl::GetFlag(FLAGS_erase).empty();
+  if (modes != 1) {
+    return Fail("give exactly one of --customer-id ID, --all-customers, --record FILE and --erase FILE");
+  }
   if (!absl::GetFlag(FLAGS_shard).empty() && !absl::GetFlag(FLAGS_all_customers)) {
     return Fail("--shard I/N goes with --all-customers");
   }
   if (!absl::GetFlag(FLAGS_record).empty()) return Record(absl::GetFlag(FLAGS_record));
+  if (!absl::GetFlag(FLAGS_erase).empty()) return Erase(absl::GetFlag(FLAGS_erase));
   return absl::GetFlag(FLAGS_all_customers) ? WriteAll() : ShowOne(absl::GetFlag(FLAGS_customer_id));
 }

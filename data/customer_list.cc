@@ -16,7 +16,7 @@
 
 namespace hmrec {
 
-absl::StatusOr<std::vector<std::string>> ReadCustomerIds(const std::string& path) {
+absl::StatusOr<std::vector<std::string>> ReadCustomerIds(const std::string& path, bool allow_empty) {
   ASSIGN_OR_RETURN(std::unique_ptr<CsvReader> reader, CsvReader::Open(path));
   ASSIGN_OR_RETURN(bool any, reader->Next());
   if (!any || reader->fields().empty() || reader->fields()[0] != "customer_id") {
@@ -39,7 +39,7 @@ absl::StatusOr<std::vector<std::string>> ReadCustomerIds(const std::string& path
     }
     ids.emplace_back(id);
   }
-  if (ids.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": no customers"));
+  if (ids.empty() && !allow_empty) return absl::InvalidArgumentError(absl::StrCat(path, ": no customers"));
   return ids;
 }
 

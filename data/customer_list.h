@@ -15,8 +15,9 @@ namespace hmrec {
 
 // Errors name the file and line: a header without customer_id first, an id
 // that is not 64 lowercase hex characters, an id listed twice (a submission
-// must have each customer once), or an empty list.
-absl::StatusOr<std::vector<std::string>> ReadCustomerIds(const std::string& path);
+// must have each customer once), or an empty list (unless `allow_empty`:
+// an erasure list may be).
+absl::StatusOr<std::vector<std::string>> ReadCustomerIds(const std::string& path, bool allow_empty = false);
 
 // The customer list of a Kaggle data directory, in submission order:
 // DIR/sample_submission.csv when present, else DIR/customers.csv.

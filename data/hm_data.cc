@@ -1,5 +1,7 @@
 #include "data/hm_data.h"
 
+#include "data/customer_list.h"
+
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -318,6 +320,62 @@ absl::StatusOr<int64_t> ReadExtraTransactions(const std::string& path, LoadOptio
   RETURN_IF_ERROR(ReadTransactions(path, options, ds));
   RETURN_IF_ERROR(FinishDataset(ds));
   return static_cast<int64_t>(ds->customers.size() - before);
+}
+
+int64_t EraseCustomers(const std::vector<std::string>& erased, Dataset* ds, int64_t* transactions) {
+  if (transactions != nullptr) *transactions = 0;
+  constexpr uint32_t kGone = UINT32_MAX;
+  std::vector<uint32_t> new_index(ds->customers.size());
+  for (uint32_t i = 0; i < new_index.size(); ++i) new_index[i] = i;
+  int64_t removed = 0;
+  for (const std::string& id : erased) {
+    const std::optional<uint32_t> c = ds->FindCustomer(id);
+    if (!c.has_value() || new_index[*c] == kGone) continue;
+    new_index[*c] = kGone;
+    ++removed;
+  }
+  if (removed == 0) return 0;
+  FixedWidthIndex ids(ds->customer_ids.width());
+  ids.Reserve(ds->customers.size() - static_cast<size_t>(removed));
+  std::vector<Customer> customers;
+  customers.reserve(ds->customers.size() - static_cast<size_t>(removed));
+  for (uint32_t i = 0; i < new_index.size(); ++i) {
+    if (new_index[i] == kGone) continue;
+    uint32_t index = 0;
+    ids.Add(ds->customer_ids.Get(i), &index);
+    new_index[i] = index;
+    customers.push_back(ds->customers[i]);
+  }
+  ds->customer_ids = std::move(ids);
+  ds->customers = std::move(customers);
+  Transactions& tx = ds->transactions;
+  size_t kept = 0;
+  for (size_t r = 0; r < tx.size(); ++r) {
+    const uint32_t c = new_index[tx.customer[r]];
+    if (c == kGone) continue;
+    tx.day[kept] = tx.day[r];
+    tx.customer[kept] = c;
+    tx.article[kept] = tx.article[r];
+    tx.price[kept] = tx.price[r];
+    tx.sales_channel[kept] = tx.sales_channel[r];
+    ++kept;
+  }
+  if (transactions != nullptr) *transactions = static_cast<int64_t>(tx.size() - kept);
+  tx.day.resize(kept);
+  tx.customer.resize(kept);
+  tx.article.resize(kept);
+  tx.price.resize(kept);
+  tx.sales_channel.resize(kept);
+  return removed;
+}
+
+absl::StatusOr<ErasureReport> ApplyErasures(const std::string& path, Dataset* ds) {
+  ASSIGN_OR_RETURN(const std::vector<std::string> ids, ReadCustomerIds(path, /*allow_empty=*/true));
+  ErasureReport report;
+  report.listed = static_cast<int64_t>(ids.size());
+  report.customers = EraseCustomers(ids, ds, &report.transactions);
+  RETURN_IF_ERROR(FinishDataset(ds));
+  return report;
 }
 
 absl::Status FinishDataset(Dataset* ds) {

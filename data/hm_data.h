@@ -151,6 +151,24 @@ absl::Status ReadTransactions(const std::string& path, const LoadOptions& option
 // Returns how many customers they added.
 absl::StatusOr<int64_t> ReadExtraTransactions(const std::string& path, LoadOptions options, Dataset* ds);
 
+// Forgets the customers of `erased` (64-hex ids; ids the dataset lacks are
+// ignored): their customers.csv rows and transactions are removed, the
+// other customers renumbered in their order. For a retrain after erasure
+// requests (`--erasures`, the list `hmrec_events erasures` writes), applied
+// after every transaction file is read. Returns how many customers it
+// removed and, in `*transactions` (may be null), how many of their rows.
+int64_t EraseCustomers(const std::vector<std::string>& erased, Dataset* ds, int64_t* transactions = nullptr);
+
+// The --erasures flag of the trainer and the index builder: reads the list
+// at `path` (a customer_id header, one id a line, possibly none; errors
+// name file and line), erases its customers and finishes the dataset again.
+struct ErasureReport {
+  int64_t listed = 0;        // ids in the file
+  int64_t customers = 0;     // of them in the dataset, now removed
+  int64_t transactions = 0;  // their rows removed
+};
+absl::StatusOr<ErasureReport> ApplyErasures(const std::string& path, Dataset* ds);
+
 // Builds the derived fields (article_index, first/last day) after the
 // tables were filled by a reader or the cache.
 absl::Status FinishDataset(Dataset* ds);

@@ -1,6 +1,6 @@
 // evaluate: held-out splits, Kaggle MAP@12 scoring, and baseline submissions.
 //
-//   hmrec_evaluate split    --data DIR --holdout_days 7 --out SPLIT
+//   hmrec_evaluate split    --data DIR --holdout_days 7 --out SPLIT [--extra_transactions F,...] [--erasures F]
 //   hmrec_evaluate baseline --data SPLIT/train --kind popular|recent --out sub.csv
 //   hmrec_evaluate score    --truth SPLIT/truth.csv --submission sub.csv
 //   hmrec_evaluate similar  --data SPLIT/train --truth SPLIT/truth.csv --bundle B [--k 12] [--within_days 7]
@@ -38,6 +38,10 @@
 
 ABSL_FLAG(std::string, data, "", "Directory with the Kaggle CSVs (split, baseline)");
 ABSL_FLAG(int, holdout_days, 7, "Days held out at the end (split)");
+ABSL_FLAG(std::vector<std::string>, extra_transactions, {},
+          "split: more transaction files (hmrec_events export): their held-out days join truth.csv, the rest go to "
+          "SPLIT/train/extra_transactions.csv");
+ABSL_FLAG(std::string, erasures, "", "split: a customer_id list whose rows are left out of every output");
 ABSL_FLAG(std::string, out, "", "Output directory (split) or submission file (baseline)");
 ABSL_FLAG(std::string, kind, "popular",
           "Baseline: popular (last-week best sellers), age (best sellers of the customer's age "
@@ -77,12 +81,22 @@ int RunSplit() {
   const std::string data = absl::GetFlag(FLAGS_data), out = absl::GetFlag(FLAGS_out);
   if (data.empty() || out.empty()) return Fail(absl::InvalidArgumentError("split needs --data and --out"));
   hmrec::evaluate::SplitResult r;
-  absl::Status s =
-      hmrec::evaluate::SplitHoldout(data, absl::GetFlag(FLAGS_holdout_days), out, !absl::GetFlag(FLAGS_quiet), &r);
+  hmrec::evaluate::SplitExtras extras;
+  extras.transactions = absl::GetFlag(FLAGS_extra_transactions);
+  extras.erasures = absl::GetFlag(FLAGS_erasures);
+  absl::Status s = hmrec::evaluate::SplitHoldout(data, absl::GetFlag(FLAGS_holdout_days), out,
+                                                 !absl::GetFlag(FLAGS_quiet), &r, extras);
   if (!s.ok()) return Fail(s);
   std::fprintf(stderr, "evaluate: held out %s..%s: %lld rows in %s/truth.csv, %lld training rows in %s/train\n",
                hmrec::FormatDate(r.first_holdout_day).c_str(), hmrec::FormatDate(r.last_day).c_str(),
                static_cast<long long>(r.holdout_rows), out.c_str(), static_cast<long long>(r.train_rows), out.c_str());
+  if (!extras.transactions.empty() || !extras.erasures.empty()) {
+    std::fprintf(stderr,
+                 "evaluate: %lld extra rows before the held-out days in %s/train/%s; %lld rows of erased "
+                 "customers left out\n",
+                 static_cast<long long>(r.extra_rows), out.c_str(), hmrec::evaluate::kExtraTransactionsFile,
+                 static_cast<long long>(r.erased_rows));
+  }
   return 0;
 }
 

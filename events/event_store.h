@@ -14,6 +14,15 @@
 // older than the horizon: `horizon_days` before `as_of`, the served bundle's
 // features_as_of (the first day its data does not hold). The horizon counts
 // back from the bundle, never from dates clients sent. Thread-safe.
+//
+// Erasure (a customer's request to be forgotten): Erase deletes the
+// customer's stored events and puts the id on the store's erasure list,
+// kept for good (no horizon) and shared like the events; Record keeps no
+// event of a customer on it (counted `erased`, acknowledged). The servers
+// serve listed customers as unknown (server/erasure_list.h), the export
+// leaves them out, and `hmrec_events erasures` writes the list for the next
+// training (--erasures). Event-id markers stay: they hold a day and an id
+// the shop chose, and make a late retry of an erased purchase a duplicate.
 
 #include <chrono>
 #include <cstdint>
@@ -33,6 +42,12 @@ struct RecordCounts {
   int recorded = 0;    // new, now durable
   int duplicates = 0;  // event ids seen before, or twice in the call
   int expired = 0;     // older than the horizon: not kept
+  int erased = 0;      // of customers on the erasure list: not kept
+};
+
+struct EraseCounts {
+  int customers = 0;  // ids new to the erasure list
+  int events = 0;     // stored events deleted
 };
 
 class EventStore {
@@ -59,6 +74,17 @@ class EventStore {
   using CustomerEventsFn =
       std::function<absl::Status(absl::string_view customer_id, const std::vector<config::StoredEvent>& events)>;
   virtual absl::Status ForEachCustomer(const CustomerEventsFn& fn) = 0;
+
+  // Deletes each customer's events and adds the ids to the erasure list,
+  // durably (as Record) and all in one write: on an error nothing changed.
+  // Idempotent: an id erased before is counted in neither field.
+  virtual absl::StatusOr<EraseCounts> Erase(const std::vector<std::string>& customer_ids) = 0;
+  // Every id on the erasure list, in the store's order.
+  virtual absl::Status ForEachErased(const std::function<absl::Status(absl::string_view customer_id)>& fn) = 0;
+  // How many ids the list holds. It only grows, so an unchanged count means
+  // an unchanged list: what a server polls before reading it again.
+  virtual absl::StatusOr<int64_t> ErasedCount() = 0;
+
   // "rocksdb /path" or "redis host:port", for logs and errors.
   virtual std::string Describe() const = 0;
 

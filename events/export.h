@@ -18,12 +18,18 @@ struct ExportReport {
   int64_t events = 0;      // rows written
   int64_t duplicates = 0;  // event ids seen before (written once)
   int64_t before_since = 0;
+  int64_t erased = 0;  // customers on the erasure list: never exported
 };
 
 // Writes `store`'s events dated `since_day` or later (days since
 // 1970-01-01; INT32_MIN: all) to `path` (atomically: a temporary file, then
 // a rename), one row per event id, ordered by day, then customer id, then
-// recording order.
+// recording order. Customers on the store's erasure list are left out.
 absl::StatusOr<ExportReport> ExportEvents(EventStore& store, int32_t since_day, const std::string& path);
+
+// Writes the store's erasure list to `path` (atomically), a `customer_id`
+// header and one id a line, sorted, once each: what the trainer and the
+// index builder take as --erasures. Returns how many ids.
+absl::StatusOr<int64_t> ExportErasures(EventStore& store, const std::string& path);
 
 }  // namespace hmrec

@@ -7,6 +7,11 @@
 // transactions_train.csv, for `hmrec_trainer --extra_transactions FILE`. The
 // embedded store is exported with its server stopped (RocksDB lets one
 // process open it); Redis while the servers run.
+//
+//   hmrec_events erasures --out FILE.csv (--backend ...)
+//
+// Writes the erasure list (customers erased by EraseCustomer), for
+// `hmrec_trainer --erasures FILE` and `hmrec_index_builder --erasures FILE`.
 
 #include <climits>
 #include <cstdio>
@@ -23,7 +28,7 @@ ABSL_FLAG(std::string, backend, "rocksdb", "rocksdb or redis");
 ABSL_FLAG(std::string, path, "", "rocksdb: the store's directory (the server's events.path)");
 ABSL_FLAG(std::string, redis_address, "127.0.0.1:6379", "redis: host:port");
 ABSL_FLAG(std::string, redis_password_file, "", "redis: a file holding the password (none: no AUTH)");
-ABSL_FLAG(std::string, out, "", "The CSV to write (transactions_train.csv layout)");
+ABSL_FLAG(std::string, out, "", "The CSV to write (export: transactions_train.csv layout; erasures: customer_id)");
 ABSL_FLAG(std::string, since, "", "Only events dated this day (YYYY-MM-DD) or later");
 
 namespace {
@@ -34,10 +39,15 @@ int Fail(const absl::Status& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("hmrec_events export --out FILE [--since DAY] [--backend ...]: recorded purchases");
+  absl::SetProgramUsageMessage(
+      "hmrec_events export --out FILE [--since DAY] [--backend ...]: recorded purchases; hmrec_events erasures --out "
+      "FILE [--backend ...]: the erasure list");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
-  if (args.size() != 2 || std::string(args[1]) != "export") {
-    std::fprintf(stderr, "usage: hmrec_events export --out FILE.csv [--since YYYY-MM-DD] [flags] (--help)\n");
+  const std::string command = args.size() == 2 ? args[1] : "";
+  if (command != "export" && command != "erasures") {
+    std::fprintf(stderr,
+                 "usage: hmrec_events export --out FILE.csv [--since YYYY-MM-DD] [flags]\n"
+                 "       hmrec_events erasures --out FILE.csv [flags] (--help)\n");
     return 2;
   }
   if (absl::GetFlag(FLAGS_out).empty()) return Fail(absl::InvalidArgumentError("--out is required"));
@@ -59,13 +69,21 @@ int main(int argc, char** argv) {
   if (!valid.ok()) return Fail(valid);
   auto store = hmrec::OpenEventStore(c);
   if (!store.ok()) return Fail(store.status());
+  if (command == "erasures") {
+    auto erased = hmrec::ExportErasures(**store, absl::GetFlag(FLAGS_out));
+    if (!erased.ok()) return Fail(erased.status());
+    std::fprintf(stderr, "events: wrote %lld erased customers from %s to %s\n", static_cast<long long>(*erased),
+                 (*store)->Describe().c_str(), absl::GetFlag(FLAGS_out).c_str());
+    return 0;
+  }
   auto report = hmrec::ExportEvents(**store, since, absl::GetFlag(FLAGS_out));
   if (!report.ok()) return Fail(report.status());
   std::fprintf(stderr,
                "events: wrote %lld purchases of %lld customers from %s to %s (%lld duplicate event ids, %lld before "
-               "--since)\n",
+               "--since, %lld erased customers left out)\n",
                static_cast<long long>(report->events), static_cast<long long>(report->customers),
                (*store)->Describe().c_str(), absl::GetFlag(FLAGS_out).c_str(),
-               static_cast<long long>(report->duplicates), static_cast<long long>(report->before_since));
+               static_cast<long long>(report->duplicates), static_cast<long long>(report->before_since),
+               static_cast<long long>(report->erased));
   return 0;
 }

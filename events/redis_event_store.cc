@@ -18,6 +18,7 @@ constexpr size_t kMaxIdle = 8;
 
 std::string CustomerKey(absl::string_view id) { return absl::StrCat("hmrec:c:", id); }
 std::string CountKey(absl::string_view id) { return absl::StrCat("hmrec:n:", id); }
+constexpr char kErasedKey[] = "hmrec:erased";
 
 timeval Timeval(std::chrono::milliseconds t) {
   const int64_t ms = std::max<int64_t>(1, t.count());
@@ -32,24 +33,28 @@ bool ClosedByPeer(const redisContext* c) {
          (std::strstr(c->errstr, "reset by peer") != nullptr || std::strstr(c->errstr, "Broken pipe") != nullptr);
 }
 
-// KEYS: per event its marker, its customer's list and count.
-// ARGV: ttl seconds, the horizon's first day, the per-customer cap, then per
-// event its day and payload. Returns {recorded, duplicates, expired}.
+// KEYS: per event its marker, its customer's list and count; last, the
+// erasure list. ARGV: ttl seconds, the horizon's first day, the per-customer
+// cap, then per event its day, payload and customer id. Returns
+// {recorded, duplicates, expired, erased}.
 constexpr char kRecordScript[] = R"lua(
 local ttl = tonumber(ARGV[1])
 local first = tonumber(ARGV[2])
 local cap = tonumber(ARGV[3])
-local recorded, duplicates, expired = 0, 0, 0
-for j = 0, #KEYS / 3 - 1 do
+local erasures = KEYS[#KEYS]
+local recorded, duplicates, expired, erased = 0, 0, 0, 0
+for j = 0, (#KEYS - 1) / 3 - 1 do
   local marker, list, count = KEYS[1 + 3 * j], KEYS[2 + 3 * j], KEYS[3 + 3 * j]
-  local day = tonumber(ARGV[4 + 2 * j])
+  local day = tonumber(ARGV[4 + 3 * j])
   if redis.call('EXISTS', marker) == 1 then
     duplicates = duplicates + 1
   elseif day < first then
     expired = expired + 1
+  elseif redis.call('SISMEMBER', erasures, ARGV[6 + 3 * j]) == 1 then
+    erased = erased + 1
   else
     redis.call('SET', marker, day, 'EX', ttl)
-    redis.call('APPEND', list, ARGV[5 + 2 * j])
+    redis.call('APPEND', list, ARGV[5 + 3 * j])
     if redis.call('INCR', count) > 2 * cap then
       -- Keep the last `cap` frames (4-byte little-endian length, payload).
       local s = redis.call('GET', list)
@@ -67,7 +72,22 @@ for j = 0, #KEYS / 3 - 1 do
     recorded = recorded + 1
   end
 end
-return {recorded, duplicates, expired}
+return {recorded, duplicates, expired, erased}
+)lua";
+
+// KEYS: per customer its list and count; last, the erasure list. ARGV: the
+// customer ids. Returns {ids new to the list, events deleted}.
+constexpr char kEraseScript[] = R"lua(
+local erasures = KEYS[#KEYS]
+local added, events = 0, 0
+for j = 0, (#KEYS - 1) / 2 - 1 do
+  local list, count = KEYS[1 + 2 * j], KEYS[2 + 2 * j]
+  local n = redis.call('GET', count)
+  if n then events = events + tonumber(n) end
+  redis.call('DEL', list, count)
+  added = added + redis.call('SADD', erasures, ARGV[1 + j])
+end
+return {added, events}
 )lua";
 
 }  // namespace
@@ -270,13 +290,14 @@ absl::StatusOr<RedisEventStore::Reply> RedisEventStore::Run(const std::vector<st
 absl::StatusOr<RecordCounts> RedisEventStore::Record(const std::vector<RecordedPurchase>& events, int32_t as_of) {
   RecordCounts counts;
   if (events.empty()) return counts;
-  std::vector<std::string> args = {"EVAL", kRecordScript, std::to_string(3 * events.size())};
-  args.reserve(3 + 5 * events.size() + 3);
+  std::vector<std::string> args = {"EVAL", kRecordScript, std::to_string(3 * events.size() + 1)};
+  args.reserve(3 + 6 * events.size() + 4);
   for (const RecordedPurchase& p : events) {
     args.push_back(absl::StrCat("hmrec:e:", p.event.event_id()));
     args.push_back(CustomerKey(p.customer_id));
     args.push_back(CountKey(p.customer_id));
   }
+  args.push_back(kErasedKey);
   args.push_back(std::to_string(static_cast<int64_t>(options_.horizon_days) * 86400));
   args.push_back(std::to_string(HorizonStart(as_of, options_.horizon_days)));
   args.push_back(std::to_string(options_.max_events_per_customer));
@@ -288,18 +309,69 @@ absl::StatusOr<RecordCounts> RedisEventStore::Record(const std::vector<RecordedP
     std::string framed(reinterpret_cast<const char*>(&n), sizeof(n));
     framed += bytes;
     args.push_back(std::move(framed));
+    args.push_back(p.customer_id);
   }
   ASSIGN_OR_RETURN(Reply r, Run(args, "EVAL (record)", std::chrono::milliseconds(options_.timeout_ms)));
   if (r->type == REDIS_REPLY_ERROR) {
     return absl::UnavailableError(absl::StrCat("event store redis ", address_, ": record: ", r->str));
   }
-  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
     return absl::InternalError(absl::StrCat("event store redis ", address_, ": unexpected reply to the record script"));
   }
   counts.recorded = static_cast<int>(r->element[0]->integer);
   counts.duplicates = static_cast<int>(r->element[1]->integer);
   counts.expired = static_cast<int>(r->element[2]->integer);
+  counts.erased = static_cast<int>(r->element[3]->integer);
   return counts;
+}
+
+absl::StatusOr<EraseCounts> RedisEventStore::Erase(const std::vector<std::string>& customer_ids) {
+  EraseCounts counts;
+  if (customer_ids.empty()) return counts;
+  std::vector<std::string> args = {"EVAL", kEraseScript, std::to_string(2 * customer_ids.size() + 1)};
+  for (const std::string& id : customer_ids) {
+    args.push_back(CustomerKey(id));
+    args.push_back(CountKey(id));
+  }
+  args.push_back(kErasedKey);
+  args.insert(args.end(), customer_ids.begin(), customer_ids.end());
+  ASSIGN_OR_RETURN(Reply r, Run(args, "EVAL (erase)", std::chrono::milliseconds(options_.timeout_ms)));
+  if (r->type == REDIS_REPLY_ERROR) {
+    return absl::UnavailableError(absl::StrCat("event store redis ", address_, ": erase: ", r->str));
+  }
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+    return absl::InternalError(absl::StrCat("event store redis ", address_, ": unexpected reply to the erase script"));
+  }
+  counts.customers = static_cast<int>(r->element[0]->integer);
+  counts.events = static_cast<int>(r->element[1]->integer);
+  return counts;
+}
+
+absl::StatusOr<int64_t> RedisEventStore::ErasedCount() {
+  ASSIGN_OR_RETURN(Reply r, Run({"SCARD", kErasedKey}, "SCARD", std::chrono::milliseconds(options_.timeout_ms)));
+  if (r->type != REDIS_REPLY_INTEGER) {
+    return absl::UnavailableError(absl::StrCat(
+        "event store redis ", address_, ": SCARD: ", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply"));
+  }
+  return static_cast<int64_t>(r->integer);
+}
+
+absl::Status RedisEventStore::ForEachErased(const std::function<absl::Status(absl::string_view customer_id)>& fn) {
+  const std::chrono::milliseconds timeout(std::max(options_.timeout_ms, 1000));
+  std::string cursor = "0";
+  do {
+    ASSIGN_OR_RETURN(Reply page, Run({"SSCAN", kErasedKey, cursor, "COUNT", "1000"}, "SSCAN", timeout));
+    if (page->type != REDIS_REPLY_ARRAY || page->elements != 2 || page->element[0]->type != REDIS_REPLY_STRING ||
+        page->element[1]->type != REDIS_REPLY_ARRAY) {
+      return absl::UnavailableError(absl::StrCat("event store redis ", address_, ": SSCAN: unexpected reply"));
+    }
+    cursor.assign(page->element[0]->str, page->element[0]->len);
+    const redisReply* ids = page->element[1];
+    for (size_t i = 0; i < ids->elements; ++i) {
+      RETURN_IF_ERROR(fn(absl::string_view(ids->element[i]->str, ids->element[i]->len)));
+    }
+  } while (cursor != "0");
+  return absl::OkStatus();
 }
 
 absl::Status RedisEventStore::Corrupt(absl::string_view customer_id) const {

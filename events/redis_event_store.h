@@ -5,10 +5,12 @@
 //                          framed by its 4-byte length, appended to (APPEND)
 //   hmrec:n:<customer_id>  how many frames that string holds
 //   hmrec:e:<event_id>     set once (SET NX): what makes Record idempotent
+//   hmrec:erased           the erasure list, a set of customer ids (no TTL)
 // Record is one EVAL of a Lua script (atomic on the server: markers, lists
 // and counts change together or not at all; a list past twice
 // max_events_per_customer is cut to its last max_events_per_customer in the
-// same script); Lookup is one MGET of the batch's customers. Keys expire
+// same script; an event of a customer on the erasure list is not kept);
+// Erase is one EVAL too; Lookup is one MGET of the batch's customers. Keys expire
 // after the horizon (in seconds, on Redis's clock) and reads drop events
 // older than the horizon (in days, before the bundle's as_of). Durability is
 // the server's: with `appendonly yes` and `appendfsync always` Redis answers
@@ -67,6 +69,9 @@ class RedisEventStore final : public EventStore {
   absl::Status Lookup(const std::vector<absl::string_view>& customer_ids, int32_t as_of,
                       std::vector<std::vector<config::StoredEvent>>* out,
                       std::chrono::milliseconds budget = std::chrono::milliseconds(0)) override;
+  absl::StatusOr<EraseCounts> Erase(const std::vector<std::string>& customer_ids) override;
+  absl::Status ForEachErased(const std::function<absl::Status(absl::string_view customer_id)>& fn) override;
+  absl::StatusOr<int64_t> ErasedCount() override;
   std::string Describe() const override { return "redis " + address_; }
   // Connects (and authenticates) and sends PING; a failure opens the breaker.
   absl::Status Ping() override;

@@ -1,5 +1,6 @@
 #include "events/rocksdb_event_store.h"
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 #include <filesystem>
@@ -20,6 +21,7 @@ namespace {
 
 std::string CustomerKey(absl::string_view id) { return absl::StrCat("c/", id); }
 std::string EventKey(absl::string_view id) { return absl::StrCat("e/", id); }
+std::string ErasedKey(absl::string_view id) { return absl::StrCat("x/", id); }
 
 std::string EncodeDay(int32_t day) { return std::string(reinterpret_cast<const char*>(&day), sizeof(day)); }
 bool DecodeDay(const rocksdb::Slice& s, int32_t* day) {
@@ -85,6 +87,12 @@ absl::StatusOr<std::unique_ptr<RocksEventStore>> RocksEventStore::Open(const std
   rocksdb::Status st = rocksdb::DB::Open(options, dir, &db);
   if (!st.ok()) return Failed(dir, "cannot open", st);
   s->db_.reset(db);
+  int64_t erased = 0;
+  RETURN_IF_ERROR(s->ForEachErased([&erased](absl::string_view) {
+    ++erased;
+    return absl::OkStatus();
+  }));
+  s->erased_count_ = erased;
   return s;
 }
 
@@ -119,11 +127,41 @@ absl::StatusOr<RecordCounts> RocksEventStore::Record(const std::vector<RecordedP
     lists.try_emplace(events[i].customer_id);
   }
 
-  // The customers' lists as stored, plus the new events.
-  std::vector<std::string> customers, customer_keys;
+  // The customers' lists as stored, plus the new events; none for a
+  // customer on the erasure list.
+  std::vector<std::string> customers, customer_keys, erased_keys;
   for (const auto& [c, unused] : lists) {
     customers.push_back(c);
     customer_keys.push_back(CustomerKey(c));
+    erased_keys.push_back(ErasedKey(c));
+  }
+  if (erased_count_.load() > 0) {
+    slices.assign(erased_keys.begin(), erased_keys.end());
+    found = db_->MultiGet(rocksdb::ReadOptions(), slices, &values);
+    absl::flat_hash_set<absl::string_view> erased;
+    for (size_t i = 0; i < customers.size(); ++i) {
+      if (found[i].ok()) {
+        erased.insert(customers[i]);
+      } else if (!found[i].IsNotFound()) {
+        return Failed(dir_, "cannot read", found[i]);
+      }
+    }
+    if (!erased.empty()) {
+      const size_t before = fresh.size();
+      fresh.erase(std::remove_if(fresh.begin(), fresh.end(),
+                                 [&erased](const RecordedPurchase* p) { return erased.contains(p->customer_id); }),
+                  fresh.end());
+      counts.erased = static_cast<int>(before - fresh.size());
+      std::vector<std::string> kept_customers, kept_keys;
+      for (size_t i = 0; i < customers.size(); ++i) {
+        if (erased.contains(customers[i])) continue;
+        kept_customers.push_back(customers[i]);
+        kept_keys.push_back(customer_keys[i]);
+      }
+      for (absl::string_view c : erased) lists.erase(c);
+      customers.swap(kept_customers);
+      customer_keys.swap(kept_keys);
+    }
   }
   slices.assign(customer_keys.begin(), customer_keys.end());
   values.clear();
@@ -150,6 +188,56 @@ absl::StatusOr<RecordCounts> RocksEventStore::Record(const std::vector<RecordedP
   counts.recorded = static_cast<int>(fresh.size());
   marker_cutoff_ = cutoff;
   return counts;
+}
+
+absl::StatusOr<EraseCounts> RocksEventStore::Erase(const std::vector<std::string>& customer_ids) {
+  EraseCounts counts;
+  if (customer_ids.empty()) return counts;
+  std::lock_guard<std::mutex> lock(write_mu_);
+  const absl::flat_hash_set<std::string> ids(customer_ids.begin(), customer_ids.end());
+  std::vector<std::string> keys;
+  for (const std::string& id : ids) {
+    keys.push_back(CustomerKey(id));
+    keys.push_back(ErasedKey(id));
+  }
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<std::string> values;
+  const std::vector<rocksdb::Status> found = db_->MultiGet(rocksdb::ReadOptions(), slices, &values);
+  rocksdb::WriteBatch batch;
+  config::StoredEvents list;
+  size_t i = 0;
+  for (const std::string& id : ids) {
+    const size_t events = i, listed = i + 1;
+    i += 2;
+    for (size_t k : {events, listed}) {
+      if (!found[k].ok() && !found[k].IsNotFound()) return Failed(dir_, "cannot read", found[k]);
+    }
+    if (found[events].ok()) {
+      if (!list.ParseFromString(values[events])) return Corrupt(dir_, id);
+      counts.events += list.events_size();
+      batch.Delete(keys[events]);
+    }
+    if (found[listed].IsNotFound()) {
+      batch.Put(keys[listed], "");
+      ++counts.customers;
+    }
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = sync_;
+  rocksdb::Status st = db_->Write(wo, &batch);
+  if (!st.ok()) return Failed(dir_, "cannot write", st);
+  erased_count_ += counts.customers;
+  return counts;
+}
+
+absl::Status RocksEventStore::ForEachErased(const std::function<absl::Status(absl::string_view customer_id)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  const std::string prefix = ErasedKey("");
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    RETURN_IF_ERROR(fn(absl::string_view(it->key().data() + prefix.size(), it->key().size() - prefix.size())));
+  }
+  if (!it->status().ok()) return Failed(dir_, "cannot read", it->status());
+  return absl::OkStatus();
 }
 
 absl::Status RocksEventStore::CheckDurability() {

@@ -68,6 +68,11 @@ std::string GateReport::Json() const {
 }
 
 std::string GateReport::Summary() const {
+  if (passed && current_version.empty()) {
+    return absl::StrFormat("gate: %s passes (MAP@12 %.5f on %d held-out customers; the first bundle)%s",
+                           candidate_version, candidate_map, customers,
+                           promoted ? "; current -> " + candidate_version : "");
+  }
   if (passed) {
     return absl::StrFormat("gate: %s passes (MAP@12 %.5f vs current %s %.5f on %d held-out customers)%s",
                            candidate_version, candidate_map, current_version, current_map, customers,
@@ -84,8 +89,13 @@ absl::StatusOr<GateReport> RunGate(const GateOptions& o) {
   report.candidate_version = o.candidate;
   const fs::path root(o.bundles);
   std::error_code ec;
-  report.current_version = fs::read_symlink(root / kCurrentLink, ec).filename().string();
-  if (ec) return absl::FailedPreconditionError(absl::StrCat((root / kCurrentLink).string(), " names no bundle"));
+  // No `current` yet (a new bundles directory): the first candidate is
+  // judged alone, its quality reported and compared with nothing.
+  const bool first = !fs::exists(fs::symlink_status(root / kCurrentLink, ec));
+  if (!first) {
+    report.current_version = fs::read_symlink(root / kCurrentLink, ec).filename().string();
+    if (ec) return absl::FailedPreconditionError(absl::StrCat((root / kCurrentLink).string(), " names no bundle"));
+  }
   auto check = [&](std::string name, bool passed, std::string detail) {
     report.checks.push_back({std::move(name), passed, std::move(detail)});
     return passed;
@@ -99,7 +109,10 @@ absl::StatusOr<GateReport> RunGate(const GateOptions& o) {
   ASSIGN_OR_RETURN(evaluate::Truth truth, evaluate::ReadTruth(o.holdout, &first_day));
   if (truth.empty()) return absl::InvalidArgumentError(absl::StrCat(o.holdout, ": no held-out transactions"));
   RecommenderOptions ro;
-  ASSIGN_OR_RETURN(std::unique_ptr<Recommender> current, Recommender::Load((root / kCurrentLink).string(), ro));
+  std::unique_ptr<Recommender> current;
+  if (!first) {
+    ASSIGN_OR_RETURN(current, Recommender::Load((root / kCurrentLink).string(), ro));
+  }
   absl::StatusOr<std::unique_ptr<Recommender>> candidate = Recommender::Load((root / o.candidate).string(), ro);
   if (!check("sealed and intact", candidate.ok(),
              candidate.ok() ? "manifest sealed, every file's checksum matches"
@@ -109,16 +122,19 @@ absl::StatusOr<GateReport> RunGate(const GateOptions& o) {
   const Recommender& cand = **candidate;
 
   // The same catalogue: the current bundle's articles, nearly all there.
-  const ArticleTable& now = current->articles();
-  int64_t kept = 0;
-  for (uint32_t row = 0; row < now.size(); ++row) kept += cand.HasArticle(now.article_id(row));
-  const double share = now.size() ? static_cast<double>(kept) / static_cast<double>(now.size()) : 1.0;
-  check("same catalogue", share >= 0.99,
-        absl::StrFormat("%d of the current bundle's %d articles are in it (at least 99%% needed)", kept, now.size()));
+  if (current != nullptr) {
+    const ArticleTable& now = current->articles();
+    int64_t kept = 0;
+    for (uint32_t row = 0; row < now.size(); ++row) kept += cand.HasArticle(now.article_id(row));
+    const double share = now.size() ? static_cast<double>(kept) / static_cast<double>(now.size()) : 1.0;
+    check("same catalogue", share >= 0.99,
+          absl::StrFormat("%d of the current bundle's %d articles are in it (at least 99%% needed)", kept, now.size()));
+  }
 
   // Unseen days: both bundles end before the held-out days.
   for (const auto& [name, r] : {std::pair<std::string, const Recommender*>{"candidate", &cand},
                                 std::pair<std::string, const Recommender*>{"current", current.get()}}) {
+    if (r == nullptr) continue;
     absl::StatusOr<int32_t> last = ParseDate(r->manifest().data_last_day());
     check(absl::StrCat("unseen days (", name, ")"), last.ok() && *last < first_day,
           absl::StrCat("its data ends ", r->manifest().data_last_day(), ", the held-out days begin ",
@@ -132,13 +148,18 @@ absl::StatusOr<GateReport> RunGate(const GateOptions& o) {
   if (static_cast<int64_t>(ids.size()) > o.max_customers) ids.resize(static_cast<size_t>(o.max_customers));
   report.customers = static_cast<int64_t>(ids.size());
   std::vector<std::vector<int32_t>> cand_lists, cur_lists;
-  RETURN_IF_ERROR(Lists(*current, ids, &cur_lists));
   RETURN_IF_ERROR(Lists(cand, ids, &cand_lists));
-  report.current_map = Map(cur_lists, ids, truth);
   report.candidate_map = Map(cand_lists, ids, truth);
-  check("quality", report.candidate_map >= report.current_map * (1.0 - o.max_drop),
-        absl::StrFormat("MAP@12 %.5f vs the current bundle's %.5f (at most %.0f%% lower allowed)", report.candidate_map,
-                        report.current_map, 100 * o.max_drop));
+  if (current != nullptr) {
+    RETURN_IF_ERROR(Lists(*current, ids, &cur_lists));
+    report.current_map = Map(cur_lists, ids, truth);
+    check("quality", report.candidate_map >= report.current_map * (1.0 - o.max_drop),
+          absl::StrFormat("MAP@12 %.5f vs the current bundle's %.5f (at most %.0f%% lower allowed)",
+                          report.candidate_map, report.current_map, 100 * o.max_drop));
+  } else {
+    check("quality", true,
+          absl::StrFormat("MAP@12 %.5f; no current bundle to compare with (the first)", report.candidate_map));
+  }
 
   // Batch parity: one by one as in the batch.
   int differ = 0;

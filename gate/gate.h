@@ -18,6 +18,9 @@
 //                        lists their batch got (batching changes nothing)
 //   latency smoke        the median of three 1,000-id calls within a budget
 //
+// A bundles directory without `current` (the first bundle): the candidate is
+// judged alone (no catalogue or quality comparison; its MAP@12 reported).
+//
 // Not thread-safe.
 
 #include <cstdint>

@@ -28,6 +28,9 @@ ABSL_FLAG(std::string, bundle, "", "Trained bundle directory (bundles/<version>)
 ABSL_FLAG(std::string, data, "", "The data the bundle was trained on");
 ABSL_FLAG(std::vector<std::string>, extra_transactions, {},
           "The trainer's --extra_transactions files, the same ones (the bundle's data is --data plus them)");
+ABSL_FLAG(std::string, erasures, "",
+          "Customers to forget (`hmrec_events erasures`: a customer_id header, one id a line): their rows and "
+          "purchases are left out of the bundle (give the trainer the same file)");
 ABSL_FLAG(std::string, config, "configs/index_builder.pbtxt", "IndexBuilderConfig, text format");
 ABSL_FLAG(std::string, index_type, "", "Overrides the config: flat, ivf, sq8 or hnsw");
 ABSL_FLAG(bool, make_current, true, "Point bundles/current at the sealed bundle");
@@ -116,6 +119,13 @@ int main(int argc, char** argv) {
   for (const std::string& extra : absl::GetFlag(FLAGS_extra_transactions)) {
     absl::StatusOr<int64_t> added = hmrec::ReadExtraTransactions(extra, load, ds->get());
     if (!added.ok()) return Fail(added.status());
+  }
+  if (!absl::GetFlag(FLAGS_erasures).empty()) {
+    absl::StatusOr<hmrec::ErasureReport> erased = hmrec::ApplyErasures(absl::GetFlag(FLAGS_erasures), ds->get());
+    if (!erased.ok()) return Fail(erased.status());
+    std::fprintf(stderr, "index_builder: %s: %lld customers erased (%lld listed)\n",
+                 absl::GetFlag(FLAGS_erasures).c_str(), static_cast<long long>(erased->customers),
+                 static_cast<long long>(erased->listed));
   }
   auto report = hmrec::BuildServableBundle(bundle, **ds, cfg, !absl::GetFlag(FLAGS_quiet));
   if (!report.ok()) return Fail(report.status());

@@ -4,7 +4,7 @@
 #   scripts/make_api_key.sh NAME SCOPES KEY_FILE [KEYS_FILE]
 #
 # NAME: the client's name ([a-z0-9_-]{1,64}, a label in the metrics and the
-# audit log); SCOPES: a comma-separated subset of recommend, record, inspect.
+# audit log); SCOPES: a comma-separated subset of recommend, record, inspect, erase.
 # Writes a new random key (256 bits, URL-safe base64) to KEY_FILE (mode 600;
 # an existing file is never overwritten): give it to the client
 # (hmrec_client --api_key_file KEY_FILE, or HMREC_API_KEY). The line for the
@@ -21,8 +21,8 @@ IFS=, read -r -a words <<< "$scopes"
 [[ ${#words[@]} -gt 0 ]] || { echo "$0: SCOPES is empty" >&2; exit 2; }
 for w in "${words[@]}"; do
   case "$w" in
-    recommend | record | inspect) ;;
-    *) echo "$0: unknown scope '$w': expected a comma-separated subset of recommend, record, inspect" >&2; exit 2 ;;
+    recommend | record | inspect | erase) ;;
+    *) echo "$0: unknown scope '$w': expected a comma-separated subset of recommend, record, inspect, erase" >&2; exit 2 ;;
   esac
 done
 [[ ! -e "$key_file" ]] || { echo "$0: $key_file exists; not overwriting a key" >&2; exit 1; }

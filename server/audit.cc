@@ -16,13 +16,29 @@ std::string RecordPurchasesAuditLine(const std::string& caller, const v1::Record
   return absl::StrCat("{\"call\":\"RecordPurchases\",\"caller\":", JsonText(caller),
                       ",\"code\":", JsonText(absl::StatusCodeToString(status.code())), ",\"events\":", events,
                       ",\"recorded\":", response.recorded(), ",\"duplicates\":", response.duplicates(),
-                      ",\"expired\":", response.expired(), ",\"refused\":", status.ok() ? 0 : events,
-                      ",\"first_event_id\":", JsonText(first), "}");
+                      ",\"expired\":", response.expired(), ",\"erased\":", response.erased(),
+                      ",\"refused\":", status.ok() ? 0 : events, ",\"first_event_id\":", JsonText(first), "}");
 }
 
 void AuditRecordPurchases(const std::string& caller, const v1::RecordPurchasesRequest& request,
                           const absl::Status& status, const v1::RecordPurchasesResponse& response) {
   const std::string line = absl::StrCat("audit: ", RecordPurchasesAuditLine(caller, request, status, response), "\n");
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+}
+
+std::string EraseCustomerAuditLine(const std::string& caller, const v1::EraseCustomerRequest& request,
+                                   const absl::Status& status, const v1::EraseCustomerResponse& response) {
+  return absl::StrCat("{\"call\":\"EraseCustomer\",\"caller\":", JsonText(caller),
+                      ",\"code\":", JsonText(absl::StatusCodeToString(status.code())),
+                      ",\"customers\":", request.customer_ids_size(), ",\"erased\":", response.erased(),
+                      ",\"already_erased\":", response.already_erased(),
+                      ",\"events_deleted\":", response.events_deleted(), "}");
+}
+
+void AuditEraseCustomer(const std::string& caller, const v1::EraseCustomerRequest& request, const absl::Status& status,
+                        const v1::EraseCustomerResponse& response) {
+  const std::string line = absl::StrCat("audit: ", EraseCustomerAuditLine(caller, request, status, response), "\n");
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);
 }

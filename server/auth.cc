@@ -26,8 +26,9 @@ struct ScopeWord {
   absl::string_view word;
   Scope scope;
 };
-constexpr ScopeWord kScopes[] = {{"recommend", kScopeRecommend}, {"record", kScopeRecord}, {"inspect", kScopeInspect}};
-constexpr uint32_t kAllScopes = kScopeRecommend | kScopeRecord | kScopeInspect;
+constexpr ScopeWord kScopes[] = {
+    {"recommend", kScopeRecommend}, {"record", kScopeRecord}, {"inspect", kScopeInspect}, {"erase", kScopeErase}};
+constexpr uint32_t kAllScopes = kScopeRecommend | kScopeRecord | kScopeInspect | kScopeErase;
 
 bool ValidName(absl::string_view name) {
   if (name.empty() || name.size() > 64) return false;
@@ -160,7 +161,7 @@ absl::StatusOr<std::shared_ptr<const KeySet>> KeySet::Parse(absl::string_view te
                                               : "(unprintable)",
                                  " of client '", name,
                                  "': expected a comma-separated subset of recommend, record, "
-                                 "inspect"));
+                                 "inspect, erase"));
       }
       if (caller.scopes & bit) return fail(absl::StrCat("scope '", word, "' twice for client '", name, "'"));
       caller.scopes |= bit;

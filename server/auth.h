@@ -10,7 +10,7 @@
 //   NAME SCOPES cn:COMMON_NAME   a client certificate's subject CN (mutual TLS)
 //
 // NAME is [a-z0-9_-]{1,64}, unique in the file; SCOPES a comma-separated
-// subset of recommend, record, inspect. A caller sends its key as
+// subset of recommend, record, inspect, erase. A caller sends its key as
 // `authorization: Bearer KEY` (gRPC metadata, HTTP header); the key is
 // hashed and compared with every stored hash in constant time (OpenSSL's
 // CRYPTO_memcmp, no early exit), so neither the key nor its hash is ever
@@ -47,10 +47,11 @@ enum Scope : uint32_t {
   kScopeRecommend = 1u << 0,  // Recommend, POST /v1/recommend
   kScopeRecord = 1u << 1,     // RecordPurchases
   kScopeInspect = 1u << 2,    // the inspector's customer and article views
+  kScopeErase = 1u << 3,      // EraseCustomer (a privacy officer's tool, not a shop's)
   kAnyScope = 0,              // any known caller (GET /v1/bundle)
 };
 
-// "recommend", "record", "inspect".
+// "recommend", "record", "inspect", "erase".
 const char* ScopeName(Scope scope);
 
 // Who is calling: a name from the keys file (a metric label; never a key)

@@ -69,12 +69,15 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
                   .Name("hmrec_events_total")
                   .Help("Purchases sent to RecordPurchases by result: recorded (new, durable), duplicate (event id "
                         "seen before), expired (older than the horizon), already_in_bundle (dated on or before the "
-                        "served bundle's last data day: they change nothing while it is served)")
+                        "served bundle's last data day: they change nothing while it is served), erased (of a customer "
+                        "on the "
+                        "erasure list: not kept)")
                   .Register(registry)),
       events_recorded_(events_.Add({{"result", "recorded"}})),
       events_duplicate_(events_.Add({{"result", "duplicate"}})),
       events_expired_(events_.Add({{"result", "expired"}})),
       events_in_bundle_(events_.Add({{"result", "already_in_bundle"}})),
+      events_erased_(events_.Add({{"result", "erased"}})),
       event_lookup_failures_(prometheus::BuildCounter()
                                  .Name("hmrec_event_lookup_failures_total")
                                  .Help("Batches answered from the bundle alone because the event store failed")
@@ -150,11 +153,12 @@ void ServerMetrics::AddResults(const std::vector<Recommendation>& results) {
 
 void ServerMetrics::ObserveReload(bool ok) { (ok ? reloads_swapped_ : reloads_refused_).Increment(); }
 
-void ServerMetrics::AddEvents(int recorded, int duplicates, int expired, int already_in_bundle) {
+void ServerMetrics::AddEvents(int recorded, int duplicates, int expired, int already_in_bundle, int erased) {
   events_recorded_.Increment(recorded);
   events_duplicate_.Increment(duplicates);
   events_expired_.Increment(expired);
   events_in_bundle_.Increment(already_in_bundle);
+  events_erased_.Increment(erased);
 }
 
 void ServerMetrics::CountEventLookupFailure() { event_lookup_failures_.Increment(); }

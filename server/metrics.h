@@ -46,7 +46,7 @@ class ServerMetrics {
   void ObserveReload(bool ok);
   // RecordPurchases: events by result (recorded, duplicate, expired,
   // already_in_bundle).
-  void AddEvents(int recorded, int duplicates, int expired, int already_in_bundle);
+  void AddEvents(int recorded, int duplicates, int expired, int already_in_bundle, int erased);
   // A batch answered without its customers' recorded events because the
   // event store failed (Redis down): served from the bundle alone.
   void CountEventLookupFailure();
@@ -75,6 +75,7 @@ class ServerMetrics {
   prometheus::Counter& events_duplicate_;
   prometheus::Counter& events_expired_;
   prometheus::Counter& events_in_bundle_;
+  prometheus::Counter& events_erased_;
   prometheus::Counter& event_lookup_failures_;
   prometheus::Gauge& event_store_up_;
   prometheus::Family<prometheus::Counter>& auth_refused_;

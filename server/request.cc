@@ -66,21 +66,26 @@ RequestFilters FiltersOf(const v1::Filters& f) {
 
 }  // namespace
 
-absl::Status ValidateRequest(const v1::RecommendRequest& request, const RequestLimits& limits) {
-  if (request.customer_ids_size() == 0) return absl::InvalidArgumentError("customer_ids is empty");
-  if (request.customer_ids_size() > limits.max_ids) {
+absl::Status ValidateCustomerIds(const google::protobuf::RepeatedPtrField<std::string>& ids,
+                                 const RequestLimits& limits) {
+  if (ids.empty()) return absl::InvalidArgumentError("customer_ids is empty");
+  if (ids.size() > limits.max_ids) {
     return absl::InvalidArgumentError(
-        absl::StrCat(request.customer_ids_size(), " customer_ids, at most ", limits.max_ids, " per request"));
+        absl::StrCat(ids.size(), " customer_ids, at most ", limits.max_ids, " per request"));
   }
+  for (int i = 0; i < ids.size(); ++i) {
+    if (!IsValidCustomerId(ids[i])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("customer_ids[", i, "] = ", QuoteClientValue(ids[i]), " is not 64 lowercase hex characters"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRequest(const v1::RecommendRequest& request, const RequestLimits& limits) {
+  RETURN_IF_ERROR(ValidateCustomerIds(request.customer_ids(), limits));
   if (request.k() < 0 || request.k() > limits.max_k) {
     return absl::InvalidArgumentError(absl::StrCat("k = ", request.k(), " out of range 1..", limits.max_k));
-  }
-  for (int i = 0; i < request.customer_ids_size(); ++i) {
-    if (!IsValidCustomerId(request.customer_ids(i))) {
-      return absl::InvalidArgumentError(absl::StrCat("customer_ids[", i,
-                                                     "] = ", QuoteClientValue(request.customer_ids(i)),
-                                                     " is not 64 lowercase hex characters"));
-    }
   }
   RETURN_IF_ERROR(ValidateFilters(request.filters(), limits));
   if (request.explain()) {

@@ -35,6 +35,11 @@ inline constexpr int64_t kMaxExplanationBytes = 6 * 96 + 16;
 // k when the request leaves it 0.
 inline constexpr int kDefaultK = 12;
 
+// customer_ids of Recommend and EraseCustomer: 1..max_ids, each 64
+// lowercase hex characters; INVALID_ARGUMENT naming the first bad one.
+absl::Status ValidateCustomerIds(const google::protobuf::RepeatedPtrField<std::string>& ids,
+                                 const RequestLimits& limits);
+
 // Returns INVALID_ARGUMENT naming the first bad value, or OK.
 absl::Status ValidateRequest(const v1::RecommendRequest& request, const RequestLimits& limits);
 

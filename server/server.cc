@@ -151,6 +151,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
     s->metrics_->SetEventStoreUp(s->events_->Up());
     s->events_->OnStateChange([metrics](bool up) { metrics->SetEventStoreUp(up); });
     s->writer_ = std::make_unique<EventWriter>(config.events().max_pending_writes());
+    s->erasures_ = std::make_unique<ErasureList>(s->events_.get());
+    s->RefreshErasures();
   }
 
   BatchQueueOptions qo;
@@ -160,7 +162,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
   s->queue_ = std::make_unique<BatchQueue>(
       qo,
       MakeProcessor(s->bundles_.get(), s->metrics_.get(), config.workers(), config.search_threads(), s->events_.get(),
-                    std::chrono::milliseconds(config.events().lookup_budget_ms())),
+                    std::chrono::milliseconds(config.events().lookup_budget_ms()), s->erasures_.get()),
       MakeQueueHooks(s->metrics_.get(), config.compute_threads()));
   s->queue_->Start(config.workers());
 
@@ -177,7 +179,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
       [bundles](const RequestFilters& f) { return bundles->Current()->recommender->CheckFilters(f); });
 
   if (s->events_ != nullptr) {
-    s->service_->EnableRecording(s->events_.get(), s->writer_.get(), config.events().max_events_per_request(), bundles);
+    s->service_->EnableRecording(s->events_.get(), s->writer_.get(), config.events().max_events_per_request(), bundles,
+                                 s->erasures_.get());
   }
 
   if (!config.http_address().empty()) {
@@ -220,6 +223,29 @@ void Server::RequestReload() {
   watch_cv_.notify_all();
 }
 
+void Server::RefreshErasures() {
+  if (erasures_ == nullptr) return;
+  const bool was_loaded = erasures_->loaded();
+  const size_t before = erasures_->size();
+  const absl::Status s = erasures_->Refresh();
+  if (!s.ok()) {
+    // Once per outage at start; a store that stops answering later keeps
+    // the list read before (the store's own breaker logs the outage).
+    if (!was_loaded && !erasure_warned_.exchange(true)) {
+      std::fprintf(stderr,
+                   "server: WARNING: cannot read the erasure list (%s): customers erased before this start are "
+                   "served from the bundle until it is read (retried every bundle_watch_ms)\n",
+                   std::string(s.message()).c_str());
+      std::fflush(stderr);
+    }
+    return;
+  }
+  if (!was_loaded || erasures_->size() != before) {
+    std::fprintf(stderr, "server: erasure list: %zu customers served as unknown\n", erasures_->size());
+    std::fflush(stderr);
+  }
+}
+
 void Server::Watch() {
   const int watch_ms = config_.bundle_watch_ms() > 0 ? config_.bundle_watch_ms() : 1000;
   const bool polling = config_.bundle_watch_ms() >= 0;
@@ -235,6 +261,7 @@ void Server::Watch() {
     reload_requested_ = false;
     lock.unlock();
 
+    RefreshErasures();
     const std::string before = bundles_->Current()->version;
     absl::StatusOr<BundleHolder::Reloaded> r = bundles_->Reload(forced);
     if (!r.ok()) {

@@ -72,6 +72,9 @@ class Server {
  private:
   Server() = default;
   void Watch();
+  // Reads the event store's erasure list when it changed (at start and on
+  // every watch tick); logs a failure once until the list was read.
+  void RefreshErasures();
 
   config::ServerConfig config_;
   std::unique_ptr<BundleHolder> bundles_;
@@ -80,8 +83,9 @@ class Server {
   std::unique_ptr<MetricsRoute> metrics_route_;
   std::unique_ptr<HttpServer> metrics_http_;  // null when metrics_address is empty
   std::unique_ptr<Authenticator> auth_;
-  std::unique_ptr<EventStore> events_;   // null when events.backend is off
-  std::unique_ptr<EventWriter> writer_;  // RecordPurchases' writes, with events_
+  std::unique_ptr<EventStore> events_;     // null when events.backend is off
+  std::unique_ptr<EventWriter> writer_;    // RecordPurchases' writes, with events_
+  std::unique_ptr<ErasureList> erasures_;  // with events_
   std::unique_ptr<BatchQueue> queue_;
   std::unique_ptr<RecommenderService> service_;
   std::unique_ptr<HttpApi> http_api_;
@@ -95,6 +99,7 @@ class Server {
   bool stopping_ = false;
   std::thread watcher_;
   std::atomic<bool> drained_{false};
+  std::atomic<bool> erasure_warned_{false};
 };
 
 }  // namespace hmrec

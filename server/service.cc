@@ -36,7 +36,8 @@ class ThreadShare {
 }  // namespace
 
 BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* metrics, int workers,
-                                    int search_threads, EventStore* events, std::chrono::milliseconds lookup_budget) {
+                                    int search_threads, EventStore* events, std::chrono::milliseconds lookup_budget,
+                                    const ErasureList* erasures) {
   auto running = std::make_shared<std::atomic<int>>(0);
   // Scratch belongs to the worker, not to the bundle: it survives swaps.
   auto scratch = std::make_shared<std::vector<RecommendScratch>>(static_cast<size_t>(std::max(1, workers)));
@@ -93,9 +94,17 @@ BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* 
     }
     return s;
   };
-  return [bundles, metrics, search_threads, running, similar_scratch, recommend, lookup](
-             int w, const std::vector<absl::string_view>& ids, const std::vector<const RequestOptions*>& options,
+  return [bundles, metrics, search_threads, running, similar_scratch, recommend, lookup, erasures](
+             int w, const std::vector<absl::string_view>& batch_ids, const std::vector<const RequestOptions*>& options,
              BatchAnswer* answer) {
+    // Erased customers are served as unknown ones: their ids are not looked
+    // up anywhere (the response keeps the ids the caller sent).
+    std::vector<absl::string_view> masked;
+    if (erasures != nullptr && erasures->size() > 0) {
+      masked = batch_ids;
+      if (erasures->Mask(&masked) == 0) masked.clear();
+    }
+    const std::vector<absl::string_view>& ids = masked.empty() ? batch_ids : masked;
     const std::shared_ptr<const ServingBundle> bundle = bundles->Current();
     answer->bundle_version = bundle->version;
     size_t similar = 0;
@@ -294,39 +303,83 @@ void RecommenderService::HandleSimilar(const v1::SimilarArticlesRequest* request
 }
 
 void RecommenderService::EnableRecording(EventStore* store, EventWriter* writer, int max_events,
-                                         const BundleHolder* bundles) {
+                                         const BundleHolder* bundles, ErasureList* erasures) {
   events_ = store;
   writer_ = writer;
   max_events_ = max_events;
   bundles_ = bundles;
+  erasures_ = erasures;
 }
 
-grpc::ServerUnaryReactor* RecommenderService::RecordPurchases(grpc::CallbackServerContext* context,
-                                                              const v1::RecordPurchasesRequest* request,
-                                                              v1::RecordPurchasesResponse* response) {
+grpc::ServerUnaryReactor* RecommenderService::Write(grpc::CallbackServerContext* context, Scope scope,
+                                                    const std::string& method, const WriteAudit& audit,
+                                                    const std::function<absl::Status()>& validate,
+                                                    std::function<absl::Status()> work) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<Caller> caller = Authenticate(CredentialsOf(context), kScopeRecord, "RecordPurchases");
+  absl::StatusOr<Caller> caller = Authenticate(CredentialsOf(context), scope, method);
   if (!caller.ok()) {
     reactor->Finish(ToGrpcStatus(caller.status()));
     return reactor;
   }
   const auto start = std::chrono::steady_clock::now();
-  auto finish = [this, reactor, request, response, start, name = caller->name](const absl::Status& s) {
+  auto finish = [this, reactor, start, method, audit, name = caller->name](const absl::Status& s) {
     if (metrics_ != nullptr) {
-      metrics_->ObserveRequest("RecordPurchases", name, s.code(),
+      metrics_->ObserveRequest(method, name, s.code(),
                                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
-    AuditRecordPurchases(name, *request, s, *response);
+    audit(name, s);
     reactor->Finish(ToGrpcStatus(s));
   };
   if (events_ == nullptr) {
-    finish(absl::UnimplementedError("RecordPurchases: this server records no events (events.backend: off)"));
+    finish(absl::UnimplementedError(absl::StrCat(method, ": this server has no event store (events.backend: off)")));
+    return reactor;
+  }
+  if (absl::Status valid = validate(); !valid.ok()) {
+    finish(valid);
     return reactor;
   }
   // The store's round trip or fsync runs on the writer's thread, never here.
-  absl::Status queued = writer_->Submit([this, request, response, finish] { finish(Record(*request, response)); });
+  absl::Status queued = writer_->Submit([work = std::move(work), finish] { finish(work()); });
   if (!queued.ok()) finish(queued);
   return reactor;
+}
+
+grpc::ServerUnaryReactor* RecommenderService::EraseCustomer(grpc::CallbackServerContext* context,
+                                                            const v1::EraseCustomerRequest* request,
+                                                            v1::EraseCustomerResponse* response) {
+  return Write(
+      context, kScopeErase, "EraseCustomer",
+      [request, response](const std::string& caller, const absl::Status& s) {
+        AuditEraseCustomer(caller, *request, s, *response);
+      },
+      [this, request] { return ValidateCustomerIds(request->customer_ids(), limits_); },
+      [this, request, response] { return Erase(*request, response); });
+}
+
+absl::Status RecommenderService::Erase(const v1::EraseCustomerRequest& request, v1::EraseCustomerResponse* response) {
+  std::vector<std::string> ids(request.customer_ids().begin(), request.customer_ids().end());
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  // Durable in the store first (every replica's list comes from it), then
+  // this replica's list at once.
+  ASSIGN_OR_RETURN(const EraseCounts counts, events_->Erase(ids));
+  erasures_->Add(ids);
+  response->set_erased(counts.customers);
+  response->set_already_erased(static_cast<int32_t>(ids.size()) - counts.customers);
+  response->set_events_deleted(counts.events);
+  return absl::OkStatus();
+}
+
+grpc::ServerUnaryReactor* RecommenderService::RecordPurchases(grpc::CallbackServerContext* context,
+                                                              const v1::RecordPurchasesRequest* request,
+                                                              v1::RecordPurchasesResponse* response) {
+  return Write(
+      context, kScopeRecord, "RecordPurchases",
+      [request, response](const std::string& caller, const absl::Status& s) {
+        AuditRecordPurchases(caller, *request, s, *response);
+      },
+      [] { return absl::OkStatus(); },  // validated with the bundle, on the writer's thread
+      [this, request, response] { return Record(*request, response); });
 }
 
 absl::Status RecommenderService::Record(const v1::RecordPurchasesRequest& request,
@@ -363,8 +416,9 @@ absl::Status RecommenderService::Record(const v1::RecordPurchasesRequest& reques
   response->set_duplicates(counts.duplicates);
   response->set_expired(counts.expired);
   response->set_already_in_bundle(already_in_bundle);
+  response->set_erased(counts.erased);
   if (metrics_ != nullptr) {
-    metrics_->AddEvents(counts.recorded, counts.duplicates, counts.expired, already_in_bundle);
+    metrics_->AddEvents(counts.recorded, counts.duplicates, counts.expired, already_in_bundle, counts.erased);
   }
   return absl::OkStatus();
 }

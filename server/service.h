@@ -17,6 +17,7 @@
 #include "server/auth.h"
 #include "server/batch_queue.h"
 #include "server/bundle_holder.h"
+#include "server/erasure_list.h"
 #include "server/event_writer.h"
 #include "server/metrics.h"
 #include "server/request.h"
@@ -33,10 +34,12 @@ namespace hmrec {
 // are looked up first (one round trip, within `lookup_budget` or a tenth of
 // the time to the batch's deadline, whichever is less) and applied; if the
 // store fails the batch is answered from the bundle alone and the failure
-// counted.
+// counted. Customers on `erasures` (may be null) are served as unknown:
+// neither the bundle's features nor recorded events are read for them.
 BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* metrics, int workers,
                                     int search_threads = 0, EventStore* events = nullptr,
-                                    std::chrono::milliseconds lookup_budget = std::chrono::milliseconds(5));
+                                    std::chrono::milliseconds lookup_budget = std::chrono::milliseconds(5),
+                                    const ErasureList* erasures = nullptr);
 
 // Hooks that record each flushed batch's size and queue wait and the queue
 // depth in `metrics`, and set each worker's LibTorch/OpenMP threads to
@@ -90,12 +93,18 @@ class RecommenderService final : public v1::Recommender::CallbackService {
   // dates no later than the day after the later of today and the bundle's
   // last data day. Without this call RecordPurchases is UNIMPLEMENTED.
   // Every call by a known caller writes one audit line (server/audit.h).
-  void EnableRecording(EventStore* store, EventWriter* writer, int max_events, const BundleHolder* bundles);
+  // EraseCustomer erases through the same store and writer and adds the
+  // ids to `erasures` (which must outlive the service); without this call
+  // it is UNIMPLEMENTED.
+  void EnableRecording(EventStore* store, EventWriter* writer, int max_events, const BundleHolder* bundles,
+                       ErasureList* erasures);
   // The event store RecordPurchases writes to (null when recording is off).
   EventStore* events() const { return events_; }
   grpc::ServerUnaryReactor* RecordPurchases(grpc::CallbackServerContext* context,
                                             const v1::RecordPurchasesRequest* request,
                                             v1::RecordPurchasesResponse* response) override;
+  grpc::ServerUnaryReactor* EraseCustomer(grpc::CallbackServerContext* context, const v1::EraseCustomerRequest* request,
+                                          v1::EraseCustomerResponse* response) override;
 
  private:
   // The credentials of a gRPC call: its authorization metadata and, when
@@ -109,8 +118,18 @@ class RecommenderService final : public v1::Recommender::CallbackService {
   void Enqueue(std::vector<std::string> ids, std::shared_ptr<const RequestOptions> options,
                std::chrono::system_clock::time_point call_deadline, std::function<void(const BatchAnswer&)> fill,
                Done finish);
+  // The one path of a write (RecordPurchases, EraseCustomer): the caller
+  // checked for `scope`, UNIMPLEMENTED without an event store, `validate`
+  // on the callback thread, then `work` on the event writer's thread; the
+  // call timed under `method` and audited by `audit` (caller, outcome).
+  using WriteAudit = std::function<void(const std::string& caller, const absl::Status& status)>;
+  grpc::ServerUnaryReactor* Write(grpc::CallbackServerContext* context, Scope scope, const std::string& method,
+                                  const WriteAudit& audit, const std::function<absl::Status()>& validate,
+                                  std::function<absl::Status()> work);
   // RecordPurchases once the caller is known, on the writer's thread.
   absl::Status Record(const v1::RecordPurchasesRequest& request, v1::RecordPurchasesResponse* response);
+  // EraseCustomer once the caller is known, on the writer's thread.
+  absl::Status Erase(const v1::EraseCustomerRequest& request, v1::EraseCustomerResponse* response);
 
   BatchQueue* queue_;
   const Authenticator* auth_;
@@ -121,6 +140,7 @@ class RecommenderService final : public v1::Recommender::CallbackService {
   EventWriter* writer_ = nullptr;
   int max_events_ = 0;
   const BundleHolder* bundles_ = nullptr;
+  ErasureList* erasures_ = nullptr;
 };
 
 }  // namespace hmrec

@@ -34,6 +34,9 @@ ABSL_FLAG(std::string, holdout, "", "Held-out transactions (truth.csv) to evalua
 ABSL_FLAG(std::vector<std::string>, extra_transactions, {},
           "More transaction files after --data's (comma-separated; e.g. hmrec_events export's purchases recorded "
           "online); their customers missing from customers.csv join with an unknown profile");
+ABSL_FLAG(std::string, erasures, "",
+          "Customers to forget (`hmrec_events erasures`: a customer_id header, one id a line): their rows and "
+          "purchases are left out of the training");
 ABSL_FLAG(std::string, work_dir, "", "Checkpoints, metrics and the training curve");
 ABSL_FLAG(std::string, bundles, "", "Bundles root; the bundle goes to <bundles>/<version>/");
 ABSL_FLAG(std::string, version, "", "Bundle version (default: UTC time, e.g. 20261123T170000Z)");
@@ -106,6 +109,13 @@ int main(int argc, char** argv) {
     if (!added.ok()) return Fail(added.status());
     std::fprintf(stderr, "trainer: %s: %zu more transactions, %lld customers not in customers.csv added\n",
                  extra.c_str(), (*ds)->transactions.size() - rows, static_cast<long long>(*added));
+  }
+  if (!absl::GetFlag(FLAGS_erasures).empty()) {
+    absl::StatusOr<hmrec::ErasureReport> erased = hmrec::ApplyErasures(absl::GetFlag(FLAGS_erasures), ds->get());
+    if (!erased.ok()) return Fail(erased.status());
+    std::fprintf(stderr, "trainer: %s: %lld customers erased (%lld listed), %lld of their transactions left out\n",
+                 absl::GetFlag(FLAGS_erasures).c_str(), static_cast<long long>(erased->customers),
+                 static_cast<long long>(erased->listed), static_cast<long long>(erased->transactions));
   }
   std::fprintf(stderr, "trainer: %s\n", (*ds)->report.Summary().c_str());
 

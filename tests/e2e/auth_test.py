@@ -21,7 +21,7 @@ import recommender_pb2  # noqa: E402
 import recommender_pb2_grpc  # noqa: E402
 
 CA, GRPC_PORT, HTTP_PORT, METRICS_PORT, KEYS, CUSTOMER, ARTICLE = sys.argv[2:9]
-key = {name: open(os.path.join(KEYS, name)).read().strip() for name in ("rec", "rw", "insp", "all")}
+key = {name: open(os.path.join(KEYS, name)).read().strip() for name in ("rec", "rw", "insp", "all", "priv")}
 tls = ssl.create_default_context(cafile=CA)
 
 
@@ -62,8 +62,8 @@ routes = [
     ("GET", "/healthz", None, ""),
     ("GET", "/readyz", None, ""),
 ]
-holder = {"recommend": "rec", "inspect": "insp", "record": "rw"}
-lacker = {"recommend": "insp", "inspect": "rec", "record": "rec"}
+holder = {"recommend": "rec", "inspect": "insp", "record": "rw", "erase": "priv"}
+lacker = {"recommend": "insp", "inspect": "rec", "record": "rec", "erase": "rw"}
 checked = 0
 for method, path, body, scope in routes:
     if scope == "":
@@ -117,6 +117,8 @@ similar_req = recommender_pb2.SimilarArticlesRequest(article_ids=[ARTICLE], k=5)
 rec_req = recommender_pb2.RecordPurchasesRequest(events=[recommender_pb2.PurchaseEvent(
     customer_id=CUSTOMER, article_id=ARTICLE, t_dat="2020-09-23", price=0.03, sales_channel_id=2,
     event_id="auth-test-1")])
+# An id no file holds: erased all the same (the list holds ids, not customers).
+erase_req = recommender_pb2.EraseCustomerRequest(customer_ids=["f" * 64])
 
 
 def code(rpc, request, metadata):
@@ -128,7 +130,7 @@ def code(rpc, request, metadata):
 
 
 for rpc, request, scope in ((stub.Recommend, req, "recommend"), (stub.SimilarArticles, similar_req, "recommend"),
-                            (stub.RecordPurchases, rec_req, "record")):
+                            (stub.RecordPurchases, rec_req, "record"), (stub.EraseCustomer, erase_req, "erase")):
     assert code(rpc, request, None)[0] == grpc.StatusCode.UNAUTHENTICATED
     assert code(rpc, request, [("authorization", "Bearer not-a-key")])[0] == grpc.StatusCode.UNAUTHENTICATED
     got, details = code(rpc, request, [("authorization", "Bearer " + key[lacker[scope]])])
@@ -156,7 +158,8 @@ for reason in ("no_credential", "unknown_key", "malformed", "scope"):
 assert 'hmrec_request_duration_seconds_count{caller="rec",code="OK",method="Recommend"}' in metrics
 assert 'hmrec_request_duration_seconds_count{caller="rw",code="OK",method="RecordPurchases"}' in metrics
 assert 'hmrec_request_duration_seconds_count{caller="rec",code="OK",method="http"}' in metrics
-assert 'hmrec_auth_keys 6' in metrics, [l for l in metrics.splitlines() if "auth_keys" in l]
+assert 'hmrec_request_duration_seconds_count{caller="priv",code="OK",method="EraseCustomer"}' in metrics
+assert 'hmrec_auth_keys 7' in metrics, [l for l in metrics.splitlines() if "auth_keys" in l]
 for secret in key.values():
     assert secret not in metrics
 print(f"auth: {checked} routes and RPCs x no key / wrong key / without the scope / with it, "

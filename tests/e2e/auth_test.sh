@@ -2,8 +2,8 @@
 # Who may call what, end to end, with the real hmrec_server on 127.0.0.1:
 #  1. TLS + API keys: every HTTP route and RPC x {no key, wrong key, key
 #     without the scope, key with it}, malformed authorization values, health
-#     and metrics without a key (tests/e2e/auth_test.py); the audit line of a
-#     RecordPurchases; no key and no purchased customer in the server's log.
+#     and metrics without a key (tests/e2e/auth_test.py); the audit lines of
+#     a RecordPurchases and an EraseCustomer; no key and no purchased customer in the server's log.
 #  2. Rotation under load: 64 clients calling with a key while the keys file
 #     is replaced (a new key added, a broken file, SIGHUP): no failed call;
 #     then the old key removed: refused, the new one served.
@@ -32,6 +32,7 @@ make_key "$K" rw record
 make_key "$K" insp inspect
 make_key "$K" all recommend,record,inspect
 make_key "$K" spare recommend
+make_key "$K" priv erase
 echo "mesh recommend cn:batch-job" >> "$K/keys"
 make_tiny_bundle "$BUILD" "$SRC" "$WORK"
 CUSTOMER=$(sed -n 2p "$WORK/data/customers.csv" | cut -d, -f1)
@@ -70,7 +71,9 @@ ANSWER=$(curl -sf --cacert "$C/test-ca.pem" --cert "$C/client.pem" --key "$C/cli
   --data "{\"customer_ids\": [\"$CUSTOMER\"], \"k\": 3}" "$HTTP/v1/recommend") || fail "optional mTLS over HTTPS"
 [[ "$ANSWER" == *'"article_ids"'* ]] || fail "optional mTLS over HTTPS: $ANSWER"
 # The audit line of the RecordPurchases auth_test.py made with the record key.
-grep -q '^audit: {"call":"RecordPurchases","caller":"rw","code":"OK","events":1,"recorded":1,"duplicates":0,"expired":0,"refused":0,"first_event_id":"auth-test-1"}$' \
+grep -q '^audit: {"call":"EraseCustomer","caller":"priv","code":"OK","customers":1,"erased":1,"already_erased":0,"events_deleted":0}$' \
+  "$WORK/tls.log" || fail "no audit line for the EraseCustomer: $(grep EraseCustomer "$WORK/tls.log")"
+grep -q '^audit: {"call":"RecordPurchases","caller":"rw","code":"OK","events":1,"recorded":1,"duplicates":0,"expired":0,"erased":0,"refused":0,"first_event_id":"auth-test-1"}$' \
   "$WORK/tls.log" || fail "no audit line: $(grep audit "$WORK/tls.log" || true)"
 # Nothing secret in the log: no key, no customer whose purchase was recorded.
 for name in rec rw insp all spare; do

@@ -6,7 +6,8 @@
 # and Redis 7 taking the manifest's arguments and password; the Indexed Jobs
 # agree with themselves: WORLD_SIZE / PARTS = completions = parallelism, the
 # rank comes from the completion index, rank 0's address is the headless
-# Service's pod 0, and the global batch divides by the ranks; promtool check
+# Service's pod 0, and the global batch divides by the ranks (the nightly
+# retrain CronJob's ranks too, with flags its script takes); promtool check
 # config / check rules / test rules; the Grafana dashboard parses and every metric its queries name is one
 # a real server exports; and a real Prometheus scraping a real hmrec_server on
 # 127.0.0.1 answers a latency quantile (raw and through the recording rules)
@@ -39,6 +40,7 @@ done
 node "$D/validate/validate.mjs" "$WORK/secrets.yaml" >> "$WORK/validated.log" || fail "schema validation of the Secrets"
 for obj in Deployment/hmrec-server Service/hmrec-server-headless HorizontalPodAutoscaler/hmrec-server \
     PodDisruptionBudget/hmrec-server ServiceMonitor/hmrec-server Job/hmrec-train Service/hmrec-train Job/hmrec-submission \
+    CronJob/hmrec-retrain Service/hmrec-retrain \
     StatefulSet/hmrec-redis Service/hmrec-redis NetworkPolicy/hmrec-default-deny-ingress NetworkPolicy/hmrec-redis \
     NetworkPolicy/hmrec-server NetworkPolicy/hmrec-train Secret/hmrec-api-keys Secret/hmrec-tls Secret/hmrec-redis \
     Secret/hmrec-key-submission; do
@@ -145,7 +147,8 @@ for _ in $(seq 1 50); do redis-cli -p "$RPORT" ping > /dev/null 2>&1 && break; s
 redis-cli -p "$RPORT" ping 2>&1 | grep -q NOAUTH || fail "Redis answers without the password"
 
 kubectl kustomize "$D/k8s/jobs" > "$WORK/jobs.yaml"
-/usr/bin/python3 - "$WORK/jobs.yaml" "$SRC/configs/trainer.pbtxt" <<'PY' || fail "Indexed Job consistency"
+/usr/bin/python3 - "$WORK/jobs.yaml" "$SRC/configs/trainer.pbtxt" "$SRC/scripts/hmrec_retrain.sh" <<'PY' \
+  || fail "Indexed Job consistency"
 import re, sys, yaml
 docs = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(open(sys.argv[1])) if d}
 batch = int(re.search(r"^batch_size:\s*(\d+)", open(sys.argv[2]).read(), re.M).group(1))
@@ -169,6 +172,37 @@ assert e["MASTER_ADDR"]["value"] == "hmrec-train-0." + svc["metadata"]["name"], 
 assert int(e["MASTER_PORT"]["value"]) == svc["spec"]["ports"][0]["port"]
 assert svc["spec"]["selector"] == {"job-name": "hmrec-train"}
 assert batch % int(e["WORLD_SIZE"]["value"]) == 0, "batch_size must divide by WORLD_SIZE"
+# The nightly retrain: the same Indexed ranks inside a CronJob, one run at a
+# time; rank 0 found through its own headless Service under the run's Job
+# name; every flag it passes is one hmrec_retrain takes.
+cron = docs[("CronJob", "hmrec-retrain")]
+assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+jt = cron["spec"]["jobTemplate"]["spec"]
+pod = jt["template"]
+c = pod["spec"]["containers"][0]
+e = {x["name"]: x for x in c["env"]}
+order = [x["name"] for x in c["env"]]
+n = int(e["WORLD_SIZE"]["value"])
+assert jt["completionMode"] == "Indexed" and jt["completions"] == jt["parallelism"] == n, jt
+assert e["RANK"]["valueFrom"]["fieldRef"]["fieldPath"] == index
+assert e["JOB_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.labels['job-name']"
+rsvc = docs[("Service", "hmrec-retrain")]
+assert rsvc["spec"]["clusterIP"] == "None" and pod["spec"]["subdomain"] == rsvc["metadata"]["name"]
+assert all(pod["metadata"]["labels"].get(k) == v for k, v in rsvc["spec"]["selector"].items())
+assert pod["metadata"]["labels"]["app.kubernetes.io/name"] == "hmrec-train", "the training NetworkPolicy"
+assert e["MASTER_ADDR"]["value"] == "$(JOB_NAME)-0." + rsvc["metadata"]["name"], e["MASTER_ADDR"]
+assert e["HMREC_RUN_ID"]["value"] == "$(JOB_NAME)"
+assert order.index("JOB_NAME") < min(order.index("MASTER_ADDR"), order.index("HMREC_RUN_ID")), order
+assert int(e["MASTER_PORT"]["value"]) == rsvc["spec"]["ports"][0]["port"]
+assert batch % n == 0, "batch_size must divide by WORLD_SIZE"
+script = open(sys.argv[3]).read()
+args = c["args"]
+for a in args[:args.index("--")]:
+    flag = a.split("=")[0]
+    assert re.search(r"^\s+" + re.escape(flag) + r"\)", script, re.M), f"hmrec_retrain takes no {flag}"
+mounts = {m["mountPath"] for m in c["volumeMounts"]}
+pw = [a for a in args if a.startswith("--redis_password_file=")][0].split("=", 1)[1]
+assert any(pw.startswith(m + "/") for m in mounts), (pw, mounts)
 print("indexed jobs: consistent")
 PY
 

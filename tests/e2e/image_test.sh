@@ -114,6 +114,9 @@ chown -R 10001:10001 "$ROOT/bundle"
 in_image() {  # in_image CMD...: as uid 10001 in the image's files, with its environment
   chroot --userspec=10001:10001 "$ROOT" /usr/bin/env -i "${ENVS[@]}" HOME=/tmp "$@"
 }
+# The nightly job's script runs under the image's shell and finds its flags.
+if in_image /opt/hmrec/bin/hmrec_retrain > "$WORK/retrain.log" 2>&1; then fail "hmrec_retrain ran without flags"; fi
+grep -q "are required" "$WORK/retrain.log" || fail "hmrec_retrain in the image: $(cat "$WORK/retrain.log")"
 # The Deployment's init container, its script as the manifest has it.
 /usr/bin/python3 - "$SRC/deploy/k8s/server-deployment.yaml" > "$WORK/init.sh" <<'PY'
 import sys, yaml

@@ -84,6 +84,42 @@ TEST_F(EvaluateTest, SplitKeepsEveryRowOnTheRightSide) {
   }
 }
 
+// The retrain job's split: the held-out days are the last of the base and
+// the extra files together; the extra files' earlier rows go to
+// train/extra_transactions.csv, their later ones to truth.csv; no row of an
+// erased customer anywhere.
+TEST_F(EvaluateTest, SplitWithRecordedPurchasesAndErasures) {
+  const std::string gone(train_->customer_id(0)), stranger(64, 'e');
+  const std::string later = FormatDate(split_result_.last_day + 2), earlier = FormatDate(split_result_.last_day - 20);
+  hmrec::testing::WriteFile(data_.File("extra.csv"),
+                            "t_dat,customer_id,article_id,price,sales_channel_id\n" + earlier + "," + stranger +
+                                ",0108775015,0.05,2\n" + later + "," + stranger + ",0108775015,0.05,2\n" + later + "," +
+                                gone + ",0108775015,0.05,2\n");
+  hmrec::testing::WriteFile(data_.File("erasures.csv"), "customer_id\n" + gone + "\n");
+  TempDir out;
+  SplitResult r;
+  SplitExtras extras;
+  extras.transactions = {data_.File("extra.csv")};
+  extras.erasures = data_.File("erasures.csv");
+  ASSERT_TRUE(SplitHoldout(data_.path(), 7, out.path(), false, &r, extras).ok());
+  EXPECT_EQ(r.last_day, split_result_.last_day + 2);
+  EXPECT_EQ(r.first_holdout_day, split_result_.first_holdout_day + 2);
+  EXPECT_EQ(r.extra_rows, 1);
+  EXPECT_GT(r.erased_rows, 1);  // the erased customer's base rows and the extra one
+  EXPECT_EQ(hmrec::testing::ReadFile(out.File("train/extra_transactions.csv")),
+            "t_dat,customer_id,article_id,price,sales_channel_id\n" + earlier + "," + stranger + ",0108775015,0.05,2\n");
+  const std::string truth = hmrec::testing::ReadFile(out.File("truth.csv"));
+  EXPECT_THAT(truth, HasSubstr(later + "," + stranger));
+  EXPECT_EQ(truth.find(gone), std::string::npos);
+  EXPECT_EQ(hmrec::testing::ReadFile(out.File("train/transactions_train.csv")).find(gone), std::string::npos);
+  // A header-only export (an empty store) is no error.
+  hmrec::testing::WriteFile(data_.File("empty.csv"), "t_dat,customer_id,article_id,price,sales_channel_id\n");
+  extras.transactions = {data_.File("empty.csv")};
+  TempDir out2;
+  ASSERT_TRUE(SplitHoldout(data_.path(), 7, out2.path(), false, &r, extras).ok());
+  EXPECT_EQ(r.last_day, split_result_.last_day);
+}
+
 TEST_F(EvaluateTest, OracleScoresOneAndEmptyScoresZero) {
   Submission oracle;
   for (const auto& [customer, actual] : truth_) {

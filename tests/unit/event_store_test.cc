@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <functional>
 #include <memory>
 #include <string>
@@ -18,6 +19,7 @@
 #include "events/rocksdb_event_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/erasure_list.h"
 #include "tests/unit/redis_process.h"
 #include "tests/unit/test_util.h"
 
@@ -280,6 +282,90 @@ TEST_P(EventStoreTest, AcknowledgedEventsSurviveARestart) {
   auto again = store->Record({Event(0, "e0", 1000, 100)}, kAsOf);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->duplicates, 1);
+}
+
+TEST_P(EventStoreTest, AnErasedCustomerIsForgottenAndStaysForgotten) {
+  {
+    auto store = backend_->Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Record({Event(1, "a", 111, 100), Event(1, "b", 222, 101), Event(2, "c", 333, 101)}, kAsOf).ok());
+    // An unknown id is listed anyway; one id twice counts once.
+    auto erased = store->Erase({CustomerId(1), CustomerId(9), CustomerId(1)});
+    ASSERT_TRUE(erased.ok()) << erased.status();
+    EXPECT_EQ(erased->customers, 2);
+    EXPECT_EQ(erased->events, 2);
+    auto got = LookUp(store.get(), {1, 2});
+    EXPECT_TRUE(got[0].empty());
+    EXPECT_EQ(got[1].size(), 1u);
+    // Their new purchases are acknowledged, not kept; others' are.
+    auto counts = store->Record({Event(1, "d", 444, 102), Event(2, "e", 555, 102)}, kAsOf);
+    ASSERT_TRUE(counts.ok()) << counts.status();
+    EXPECT_EQ(counts->erased, 1);
+    EXPECT_EQ(counts->recorded, 1);
+    EXPECT_TRUE(LookUp(store.get(), {1})[0].empty());
+    // Erasing again changes nothing.
+    erased = store->Erase({CustomerId(1)});
+    ASSERT_TRUE(erased.ok());
+    EXPECT_EQ(erased->customers, 0);
+    EXPECT_EQ(erased->events, 0);
+    backend_->Crash();
+  }
+  // The list survives a crash; the export leaves the customer out.
+  auto store = backend_->Open();
+  ASSERT_NE(store, nullptr);
+  auto count = store->ErasedCount();
+  ASSERT_TRUE(count.ok()) << count.status();
+  EXPECT_EQ(*count, 2);
+  TempDir dir;
+  auto list = ExportErasures(*store, dir.File("erasures.csv"));
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_EQ(*list, 2);
+  EXPECT_EQ(hmrec::testing::ReadFile(dir.File("erasures.csv")),
+            "customer_id\n" + CustomerId(1) + "\n" + CustomerId(9) + "\n");
+  auto report = ExportEvents(*store, INT32_MIN, dir.File("extra.csv"));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->events, 2);
+  EXPECT_THAT(hmrec::testing::ReadFile(dir.File("extra.csv")), Not(HasSubstr(CustomerId(1))));
+  EXPECT_THAT(hmrec::testing::ReadFile(dir.File("extra.csv")), HasSubstr(CustomerId(2)));
+  auto after = store->Record({Event(1, "f", 666, 103)}, kAsOf);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->erased, 1);
+}
+
+// What a server holds of the store's erasure list: read when the store's
+// count changes (another replica's erasure), added to by its own calls,
+// kept while the store does not answer.
+TEST_P(EventStoreTest, AServersErasureListFollowsTheStore) {
+  auto store = backend_->Open();
+  ASSERT_NE(store, nullptr);
+  // A second server's connection to Redis; RocksDB has one process.
+  std::unique_ptr<EventStore> replica = GetParam() == "redis" ? backend_->Open() : nullptr;
+  EventStore* other = replica != nullptr ? replica.get() : store.get();
+  ASSERT_TRUE(store->Erase({CustomerId(1)}).ok());
+  ErasureList list(other);
+  EXPECT_FALSE(list.loaded());
+  ASSERT_TRUE(list.Refresh().ok());
+  EXPECT_TRUE(list.loaded());
+  EXPECT_TRUE(list.Contains(CustomerId(1)));
+  EXPECT_FALSE(list.Contains(CustomerId(2)));
+  // Erased through the first server: the second's next refresh has it.
+  ASSERT_TRUE(store->Erase({CustomerId(2)}).ok());
+  EXPECT_FALSE(list.Contains(CustomerId(2)));
+  ASSERT_TRUE(list.Refresh().ok());
+  EXPECT_TRUE(list.Contains(CustomerId(2)));
+  list.Add({CustomerId(3)});
+  EXPECT_EQ(list.size(), 3u);
+  const std::string a = CustomerId(1), b = CustomerId(4);
+  std::vector<absl::string_view> batch = {a, b, a};
+  EXPECT_EQ(list.Mask(&batch), 2);
+  EXPECT_TRUE(batch[0].empty());
+  EXPECT_EQ(batch[1], b);
+  EXPECT_TRUE(batch[2].empty());
+  if (GetParam() == "redis") {
+    backend_->Crash();
+    EXPECT_FALSE(list.Refresh().ok());
+    EXPECT_TRUE(list.Contains(CustomerId(1)));  // what it read stays
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, EventStoreTest, ::testing::Values("rocksdb", "redis"),

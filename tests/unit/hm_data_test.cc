@@ -222,6 +222,49 @@ TEST_F(HmDataTest, ExtraTransactionsAddTheirCustomersAndExtendTheDays) {
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("bad.csv:2: column customer_id"));
 }
 
+// An erasure list: the listed customers' rows and purchases are gone, the
+// others renumbered in order with their purchases; ids the data lacks are
+// counted as listed only; a malformed list is named by file and line.
+TEST_F(HmDataTest, ErasuresRemoveTheCustomersAndTheirPurchases) {
+  WriteDefault();
+  Dataset ds = ReadAllFiles();
+  const size_t customers = ds.customers.size(), rows = ds.transactions.size();
+  ASSERT_GE(customers, 3u);
+  const std::string gone(ds.customer_id(0)), kept(ds.customer_id(1));
+  size_t gone_rows = 0, kept_rows = 0;
+  for (uint32_t c : ds.transactions.customer) {
+    gone_rows += c == 0;
+    kept_rows += c == 1;
+  }
+  ASSERT_GT(gone_rows, 0u);
+  WriteFile(dir_.File("erasures.csv"), "customer_id\n" + gone + "\n" + CustomerId(12345) + "\n");
+  auto report = ApplyErasures(dir_.File("erasures.csv"), &ds);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->listed, 2);
+  EXPECT_EQ(report->customers, 1);
+  EXPECT_EQ(report->transactions, static_cast<int64_t>(gone_rows));
+  EXPECT_EQ(ds.customers.size(), customers - 1);
+  EXPECT_EQ(ds.transactions.size(), rows - gone_rows);
+  EXPECT_FALSE(ds.FindCustomer(gone).has_value());
+  ASSERT_EQ(ds.FindCustomer(kept), 0u);
+  EXPECT_EQ(ds.customer_id(0), kept);
+  size_t now_kept = 0;
+  for (uint32_t c : ds.transactions.customer) {
+    ASSERT_LT(c, ds.customers.size());
+    now_kept += c == 0;
+  }
+  EXPECT_EQ(now_kept, kept_rows);
+  // An empty list erases nothing; a malformed one is refused.
+  WriteFile(dir_.File("none.csv"), "customer_id\n");
+  auto none = ApplyErasures(dir_.File("none.csv"), &ds);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->customers, 0);
+  WriteFile(dir_.File("bad.csv"), "customer_id\n" + kept + "\nnot-an-id\n");
+  auto bad = ApplyErasures(dir_.File("bad.csv"), &ds);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("bad.csv:3:"));
+  EXPECT_EQ(ds.customers.size(), customers - 1);
+}
+
 // ---- the binary cache
 
 class DatasetCacheTest : public HmDataTest {

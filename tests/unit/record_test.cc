@@ -330,6 +330,86 @@ TEST_F(RecordTest, ReplicasShareRedisAndSurviveItsOutage) {
   EXPECT_EQ(r.events_applied(), 2) << "the event acknowledged before the crash, and the new one";
 }
 
+// Erasure across replicas: a customer erased on replica a is served as
+// unknown by a at once and by b within its bundle_watch_ms, their recorded
+// purchases are gone and new ones not kept; b keeps serving them as unknown
+// while Redis is down; a server started after the erasure reads the list.
+TEST_F(RecordTest, AnErasedCustomerIsUnknownOnEveryReplica) {
+  ASSERT_TRUE(RedisProcess::Available()) << "redis-server is missing: deploy/install_deps.sh installs it";
+  TempDir redis_dir;
+  RedisProcess redis(redis_dir.path(), hmrec::testing::FreePort());
+  ASSERT_TRUE(redis.Start());
+  config::ServerConfig cfg = Config("redis", redis.address());
+  cfg.set_bundle_watch_ms(100);
+  auto a = Start(cfg);
+  auto b = Start(cfg);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  auto stub_a = Stub(*a), stub_b = Stub(*b);
+  const std::string customer(ds_->customer_id(13)), other(ds_->customer_id(14));
+  v1::RecordPurchasesRequest req;
+  Add(&req, customer, ds_->articles[2].article_id, "x-1");
+  Add(&req, customer, ds_->articles[3].article_id, "x-2");
+  v1::RecordPurchasesResponse resp;
+  ASSERT_TRUE(Record(stub_a.get(), req, &resp).ok());
+  v1::Recommendation r;
+  ASSERT_TRUE(Recommend(stub_b.get(), customer, 12, &r).ok());
+  ASSERT_FALSE(r.fallback());
+  ASSERT_EQ(r.events_applied(), 2);
+
+  auto erase = [](v1::Recommender::Stub* stub, const std::vector<std::string>& ids, v1::EraseCustomerResponse* out) {
+    v1::EraseCustomerRequest e;
+    for (const std::string& id : ids) e.add_customer_ids(id);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    return stub->EraseCustomer(&ctx, e, out);
+  };
+  v1::EraseCustomerResponse erased;
+  grpc::Status s = erase(stub_a.get(), {customer, customer}, &erased);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(erased.erased(), 1);
+  EXPECT_EQ(erased.events_deleted(), 2);
+  s = erase(stub_a.get(), {"ZZ"}, &erased);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("customer_ids[0] = 'ZZ'"));
+
+  ASSERT_TRUE(Recommend(stub_a.get(), customer, 12, &r).ok());
+  EXPECT_TRUE(r.fallback()) << "the replica that erased: at once";
+  EXPECT_EQ(r.customer_id(), customer);
+  EXPECT_EQ(r.article_ids_size(), 12);
+  bool unknown_on_b = false;
+  for (int i = 0; i < 100 && !unknown_on_b; ++i) {
+    ASSERT_TRUE(Recommend(stub_b.get(), customer, 12, &r).ok());
+    unknown_on_b = r.fallback();
+    if (!unknown_on_b) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(unknown_on_b) << "the other replica, within its bundle_watch_ms";
+  EXPECT_EQ(r.events_applied(), 0);
+  ASSERT_TRUE(Recommend(stub_b.get(), other, 12, &r).ok());
+  EXPECT_FALSE(r.fallback()) << "nobody else is affected";
+
+  v1::RecordPurchasesRequest again;
+  Add(&again, customer, ds_->articles[4].article_id, "x-3");
+  ASSERT_TRUE(Record(stub_b.get(), again, &resp).ok());
+  EXPECT_EQ(resp.erased(), 1);
+  EXPECT_EQ(resp.recorded(), 0);
+  const std::string text = prometheus::TextSerializer().Serialize(b->registry().Collect());
+  EXPECT_EQ(Sample(text, "hmrec_events_total{result=\"erased\"}"), 1);
+
+  // A server started now reads the list at start.
+  auto c = Start(cfg);
+  ASSERT_NE(c, nullptr);
+  auto stub_c = Stub(*c);
+  ASSERT_TRUE(Recommend(stub_c.get(), customer, 12, &r).ok());
+  EXPECT_TRUE(r.fallback());
+
+  redis.Stop(SIGKILL);
+  ASSERT_TRUE(Recommend(stub_b.get(), customer, 12, &r).ok());
+  EXPECT_TRUE(r.fallback()) << "the list held in memory outlives the store's outage";
+  s = erase(stub_b.get(), {other}, &erased);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << "an erasure is acknowledged only once durable";
+}
+
 // Redis with a password (requirepass): the right one records; with a wrong
 // one the server still starts and Recommend answers from the bundle, while
 // RecordPurchases is UNAVAILABLE naming the authentication failure (and
