@@ -147,7 +147,8 @@ absl::Status RecommendAll(const std::shared_ptr<grpc::Channel>& channel, const s
   std::mutex mu;  // guards the members below
   absl::Status error;
   std::vector<double> latencies;
-  std::string version;  // of the first batch answered
+  std::string version;         // the main arm's, from the first batch answered
+  std::string canary_version;  // the canary arm's, when one answered
   InFlightLimit limit(options.in_flight);
 
   auto work = [&](int worker) {
@@ -180,13 +181,22 @@ absl::Status RecommendAll(const std::shared_ptr<grpc::Channel>& channel, const s
           outcome = TakeResponse(req, resp, k, first, articles, &fb);
           if (outcome.ok()) {
             std::lock_guard<std::mutex> lock(mu);
-            if (version.empty()) version = resp.bundle_version();
-            if (resp.bundle_version() != version) {
-              outcome = absl::AbortedError(absl::StrCat(
-                  "answered by bundle ", resp.bundle_version(), " while earlier batches were answered by ", version,
-                  ": the servers' bundle changed during the run (a rollout); run again once every server serves one "
-                  "bundle"));
-            } else {
+            // One version per arm for the whole run: the main bundle's, and
+            // the canary's when the servers run one (each result names its
+            // own; a response's version is empty when both answered).
+            for (const v1::Recommendation& r : resp.results()) {
+              std::string& seen = r.canary() ? canary_version : version;
+              const std::string& now = r.bundle_version().empty() ? resp.bundle_version() : r.bundle_version();
+              if (seen.empty()) seen = now;
+              if (now != seen && outcome.ok()) {
+                outcome = absl::AbortedError(absl::StrCat(
+                    "answered by ", r.canary() ? "canary " : "", "bundle ", now,
+                    " while earlier batches were answered by ", seen,
+                    ": the servers' bundle changed during the run (a rollout); run again once every server serves "
+                    "one bundle"));
+              }
+            }
+            if (outcome.ok()) {
               fallback += fb;
               done += static_cast<int64_t>(last - first);
               latencies.push_back(ms);
@@ -244,7 +254,9 @@ absl::Status RecommendAll(const std::shared_ptr<grpc::Channel>& channel, const s
   report->retries = retries.load();
   report->wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   report->batch_ms = std::move(latencies);
-  report->bundle_version = version;
+  // A canary's version joins the main one: parts answered by different
+  // canaries are different submissions too (hmrec_evaluate merge).
+  report->bundle_version = canary_version.empty() ? version : absl::StrCat(version, "+canary:", canary_version);
   report->in_flight_asked = std::max(1, options.in_flight);
   report->in_flight = limit.limit();
   if (report->customers != static_cast<int64_t>(ids.size())) {

@@ -46,7 +46,7 @@ struct BatchClientReport {
   int64_t retries = 0;  // calls repeated after a retryable error
   double wall_seconds = 0;
   std::vector<double> batch_ms;  // latency of each successful call
-  std::string bundle_version;    // the one version that answered every batch
+  std::string bundle_version;    // the one version that answered every batch ("V+canary:C" with a canary)
   int in_flight_asked = 0;       // BatchClientOptions::in_flight
   int in_flight = 0;             // at the end: lower when the server's queue refused calls
 

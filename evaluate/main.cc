@@ -29,6 +29,7 @@
 #include "data/dataset_cache.h"
 #include "data/dates.h"
 #include "data/ids.h"
+#include "evaluate/arms.h"
 #include "evaluate/baselines.h"
 #include "evaluate/merge.h"
 #include "evaluate/score.h"
@@ -54,7 +55,11 @@ ABSL_FLAG(std::string, submission, "", "Submission to score (score)");
 ABSL_FLAG(std::string, customers, "",
           "customers.csv or sample_submission.csv: check every customer has a row (score), the customers and "
           "their order (merge)");
-ABSL_FLAG(std::string, json, "", "Also write the scores as JSON here (score)");
+ABSL_FLAG(std::string, json, "", "Also write the scores as JSON here (score, similar, arms)");
+ABSL_FLAG(std::string, impressions, "", "arms: the server's impression log (ServerConfig.impressions)");
+ABSL_FLAG(std::string, purchases, "",
+          "arms: purchases after the impressions, transactions layout (e.g. hmrec_events export)");
+ABSL_FLAG(int, window_days, 7, "arms: a purchase on an impression's day or this many days after counts");
 ABSL_FLAG(std::string, label, "", "Name of the submission in the printed table (score)");
 ABSL_FLAG(std::string, bundle, "", "A bundle trained on --data (similar)");
 ABSL_FLAG(std::string, examples_out, "",
@@ -288,16 +293,44 @@ int RunSimilar() {
 
 }  // namespace
 
+int RunArms() {
+  const std::string impressions = absl::GetFlag(FLAGS_impressions), purchases = absl::GetFlag(FLAGS_purchases);
+  if (impressions.empty() || purchases.empty()) {
+    return Fail(absl::InvalidArgumentError("arms needs --impressions and --purchases"));
+  }
+  const int window = absl::GetFlag(FLAGS_window_days);
+  absl::StatusOr<std::vector<hmrec::evaluate::ArmResult>> arms =
+      hmrec::evaluate::CompareArms(impressions, purchases, window);
+  if (!arms.ok()) return Fail(arms.status());
+  std::printf("%-8s %-24s %11s %9s %9s %9s %9s\n", "arm", "bundle", "impressions", "customers", "hit rate", "precision",
+              "bought");
+  for (const hmrec::evaluate::ArmResult& a : *arms) {
+    std::printf("%-8s %-24s %11lld %9lld %9.4f %9.4f %9.4f\n", a.arm.c_str(), a.bundle_version.c_str(),
+                static_cast<long long>(a.impressions), static_cast<long long>(a.customers), a.hit_rate(), a.precision(),
+                a.purchase_recall());
+  }
+  std::printf(
+      "(hit rate: impressions followed within %d days by a purchase of a shown article; precision: shown "
+      "articles bought; bought: the customers' purchases that had been shown)\n",
+      window);
+  if (!absl::GetFlag(FLAGS_json).empty()) {
+    std::ofstream js(absl::GetFlag(FLAGS_json));
+    js << hmrec::evaluate::ArmsJson(*arms, window);
+    if (!js) return Fail(absl::InternalError("cannot write " + absl::GetFlag(FLAGS_json)));
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "hmrec_evaluate split|baseline|score|similar|merge [flags]: held-out splits, baselines, MAP@12, similar "
-      "articles offline and merging sharded submissions");
+      "hmrec_evaluate split|baseline|score|similar|merge|arms [flags]: held-out splits, baselines, MAP@12, similar "
+      "articles offline, merging sharded submissions and comparing a canary's arms");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
   if (args.size() < 2 || (args.size() > 2 && std::string(args[1]) != "merge")) {
-    std::fprintf(stderr,
-                 "usage: hmrec_evaluate split|baseline|score|similar|merge [flags] [PART...] (--help for flags)\n");
+    std::fprintf(
+        stderr, "usage: hmrec_evaluate split|baseline|score|similar|merge|arms [flags] [PART...] (--help for flags)\n");
     return 2;
   }
   const std::string cmd = args[1];
@@ -306,6 +339,8 @@ int main(int argc, char** argv) {
   if (cmd == "baseline") return RunBaseline();
   if (cmd == "score") return RunScore();
   if (cmd == "similar") return RunSimilar();
-  std::fprintf(stderr, "evaluate: unknown command '%s': use split, baseline, score, similar or merge\n", cmd.c_str());
+  if (cmd == "arms") return RunArms();
+  std::fprintf(stderr, "evaluate: unknown command '%s': use split, baseline, score, similar, merge or arms\n",
+               cmd.c_str());
   return 2;
 }

@@ -1,5 +1,7 @@
 #include "server/http_api.h"
 
+#include "server/canary.h"
+
 #include <chrono>
 #include <string>
 
@@ -204,7 +206,12 @@ void HttpApi::Serve(HttpRequest request, std::function<void(HttpResponse)> reply
   }
   if (absl::StartsWith(path, "/v1/customers/")) {
     const absl::string_view id = path.substr(absl::string_view("/v1/customers/").size());
-    return reply(FromResult(InspectCustomer(recommender, id, service_->events())));
+    // The customer's arm, as Recommend routes them.
+    const bool canary = options_.canary != nullptr && InShare(id, options_.canary_percent, kCanarySalt);
+    const std::shared_ptr<const ServingBundle> arm = canary ? options_.canary->Current() : bundle;
+    absl::StatusOr<v1::CustomerProfile> profile = InspectCustomer(*arm->recommender, id, service_->events());
+    if (profile.ok()) profile->set_arm(canary ? "canary" : "main");
+    return reply(FromResult(profile));
   }
   if (path == "/v1/random_customer") {
     const uint64_t seed = random_calls_.fetch_add(1) * 0x9e3779b97f4a7c15ULL ^

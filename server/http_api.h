@@ -49,6 +49,10 @@ namespace hmrec {
 struct HttpApiOptions {
   int deadline_ms = 30000;           // per call (HTTP has no deadline header)
   bool require_client_cert = false;  // tls.require_client_cert
+  // The canary (may be null) and its share: the inspector's customer view
+  // is the customer's arm's.
+  const BundleHolder* canary = nullptr;
+  double canary_percent = 0;
 };
 
 class HttpApi final : public HttpHandler {

@@ -15,11 +15,13 @@ const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
 
 ServerMetrics::ServerMetrics(prometheus::Registry& registry)
     : registry_(registry),
-      requests_(prometheus::BuildHistogram()
-                    .Name("hmrec_request_duration_seconds")
-                    .Help("Time from receiving a call to finishing it, by method, caller (the keys file's client name) "
-                          "and status code")
-                    .Register(registry)),
+      requests_(
+          prometheus::BuildHistogram()
+              .Name("hmrec_request_duration_seconds")
+              .Help("Time from receiving a call to finishing it, by method, caller (the keys file's client name), "
+                    "status code and arm (main, canary, mixed: the bundles that answered, whose versions "
+                    "hmrec_bundle_info names; none: no bundle answered)")
+              .Register(registry)),
       stages_(prometheus::BuildHistogram()
                   .Name("hmrec_stage_duration_seconds")
                   .Help("Time of one stage of a batch: queue_wait, events (the event store's lookup), "
@@ -56,7 +58,7 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
                       .Add({})),
       bundle_info_(prometheus::BuildGauge()
                        .Name("hmrec_bundle_info")
-                       .Help("The bundle being served (value 1, version as a label)")
+                       .Help("The bundles being served (value 1): version by arm (main; canary with a canary)")
                        .Register(registry)),
       reloads_(
           prometheus::BuildCounter()
@@ -90,6 +92,13 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
                                 "UNAVAILABLE)")
                           .Register(registry)
                           .Add({})),
+      impressions_(prometheus::BuildCounter()
+                       .Name("hmrec_impressions_total")
+                       .Help("Lines of the impression log by result: written, dropped (the writer's queue full, or "
+                             "the file not writable; serving never waits for it)")
+                       .Register(registry)),
+      impressions_written_(impressions_.Add({{"result", "written"}})),
+      impressions_dropped_(impressions_.Add({{"result", "dropped"}})),
       auth_refused_(prometheus::BuildCounter()
                         .Name("hmrec_auth_refused_total")
                         .Help("Calls refused by auth, by method and reason: no_credential, malformed, unknown_key, "
@@ -117,8 +126,10 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
 }
 
 void ServerMetrics::ObserveRequest(const std::string& method, const std::string& caller, absl::StatusCode code,
-                                   double seconds) {
-  requests_.Add({{"method", method}, {"caller", caller}, {"code", absl::StatusCodeToString(code)}}, LatencyBuckets())
+                                   double seconds, const std::string& arm) {
+  requests_
+      .Add({{"method", method}, {"caller", caller}, {"code", absl::StatusCodeToString(code)}, {"arm", arm}},
+           LatencyBuckets())
       .Observe(seconds);
 }
 
@@ -165,12 +176,19 @@ void ServerMetrics::CountEventLookupFailure() { event_lookup_failures_.Increment
 
 void ServerMetrics::SetEventStoreUp(bool up) { event_store_up_.Set(up ? 1 : 0); }
 
+void ServerMetrics::CountImpressions(double written, double dropped) {
+  impressions_written_.Increment(written);
+  impressions_dropped_.Increment(dropped);
+}
+
 void ServerMetrics::SetQueuedIds(double ids) { queued_ids_.Set(ids); }
 
-void ServerMetrics::SetBundle(const std::string& version) {
-  if (bundle_gauge_ != nullptr) bundle_info_.Remove(bundle_gauge_);
-  bundle_gauge_ = &bundle_info_.Add({{"version", version}});
-  bundle_gauge_->Set(1);
+void ServerMetrics::SetBundle(const std::string& arm, const std::string& version) {
+  std::lock_guard<std::mutex> lock(bundle_mu_);
+  prometheus::Gauge*& gauge = bundle_gauges_[arm];
+  if (gauge != nullptr) bundle_info_.Remove(gauge);
+  gauge = &bundle_info_.Add({{"arm", arm}, {"version", version}});
+  gauge->Set(1);
 }
 
 }  // namespace hmrec

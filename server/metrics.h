@@ -5,7 +5,9 @@
 // Prometheus conventions: base units, _seconds, _total. No customer id is
 // ever a label. Thread-safe (prometheus-cpp metrics are).
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/status/status.h"
@@ -25,7 +27,9 @@ class ServerMetrics {
   // One finished call: its method, caller (a name from the keys file,
   // "anonymous" without auth, "" when refused before it was known), status
   // code and duration.
-  void ObserveRequest(const std::string& method, const std::string& caller, absl::StatusCode code, double seconds);
+  // `arm`: the bundles that answered (service.h ArmOf), "none" when none did.
+  void ObserveRequest(const std::string& method, const std::string& caller, absl::StatusCode code, double seconds,
+                      const std::string& arm = "none");
   // A call refused by auth: the method (or HTTP route) and the reason
   // (auth.h RefusalName: no_credential, malformed, unknown_key, ...).
   void CountAuthRefusal(const std::string& method, const std::string& reason);
@@ -41,7 +45,8 @@ class ServerMetrics {
   // articles completed from the popular list.
   void AddResults(const std::vector<Recommendation>& results);
   void SetQueuedIds(double ids);
-  void SetBundle(const std::string& version);
+  // The version an arm ("main", "canary") serves now.
+  void SetBundle(const std::string& arm, const std::string& version);
   // One bundle reload that swapped in a new bundle (ok) or refused one.
   void ObserveReload(bool ok);
   // RecordPurchases: events by result (recorded, duplicate, expired,
@@ -53,6 +58,9 @@ class ServerMetrics {
   // 1 while the event store answers, 0 while it is known not to (Redis's
   // circuit breaker open).
   void SetEventStoreUp(bool up);
+  // The impression log: lines written, and dropped (queue full, or the
+  // file could not be written).
+  void CountImpressions(double written, double dropped);
 
  private:
   prometheus::Registry& registry_;
@@ -66,7 +74,8 @@ class ServerMetrics {
   prometheus::Counter& filled_;
   prometheus::Gauge& queued_ids_;
   prometheus::Family<prometheus::Gauge>& bundle_info_;
-  prometheus::Gauge* bundle_gauge_ = nullptr;
+  std::mutex bundle_mu_;                                     // guards bundle_gauges_
+  std::map<std::string, prometheus::Gauge*> bundle_gauges_;  // by arm
   prometheus::Family<prometheus::Counter>& reloads_;
   prometheus::Counter& reloads_swapped_;
   prometheus::Counter& reloads_refused_;
@@ -78,6 +87,9 @@ class ServerMetrics {
   prometheus::Counter& events_erased_;
   prometheus::Counter& event_lookup_failures_;
   prometheus::Gauge& event_store_up_;
+  prometheus::Family<prometheus::Counter>& impressions_;
+  prometheus::Counter& impressions_written_;
+  prometheus::Counter& impressions_dropped_;
   prometheus::Family<prometheus::Counter>& auth_refused_;
   prometheus::Family<prometheus::Counter>& keys_reloads_;
   prometheus::Counter& keys_loaded_;

@@ -95,6 +95,10 @@ struct Recommendation {
   std::vector<int32_t> unknown_article_ids;
   // SimilarArticles: the request's customer is known and ordered the list.
   bool personalised = false;
+  // The bundle that answered, and whether it is the canary (set by the
+  // batch processor, server/service.h).
+  std::string bundle_version;
+  bool canary = false;
 };
 
 }  // namespace hmrec

@@ -295,12 +295,21 @@ int RequestedK(const v1::RecommendRequest& request, const RequestLimits& limits)
 
 void FillResponse(const v1::RecommendRequest& request, const std::vector<Recommendation>& results,
                   const std::string& bundle_version, v1::RecommendResponse* response) {
-  response->set_bundle_version(bundle_version);
+  // The response's version when every result shares it (a result without
+  // one: `bundle_version`, the batch's main bundle).
+  auto version_of = [&bundle_version](const Recommendation& rec) -> const std::string& {
+    return rec.bundle_version.empty() ? bundle_version : rec.bundle_version;
+  };
+  bool shared = true;
+  for (const Recommendation& rec : results) shared = shared && version_of(rec) == version_of(results[0]);
+  response->set_bundle_version(results.empty() ? bundle_version : shared ? version_of(results[0]) : "");
   char buf[kArticleIdDigits];
   for (int i = 0; i < request.customer_ids_size(); ++i) {
     const Recommendation& rec = results[static_cast<size_t>(i)];
     v1::Recommendation* r = response->add_results();
     r->set_customer_id(request.customer_ids(i));
+    r->set_bundle_version(version_of(rec));
+    if (rec.canary) r->set_canary(true);
     r->set_fallback(rec.fallback);
     if (!rec.fallback_reason.empty()) r->set_fallback_reason(rec.fallback_reason);
     if (rec.filled_from_popular > 0) r->set_filled_from_popular(rec.filled_from_popular);
@@ -318,7 +327,8 @@ void FillResponse(const v1::RecommendRequest& request, const std::vector<Recomme
 
 void FillSimilarResponse(const Recommendation& rec, const std::string& bundle_version,
                          v1::SimilarArticlesResponse* response) {
-  response->set_bundle_version(bundle_version);
+  response->set_bundle_version(rec.bundle_version.empty() ? bundle_version : rec.bundle_version);
+  if (rec.canary) response->set_canary(true);
   for (size_t j = 0; j < rec.article_ids.size(); ++j) {
     response->add_article_ids(ArticleIdText(rec.article_ids[j]));
     response->add_scores(Unsigned0(rec.scores[j]));

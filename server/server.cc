@@ -119,8 +119,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
   ro.ranker_evaluator = config.ranker_evaluator();
   ro.ranker_threads = std::max(1, config.search_threads() > 0 ? config.search_threads() : config.compute_threads());
   ASSIGN_OR_RETURN(s->bundles_, BundleHolder::Open(config.bundle_path(), ro));
-
-  s->metrics_->SetBundle(s->bundles_->Current()->version);
+  s->metrics_->SetBundle("main", s->bundles_->Current()->version);
+  if (config.has_canary()) {
+    // A canary that does not load stops the start, as the main bundle does:
+    // a configured experiment that silently serves no one would mislead.
+    absl::StatusOr<std::unique_ptr<BundleHolder>> canary = BundleHolder::Open(config.canary().bundle_path(), ro);
+    if (!canary.ok()) return absl::Status(canary.status().code(), absl::StrCat("canary: ", canary.status().message()));
+    s->canary_ = std::move(*canary);
+    s->metrics_->SetBundle("canary", s->canary_->Current()->version);
+    std::fprintf(stderr, "server: canary bundle %s serves %.2f%% of the customers (main: %s)\n",
+                 s->canary_->Current()->version.c_str(), config.canary().percent(),
+                 s->bundles_->Current()->version.c_str());
+  }
   if (!config.metrics_address().empty()) {
     // TLS like the other ports, without asking for client certificates
     // (Prometheus scrapes it; it needs no key).
@@ -162,7 +172,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
   s->queue_ = std::make_unique<BatchQueue>(
       qo,
       MakeProcessor(s->bundles_.get(), s->metrics_.get(), config.workers(), config.search_threads(), s->events_.get(),
-                    std::chrono::milliseconds(config.events().lookup_budget_ms()), s->erasures_.get()),
+                    std::chrono::milliseconds(config.events().lookup_budget_ms()), s->erasures_.get(), s->canary_.get(),
+                    config.canary().percent()),
       MakeQueueHooks(s->metrics_.get(), config.compute_threads()));
   s->queue_->Start(config.workers());
 
@@ -178,6 +189,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
       s->queue_.get(), s->auth_.get(), limits, s->metrics_.get(),
       [bundles](const RequestFilters& f) { return bundles->Current()->recommender->CheckFilters(f); });
 
+  if (config.has_impressions()) {
+    ASSIGN_OR_RETURN(s->impressions_, ImpressionLog::Open(config.impressions(), s->metrics_.get()));
+    s->service_->LogImpressions(s->impressions_.get());
+    std::fprintf(stderr, "server: impressions of %.2f%% of the customers to %s\n",
+                 config.impressions().sample_percent(), config.impressions().path().c_str());
+  }
   if (s->events_ != nullptr) {
     s->service_->EnableRecording(s->events_.get(), s->writer_.get(), config.events().max_events_per_request(), bundles,
                                  s->erasures_.get());
@@ -186,6 +203,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
   if (!config.http_address().empty()) {
     HttpApiOptions ho;
     ho.require_client_cert = config.tls().require_client_cert();
+    ho.canary = s->canary_.get();
+    ho.canary_percent = config.canary().percent();
     s->http_api_ = std::make_unique<HttpApi>(ho, s->service_.get(), bundles);
     ASSIGN_OR_RETURN(s->http_,
                      HttpServer::Start(HttpOptions(config, config.http_address(), "http"), s->http_api_.get()));
@@ -246,6 +265,26 @@ void Server::RefreshErasures() {
   }
 }
 
+void Server::ReloadArm(const char* arm, BundleHolder* holder, bool forced) {
+  const bool main = holder == bundles_.get();
+  const std::string what = main ? "" : absl::StrCat(arm, " ");
+  const std::string before = holder->Current()->version;
+  absl::StatusOr<BundleHolder::Reloaded> r = holder->Reload(forced);
+  if (!r.ok()) {
+    metrics_->ObserveReload(false);
+    std::fprintf(stderr, "server: refused the %sbundle at %s: %s; still serving %s\n", what.c_str(),
+                 holder->path().c_str(), std::string(r.status().message()).c_str(), before.c_str());
+  } else if (*r == BundleHolder::Reloaded::kSwapped) {
+    const std::string now = holder->Current()->version;
+    metrics_->ObserveReload(true);
+    metrics_->SetBundle(arm, now);
+    std::fprintf(stderr, "server: now serving %sbundle %s (was %s)\n", what.c_str(), now.c_str(), before.c_str());
+  } else if (forced) {
+    std::fprintf(stderr, "server: reload: %s still names %sbundle %s\n", holder->path().c_str(), what.c_str(),
+                 before.c_str());
+  }
+}
+
 void Server::Watch() {
   const int watch_ms = config_.bundle_watch_ms() > 0 ? config_.bundle_watch_ms() : 1000;
   const bool polling = config_.bundle_watch_ms() >= 0;
@@ -262,22 +301,11 @@ void Server::Watch() {
     lock.unlock();
 
     RefreshErasures();
-    const std::string before = bundles_->Current()->version;
-    absl::StatusOr<BundleHolder::Reloaded> r = bundles_->Reload(forced);
-    if (!r.ok()) {
-      metrics_->ObserveReload(false);
-      std::fprintf(stderr, "server: refused the bundle at %s: %s; still serving %s\n", bundles_->path().c_str(),
-                   std::string(r.status().message()).c_str(), before.c_str());
-    } else if (*r == BundleHolder::Reloaded::kSwapped) {
-      const std::string now = bundles_->Current()->version;
-      metrics_->ObserveReload(true);
-      metrics_->SetBundle(now);
-      std::fprintf(stderr, "server: now serving bundle %s (was %s)\n", now.c_str(), before.c_str());
-    } else if (forced) {
-      std::fprintf(stderr, "server: reload: %s still names bundle %s\n", bundles_->path().c_str(), before.c_str());
-    }
+    ReloadArm("main", bundles_.get(), forced);
+    if (canary_ != nullptr) ReloadArm("canary", canary_.get(), forced);
     std::fflush(stderr);
     bundles_->ReleaseRetired();
+    if (canary_ != nullptr) canary_->ReleaseRetired();
     lock.lock();
   }
 }

@@ -57,6 +57,8 @@ class Server {
   bool ranking() const { return bundles_->Current()->recommender->ranking(); }
   std::string ranker_evaluator() const { return bundles_->Current()->recommender->ranker_evaluator(); }
   int64_t queued_ids() const { return queue_->queued_ids(); }
+  // The impression log (null without one).
+  ImpressionLog* impressions() { return impressions_.get(); }
   // The HTTP/JSON API's routes (null when HTTP is off): what other
   // transports serve in the HTTP library comparison (bench/http_compare.cc).
   HttpHandler* http_handler() { return http_api_.get(); }
@@ -75,17 +77,22 @@ class Server {
   // Reads the event store's erasure list when it changed (at start and on
   // every watch tick); logs a failure once until the list was read.
   void RefreshErasures();
+  // Re-resolves one arm's bundle path (`arm`: "main" or "canary"), logging
+  // and counting the outcome.
+  void ReloadArm(const char* arm, BundleHolder* holder, bool forced);
 
   config::ServerConfig config_;
   std::unique_ptr<BundleHolder> bundles_;
+  std::unique_ptr<BundleHolder> canary_;  // null without a canary
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<MetricsRoute> metrics_route_;
   std::unique_ptr<HttpServer> metrics_http_;  // null when metrics_address is empty
   std::unique_ptr<Authenticator> auth_;
-  std::unique_ptr<EventStore> events_;     // null when events.backend is off
-  std::unique_ptr<EventWriter> writer_;    // RecordPurchases' writes, with events_
-  std::unique_ptr<ErasureList> erasures_;  // with events_
+  std::unique_ptr<EventStore> events_;          // null when events.backend is off
+  std::unique_ptr<EventWriter> writer_;         // RecordPurchases' writes, with events_
+  std::unique_ptr<ErasureList> erasures_;       // with events_
+  std::unique_ptr<ImpressionLog> impressions_;  // null without impressions.path
   std::unique_ptr<BatchQueue> queue_;
   std::unique_ptr<RecommenderService> service_;
   std::unique_ptr<HttpApi> http_api_;

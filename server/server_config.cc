@@ -32,6 +32,8 @@ absl::StatusOr<config::ServerConfig> ReadServerConfig(const std::string& path) {
   RETURN_IF_ERROR(ReadTextProto(path, &cfg));
   const std::filesystem::path base = std::filesystem::absolute(path).parent_path();
   MakeAbsolute(base, cfg.mutable_bundle_path());
+  if (cfg.has_canary()) MakeAbsolute(base, cfg.mutable_canary()->mutable_bundle_path());
+  if (cfg.has_impressions()) MakeAbsolute(base, cfg.mutable_impressions()->mutable_path());
   MakeAbsolute(base, cfg.mutable_tls()->mutable_cert_file());
   MakeAbsolute(base, cfg.mutable_tls()->mutable_key_file());
   MakeAbsolute(base, cfg.mutable_tls()->mutable_client_ca_file());
@@ -64,6 +66,8 @@ config::ServerConfig WithDefaults(config::ServerConfig c) {
   if (c.max_filter_names() == 0) c.set_max_filter_names(64);
   if (c.max_similar_articles() == 0) c.set_max_similar_articles(100);
   *c.mutable_events() = WithEventDefaults(c.events(), c.bundle_path());
+  if (c.has_impressions() && c.impressions().sample_percent() == 0) c.mutable_impressions()->set_sample_percent(100);
+  if (c.has_impressions() && c.impressions().max_pending() == 0) c.mutable_impressions()->set_max_pending(10000);
   return c;
 }
 
@@ -140,6 +144,29 @@ absl::Status ValidateServerConfig(const config::ServerConfig& c) {
     }
   }
   if (c.bundle_path().empty()) return absl::InvalidArgumentError("bundle_path is empty");
+  if (c.has_canary()) {
+    const config::CanaryConfig& k = c.canary();
+    if (!(k.percent() >= 0 && k.percent() <= 100)) {
+      return absl::InvalidArgumentError(absl::StrCat("canary.percent = ", k.percent(), " is outside 0..100"));
+    }
+    if (k.bundle_path().empty()) return absl::InvalidArgumentError("canary.bundle_path is empty");
+    if (std::filesystem::path(k.bundle_path()).lexically_normal() ==
+        std::filesystem::path(c.bundle_path()).lexically_normal()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("canary.bundle_path ", k.bundle_path(), " is bundle_path: a canary is a second bundle"));
+    }
+  }
+  if (c.has_impressions()) {
+    const config::ImpressionLogConfig& i = c.impressions();
+    if (i.path().empty()) return absl::InvalidArgumentError("impressions.path is empty");
+    if (!(i.sample_percent() > 0 && i.sample_percent() <= 100)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("impressions.sample_percent = ", i.sample_percent(), " is outside (0, 100]"));
+    }
+    if (i.max_pending() < 1) {
+      return absl::InvalidArgumentError(absl::StrCat("impressions.max_pending = ", i.max_pending(), " is below 1"));
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -11,6 +11,7 @@
 #include "data/dates.h"
 #include "model/tower_runner.h"
 #include "server/audit.h"
+#include "server/canary.h"
 
 namespace hmrec {
 namespace {
@@ -37,7 +38,7 @@ class ThreadShare {
 
 BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* metrics, int workers,
                                     int search_threads, EventStore* events, std::chrono::milliseconds lookup_budget,
-                                    const ErasureList* erasures) {
+                                    const ErasureList* erasures, const BundleHolder* canary, double canary_percent) {
   auto running = std::make_shared<std::atomic<int>>(0);
   // Scratch belongs to the worker, not to the bundle: it survives swaps.
   auto scratch = std::make_shared<std::vector<RecommendScratch>>(static_cast<size_t>(std::max(1, workers)));
@@ -94,22 +95,14 @@ BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* 
     }
     return s;
   };
-  return [bundles, metrics, search_threads, running, similar_scratch, recommend, lookup, erasures](
-             int w, const std::vector<absl::string_view>& batch_ids, const std::vector<const RequestOptions*>& options,
-             BatchAnswer* answer) {
-    // Erased customers are served as unknown ones: their ids are not looked
-    // up anywhere (the response keeps the ids the caller sent).
-    std::vector<absl::string_view> masked;
-    if (erasures != nullptr && erasures->size() > 0) {
-      masked = batch_ids;
-      if (erasures->Mask(&masked) == 0) masked.clear();
-    }
-    const std::vector<absl::string_view>& ids = masked.empty() ? batch_ids : masked;
-    const std::shared_ptr<const ServingBundle> bundle = bundles->Current();
-    answer->bundle_version = bundle->version;
+  // The part of a batch one bundle answers, in the batch's order.
+  auto serve = [metrics, search_threads, running, similar_scratch, recommend, lookup](
+                   int w, const std::shared_ptr<const ServingBundle>& bundle, const std::vector<absl::string_view>& ids,
+                   const std::vector<const RequestOptions*>& options, std::chrono::steady_clock::time_point deadline,
+                   std::vector<Recommendation>* results) -> absl::Status {
     size_t similar = 0;
     for (const RequestOptions* o : options) similar += o->similar != nullptr;
-    if (similar == 0) return recommend(w, bundle, ids, options, answer->deadline, &answer->results);
+    if (similar == 0) return recommend(w, bundle, ids, options, deadline, results);
     // A batch holding SimilarArticles requests: each kind through its own
     // path, the answers put back in the batch's order.
     std::vector<absl::string_view> rec_ids, sim_ids, personal_ids;
@@ -127,16 +120,16 @@ BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* 
         rec_at.push_back(i);
       }
     }
-    answer->results.assign(ids.size(), Recommendation());
+    results->assign(ids.size(), Recommendation());
     std::vector<Recommendation> part;
     if (!rec_ids.empty()) {
-      RETURN_IF_ERROR(recommend(w, bundle, rec_ids, rec_options, answer->deadline, &part));
-      for (size_t j = 0; j < rec_at.size(); ++j) answer->results[rec_at[j]] = std::move(part[j]);
+      RETURN_IF_ERROR(recommend(w, bundle, rec_ids, rec_options, deadline, &part));
+      for (size_t j = 0; j < rec_at.size(); ++j) (*results)[rec_at[j]] = std::move(part[j]);
     }
     // Recorded purchases of the customers similar requests name, aligned
     // with sim_ids (after the Recommend part: they share the buffer).
     CustomerEvents sim_events;
-    const CustomerEvents* personal = lookup(w, *bundle, personal_ids, answer->deadline);
+    const CustomerEvents* personal = lookup(w, *bundle, personal_ids, deadline);
     if (personal != nullptr) {
       sim_events.resize(sim_ids.size());
       for (size_t j = 0, p = 0; j < sim_ids.size(); ++j) {
@@ -153,7 +146,60 @@ BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* 
     }
     if (metrics != nullptr) metrics->ObserveStage("similar", seconds);
     RETURN_IF_ERROR(s);
-    for (size_t j = 0; j < sim_at.size(); ++j) answer->results[sim_at[j]] = std::move(part[j]);
+    for (size_t j = 0; j < sim_at.size(); ++j) (*results)[sim_at[j]] = std::move(part[j]);
+    return absl::OkStatus();
+  };
+  return [bundles, canary, canary_percent, erasures, serve](int w, const std::vector<absl::string_view>& batch_ids,
+                                                            const std::vector<const RequestOptions*>& options,
+                                                            BatchAnswer* answer) -> absl::Status {
+    // Erased customers are served as unknown ones: their ids are not looked
+    // up anywhere (the response keeps the ids the caller sent).
+    std::vector<absl::string_view> masked;
+    if (erasures != nullptr && erasures->size() > 0) {
+      masked = batch_ids;
+      if (erasures->Mask(&masked) == 0) masked.clear();
+    }
+    const std::vector<absl::string_view>& ids = masked.empty() ? batch_ids : masked;
+    const std::shared_ptr<const ServingBundle> main = bundles->Current();
+    answer->bundle_version = main->version;
+    // The canary's customers (by the id sent: an erased customer stays in
+    // their arm, as an unknown one; a SimilarArticles request without a
+    // customer is the main arm's).
+    std::vector<bool> in_canary(ids.size(), false);
+    size_t canaries = 0;
+    if (canary != nullptr && canary_percent > 0) {
+      for (size_t i = 0; i < ids.size(); ++i) {
+        in_canary[i] = !batch_ids[i].empty() && InShare(batch_ids[i], canary_percent, kCanarySalt);
+        canaries += in_canary[i];
+      }
+    }
+    if (canaries == 0) {
+      RETURN_IF_ERROR(serve(w, main, ids, options, answer->deadline, &answer->results));
+      for (Recommendation& r : answer->results) r.bundle_version = main->version;
+      return absl::OkStatus();
+    }
+    const std::shared_ptr<const ServingBundle> second = canary->Current();
+    answer->results.assign(ids.size(), Recommendation());
+    for (const bool arm : {false, true}) {
+      std::vector<absl::string_view> arm_ids;
+      std::vector<const RequestOptions*> arm_options;
+      std::vector<size_t> at;
+      for (size_t i = 0; i < ids.size(); ++i) {
+        if (in_canary[i] != arm) continue;
+        arm_ids.push_back(ids[i]);
+        arm_options.push_back(options[i]);
+        at.push_back(i);
+      }
+      if (at.empty()) continue;
+      const std::shared_ptr<const ServingBundle>& bundle = arm ? second : main;
+      std::vector<Recommendation> part;
+      RETURN_IF_ERROR(serve(w, bundle, arm_ids, arm_options, answer->deadline, &part));
+      for (size_t j = 0; j < at.size(); ++j) {
+        part[j].bundle_version = bundle->version;
+        part[j].canary = arm;
+        answer->results[at[j]] = std::move(part[j]);
+      }
+    }
     return absl::OkStatus();
   };
 }
@@ -226,27 +272,41 @@ grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerCont
 void RecommenderService::Handle(const v1::RecommendRequest* request, v1::RecommendResponse* response,
                                 std::chrono::system_clock::time_point call_deadline, const std::string& method,
                                 const Caller& caller, Done done) {
-  Done finish = Timed(method, caller, std::move(done));
+  auto arm = std::make_shared<std::string>("none");
+  Done finish = Timed(method, caller, std::move(done), arm);
   absl::Status valid = ValidateRequest(*request, limits_);
   if (!valid.ok()) return finish(valid);
   Enqueue(
       std::vector<std::string>(request->customer_ids().begin(), request->customer_ids().end()),
       std::make_shared<const RequestOptions>(OptionsOf(*request, limits_)), call_deadline,
-      [request, response](const BatchAnswer& answer) {
+      [this, request, response, arm, method](const BatchAnswer& answer) {
         FillResponse(*request, answer.results, answer.bundle_version, response);
+        *arm = ArmOf(answer.results);
+        if (impressions_ != nullptr) {
+          impressions_->Add(method, {request->customer_ids().begin(), request->customer_ids().end()}, answer.results);
+        }
       },
       std::move(finish));
 }
 
-RecommenderService::Done RecommenderService::Timed(const std::string& method, const Caller& caller, Done done) const {
+RecommenderService::Done RecommenderService::Timed(const std::string& method, const Caller& caller, Done done,
+                                                   std::shared_ptr<const std::string> arm) const {
   return [done = std::move(done), start = std::chrono::steady_clock::now(), metrics = metrics_, method,
-          name = caller.name](const absl::Status& s) {
+          name = caller.name, arm = std::move(arm)](const absl::Status& s) {
     if (metrics != nullptr) {
       metrics->ObserveRequest(method, name, s.code(),
-                              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+                              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                              arm != nullptr ? *arm : "none");
     }
     done(s);
   };
+}
+
+std::string ArmOf(const std::vector<Recommendation>& results) {
+  size_t canary = 0;
+  for (const Recommendation& r : results) canary += r.canary;
+  if (results.empty()) return "none";
+  return canary == 0 ? "main" : canary == results.size() ? "canary" : "mixed";
 }
 
 void RecommenderService::Enqueue(std::vector<std::string> ids, std::shared_ptr<const RequestOptions> options,
@@ -288,7 +348,8 @@ grpc::ServerUnaryReactor* RecommenderService::SimilarArticles(grpc::CallbackServ
 void RecommenderService::HandleSimilar(const v1::SimilarArticlesRequest* request, v1::SimilarArticlesResponse* response,
                                        std::chrono::system_clock::time_point call_deadline, const std::string& method,
                                        const Caller& caller, Done done) {
-  Done finish = Timed(method, caller, std::move(done));
+  auto arm = std::make_shared<std::string>("none");
+  Done finish = Timed(method, caller, std::move(done), arm);
   absl::Status valid = ValidateSimilarRequest(*request, limits_);
   if (!valid.ok()) return finish(valid);
   // One place in the queue under the customer it is for (empty: none); the
@@ -296,8 +357,10 @@ void RecommenderService::HandleSimilar(const v1::SimilarArticlesRequest* request
   Enqueue(
       std::vector<std::string>{request->customer_id()},
       std::make_shared<const RequestOptions>(SimilarOptionsOf(*request, limits_)), call_deadline,
-      [response](const BatchAnswer& answer) {
+      [this, request, response, arm, method](const BatchAnswer& answer) {
         FillSimilarResponse(answer.results.at(0), answer.bundle_version, response);
+        *arm = ArmOf(answer.results);
+        if (impressions_ != nullptr) impressions_->Add(method, {request->customer_id()}, answer.results);
       },
       std::move(finish));
 }

@@ -19,6 +19,7 @@
 #include "server/bundle_holder.h"
 #include "server/erasure_list.h"
 #include "server/event_writer.h"
+#include "server/impression_log.h"
 #include "server/metrics.h"
 #include "server/request.h"
 
@@ -36,15 +37,23 @@ namespace hmrec {
 // store fails the batch is answered from the bundle alone and the failure
 // counted. Customers on `erasures` (may be null) are served as unknown:
 // neither the bundle's features nor recorded events are read for them.
+// With `canary` (may be null), the customers in its `canary_percent` share
+// (server/canary.h) are answered by the bundle it serves, the others by
+// `bundles`': each result names its bundle version and arm.
 BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* metrics, int workers,
                                     int search_threads = 0, EventStore* events = nullptr,
                                     std::chrono::milliseconds lookup_budget = std::chrono::milliseconds(5),
-                                    const ErasureList* erasures = nullptr);
+                                    const ErasureList* erasures = nullptr, const BundleHolder* canary = nullptr,
+                                    double canary_percent = 0);
 
 // Hooks that record each flushed batch's size and queue wait and the queue
 // depth in `metrics`, and set each worker's LibTorch/OpenMP threads to
 // `compute_threads` on the worker itself (thread counts are per thread).
 BatchQueue::Hooks MakeQueueHooks(ServerMetrics* metrics, int compute_threads);
+
+// The arm that answered a call's results: "main", "canary", "mixed" (both),
+// "none" (no result: a refused or failed call). A request metric's label.
+std::string ArmOf(const std::vector<Recommendation>& results);
 
 // The one conversion to the wire.
 grpc::Status ToGrpcStatus(const absl::Status& status);
@@ -98,6 +107,9 @@ class RecommenderService final : public v1::Recommender::CallbackService {
   // it is UNIMPLEMENTED.
   void EnableRecording(EventStore* store, EventWriter* writer, int max_events, const BundleHolder* bundles,
                        ErasureList* erasures);
+  // Every answered Recommend and personalised SimilarArticles call is
+  // offered to `log` (must outlive the service), which keeps its sample.
+  void LogImpressions(ImpressionLog* log) { impressions_ = log; }
   // The event store RecordPurchases writes to (null when recording is off).
   EventStore* events() const { return events_; }
   grpc::ServerUnaryReactor* RecordPurchases(grpc::CallbackServerContext* context,
@@ -110,8 +122,10 @@ class RecommenderService final : public v1::Recommender::CallbackService {
   // The credentials of a gRPC call: its authorization metadata and, when
   // the transport verified a client certificate, its subject CN.
   static Credentials CredentialsOf(const grpc::CallbackServerContext* context);
-  // `done` wrapped to record the call's time under `method` and `caller`.
-  Done Timed(const std::string& method, const Caller& caller, Done done) const;
+  // `done` wrapped to record the call's time under `method`, `caller` and
+  // the arm that answered (`*arm` when it runs; "none" without).
+  Done Timed(const std::string& method, const Caller& caller, Done done,
+             std::shared_ptr<const std::string> arm = nullptr) const;
   // What Handle and HandleSimilar share once a request is valid: its filter
   // names checked against the bundle, then the batch queue within the call's
   // deadline; `fill` writes the response from an answer, `finish` runs once.
@@ -141,6 +155,7 @@ class RecommenderService final : public v1::Recommender::CallbackService {
   int max_events_ = 0;
   const BundleHolder* bundles_ = nullptr;
   ErasureList* erasures_ = nullptr;
+  ImpressionLog* impressions_ = nullptr;
 };
 
 }  // namespace hmrec

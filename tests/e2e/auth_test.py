@@ -155,10 +155,10 @@ assert status == 200, status
 for reason in ("no_credential", "unknown_key", "malformed", "scope"):
     assert f'hmrec_auth_refused_total{{method="http",reason="{reason}"}}' in metrics, reason
     assert f'hmrec_auth_refused_total{{method="Recommend",reason="{reason}"}}' in metrics, reason
-assert 'hmrec_request_duration_seconds_count{caller="rec",code="OK",method="Recommend"}' in metrics
-assert 'hmrec_request_duration_seconds_count{caller="rw",code="OK",method="RecordPurchases"}' in metrics
-assert 'hmrec_request_duration_seconds_count{caller="rec",code="OK",method="http"}' in metrics
-assert 'hmrec_request_duration_seconds_count{caller="priv",code="OK",method="EraseCustomer"}' in metrics
+assert 'hmrec_request_duration_seconds_count{arm="main",caller="rec",code="OK",method="Recommend"}' in metrics
+assert 'hmrec_request_duration_seconds_count{arm="none",caller="rw",code="OK",method="RecordPurchases"}' in metrics
+assert 'hmrec_request_duration_seconds_count{arm="main",caller="rec",code="OK",method="http"}' in metrics
+assert 'hmrec_request_duration_seconds_count{arm="none",caller="priv",code="OK",method="EraseCustomer"}' in metrics
 assert 'hmrec_auth_keys 7' in metrics, [l for l in metrics.splitlines() if "auth_keys" in l]
 for secret in key.values():
     assert secret not in metrics

@@ -45,9 +45,9 @@ mkdir -p "$WORK/py"
 # The HTTP calls are in the metrics under their own method label.
 # (Saved first: `curl | grep -q` fails under pipefail when grep stops reading early.)
 curl -sf "$MURL" > "$WORK/metrics.txt" || fail "cannot scrape $MURL"
-grep -q 'hmrec_request_duration_seconds_count{caller="anonymous",code="OK",method="http"}' "$WORK/metrics.txt" \
+grep -q 'hmrec_request_duration_seconds_count{arm="main",caller="anonymous",code="OK",method="http"}' "$WORK/metrics.txt" \
   || fail "no method=\"http\" series in /metrics"
-grep -q 'hmrec_request_duration_seconds_count{caller="anonymous",code="INVALID_ARGUMENT",method="http"}' "$WORK/metrics.txt" \
+grep -q 'hmrec_request_duration_seconds_count{arm="none",caller="anonymous",code="INVALID_ARGUMENT",method="http"}' "$WORK/metrics.txt" \
   || fail "refused HTTP calls not counted: $(grep 'method="http"' "$WORK/metrics.txt")"
 
 kill -TERM "$PID"
@@ -70,7 +70,7 @@ PIDS+=("$PID")
 HMREC_TEST_CA="$C/test-ca.pem" HMREC_API_KEY=$(cat "$WORK/keys/web") /usr/bin/python3 "$SRC/tests/e2e/http_test.py" \
   "$WORK/py" "127.0.0.1:$PORT" "$HTTP" $IDS || fail "HTTPS vs gRPC over TLS, with a key"
 curl -sf --cacert "$C/test-ca.pem" "$MURL" > "$WORK/metrics_tls.txt" || fail "cannot scrape $MURL"
-grep -q 'hmrec_request_duration_seconds_count{caller="web",code="OK",method="http"}' "$WORK/metrics_tls.txt" \
+grep -q 'hmrec_request_duration_seconds_count{arm="main",caller="web",code="OK",method="http"}' "$WORK/metrics_tls.txt" \
   || fail "HTTPS calls not counted under their caller"
 kill -TERM "$PID"
 wait "$PID" || fail "HTTPS server exit code after SIGTERM"

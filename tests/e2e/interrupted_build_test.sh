@@ -42,7 +42,7 @@ for point in index_written store_half_written store_written before_seal before_c
   grep -q "crash point $point" "$WORK/ib_$point.log" || fail "$point: crash point not reached"
   [[ $(readlink "$WORK/bundles/current") == v1 ]] || fail "$point: current moved to $(readlink "$WORK/bundles/current")"
   sleep 0.5  # several hot-swap checks
-  serves '^hmrec_bundle_info{version="v1"} 1' || fail "$point: the server no longer serves v1"
+  serves '^hmrec_bundle_info{arm="main",version="v1"} 1' || fail "$point: the server no longer serves v1"
   [[ $(ask) == *"bundle v1"* ]] || fail "$point: a call was not answered by v1: $(ask)"
   # The half-built bundle cannot be served (before_current_switch: it is
   # complete and sealed, only not current yet).
@@ -66,8 +66,8 @@ HMREC_CRASH_AT=store_half_written "$IB" --config "$SRC/configs/index_builder.pbt
 "$IB" --config "$SRC/configs/index_builder.pbtxt" --bundle "$WORK/bundles/v2" --data "$WORK/data" --quiet \
   2> "$WORK/ib_again.log" || fail "rebuild after an interrupted build: $(cat "$WORK/ib_again.log")"
 [[ $(readlink "$WORK/bundles/current") == v2 ]] || fail "the rebuilt bundle did not become current"
-for _ in $(seq 1 50); do serves '^hmrec_bundle_info{version="v2"} 1' && break; sleep 0.2; done
-serves '^hmrec_bundle_info{version="v2"} 1' || fail "the server did not swap to the rebuilt v2"
+for _ in $(seq 1 50); do serves '^hmrec_bundle_info{arm="main",version="v2"} 1' && break; sleep 0.2; done
+serves '^hmrec_bundle_info{arm="main",version="v2"} 1' || fail "the server did not swap to the rebuilt v2"
 [[ $(ask) == *"bundle v2"* ]] || fail "a call was not answered by v2"
 kill -TERM $PID
 wait $PID || fail "server exited non-zero"

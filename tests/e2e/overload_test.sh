@@ -34,7 +34,7 @@ assert over["requests"] > 0, "nothing was answered under overload"
 assert set(over["failures"]) == {"RESOURCE_EXHAUSTED"}, f"expected only RESOURCE_EXHAUSTED refusals: {over['failures']}"
 assert after["failed"] == 0 and after["requests"] > 0
 metrics = urllib.request.urlopen(sys.argv[3], timeout=10).read().decode()
-m = re.search(r'^hmrec_request_duration_seconds_count\{caller="anonymous",code="RESOURCE_EXHAUSTED",method="Recommend"\} (\S+)$', metrics, re.M)
+m = re.search(r'^hmrec_request_duration_seconds_count\{arm="none",caller="anonymous",code="RESOURCE_EXHAUSTED",method="Recommend"\} (\S+)$', metrics, re.M)
 assert m and float(m.group(1)) == over["failures"]["RESOURCE_EXHAUSTED"], "refusals not counted in /metrics"
 PY
 kill -TERM "$PID"; wait "$PID" || fail "server exit code after overload"; PID=""

@@ -95,7 +95,7 @@ grep -q "bundle v1, listening on 127.0.0.1:[1-9]" "$WORK/server.log" || { kill $
 murl=$(grep -o 'http://127.0.0.1:[0-9]*/metrics' "$WORK/server.log")
 /usr/bin/python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
   "$murl" > "$WORK/metrics.txt" || { kill $pid; fail "cannot scrape $murl"; }
-grep -q '^hmrec_bundle_info{version="v1"} 1' "$WORK/metrics.txt" || { kill $pid; fail "no bundle info in /metrics"; }
+grep -q '^hmrec_bundle_info{arm="main",version="v1"} 1' "$WORK/metrics.txt" || { kill $pid; fail "no bundle info in /metrics"; }
 # SIGHUP makes it look at bundles/current now (unchanged here) and keep serving.
 kill -HUP $pid
 for _ in $(seq 1 50); do grep -q "still names bundle v1" "$WORK/server.log" && break; sleep 0.1; done

@@ -91,10 +91,10 @@ TEST_F(EvaluateTest, SplitKeepsEveryRowOnTheRightSide) {
 TEST_F(EvaluateTest, SplitWithRecordedPurchasesAndErasures) {
   const std::string gone(train_->customer_id(0)), stranger(64, 'e');
   const std::string later = FormatDate(split_result_.last_day + 2), earlier = FormatDate(split_result_.last_day - 20);
-  hmrec::testing::WriteFile(data_.File("extra.csv"),
-                            "t_dat,customer_id,article_id,price,sales_channel_id\n" + earlier + "," + stranger +
-                                ",0108775015,0.05,2\n" + later + "," + stranger + ",0108775015,0.05,2\n" + later + "," +
-                                gone + ",0108775015,0.05,2\n");
+  hmrec::testing::WriteFile(data_.File("extra.csv"), "t_dat,customer_id,article_id,price,sales_channel_id\n" + earlier +
+                                                         "," + stranger + ",0108775015,0.05,2\n" + later + "," +
+                                                         stranger + ",0108775015,0.05,2\n" + later + "," + gone +
+                                                         ",0108775015,0.05,2\n");
   hmrec::testing::WriteFile(data_.File("erasures.csv"), "customer_id\n" + gone + "\n");
   TempDir out;
   SplitResult r;
@@ -106,8 +106,9 @@ TEST_F(EvaluateTest, SplitWithRecordedPurchasesAndErasures) {
   EXPECT_EQ(r.first_holdout_day, split_result_.first_holdout_day + 2);
   EXPECT_EQ(r.extra_rows, 1);
   EXPECT_GT(r.erased_rows, 1);  // the erased customer's base rows and the extra one
-  EXPECT_EQ(hmrec::testing::ReadFile(out.File("train/extra_transactions.csv")),
-            "t_dat,customer_id,article_id,price,sales_channel_id\n" + earlier + "," + stranger + ",0108775015,0.05,2\n");
+  EXPECT_EQ(
+      hmrec::testing::ReadFile(out.File("train/extra_transactions.csv")),
+      "t_dat,customer_id,article_id,price,sales_channel_id\n" + earlier + "," + stranger + ",0108775015,0.05,2\n");
   const std::string truth = hmrec::testing::ReadFile(out.File("truth.csv"));
   EXPECT_THAT(truth, HasSubstr(later + "," + stranger));
   EXPECT_EQ(truth.find(gone), std::string::npos);

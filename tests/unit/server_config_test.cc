@@ -178,7 +178,9 @@ TEST(ServerConfig, RelativePathsAreTakenFromTheConfigFilesDirectory) {
                             "bundle_path: \"../bundles/current\"\n"
                             "tls { cert_file: \"certs/s.pem\" key_file: \"/abs/s.key\" }\n"
                             "auth { keys_file: \"secrets/keys\" }\n"
-                            "events { redis_password_file: \"secrets/redis\" }\n");
+                            "events { redis_password_file: \"secrets/redis\" }\n"
+                            "canary { bundle_path: \"../bundles/canary\" percent: 5 }\n"
+                            "impressions { path: \"impressions.jsonl\" }\n");
   auto c = ReadServerConfig(dir.File("etc/server.pbtxt"));
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->bundle_path(), dir.File("bundles/current"));
@@ -187,6 +189,35 @@ TEST(ServerConfig, RelativePathsAreTakenFromTheConfigFilesDirectory) {
   EXPECT_EQ(c->tls().client_ca_file(), "");
   EXPECT_EQ(c->auth().keys_file(), dir.File("etc/secrets/keys"));
   EXPECT_EQ(c->events().redis_password_file(), dir.File("etc/secrets/redis"));
+  EXPECT_EQ(c->canary().bundle_path(), dir.File("bundles/canary"));
+  EXPECT_EQ(c->impressions().path(), dir.File("etc/impressions.jsonl"));
+}
+
+// A canary: a percent within 0..100 and a path other than the main one;
+// the impression log: a sample within (0, 100] (0 means all) and a path.
+TEST(ServerConfig, RefusesABadCanaryOrImpressionLogNamingTheField) {
+  config::ServerConfig c = Valid();
+  c.mutable_canary()->set_bundle_path("/b/canary");
+  c.mutable_canary()->set_percent(30);
+  EXPECT_TRUE(ValidateServerConfig(c).ok());
+  for (double bad : {-1.0, 100.5, std::nan("")}) {
+    c.mutable_canary()->set_percent(bad);
+    EXPECT_THAT(std::string(ValidateServerConfig(c).message()), HasSubstr("canary.percent")) << bad;
+  }
+  c.mutable_canary()->set_percent(30);
+  c.mutable_canary()->set_bundle_path("/b/./current");
+  EXPECT_THAT(std::string(ValidateServerConfig(c).message()), HasSubstr("is bundle_path"));
+  c.clear_canary();
+  c.mutable_impressions()->set_path("/var/x.jsonl");
+  config::ServerConfig d = WithDefaults(c);
+  EXPECT_EQ(d.impressions().sample_percent(), 100);
+  EXPECT_EQ(d.impressions().max_pending(), 10000);
+  EXPECT_TRUE(ValidateServerConfig(d).ok());
+  d.mutable_impressions()->set_sample_percent(101);
+  EXPECT_THAT(std::string(ValidateServerConfig(d).message()), HasSubstr("impressions.sample_percent"));
+  d.mutable_impressions()->set_sample_percent(10);
+  d.mutable_impressions()->clear_path();
+  EXPECT_THAT(std::string(ValidateServerConfig(d).message()), HasSubstr("impressions.path is empty"));
 }
 
 }  // namespace

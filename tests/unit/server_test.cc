@@ -239,19 +239,21 @@ TEST_F(ServerTest, MetricsRecordCallsInPrometheusText) {
   // Scraped over HTTP as Prometheus would.
   const std::string text = HttpGet(server_->metrics_port(), "/metrics");
   ASSERT_THAT(text, HasSubstr("# TYPE hmrec_request_duration_seconds histogram"));
-  EXPECT_GE(Sample(text, "hmrec_request_duration_seconds_count{caller=\"anonymous\",code=\"OK\",method=\"Recommend\"}"),
-            1);
   EXPECT_GE(
       Sample(
           text,
-          "hmrec_request_duration_seconds_count{caller=\"anonymous\",code=\"INVALID_ARGUMENT\",method=\"Recommend\"}"),
+          "hmrec_request_duration_seconds_count{arm=\"main\",caller=\"anonymous\",code=\"OK\",method=\"Recommend\"}"),
       1);
+  EXPECT_GE(Sample(text,
+                   "hmrec_request_duration_seconds_count{arm=\"none\",caller=\"anonymous\",code=\"INVALID_ARGUMENT\","
+                   "method=\"Recommend\"}"),
+            1);
   EXPECT_GE(Sample(text, "hmrec_fallback_total{reason=\"unknown_customer\"}"), 1);
   EXPECT_GE(Sample(text, "hmrec_customers_total"), 2);
   EXPECT_GE(Sample(text, "hmrec_batch_ids_count"), 1);
   EXPECT_GE(Sample(text, "hmrec_stage_duration_seconds_count{stage=\"tower\"}"), 1);
   EXPECT_GE(Sample(text, "hmrec_stage_duration_seconds_count{stage=\"queue_wait\"}"), 1);
-  EXPECT_EQ(Sample(text, "hmrec_bundle_info{version=\"v1\"}"), 1);
+  EXPECT_EQ(Sample(text, "hmrec_bundle_info{arm=\"main\",version=\"v1\"}"), 1);
   // No customer id ever appears in the metrics.
   EXPECT_EQ(text.find(std::string(ds_->customer_id(1))), std::string::npos);
 }
@@ -641,8 +643,8 @@ TEST_F(ServerTest, HotSwapUnderConcurrentLoadFailsNoRequestAndRefusesACorruptBun
   EXPECT_EQ(server->version(), "v2");
   const std::string text = HttpGet(server->metrics_port(), "/metrics");
   EXPECT_EQ(Sample(text, "hmrec_bundle_reloads_total{result=\"swapped\"}"), 1);
-  EXPECT_EQ(Sample(text, "hmrec_bundle_info{version=\"v2\"}"), 1);
-  EXPECT_EQ(text.find("hmrec_bundle_info{version=\"v1\"}"), std::string::npos);
+  EXPECT_EQ(Sample(text, "hmrec_bundle_info{arm=\"main\",version=\"v2\"}"), 1);
+  EXPECT_EQ(text.find("hmrec_bundle_info{arm=\"main\",version=\"v1\"}"), std::string::npos);
 
   // The refused bundle is also refused at startup, naming what is wrong.
   auto bad = Server::Start(TestConfig(dir_->File("bundles/v3")));
