@@ -12,17 +12,27 @@
 //
 // Writes the erasure list (customers erased by EraseCustomer), for
 // `hmrec_trainer --erasures FILE` and `hmrec_index_builder --erasures FILE`.
+//
+//   hmrec_events impressions --stream KEY --out FILE.jsonl --redis_address HOST:PORT [--redis_password_file F]
+//
+// Writes the impression log the servers append to a Redis stream
+// (ServerConfig.impressions.redis_stream), one JSON line per entry, for
+// `hmrec_evaluate arms --impressions FILE`.
 
 #include <climits>
 #include <cstdio>
+#include <fstream>
 #include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "common/text_proto.h"
 #include "data/dates.h"
 #include "events/event_store.h"
 #include "events/export.h"
+#include "events/redis_stream.h"
 
 ABSL_FLAG(std::string, backend, "rocksdb", "rocksdb or redis");
 ABSL_FLAG(std::string, path, "", "rocksdb: the store's directory (the server's events.path)");
@@ -30,12 +40,47 @@ ABSL_FLAG(std::string, redis_address, "127.0.0.1:6379", "redis: host:port");
 ABSL_FLAG(std::string, redis_password_file, "", "redis: a file holding the password (none: no AUTH)");
 ABSL_FLAG(std::string, out, "", "The CSV to write (export: transactions_train.csv layout; erasures: customer_id)");
 ABSL_FLAG(std::string, since, "", "Only events dated this day (YYYY-MM-DD) or later");
+ABSL_FLAG(std::string, stream, "", "impressions: the Redis stream's key (the servers' impressions.redis_stream)");
 
 namespace {
 int Fail(const absl::Status& s) {
   std::fprintf(stderr, "events: %s\n", std::string(s.message()).c_str());
   return 1;
 }
+// The servers' impression stream to a file, atomically.
+int Impressions() {
+  const std::string out = absl::GetFlag(FLAGS_out);
+  if (out.empty() || absl::GetFlag(FLAGS_stream).empty()) {
+    return Fail(absl::InvalidArgumentError("impressions needs --stream and --out"));
+  }
+  hmrec::RedisStream::Options o;
+  o.address = absl::GetFlag(FLAGS_redis_address);
+  o.key = absl::GetFlag(FLAGS_stream);
+  o.timeout_ms = 10000;
+  if (!absl::GetFlag(FLAGS_redis_password_file).empty()) {
+    absl::StatusOr<std::string> text = hmrec::ReadFileToString(absl::GetFlag(FLAGS_redis_password_file));
+    if (!text.ok()) return Fail(text.status());
+    o.password = std::string(absl::StripTrailingAsciiWhitespace(*text));
+  }
+  absl::StatusOr<hmrec::RedisStream> stream = hmrec::RedisStream::Open(o);
+  if (!stream.ok()) return Fail(stream.status());
+  const std::string tmp = out + ".tmp";
+  std::ofstream f(tmp);
+  int64_t lines = 0;
+  absl::Status s = stream->ForEach([&](absl::string_view line) {
+    f << line << '\n';
+    ++lines;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return Fail(s);
+  f.close();
+  if (!f) return Fail(absl::InternalError("cannot write " + tmp));
+  if (std::rename(tmp.c_str(), out.c_str()) != 0) return Fail(absl::InternalError("cannot write " + out));
+  std::fprintf(stderr, "events: wrote %lld impressions from %s to %s\n", static_cast<long long>(lines),
+               stream->Describe().c_str(), out.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -44,12 +89,14 @@ int main(int argc, char** argv) {
       "FILE [--backend ...]: the erasure list");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   const std::string command = args.size() == 2 ? args[1] : "";
-  if (command != "export" && command != "erasures") {
+  if (command != "export" && command != "erasures" && command != "impressions") {
     std::fprintf(stderr,
                  "usage: hmrec_events export --out FILE.csv [--since YYYY-MM-DD] [flags]\n"
-                 "       hmrec_events erasures --out FILE.csv [flags] (--help)\n");
+                 "       hmrec_events erasures --out FILE.csv [flags]\n"
+                 "       hmrec_events impressions --stream KEY --out FILE.jsonl --redis_address HOST:PORT (--help)\n");
     return 2;
   }
+  if (command == "impressions") return Impressions();
   if (absl::GetFlag(FLAGS_out).empty()) return Fail(absl::InvalidArgumentError("--out is required"));
   int32_t since = INT32_MIN;
   if (!absl::GetFlag(FLAGS_since).empty()) {

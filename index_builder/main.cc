@@ -34,6 +34,9 @@ ABSL_FLAG(std::string, erasures, "",
 ABSL_FLAG(std::string, config, "configs/index_builder.pbtxt", "IndexBuilderConfig, text format");
 ABSL_FLAG(std::string, index_type, "", "Overrides the config: flat, ivf, sq8 or hnsw");
 ABSL_FLAG(bool, make_current, true, "Point bundles/current at the sealed bundle");
+ABSL_FLAG(
+    bool, no_promote, false,
+    "Leave bundles/current where it is (= --make_current=false): hmrec_gate decides whether the bundle goes live");
 ABSL_FLAG(bool, quiet, false, "No progress lines");
 ABSL_FLAG(bool, refresh_catalogue, false,
           "Write a new sealed version of the sealed --bundle with the articles --data's articles.csv adds "
@@ -75,7 +78,7 @@ int RunRefresh(const std::string& bundle, const std::string& data, const hmrec::
                static_cast<long long>(report->base_articles), bundle.c_str(),
                static_cast<long long>(report->trained_articles), static_cast<long long>(report->missing_articles),
                report->index_description.c_str(), report->bundle_dir.c_str());
-  if (absl::GetFlag(FLAGS_make_current)) {
+  if (absl::GetFlag(FLAGS_make_current) && !absl::GetFlag(FLAGS_no_promote)) {
     absl::Status s = hmrec::MakeCurrent(report->bundle_dir);
     if (!s.ok()) return Fail(s);
     std::fprintf(stderr, "index_builder: current -> %s\n", report->bundle_dir.c_str());
@@ -135,7 +138,7 @@ int main(int argc, char** argv) {
                report->index_description.c_str(), static_cast<long long>(report->articles), report->index_seconds,
                static_cast<long long>(report->customers), static_cast<long long>(report->customers_without_purchases),
                report->store_seconds, bundle.c_str());
-  if (absl::GetFlag(FLAGS_make_current)) {
+  if (absl::GetFlag(FLAGS_make_current) && !absl::GetFlag(FLAGS_no_promote)) {
     s = hmrec::MakeCurrent(bundle);
     if (!s.ok()) return Fail(s);
     std::fprintf(stderr, "index_builder: current -> %s\n", bundle.c_str());

@@ -16,7 +16,7 @@
 #   3. the two towers and the ranker trained on the training part
 #      (`hmrec_trainer --extra_transactions --erasures`, evaluated on the
 #      held-out days), the bundle built without switching `current`
-#      (`hmrec_index_builder --make_current=false`);
+#      (`hmrec_index_builder --no_promote`);
 #   4. `hmrec_gate` scores it beside the current bundle on the held-out days
 #      and promotes it, or refuses it with WORK/RUN/gate.json; the job's exit
 #      code is the gate's (1: refused, current unchanged).
@@ -127,7 +127,7 @@ step "training $VERSION"
 
 step "building $VERSION (current unchanged)"
 "$(prog hmrec_index_builder)" --config "$CONFIGS/index_builder.pbtxt" --bundle "$BUNDLES/$VERSION" \
-  --data "$SPLIT/train" "${train_flags[@]}" --make_current=false --quiet || fail "hmrec_index_builder"
+  --data "$SPLIT/train" "${train_flags[@]}" --no_promote --quiet || fail "hmrec_index_builder"
 step "gating $VERSION against current on the held-out days"
 set +e
 "$(prog hmrec_gate)" --bundles "$BUNDLES" --candidate "$VERSION" --holdout "$SPLIT/truth.csv" --max_drop "$MAX_DROP" \

@@ -8,7 +8,9 @@
 #include <cstdio>
 #include <cstring>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/text_proto.h"
 #include "data/dates.h"
 #include "data/ids.h"
 #include "google/protobuf/util/json_util.h"
@@ -22,7 +24,25 @@ ImpressionLog::ImpressionLog(config::ImpressionLogConfig config, ServerMetrics* 
 absl::StatusOr<std::unique_ptr<ImpressionLog>> ImpressionLog::Open(const config::ImpressionLogConfig& config,
                                                                    ServerMetrics* metrics) {
   std::unique_ptr<ImpressionLog> log(new ImpressionLog(config, metrics));
-  if (absl::Status s = log->Reopen(); !s.ok()) return s;
+  if (!config.redis_stream().empty()) {
+    RedisStream::Options o;
+    o.address = config.redis_address();
+    o.key = config.redis_stream();
+    o.max_len = config.redis_max_len();
+    if (!config.redis_password_file().empty()) {
+      absl::StatusOr<std::string> text = ReadFileToString(config.redis_password_file());
+      if (!text.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("impressions.redis_password_file ", config.redis_password_file(), ": cannot read it"));
+      }
+      o.password = std::string(absl::StripTrailingAsciiWhitespace(*text));
+    }
+    absl::StatusOr<RedisStream> stream = RedisStream::Open(std::move(o));
+    if (!stream.ok()) return absl::InvalidArgumentError(absl::StrCat("impressions: ", stream.status().message()));
+    log->stream_.emplace(*std::move(stream));
+  } else if (absl::Status s = log->Reopen(); !s.ok()) {
+    return s;
+  }
   log->writer_ = std::thread([p = log.get()] { p->Run(); });
   return log;
 }
@@ -107,16 +127,28 @@ void ImpressionLog::Run() {
     std::deque<std::string> batch;
     batch.swap(pending_);
     lock.unlock();
-    // Rotated away (moved or deleted): a new file at the path.
-    struct stat st {};
-    if (stat(config_.path().c_str(), &st) != 0 || st.st_ino != inode_) Reopen().IgnoreError();
     size_t ok = 0;
-    for (const std::string& l : batch) {
-      if (file_ != nullptr && std::fwrite(l.data(), 1, l.size(), file_) == l.size() && std::fputc('\n', file_) != EOF) {
-        ++ok;
+    if (stream_.has_value()) {
+      const absl::Status s = stream_->Append({batch.begin(), batch.end()});
+      if (s.ok()) ok = batch.size();
+      if (!s.ok() && !stream_failing_) {
+        std::fprintf(stderr, "server: impressions: %s; lines are dropped (counted) until it answers\n",
+                     std::string(s.message()).c_str());
+        std::fflush(stderr);
       }
+      stream_failing_ = !s.ok();
+    } else {
+      // Rotated away (moved or deleted): a new file at the path.
+      struct stat st {};
+      if (stat(config_.path().c_str(), &st) != 0 || st.st_ino != inode_) Reopen().IgnoreError();
+      for (const std::string& l : batch) {
+        if (file_ != nullptr && std::fwrite(l.data(), 1, l.size(), file_) == l.size() &&
+            std::fputc('\n', file_) != EOF) {
+          ++ok;
+        }
+      }
+      if (file_ != nullptr) std::fflush(file_);
     }
-    if (file_ != nullptr) std::fflush(file_);
     if (metrics_ != nullptr)
       metrics_->CountImpressions(static_cast<double>(ok), static_cast<double>(batch.size() - ok));
     lock.lock();

@@ -8,10 +8,12 @@
 //
 // Serving never waits for it: lines are queued (at most max_pending) and a
 // writer thread appends them to the file (created mode 0600: it holds
-// customer ids and what they were shown, not a log for people); a full
-// queue drops lines, counted in hmrec_impressions_total{result="dropped"}.
-// The file is reopened when it is moved away (logrotate's create mode), so it
-// can be rotated without a restart. Thread-safe.
+// customer ids and what they were shown, not a log for people) or to a Redis
+// stream every replica shares (events/redis_stream.h; one pipelined round
+// trip per batch of lines); a full queue, or a sink that fails, drops lines,
+// counted in hmrec_impressions_total{result="dropped"}. The file is reopened
+// when it is moved away (logrotate's create mode), so it can be rotated
+// without a restart. Thread-safe.
 
 #include <sys/types.h>
 
@@ -21,11 +23,13 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "events/redis_stream.h"
 #include "proto/config.pb.h"
 #include "server/metrics.h"
 #include "server/recommendation.h"
@@ -61,6 +65,8 @@ class ImpressionLog {
   bool stopping_ = false;
   std::FILE* file_ = nullptr;
   ino_t inode_ = 0;
+  std::optional<RedisStream> stream_;
+  bool stream_failing_ = false;  // logged once per outage
   std::thread writer_;
 };
 

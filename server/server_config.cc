@@ -33,7 +33,10 @@ absl::StatusOr<config::ServerConfig> ReadServerConfig(const std::string& path) {
   const std::filesystem::path base = std::filesystem::absolute(path).parent_path();
   MakeAbsolute(base, cfg.mutable_bundle_path());
   if (cfg.has_canary()) MakeAbsolute(base, cfg.mutable_canary()->mutable_bundle_path());
-  if (cfg.has_impressions()) MakeAbsolute(base, cfg.mutable_impressions()->mutable_path());
+  if (cfg.has_impressions()) {
+    MakeAbsolute(base, cfg.mutable_impressions()->mutable_path());
+    MakeAbsolute(base, cfg.mutable_impressions()->mutable_redis_password_file());
+  }
   MakeAbsolute(base, cfg.mutable_tls()->mutable_cert_file());
   MakeAbsolute(base, cfg.mutable_tls()->mutable_key_file());
   MakeAbsolute(base, cfg.mutable_tls()->mutable_client_ca_file());
@@ -67,7 +70,17 @@ config::ServerConfig WithDefaults(config::ServerConfig c) {
   if (c.max_similar_articles() == 0) c.set_max_similar_articles(100);
   *c.mutable_events() = WithEventDefaults(c.events(), c.bundle_path());
   if (c.has_impressions() && c.impressions().sample_percent() == 0) c.mutable_impressions()->set_sample_percent(100);
-  if (c.has_impressions() && c.impressions().max_pending() == 0) c.mutable_impressions()->set_max_pending(10000);
+  if (c.has_impressions()) {
+    config::ImpressionLogConfig* i = c.mutable_impressions();
+    if (i->max_pending() == 0) i->set_max_pending(10000);
+    if (!i->redis_stream().empty()) {
+      if (i->redis_max_len() == 0) i->set_redis_max_len(10000000);
+      if (i->redis_address().empty()) {
+        i->set_redis_address(c.events().redis_address());
+        if (i->redis_password_file().empty()) i->set_redis_password_file(c.events().redis_password_file());
+      }
+    }
+  }
   return c;
 }
 
@@ -158,7 +171,12 @@ absl::Status ValidateServerConfig(const config::ServerConfig& c) {
   }
   if (c.has_impressions()) {
     const config::ImpressionLogConfig& i = c.impressions();
-    if (i.path().empty()) return absl::InvalidArgumentError("impressions.path is empty");
+    if (i.path().empty() == i.redis_stream().empty()) {
+      return absl::InvalidArgumentError("impressions: give one of path and redis_stream");
+    }
+    if (!i.redis_stream().empty() && i.redis_address().empty()) {
+      return absl::InvalidArgumentError("impressions.redis_stream needs redis_address (or events.redis_address)");
+    }
     if (!(i.sample_percent() > 0 && i.sample_percent() <= 100)) {
       return absl::InvalidArgumentError(
           absl::StrCat("impressions.sample_percent = ", i.sample_percent(), " is outside (0, 100]"));

@@ -7,7 +7,8 @@
 # version and arm, SimilarArticles and the inspector following the
 # customer's arm, the metrics labelled by arm; the canary swapped under load
 # (0 failed calls); the impression log and `hmrec_evaluate arms` comparing
-# the arms on purchases recorded afterwards (tests/e2e/canary_test.py).
+# the arms on purchases recorded afterwards (tests/e2e/canary_test.py); the
+# other replica's impressions through a Redis stream (hmrec_events impressions).
 #
 #   tests/e2e/canary_test.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
@@ -56,7 +57,16 @@ refused sample "impressions.sample_percent = 120" \
 
 config "$WORK/a.pbtxt" "canary { bundle_path: \"$WORK/bundles/canary\" percent: 30 }" \
   "impressions { path: \"$WORK/impressions.jsonl\" }"
-config "$WORK/b.pbtxt" "canary { bundle_path: \"$WORK/bundles/canary\" percent: 30 }"
+# Replica b logs its impressions to a Redis stream (a real redis-server).
+[[ -x /usr/bin/redis-server ]] || fail "redis-server is missing: deploy/install_deps.sh installs it"
+RPORT=$(free_port)
+mkdir -p "$WORK/redis"
+redis-server --bind 127.0.0.1 --port "$RPORT" --dir "$WORK/redis" --save "" --daemonize no \
+  --logfile "$WORK/redis.log" &
+PIDS+=($!)
+for _ in $(seq 1 50); do [[ $(redis-cli -p "$RPORT" ping 2> /dev/null) == PONG ]] && break; sleep 0.1; done
+config "$WORK/b.pbtxt" "canary { bundle_path: \"$WORK/bundles/canary\" percent: 30 }" \
+  "impressions { redis_stream: \"hmrec:impressions\" redis_address: \"127.0.0.1:$RPORT\" }"
 start_server "$WORK/a.log" --config "$WORK/a.pbtxt" --listen 127.0.0.1:0 --metrics 127.0.0.1:0 --http 127.0.0.1:0 \
   --bundle "$WORK/bundles/current" --events rocksdb --events_path "$WORK/events"
 PIDS+=("$PID")
@@ -74,6 +84,18 @@ mkdir -p "$WORK/py"
 /usr/bin/python3 "$SRC/tests/e2e/canary_test.py" "$WORK" "$BUILD" "127.0.0.1:$A_PORT" "127.0.0.1:$B_PORT" "$A_HTTP" \
   "$A_METRICS" || fail "canary_test.py"
 grep -q "now serving canary bundle v1 (was v2)" "$WORK/a.log" || fail "no canary swap line: $(grep canary "$WORK/a.log")"
+# Replica b's impressions, collected from the stream: one line per customer
+# it answered, each naming the arm that did.
+"$BUILD/events/hmrec_events" impressions --stream hmrec:impressions --redis_address "127.0.0.1:$RPORT" \
+  --out "$WORK/b-impressions.jsonl" 2> "$WORK/b-impressions.log" || { cat "$WORK/b-impressions.log" >&2; fail "impressions"; }
+/usr/bin/python3 - "$WORK/b-impressions.jsonl" << 'PYEOF' || fail "the Redis stream's impressions"
+import json, sys
+lines = [json.loads(x) for x in open(sys.argv[1])]
+assert len(lines) == 2000, len(lines)
+arms = {(x["arm"], x["bundle_version"]) for x in lines}
+assert arms == {("main", "v1"), ("canary", "v2")}, arms
+print(f"replica b: {len(lines)} impressions in the Redis stream")
+PYEOF
 for p in "${PIDS[@]}"; do kill -TERM "$p"; done
 for p in "${PIDS[@]}"; do wait "$p" || fail "server exit code after SIGTERM"; done
 PIDS=()

@@ -20,7 +20,7 @@ mkdir -p "$WORK/tenth"
 cp "$WORK/split/train/articles.csv" "$WORK/split/train/customers.csv" "$WORK/tenth/"
 awk 'NR == 1 || NR % 10 == 2' "$WORK/split/train/transactions_train.csv" > "$WORK/tenth/transactions_train.csv"
 
-build() {  # build VERSION DATA [--make_current=false]
+build() {  # build VERSION DATA [--no_promote | --make_current=false]
   "$BUILD/trainer/hmrec_trainer" --config "$SRC/tests/data/trainer_tiny.pbtxt" --data "$2" --work_dir "$WORK/w-$1" \
     --bundles "$WORK/bundles" --version "$1" --epochs 1 > /dev/null 2> "$WORK/train-$1.log" \
     || { cat "$WORK/train-$1.log" >&2; fail "trainer $1"; }
@@ -40,7 +40,7 @@ build v1 "$WORK/split/train"
 [[ $(current) == v1 ]] || fail "v1 is not current"
 
 # A tenth of the data: refused for its quality, current stays.
-build weak "$WORK/tenth" --make_current=false
+build weak "$WORK/tenth" --no_promote
 gate weak
 [[ $GATE_RC == 1 ]] || fail "the weak bundle passed: $(cat "$WORK/gate-weak.log")"
 grep -q "refused: quality: MAP@12" "$WORK/gate-weak.log" || fail "weak: $(cat "$WORK/gate-weak.log")"

@@ -16,6 +16,7 @@
 #include "events/event_store.h"
 #include "events/export.h"
 #include "events/redis_event_store.h"
+#include "events/redis_stream.h"
 #include "events/rocksdb_event_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -500,6 +501,43 @@ TEST(RedisEventStore, OpenedWhileRedisIsDownItRecordsOnceRedisIsUp) {
 }
 
 // The durability check reads Redis's own settings.
+// The impression log's Redis stream: appended in order across pipelined
+// batches, read back in pages; a Redis that is down fails at once, naming
+// the stream, and the next append after retry_ms connects again.
+TEST(RedisStream, AppendsInOrderReadsInPagesAndSurvivesAnOutage) {
+  ASSERT_TRUE(RedisProcess::Available());
+  TempDir dir;
+  RedisProcess redis(dir.path(), hmrec::testing::FreePort());
+  ASSERT_TRUE(redis.Start());
+  RedisStream::Options o;
+  o.address = redis.address();
+  o.key = "test:impressions";
+  o.retry_ms = 50;
+  auto stream = RedisStream::Open(o);
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  std::vector<std::string> lines;
+  for (int i = 0; i < 2500; ++i) lines.push_back("{\"n\": " + std::to_string(i) + "}");
+  ASSERT_TRUE(stream->Append({lines.begin(), lines.begin() + 1200}).ok());
+  ASSERT_TRUE(stream->Append({lines.begin() + 1200, lines.end()}).ok());
+  std::vector<std::string> read;
+  ASSERT_TRUE(stream
+                  ->ForEach([&read](absl::string_view line) {
+                    read.emplace_back(line);
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(read, lines);
+  redis.Stop(SIGKILL);
+  absl::Status down = stream->Append({"x"});
+  EXPECT_EQ(down.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(down.message()), HasSubstr("test:impressions"));
+  ASSERT_TRUE(redis.Start());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(stream->Append({"y"}).ok());
+  o.address = "nohost";
+  EXPECT_EQ(RedisStream::Open(o).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(RedisStoreTest, ChecksTheAppendOnlySettings) {
   auto store = RedisEventStore::Open(Options(redis_.address()));
   ASSERT_TRUE(store.ok());

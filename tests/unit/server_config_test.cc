@@ -217,7 +217,7 @@ TEST(ServerConfig, RefusesABadCanaryOrImpressionLogNamingTheField) {
   EXPECT_THAT(std::string(ValidateServerConfig(d).message()), HasSubstr("impressions.sample_percent"));
   d.mutable_impressions()->set_sample_percent(10);
   d.mutable_impressions()->clear_path();
-  EXPECT_THAT(std::string(ValidateServerConfig(d).message()), HasSubstr("impressions.path is empty"));
+  EXPECT_THAT(std::string(ValidateServerConfig(d).message()), HasSubstr("give one of path and redis_stream"));
 }
 
 }  // namespace
