@@ -52,17 +52,7 @@ absl::Status WriteTextProto(const std::string& path, const google::protobuf::Mes
   if (!google::protobuf::TextFormat::PrintToString(message, &text)) {
     return absl::InternalError(absl::StrCat("cannot format ", path));
   }
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot rename onto ", path, ": ", ec.message()));
-  return absl::OkStatus();
+  return WriteFileAtomically(path, text);
 }
 
 absl::StatusOr<std::string> FileCrc32(const std::string& path) {

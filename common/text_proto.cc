@@ -1,5 +1,6 @@
 #include "common/text_proto.h"
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -41,6 +42,32 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
   ss << in.rdbuf();
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
   return ss.str();
+}
+
+absl::Status WriteFileAtomically(const std::string& path, const std::function<absl::Status(std::ostream&)>& write) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (absl::Status s = write(out); !s.ok()) {
+      out.close();
+      std::error_code ignored;
+      std::filesystem::remove(tmp, ignored);
+      return s;
+    }
+    out.flush();
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot write ", path, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::Status WriteFileAtomically(const std::string& path, const std::string& content) {
+  return WriteFileAtomically(path, [&content](std::ostream& out) {
+    out << content;
+    return absl::OkStatus();
+  });
 }
 
 absl::Status ReadTextProto(const std::string& path, google::protobuf::Message* message) {

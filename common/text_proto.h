@@ -2,6 +2,8 @@
 
 // Reads typed configuration written as text-format protobuf.
 
+#include <functional>
+#include <ostream>
 #include <string>
 
 #include "absl/status/status.h"
@@ -13,6 +15,13 @@ namespace hmrec {
 // The whole content of the file at `path`; NOT_FOUND naming it when it
 // cannot be read.
 absl::StatusOr<std::string> ReadFileToString(const std::string& path);
+
+// Writes the file at `path` through `path`.tmp and a rename, so a reader
+// sees the old file or the whole new one; INTERNAL naming the file that
+// could not be written. An error `write` returns leaves `path` as it was
+// and is returned.
+absl::Status WriteFileAtomically(const std::string& path, const std::function<absl::Status(std::ostream&)>& write);
+absl::Status WriteFileAtomically(const std::string& path, const std::string& content);
 
 // Parses the text-format file at `path` into `message`. Errors name the file,
 // line and column.

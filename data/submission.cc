@@ -1,5 +1,7 @@
 #include "data/submission.h"
 
+#include "common/text_proto.h"
+
 #include <filesystem>
 #include <fstream>
 
@@ -89,17 +91,7 @@ void AppendSubmissionRow(absl::string_view customer_id, const std::vector<int32_
 }
 
 absl::Status WriteBundleVersionFile(const std::string& path, const std::string& version) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << version << "\n";
-    f.close();
-    if (!f) return absl::InternalError(absl::StrCat("cannot write ", tmp));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot rename ", tmp, " to ", path, ": ", ec.message()));
-  return absl::OkStatus();
+  return WriteFileAtomically(path, version + "\n");
 }
 
 absl::StatusOr<std::string> ReadBundleVersionFile(const std::string& path) {

@@ -2,9 +2,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <functional>
 #include <ostream>
 #include <tuple>
 #include <vector>
@@ -13,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
+#include "common/text_proto.h"
 #include "data/dates.h"
 #include "data/hm_data.h"
 #include "data/ids.h"
@@ -20,20 +18,14 @@
 namespace hmrec {
 namespace {
 
-// Writes `path` through a temporary file and a rename: a reader sees the
-// old file or the whole new one.
-absl::Status WriteAtomically(const std::string& path, const std::function<void(std::ostream&)>& write) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    write(out);
-    out.flush();
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot write ", path, ": ", ec.message()));
-  return absl::OkStatus();
+// The store's erasure list as a set (Redis's SSCAN may name an id twice).
+absl::StatusOr<absl::flat_hash_set<std::string>> ErasedIds(EventStore& store) {
+  absl::flat_hash_set<std::string> erased;
+  RETURN_IF_ERROR(store.ForEachErased([&erased](absl::string_view id) {
+    erased.emplace(id);
+    return absl::OkStatus();
+  }));
+  return erased;
 }
 
 }  // namespace
@@ -51,11 +43,7 @@ absl::StatusOr<ExportReport> ExportEvents(EventStore& store, int32_t since_day, 
   // A customer erased during the walk: Erase deletes the events in the same
   // write that lists the id, so the walk finds them only where it got there
   // first, as an export taken before the erasure would.
-  absl::flat_hash_set<std::string> erased;
-  RETURN_IF_ERROR(store.ForEachErased([&erased](absl::string_view id) {
-    erased.emplace(id);
-    return absl::OkStatus();
-  }));
+  ASSIGN_OR_RETURN(const absl::flat_hash_set<std::string> erased, ErasedIds(store));
   RETURN_IF_ERROR(store.ForEachCustomer(
       [&](absl::string_view customer, const std::vector<config::StoredEvent>& events) -> absl::Status {
         if (erased.contains(customer)) {
@@ -82,28 +70,26 @@ absl::StatusOr<ExportReport> ExportEvents(EventStore& store, int32_t since_day, 
   std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
     return std::tie(a.day, a.customer, a.order) < std::tie(b.day, b.customer, b.order);
   });
-  RETURN_IF_ERROR(WriteAtomically(path, [&rows](std::ostream& out) {
+  RETURN_IF_ERROR(WriteFileAtomically(path, [&rows](std::ostream& out) {
     out << "t_dat,customer_id,article_id,price,sales_channel_id\n";
     for (const Row& r : rows) {
       out << FormatDate(r.day) << ',' << r.customer << ',' << FormatArticleId(r.event.article_id()) << ','
           << absl::StrFormat("%.9g", r.event.price()) << ',' << r.event.channel() << '\n';
     }
+    return absl::OkStatus();
   }));
   report.events = static_cast<int64_t>(rows.size());
   return report;
 }
 
 absl::StatusOr<int64_t> ExportErasures(EventStore& store, const std::string& path) {
-  absl::flat_hash_set<std::string> unique;  // Redis's SSCAN may repeat an id
-  RETURN_IF_ERROR(store.ForEachErased([&unique](absl::string_view id) {
-    unique.emplace(id);
-    return absl::OkStatus();
-  }));
+  ASSIGN_OR_RETURN(const absl::flat_hash_set<std::string> unique, ErasedIds(store));
   std::vector<std::string> ids(unique.begin(), unique.end());
   std::sort(ids.begin(), ids.end());
-  RETURN_IF_ERROR(WriteAtomically(path, [&ids](std::ostream& out) {
+  RETURN_IF_ERROR(WriteFileAtomically(path, [&ids](std::ostream& out) {
     out << "customer_id\n";
     for (const std::string& id : ids) out << id << '\n';
+    return absl::OkStatus();
   }));
   return static_cast<int64_t>(ids.size());
 }

@@ -21,7 +21,7 @@
 
 #include <climits>
 #include <cstdio>
-#include <fstream>
+#include <ostream>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -64,18 +64,15 @@ int Impressions() {
   }
   absl::StatusOr<hmrec::RedisStream> stream = hmrec::RedisStream::Open(o);
   if (!stream.ok()) return Fail(stream.status());
-  const std::string tmp = out + ".tmp";
-  std::ofstream f(tmp);
   int64_t lines = 0;
-  absl::Status s = stream->ForEach([&](absl::string_view line) {
-    f << line << '\n';
-    ++lines;
-    return absl::OkStatus();
+  absl::Status written = hmrec::WriteFileAtomically(out, [&](std::ostream& f) {
+    return stream->ForEach([&](absl::string_view line) {
+      f << line << '\n';
+      ++lines;
+      return absl::OkStatus();
+    });
   });
-  if (!s.ok()) return Fail(s);
-  f.close();
-  if (!f) return Fail(absl::InternalError("cannot write " + tmp));
-  if (std::rename(tmp.c_str(), out.c_str()) != 0) return Fail(absl::InternalError("cannot write " + out));
+  if (!written.ok()) return Fail(written);
   std::fprintf(stderr, "events: wrote %lld impressions from %s to %s\n", static_cast<long long>(lines),
                stream->Describe().c_str(), out.c_str());
   return 0;
