@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
@@ -19,11 +18,6 @@ constexpr size_t kMaxIdle = 8;
 std::string CustomerKey(absl::string_view id) { return absl::StrCat("hmrec:c:", id); }
 std::string CountKey(absl::string_view id) { return absl::StrCat("hmrec:n:", id); }
 constexpr char kErasedKey[] = "hmrec:erased";
-
-timeval Timeval(std::chrono::milliseconds t) {
-  const int64_t ms = std::max<int64_t>(1, t.count());
-  return timeval{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
-}
 
 // True when Redis closed the connection (a restart): worth one retry on a
 // new connection. A timeout is not: Redis is slow or hung.
@@ -92,10 +86,6 @@ return {added, events}
 
 }  // namespace
 
-void RedisEventStore::ReplyFree::operator()(redisReply* r) const {
-  if (r != nullptr) freeReplyObject(r);
-}
-
 RedisEventStore::RedisEventStore(Options options, std::string host, int port)
     : options_(std::move(options)), host_(std::move(host)), port_(port), address_(absl::StrCat(host_, ":", port)) {
   prober_ = std::thread([this] { Probe(); });
@@ -112,13 +102,10 @@ RedisEventStore::~RedisEventStore() {
 }
 
 absl::StatusOr<std::unique_ptr<RedisEventStore>> RedisEventStore::Open(const Options& options) {
-  const std::string& address = options.address;
-  const size_t colon = address.rfind(':');
+  std::string host;
   int port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) || port <= 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("redis address '", address, "': expected host:port"));
-  }
-  return std::unique_ptr<RedisEventStore>(new RedisEventStore(options, address.substr(0, colon), port));
+  RETURN_IF_ERROR(redis::ParseAddress(options.address, &host, &port));
+  return std::unique_ptr<RedisEventStore>(new RedisEventStore(options, std::move(host), port));
 }
 
 absl::Status RedisEventStore::Ping() {
@@ -203,7 +190,7 @@ absl::Status RedisEventStore::Error(const std::string& what, redisContext* c) co
 }
 
 absl::StatusOr<redisContext*> RedisEventStore::Acquire(std::chrono::milliseconds timeout, bool* reused) {
-  const timeval tv = Timeval(timeout);
+  const timeval tv = redis::Timeval(timeout);
   {
     std::lock_guard<std::mutex> lock(mu_);
     *reused = !idle_.empty();
@@ -214,27 +201,7 @@ absl::StatusOr<redisContext*> RedisEventStore::Acquire(std::chrono::milliseconds
       return c;
     }
   }
-  redisContext* c = redisConnectWithTimeout(host_.c_str(), port_, tv);
-  if (c == nullptr || c->err != 0) {
-    absl::Status e = Error("cannot connect", c);
-    if (c != nullptr) redisFree(c);
-    return e;
-  }
-  redisSetTimeout(c, tv);
-  if (!options_.password.empty()) {
-    Reply auth(
-        static_cast<redisReply*>(redisCommand(c, "AUTH %b", options_.password.data(), options_.password.size())));
-    if (auth == nullptr || auth->type == REDIS_REPLY_ERROR) {
-      // Redis's reply names the failure (WRONGPASS ...), never the password.
-      absl::Status e =
-          auth == nullptr
-              ? Error("AUTH", c)
-              : absl::UnavailableError(absl::StrCat("event store redis ", address_, ": AUTH refused: ", auth->str));
-      redisFree(c);
-      return e;
-    }
-  }
-  return c;
+  return redis::Connect(host_, port_, timeout, options_.password, absl::StrCat("event store redis ", address_));
 }
 
 void RedisEventStore::Release(redisContext* c, bool healthy) {

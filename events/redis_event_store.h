@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "events/event_store.h"
+#include "events/redis_connection.h"
 
 struct redisContext;
 struct redisReply;
@@ -91,10 +92,7 @@ class RedisEventStore final : public EventStore {
   absl::Status Error(const std::string& what, redisContext* c) const;
   absl::Status Corrupt(absl::string_view customer_id) const;
   absl::Status ParseList(absl::string_view customer_id, absl::string_view frames, config::StoredEvents* list) const;
-  struct ReplyFree {
-    void operator()(redisReply* r) const;
-  };
-  using Reply = std::unique_ptr<redisReply, ReplyFree>;
+  using Reply = redis::Reply;
   // Sends one command (binary-safe arguments) within `timeout` and returns
   // its reply: errors of the connection are UNAVAILABLE naming `what` and
   // open the breaker; error replies are the caller's to read. With the

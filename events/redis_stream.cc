@@ -2,24 +2,14 @@
 
 #include <hiredis/hiredis.h>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "events/redis_connection.h"
 
 namespace hmrec {
 namespace {
 
-struct ReplyFree {
-  void operator()(redisReply* r) const {
-    if (r != nullptr) freeReplyObject(r);
-  }
-};
-using Reply = std::unique_ptr<redisReply, ReplyFree>;
-
-timeval Timeval(int ms) {
-  ms = std::max(1, ms);
-  return timeval{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
-}
+using redis::Reply;
 
 Reply Command(redisContext* c, const std::vector<std::string>& args) {
   std::vector<const char*> argv;
@@ -50,14 +40,10 @@ RedisStream::~RedisStream() {
 }
 
 absl::StatusOr<RedisStream> RedisStream::Open(Options options) {
-  const size_t colon = options.address.rfind(':');
+  std::string host;
   int port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(options.address.substr(colon + 1), &port) || port <= 0 ||
-      port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("redis address '", options.address, "': expected host:port"));
-  }
+  RETURN_IF_ERROR(redis::ParseAddress(options.address, &host, &port));
   if (options.key.empty()) return absl::InvalidArgumentError("the redis stream's key is empty");
-  std::string host = options.address.substr(0, colon);
   return RedisStream(std::move(options), std::move(host), port);
 }
 
@@ -74,15 +60,13 @@ absl::Status RedisStream::Connect() {
   if (std::chrono::steady_clock::now() < next_try_) {
     return absl::UnavailableError(absl::StrCat(Describe(), ": not answering; tried again shortly"));
   }
-  c_ = redisConnectWithTimeout(host_.c_str(), port_, Timeval(options_.timeout_ms));
-  if (c_ == nullptr || c_->err != 0) return Failed("cannot connect");
-  redisSetTimeout(c_, Timeval(options_.timeout_ms));
-  if (!options_.password.empty()) {
-    Reply auth = Command(c_, {"AUTH", options_.password});
-    if (auth == nullptr) return Failed("AUTH");
-    // Redis's reply names the failure (WRONGPASS ...), never the password.
-    if (auth->type == REDIS_REPLY_ERROR) return Failed(absl::StrCat("AUTH refused: ", auth->str));
+  absl::StatusOr<redisContext*> c =
+      redis::Connect(host_, port_, std::chrono::milliseconds(options_.timeout_ms), options_.password, Describe());
+  if (!c.ok()) {
+    next_try_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.retry_ms);
+    return c.status();
   }
+  c_ = *c;
   return absl::OkStatus();
 }
 
