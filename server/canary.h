@@ -29,4 +29,11 @@ inline bool InShare(absl::string_view customer_id, double percent, uint64_t salt
   return static_cast<double>(h % 10000) < percent * 100.0;
 }
 
+// The canary's arm: a customer (not an empty id: a SimilarArticles request
+// without one) in the canary's share. What Recommend, SimilarArticles and
+// the inspector all route by.
+inline bool InCanaryArm(absl::string_view customer_id, double canary_percent) {
+  return !customer_id.empty() && InShare(customer_id, canary_percent, kCanarySalt);
+}
+
 }  // namespace hmrec

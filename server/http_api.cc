@@ -207,7 +207,7 @@ void HttpApi::Serve(HttpRequest request, std::function<void(HttpResponse)> reply
   if (absl::StartsWith(path, "/v1/customers/")) {
     const absl::string_view id = path.substr(absl::string_view("/v1/customers/").size());
     // The customer's arm, as Recommend routes them.
-    const bool canary = options_.canary != nullptr && InShare(id, options_.canary_percent, kCanarySalt);
+    const bool canary = options_.canary != nullptr && InCanaryArm(id, options_.canary_percent);
     const std::shared_ptr<const ServingBundle> arm = canary ? options_.canary->Current() : bundle;
     absl::StatusOr<v1::CustomerProfile> profile = InspectCustomer(*arm->recommender, id, service_->events());
     if (profile.ok()) profile->set_arm(canary ? "canary" : "main");

@@ -79,6 +79,8 @@ void ImpressionLog::Add(const std::string& method, const std::vector<std::string
                         const std::vector<Recommendation>& results) {
   std::vector<std::string> lines;
   std::string time;
+  google::protobuf::util::JsonPrintOptions json;
+  json.preserve_proto_field_names = true;
   for (size_t i = 0; i < ids.size() && i < results.size(); ++i) {
     if (ids[i].empty() || !InShare(ids[i], config_.sample_percent(), kImpressionSalt)) continue;
     const Recommendation& r = results[i];
@@ -91,9 +93,7 @@ void ImpressionLog::Add(const std::string& method, const std::vector<std::string
     rec.set_arm(r.canary ? "canary" : "main");
     for (int32_t a : r.article_ids) rec.add_article_ids(FormatArticleId(a));
     std::string line;
-    google::protobuf::util::JsonPrintOptions o;
-    o.preserve_proto_field_names = true;
-    if (!google::protobuf::util::MessageToJsonString(rec, &line, o).ok()) continue;
+    if (!google::protobuf::util::MessageToJsonString(rec, &line, json).ok()) continue;
     lines.push_back(std::move(line));
   }
   if (lines.empty()) return;

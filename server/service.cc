@@ -169,7 +169,7 @@ BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* 
     size_t canaries = 0;
     if (canary != nullptr && canary_percent > 0) {
       for (size_t i = 0; i < ids.size(); ++i) {
-        in_canary[i] = !batch_ids[i].empty() && InShare(batch_ids[i], canary_percent, kCanarySalt);
+        in_canary[i] = InCanaryArm(batch_ids[i], canary_percent);
         canaries += in_canary[i];
       }
     }
@@ -384,15 +384,10 @@ grpc::ServerUnaryReactor* RecommenderService::Write(grpc::CallbackServerContext*
     reactor->Finish(ToGrpcStatus(caller.status()));
     return reactor;
   }
-  const auto start = std::chrono::steady_clock::now();
-  auto finish = [this, reactor, start, method, audit, name = caller->name](const absl::Status& s) {
-    if (metrics_ != nullptr) {
-      metrics_->ObserveRequest(method, name, s.code(),
-                               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    }
+  Done finish = Timed(method, *caller, [reactor, audit, name = caller->name](const absl::Status& s) {
     audit(name, s);
     reactor->Finish(ToGrpcStatus(s));
-  };
+  });
   if (events_ == nullptr) {
     finish(absl::UnimplementedError(absl::StrCat(method, ": this server has no event store (events.backend: off)")));
     return reactor;
