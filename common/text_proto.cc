@@ -26,8 +26,10 @@ class CollectErrors : public google::protobuf::io::ErrorCollector {
 
 }  // namespace
 
-absl::Status ParseTextProto(const std::string& text, const std::string& source, google::protobuf::Message* message) {
+absl::Status ParseTextProto(const std::string& text, const std::string& source, google::protobuf::Message* message,
+                            google::protobuf::TextFormat::ParseInfoTree* locations) {
   google::protobuf::TextFormat::Parser parser;
+  if (locations != nullptr) parser.WriteLocationsTo(locations);
   CollectErrors errors(source);
   parser.RecordErrorsTo(&errors);
   if (!parser.ParseFromString(text, message)) {

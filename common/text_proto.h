@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "google/protobuf/message.h"
+#include "google/protobuf/text_format.h"
 
 namespace hmrec {
 
@@ -28,6 +29,9 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
 absl::Status ReadTextProto(const std::string& path, google::protobuf::Message* message);
 
 // Parses text-format `text` (named `source` in errors) into `message`.
-absl::Status ParseTextProto(const std::string& text, const std::string& source, google::protobuf::Message* message);
+// With `locations` (may be null), where each field was read, for errors a
+// caller finds after parsing (rules/merch_rules.h names file:line).
+absl::Status ParseTextProto(const std::string& text, const std::string& source, google::protobuf::Message* message,
+                            google::protobuf::TextFormat::ParseInfoTree* locations = nullptr);
 
 }  // namespace hmrec

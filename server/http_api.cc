@@ -1,5 +1,7 @@
 #include "server/http_api.h"
 
+#include "data/dates.h"
+
 #include "server/canary.h"
 
 #include <chrono>
@@ -89,6 +91,7 @@ constexpr Route kRoutes[] = {
     {"GET", "/v1/random_customer", true, kScopeInspect, true},
     {"POST", "/v1/articles", true, kScopeInspect, true},
     {"GET", "/v1/filters", true, kScopeInspect, true},
+    {"GET", "/v1/rules", true, kScopeInspect, true},
     {"GET", "/inspect", false, kAnyScope, false},
     {"GET", "/healthz", false, kAnyScope, false},
     {"GET", "/readyz", false, kAnyScope, false},
@@ -228,7 +231,28 @@ void HttpApi::Serve(HttpRequest request, std::function<void(HttpResponse)> reply
     return reply(FromResult(DescribeArticles(recommender, articles)));
   }
   if (path == "/v1/filters") return reply(FromMessage(FilterValuesOf(recommender)));
+  if (path == "/v1/rules") return reply(RulesView(bundle));
   reply(Error(404, absl::StatusCode::kNotFound, "no route"));
+}
+
+HttpResponse HttpApi::RulesView(const std::shared_ptr<const ServingBundle>& bundle) const {
+  if (options_.rules == nullptr) return Json(200, "{\"source\": \"\", \"summary\": \"no rules_file\"}\n");
+  const std::shared_ptr<const CompiledRules> c = options_.rules->For(bundle);
+  // The rules as written, but the unavailable list (it may hold a million
+  // ids) as counts.
+  config::MerchandisingRules rules = c->rule_set().rules;
+  rules.clear_unavailable_article_ids();
+  std::string json;
+  JsonPrintOptions print;
+  print.preserve_proto_field_names = true;
+  if (!google::protobuf::util::MessageToJsonString(rules, &json, print).ok()) {
+    return Error(500, absl::StatusCode::kInternal, "cannot write the rules as JSON");
+  }
+  return Json(200, absl::StrCat("{\"source\": ", JsonText(c->rule_set().source),
+                                ", \"summary\": ", JsonText(c->rule_set().Summary()),
+                                ", \"date\": ", JsonText(FormatDate(options_.rules->Today())), ", \"bundle_version\": ",
+                                JsonText(bundle->version), ", \"unavailable_articles\": ", c->unavailable_count(),
+                                ", \"unknown_article_ids\": ", c->unknown_article_ids(), ", \"rules\": ", json, "}\n"));
 }
 
 // A POST of `Request` in JSON answered by `handle` (a RecommenderService

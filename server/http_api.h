@@ -42,6 +42,7 @@
 #include "absl/status/statusor.h"
 #include "server/bundle_holder.h"
 #include "server/http_server.h"
+#include "server/rules_holder.h"
 #include "server/service.h"
 
 namespace hmrec {
@@ -53,6 +54,8 @@ struct HttpApiOptions {
   // is the customer's arm's.
   const BundleHolder* canary = nullptr;
   double canary_percent = 0;
+  // The merchandising rules in force (may be null): GET /v1/rules.
+  const RulesHolder* rules = nullptr;
 };
 
 class HttpApi final : public HttpHandler {
@@ -72,6 +75,8 @@ class HttpApi final : public HttpHandler {
   static int HttpStatus(absl::StatusCode code);
 
  private:
+  // GET /v1/rules: the merchandising rules in force, as `bundle` has them.
+  HttpResponse RulesView(const std::shared_ptr<const ServingBundle>& bundle) const;
   void Recommend(HttpRequest request, std::function<void(HttpResponse)> reply);
   void Similar(HttpRequest request, std::function<void(HttpResponse)> reply);
   template <typename Request, typename Response, typename Handler>

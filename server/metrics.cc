@@ -115,7 +115,37 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
                          .Name("hmrec_auth_keys")
                          .Help("Clients in the keys file in force (keys and certificate names)")
                          .Register(registry)
-                         .Add({})) {
+                         .Add({})),
+      rules_reloads_(prometheus::BuildCounter()
+                         .Name("hmrec_rules_reloads_total")
+                         .Help("Changes of the merchandising rules file (or its unavailable_file) seen, by result: "
+                               "loaded (now in force) or refused (invalid; the rules in force stay)")
+                         .Register(registry)),
+      rules_loaded_(rules_reloads_.Add({{"result", "loaded"}})),
+      rules_refused_(rules_reloads_.Add({{"result", "refused"}})),
+      rules_articles_(prometheus::BuildGauge()
+                          .Name("hmrec_rules_articles")
+                          .Help("The merchandising rules in force against the main bundle: unavailable (articles "
+                                "never served), unknown (rule article ids the bundle does not have)")
+                          .Register(registry)),
+      rules_unavailable_(rules_articles_.Add({{"kind", "unavailable"}})),
+      rules_unknown_(rules_articles_.Add({{"kind", "unknown"}})),
+      rule_changes_(prometheus::BuildCounter()
+                        .Name("hmrec_rule_articles_total")
+                        .Help("Articles the merchandising rules changed in served lists, by action: removed "
+                              "(unavailable, kept out of a list it would have entered), boosted / buried (moved up "
+                              "/ down by a campaign), capped (skipped by a diversity cap), pinned")
+                        .Register(registry)),
+      rule_removed_(rule_changes_.Add({{"action", "removed"}})),
+      rule_boosted_(rule_changes_.Add({{"action", "boosted"}})),
+      rule_buried_(rule_changes_.Add({{"action", "buried"}})),
+      rule_capped_(rule_changes_.Add({{"action", "capped"}})),
+      rule_pinned_(rule_changes_.Add({{"action", "pinned"}})),
+      rules_unmet_(prometheus::BuildCounter()
+                       .Name("hmrec_rules_caps_unmet_total")
+                       .Help("Lists whose diversity caps k articles could not meet (filled past the caps)")
+                       .Register(registry)
+                       .Add({})) {
   // Every method and reason from the start: a rate of refusals reads 0,
   // not "no data", before the first one.
   for (const char* method : {"Recommend", "RecordPurchases", "http"}) {
@@ -179,6 +209,23 @@ void ServerMetrics::SetEventStoreUp(bool up) { event_store_up_.Set(up ? 1 : 0); 
 void ServerMetrics::CountImpressions(double written, double dropped) {
   impressions_written_.Increment(written);
   impressions_dropped_.Increment(dropped);
+}
+
+void ServerMetrics::ObserveRulesReload(bool ok) { (ok ? rules_loaded_ : rules_refused_).Increment(); }
+
+void ServerMetrics::SetRules(double unavailable_articles, double unknown_article_ids) {
+  rules_unavailable_.Set(unavailable_articles);
+  rules_unknown_.Set(unknown_article_ids);
+}
+
+void ServerMetrics::AddRuleCounts(double removed, double boosted, double buried, double capped, double pinned,
+                                  double unmet) {
+  rule_removed_.Increment(removed);
+  rule_boosted_.Increment(boosted);
+  rule_buried_.Increment(buried);
+  rule_capped_.Increment(capped);
+  rule_pinned_.Increment(pinned);
+  rules_unmet_.Increment(unmet);
 }
 
 void ServerMetrics::SetQueuedIds(double ids) { queued_ids_.Set(ids); }

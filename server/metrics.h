@@ -61,6 +61,13 @@ class ServerMetrics {
   // The impression log: lines written, and dropped (queue full, or the
   // file could not be written).
   void CountImpressions(double written, double dropped);
+  // Merchandising rules: a change of the rules file seen (loaded, or
+  // refused and the rules in force kept), what the rules in force hold
+  // (unavailable articles the bundle has, rule article ids it lacks), and
+  // the articles each kind of rule changed.
+  void ObserveRulesReload(bool ok);
+  void SetRules(double unavailable_articles, double unknown_article_ids);
+  void AddRuleCounts(double removed, double boosted, double buried, double capped, double pinned, double unmet);
 
  private:
   prometheus::Registry& registry_;
@@ -95,6 +102,19 @@ class ServerMetrics {
   prometheus::Counter& keys_loaded_;
   prometheus::Counter& keys_refused_;
   prometheus::Gauge& keys_in_force_;
+  prometheus::Family<prometheus::Counter>& rules_reloads_;
+  prometheus::Counter& rules_loaded_;
+  prometheus::Counter& rules_refused_;
+  prometheus::Family<prometheus::Gauge>& rules_articles_;
+  prometheus::Gauge& rules_unavailable_;
+  prometheus::Gauge& rules_unknown_;
+  prometheus::Family<prometheus::Counter>& rule_changes_;
+  prometheus::Counter& rule_removed_;
+  prometheus::Counter& rule_boosted_;
+  prometheus::Counter& rule_buried_;
+  prometheus::Counter& rule_capped_;
+  prometheus::Counter& rule_pinned_;
+  prometheus::Counter& rules_unmet_;
 };
 
 }  // namespace hmrec

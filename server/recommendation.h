@@ -52,6 +52,11 @@ struct RequestOptions {
   // Set for a SimilarArticles request (its one id in the batch queue is a
   // placeholder); null for Recommend.
   std::shared_ptr<const SimilarQuery> similar;
+  // The server's merchandising rules (rules/merch_rules.h): 1 for each row of
+  // the answering bundle never to serve, part of the request's filter
+  // everywhere (search, candidates, fills). Null: none. Set by the batch
+  // processor on its copy of the options, never by a caller.
+  const std::vector<uint8_t>* unavailable_rows = nullptr;
 };
 
 // One source that proposed an article.
@@ -65,6 +70,9 @@ struct Reason {
 struct Explanation {
   std::vector<Reason> reasons;
   float ranker_score = 0;
+  // The merchandising rules that moved or added the article ("pin:NAME",
+  // "campaign:NAME", "diversity").
+  std::vector<std::string> rules;
 };
 
 // One customer's answer from the serving core.
@@ -99,6 +107,16 @@ struct Recommendation {
   // batch processor, server/service.h).
   std::string bundle_version;
   bool canary = false;
+  // What the merchandising rules' segments read (set by the core when it
+  // knows the customer): age (-1 unknown) and the bundle's encoded
+  // club_member_status (0 unknown).
+  int customer_age = -1;
+  int32_t club_status = 0;
+  // Candidates the merchandising rules' unavailable articles kept out of
+  // the list (the ranked or searched ones the list would have reached).
+  int unavailable_removed = 0;
+  // The merchandising rules that changed the list, each once.
+  std::vector<std::string> rules;
 };
 
 }  // namespace hmrec

@@ -216,9 +216,12 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
 // each include list (empty = any) and the excluded article ids.
 struct Recommender::Filter {
   const RequestFilters* filters = nullptr;
+  // The merchandising rules' unavailable rows (RequestOptions; may be null).
+  const std::vector<uint8_t>* unavailable = nullptr;
   absl::flat_hash_set<uint32_t> index_groups, product_groups, garment_groups;
 
-  Filter(const RequestFilters& f, const ArticleTable& articles) : filters(&f) {
+  Filter(const RequestFilters& f, const std::vector<uint8_t>* unavailable_rows, const ArticleTable& articles)
+      : filters(&f), unavailable(unavailable_rows) {
     auto resolve = [&](const std::vector<std::string>& names, int column, absl::flat_hash_set<uint32_t>* out) {
       for (const std::string& n : names) {
         const int64_t id = articles.FindValue(column, n);
@@ -262,8 +265,12 @@ struct Recommender::Filter {
   // True when `row` (article `id`) passes the request's filters, whoever
   // the customer.
   bool AllowsArticle(uint32_t row, int32_t id, const ArticleTable& articles) const {
-    return !filters->exclude_article_ids.contains(id) && AllowsAttributes(row, articles);
+    return (unavailable == nullptr || (*unavailable)[row] == 0) && !filters->exclude_article_ids.contains(id) &&
+           AllowsAttributes(row, articles);
   }
+
+  // True when the merchandising rules keep `row` out.
+  bool Unavailable(uint32_t row) const { return unavailable != nullptr && (*unavailable)[row] != 0; }
 
   // True when `row` is in every attribute list of the request.
   bool AllowsAttributes(uint32_t row, const ArticleTable& articles) const {
@@ -295,7 +302,7 @@ struct Recommender::Filter {
 const Recommender::Filter& Recommender::FilterOf(const RequestOptions& o, FilterCache* cache) const {
   std::unique_ptr<Filter>& f = (*cache)[&o];
   if (f == nullptr) {
-    f = std::make_unique<Filter>(o.filters, *articles_);
+    f = std::make_unique<Filter>(o.filters, o.unavailable_rows, *articles_);
     f->restricted = RestrictedOf(*f);
   }
   return *f;
@@ -455,6 +462,21 @@ int Recommender::FillFromPopular(int k, const Filter& filter, const CustomerView
   return added;
 }
 
+std::vector<std::string> Recommender::ClubStatusNames() const {
+  const int64_t n = space_->CustomerFieldSizes()[1];
+  std::vector<std::string> names(static_cast<size_t>(std::max<int64_t>(n, 1)));
+  for (int64_t v = 1; v < n; ++v) names[static_cast<size_t>(v)] = space_->CustomerFieldText(1, static_cast<int32_t>(v));
+  return names;
+}
+
+absl::Status Recommender::CheckUnavailableRows(const RequestOptions& o) const {
+  if (o.unavailable_rows != nullptr && o.unavailable_rows->size() != articles_->size()) {
+    return absl::InternalError(absl::StrCat("unavailable rows for ", o.unavailable_rows->size(),
+                                            " articles given to a bundle of ", articles_->size()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Recommender::CheckK(int k) const {
   if (k < 1 || k > static_cast<int>(fallback_ids_.size())) {
     return absl::InvalidArgumentError(absl::StrCat("k = ", k, " out of range 1..", fallback_ids_.size()));
@@ -478,6 +500,7 @@ absl::Status Recommender::Similar(const std::vector<absl::string_view>& customer
     const RequestOptions& o = *options[i];
     if (o.similar == nullptr) return absl::InternalError("Similar: a request without its query articles");
     RETURN_IF_ERROR(CheckK(o.k));
+    RETURN_IF_ERROR(CheckUnavailableRows(o));
     local[i] = o;
     local[i].similar = nullptr;
     std::vector<uint32_t> rows;
@@ -679,14 +702,21 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
   bool filtered = false;
   for (const RequestOptions* o : options) {
     RETURN_IF_ERROR(CheckK(o->k));
+    RETURN_IF_ERROR(CheckUnavailableRows(*o));
     max_k = std::max(max_k, o->k);
-    filtered = filtered || !o->filters.empty();
+    filtered = filtered || !o->filters.empty() || o->unavailable_rows != nullptr;
   }
   RecommendScratch& s = *scratch;
   auto t0 = Clock::now();
   RETURN_IF_ERROR(
       EncodeCustomers(customer_ids, &s.fields, &s.history, &s.found, &s.records, events, &s.events_applied));
-  for (size_t i = 0; i < n; ++i) (*out)[i].events_applied = s.events_applied[i];
+  for (size_t i = 0; i < n; ++i) {
+    (*out)[i].events_applied = s.events_applied[i];
+    if (s.found[i]) {
+      (*out)[i].customer_age = s.records[i].age();
+      (*out)[i].club_status = s.records[i].fields_size() > 1 ? s.records[i].fields(1) : 0;
+    }
+  }
   // Compact the known customers' rows for the tower; the rest get the fallback.
   const std::vector<size_t> known = CompactFound(s.found, space_->history_length(), &s.fields, &s.history);
   for (size_t i = 0; i < n; ++i) {
@@ -748,7 +778,10 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
       const int64_t id = s.ids[j * search_k + x];
       if (id < 0) break;
       const uint32_t row = static_cast<uint32_t>(article_row_.at(static_cast<int32_t>(id)) - 1);
-      if (!filter.Allows(row, static_cast<int32_t>(id), v, *articles_)) continue;
+      if (!filter.Allows(row, static_cast<int32_t>(id), v, *articles_)) {
+        rec.unavailable_removed += filter.Unavailable(row);
+        continue;
+      }
       rec.article_ids.push_back(static_cast<int32_t>(id));
       rec.scores.push_back(CosineScore(s.scores[j * search_k + x]));
       if (o.explain) {
@@ -875,7 +908,10 @@ absl::Status Recommender::Rank(const std::vector<size_t>& known, int search_k,
       if (static_cast<int>(rec.article_ids.size()) >= o.k) break;
       const Candidate& cand = cands[c];
       const int32_t id = articles_->article_id(cand.article);
-      if (!filter.Allows(cand.article, id, &s->views[j], *articles_)) continue;
+      if (!filter.Allows(cand.article, id, &s->views[j], *articles_)) {
+        rec.unavailable_removed += filter.Unavailable(cand.article);
+        continue;
+      }
       rec.article_ids.push_back(id);
       rec.scores.push_back(RankerScore(score[c]));
       if (o.explain) {

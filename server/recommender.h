@@ -195,6 +195,11 @@ class Recommender {
                                std::vector<config::CustomerRecord>* records, const CustomerEvents* events = nullptr,
                                std::vector<int>* applied = nullptr) const;
 
+  // The popular list every list is filled from, best first.
+  const std::vector<int32_t>& fallback_ids() const { return fallback_ids_; }
+  // The club_member_status text of each encoded value (0: unknown, "").
+  std::vector<std::string> ClubStatusNames() const;
+
   // The article with this id is in the bundle.
   bool HasArticle(int32_t article_id) const { return article_row_.contains(article_id); }
   // The bundle's features_as_of: its data ends the day before.
@@ -255,6 +260,9 @@ class Recommender {
   // INVALID_ARGUMENT unless 1 <= k <= the fallback's length (every list
   // can be filled to k).
   absl::Status CheckK(int k) const;
+  // INTERNAL unless the options' unavailable rows (if any) are this
+  // bundle's (one per article row).
+  absl::Status CheckUnavailableRows(const RequestOptions& o) const;
   // Appends popular articles that pass `filter` and are not in `rec` until
   // it holds k (the fallback list first, then the whole catalogue); returns
   // how many were appended.

@@ -244,6 +244,7 @@ void FillExplanation(const Explanation& e, v1::Explanation* x) {
     if (reason.anchor_article_id != 0) y->set_anchor_article_id(ArticleIdText(reason.anchor_article_id));
     y->set_text(ReasonText(reason));
   }
+  for (const std::string& rule : e.rules) x->add_rules(rule);
 }
 
 }  // namespace
@@ -322,6 +323,7 @@ void FillResponse(const v1::RecommendRequest& request, const std::vector<Recomme
       r->add_scores(Unsigned0(rec.scores[j]));
     }
     for (const Explanation& e : rec.explanations) FillExplanation(e, r->add_explanations());
+    for (const std::string& rule : rec.rules) r->add_rules(rule);
   }
 }
 
@@ -339,6 +341,7 @@ void FillSimilarResponse(const Recommendation& rec, const std::string& bundle_ve
   if (rec.filled_from_popular > 0) response->set_filled_from_popular(rec.filled_from_popular);
   if (rec.fewer_than_k) response->set_fewer_than_k(true);
   if (rec.personalised) response->set_personalised(true);
+  for (const std::string& rule : rec.rules) response->add_rules(rule);
 }
 
 }  // namespace hmrec

@@ -165,6 +165,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
     s->RefreshErasures();
   }
 
+  if (!config.rules_file().empty()) {
+    absl::StatusOr<std::unique_ptr<RulesHolder>> rules =
+        RulesHolder::Open(config.rules_file(), config.max_k(), config.rules_date(), s->metrics_.get());
+    if (!rules.ok()) return absl::Status(rules.status().code(), absl::StrCat("rules_file: ", rules.status().message()));
+    s->rules_ = std::move(*rules);
+    std::fprintf(stderr, "server: merchandising rules from %s: %s\n", config.rules_file().c_str(),
+                 s->rules_->rules()->Summary().c_str());
+    s->ReloadRules(false);
+  }
+
   BatchQueueOptions qo;
   qo.max_batch_ids = config.max_batch_ids();
   qo.max_delay = std::chrono::microseconds(config.max_delay_us());
@@ -173,7 +183,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
       qo,
       MakeProcessor(s->bundles_.get(), s->metrics_.get(), config.workers(), config.search_threads(), s->events_.get(),
                     std::chrono::milliseconds(config.events().lookup_budget_ms()), s->erasures_.get(), s->canary_.get(),
-                    config.canary().percent()),
+                    config.canary().percent(), s->rules_.get()),
       MakeQueueHooks(s->metrics_.get(), config.compute_threads()));
   s->queue_->Start(config.workers());
 
@@ -205,6 +215,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
     ho.require_client_cert = config.tls().require_client_cert();
     ho.canary = s->canary_.get();
     ho.canary_percent = config.canary().percent();
+    ho.rules = s->rules_.get();
     s->http_api_ = std::make_unique<HttpApi>(ho, s->service_.get(), bundles);
     ASSIGN_OR_RETURN(s->http_,
                      HttpServer::Start(HttpOptions(config, config.http_address(), "http"), s->http_api_.get()));
@@ -285,6 +296,27 @@ void Server::ReloadArm(const char* arm, BundleHolder* holder, bool forced) {
   }
 }
 
+void Server::ReloadRules(bool forced) {
+  if (rules_ == nullptr) return;
+  absl::StatusOr<bool> r = rules_->Reload(forced);
+  if (!r.ok()) {
+    std::fprintf(stderr, "server: refused the merchandising rules: %s; the rules in force stay\n",
+                 std::string(r.status().message()).c_str());
+  } else if (*r) {
+    std::fprintf(stderr, "server: merchandising rules now in force: %s\n", rules_->rules()->Summary().c_str());
+  }
+  // Compiled here, off the serving threads, for the main bundle (after a
+  // swap too); the gauges say what the bundle makes of them.
+  const std::shared_ptr<const CompiledRules> c = rules_->For(bundles_->Current());
+  metrics_->SetRules(static_cast<double>(c->unavailable_count()), static_cast<double>(c->unknown_article_ids()));
+  if (c != rules_compiled_logged_ && c->unknown_article_ids() > 0) {
+    std::fprintf(stderr, "server: WARNING: %lld article ids of the merchandising rules are not in bundle %s\n",
+                 static_cast<long long>(c->unknown_article_ids()), bundles_->Current()->version.c_str());
+  }
+  rules_compiled_logged_ = c;
+  if (canary_ != nullptr) rules_->For(canary_->Current());
+}
+
 void Server::Watch() {
   const int watch_ms = config_.bundle_watch_ms() > 0 ? config_.bundle_watch_ms() : 1000;
   const bool polling = config_.bundle_watch_ms() >= 0;
@@ -303,6 +335,7 @@ void Server::Watch() {
     RefreshErasures();
     ReloadArm("main", bundles_.get(), forced);
     if (canary_ != nullptr) ReloadArm("canary", canary_.get(), forced);
+    ReloadRules(forced);
     std::fflush(stderr);
     bundles_->ReleaseRetired();
     if (canary_ != nullptr) canary_->ReleaseRetired();

@@ -32,6 +32,7 @@
 #include "server/http_api.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
+#include "server/rules_holder.h"
 #include "server/service.h"
 
 namespace hmrec {
@@ -80,6 +81,9 @@ class Server {
   // Re-resolves one arm's bundle path (`arm`: "main" or "canary"), logging
   // and counting the outcome.
   void ReloadArm(const char* arm, BundleHolder* holder, bool forced);
+  // Re-reads the merchandising rules when their files changed (or when
+  // forced), and sets their gauges for the main bundle.
+  void ReloadRules(bool forced);
 
   config::ServerConfig config_;
   std::unique_ptr<BundleHolder> bundles_;
@@ -89,10 +93,12 @@ class Server {
   std::unique_ptr<MetricsRoute> metrics_route_;
   std::unique_ptr<HttpServer> metrics_http_;  // null when metrics_address is empty
   std::unique_ptr<Authenticator> auth_;
-  std::unique_ptr<EventStore> events_;          // null when events.backend is off
-  std::unique_ptr<EventWriter> writer_;         // RecordPurchases' writes, with events_
-  std::unique_ptr<ErasureList> erasures_;       // with events_
-  std::unique_ptr<ImpressionLog> impressions_;  // null without impressions.path
+  std::unique_ptr<EventStore> events_;                          // null when events.backend is off
+  std::unique_ptr<EventWriter> writer_;                         // RecordPurchases' writes, with events_
+  std::unique_ptr<ErasureList> erasures_;                       // with events_
+  std::unique_ptr<ImpressionLog> impressions_;                  // null without impressions.path
+  std::unique_ptr<RulesHolder> rules_;                          // null without rules_file
+  std::shared_ptr<const CompiledRules> rules_compiled_logged_;  // watcher only: the last compile warned about
   std::unique_ptr<BatchQueue> queue_;
   std::unique_ptr<RecommenderService> service_;
   std::unique_ptr<HttpApi> http_api_;

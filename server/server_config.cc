@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "common/text_proto.h"
+#include "data/dates.h"
 #include "events/event_store.h"
 
 namespace hmrec {
@@ -43,6 +44,7 @@ absl::StatusOr<config::ServerConfig> ReadServerConfig(const std::string& path) {
   MakeAbsolute(base, cfg.mutable_events()->mutable_path());
   MakeAbsolute(base, cfg.mutable_events()->mutable_redis_password_file());
   MakeAbsolute(base, cfg.mutable_auth()->mutable_keys_file());
+  MakeAbsolute(base, cfg.mutable_rules_file());
   return cfg;
 }
 
@@ -184,6 +186,9 @@ absl::Status ValidateServerConfig(const config::ServerConfig& c) {
     if (i.max_pending() < 1) {
       return absl::InvalidArgumentError(absl::StrCat("impressions.max_pending = ", i.max_pending(), " is below 1"));
     }
+  }
+  if (!c.rules_date().empty() && !ParseDate(c.rules_date()).ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("rules_date \"", c.rules_date(), "\" is not YYYY-MM-DD"));
   }
   return absl::OkStatus();
 }

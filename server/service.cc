@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "data/dates.h"
@@ -38,7 +39,8 @@ class ThreadShare {
 
 BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* metrics, int workers,
                                     int search_threads, EventStore* events, std::chrono::milliseconds lookup_budget,
-                                    const ErasureList* erasures, const BundleHolder* canary, double canary_percent) {
+                                    const ErasureList* erasures, const BundleHolder* canary, double canary_percent,
+                                    const RulesHolder* rules) {
   auto running = std::make_shared<std::atomic<int>>(0);
   // Scratch belongs to the worker, not to the bundle: it survives swaps.
   auto scratch = std::make_shared<std::vector<RecommendScratch>>(static_cast<size_t>(std::max(1, workers)));
@@ -149,7 +151,54 @@ BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* 
     for (size_t j = 0; j < sim_at.size(); ++j) (*results)[sim_at[j]] = std::move(part[j]);
     return absl::OkStatus();
   };
-  return [bundles, canary, canary_percent, erasures, serve](int w, const std::vector<absl::string_view>& batch_ids,
+  // The part one bundle answers, with the merchandising rules in force:
+  // the core is asked for longer lists that skip the unavailable articles,
+  // then each is shaped to its k by the rules.
+  auto ruled = [rules, metrics, serve](
+                   int w, const std::shared_ptr<const ServingBundle>& bundle, const std::vector<absl::string_view>& ids,
+                   const std::vector<const RequestOptions*>& options, std::chrono::steady_clock::time_point deadline,
+                   std::vector<Recommendation>* results) -> absl::Status {
+    if (rules == nullptr) return serve(w, bundle, ids, options, deadline, results);
+    const std::shared_ptr<const CompiledRules> compiled = rules->For(bundle);
+    const RuleSet& set = compiled->rule_set();
+    const int limit = static_cast<int>(bundle->recommender->fallback_ids().size());
+    // One copy of each distinct request's options (a request's customers
+    // share theirs), reserved so that the pointers stay put.
+    std::vector<RequestOptions> copies;
+    copies.reserve(options.size());
+    absl::flat_hash_map<const RequestOptions*, const RequestOptions*> copy_of;
+    std::vector<const RequestOptions*> pooled(options.size());
+    for (size_t i = 0; i < options.size(); ++i) {
+      const RequestOptions*& c = copy_of[options[i]];
+      if (c == nullptr) {
+        copies.push_back(compiled->Pooled(*options[i], limit));
+        c = &copies.back();
+      }
+      pooled[i] = c;
+    }
+    RETURN_IF_ERROR(serve(w, bundle, ids, pooled, deadline, results));
+    RuleCounts counts;
+    int64_t removed = 0;
+    const bool shapes = set.Shapes();
+    const int32_t day = rules->Today();
+    for (size_t i = 0; i < results->size(); ++i) {
+      Recommendation& rec = (*results)[i];
+      removed += rec.unavailable_removed;
+      if (!shapes) continue;
+      CustomerTraits traits;
+      traits.known = options[i]->similar != nullptr ? rec.personalised : !rec.fallback;
+      traits.age = rec.customer_age;
+      traits.club_status = rec.club_status;
+      compiled->Apply(*options[i], traits, day, &rec, &counts);
+    }
+    if (metrics != nullptr) {
+      metrics->AddRuleCounts(static_cast<double>(removed), static_cast<double>(counts.boosted),
+                             static_cast<double>(counts.buried), static_cast<double>(counts.capped),
+                             static_cast<double>(counts.pinned), static_cast<double>(counts.unmet));
+    }
+    return absl::OkStatus();
+  };
+  return [bundles, canary, canary_percent, erasures, ruled](int w, const std::vector<absl::string_view>& batch_ids,
                                                             const std::vector<const RequestOptions*>& options,
                                                             BatchAnswer* answer) -> absl::Status {
     // Erased customers are served as unknown ones: their ids are not looked
@@ -174,7 +223,7 @@ BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* 
       }
     }
     if (canaries == 0) {
-      RETURN_IF_ERROR(serve(w, main, ids, options, answer->deadline, &answer->results));
+      RETURN_IF_ERROR(ruled(w, main, ids, options, answer->deadline, &answer->results));
       for (Recommendation& r : answer->results) r.bundle_version = main->version;
       return absl::OkStatus();
     }
@@ -193,7 +242,7 @@ BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* 
       if (at.empty()) continue;
       const std::shared_ptr<const ServingBundle>& bundle = arm ? second : main;
       std::vector<Recommendation> part;
-      RETURN_IF_ERROR(serve(w, bundle, arm_ids, arm_options, answer->deadline, &part));
+      RETURN_IF_ERROR(ruled(w, bundle, arm_ids, arm_options, answer->deadline, &part));
       for (size_t j = 0; j < at.size(); ++j) {
         part[j].bundle_version = bundle->version;
         part[j].canary = arm;

@@ -22,6 +22,7 @@
 #include "server/impression_log.h"
 #include "server/metrics.h"
 #include "server/request.h"
+#include "server/rules_holder.h"
 
 namespace hmrec {
 
@@ -37,6 +38,9 @@ namespace hmrec {
 // store fails the batch is answered from the bundle alone and the failure
 // counted. Customers on `erasures` (may be null) are served as unknown:
 // neither the bundle's features nor recorded events are read for them.
+// With `rules` (may be null), each answer follows the merchandising rules
+// in force (server/rules_holder.h): the core never serves an unavailable
+// article and builds each list longer than k; the rules shape it to k.
 // With `canary` (may be null), the customers in its `canary_percent` share
 // (server/canary.h) are answered by the bundle it serves, the others by
 // `bundles`': each result names its bundle version and arm.
@@ -44,7 +48,7 @@ BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* 
                                     int search_threads = 0, EventStore* events = nullptr,
                                     std::chrono::milliseconds lookup_budget = std::chrono::milliseconds(5),
                                     const ErasureList* erasures = nullptr, const BundleHolder* canary = nullptr,
-                                    double canary_percent = 0);
+                                    double canary_percent = 0, const RulesHolder* rules = nullptr);
 
 // Hooks that record each flushed batch's size and queue wait and the queue
 // depth in `metrics`, and set each worker's LibTorch/OpenMP threads to

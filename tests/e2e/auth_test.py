@@ -58,6 +58,7 @@ routes = [
     ("GET", "/v1/random_customer", None, "inspect"),
     ("POST", "/v1/articles", {"article_ids": [ARTICLE]}, "inspect"),
     ("GET", "/v1/filters", None, "inspect"),
+    ("GET", "/v1/rules", None, "inspect"),
     ("GET", "/inspect", None, ""),
     ("GET", "/healthz", None, ""),
     ("GET", "/readyz", None, ""),

@@ -79,6 +79,12 @@ def expected(customer, index_group="", exclude_days=0):
     return api("/v1/recommend", req)["results"][0]
 
 
+def why(explanation):
+    """The page's reasons cell: each source's text, then the rules that moved the article."""
+    return "; ".join([r.get("text") or r["source"] for r in explanation.get("reasons", [])] +
+                     ["rule " + r for r in explanation.get("rules", [])])
+
+
 def check_same(driver, customer, **filters):
     want = expected(customer, **filters)
     got = rendered(driver)
@@ -88,8 +94,7 @@ def check_same(driver, customer, **filters):
     for row, explanation in zip(got, want.get("explanations", [])):
         a = names[row["id"]]
         assert row["cells"][2] == a["prod_name"] and row["cells"][3] == a["product_type_name"], (row, a)
-        reasons = "; ".join(r.get("text") or r["source"] for r in explanation.get("reasons", []))
-        assert row["cells"][6] == reasons, (row["cells"][6], reasons)
+        assert row["cells"][6] == why(explanation), (row["cells"][6], why(explanation))
     return want, names
 
 
@@ -129,6 +134,19 @@ try:
     assert not want.get("fallback") and want.get("ranked"), want
     assert driver.find_element(By.ID, "fallback").is_displayed() is False
     assert "ordered by the ranker" in driver.find_element(By.ID, "personal").text
+    # The merchandising rules in force (the shell's rules file caps each list
+    # at 2 articles of a product type) and the ones that changed this list.
+    # (The second run, over HTTPS, has no rules file: the line stays empty.)
+    rules = api("/v1/rules")
+    if not rules["source"]:
+        assert rules["summary"] == "no rules_file" and not driver.find_element(By.ID, "rules_in_force").text, rules
+    else:
+        assert rules["rules"]["diversity"]["max_per_product_type"] == 2, rules
+        assert "Merchandising rules in force" in driver.find_element(By.ID, "rules_in_force").text
+        assert rules["summary"] in driver.find_element(By.ID, "rules_in_force").text
+    if want.get("rules"):
+        assert "merchandising rules that changed it: " + ", ".join(want["rules"]) in \
+            driver.find_element(By.ID, "personal").text
     profile = api("/v1/customers/" + customer)
     assert profile["known"] and profile["purchases"], profile
     # The recorded purchase: in the API's profile, applied by Recommend, listed first and marked.
@@ -156,7 +174,7 @@ try:
     similar_names = {a["article_id"]: a for a in api("/v1/articles", {"article_ids": similar["article_ids"]})["articles"]}
     for row, explanation in zip(got, similar["explanations"]):
         assert row["cells"][2] == similar_names[row["id"]]["prod_name"], row
-        assert row["cells"][6] == "; ".join(r.get("text") or r["source"] for r in explanation["reasons"]), row
+        assert row["cells"][6] == why(explanation), row
     assert query in driver.find_element(By.ID, "similar_title").text
     driver.save_screenshot(SHOT)
 

@@ -24,7 +24,11 @@ for tool in /usr/bin/chromium /usr/bin/chromedriver; do
 done
 
 make_tiny_bundle "$BUILD" "$SRC" "$WORK"
-start_server "$WORK/server.log" --config "$SRC/configs/server.pbtxt" --listen 127.0.0.1:0 --metrics off \
+# Merchandising rules in force: the page shows them and what they did.
+printf 'diversity { max_per_product_type: 2 }\n' > "$WORK/rules.pbtxt"
+cp "$SRC/configs/server.pbtxt" "$WORK/server.pbtxt"
+printf 'rules_file: "%s"\n' "$WORK/rules.pbtxt" >> "$WORK/server.pbtxt"
+start_server "$WORK/server.log" --config "$WORK/server.pbtxt" --listen 127.0.0.1:0 --metrics off \
   --http 127.0.0.1:0 --events_path "$WORK/events" --bundle "$WORK/bundles/current"
 PIDS+=("$PID")
 [[ -n "$HTTP" ]] || fail "no HTTP API line: $(cat "$WORK/server.log")"

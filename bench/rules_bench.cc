@@ -1,0 +1,199 @@
+// What merchandising rules cost (docs/PERFORMANCE.md "Merchandising rules"):
+//
+//   hmrec_rules_bench [--bundle B] [--unavailable 1000000] [--campaigns 100] [--runs 5]
+//
+// 1. A rules file of --unavailable ids (one a line, in an unavailable_file),
+//    --campaigns campaigns on attribute values and id lists, diversity caps
+//    and pins: load (read + validate) and compile against an H&M-sized
+//    catalogue (105,542 articles), median of --runs.
+// 2. With --bundle: 1000-id Recommend batches through the serving core,
+//    without rules and with them (the core's longer lists that skip the
+//    unavailable articles, then Apply), alternated, median of --runs per
+//    batch; the difference is the rules' cost per batch.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "data/ids.h"
+#include "model/tower_runner.h"
+#include "rules/merch_rules.h"
+#include "rules/rules_diff.h"
+#include "server/recommender.h"
+
+ABSL_FLAG(std::string, bundle, "", "A sealed bundle for the per-batch cost (optional)");
+ABSL_FLAG(int, unavailable, 1000000, "Unavailable article ids in the rules");
+ABSL_FLAG(int, campaigns, 100, "Campaigns in the rules");
+ABSL_FLAG(int, runs, 5, "Runs of each measurement (the median is printed)");
+ABSL_FLAG(int, batch_ids, 1000, "Customers a batch");
+
+namespace hmrec {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+const char* kTypes[] = {"Trousers", "Sweater", "T-shirt", "Dress", "Vest top", "Bra", "Socks", "Shorts"};
+const char* kColours[] = {"Black", "White", "Dark Blue", "Light Pink", "Grey", "Beige", "Red", "Green"};
+
+// An H&M-sized catalogue: 105,542 articles, ~2.2 colours a product code.
+ArticleTable Catalogue(std::vector<int32_t>* ids) {
+  std::vector<Article> articles;
+  std::mt19937 rng(7);
+  for (int i = 0; i < 105542; ++i) {
+    Article a;
+    a.product_code = 108775 + i / 2;
+    a.article_id = a.product_code * 1000 + i % 2 + 1;
+    a.product_type_name = kTypes[rng() % 8];
+    a.product_group_name = "Garment Upper body";
+    a.colour_group_name = kColours[rng() % 8];
+    a.department_name = absl::StrCat("Dept ", rng() % 250);
+    a.index_name = "Ladieswear";
+    a.index_group_name = rng() % 3 == 0 ? "Divided" : "Ladieswear";
+    a.section_name = absl::StrCat("Section ", rng() % 50);
+    a.garment_group_name = "Jersey Basic";
+    ids->push_back(a.article_id);
+    articles.push_back(std::move(a));
+  }
+  return ArticleTable::Build(articles);
+}
+
+// The rules text: an unavailable_file of n ids (a tenth of them the
+// catalogue's, the rest ids it does not have), campaigns, caps and pins.
+std::string WriteRules(const std::string& dir, const std::vector<int32_t>& catalogue, int unavailable, int campaigns) {
+  std::mt19937 rng(11);
+  {
+    std::ofstream out(dir + "/unavailable.txt");
+    for (int i = 0; i < unavailable; ++i) {
+      const int32_t id = i % 10 == 0 ? catalogue[(i / 10) % catalogue.size()] : 900000000 + i;
+      out << FormatArticleId(id) << "\n";
+    }
+  }
+  std::string text =
+      "unavailable_file: \"unavailable.txt\"\n"
+      "diversity { max_per_product_code: 1 max_per_product_type: 4 }\n"
+      "segments { name: \"young\" min_age: 16 max_age: 29 }\n"
+      "segments { name: \"members\" club_member_status: \"ACTIVE\" }\n";
+  for (int c = 0; c < campaigns; ++c) {
+    absl::StrAppend(&text, "campaigns { name: \"c", c, "\" ");
+    if (c % 2 == 0) {
+      absl::StrAppend(&text, "articles { product_type_name: \"", kTypes[c % 8], "\" colour_group_name: \"",
+                      kColours[(c / 8) % 8], "\" } score_factor: ", c % 4 == 0 ? "1.5" : "0.7", " ");
+    } else {
+      absl::StrAppend(&text, "articles {");
+      for (int k = 0; k < 20; ++k) {
+        absl::StrAppend(&text, " article_ids: \"", FormatArticleId(catalogue[rng() % catalogue.size()]), "\"");
+      }
+      absl::StrAppend(&text, " } move_positions: -3 ");
+    }
+    if (c % 3 == 0) absl::StrAppend(&text, "segments: \"young\" ");
+    if (c % 3 == 1) absl::StrAppend(&text, "segments: \"members\" ");
+    absl::StrAppend(&text, "start_date: \"2026-01-01\" end_date: \"2027-12-31\" }\n");
+  }
+  for (int p = 0; p < 3; ++p) {
+    absl::StrAppend(&text, "pins { name: \"p", p, "\" article_id: \"", FormatArticleId(catalogue[p * 1000]),
+                    "\" position: ", 3 * p + 1, " }\n");
+  }
+  std::ofstream(dir + "/rules.pbtxt") << text;
+  return dir + "/rules.pbtxt";
+}
+
+int Run() {
+  const int runs = std::max(1, absl::GetFlag(FLAGS_runs));
+  const std::string dir = (std::filesystem::temp_directory_path() / "hmrec_rules_bench").string();
+  std::filesystem::create_directories(dir);
+  std::vector<int32_t> catalogue_ids;
+  const ArticleTable catalogue = Catalogue(&catalogue_ids);
+  const std::string path =
+      WriteRules(dir, catalogue_ids, absl::GetFlag(FLAGS_unavailable), absl::GetFlag(FLAGS_campaigns));
+  std::vector<double> load, compile;
+  std::shared_ptr<const RuleSet> set;
+  for (int r = 0; r < runs; ++r) {
+    auto t0 = Clock::now();
+    absl::StatusOr<std::shared_ptr<const RuleSet>> s = RuleSet::Load(path, 100);
+    if (!s.ok()) {
+      std::fprintf(stderr, "rules_bench: %s\n", std::string(s.status().message()).c_str());
+      return 1;
+    }
+    load.push_back(Since(t0));
+    set = *s;
+    t0 = Clock::now();
+    auto c = CompiledRules::Compile(set, catalogue, {"", "ACTIVE"}, {});
+    compile.push_back(Since(t0));
+  }
+  std::printf(
+      "rules: %zu unavailable ids, %d campaigns, caps, 3 pins: load %.3f s, compile against %zu articles "
+      "%.3f s (median of %d)\n",
+      set->unavailable.size(), set->rules.campaigns_size(), Median(load), catalogue.size(), Median(compile), runs);
+
+  const std::string bundle = absl::GetFlag(FLAGS_bundle);
+  if (bundle.empty()) return 0;
+  RecommenderOptions ro;
+  absl::StatusOr<std::unique_ptr<Recommender>> rec = Recommender::Load(bundle, ro);
+  if (!rec.ok()) {
+    std::fprintf(stderr, "rules_bench: %s\n", std::string(rec.status().message()).c_str());
+    return 1;
+  }
+  const Recommender& r = **rec;
+  // The same rules against the bundle: its own articles among the
+  // unavailable ones (a tenth of the list's ids drawn from it).
+  std::vector<int32_t> own;
+  for (uint32_t row = 0; row < r.articles().size(); ++row) own.push_back(r.articles().article_id(row));
+  const std::string bundle_rules =
+      WriteRules(dir, own, absl::GetFlag(FLAGS_unavailable), absl::GetFlag(FLAGS_campaigns));
+  auto bset = RuleSet::Load(bundle_rules, 100);
+  if (!bset.ok()) return 1;
+  auto compiled = CompiledRules::Compile(*bset, r.articles(), r.ClubStatusNames(), r.fallback_ids());
+  std::vector<std::string> ids;
+  std::string key;
+  for (int i = 0; i < absl::GetFlag(FLAGS_batch_ids); ++i) {
+    absl::StatusOr<std::string> next = r.CustomerAtOrAfter(key);
+    if (!next.ok() || (!ids.empty() && *next <= ids.back())) break;
+    ids.push_back(*next);
+    key = absl::StrCat(*next, std::string(1, '\0'));
+  }
+  const int32_t day = static_cast<int32_t>(std::time(nullptr) / 86400);
+  std::vector<double> plain, ruled;
+  std::vector<Recommendation> out;
+  RuleCounts counts;
+  for (int i = 0; i < runs + 1; ++i) {  // the first pair warms up
+    auto t0 = Clock::now();
+    if (!ListsWithRules(r, nullptr, ids, 12, day, &out, &counts).ok()) return 1;
+    const double a = Since(t0);
+    t0 = Clock::now();
+    if (!ListsWithRules(r, compiled.get(), ids, 12, day, &out, &counts).ok()) return 1;
+    const double b = Since(t0);
+    if (i > 0) {
+      plain.push_back(a);
+      ruled.push_back(b);
+    }
+  }
+  std::printf(
+      "bundle %s (%zu articles, %lld of them unavailable): a %zu-id batch %.2f ms without rules, %.2f ms "
+      "with them (+%.2f ms; median of %d alternated pairs)\n",
+      r.version().c_str(), r.articles().size(), static_cast<long long>(compiled->unavailable_count()), ids.size(),
+      1e3 * Median(plain), 1e3 * Median(ruled), 1e3 * (Median(ruled) - Median(plain)), runs);
+  return 0;
+}
+
+}  // namespace
+}  // namespace hmrec
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  hmrec::ConfigureThreads(1);
+  return hmrec::Run();
+}
