@@ -2,7 +2,8 @@
 //
 //   hmrec_rules_bench [--bundle B] [--unavailable 1000000] [--campaigns 100] [--runs 5]
 //
-// 1. A rules file of --unavailable ids (one a line, in an unavailable_file),
+// 1. A rules file of --unavailable ids (one a line, in an unavailable_file;
+//    a tenth of the catalogue among them),
 //    --campaigns campaigns on attribute values and id lists, diversity caps
 //    and pins: load (read + validate) and compile against an H&M-sized
 //    catalogue (105,542 articles), median of --runs.
@@ -71,14 +72,17 @@ ArticleTable Catalogue(std::vector<int32_t>* ids) {
   return ArticleTable::Build(articles);
 }
 
-// The rules text: an unavailable_file of n ids (a tenth of them the
-// catalogue's, the rest ids it does not have), campaigns, caps and pins.
+// The rules text: an unavailable_file of n ids (a tenth of the catalogue's
+// articles, the rest ids it does not have), campaigns, caps and pins.
 std::string WriteRules(const std::string& dir, const std::vector<int32_t>& catalogue, int unavailable, int campaigns) {
   std::mt19937 rng(11);
   {
     std::ofstream out(dir + "/unavailable.txt");
     for (int i = 0; i < unavailable; ++i) {
-      const int32_t id = i % 10 == 0 ? catalogue[(i / 10) % catalogue.size()] : 900000000 + i;
+      // A tenth of the catalogue out of stock; the rest of the list ids of
+      // other catalogues.
+      const size_t own = static_cast<size_t>(i / 10);
+      const int32_t id = i % 10 == 0 && own < catalogue.size() / 10 ? catalogue[own] : 900000000 + i;
       out << FormatArticleId(id) << "\n";
     }
   }
