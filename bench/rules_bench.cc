@@ -47,26 +47,23 @@ double Median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-const char* kTypes[] = {"Trousers", "Sweater", "T-shirt", "Dress", "Vest top", "Bra", "Socks", "Shorts"};
-const char* kColours[] = {"Black", "White", "Dark Blue", "Light Pink", "Grey", "Beige", "Red", "Green"};
-
-// An H&M-sized catalogue: 105,542 articles, ~2.2 colours a product code.
-ArticleTable Catalogue(std::vector<int32_t>* ids) {
+// An H&M-sized catalogue: 105,542 articles, two colours a product code, and
+// the real file's cardinalities: 131 product types, 50 colour groups.
+ArticleTable Catalogue() {
   std::vector<Article> articles;
   std::mt19937 rng(7);
   for (int i = 0; i < 105542; ++i) {
     Article a;
     a.product_code = 108775 + i / 2;
     a.article_id = a.product_code * 1000 + i % 2 + 1;
-    a.product_type_name = kTypes[rng() % 8];
+    a.product_type_name = absl::StrCat("Type ", rng() % 131);
     a.product_group_name = "Garment Upper body";
-    a.colour_group_name = kColours[rng() % 8];
+    a.colour_group_name = absl::StrCat("Colour ", rng() % 50);
     a.department_name = absl::StrCat("Dept ", rng() % 250);
     a.index_name = "Ladieswear";
     a.index_group_name = rng() % 3 == 0 ? "Divided" : "Ladieswear";
     a.section_name = absl::StrCat("Section ", rng() % 50);
     a.garment_group_name = "Jersey Basic";
-    ids->push_back(a.article_id);
     articles.push_back(std::move(a));
   }
   return ArticleTable::Build(articles);
@@ -74,7 +71,9 @@ ArticleTable Catalogue(std::vector<int32_t>* ids) {
 
 // The rules text: an unavailable_file of n ids (a tenth of the catalogue's
 // articles, the rest ids it does not have), campaigns, caps and pins.
-std::string WriteRules(const std::string& dir, const std::vector<int32_t>& catalogue, int unavailable, int campaigns) {
+std::string WriteRules(const std::string& dir, const ArticleTable& articles, int unavailable, int campaigns) {
+  std::vector<int32_t> catalogue;
+  for (uint32_t row = 0; row < articles.size(); ++row) catalogue.push_back(articles.article_id(row));
   std::mt19937 rng(11);
   {
     std::ofstream out(dir + "/unavailable.txt");
@@ -94,8 +93,11 @@ std::string WriteRules(const std::string& dir, const std::vector<int32_t>& catal
   for (int c = 0; c < campaigns; ++c) {
     absl::StrAppend(&text, "campaigns { name: \"c", c, "\" ");
     if (c % 2 == 0) {
-      absl::StrAppend(&text, "articles { product_type_name: \"", kTypes[c % 8], "\" colour_group_name: \"",
-                      kColours[(c / 8) % 8], "\" } score_factor: ", c % 4 == 0 ? "1.5" : "0.7", " ");
+      // A product type in a colour that the catalogue has.
+      const uint32_t row = static_cast<uint32_t>(rng() % articles.size());
+      absl::StrAppend(&text, "articles { product_type_name: \"", articles.Get(row, ArticleTable::kProductType),
+                      "\" colour_group_name: \"", articles.Get(row, ArticleTable::kColourGroup),
+                      "\" } score_factor: ", c % 4 == 0 ? "1.5" : "0.7", " ");
     } else {
       absl::StrAppend(&text, "articles {");
       for (int k = 0; k < 20; ++k) {
@@ -108,7 +110,8 @@ std::string WriteRules(const std::string& dir, const std::vector<int32_t>& catal
     absl::StrAppend(&text, "start_date: \"2026-01-01\" end_date: \"2027-12-31\" }\n");
   }
   for (int p = 0; p < 3; ++p) {
-    absl::StrAppend(&text, "pins { name: \"p", p, "\" article_id: \"", FormatArticleId(catalogue[p * 1000]),
+    absl::StrAppend(&text, "pins { name: \"p", p, "\" article_id: \"",
+                    FormatArticleId(catalogue[catalogue.size() / 2 + static_cast<size_t>(p)]),
                     "\" position: ", 3 * p + 1, " }\n");
   }
   std::ofstream(dir + "/rules.pbtxt") << text;
@@ -119,10 +122,8 @@ int Run() {
   const int runs = std::max(1, absl::GetFlag(FLAGS_runs));
   const std::string dir = (std::filesystem::temp_directory_path() / "hmrec_rules_bench").string();
   std::filesystem::create_directories(dir);
-  std::vector<int32_t> catalogue_ids;
-  const ArticleTable catalogue = Catalogue(&catalogue_ids);
-  const std::string path =
-      WriteRules(dir, catalogue_ids, absl::GetFlag(FLAGS_unavailable), absl::GetFlag(FLAGS_campaigns));
+  const ArticleTable catalogue = Catalogue();
+  const std::string path = WriteRules(dir, catalogue, absl::GetFlag(FLAGS_unavailable), absl::GetFlag(FLAGS_campaigns));
   std::vector<double> load, compile;
   std::shared_ptr<const RuleSet> set;
   for (int r = 0; r < runs; ++r) {
@@ -143,6 +144,44 @@ int Run() {
       "%.3f s (median of %d)\n",
       set->unavailable.size(), set->rules.campaigns_size(), Median(load), catalogue.size(), Median(compile), runs);
 
+  // Apply alone on lists over the H&M-sized catalogue: 1000 customers'
+  // pools of 48 articles (what the core builds for k = 12), a fifth of them
+  // among the 2,000 best sellers, scores falling, random ages and clubs.
+  {
+    auto compiled = CompiledRules::Compile(set, catalogue, {"", "ACTIVE"}, {});
+    std::mt19937 rng(3);
+    std::vector<Recommendation> pools(1000);
+    std::vector<CustomerTraits> traits(pools.size());
+    for (size_t c = 0; c < pools.size(); ++c) {
+      for (int i = 0; i < 48; ++i) {
+        const size_t row = rng() % 5 == 0 ? rng() % 2000 : rng() % catalogue.size();
+        if (compiled->unavailable_rows()[row] != 0) continue;  // the core never proposes them
+        pools[c].article_ids.push_back(catalogue.article_id(static_cast<uint32_t>(row)));
+        pools[c].article_rows.push_back(static_cast<uint32_t>(row));
+        pools[c].scores.push_back(0.9f - 0.01f * static_cast<float>(i));
+      }
+      traits[c] = {true, static_cast<int>(16 + rng() % 60), static_cast<int32_t>(rng() % 2)};
+    }
+    RequestOptions o;
+    o.k = 12;
+    const int32_t day = static_cast<int32_t>(std::time(nullptr) / 86400);
+    std::vector<double> apply;
+    RuleCounts counts;
+    for (int r = 0; r < runs + 1; ++r) {
+      std::vector<Recommendation> lists = pools;
+      counts = RuleCounts();
+      const auto t0 = Clock::now();
+      for (size_t c = 0; c < lists.size(); ++c) compiled->Apply(o, traits[c], day, &lists[c], &counts);
+      if (r > 0) apply.push_back(Since(t0));
+    }
+    std::printf(
+        "Apply on 1000 lists of 48 over %zu articles: %.3f ms (median of %d); a batch: %lld boosted, %lld "
+        "buried, %lld capped, %lld pinned\n",
+        catalogue.size(), 1e3 * Median(apply), runs, static_cast<long long>(counts.boosted),
+        static_cast<long long>(counts.buried), static_cast<long long>(counts.capped),
+        static_cast<long long>(counts.pinned));
+  }
+
   const std::string bundle = absl::GetFlag(FLAGS_bundle);
   if (bundle.empty()) return 0;
   RecommenderOptions ro;
@@ -154,10 +193,8 @@ int Run() {
   const Recommender& r = **rec;
   // The same rules against the bundle: its own articles among the
   // unavailable ones (a tenth of the list's ids drawn from it).
-  std::vector<int32_t> own;
-  for (uint32_t row = 0; row < r.articles().size(); ++row) own.push_back(r.articles().article_id(row));
   const std::string bundle_rules =
-      WriteRules(dir, own, absl::GetFlag(FLAGS_unavailable), absl::GetFlag(FLAGS_campaigns));
+      WriteRules(dir, r.articles(), absl::GetFlag(FLAGS_unavailable), absl::GetFlag(FLAGS_campaigns));
   auto bset = RuleSet::Load(bundle_rules, 100);
   if (!bset.ok()) return 1;
   auto compiled = CompiledRules::Compile(*bset, r.articles(), r.ClubStatusNames(), r.fallback_ids());
@@ -170,26 +207,55 @@ int Run() {
     key = absl::StrCat(*next, std::string(1, '\0'));
   }
   const int32_t day = static_cast<int32_t>(std::time(nullptr) / 86400);
-  std::vector<double> plain, ruled;
+  std::vector<double> plain, ruled, pooled, apply;
   std::vector<Recommendation> out;
   RuleCounts counts;
-  for (int i = 0; i < runs + 1; ++i) {  // the first pair warms up
+  RequestOptions o;
+  o.k = 12;
+  const RequestOptions p = compiled->Pooled(o, static_cast<int>(r.fallback_ids().size()));
+  std::vector<absl::string_view> views(ids.begin(), ids.end());
+  RecommendScratch scratch;
+  for (int i = 0; i < runs + 1; ++i) {  // the first round warms up
     auto t0 = Clock::now();
     if (!ListsWithRules(r, nullptr, ids, 12, day, &out, &counts).ok()) return 1;
     const double a = Since(t0);
     t0 = Clock::now();
     if (!ListsWithRules(r, compiled.get(), ids, 12, day, &out, &counts).ok()) return 1;
     const double b = Since(t0);
+    // The two parts apart: the core's longer lists, then Apply alone.
+    t0 = Clock::now();
+    if (!r.Recommend(views, std::vector<const RequestOptions*>(views.size(), &p), &out, nullptr, 0, &scratch).ok()) {
+      return 1;
+    }
+    const double c = Since(t0);
+    t0 = Clock::now();
+    for (Recommendation& rec : out) {
+      const CustomerTraits t{!rec.fallback, rec.customer_age, rec.club_status};
+      compiled->Apply(o, t, day, &rec, &counts);
+    }
+    const double d = Since(t0);
+    if (i == runs) {
+      std::printf(
+          "one batch of %zu lists: %lld boosted, %lld buried, %lld capped, %lld pinned, %lld lists whose caps "
+          "could not be met\n",
+          out.size(), static_cast<long long>(counts.boosted), static_cast<long long>(counts.buried),
+          static_cast<long long>(counts.capped), static_cast<long long>(counts.pinned),
+          static_cast<long long>(counts.unmet));
+    }
+    counts = RuleCounts();
     if (i > 0) {
       plain.push_back(a);
       ruled.push_back(b);
+      pooled.push_back(c);
+      apply.push_back(d);
     }
   }
   std::printf(
       "bundle %s (%zu articles, %lld of them unavailable): a %zu-id batch %.2f ms without rules, %.2f ms "
-      "with them (+%.2f ms; median of %d alternated pairs)\n",
+      "with them (+%.2f ms; median of %d alternated rounds): the core's lists of %d %.2f ms, Apply %.2f ms\n",
       r.version().c_str(), r.articles().size(), static_cast<long long>(compiled->unavailable_count()), ids.size(),
-      1e3 * Median(plain), 1e3 * Median(ruled), 1e3 * (Median(ruled) - Median(plain)), runs);
+      1e3 * Median(plain), 1e3 * Median(ruled), 1e3 * (Median(ruled) - Median(plain)), runs, p.k, 1e3 * Median(pooled),
+      1e3 * Median(apply));
   return 0;
 }
 

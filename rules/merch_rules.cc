@@ -6,6 +6,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -18,6 +19,9 @@ namespace hmrec {
 namespace {
 
 using google::protobuf::TextFormat;
+
+// Campaign ids are 16-bit in the compiled rules.
+constexpr int kMaxCampaigns = 10000;
 
 // "source:line" of a field of `message` as the parser read it (index -1 for
 // a singular field); the source alone when the tree does not know it.
@@ -162,6 +166,9 @@ absl::StatusOr<std::shared_ptr<const RuleSet>> RuleSet::Parse(const std::string&
     return absl::OkStatus();
   };
 
+  if (r.campaigns_size() > kMaxCampaigns) {
+    return Refuse(at.At(r, "campaigns", kMaxCampaigns), absl::StrCat("at most ", kMaxCampaigns, " campaigns"));
+  }
   absl::flat_hash_set<std::string> names;
   for (int i = 0; i < r.campaigns_size(); ++i) {
     const config::Campaign& c = r.campaigns(i);
@@ -261,6 +268,7 @@ std::shared_ptr<const CompiledRules> CompiledRules::Compile(std::shared_ptr<cons
     }
     c->segment_clubs_.push_back(std::move(codes));
   }
+  std::vector<std::vector<uint8_t>> campaign_rows;  // per campaign, 1 for its rows
   for (const config::Campaign& campaign : r.campaigns()) {
     const config::ArticleMatch& m = campaign.articles();
     std::vector<uint8_t> rows(n, 0);
@@ -302,13 +310,41 @@ std::shared_ptr<const CompiledRules> CompiledRules::Compile(std::shared_ptr<cons
         if (all) rows[row] = 1;
       }
     }
-    c->campaign_rows_.push_back(std::move(rows));
+    campaign_rows.push_back(std::move(rows));
+  }
+  // Each row's campaigns (compressed rows): a list's articles look up only
+  // their own, however many campaigns there are.
+  c->row_campaign_offsets_.assign(n + 1, 0);
+  for (size_t row = 0; row < n; ++row) {
+    for (size_t k = 0; k < campaign_rows.size(); ++k) {
+      if (campaign_rows[k][row] != 0) c->row_campaigns_.push_back(static_cast<uint16_t>(k));
+    }
+    c->row_campaign_offsets_[row + 1] = static_cast<uint32_t>(c->row_campaigns_.size());
   }
   for (const config::Pin& p : r.pins()) {
     const int64_t row = articles.Row(*ParseArticleId(p.article_id()));
     if (row < 0) ++c->unknown_ids_;
     c->pin_rows_.push_back(row);
   }
+  // Segment names as indices; the names rules answer with.
+  auto indices = [&r](const google::protobuf::RepeatedPtrField<std::string>& names) {
+    std::vector<int> out;
+    for (const std::string& name : names) {
+      for (int i = 0; i < r.segments_size(); ++i) {
+        if (r.segments(i).name() == name) out.push_back(i);
+      }
+    }
+    return out;
+  };
+  for (const config::Campaign& campaign : r.campaigns()) {
+    c->campaign_segments_.push_back(indices(campaign.segments()));
+    c->rule_names_.push_back(absl::StrCat("campaign:", campaign.name()));
+  }
+  for (const config::Pin& pin : r.pins()) {
+    c->pin_segments_.push_back(indices(pin.segments()));
+    c->rule_names_.push_back(absl::StrCat("pin:", pin.name()));
+  }
+  c->rule_names_.push_back("diversity");
   c->popular_ = std::move(popular);
   return c;
 }
@@ -320,26 +356,17 @@ RequestOptions CompiledRules::Pooled(const RequestOptions& o, int limit) const {
   return p;
 }
 
-bool CompiledRules::InSegments(const google::protobuf::RepeatedPtrField<std::string>& names,
-                               const CustomerTraits& t) const {
-  if (names.empty()) return true;
-  const config::MerchandisingRules& r = rules_->rules;
-  for (const std::string& name : names) {
-    for (int i = 0; i < r.segments_size(); ++i) {
-      const config::CustomerSegment& s = r.segments(i);
-      if (s.name() != name) continue;
-      bool in = true;
-      if (s.min_age() > 0 || s.max_age() > 0) {
-        in = t.age >= 0 && t.age >= s.min_age() && (s.max_age() == 0 || t.age <= s.max_age());
-      }
-      const std::vector<int32_t>& clubs = segment_clubs_[static_cast<size_t>(i)];
-      if (in && !clubs.empty()) in = std::find(clubs.begin(), clubs.end(), t.club_status) != clubs.end();
-      if (in && s.customers() == "known") in = t.known;
-      if (in && s.customers() == "unknown") in = !t.known;
-      if (in) return true;
-    }
+bool CompiledRules::InSegment(int i, const CustomerTraits& t) const {
+  const config::CustomerSegment& s = rules_->rules.segments(i);
+  if ((s.min_age() > 0 || s.max_age() > 0) &&
+      !(t.age >= 0 && t.age >= s.min_age() && (s.max_age() == 0 || t.age <= s.max_age()))) {
+    return false;
   }
-  return false;
+  const std::vector<int32_t>& clubs = segment_clubs_[static_cast<size_t>(i)];
+  if (!clubs.empty() && std::find(clubs.begin(), clubs.end(), t.club_status) == clubs.end()) return false;
+  if (s.customers() == "known" && !t.known) return false;
+  if (s.customers() == "unknown" && t.known) return false;
+  return true;
 }
 
 bool CompiledRules::RequestAllows(const RequestOptions& o, uint32_t row) const {
@@ -368,135 +395,192 @@ bool CompiledRules::RequestAllows(const RequestOptions& o, uint32_t row) const {
   return true;
 }
 
+namespace {
+
+// One article of a list being shaped.
+struct Item {
+  int32_t id = 0;
+  int64_t row = -1;                       // -1: not in the bundle (never: the core serves its own articles)
+  float score = 0;                        // the served score, campaigns' factors applied
+  int from = -1;                          // index in the core's answer; -1 added here
+  bool popular = false;                   // from the popular list (the core's fill or the refill here)
+  int popular_rank = 0;                   // its place in the popular list, when refilled here
+  int move = 0;                           // campaigns' moves, summed
+  absl::InlinedVector<int16_t, 4> rules;  // rule ids that moved or added it
+};
+
+// What one Apply call works in, kept by the thread for the next call (no
+// allocation per list once warm).
+struct ApplyScratch {
+  std::vector<Item> items;                     // the core's articles, then those added here
+  std::vector<uint32_t> order, list, skipped;  // indices into items
+  struct Target {
+    int64_t at;
+    int side;
+    uint32_t i;
+  };
+  std::vector<Target> targets;
+  std::vector<uint8_t> campaign_on, in_segment;
+  std::vector<int32_t> codes;
+  std::vector<uint32_t> types;
+  std::vector<int16_t> touched;
+  std::vector<uint8_t> touched_mask;  // by rule id
+};
+
+}  // namespace
+
 void CompiledRules::Apply(const RequestOptions& options, const CustomerTraits& traits, int32_t day, Recommendation* rec,
                           RuleCounts* counts) const {
+  thread_local ApplyScratch scratch;
+  ApplyScratch& s = scratch;
   const config::MerchandisingRules& r = rules_->rules;
   const size_t k = static_cast<size_t>(options.k);
   const bool explain = options.explain && rec->explanations.size() == rec->article_ids.size();
-  struct Item {
-    int32_t id;
-    int64_t row;           // -1: not in the bundle (never: the core serves its own articles)
-    float score;           // the served score, campaigns' factors applied
-    int from = -1;         // index in the core's answer; -1 added here
-    bool popular = false;  // from the popular list (the core's fill or the refill here)
-    int popular_rank = 0;  // its place in the popular list, when refilled here
-    int move = 0;
-    std::vector<std::string> rules;
-  };
+  const int16_t diversity_rule = static_cast<int16_t>(rule_names_.size() - 1);
   const size_t n = rec->article_ids.size();
   const size_t core_popular_from = n - static_cast<size_t>(std::min<int>(rec->filled_from_popular, n));
-  std::vector<Item> items;
-  items.reserve(n + 8);
+
+  // The customer's segments, then the campaigns and pins in force for them
+  // today.
+  s.in_segment.resize(static_cast<size_t>(r.segments_size()));
+  for (int i = 0; i < r.segments_size(); ++i) s.in_segment[static_cast<size_t>(i)] = InSegment(i, traits);
+  auto in_force = [&](const std::vector<int>& segments, const RuleSet::Window& w) {
+    if (!w.Contains(day)) return false;
+    if (segments.empty()) return true;
+    for (int i : segments) {
+      if (s.in_segment[static_cast<size_t>(i)] != 0) return true;
+    }
+    return false;
+  };
+  // Whether each campaign is in force, found when an article first meets
+  // it (0 not yet known, 1 off, 2 on): most lists meet few of them.
+  s.campaign_on.assign(static_cast<size_t>(r.campaigns_size()), 0);
+  const bool any_campaign = r.campaigns_size() > 0;
+
+  // The core's rows when it gave them (else looked up by id).
+  const bool rows = rec->article_rows.size() == n;
+  s.items.resize(n);
+  s.order.resize(n);
   for (size_t i = 0; i < n; ++i) {
-    Item it;
+    Item& it = s.items[i];
     it.id = rec->article_ids[i];
-    it.row = articles_->Row(it.id);
+    it.row = rows ? static_cast<int64_t>(rec->article_rows[i]) : articles_->Row(it.id);
     it.score = i < rec->scores.size() ? rec->scores[i] : 0.0f;
     it.from = static_cast<int>(i);
     it.popular = rec->fallback || i >= core_popular_from;
-    items.push_back(std::move(it));
+    it.popular_rank = 0;
+    it.move = 0;
+    it.rules.clear();
+    s.order[i] = static_cast<uint32_t>(i);
   }
-  std::vector<std::string> touched;
-  auto note = [&touched](const std::string& name) {
-    if (std::find(touched.begin(), touched.end(), name) == touched.end()) touched.push_back(name);
+  // The rules that changed the list, each once (a mask over rule ids, left
+  // clear at the end of each call).
+  s.touched_mask.assign(rule_names_.size(), 0);
+  s.touched.clear();
+  auto note = [&s](int16_t rule) {
+    uint8_t& seen = s.touched_mask[static_cast<size_t>(rule)];
+    if (seen == 0) s.touched.push_back(rule);
+    seen = 1;
   };
 
-  // 1. Campaigns in force for this customer today.
+  // 1. Campaigns: each article's own (the row's list), those in force.
   bool factors = false, moves = false;
-  for (int c = 0; c < r.campaigns_size(); ++c) {
-    const config::Campaign& campaign = r.campaigns(c);
-    if (!rules_->campaign_windows[static_cast<size_t>(c)].Contains(day) || !InSegments(campaign.segments(), traits)) {
-      continue;
-    }
-    const std::vector<uint8_t>& match = campaign_rows_[static_cast<size_t>(c)];
-    for (Item& it : items) {
-      if (it.row < 0 || match[static_cast<size_t>(it.row)] == 0) continue;
-      if (campaign.score_factor() != 0) {
-        it.score = std::min(1.0f, it.score * static_cast<float>(campaign.score_factor()));
-        factors = true;
-      } else {
-        it.move += campaign.move_positions();
-        moves = true;
+  if (any_campaign) {
+    for (Item& it : s.items) {
+      if (it.row < 0) continue;
+      const size_t row = static_cast<size_t>(it.row);
+      for (uint32_t x = row_campaign_offsets_[row]; x < row_campaign_offsets_[row + 1]; ++x) {
+        const uint16_t c = row_campaigns_[x];
+        uint8_t& on = s.campaign_on[c];
+        if (on == 0) on = in_force(campaign_segments_[c], rules_->campaign_windows[c]) ? 2 : 1;
+        if (on != 2) continue;
+        const config::Campaign& campaign = r.campaigns(c);
+        if (campaign.score_factor() != 0) {
+          it.score = std::min(1.0f, it.score * static_cast<float>(campaign.score_factor()));
+          factors = true;
+        } else {
+          it.move += campaign.move_positions();
+          moves = true;
+        }
+        it.rules.push_back(static_cast<int16_t>(c));
       }
-      it.rules.push_back(absl::StrCat("campaign:", campaign.name()));
     }
   }
   if (factors) {
-    std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.score > b.score; });
+    // Best first; equal scores keep the list's order.
+    std::sort(s.order.begin(), s.order.end(), [&s](uint32_t a, uint32_t b) {
+      const float x = s.items[a].score, y = s.items[b].score;
+      return x != y ? x > y : a < b;
+    });
   }
   if (moves) {
     // An article moved by m ranks as if it stood m places lower (higher);
     // at a tie a buried one goes after the article already there, a boosted
     // one before it.
-    struct Target {
-      int64_t at;
-      int side;
-      size_t i;
-    };
-    std::vector<Target> target(items.size());
-    for (size_t i = 0; i < items.size(); ++i) {
-      const int m = items[i].move;
-      target[i] = {static_cast<int64_t>(i) + m, m > 0 ? 1 : m < 0 ? -1 : 0, i};
+    s.targets.resize(n);
+    for (size_t p = 0; p < n; ++p) {
+      const int m = s.items[s.order[p]].move;
+      s.targets[p] = {static_cast<int64_t>(p) + m, m > 0 ? 1 : m < 0 ? -1 : 0, s.order[p]};
     }
-    std::sort(target.begin(), target.end(), [](const Target& a, const Target& b) {
+    std::sort(s.targets.begin(), s.targets.end(), [](const ApplyScratch::Target& a, const ApplyScratch::Target& b) {
       return a.at != b.at ? a.at < b.at : a.side != b.side ? a.side < b.side : a.i < b.i;
     });
-    std::vector<Item> moved;
-    moved.reserve(items.size());
-    for (const Target& t : target) moved.push_back(std::move(items[t.i]));
-    items = std::move(moved);
+    for (size_t p = 0; p < n; ++p) s.order[p] = s.targets[p].i;
   }
   if (factors || moves) {
-    for (size_t i = 0; i < items.size(); ++i) {
-      if (items[i].rules.empty()) continue;
-      for (const std::string& name : items[i].rules) note(name);
-      if (static_cast<int>(i) < items[i].from) ++counts->boosted;
-      if (static_cast<int>(i) > items[i].from) ++counts->buried;
+    for (size_t p = 0; p < n; ++p) {
+      const Item& it = s.items[s.order[p]];
+      if (it.rules.empty()) continue;
+      for (int16_t rule : it.rules) note(rule);
+      if (static_cast<int>(p) < it.from) ++counts->boosted;
+      if (static_cast<int>(p) > it.from) ++counts->buried;
     }
   }
 
   // 2. Diversity caps: the first k that keep within them, then the popular
-  // list's, then (caps that k articles cannot meet) the skipped ones.
+  // list's, then (caps that k articles cannot meet) the skipped ones. Lists
+  // are short: the caps are counted by scanning what was taken.
   const int cap_code = r.diversity().max_per_product_code(), cap_type = r.diversity().max_per_product_type();
-  std::vector<Item> list;
-  list.reserve(k + 4);
+  s.list.clear();
   if (cap_code > 0 || cap_type > 0) {
-    absl::flat_hash_map<int32_t, int> per_code;
-    absl::flat_hash_map<uint32_t, int> per_type;
+    s.codes.clear();
+    s.types.clear();
+    s.skipped.clear();
     auto fits = [&](int64_t row) {
       if (row < 0) return true;
       const uint32_t u = static_cast<uint32_t>(row);
-      if (cap_code > 0 && per_code[articles_->product_code(u)] >= cap_code) return false;
-      if (cap_type > 0 && per_type[articles_->ValueId(u, ArticleTable::kProductType)] >= cap_type) return false;
-      return true;
-    };
-    auto take = [&](Item&& it) {
-      if (it.row >= 0) {
-        const uint32_t u = static_cast<uint32_t>(it.row);
-        ++per_code[articles_->product_code(u)];
-        ++per_type[articles_->ValueId(u, ArticleTable::kProductType)];
+      if (cap_code > 0 && std::count(s.codes.begin(), s.codes.end(), articles_->product_code(u)) >= cap_code) {
+        return false;
       }
-      list.push_back(std::move(it));
+      return cap_type <= 0 ||
+             std::count(s.types.begin(), s.types.end(), articles_->ValueId(u, ArticleTable::kProductType)) < cap_type;
     };
-    std::vector<Item> skipped;
-    for (size_t i = 0; i < items.size() && list.size() < k; ++i) {
-      if (fits(items[i].row)) {
+    auto take = [&](uint32_t i) {
+      const int64_t row = s.items[i].row;
+      if (row >= 0) {
+        s.codes.push_back(articles_->product_code(static_cast<uint32_t>(row)));
+        s.types.push_back(articles_->ValueId(static_cast<uint32_t>(row), ArticleTable::kProductType));
+      }
+      s.list.push_back(i);
+    };
+    for (size_t p = 0; p < n && s.list.size() < k; ++p) {
+      const uint32_t i = s.order[p];
+      if (fits(s.items[i].row)) {
         // Below the cut before the caps: it is here because one above was capped.
-        if (!skipped.empty()) {
-          items[i].rules.push_back("diversity");
-          note("diversity");
+        if (!s.skipped.empty()) {
+          s.items[i].rules.push_back(diversity_rule);
+          note(diversity_rule);
         }
-        take(std::move(items[i]));
+        take(i);
       } else {
-        if (i < k) ++counts->capped;
-        skipped.push_back(std::move(items[i]));
+        if (p < k) ++counts->capped;
+        s.skipped.push_back(i);
       }
     }
-    if (list.size() < k) {
+    if (s.list.size() < k) {
       absl::flat_hash_set<int32_t> held;
-      for (const Item& it : list) held.insert(it.id);
-      for (const Item& it : skipped) held.insert(it.id);
-      for (size_t p = 0; p < popular_.size() && list.size() < k; ++p) {
+      for (const Item& it : s.items) held.insert(it.id);
+      for (size_t p = 0; p < popular_.size() && s.list.size() < k; ++p) {
         const int64_t row = articles_->Row(popular_[p]);
         if (row < 0 || held.contains(popular_[p]) || !fits(row) ||
             !RequestAllows(options, static_cast<uint32_t>(row))) {
@@ -505,61 +589,68 @@ void CompiledRules::Apply(const RequestOptions& options, const CustomerTraits& t
         Item it;
         it.id = popular_[p];
         it.row = row;
-        it.score = list.empty() ? 0.0f : list.back().score;
+        it.score = s.list.empty() ? 0.0f : s.items[s.list.back()].score;
         it.popular = true;
         it.popular_rank = static_cast<int>(p);
-        it.rules.push_back("diversity");
-        note("diversity");
-        take(std::move(it));
+        it.rules.push_back(diversity_rule);
+        note(diversity_rule);
+        s.items.push_back(std::move(it));
+        take(static_cast<uint32_t>(s.items.size() - 1));
       }
     }
-    if (list.size() < k && !skipped.empty()) {
+    if (s.list.size() < k && !s.skipped.empty()) {
       ++counts->unmet;
-      for (size_t i = 0; i < skipped.size() && list.size() < k; ++i) list.push_back(std::move(skipped[i]));
+      for (size_t x = 0; x < s.skipped.size() && s.list.size() < k; ++x) s.list.push_back(s.skipped[x]);
     }
   } else {
-    for (size_t i = 0; i < items.size() && i < k; ++i) list.push_back(std::move(items[i]));
+    s.list.assign(s.order.begin(), s.order.begin() + static_cast<std::ptrdiff_t>(std::min(n, k)));
   }
 
   // 3. Pins in force for this customer today, by position.
-  std::vector<int> pins;
+  absl::InlinedVector<int, 4> pins;
   for (int p = 0; p < r.pins_size(); ++p) {
-    if (pin_rows_[static_cast<size_t>(p)] < 0) continue;
-    if (!rules_->pin_windows[static_cast<size_t>(p)].Contains(day) || !InSegments(r.pins(p).segments(), traits)) {
-      continue;
-    }
-    if (!RequestAllows(options, static_cast<uint32_t>(pin_rows_[static_cast<size_t>(p)]))) continue;
+    const size_t x = static_cast<size_t>(p);
+    if (pin_rows_[x] < 0 || !in_force(pin_segments_[x], rules_->pin_windows[x])) continue;
+    if (!RequestAllows(options, static_cast<uint32_t>(pin_rows_[x]))) continue;
     pins.push_back(p);
   }
   std::sort(pins.begin(), pins.end(), [&](int a, int b) { return r.pins(a).position() < r.pins(b).position(); });
   for (int p : pins) {
     const config::Pin& pin = r.pins(p);
     const int64_t row = pin_rows_[static_cast<size_t>(p)];
-    Item it;
-    auto held = std::find_if(list.begin(), list.end(), [&](const Item& x) { return x.row == row; });
-    if (held != list.end()) {
-      it = std::move(*held);
-      list.erase(held);
+    uint32_t i;
+    auto held = std::find_if(s.list.begin(), s.list.end(), [&](uint32_t x) { return s.items[x].row == row; });
+    if (held != s.list.end()) {
+      i = *held;
+      s.list.erase(held);
     } else {
+      Item it;
       it.id = articles_->article_id(static_cast<uint32_t>(row));
       it.row = row;
+      s.items.push_back(std::move(it));
+      i = static_cast<uint32_t>(s.items.size() - 1);
     }
-    const size_t at = std::min(list.size(), static_cast<size_t>(pin.position() - 1));
-    it.score = at < list.size() ? list[at].score : (list.empty() ? 1.0f : list.back().score);
-    it.rules.push_back(absl::StrCat("pin:", pin.name()));
-    note(absl::StrCat("pin:", pin.name()));
-    list.insert(list.begin() + static_cast<std::ptrdiff_t>(at), std::move(it));
+    const size_t at = std::min(s.list.size(), static_cast<size_t>(pin.position() - 1));
+    Item& it = s.items[i];
+    it.score = at < s.list.size() ? s.items[s.list[at]].score : (s.list.empty() ? 1.0f : s.items[s.list.back()].score);
+    const int16_t rule = static_cast<int16_t>(r.campaigns_size() + p);
+    it.rules.push_back(rule);
+    note(rule);
+    s.list.insert(s.list.begin() + static_cast<std::ptrdiff_t>(at), i);
     ++counts->pinned;
   }
-  if (list.size() > k) list.resize(k);
+  if (s.list.size() > k) s.list.resize(k);
 
   // The answer, on its one non-increasing scale.
   std::vector<Explanation> explanations;
   rec->article_ids.clear();
+  rec->article_rows.clear();
   rec->scores.clear();
   int popular = 0;
-  for (Item& it : list) {
+  for (uint32_t i : s.list) {
+    Item& it = s.items[i];
     rec->article_ids.push_back(it.id);
+    rec->article_rows.push_back(static_cast<uint32_t>(it.row));
     const float before = rec->scores.empty() ? 1.0f : rec->scores.back();
     rec->scores.push_back(std::clamp(std::min(it.score, before), 0.0f, 1.0f));
     popular += it.popular;
@@ -570,14 +661,15 @@ void CompiledRules::Apply(const RequestOptions& options, const CustomerTraits& t
       } else if (it.popular) {
         e.reasons.push_back({kPopularSource, it.popular_rank, it.score, 0});
       }
-      e.rules = std::move(it.rules);
+      for (int16_t rule : it.rules) e.rules.push_back(rule_names_[static_cast<size_t>(rule)]);
       explanations.push_back(std::move(e));
     }
   }
   if (explain) rec->explanations = std::move(explanations);
   rec->filled_from_popular = popular;
   rec->fewer_than_k = rec->article_ids.size() < k;
-  rec->rules = std::move(touched);
+  rec->rules.clear();
+  for (int16_t rule : s.touched) rec->rules.push_back(rule_names_[static_cast<size_t>(rule)]);
 }
 
 }  // namespace hmrec

@@ -123,7 +123,8 @@ class CompiledRules {
 
  private:
   CompiledRules() = default;
-  bool InSegments(const google::protobuf::RepeatedPtrField<std::string>& names, const CustomerTraits& t) const;
+  // True when the customer is in segment i (rule set order).
+  bool InSegment(int i, const CustomerTraits& t) const;
   // True when `row` may be added to a list of `options` that did not
   // propose it (a pin, a popular refill): available and within the
   // request's filters.
@@ -136,8 +137,15 @@ class CompiledRules {
   int64_t unknown_ids_ = 0;
   // Per segment (rule set order): club status codes allowed (empty = any).
   std::vector<std::vector<int32_t>> segment_clubs_;
-  // Per campaign: 1 for its matching rows.
-  std::vector<std::vector<uint8_t>> campaign_rows_;
+  // The campaigns matching each row (indices), as compressed rows:
+  // row_campaigns_[row_campaign_offsets_[row] .. row_campaign_offsets_[row + 1]).
+  std::vector<uint32_t> row_campaign_offsets_;
+  std::vector<uint16_t> row_campaigns_;
+  // Per campaign and per pin: the indices of its segments (empty: everyone).
+  std::vector<std::vector<int>> campaign_segments_, pin_segments_;
+  // Rule names by rule id: campaigns, then pins ("pin:NAME"), then
+  // "diversity".
+  std::vector<std::string> rule_names_;
   // Per pin: the row (-1 = not in the bundle).
   std::vector<int64_t> pin_rows_;
   std::vector<int32_t> popular_;

@@ -78,6 +78,9 @@ struct Explanation {
 // One customer's answer from the serving core.
 struct Recommendation {
   std::vector<int32_t> article_ids;  // best first
+  // Their rows in the answering bundle's article table (set by the serving
+  // core; what the merchandising rules read instead of looking ids up).
+  std::vector<uint32_t> article_rows;
   // One scale, [0, 1], non-increasing down the list: ranked lists the
   // ranker's margin through a logistic (higher is likelier, not a calibrated
   // probability), retrieval-only lists (1 + cosine) / 2, popular articles

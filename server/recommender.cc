@@ -445,6 +445,7 @@ int Recommender::FillFromPopular(int k, const Filter& filter, const CustomerView
     if (!filter.AllowsFor(c.row, view)) continue;
     if (std::find(rec->article_ids.begin(), rec->article_ids.end(), c.id) != rec->article_ids.end()) continue;
     rec->article_ids.push_back(c.id);
+    rec->article_rows.push_back(c.row);
     rec->scores.push_back(std::clamp(c.score / best, 0.0f, 1.0f));
     if (explain) {
       Explanation e;
@@ -549,6 +550,7 @@ absl::Status Recommender::Similar(const std::vector<absl::string_view>& customer
       for (const SimilarCandidate& c : s->candidates[static_cast<size_t>(query_of[i])]) {
         if (static_cast<int>(rec.article_ids.size()) >= o.k) break;
         rec.article_ids.push_back(articles_->article_id(c.row));
+        rec.article_rows.push_back(c.row);
         rec.scores.push_back(std::clamp(c.score / best, 0.0f, 1.0f));
         if (o.explain) {
           Explanation e;
@@ -783,6 +785,7 @@ absl::Status Recommender::Recommend(const std::vector<absl::string_view>& custom
         continue;
       }
       rec.article_ids.push_back(static_cast<int32_t>(id));
+      rec.article_rows.push_back(row);
       rec.scores.push_back(CosineScore(s.scores[j * search_k + x]));
       if (o.explain) {
         Explanation e;
@@ -913,6 +916,7 @@ absl::Status Recommender::Rank(const std::vector<size_t>& known, int search_k,
         continue;
       }
       rec.article_ids.push_back(id);
+      rec.article_rows.push_back(cand.article);
       rec.scores.push_back(RankerScore(score[c]));
       if (o.explain) {
         Explanation e;

@@ -8,8 +8,8 @@
 # within one bundle_watch_ms (0 failed calls); a campaign moves its articles
 # up only inside its dates and segment; a pin takes its place; a bad file is
 # refused and the rules in force stay; SIGHUP re-reads; the inspector's
-# /v1/rules shows the rules in force; `hmrec_rules diff` reports what a
-# change would do.
+# /v1/rules shows the rules in force; the batch client's submission follows
+# the rules; `hmrec_rules diff` reports what a change would do.
 #
 #   tests/e2e/rules_test.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
@@ -79,6 +79,22 @@ mkdir -p "$WORK/py"
   || fail "rules_test.py"
 grep -q "refused the merchandising rules: .*rules.pbtxt:1:" "$WORK/server.log" \
   || fail "no refusal line: $(grep rules "$WORK/server.log")"
+# The batch client's submission follows the rules in force too (one article
+# per product code, none of the unavailable ones).
+"$BUILD/client/hmrec_client" --server "127.0.0.1:$PORT" --all-customers --data "$WORK/data" --quiet \
+  > "$WORK/submission.csv" 2> "$WORK/client.log" || { cat "$WORK/client.log" >&2; fail "batch client"; }
+/usr/bin/python3 - "$WORK/submission.csv" "$WORK/data/articles.csv" "$WORK/rules/unavailable.txt" << 'PYEOF' \
+  || fail "the submission breaks the rules"
+import csv, sys
+code = {r["article_id"]: r["product_code"] for r in csv.DictReader(open(sys.argv[2]))}
+gone = {l.strip() for l in open(sys.argv[3]) if l.strip() and not l.startswith("#")}
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert len(rows) == 1000 and gone, (len(rows), len(gone))
+for r in rows:
+    ids = r["prediction"].split()
+    assert len(ids) == 12 and len({code[a] for a in ids}) == 12 and not set(ids) & gone, r
+print(f"batch client: {len(rows)} customers, one article per product code, none of {len(gone)} unavailable")
+PYEOF
 kill -TERM "$PID"
 wait "$PID" || fail "server exit code after SIGTERM"
 PID=""
