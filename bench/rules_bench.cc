@@ -24,6 +24,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "data/dates.h"
 #include "data/ids.h"
 #include "model/tower_runner.h"
 #include "rules/merch_rules.h"
@@ -164,7 +165,7 @@ int Run() {
     }
     RequestOptions o;
     o.k = 12;
-    const int32_t day = static_cast<int32_t>(std::time(nullptr) / 86400);
+    const int32_t day = TodayUtc();
     std::vector<double> apply;
     RuleCounts counts;
     for (int r = 0; r < runs + 1; ++r) {
@@ -197,16 +198,11 @@ int Run() {
       WriteRules(dir, r.articles(), absl::GetFlag(FLAGS_unavailable), absl::GetFlag(FLAGS_campaigns));
   auto bset = RuleSet::Load(bundle_rules, 100);
   if (!bset.ok()) return 1;
-  auto compiled = CompiledRules::Compile(*bset, r.articles(), r.ClubStatusNames(), r.fallback_ids());
-  std::vector<std::string> ids;
-  std::string key;
-  for (int i = 0; i < absl::GetFlag(FLAGS_batch_ids); ++i) {
-    absl::StatusOr<std::string> next = r.CustomerAtOrAfter(key);
-    if (!next.ok() || (!ids.empty() && *next <= ids.back())) break;
-    ids.push_back(*next);
-    key = absl::StrCat(*next, std::string(1, '\0'));
-  }
-  const int32_t day = static_cast<int32_t>(std::time(nullptr) / 86400);
+  auto compiled = CompileFor(*bset, r);
+  absl::StatusOr<std::vector<std::string>> first = FirstCustomers(r, absl::GetFlag(FLAGS_batch_ids));
+  if (!first.ok()) return 1;
+  const std::vector<std::string>& ids = *first;
+  const int32_t day = TodayUtc();
   std::vector<double> plain, ruled, pooled, apply;
   std::vector<Recommendation> out;
   RuleCounts counts;
@@ -229,10 +225,7 @@ int Run() {
     }
     const double c = Since(t0);
     t0 = Clock::now();
-    for (Recommendation& rec : out) {
-      const CustomerTraits t{!rec.fallback, rec.customer_age, rec.club_status};
-      compiled->Apply(o, t, day, &rec, &counts);
-    }
+    for (Recommendation& rec : out) compiled->Shape(o, day, &rec, &counts);
     const double d = Since(t0);
     if (i == runs) {
       std::printf(

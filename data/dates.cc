@@ -81,6 +81,8 @@ int DayOfWeek(int32_t day) {
   return w < 0 ? w + 7 : w;
 }
 
+int32_t TodayUtc() { return static_cast<int32_t>(std::time(nullptr) / 86400); }
+
 std::string FormatUtcNow(const char* format) {
   const std::time_t t = std::time(nullptr);
   std::tm tm;

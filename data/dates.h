@@ -26,6 +26,9 @@ void FormatDateTo(int32_t day, char* out);
 // Returns 0 for Monday .. 6 for Sunday.
 int DayOfWeek(int32_t day);
 
+// Today's day number by the system clock, UTC.
+int32_t TodayUtc();
+
 // The current UTC time formatted by strftime's `format` (bundle versions,
 // manifest timestamps).
 std::string FormatUtcNow(const char* format);

@@ -56,7 +56,7 @@ int Check(const std::string& path) {
   if (absl::GetFlag(FLAGS_bundle).empty()) return 0;
   absl::StatusOr<std::unique_ptr<hmrec::Recommender>> r = LoadBundle();
   if (!r.ok()) return Fail(r.status());
-  const auto c = hmrec::CompiledRules::Compile(*set, (*r)->articles(), (*r)->ClubStatusNames(), (*r)->fallback_ids());
+  const auto c = hmrec::CompileFor(*set, **r);
   std::printf("bundle %s: %lld unavailable articles it has; %lld rule article ids it does not have%s\n",
               (*r)->version().c_str(), static_cast<long long>(c->unavailable_count()),
               static_cast<long long>(c->unknown_article_ids()),
@@ -85,7 +85,7 @@ int Diff() {
   o.customers = absl::GetFlag(FLAGS_customers);
   o.holdout = absl::GetFlag(FLAGS_holdout);
   if (absl::GetFlag(FLAGS_date).empty()) {
-    o.day = static_cast<int32_t>(std::time(nullptr) / 86400);
+    o.day = hmrec::TodayUtc();
   } else {
     absl::StatusOr<int32_t> d = hmrec::ParseDate(absl::GetFlag(FLAGS_date));
     if (!d.ok()) return Fail(d.status());

@@ -188,12 +188,6 @@ absl::StatusOr<std::shared_ptr<const RuleSet>> RuleSet::Parse(const std::string&
     if (MatchesNothing(c.articles())) return Refuse(where, absl::StrCat(what, ": articles matches nothing"));
     RETURN_IF_ERROR(CheckArticleIds(c.articles().article_ids(), where, what));
   }
-  struct Placed {
-    int position;
-    Window window;
-    std::string name;
-  };
-  std::vector<Placed> placed;
   for (int i = 0; i < r.pins_size(); ++i) {
     const config::Pin& p = r.pins(i);
     const std::string where = at.At(r, "pins", i);
@@ -209,13 +203,13 @@ absl::StatusOr<std::shared_ptr<const RuleSet>> RuleSet::Parse(const std::string&
     RETURN_IF_ERROR(check_segments(p.segments(), where, what));
     const TextFormat::ParseInfoTree* nested = at.Nested(r, "pins", i);
     ASSIGN_OR_RETURN(Window w, WindowOf(p.start_date(), p.end_date(), at.At(p, "end_date", -1, nested), what));
-    for (const Placed& q : placed) {
-      if (q.position == p.position() && q.window.start <= w.end && w.start <= q.window.end) {
-        return Refuse(
-            where, absl::StrCat(what, ": position ", p.position(), " is pin \"", q.name, "\"'s on overlapping dates"));
+    for (int j = 0; j < i; ++j) {
+      const Window& q = set->pin_windows[static_cast<size_t>(j)];
+      if (r.pins(j).position() == p.position() && q.start <= w.end && w.start <= q.end) {
+        return Refuse(where, absl::StrCat(what, ": position ", p.position(), " is pin \"", r.pins(j).name(),
+                                          "\"'s on overlapping dates"));
       }
     }
-    placed.push_back({p.position(), w, p.name()});
     set->pin_windows.push_back(w);
   }
   return std::shared_ptr<const RuleSet>(std::move(set));
@@ -354,6 +348,15 @@ RequestOptions CompiledRules::Pooled(const RequestOptions& o, int limit) const {
   p.k = rules_->PoolSize(o.k, limit);
   if (unavailable_count_ > 0) p.unavailable_rows = &unavailable_rows_;
   return p;
+}
+
+void CompiledRules::Shape(const RequestOptions& options, int32_t day, Recommendation* rec, RuleCounts* counts) const {
+  if (!rules_->Shapes()) return;
+  CustomerTraits traits;
+  traits.known = options.similar != nullptr ? rec->personalised : !rec->fallback;
+  traits.age = rec->customer_age;
+  traits.club_status = rec->club_status;
+  Apply(options, traits, day, rec, counts);
 }
 
 bool CompiledRules::InSegment(int i, const CustomerTraits& t) const {

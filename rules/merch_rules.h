@@ -120,6 +120,11 @@ class CompiledRules {
   // list hold fewer that the request allows).
   void Apply(const RequestOptions& options, const CustomerTraits& traits, int32_t day, Recommendation* rec,
              RuleCounts* counts) const;
+  // What the server does with each of the core's answers: when some rule
+  // shapes lists, Apply with the customer's traits as the core left them
+  // in `rec` (known: not the fallback, or for SimilarArticles personalised;
+  // age; club status). Nothing when no rule shapes lists.
+  void Shape(const RequestOptions& options, int32_t day, Recommendation* rec, RuleCounts* counts) const;
 
  private:
   CompiledRules() = default;

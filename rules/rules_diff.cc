@@ -21,8 +21,13 @@ std::string ListText(const std::vector<int32_t>& ids) {
   return absl::StrJoin(out, " ");
 }
 
-// The bundle's customers from the start of the store's order, at most n.
-absl::StatusOr<std::vector<std::string>> StoreCustomers(const Recommender& r, int64_t n) {
+}  // namespace
+
+std::shared_ptr<const CompiledRules> CompileFor(std::shared_ptr<const RuleSet> set, const Recommender& r) {
+  return CompiledRules::Compile(std::move(set), r.articles(), r.ClubStatusNames(), r.fallback_ids());
+}
+
+absl::StatusOr<std::vector<std::string>> FirstCustomers(const Recommender& r, int64_t n) {
   std::vector<std::string> ids;
   std::string key;
   while (static_cast<int64_t>(ids.size()) < n) {
@@ -37,8 +42,6 @@ absl::StatusOr<std::vector<std::string>> StoreCustomers(const Recommender& r, in
   }
   return ids;
 }
-
-}  // namespace
 
 absl::Status ListsWithRules(const Recommender& r, const CompiledRules* rules, const std::vector<std::string>& ids,
                             int k, int32_t day, std::vector<Recommendation>* out, RuleCounts* counts) {
@@ -56,13 +59,7 @@ absl::Status ListsWithRules(const Recommender& r, const CompiledRules* rules, co
     const std::vector<const RequestOptions*> options(batch.size(), &pooled);
     RETURN_IF_ERROR(r.Recommend(batch, options, &recs, nullptr, 0, &scratch));
     for (Recommendation& rec : recs) {
-      if (rules != nullptr && rules->rule_set().Shapes()) {
-        CustomerTraits t;
-        t.known = !rec.fallback;
-        t.age = rec.customer_age;
-        t.club_status = rec.club_status;
-        rules->Apply(plain, t, day, &rec, counts);
-      }
+      if (rules != nullptr) rules->Shape(plain, day, &rec, counts);
       out->push_back(std::move(rec));
     }
   }
@@ -80,12 +77,11 @@ absl::StatusOr<RulesDiff> DiffRules(const Recommender& r, std::shared_ptr<const 
     std::sort(ids.begin(), ids.end());
     if (static_cast<int64_t>(ids.size()) > o.customers) ids.resize(static_cast<size_t>(o.customers));
   } else {
-    ASSIGN_OR_RETURN(ids, StoreCustomers(r, o.customers));
+    ASSIGN_OR_RETURN(ids, FirstCustomers(r, o.customers));
   }
   d.customers = static_cast<int64_t>(ids.size());
   auto compile = [&r](const std::shared_ptr<const RuleSet>& set) -> std::shared_ptr<const CompiledRules> {
-    if (set == nullptr) return nullptr;
-    return CompiledRules::Compile(set, r.articles(), r.ClubStatusNames(), r.fallback_ids());
+    return set == nullptr ? nullptr : CompileFor(set, r);
   };
   const std::shared_ptr<const CompiledRules> b = compile(before), a = compile(after);
   std::vector<Recommendation> lb, la;

@@ -41,6 +41,13 @@ struct RulesDiff {
   std::string Json() const;
 };
 
+// `set` compiled against the bundle `r` serves (its articles, club
+// statuses and popular list).
+std::shared_ptr<const CompiledRules> CompileFor(std::shared_ptr<const RuleSet> set, const Recommender& r);
+
+// The bundle's customers from the start of its store's order, at most n.
+absl::StatusOr<std::vector<std::string>> FirstCustomers(const Recommender& r, int64_t n);
+
 // The lists of `ids` from `r` with `rules` applied (null: none), as the
 // server's batch processor builds them.
 absl::Status ListsWithRules(const Recommender& r, const CompiledRules* rules, const std::vector<std::string>& ids,

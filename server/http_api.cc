@@ -40,14 +40,18 @@ HttpResponse FromStatus(const absl::Status& status) {
   return Error(HttpApi::HttpStatus(status.code()), status.code(), status.message());
 }
 
-// 200 with `message` in protobuf's JSON mapping (proto field names).
-HttpResponse FromMessage(const google::protobuf::Message& message) {
-  std::string json;
+// `message` in protobuf's JSON mapping (proto field names) into `json`;
+// false when it cannot be written.
+bool ToJson(const google::protobuf::Message& message, std::string* json) {
   JsonPrintOptions print;
   print.preserve_proto_field_names = true;
-  if (!google::protobuf::util::MessageToJsonString(message, &json, print).ok()) {
-    return Error(500, absl::StatusCode::kInternal, "cannot write the answer as JSON");
-  }
+  return google::protobuf::util::MessageToJsonString(message, json, print).ok();
+}
+
+// 200 with `message` in protobuf's JSON mapping.
+HttpResponse FromMessage(const google::protobuf::Message& message) {
+  std::string json;
+  if (!ToJson(message, &json)) return Error(500, absl::StatusCode::kInternal, "cannot write the answer as JSON");
   return Json(200, json + "\n");
 }
 
@@ -243,11 +247,7 @@ HttpResponse HttpApi::RulesView(const std::shared_ptr<const ServingBundle>& bund
   config::MerchandisingRules rules = c->rule_set().rules;
   rules.clear_unavailable_article_ids();
   std::string json;
-  JsonPrintOptions print;
-  print.preserve_proto_field_names = true;
-  if (!google::protobuf::util::MessageToJsonString(rules, &json, print).ok()) {
-    return Error(500, absl::StatusCode::kInternal, "cannot write the rules as JSON");
-  }
+  if (!ToJson(rules, &json)) return Error(500, absl::StatusCode::kInternal, "cannot write the rules as JSON");
   return Json(200, absl::StrCat("{\"source\": ", JsonText(c->rule_set().source),
                                 ", \"summary\": ", JsonText(c->rule_set().Summary()),
                                 ", \"date\": ", JsonText(FormatDate(options_.rules->Today())), ", \"bundle_version\": ",

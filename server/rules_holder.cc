@@ -2,12 +2,11 @@
 
 #include <sys/stat.h>
 
-#include <chrono>
+#include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "data/dates.h"
-#include "glog/logging.h"
 
 namespace hmrec {
 namespace {
@@ -34,7 +33,6 @@ absl::StatusOr<std::unique_ptr<RulesHolder>> RulesHolder::Open(std::string path,
   // Changed while it was read: the first watch reads it again.
   if (h->Stamp(nullptr) == before) h->stamp_ = h->Stamp(h->rules_.get());
   if (h->metrics_ != nullptr) h->metrics_->ObserveRulesReload(true);
-  LOG(INFO) << "merchandising rules " << h->path_ << ": " << h->rules_->Summary();
   return h;
 }
 
@@ -56,7 +54,6 @@ absl::StatusOr<bool> RulesHolder::Reload(bool force) {
   stamp_ = stamp;
   if (!next.ok()) {
     if (metrics_ != nullptr) metrics_->ObserveRulesReload(false);
-    LOG(WARNING) << "merchandising rules refused, the rules in force stay: " << next.status().message();
     return next.status();
   }
   // The files as read; when one changed while it was read (or the new set
@@ -69,7 +66,6 @@ absl::StatusOr<bool> RulesHolder::Reload(bool force) {
     compiled_.clear();
   }
   if (metrics_ != nullptr) metrics_->ObserveRulesReload(true);
-  LOG(INFO) << "merchandising rules reloaded from " << path_ << ": " << rules()->Summary();
   return true;
 }
 
@@ -101,10 +97,6 @@ std::shared_ptr<const CompiledRules> RulesHolder::For(const std::shared_ptr<cons
   return compiled;
 }
 
-int32_t RulesHolder::Today() const {
-  if (fixed_day_ != INT32_MIN) return fixed_day_;
-  const auto now = std::chrono::system_clock::now();
-  return static_cast<int32_t>(std::chrono::duration_cast<std::chrono::hours>(now.time_since_epoch()).count() / 24);
-}
+int32_t RulesHolder::Today() const { return fixed_day_ != INT32_MIN ? fixed_day_ : TodayUtc(); }
 
 }  // namespace hmrec

@@ -6,8 +6,9 @@
 // unavailable_file changed (inode, size or modification time), the whole
 // file is read and validated (rules/merch_rules.h) while the old rules keep
 // serving, then swapped in under a lock held for a pointer copy. A file
-// that fails is refused: the rules in force stay, a log line names file:line
-// and hmrec_rules_reloads_total{result="refused"} counts it.
+// that fails is refused: the rules in force stay, the error names file:line
+// (the server logs it) and hmrec_rules_reloads_total{result="refused"}
+// counts it.
 //
 // Rules are compiled against each bundle that serves (the main one and the
 // canary's) on first use after a swap of either, and cached. Thread-safe.

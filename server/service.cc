@@ -160,7 +160,6 @@ BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* 
                    std::vector<Recommendation>* results) -> absl::Status {
     if (rules == nullptr) return serve(w, bundle, ids, options, deadline, results);
     const std::shared_ptr<const CompiledRules> compiled = rules->For(bundle);
-    const RuleSet& set = compiled->rule_set();
     const int limit = static_cast<int>(bundle->recommender->fallback_ids().size());
     // One copy of each distinct request's options (a request's customers
     // share theirs), reserved so that the pointers stay put.
@@ -179,17 +178,10 @@ BatchQueue::Processor MakeProcessor(const BundleHolder* bundles, ServerMetrics* 
     RETURN_IF_ERROR(serve(w, bundle, ids, pooled, deadline, results));
     RuleCounts counts;
     int64_t removed = 0;
-    const bool shapes = set.Shapes();
     const int32_t day = rules->Today();
     for (size_t i = 0; i < results->size(); ++i) {
-      Recommendation& rec = (*results)[i];
-      removed += rec.unavailable_removed;
-      if (!shapes) continue;
-      CustomerTraits traits;
-      traits.known = options[i]->similar != nullptr ? rec.personalised : !rec.fallback;
-      traits.age = rec.customer_age;
-      traits.club_status = rec.club_status;
-      compiled->Apply(*options[i], traits, day, &rec, &counts);
+      removed += (*results)[i].unavailable_removed;
+      compiled->Shape(*options[i], day, &(*results)[i], &counts);
     }
     if (metrics != nullptr) {
       metrics->AddRuleCounts(static_cast<double>(removed), static_cast<double>(counts.boosted),
@@ -498,8 +490,7 @@ absl::Status RecommenderService::Record(const v1::RecordPurchasesRequest& reques
   // No event from the future: a date after tomorrow (by the server's clock,
   // or by the bundle's data when that runs ahead, as when replaying
   // history) is a client's mistake, refused before it reaches the store.
-  const int32_t today = static_cast<int32_t>(
-      std::chrono::duration_cast<std::chrono::hours>(std::chrono::system_clock::now().time_since_epoch()).count() / 24);
+  const int32_t today = TodayUtc();
   const int32_t latest = std::max(today, as_of - 1) + 1;
   for (size_t i = 0; i < purchases.size(); ++i) {
     const config::StoredEvent& e = purchases[i].event;
