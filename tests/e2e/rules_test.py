@@ -215,6 +215,7 @@ hero = next(a for a, _ in served.most_common()[40:] if a not in gone_set)
 set_rules(BASE + f'pins {{ name: "hero" article_id: "{hero}" position: 2 }}\n')
 pinned = lists()
 assert all(r.article_ids[1] == hero and "pin:hero" in r.rules for r in pinned.values())
+assert metric('hmrec_rule_articles_total{action="pinned"}') >= len(pinned)
 refused = metric(REFUSED)
 write(RULES, "diversity { max_per_product_code: -1 }\n")
 wait_for(REFUSED, refused)
@@ -235,3 +236,16 @@ view = json.loads(urllib.request.urlopen(HTTP + "/v1/rules", timeout=10).read())
 assert view["source"] == RULES and view["unavailable_articles"] == len(gone), view
 assert view["rules"]["diversity"]["max_per_product_code"] == 1, view
 print("inspector: /v1/rules shows the rules in force")
+
+# 6. Caps that k articles cannot meet: one article per product type in lists
+# of 40 (the tiny catalogue has fewer types): k still met, the lists counted;
+# an id of no article is counted, not refused.
+unmet = metric("hmrec_rules_caps_unmet_total")
+set_rules('unavailable_file: "unavailable.txt"\nunavailable_article_ids: "0999999999"\n'
+          'diversity { max_per_product_type: 1 }\n')
+types = {a["product_type_name"] for a in articles.values()}
+assert len(types) < 40, len(types)
+got = lists(k=40)
+assert metric("hmrec_rules_caps_unmet_total") >= unmet + len(got)
+assert metric('hmrec_rules_articles{kind="unknown"}') == 1
+print(f"caps unmet: {len(got)} lists of 40 with one per product type ({len(types)} types) filled anyway, counted")
