@@ -10,9 +10,13 @@
 #
 #   scripts/ranking_study.sh --dir DIR [--scale small] [--quotas "NAME=q0,...,q8;..."] [--mask "NAME=f,...;..."]
 #                            [--variants all,-taste,...] [--ranker-seeds N] [--no-ablations]
+#                            [--overrides "ranker { learning_rate: 0.05 }"] [--tag NAME] [--no-budget]
 #
 # --ranker-seeds N trains N rankers per variant and seed (their mean is the
 # variant's figure): the boosting's sampling alone moves MAP@12 by ~0.002.
+# --overrides is a RankingConfig text merged over the bundle's for every
+# variant (a ranker or table setting); --tag names the per-seed result files
+# (ablations-TAG.jsonl) so that several settings can be compared on one run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${HMREC_BUILD_DIR:-$ROOT/build}
@@ -23,6 +27,9 @@ MASK=""
 VARIANTS=""
 RANKER_SEEDS=1
 ABLATIONS=1
+BUDGET=1
+OVERRIDES=""
+TAG=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --dir) DIR=$2; shift 2 ;;
@@ -32,6 +39,9 @@ while [[ $# -gt 0 ]]; do
     --variants) VARIANTS=$2; shift 2 ;;
     --ranker-seeds) RANKER_SEEDS=$2; shift 2 ;;
     --no-ablations) ABLATIONS=0; shift ;;
+    --no-budget) BUDGET=0; shift ;;
+    --overrides) OVERRIDES=$2; shift 2 ;;
+    --tag) TAG=-$2; shift 2 ;;
     *) echo "ranking_study.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -43,23 +53,25 @@ for d in "${seeds[@]}"; do
   bundle=$(find "$d/bundles" -mindepth 1 -maxdepth 1 -type d | sort | tail -1)
   [[ -n $bundle ]] || { echo "ranking_study.sh: no bundle under $d/bundles" >&2; exit 1; }
   echo "ranking_study: $d" >&2
-  "$BUILD/bench/hmrec_ranking_study" budget --data "$d/split/train" --holdout "$d/split/truth.csv" \
-    --bundle "$bundle" --jsonl "$d/budget.jsonl" --quiet > "$d/budget.md"
+  if [[ $BUDGET == 1 ]]; then
+    "$BUILD/bench/hmrec_ranking_study" budget --data "$d/split/train" --holdout "$d/split/truth.csv" \
+      --bundle "$bundle" --jsonl "$d/budget.jsonl" --quiet > "$d/budget.md"
+  fi
   if [[ $ABLATIONS == 1 ]]; then
     "$BUILD/bench/hmrec_ranking_study" ablations --data "$d/split/train" --holdout "$d/split/truth.csv" \
       --bundle "$bundle" --label_bundle "$d/train/ranking/retrieval_bundle/label-weeks" --quotas "$QUOTAS" \
-      --mask "$MASK" --variants "$VARIANTS" --ranker_seeds "$RANKER_SEEDS" \
-      --jsonl "$d/ablations.jsonl" --quiet > "$d/ablations.md"
+      --mask "$MASK" --variants "$VARIANTS" --ranker_seeds "$RANKER_SEEDS" --ranking_overrides "$OVERRIDES" \
+      --jsonl "$d/ablations$TAG.jsonl" --quiet > "$d/ablations$TAG.md"
   fi
 done
-/usr/bin/python3 - "$DIR" "$SCALE" <<'PY'
+/usr/bin/python3 - "$DIR" "$SCALE" "$TAG" <<'PY'
 import glob, json, statistics, sys
-d, scale = sys.argv[1], sys.argv[2]
+d, scale, tag = sys.argv[1], sys.argv[2], sys.argv[3]
 dirs = sorted(glob.glob(f"{d}/{scale}-*"))
 def rows(path):
     return [json.loads(l) for l in open(path)]
-if all(glob.glob(f"{x}/ablations.jsonl") for x in dirs):
-    per = [rows(f"{x}/ablations.jsonl") for x in dirs]
+if all(glob.glob(f"{x}/ablations{tag}.jsonl") for x in dirs):
+    per = [rows(f"{x}/ablations{tag}.jsonl") for x in dirs]
     names = [r["variant"] for r in per[0]]
     base = [next(r for r in p if r["variant"] == "all")["map_ranked"] for p in per]
     print(f"| variant ({scale}, {len(dirs)} seeds) | candidates a customer | merged recall | ranked MAP@12, mean | Δ vs all, mean | seeds that lose |")
@@ -71,6 +83,8 @@ if all(glob.glob(f"{x}/ablations.jsonl") for x in dirs):
         print(f"| {n} | {statistics.mean(r['candidates'] for r in rs):.1f} | {statistics.mean(r['recall_merged'] for r in rs):.4f} | "
               f"{statistics.mean(maps):.5f} | {statistics.mean(deltas):+.5f} | {sum(x < 0 for x in deltas)} of {len(dirs)} |")
     print()
+if not all(glob.glob(f"{x}/budget.jsonl") for x in dirs):
+    sys.exit(0)
 budget = [rows(f"{x}/budget.jsonl") for x in dirs]
 sources = []
 for r in budget[0]:
