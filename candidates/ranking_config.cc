@@ -36,12 +36,12 @@ config::RankingConfig WithRankingDefaults(config::RankingConfig c) {
   HMREC_DEFAULT(cascade_keep, 16);
   config::RankerParams* r = c.mutable_ranker();
   if (r->objective().empty()) r->set_objective("binary:logistic");
-  if (r->learning_rate() == 0) r->set_learning_rate(0.1);
-  if (r->max_depth() == 0) r->set_max_depth(7);
+  if (r->learning_rate() == 0) r->set_learning_rate(0.05);
+  if (r->max_depth() == 0) r->set_max_depth(6);
   if (r->min_child_weight() == 0) r->set_min_child_weight(1.0);
   if (r->subsample() == 0) r->set_subsample(0.8);
   if (r->colsample_bytree() == 0) r->set_colsample_bytree(0.8);
-  if (r->max_rounds() == 0) r->set_max_rounds(40);
+  if (r->max_rounds() == 0) r->set_max_rounds(120);
   if (r->early_stopping_rounds() == 0) r->set_early_stopping_rounds(40);
   if (r->seed() == 0) r->set_seed(42);
   if (r->evaluator().empty()) r->set_evaluator("native");
