@@ -29,7 +29,6 @@ config::RankingConfig WithRankingDefaults(config::RankingConfig c) {
   HMREC_DEFAULT(neighbour_window_days, 14);
   HMREC_DEFAULT(label_weeks, 3);
   HMREC_DEFAULT(max_groups_per_week, 50000);
-  HMREC_DEFAULT(retrieval_epochs, 1);
   HMREC_DEFAULT(negatives_per_group, 40);
   HMREC_DEFAULT(max_validation_groups, 20000);
   HMREC_DEFAULT(cascade_first_trees, 5);

@@ -79,7 +79,12 @@ absl::StatusOr<RankingReport> TrainRanking(const config::TrainerConfig& cfg, con
                                            const std::string& bundle_dir, const RankingOptions& options) {
   const auto start = Clock::now();
   RankingReport report;
-  const config::RankingConfig rc = WithRankingDefaults(cfg.ranking());
+  config::RankingConfig rc = WithRankingDefaults(cfg.ranking());
+  // The label weeks' tower is trained as long as the bundle's own, so that
+  // the two-tower source's ranks and scores the ranker learns from look like
+  // those it is served (a 1-epoch tower under a 4-epoch one taught the
+  // ranker to trust the source less than it should: docs/QUALITY.md).
+  if (rc.retrieval_epochs() == 0) rc.set_retrieval_epochs(cfg.epochs());
   const int threads = cfg.threads() > 0 ? cfg.threads() : omp_get_num_procs();
   const int weeks = rc.label_weeks();
   if (weeks < 2) return absl::InvalidArgumentError("ranking.label_weeks must be at least 2 (the last one validates)");

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <set>
 
+#include "bundle/bundle.h"
 #include "common/text_proto.h"
 #include "data/dataset_cache.h"
 #include "datagen/generator.h"
@@ -86,7 +87,7 @@ class RankingStudyTest : public ::testing::Test {
     ds_ = LoadDataset(dir_->File("data"), lo)->release();
     cfg_ = new config::TrainerConfig;
     ASSERT_TRUE(ReadTextProto(std::string(HMREC_SOURCE_DIR) + "/tests/data/trainer_tiny.pbtxt", cfg_).ok());
-    cfg_->set_epochs(1);
+    cfg_->set_epochs(2);  // not 1: the label weeks' tower must follow it
     cfg_->set_threads(1);
     TrainerOptions to;
     to.work_dir = dir_->File("work");
@@ -135,6 +136,19 @@ config::TrainerConfig* RankingStudyTest::cfg_ = nullptr;
 std::string* RankingStudyTest::bundle_ = nullptr;
 Holdout* RankingStudyTest::holdout_ = nullptr;
 RankingEvaluation* RankingStudyTest::trained_ = nullptr;
+
+TEST_F(RankingStudyTest, TheLabelWeeksTowerIsTrainedAsLongAsTheBundlesOwn) {
+  // retrieval_epochs is left out of the config: the label weeks' tower takes
+  // the bundle tower's epochs, and the bundle records the filled value.
+  ASSERT_EQ(cfg_->ranking().retrieval_epochs(), 0);
+  ASSERT_NE(cfg_->epochs(), 1);
+  auto bundle = ReadManifest(*bundle_);
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  EXPECT_EQ(bundle->trainer().ranking().retrieval_epochs(), cfg_->epochs());
+  auto label = ReadManifest(dir_->File("work/ranking/retrieval_bundle/label-weeks"));
+  ASSERT_TRUE(label.ok()) << label.status();
+  EXPECT_EQ(label->trainer().epochs(), cfg_->epochs());
+}
 
 TEST_F(RankingStudyTest, AllReproducesTheTrainerAndASourceOffLosesWhatOnlyItProposed) {
   ASSERT_GT(trained_->recall_source[kTwoTower], 0.0);
