@@ -5,8 +5,14 @@
 // candidates + features and of XGBoost's prediction, on one thread.
 //
 //   build/bench/hmrec_rank_curve --data SPLIT/train --holdout SPLIT/truth.csv --bundle B/<version> \
-//       [--scales 1,0.7,0.5,0.35] [--trees 25,50,100,200,0] [--max_customers 20000] [--jsonl OUT]
+//       [--scales 1,0.7,0.5,0.35] [--trees 25,50,100,200,0] [--cascades 5:16,10:20@80]
+//       [--max_customers 20000] [--jsonl OUT]
 //
+// A cascade FIRST:KEEP scores every candidate with the first trees and each
+// customer's KEEP best with the rest (ranker/ranker.h ScoreGroups);
+// '@TREES' stops after that many rounds: a model trained with max_rounds
+// TREES has exactly those first trees (the boosting is sequential), so it
+// shows what fewer rounds would serve.
 // Prints a Markdown table (docs/PERFORMANCE.md "Ranking cost").
 
 #include <cstdio>
@@ -30,7 +36,9 @@ ABSL_FLAG(std::string, holdout, "", "Held-out transactions (truth.csv)");
 ABSL_FLAG(std::string, bundle, "", "A bundle with a ranker");
 ABSL_FLAG(std::string, scales, "1,0.7,0.5,0.35", "Candidate scales");
 ABSL_FLAG(std::string, trees, "25,50,100,200,0", "Tree counts (0 = all)");
-ABSL_FLAG(std::string, cascades, "", "Cascades FIRST:KEEP (first trees on every candidate, the rest on the KEEP best)");
+ABSL_FLAG(std::string, cascades, "",
+          "Cascades FIRST:KEEP[@TREES] (the first trees on every candidate, the rest on the KEEP best; "
+          "@TREES: stop after that many rounds)");
 ABSL_FLAG(std::string, active_weeks, "",
           "two_tower_active_weeks values to compare (empty: the bundle's; negative: every article)");
 ABSL_FLAG(int64_t, max_customers, 20000, "Held-out customers scored (0 = all)");
@@ -61,14 +69,11 @@ int main(int argc, char** argv) {
     if (!absl::SimpleAtoi(v, &t)) return Fail(absl::InvalidArgumentError("--trees"));
     trees.push_back(t);
   }
-  std::vector<std::pair<int, int>> cascades;
+  std::vector<hmrec::CurveCascade> cascades;
   for (absl::string_view v : absl::StrSplit(absl::GetFlag(FLAGS_cascades), ',', absl::SkipEmpty())) {
-    std::vector<absl::string_view> fk = absl::StrSplit(v, ':');
-    int f = 0, k = 0;
-    if (fk.size() != 2 || !absl::SimpleAtoi(fk[0], &f) || !absl::SimpleAtoi(fk[1], &k)) {
-      return Fail(absl::InvalidArgumentError("--cascades wants FIRST:KEEP,..."));
-    }
-    cascades.emplace_back(f, k);
+    auto c = hmrec::ParseCurveCascade(v);
+    if (!c.ok()) return Fail(c.status());
+    cascades.push_back(*c);
   }
   std::vector<int> active_weeks;
   for (absl::string_view v : absl::StrSplit(absl::GetFlag(FLAGS_active_weeks), ',', absl::SkipEmpty())) {
@@ -92,7 +97,7 @@ int main(int argc, char** argv) {
       "| --- | --- | --- | --- | --- | --- | --- | --- |\n");
   auto trees_text = [](const hmrec::RankingCurvePoint& p) {
     if (p.cascade_keep > 0) {
-      return absl::StrCat("all; first ", p.cascade_first_trees, " on all, rest on best ", p.cascade_keep);
+      return absl::StrCat("cascade ", hmrec::CurveCascadeText(p.cascade_first_trees, p.cascade_keep, p.trees));
     }
     return p.trees == 0 ? std::string("all") : std::to_string(p.trees);
   };
@@ -106,8 +111,8 @@ int main(int argc, char** argv) {
     if (jsonl.is_open()) {
       jsonl << "{\"active_weeks\": " << p.active_weeks << ", \"searched_articles\": " << p.searched_articles
             << ", \"scale\": " << p.candidate_scale << ", \"candidates\": " << p.candidates_per_customer
-            << ", \"trees\": " << p.trees << ", \"cascade_first_trees\": " << p.cascade_first_trees
-            << ", \"cascade_keep\": " << p.cascade_keep << ", \"map\": " << p.map_at_12
+            << ", \"trees\": " << p.trees << ", \"cascade\": \""
+            << hmrec::CurveCascadeText(p.cascade_first_trees, p.cascade_keep, p.trees) << "\", \"map\": " << p.map_at_12
             << ", \"candidates_us\": " << p.candidates_us << ", \"predict_us\": " << p.predict_us << "}\n";
     }
   }

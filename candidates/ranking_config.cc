@@ -31,8 +31,8 @@ config::RankingConfig WithRankingDefaults(config::RankingConfig c) {
   HMREC_DEFAULT(max_groups_per_week, 50000);
   HMREC_DEFAULT(negatives_per_group, 40);
   HMREC_DEFAULT(max_validation_groups, 20000);
-  HMREC_DEFAULT(cascade_first_trees, 5);
-  HMREC_DEFAULT(cascade_keep, 16);
+  HMREC_DEFAULT(cascade_first_trees, 10);
+  HMREC_DEFAULT(cascade_keep, 20);
   config::RankerParams* r = c.mutable_ranker();
   if (r->objective().empty()) r->set_objective("binary:logistic");
   if (r->learning_rate() == 0) r->set_learning_rate(0.05);

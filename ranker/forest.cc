@@ -16,10 +16,8 @@
 namespace hmrec {
 namespace {
 
-constexpr uint32_t kDefaultLeft = 1u << 31;
-constexpr uint32_t kFeatureMask = kDefaultLeft - 1;
 // Rows a block walks through the forest together: 64 rows of the ranker's
-// ~60 features are 16 KB, beside one tree's nodes in L1.
+// ~60 features, in the two copies a block keeps (below), are 32 KB.
 constexpr int kBlockRows = 64;
 // Rows that walk one tree level by level together.
 constexpr int kLanes = 8;
@@ -180,9 +178,15 @@ absl::StatusOr<Forest> Forest::FromXGBoostJson(const std::string& json) {
         todo.emplace_back(src, 2 * slot + 2, level + 1);
         continue;
       }
-      f.node_[nodes_at + slot] =
-          Node{static_cast<uint32_t>(t.split_indices(src)) | (t.default_left(src) != 0 ? kDefaultLeft : 0u),
-               t.split_conditions(src)};
+      // Read from the block's copy where a missing value sorts to the
+      // node's default side (EvalBlock).
+      const float threshold = t.split_conditions(src);
+      if (!(threshold > -std::numeric_limits<float>::infinity())) {
+        return absl::UnimplementedError(
+            absl::StrCat("tree ", ti, " splits at ", threshold, " (the native evaluator needs thresholds above -inf)"));
+      }
+      f.node_[nodes_at + slot] = Node{
+          static_cast<uint32_t>(t.split_indices(src)) + (t.default_left(src) != 0 ? f.num_features_ : 0), threshold};
       todo.emplace_back(t.left_children(src), 2 * slot + 1, level + 1);
       todo.emplace_back(t.right_children(src), 2 * slot + 2, level + 1);
     }
@@ -194,15 +198,12 @@ template <int kDepth>
 void Forest::EvalTree(int tree, const float* rows, int m, int nf, float* acc) const {
   const Node* node = node_.data() + node_offset_[tree];
   const float* leaf = leaf_.data() + leaf_offset_[tree] - ((1u << kDepth) - 1);
-  // One level for one row: x < t goes left; NaN (both compares false) goes
-  // to the node's default side.
+  // One level for one row of the block's two copies (`nf` = 2 x features):
+  // x < t goes left, a missing value was replaced by the infinity that
+  // sends it to the node's default side.
   const auto step = [&](uint32_t i, const float* row) {
     const Node nd = node[i];
-    const uint32_t fe = nd.feature;
-    const float v = row[fe & kFeatureMask];
-    const float t = nd.threshold;
-    const uint32_t left = static_cast<uint32_t>(v < t) | ((fe >> 31) & static_cast<uint32_t>(!(v >= t)));
-    return 2 * i + 2 - left;
+    return 2 * i + 2 - static_cast<uint32_t>(row[nd.feature] < nd.threshold);
   };
   int r = 0;
   for (; r + kLanes <= m; r += kLanes) {
@@ -220,6 +221,27 @@ void Forest::EvalTree(int tree, const float* rows, int m, int nf, float* acc) co
 }
 
 void Forest::EvalBlock(const float* rows, int m, int nf, int begin, int end, float* out) const {
+  // Each row twice: missing values as +inf (read by nodes whose default is
+  // right: +inf < t is false for every finite threshold) and as -inf (read
+  // by default-left nodes, whose feature index is offset by nf: -inf < t is
+  // true for every threshold above -inf, which loading checks). One compare
+  // a level then decides every case, for one copy of the block's rows.
+  thread_local std::vector<float> both;
+  both.resize(static_cast<size_t>(m) * 2 * nf);
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  for (int r = 0; r < m; ++r) {
+    const float* in = rows + static_cast<size_t>(r) * nf;
+    float* right = both.data() + static_cast<size_t>(r) * 2 * nf;
+    float* left = right + nf;
+    for (int j = 0; j < nf; ++j) {
+      const float v = in[j];
+      const bool missing = std::isnan(v);
+      right[j] = missing ? kInf : v;
+      left[j] = missing ? -kInf : v;
+    }
+  }
+  rows = both.data();
+  nf *= 2;
   float acc[kBlockRows];
   std::fill(acc, acc + m, base_margin_);
   for (int t = begin; t < end; ++t) {
@@ -270,7 +292,7 @@ std::vector<float> Forest::ProbeRows(int n, uint64_t seed) const {
   // Each feature's thresholds, so that probe rows land on both sides of
   // splits and exactly on them (x == t goes right).
   std::vector<std::vector<float>> cuts(num_features_);
-  for (const Node& nd : node_) cuts[nd.feature & kFeatureMask].push_back(nd.threshold);
+  for (const Node& nd : node_) cuts[nd.feature % num_features_].push_back(nd.threshold);
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<float> unit(0.0f, 1.0f);
   std::vector<float> rows(static_cast<size_t>(n) * num_features_);

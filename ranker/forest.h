@@ -11,7 +11,9 @@
 // (a leaf above the bottom is copied into every leaf slot below it), so a
 // row walks exactly `depth` levels with no leaf test: node i's children are
 // 2i+1 and 2i+2, and each level is one 8-byte load of (feature,
-// threshold), one load of the row's value and two compares, no branch.
+// threshold), one load of the row's value and one compare, no branch: a
+// block's rows are copied once with missing values as +inf and once as
+// -inf, and a node whose missing values go left reads the second copy.
 // Eight rows walk one tree level by level together (they are independent,
 // so their loads overlap); a block of 64 rows and the tree's nodes stay in
 // L1 while the whole forest goes by; blocks are shared between threads.
@@ -76,7 +78,7 @@ class Forest {
   // Node j of tree t is node_[node_offset_[t] + j], one 8-byte load; its
   // leaves from leaf_offset_[t].
   struct Node {
-    uint32_t feature;  // bit 31: NaN goes left
+    uint32_t feature;  // + num_features_ when a missing value goes left
     float threshold;
   };
   std::vector<Node> node_;

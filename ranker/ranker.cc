@@ -346,13 +346,13 @@ absl::Status Ranker::RunXGBoost(const float* rows, int64_t n, int num_features, 
 }
 
 absl::Status ScoreGroups(const Ranker& ranker, const float* rows, const std::vector<size_t>& offsets, int nf,
-                         int first_trees, int keep, std::vector<float>* scores, CascadeScratch* s) {
+                         int first_trees, int keep, std::vector<float>* scores, CascadeScratch* s, int trees) {
   const size_t n = offsets.empty() ? 0 : offsets.back();
   scores->resize(n);
   if (n == 0) return absl::OkStatus();
-  const int rounds = ranker.rounds();
+  const int rounds = trees > 0 ? std::min(trees, ranker.rounds()) : ranker.rounds();
   if (first_trees <= 0 || keep <= 0 || first_trees >= rounds) {
-    return ranker.PredictMargins(rows, static_cast<int64_t>(n), nf, 0, 0, scores->data());
+    return ranker.PredictMargins(rows, static_cast<int64_t>(n), nf, 0, rounds, scores->data());
   }
   s->partial.resize(n);
   RETURN_IF_ERROR(ranker.PredictMargins(rows, static_cast<int64_t>(n), nf, 0, first_trees, s->partial.data()));
@@ -373,8 +373,8 @@ absl::Status ScoreGroups(const Ranker& ranker, const float* rows, const std::vec
     std::memcpy(s->gathered.data() + i * nf, rows + static_cast<size_t>(s->kept[i]) * nf, sizeof(float) * nf);
   }
   s->rest.resize(s->kept.size());
-  RETURN_IF_ERROR(ranker.PredictMargins(s->gathered.data(), static_cast<int64_t>(s->kept.size()), nf, first_trees, 0,
-                                        s->rest.data()));
+  RETURN_IF_ERROR(ranker.PredictMargins(s->gathered.data(), static_cast<int64_t>(s->kept.size()), nf, first_trees,
+                                        rounds, s->rest.data()));
   for (size_t i = 0; i < n; ++i) (*scores)[i] = s->partial[i] - kDropped;
   for (size_t i = 0; i < s->kept.size(); ++i) (*scores)[s->kept[i]] = s->partial[s->kept[i]] + s->rest[i];
   return absl::OkStatus();

@@ -110,14 +110,16 @@ class Ranker {
 // row. With first_trees 0 (or keep 0) every row gets the full margin. The
 // top `keep` of a group are exact whenever the full model's top rows are
 // among the partial model's top `keep` (docs/PERFORMANCE.md measures how
-// often that costs anything). Deterministic; thread-safe with one scratch
-// per thread.
+// often that costs anything). `trees` (0: all) scores as if the model had
+// only its first `trees` rounds (what a ranker trained with max_rounds =
+// trees would serve). Deterministic; thread-safe with one scratch per
+// thread.
 struct CascadeScratch {
   std::vector<float> partial, rest, gathered;
   std::vector<uint32_t> order, kept;
 };
 inline constexpr float kDropped = 1e6f;
 absl::Status ScoreGroups(const Ranker& ranker, const float* rows, const std::vector<size_t>& offsets, int num_features,
-                         int first_trees, int keep, std::vector<float>* scores, CascadeScratch* scratch);
+                         int first_trees, int keep, std::vector<float>* scores, CascadeScratch* scratch, int trees = 0);
 
 }  // namespace hmrec

@@ -9,7 +9,9 @@
 #include <filesystem>
 #include <memory>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "bundle/bundle.h"
 #include "candidates/ranking_config.h"
 #include "candidates/tables.h"
@@ -92,10 +94,31 @@ std::array<int, kNumSources> SourceQuotas(const config::RankingConfig& rc) {
   return q;
 }
 
+absl::StatusOr<CurveCascade> ParseCurveCascade(absl::string_view text) {
+  CurveCascade out;
+  absl::string_view cut = text;
+  if (const size_t at = text.find('@'); at != absl::string_view::npos) {
+    cut = text.substr(0, at);
+    if (!absl::SimpleAtoi(text.substr(at + 1), &out.trees) || out.trees <= 0) out.trees = -1;
+  }
+  std::vector<absl::string_view> fk = absl::StrSplit(cut, ':');
+  if (out.trees < 0 || fk.size() != 2 || !absl::SimpleAtoi(fk[0], &out.first_trees) ||
+      !absl::SimpleAtoi(fk[1], &out.keep) || out.first_trees <= 0 || out.keep <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("cascade '", text, "' is not FIRST:KEEP[@TREES]"));
+  }
+  return out;
+}
+
+std::string CurveCascadeText(int first_trees, int keep, int trees) {
+  std::string out = keep > 0 ? absl::StrCat(first_trees, ":", keep) : "";
+  if (trees > 0) absl::StrAppend(&out, "@", trees);
+  return out.empty() ? "all" : out;
+}
+
 absl::StatusOr<std::vector<RankingCurvePoint>> RankingCurve(
     const Dataset& ds, const Holdout& holdout, const std::string& bundle_dir,
     const std::vector<double>& candidate_scales, const std::vector<int>& tree_counts,
-    const std::vector<std::pair<int, int>>& cascades, const std::vector<int>& active_weeks, int64_t max_customers) {
+    const std::vector<CurveCascade>& cascades, const std::vector<int>& active_weeks, int64_t max_customers) {
   ASSIGN_OR_RETURN(const config::RankingConfig base, BundleRankingConfig(bundle_dir, /*uses_ranker=*/true));
   const fs::path dir(bundle_dir);
   ASSIGN_OR_RETURN(std::unique_ptr<Ranker> ranker,
@@ -119,17 +142,19 @@ absl::StatusOr<std::vector<RankingCurvePoint>> RankingCurve(
     const int64_t searched = static_cast<int64_t>(rows.size());
     retriever->SearchOnly(tables.day(), rows);
     CandidateBuilder builder(ds, history, rc, 1);
-    // One point per tree count (every tree on every candidate), then one
-    // per cascade (all trees, the rest only over the kept).
+    // One point per tree count (those trees on every candidate), then one
+    // per cascade (its first trees on every candidate, the rest of its
+    // trees only over the kept).
     std::vector<RankingCurvePoint> points;
     for (int t : tree_counts) {
       points.emplace_back();
       points.back().trees = t;
     }
-    for (auto [first, keep] : cascades) {
+    for (const CurveCascade& c : cascades) {
       points.emplace_back();
-      points.back().cascade_first_trees = first;
-      points.back().cascade_keep = keep;
+      points.back().cascade_first_trees = c.first_trees;
+      points.back().cascade_keep = c.keep;
+      points.back().trees = c.trees;
     }
     for (RankingCurvePoint& p : points) {
       p.candidate_scale = scale;
@@ -153,7 +178,7 @@ absl::StatusOr<std::vector<RankingCurvePoint>> RankingCurve(
         t0 = Clock::now();
         if (p.cascade_keep > 0) {
           RETURN_IF_ERROR(ScoreGroups(*ranker, chunk.features.data(), chunk.offsets, nf, p.cascade_first_trees,
-                                      p.cascade_keep, &scores, &cascade));
+                                      p.cascade_keep, &scores, &cascade, p.trees));
         } else {
           scores.resize(chunk.offsets.back());
           RETURN_IF_ERROR(ranker->Predict(chunk.features.data(), static_cast<int64_t>(chunk.offsets.back()), nf,

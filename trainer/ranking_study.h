@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "candidates/sources.h"
 #include "data/hm_data.h"
 #include "ranker/ranker.h"
@@ -29,7 +30,8 @@ struct RankingCurvePoint {
   int64_t searched_articles = 0;  // articles the two-tower source searched
   double candidate_scale = 1;     // per-source candidate limits times this
   int trees = 0;                  // boosting rounds used (0 = all)
-  // With all trees: the cascade's first trees and kept candidates (0: none).
+  // The cascade's first trees and kept candidates (0: none); the kept rows
+  // get the rest of the `trees` rounds.
   int cascade_first_trees = 0;
   int cascade_keep = 0;
   double candidates_per_customer = 0;
@@ -38,15 +40,27 @@ struct RankingCurvePoint {
   double predict_us = 0;     // per customer, one thread: XGBoost
 };
 
+// A cascade to score with: ScoreGroups(first_trees, keep, trees).
+struct CurveCascade {
+  int first_trees = 0;
+  int keep = 0;
+  int trees = 0;  // 0: all
+};
+// "10:20" or "10:20@80" (FIRST:KEEP, then optionally '@' and the rounds to
+// stop at); InvalidArgumentError names what is wrong.
+absl::StatusOr<CurveCascade> ParseCurveCascade(absl::string_view text);
+// The same text back ("all" for no cascade and no cap).
+std::string CurveCascadeText(int first_trees, int keep, int trees);
+
 // Scores the holdout (its first `max_customers`, 0 = all) with the bundle's
 // ranker for every combination of the two-tower source's active weeks (empty:
-// the bundle's), candidate scale and tree count, timing
+// the bundle's), candidate scale and tree count or cascade, timing
 // candidates + features and the prediction on one thread: the curve from
 // which the defaults are picked (docs/PERFORMANCE.md).
 absl::StatusOr<std::vector<RankingCurvePoint>> RankingCurve(
     const Dataset& ds, const Holdout& holdout, const std::string& bundle_dir,
     const std::vector<double>& candidate_scales, const std::vector<int>& tree_counts,
-    const std::vector<std::pair<int, int>>& cascades, const std::vector<int>& active_weeks, int64_t max_customers);
+    const std::vector<CurveCascade>& cascades, const std::vector<int>& active_weeks, int64_t max_customers);
 
 // The ranking features by what they describe; every column is in exactly
 // one group (a test holds the names to it).

@@ -59,6 +59,28 @@ TEST(CandidateTrim, KeepsEachSourcesFirstQuotaAndDropsWhatNoSourceKeeps) {
   EXPECT_FALSE(CandidateTrim().trims_candidates());
 }
 
+// The curve's cascades: FIRST:KEEP with an optional @TREES cap; anything
+// else is refused with the text named.
+TEST(CurveCascade, ParsesFirstKeepAndACapAndRefusesTheRest) {
+  auto c = ParseCurveCascade("10:20@80");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->first_trees, 10);
+  EXPECT_EQ(c->keep, 20);
+  EXPECT_EQ(c->trees, 80);
+  EXPECT_EQ(CurveCascadeText(c->first_trees, c->keep, c->trees), "10:20@80");
+  c = ParseCurveCascade("5:16");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->trees, 0);
+  EXPECT_EQ(CurveCascadeText(c->first_trees, c->keep, c->trees), "5:16");
+  EXPECT_EQ(CurveCascadeText(0, 0, 0), "all");
+  for (const char* bad : {"10", "10:0", "0:16", "10:20@", "10:20@x", "10:20@0", "a:b", "10:20:80"}) {
+    auto r = ParseCurveCascade(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(std::string(r.status().message()).find(bad), std::string::npos) << r.status();
+  }
+}
+
 TEST(RankingFeatureGroups, EveryColumnIsInExactlyOneNamedGroup) {
   std::set<int> seen;
   for (const FeatureGroup& g : RankingFeatureGroups()) {

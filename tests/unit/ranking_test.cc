@@ -869,18 +869,28 @@ TEST(Ranker, LearnsAndRoundTripsDeterministically) {
 // Keeping every row gives the full model's order; keeping fewer puts the
 // dropped rows after every kept one, and the kept are ordered by the full
 // model.
-TEST(Ranker, CascadeScoresTheKeptRowsWithTheWholeModel) {
+// A ranker of up to 30 rounds (none stopped early) for the cascade tests,
+// and the group offsets of a test set.
+absl::StatusOr<std::unique_ptr<Ranker>> TrainCascadeRanker() {
   const RankingSet train = MakeSet(1, 150), valid = MakeSet(2, 100);
   config::RankingConfig rc = Defaults();
   rc.mutable_ranker()->set_max_rounds(30);
   rc.mutable_ranker()->set_early_stopping_rounds(30);
   RankerTrainReport report;
-  auto r = Ranker::Train(rc.ranker(), 1, {train}, valid, false, &report);
+  return Ranker::Train(rc.ranker(), 1, {train}, valid, false, &report);
+}
+std::vector<size_t> GroupOffsets(const RankingSet& set) {
+  std::vector<size_t> offsets = {0};
+  for (uint32_t g : set.group_sizes) offsets.push_back(offsets.back() + g);
+  return offsets;
+}
+
+TEST(Ranker, CascadeScoresTheKeptRowsWithTheWholeModel) {
+  auto r = TrainCascadeRanker();
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_GT((*r)->rounds(), 5);
   const RankingSet test = MakeSet(9, 20);
-  std::vector<size_t> offsets = {0};
-  for (uint32_t g : test.group_sizes) offsets.push_back(offsets.back() + g);
+  const std::vector<size_t> offsets = GroupOffsets(test);
   std::vector<float> full(test.rows()), all_kept, cascade;
   ASSERT_TRUE((*r)->PredictMargins(test.features.data(), test.rows(), 3, 0, 0, full.data()).ok());
   CascadeScratch scratch;
@@ -915,6 +925,38 @@ TEST(Ranker, CascadeScoresTheKeptRowsWithTheWholeModel) {
     std::sort(kept.begin(), kept.end());
     for (size_t i = 1; i < kept.size(); ++i) EXPECT_LE(kept[i - 1].second, kept[i].second) << "kept rows out of order";
   }
+}
+
+// A cascade capped at `trees` rounds scores like the first `trees` rounds
+// of the model (what a ranker trained with max_rounds = trees would serve):
+// with every row kept, the same order as those trees alone.
+TEST(Ranker, ACappedCascadeUsesOnlyTheFirstTrees) {
+  auto r = TrainCascadeRanker();
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_GT((*r)->rounds(), 8);
+  const RankingSet test = MakeSet(9, 20);
+  const std::vector<size_t> offsets = GroupOffsets(test);
+  const int cap = 6;
+  std::vector<float> first(test.rows()), all(test.rows()), capped, kept_all;
+  ASSERT_TRUE((*r)->PredictMargins(test.features.data(), test.rows(), 3, 0, cap, first.data()).ok());
+  ASSERT_TRUE((*r)->PredictMargins(test.features.data(), test.rows(), 3, 0, 0, all.data()).ok());
+  ASSERT_NE(first, all) << "the later trees change the margins";
+  CascadeScratch scratch;
+  // No cascade, capped: exactly the first trees' margins.
+  ASSERT_TRUE(ScoreGroups(**r, test.features.data(), offsets, 3, 0, 0, &capped, &scratch, cap).ok());
+  EXPECT_EQ(capped, first);
+  // A cascade that keeps every row: the capped model's order in each group.
+  ASSERT_TRUE(ScoreGroups(**r, test.features.data(), offsets, 3, 2, 1000, &kept_all, &scratch, cap).ok());
+  for (size_t g = 0; g + 1 < offsets.size(); ++g) {
+    for (size_t i = offsets[g]; i < offsets[g + 1]; ++i) {
+      for (size_t j = offsets[g]; j < offsets[g + 1]; ++j) {
+        if (first[i] > first[j] + 1e-5f) EXPECT_GT(kept_all[i], kept_all[j]) << "group " << g;
+      }
+    }
+  }
+  // A cap at or above the model's rounds is the whole model.
+  ASSERT_TRUE(ScoreGroups(**r, test.features.data(), offsets, 3, 0, 0, &capped, &scratch, 1000).ok());
+  EXPECT_EQ(capped, all);
 }
 
 }  // namespace
