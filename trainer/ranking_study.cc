@@ -95,16 +95,17 @@ std::array<int, kNumSources> SourceQuotas(const config::RankingConfig& rc) {
 }
 
 absl::StatusOr<CurveCascade> ParseCurveCascade(absl::string_view text) {
+  const absl::Status bad = absl::InvalidArgumentError(absl::StrCat("cascade '", text, "' is not FIRST:KEEP[@TREES]"));
   CurveCascade out;
   absl::string_view cut = text;
   if (const size_t at = text.find('@'); at != absl::string_view::npos) {
     cut = text.substr(0, at);
-    if (!absl::SimpleAtoi(text.substr(at + 1), &out.trees) || out.trees <= 0) out.trees = -1;
+    if (!absl::SimpleAtoi(text.substr(at + 1), &out.trees) || out.trees <= 0) return bad;
   }
   std::vector<absl::string_view> fk = absl::StrSplit(cut, ':');
-  if (out.trees < 0 || fk.size() != 2 || !absl::SimpleAtoi(fk[0], &out.first_trees) ||
-      !absl::SimpleAtoi(fk[1], &out.keep) || out.first_trees <= 0 || out.keep <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("cascade '", text, "' is not FIRST:KEEP[@TREES]"));
+  if (fk.size() != 2 || !absl::SimpleAtoi(fk[0], &out.first_trees) || !absl::SimpleAtoi(fk[1], &out.keep) ||
+      out.first_trees <= 0 || out.keep <= 0) {
+    return bad;
   }
   return out;
 }

@@ -865,10 +865,6 @@ TEST(Ranker, LearnsAndRoundTripsDeterministically) {
   EXPECT_FALSE(Ranker::Load(dir.File("bad.ubj"), 1).ok());
 }
 
-// The cascade: the first trees on every row, the rest on each group's best.
-// Keeping every row gives the full model's order; keeping fewer puts the
-// dropped rows after every kept one, and the kept are ordered by the full
-// model.
 // A ranker of up to 30 rounds (none stopped early) for the cascade tests,
 // and the group offsets of a test set.
 absl::StatusOr<std::unique_ptr<Ranker>> TrainCascadeRanker() {
@@ -885,6 +881,10 @@ std::vector<size_t> GroupOffsets(const RankingSet& set) {
   return offsets;
 }
 
+// The cascade: the first trees on every row, the rest on each group's best.
+// Keeping every row gives the full model's order; keeping fewer puts the
+// dropped rows after every kept one, and the kept are ordered by the full
+// model.
 TEST(Ranker, CascadeScoresTheKeptRowsWithTheWholeModel) {
   auto r = TrainCascadeRanker();
   ASSERT_TRUE(r.ok()) << r.status();
