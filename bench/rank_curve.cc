@@ -6,14 +6,16 @@
 //
 //   build/bench/hmrec_rank_curve --data SPLIT/train --holdout SPLIT/truth.csv --bundle B/<version> \
 //       [--scales 1,0.7,0.5,0.35] [--trees 25,50,100,200,0] [--cascades 5:16,10:20@80]
-//       [--max_customers 20000] [--jsonl OUT]
+//       [--max_customers 20000] [--jsonl OUT] [--ranking_overrides "style_buyers_candidates: -1"]
 //
 // A cascade FIRST:KEEP scores every candidate with the first trees and each
 // customer's KEEP best with the rest (ranker/ranker.h ScoreGroups);
 // '@TREES' stops after that many rounds: a model trained with max_rounds
 // TREES has exactly those first trees (the boosting is sequential), so it
 // shows what fewer rounds would serve.
-// Prints a Markdown table (docs/PERFORMANCE.md "Ranking cost").
+// --ranking_overrides replaces fields of the bundle's ranking config for the
+// candidates (e.g. one source off: its share of the cost; the ranker stays
+// the bundle's). Prints a Markdown table (docs/PERFORMANCE.md "Ranking cost").
 
 #include <cstdio>
 #include <fstream>
@@ -26,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/runtime.h"
+#include "common/text_proto.h"
 #include "data/dataset_cache.h"
 #include "glog/logging.h"
 #include "model/tower_runner.h"
@@ -42,6 +45,8 @@ ABSL_FLAG(std::string, cascades, "",
 ABSL_FLAG(std::string, active_weeks, "",
           "two_tower_active_weeks values to compare (empty: the bundle's; negative: every article)");
 ABSL_FLAG(int64_t, max_customers, 20000, "Held-out customers scored (0 = all)");
+ABSL_FLAG(std::string, ranking_overrides, "",
+          "RankingConfig fields (text proto) that replace the bundle's for the candidates");
 ABSL_FLAG(std::string, jsonl, "", "Also write the points as JSON lines here");
 
 namespace {
@@ -81,6 +86,11 @@ int main(int argc, char** argv) {
     if (!absl::SimpleAtoi(v, &w)) return Fail(absl::InvalidArgumentError("--active_weeks"));
     active_weeks.push_back(w);
   }
+  hmrec::config::RankingConfig overrides;
+  if (absl::Status s = hmrec::ParseTextProto(absl::GetFlag(FLAGS_ranking_overrides), "--ranking_overrides", &overrides);
+      !s.ok()) {
+    return Fail(s);
+  }
   hmrec::LoadOptions lo;
   lo.show_progress = false;
   auto ds = hmrec::LoadDataset(absl::GetFlag(FLAGS_data), lo);
@@ -89,7 +99,7 @@ int main(int argc, char** argv) {
   auto holdout = hmrec::ReadHoldout(absl::GetFlag(FLAGS_holdout), **ds, &unknown);
   if (!holdout.ok()) return Fail(holdout.status());
   auto points = hmrec::RankingCurve(**ds, *holdout, absl::GetFlag(FLAGS_bundle), scales, trees, cascades, active_weeks,
-                                    absl::GetFlag(FLAGS_max_customers));
+                                    absl::GetFlag(FLAGS_max_customers), overrides);
   if (!points.ok()) return Fail(points.status());
   std::printf(
       "| two-tower active weeks (articles) | candidate scale | candidates a customer | trees | holdout MAP@12 | "

@@ -5,7 +5,7 @@
 //
 //   build/bench/hmrec_ranking_study ablations --data SPLIT/train --holdout SPLIT/truth.csv \
 //       --bundle B/<version> --label_bundle WORK/ranking/retrieval_bundle/label-weeks \
-//       [--variants all,-taste,...] [--quotas "name=q0,q1,...,q8;..."] [--mask "name=f1,f2;..."] [--jsonl OUT]
+//       [--variants all,-taste,...] [--quotas "name=q0,q1,...,q9;..."] [--mask "name=f1,f2;..."] [--jsonl OUT]
 //       [--ranking_overrides "neighbour_clusters: 256"]
 //   build/bench/hmrec_ranking_study budget --data SPLIT/train --holdout SPLIT/truth.csv \
 //       --bundle B/<version> [--ns 1,2,4,...] [--scales 0.25,...] [--step 2] [--jsonl OUT]
@@ -14,7 +14,7 @@
 // with each feature group missing, the holdout scored (the "all" row
 // reproduces the trainer's); --quotas adds variants with other per-source
 // quotas (source order: repurchase, two_tower, copurchase, same_product,
-// segment_popular, trending, taste, new_arrival, neighbours) and --mask variants with the
+// segment_popular, trending, taste, new_arrival, neighbours, style_buyers) and --mask variants with the
 // named feature columns missing. budget: recall@N per
 // source, merged recall by candidates per customer, and a greedy mix.
 // Prints Markdown tables.
@@ -47,7 +47,7 @@ ABSL_FLAG(std::string, bundle, "", "A bundle with a ranker");
 ABSL_FLAG(std::string, label_bundle, "",
           "ablations: the trainer's label-weeks tower (WORK/ranking/retrieval_bundle/label-weeks)");
 ABSL_FLAG(std::string, variants, "", "ablations: the variants to run (default: all of them)");
-ABSL_FLAG(std::string, quotas, "", "ablations: extra variants NAME=q0,...,q8 separated by ';'");
+ABSL_FLAG(std::string, quotas, "", "ablations: extra variants NAME=q0,...,q9 separated by ';'");
 ABSL_FLAG(std::string, mask, "", "ablations: extra variants NAME=feature,feature,... (set missing) separated by ';'");
 ABSL_FLAG(std::string, ranking_overrides, "",
           "ablations: RankingConfig fields (text proto) that replace the bundle's for every variant");

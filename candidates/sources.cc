@@ -58,13 +58,11 @@ class BestFirst {
 }  // namespace
 
 const char* SourceName(int source) {
-  static const char* const kNames[kNumSources] = {"repurchase",   "two_tower",       "copurchase",
-                                                  "same_product", "segment_popular", "trending",
-                                                  "taste",        "new_arrival",     "neighbours"};
+  static const char* const kNames[kNumSources] = {"repurchase",      "two_tower",   "copurchase", "same_product",
+                                                  "segment_popular", "trending",    "taste",      "new_arrival",
+                                                  "neighbours",      "style_buyers"};
   return source >= 0 && source < kNumSources ? kNames[source] : "unknown";
 }
-
-double Decay(int32_t days, double half_life) { return std::exp2(-std::max(0, days) / half_life); }
 
 std::vector<int64_t> TwoTowerSearchRows(const RankingTables& tables, const config::RankingConfig& cfg,
                                         int64_t trained_articles) {
@@ -248,6 +246,32 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
     }
   }
 
+  // Style buyers: each value of the customer's style profile brings what
+  // its buyers bought lately, weighted by the customer's share of it.
+  if (cfg.style_buyers_candidates() > 0 && !view.purchases.empty()) {
+    StyleProfile(view, tables, half_life, &s->style_work, &s->style);
+    if (s->style_score.size() != tables.num_articles()) s->style_score.assign(tables.num_articles(), 0.0);
+    s->style_touched.clear();
+    for (const StyleValue& v : s->style) {
+      const auto [first, last] = tables.style_buyers(v.key);
+      for (const ScoredArticle* a = first; a != last; ++a) {
+        if (!allowed(a->article)) continue;
+        double& x = s->style_score[a->article];
+        if (x == 0) s->style_touched.push_back(a->article);
+        x += static_cast<double>(v.share) * a->score;
+      }
+    }
+    s->list.clear();
+    for (uint32_t a : s->style_touched) {
+      s->list.push_back({a, static_cast<float>(s->style_score[a] / kAffinityAttributes)});
+      s->style_score[a] = 0;
+    }
+    BestFirst best(&s->list);
+    for (int r = 0; static_cast<size_t>(r) < best.size() && r < cfg.style_buyers_candidates(); ++r) {
+      Propose(kStyleBuyers, best[r].article, r, best[r].score, s, out);
+    }
+  }
+
   // Popular in the customer's age band, and trending.
   if (filter != nullptr) {
     const std::vector<ArticleFilter::Entry>& segment = filter->segment(AgeBand(view.age));
@@ -271,8 +295,8 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
 }
 
 void HeuristicOrder(const std::vector<Candidate>& candidates, std::vector<uint32_t>* order) {
-  static constexpr int kPriority[] = {kRepurchase, kCoPurchase,     kSameProduct, kTwoTower,  kTaste,
-                                      kNeighbours, kSegmentPopular, kTrending,    kNewArrival};
+  static constexpr int kPriority[] = {kRepurchase, kCoPurchase,  kSameProduct,    kTwoTower, kTaste,
+                                      kNeighbours, kStyleBuyers, kSegmentPopular, kTrending, kNewArrival};
   auto key = [&](const Candidate& c) {
     for (int p = 0; p < kNumSources; ++p) {
       if (c.from(kPriority[p])) return std::make_pair(p, static_cast<int>(c.rank[kPriority[p]]));

@@ -18,6 +18,9 @@
 //                   types, matched the same way
 //   neighbours      what customers like this one bought lately: the recent
 //                   buyers' cluster nearest the customer's tower embedding
+//   style_buyers    what sells now among the customers who buy the kinds of
+//                   articles this customer buys (product types, colours,
+//                   departments, ...: the style profile, candidates/tables.h)
 //
 // Every candidate keeps its provenance: its rank and score in each source
 // that proposed it (the ranker's features and the served explanations), and
@@ -45,18 +48,19 @@ enum Source : int {
   kTaste = 6,
   kNewArrival = 7,
   kNeighbours = 8,
+  kStyleBuyers = 9,
 };
-inline constexpr int kNumSources = 9;
+inline constexpr int kNumSources = 10;
 
 // "repurchase", "two_tower", "copurchase", "same_product", "segment_popular", "trending", "taste",
-// "new_arrival", "neighbours".
+// "new_arrival", "neighbours", "style_buyers".
 const char* SourceName(int source);
 
 struct Candidate {
   uint32_t article = 0;
   // 0-based rank in each source's list; -1 where the source did not propose it.
-  int16_t rank[kNumSources] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
-  float score[kNumSources] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
+  int16_t rank[kNumSources] = {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+  float score[kNumSources] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
   // The customer's article that contributed most to the co-purchase score /
   // whose product this is; -1 when none.
   int32_t copurchase_anchor = -1;
@@ -127,6 +131,12 @@ struct CandidateScratch {
   std::vector<std::pair<uint32_t, int32_t>> anchors;                // article, last day bought
   absl::flat_hash_map<int32_t, double> taste[kAffinityAttributes];  // attribute value -> decayed weight
   std::vector<std::pair<double, int32_t>> types;                    // weight, product type
+  std::vector<StyleValue> style, style_work;                        // the customer's style profile
+  // Style buyers' scores by article row (all zero between customers) and the
+  // rows touched: at ~1,000 additions a customer a dense array is several
+  // times cheaper than a hash map.
+  std::vector<double> style_score;
+  std::vector<uint32_t> style_touched;
 };
 
 // Proposes `view`'s candidates from every source (limits from `cfg`, a
@@ -139,11 +149,8 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
 
 // The "fixed rule" merge, without a ranker: candidates ordered by source
 // priority (repurchase, co-purchase, same product, two-tower, taste,
-// neighbours, segment popular, trending, new arrivals), then by rank within the source. Writes positions
+// neighbours, style buyers, segment popular, trending, new arrivals), then by rank within the source. Writes positions
 // into `candidates`, best first.
 void HeuristicOrder(const std::vector<Candidate>& candidates, std::vector<uint32_t>* order);
-
-// Time decay shared by the sources and features: 0.5 ^ (days / half_life).
-double Decay(int32_t days, double half_life);
 
 }  // namespace hmrec

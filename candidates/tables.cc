@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "candidates/clusters.h"
+#include "candidates/ranking_config.h"
 #include "common/binary_io.h"
 #include "common/status_macros.h"
 
@@ -17,7 +18,7 @@ namespace hmrec {
 namespace {
 
 constexpr uint32_t kMagic = 0x4b4e5248;  // "HRNK"
-constexpr uint32_t kFormat = 6;
+constexpr uint32_t kFormat = 7;
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 // A customer's purchases in the co-purchase window beyond this many (the
 // most recent kept) add pairs quadratically and say little more.
@@ -100,6 +101,31 @@ const ScoredArticle* RankingTables::siblings_end(uint32_t article) const {
 int RankingTables::ClusterOf(const float* embedding, int dim) const {
   if (dim != cluster_dim_ || num_clusters() == 0) return -1;
   return NearestCentroid(centroids_.data(), num_clusters(), dim, embedding);
+}
+
+double Decay(int32_t days, double half_life) { return std::exp2(-std::max(0, days) / half_life); }
+
+void StyleProfile(const CustomerView& view, const RankingTables& tables, double half_life,
+                  std::vector<StyleValue>* work, std::vector<StyleValue>* out) {
+  out->clear();
+  work->clear();
+  const int32_t today = view.as_of - 1;
+  double total = 0;
+  for (const Purchase& p : view.purchases) {
+    const float w = static_cast<float>(Decay(today - p.day, half_life));
+    const ArticleAttributes& at = tables.attributes(p.article);
+    for (int i = 0; i < kAffinityAttributes; ++i) work->push_back({StyleKey(i, AffinityAttribute(at, i)), w});
+    total += w;
+  }
+  if (total <= 0) return;
+  std::sort(work->begin(), work->end(), [](const StyleValue& a, const StyleValue& b) { return a.key < b.key; });
+  for (size_t i = 0; i < work->size();) {
+    double w = 0;
+    size_t j = i;
+    for (; j < work->size() && (*work)[j].key == (*work)[i].key; ++j) w += (*work)[j].share;
+    if (w / total >= kStyleMinShare) out->push_back({(*work)[i].key, static_cast<float>(w / total)});
+    i = j;
+  }
 }
 
 RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& history, int32_t day,
@@ -219,6 +245,39 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
     const size_t depth = static_cast<size_t>(std::max(1, cfg.taste_depth()));
     t.selling_ = MakeByType(&selling, depth);
     t.new_arrivals_ = MakeByType(&arrivals, depth);
+  }
+
+  // Style buyers: for each attribute value, what the customers whose
+  // profile (as of the day) holds it bought in the window.
+  {
+    const int32_t window = std::max(1, cfg.style_buyers_window_days());
+    absl::flat_hash_map<int32_t, absl::flat_hash_map<uint32_t, double>> bought;
+    absl::flat_hash_map<int32_t, double> total;
+    const HistoryLimits limits = HistoryLimitsOf(cfg);
+    CustomerView view;
+    std::vector<StyleValue> work, profile;
+    for (uint32_t c = 0; c < history.num_customers() && cfg.style_buyers_candidates() > 0; ++c) {
+      const size_t end = history.CountBefore(c, day);
+      const int32_t* days = history.days(c);
+      if (end == 0 || days[end - 1] < day - window) continue;
+      BuildCustomerView(history, c, ds.customers[c].age, day, limits, &view);
+      StyleProfile(view, t, cfg.repurchase_half_life_days(), &work, &profile);
+      const uint32_t* arts = history.articles(c);
+      for (size_t j = static_cast<size_t>(std::lower_bound(days, days + end, day - window) - days); j < end; ++j) {
+        const double w = std::exp2(-(day - 1 - days[j]) / (window / 2.0));
+        for (const StyleValue& v : profile) {
+          bought[v.key][arts[j]] += w * v.share;
+          total[v.key] += w * v.share;
+        }
+      }
+    }
+    std::map<int32_t, std::vector<ScoredArticle>> lists;
+    for (const auto& [key, articles] : bought) {
+      std::vector<ScoredArticle>& v = lists[key];
+      const double sum = total[key];
+      for (const auto& [a, w] : articles) v.push_back({a, static_cast<float>(w / sum)});
+    }
+    t.style_buyers_ = MakeByType(&lists, static_cast<size_t>(std::max(1, cfg.taste_depth())));
   }
 
   // Product groups: every article of a product_code, by recent sales.
@@ -411,7 +470,7 @@ absl::Status RankingTables::Save(const std::string& path) const {
   w->Pod<uint64_t>(segments_.size());
   for (const auto& s : segments_) w->Vector(s);
   w->Vector(trending_);
-  for (const ByType* b : {&selling_, &new_arrivals_}) {
+  for (const ByType* b : {&selling_, &new_arrivals_, &style_buyers_}) {
     w->Vector(b->types);
     w->Vector(b->offsets);
     w->Vector(b->articles);
@@ -453,7 +512,7 @@ absl::StatusOr<RankingTables> RankingTables::Load(const std::string& path) {
   t.segments_.resize(bands);
   for (auto& s : t.segments_) RETURN_IF_ERROR(r->Vector(&s));
   RETURN_IF_ERROR(r->Vector(&t.trending_));
-  for (ByType* b : {&t.selling_, &t.new_arrivals_}) {
+  for (ByType* b : {&t.selling_, &t.new_arrivals_, &t.style_buyers_}) {
     RETURN_IF_ERROR(r->Vector(&b->types));
     RETURN_IF_ERROR(r->Vector(&b->offsets));
     RETURN_IF_ERROR(r->Vector(&b->articles));
@@ -486,7 +545,7 @@ absl::StatusOr<RankingTables> RankingTables::Load(const std::string& path) {
     return std::all_of(v.begin(), v.end(), [n](const ScoredArticle& s) { return s.article < n; });
   };
   ok = ok && in_range(t.neighbours_) && in_range(t.products_) && in_range(t.trending_);
-  for (const ByType* b : {&t.selling_, &t.new_arrivals_}) {
+  for (const ByType* b : {&t.selling_, &t.new_arrivals_, &t.style_buyers_}) {
     ok = ok && in_range(b->articles) && b->offsets.size() == b->types.size() + 1 && b->offsets.front() == 0 &&
          b->offsets.back() == b->articles.size() && std::is_sorted(b->offsets.begin(), b->offsets.end()) &&
          std::adjacent_find(b->types.begin(), b->types.end(), std::greater_equal<int32_t>()) == b->types.end();

@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "candidates/clusters.h"
+#include "data/customer_view.h"
 #include "data/history.h"
 #include "data/hm_data.h"
 #include "proto/config.pb.h"
@@ -74,6 +75,25 @@ struct ScoredArticle {
   uint32_t article = 0;
   float score = 0;
 };
+
+// Time decay shared by the sources, features and tables: 0.5 ^ (days /
+// half_life), days below 0 counted as 0.
+double Decay(int32_t days, double half_life);
+
+// A customer's style profile: their time-decayed shares over the values of
+// each affinity attribute (the weights of the purchases of `view` that hold
+// the value over all of them, half-life `half_life` days counted from the
+// day before view.as_of), only the values with at least kStyleMinShare.
+// The tables' style-buyers lists are built from the buyers' profiles and the
+// source reads them with the customer's: one definition for both.
+struct StyleValue {
+  int32_t key = 0;  // StyleKey(attribute, value)
+  float share = 0;
+};
+inline constexpr double kStyleMinShare = 0.1;
+inline int32_t StyleKey(int attribute, int32_t value) {
+  return static_cast<int32_t>(static_cast<uint32_t>(attribute) << 24 | (static_cast<uint32_t>(value) & 0xFFFFFFu));
+}
 
 // Age bands of the segment lists: <20, 20-24, ..., 60-64, 65+, and one for
 // an unknown age (the whole population's list).
@@ -145,6 +165,13 @@ class RankingTables {
   std::pair<const ScoredArticle*, const ScoredArticle*> new_arrivals(int32_t product_type) const {
     return new_arrivals_.of(product_type);
   }
+  // Style buyers: for a StyleKey, what the customers whose profile holds it
+  // bought in the last style_buyers_window_days (half-life of half the
+  // window), by share of their purchases, each purchase weighted by its
+  // buyer's share of the value; at most taste_depth, best first.
+  std::pair<const ScoredArticle*, const ScoredArticle*> style_buyers(int32_t key) const {
+    return style_buyers_.of(key);
+  }
 
   // Sales among the customers of an age band (kUnknownAgeBand: everyone) in
   // the last week / the last 4 weeks before the day: the band's row, indexed
@@ -193,6 +220,7 @@ class RankingTables {
   std::vector<ScoredArticle> trending_;
   ByType selling_;
   ByType new_arrivals_;
+  ByType style_buyers_;
   std::vector<BandSales> band_sales_;  // (kAgeBands + 1) x num_articles
   std::vector<float> band_totals_;     // per band: 1w, 4w
   int32_t cluster_dim_ = 0;
@@ -202,5 +230,10 @@ class RankingTables {
 
   size_t BandRow(int band) const { return static_cast<size_t>(band) * stats_.size(); }
 };
+
+// Fills `out` (sorted by key) with the style profile of `view` (above);
+// `work` is scratch.
+void StyleProfile(const CustomerView& view, const RankingTables& tables, double half_life,
+                  std::vector<StyleValue>* work, std::vector<StyleValue>* out);
 
 }  // namespace hmrec

@@ -24,7 +24,7 @@ namespace hmrec {
 
 // Changes whenever a feature is added, removed, reordered or redefined: a
 // bundle's ranker is served only by a server computing the same schema.
-inline constexpr char kRankingSchema[] = "hmrec-ranking-features-v6";
+inline constexpr char kRankingSchema[] = "hmrec-ranking-features-v7";
 
 // The features in column order.
 const std::vector<std::string>& RankingFeatureNames();

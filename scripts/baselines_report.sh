@@ -89,7 +89,7 @@ if "ranked" in kinds:
     print(f"\nranked / best baseline MAP@12: " + ", ".join(f"{g:.2f}x" for g in gap) +
           f" (median {statistics.median(gap):.2f}x)")
     reports = [json.load(open(f"{d}/{scale}-{s}/train/ranking/ranking_report.json")) for s in seeds]
-    srcs = ["repurchase", "two_tower", "copurchase", "same_product", "segment_popular", "trending", "taste", "new_arrival", "neighbours"]
+    srcs = ["repurchase", "two_tower", "copurchase", "same_product", "segment_popular", "trending", "taste", "new_arrival", "neighbours", "style_buyers"]
     print("\n| recall of the held-out articles among | " + " | ".join(f"seed {s}" for s in seeds) + " | median |")
     print("| --- |" + " --- |" * (len(seeds) + 1))
     for src in srcs + ["merged"]:

@@ -8,7 +8,7 @@
 # the recall curves (DIR/budget.png). The figures of docs/QUALITY.md
 # "Ablations" and "Candidate budget".
 #
-#   scripts/ranking_study.sh --dir DIR [--scale small] [--quotas "NAME=q0,...,q8;..."] [--mask "NAME=f,...;..."]
+#   scripts/ranking_study.sh --dir DIR [--scale small] [--quotas "NAME=q0,...,q9;..."] [--mask "NAME=f,...;..."]
 #                            [--variants all,-taste,...] [--ranker-seeds N] [--no-ablations]
 #                            [--overrides "ranker { learning_rate: 0.05 }"] [--tag NAME] [--no-budget]
 #

@@ -219,6 +219,8 @@ const char* SourceLabel(int source) {
       return "new_arrival";
     case kNeighbours:
       return "neighbours";
+    case kStyleBuyers:
+      return "style_buyers";
     default:
       return "popular";
   }
@@ -283,6 +285,8 @@ std::string ReasonText(const Reason& r) {
       return "new in the styles you buy";
     case kNeighbours:
       return "bought lately by customers like you";
+    case kStyleBuyers:
+      return "popular now with shoppers of your styles";
     default:
       return "popular right now";
   }

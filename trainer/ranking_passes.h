@@ -63,7 +63,7 @@ struct RankingEvaluation {
 // Generate with quotas at least as large (a source's rank is its position
 // in its own list, so keeping ranks below q is generating with quota q).
 struct CandidateTrim {
-  int quota[kNumSources] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
+  int quota[kNumSources] = {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
   std::vector<int> masked_features;
 
   bool trims_candidates() const;

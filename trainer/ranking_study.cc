@@ -41,12 +41,13 @@ void SetSourceQuotas(const std::array<int, kNumSources>& q, config::RankingConfi
   c->set_taste_candidates(q[kTaste]);
   c->set_new_arrival_candidates(q[kNewArrival]);
   c->set_neighbour_candidates(q[kNeighbours]);
+  c->set_style_buyers_candidates(q[kStyleBuyers]);
 }
 
-// Every source's limit times f (at least 1).
+// Every source's limit times f (at least 1); a source that is off stays off.
 config::RankingConfig Scaled(const config::RankingConfig& rc, double f) {
   std::array<int, kNumSources> q = SourceQuotas(rc);
-  for (int& v : q) v = std::max(1, static_cast<int>(std::lround(v * f)));
+  for (int& v : q) v = v <= 0 ? v : std::max(1, static_cast<int>(std::lround(v * f)));
   config::RankingConfig c = rc;
   SetSourceQuotas(q, &c);
   return c;
@@ -91,6 +92,7 @@ std::array<int, kNumSources> SourceQuotas(const config::RankingConfig& rc) {
   q[kTaste] = rc.taste_candidates();
   q[kNewArrival] = rc.new_arrival_candidates();
   q[kNeighbours] = rc.neighbour_candidates();
+  q[kStyleBuyers] = rc.style_buyers_candidates();
   return q;
 }
 
@@ -116,11 +118,15 @@ std::string CurveCascadeText(int first_trees, int keep, int trees) {
   return out.empty() ? "all" : out;
 }
 
-absl::StatusOr<std::vector<RankingCurvePoint>> RankingCurve(
-    const Dataset& ds, const Holdout& holdout, const std::string& bundle_dir,
-    const std::vector<double>& candidate_scales, const std::vector<int>& tree_counts,
-    const std::vector<CurveCascade>& cascades, const std::vector<int>& active_weeks, int64_t max_customers) {
-  ASSIGN_OR_RETURN(const config::RankingConfig base, BundleRankingConfig(bundle_dir, /*uses_ranker=*/true));
+absl::StatusOr<std::vector<RankingCurvePoint>> RankingCurve(const Dataset& ds, const Holdout& holdout,
+                                                            const std::string& bundle_dir,
+                                                            const std::vector<double>& candidate_scales,
+                                                            const std::vector<int>& tree_counts,
+                                                            const std::vector<CurveCascade>& cascades,
+                                                            const std::vector<int>& active_weeks, int64_t max_customers,
+                                                            const config::RankingConfig& overrides) {
+  ASSIGN_OR_RETURN(config::RankingConfig base, BundleRankingConfig(bundle_dir, /*uses_ranker=*/true));
+  base.MergeFrom(overrides);
   const fs::path dir(bundle_dir);
   ASSIGN_OR_RETURN(std::unique_ptr<Ranker> ranker,
                    Ranker::Load((dir / kRankerFile).string(), 1, base.ranker().evaluator()));

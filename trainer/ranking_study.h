@@ -56,11 +56,17 @@ std::string CurveCascadeText(int first_trees, int keep, int trees);
 // ranker for every combination of the two-tower source's active weeks (empty:
 // the bundle's), candidate scale and tree count or cascade, timing
 // candidates + features and the prediction on one thread: the curve from
-// which the defaults are picked (docs/PERFORMANCE.md).
-absl::StatusOr<std::vector<RankingCurvePoint>> RankingCurve(
-    const Dataset& ds, const Holdout& holdout, const std::string& bundle_dir,
-    const std::vector<double>& candidate_scales, const std::vector<int>& tree_counts,
-    const std::vector<CurveCascade>& cascades, const std::vector<int>& active_weeks, int64_t max_customers);
+// which the defaults are picked (docs/PERFORMANCE.md). The fields set in
+// `overrides` replace the bundle's ranking config for the candidates (a
+// source's quota at -1: what serving without it would cost and save; the
+// ranker is the bundle's, trained with it).
+absl::StatusOr<std::vector<RankingCurvePoint>> RankingCurve(const Dataset& ds, const Holdout& holdout,
+                                                            const std::string& bundle_dir,
+                                                            const std::vector<double>& candidate_scales,
+                                                            const std::vector<int>& tree_counts,
+                                                            const std::vector<CurveCascade>& cascades,
+                                                            const std::vector<int>& active_weeks, int64_t max_customers,
+                                                            const config::RankingConfig& overrides = {});
 
 // The ranking features by what they describe; every column is in exactly
 // one group (a test holds the names to it).

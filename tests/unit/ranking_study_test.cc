@@ -230,6 +230,21 @@ TEST_F(RankingStudyTest, AllReproducesTheTrainerAndASourceOffLosesWhatOnlyItProp
                    .ok());
 }
 
+// The cost curve scores the bundle's ranker; overrides change the candidates
+// it scores (a source off: fewer candidates), not the ranker.
+TEST_F(RankingStudyTest, TheCostCurveTakesOverridesForTheCandidates) {
+  auto all = RankingCurve(*ds_, *holdout_, *bundle_, {1.0}, {0}, {}, {}, 0);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_NEAR((*all)[0].candidates_per_customer, trained_->candidates_per_customer, 1e-9);
+  config::RankingConfig overrides;
+  overrides.set_style_buyers_candidates(-1);
+  auto without = RankingCurve(*ds_, *holdout_, *bundle_, {1.0}, {0}, {}, {}, 0, overrides);
+  ASSERT_TRUE(without.ok()) << without.status();
+  ASSERT_EQ(without->size(), 1u);
+  EXPECT_LT((*without)[0].candidates_per_customer, (*all)[0].candidates_per_customer);
+}
+
 TEST_F(RankingStudyTest, BudgetCurvesGrowWithNAndTheBundlesPointIsTheTrainers) {
   const std::vector<int> ns = {1, 4, 16, 64};
   auto rep = CandidateBudget(*ds_, *holdout_, *bundle_, ns, {0.5, 1.0, 2.0}, 2, 0, 1, false);

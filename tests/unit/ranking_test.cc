@@ -357,6 +357,72 @@ TEST(RankingSources, NeighboursProposeWhatTheNearestBuyersBoughtLately) {
   EXPECT_EQ(RankingTables::Build(m.ds, h, kDay0, cfg, &buyers).num_clusters(), 2);
 }
 
+// Style buyers: each value of a customer's style profile brings what the
+// customers whose profile holds it bought in the window (on the tables' day
+// and before the window: not counted), weighted by the buyer's share of the
+// value and the customer's; a customer without purchases gets nothing.
+TEST(RankingSources, StyleBuyersProposeWhatBuyersOfTheSameKindsOfArticlesBoughtLately) {
+  Mini m(40, std::vector<int>(24, 30));
+  // Articles: product type 10 + a % 4, index group 1 + a % 2, garment group
+  // 1000 + a % 2 (Mini). Buyers 0..9 buy type 10 (index 1) and then, in the
+  // window, article 1; buyers 10..19 buy type 13 (index 2) and then article 5.
+  for (uint32_t c = 0; c < 20; ++c) {
+    const bool a = c < 10;
+    for (uint32_t k = 0; k < 5; ++k) m.Buy(c, a ? 4 * k : 4 * k + 3, kDay0 - 9 - static_cast<int32_t>(k));
+    m.Buy(c, a ? 1 : 5, kDay0 - 1 - static_cast<int32_t>(c % 3));
+    if (a) m.Buy(c, 30, kDay0);  // on the day: not yet
+  }
+  // Customer 20 buys like the first buyers, 21 like the second, both before
+  // the window; 22 never bought.
+  m.Buy(20, 0, kDay0 - 9);
+  m.Buy(20, 8, kDay0 - 10);
+  m.Buy(21, 7, kDay0 - 9);
+  m.Buy(21, 15, kDay0 - 10);
+  m.Finish();
+  const CustomerHistory h = CustomerHistory::Build(m.ds.transactions, m.ds.customers.size());
+  config::RankingConfig cfg = Defaults();
+  cfg.set_style_buyers_window_days(7);
+  const RankingTables t = RankingTables::Build(m.ds, h, kDay0, cfg);
+  // The tables: type 10's buyers bought article 1 and nothing else in the window.
+  const auto [first, last] = t.style_buyers(StyleKey(1, 10));
+  ASSERT_EQ(last - first, 1);
+  EXPECT_EQ(first->article, 1u);
+  EXPECT_FLOAT_EQ(first->score, 1.0f) << "a share of the value's buyers' purchases";
+  EXPECT_EQ(t.style_buyers(StyleKey(1, 12)).first, t.style_buyers(StyleKey(1, 12)).second) << "nobody buys type 12";
+  // The profile: type 10 only, every share at least kStyleMinShare.
+  CustomerView view;
+  std::vector<StyleValue> work, profile;
+  BuildCustomerView(h, 20, 30, kDay0, HistoryLimitsOf(cfg), &view);
+  StyleProfile(view, t, cfg.repurchase_half_life_days(), &work, &profile);
+  for (const StyleValue& v : profile) {
+    EXPECT_GE(v.share, kStyleMinShare);
+    if (v.key >> 24 == 1) EXPECT_EQ(v.key, StyleKey(1, 10));
+  }
+
+  CandidateScratch scratch;
+  std::vector<Candidate> cands;
+  auto proposed = [&](uint32_t customer, const config::RankingConfig& c) {
+    BuildCustomerView(h, customer, 30, kDay0, HistoryLimitsOf(c), &view);
+    GenerateCandidates(view, t, TwoTowerHits(), c, &scratch, &cands);
+    return ProposedBy(cands, kStyleBuyers);
+  };
+  std::vector<std::pair<int, uint32_t>> got = proposed(20, cfg);
+  ASSERT_EQ(got.size(), 2u) << "articles 1 and 5: the only ones bought in the window";
+  EXPECT_EQ(got[0].second, 1u) << "bought by the customers who buy what 20 buys";
+  EXPECT_GT(Find(cands, 1)->score[kStyleBuyers], 2 * Find(cands, 5)->score[kStyleBuyers]);
+  got = proposed(21, cfg);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].second, 5u);
+  EXPECT_TRUE(proposed(22, cfg).empty()) << "no purchases, no profile";
+  config::RankingConfig one = cfg;
+  one.set_style_buyers_candidates(1);
+  EXPECT_EQ(proposed(20, one), (std::vector<std::pair<int, uint32_t>>{{0, 1}}));
+  EXPECT_EQ(SourceName(kStyleBuyers), std::string("style_buyers"));
+  // Off when style_buyers_candidates is negative.
+  one.set_style_buyers_candidates(-1);
+  EXPECT_TRUE(proposed(20, one).empty());
+}
+
 // Under an ArticleFilter every source stays within it and still proposes as
 // many as it would unfiltered (the popularity lists read past the articles
 // the filter takes out), each at its rank in the source's whole list (what
