@@ -238,7 +238,7 @@ TEST_F(RankingStudyTest, TheCostCurveTakesOverridesForTheCandidates) {
   ASSERT_EQ(all->size(), 1u);
   EXPECT_NEAR((*all)[0].candidates_per_customer, trained_->candidates_per_customer, 1e-9);
   config::RankingConfig overrides;
-  overrides.set_style_buyers_candidates(-1);
+  overrides.set_neighbour_candidates(-1);
   auto without = RankingCurve(*ds_, *holdout_, *bundle_, {1.0}, {0}, {}, {}, 0, overrides);
   ASSERT_TRUE(without.ok()) << without.status();
   ASSERT_EQ(without->size(), 1u);
