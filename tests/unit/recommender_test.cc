@@ -61,7 +61,10 @@ class RecommenderTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    auto tiny = hmrec::testing::MakeTinyBundles(*dir_, {"sealed", "unsealed", "ivf"}, {"sealed"});
+    // Every source on, the one off by default too: the parity test covers each.
+    config::RankingConfig all_sources;
+    all_sources.set_style_buyers_candidates(12);
+    auto tiny = hmrec::testing::MakeTinyBundles(*dir_, {"sealed", "unsealed", "ivf"}, {"sealed"}, all_sources);
     ds_ = tiny.ds.release();
     trainer_ = tiny.trainer.release();
     // An approximate index that returns fewer than k articles when it
@@ -230,7 +233,7 @@ TEST_F(RecommenderTest, ServedRankingFeaturesEqualTheOfflineOnes) {
   const int tt_score =
       static_cast<int>(std::find(RankingFeatureNames().begin(), RankingFeatureNames().end(), "src_two_tower_score") -
                        RankingFeatureNames().begin());
-  int customers = 0, rows = 0, from_neighbours = 0;
+  int customers = 0, rows = 0, from_neighbours = 0, from_style = 0;
   for (uint32_t c = 0; c < ds_->customers.size(); c += 5) {
     auto online = (*r)->RankingInputsOf(ds_->customer_id(c));
     ASSERT_TRUE(online.ok()) << online.status();
@@ -247,7 +250,10 @@ TEST_F(RecommenderTest, ServedRankingFeaturesEqualTheOfflineOnes) {
         view, tables,
         TwoTowerHits{hits.data(), hit_scores.data(), rc.two_tower_candidates(), emb.data(), (*retriever)->dim()}, rc,
         &cs, &cands);
-    for (const Candidate& x : cands) from_neighbours += x.from(kNeighbours);
+    for (const Candidate& x : cands) {
+      from_neighbours += x.from(kNeighbours);
+      from_style += x.from(kStyleBuyers);
+    }
     std::vector<float> features(cands.size() * nf);
     FeatureScratch fs;
     ComputeRankingFeatures(view, tables, cands,
@@ -274,6 +280,7 @@ TEST_F(RecommenderTest, ServedRankingFeaturesEqualTheOfflineOnes) {
   EXPECT_EQ(customers, 200);
   EXPECT_GT(rows, 5000);
   EXPECT_GT(from_neighbours, 200) << "every source is covered";
+  EXPECT_GT(from_style, 200) << "every source is covered";
 }
 
 // Request filters: never an excluded article, nothing bought in the window,
