@@ -248,7 +248,9 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
   }
 
   // Style buyers: for each attribute value, what the customers whose
-  // profile (as of the day) holds it bought in the window.
+  // profile (as of the day) holds it bought in the window. Runs with the
+  // source off too (no buyers read): an empty table still needs its
+  // offsets {0} to load.
   {
     const int32_t window = std::max(1, cfg.style_buyers_window_days());
     absl::flat_hash_map<int32_t, absl::flat_hash_map<uint32_t, double>> bought;
@@ -264,7 +266,7 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
       StyleProfile(view, t, cfg.repurchase_half_life_days(), &work, &profile);
       const uint32_t* arts = history.articles(c);
       for (size_t j = static_cast<size_t>(std::lower_bound(days, days + end, day - window) - days); j < end; ++j) {
-        const double w = std::exp2(-(day - 1 - days[j]) / (window / 2.0));
+        const double w = Decay(day - 1 - days[j], window / 2.0);
         for (const StyleValue& v : profile) {
           bought[v.key][arts[j]] += w * v.share;
           total[v.key] += w * v.share;
@@ -370,7 +372,7 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
       const uint32_t* arts = history.articles(c);
       const size_t cl = static_cast<size_t>(assignment[i]);
       for (size_t j = static_cast<size_t>(std::lower_bound(days, days + end, day - window) - days); j < end; ++j) {
-        const double w = std::exp2(-(day - 1 - days[j]) / (window / 2.0));
+        const double w = Decay(day - 1 - days[j], window / 2.0);
         bought[cl][arts[j]] += w;
         total[cl] += w;
       }
