@@ -27,7 +27,7 @@ config::RankingConfig WithRankingDefaults(config::RankingConfig c) {
   HMREC_DEFAULT(neighbour_candidates, 12);
   HMREC_DEFAULT(neighbour_clusters, 256);
   HMREC_DEFAULT(neighbour_window_days, 14);
-  HMREC_DEFAULT(style_buyers_candidates, -1);  // off: docs/QUALITY.md "Style buyers"
+  HMREC_DEFAULT(style_buyers_candidates, 12);
   HMREC_DEFAULT(style_buyers_window_days, 14);
   HMREC_DEFAULT(label_weeks, 3);
   HMREC_DEFAULT(max_groups_per_week, 50000);

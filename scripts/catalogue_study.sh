@@ -5,9 +5,12 @@
 # bundle is trained on the rest, then refreshed with the whole articles.csv
 # (hmrec_index_builder --refresh_catalogue). Both are served, a submission
 # written through the server for every customer, and scored: MAP@12 and the
-# held-out purchases of the new articles that the top 12 caught. A third arm,
-# the usual bundle trained with the whole catalogue, shows what the
-# refresh's treatment of never-sold articles does against it.
+# held-out purchases of the new articles that the top 12 caught. The
+# refreshed bundle is served twice: as configured (the server's
+# new_article_position, 12) and with the new articles left where the ranker
+# puts them (after_refresh_unplaced). A last arm, the usual bundle trained
+# with the whole catalogue, shows what the refresh's treatment of
+# never-sold articles does against it.
 #
 #   scripts/catalogue_study.sh [--data DIR | --scale small --seed N] [--out DIR] [--holdout-days 7]
 #
@@ -67,9 +70,9 @@ train_and_build() {  # train_and_build DATA_DIR BUNDLES_DIR
   "$BUILD/index_builder/hmrec_index_builder" --config "$ROOT/configs/index_builder.pbtxt" --bundle "$2/trained" \
     --data "$1" --quiet
 }
-serve_and_write() {  # serve_and_write BUNDLE OUT_CSV
+serve_and_write() {  # serve_and_write BUNDLE OUT_CSV [SERVER_CONFIG]
   local log="$2.server.log"
-  "$BUILD/server/hmrec_server" --config "$ROOT/configs/server.pbtxt" --listen 127.0.0.1:0 --metrics off \
+  "$BUILD/server/hmrec_server" --config "${3:-$ROOT/configs/server.pbtxt}" --listen 127.0.0.1:0 --metrics off \
     --http off --bundle "$1" --events off 2> "$log" &
   local pid=$!
   for _ in $(seq 1 600); do grep -q "listening on" "$log" && break; sleep 0.2; done
@@ -84,10 +87,13 @@ serve_and_write "$OUT/bundles_old/trained" "$OUT/before_refresh.csv"
 "$BUILD/index_builder/hmrec_index_builder" --config "$ROOT/configs/index_builder.pbtxt" --refresh_catalogue \
   --bundle "$OUT/bundles_old/trained" --data "$SPLIT/train" --version refreshed --quiet
 serve_and_write "$OUT/bundles_old/refreshed" "$OUT/after_refresh.csv"
+# The same refreshed bundle without the new articles' place (the ranker's order alone).
+{ cat "$ROOT/configs/server.pbtxt"; echo "new_article_position: -1"; } > "$OUT/server_unplaced.pbtxt"
+serve_and_write "$OUT/bundles_old/refreshed" "$OUT/after_refresh_unplaced.csv" "$OUT/server_unplaced.pbtxt"
 train_and_build "$SPLIT/train" "$OUT/bundles_whole"
 serve_and_write "$OUT/bundles_whole/trained" "$OUT/whole_catalogue.csv"
 
-for arm in before_refresh after_refresh whole_catalogue; do
+for arm in before_refresh after_refresh after_refresh_unplaced whole_catalogue; do
   "$EVALUATE" score --truth "$SPLIT/truth.csv" --submission "$OUT/$arm.csv" --customers "$SPLIT/train/customers.csv" \
     --json "$OUT/$arm.json" --label "$arm" --quiet > /dev/null
 done
@@ -103,7 +109,7 @@ new_pairs = sum(len(a & new) for a in truth.values())
 pairs = sum(len(a) for a in truth.values())
 result = {"customers_with_purchases": len(truth), "held_out_pairs": pairs, "pairs_of_new_articles": new_pairs,
           "new_articles": len(new), "arms": {}}
-for arm in ("before_refresh", "after_refresh", "whole_catalogue"):
+for arm in ("before_refresh", "after_refresh", "after_refresh_unplaced", "whole_catalogue"):
     score = json.load(open(os.path.join(out, arm + ".json")))  # hmrec_evaluate score
     caught, shown = 0, 0
     with open(os.path.join(out, arm + ".csv"), newline="") as f:

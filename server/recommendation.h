@@ -73,6 +73,9 @@ struct Explanation {
   // The merchandising rules that moved or added the article ("pin:NAME",
   // "campaign:NAME", "diversity").
   std::vector<std::string> rules;
+  // A catalogue refresh added the article since training; it was placed at
+  // RecommenderOptions::new_article_position.
+  bool new_in_catalogue = false;
 };
 
 // One customer's answer from the serving core.

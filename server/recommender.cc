@@ -79,6 +79,7 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Load(const std::string
     }
   }
   r->version_ = r->manifest_.version();
+  r->new_article_position_ = options.new_article_position;
   ASSIGN_OR_RETURN(r->as_of_, ParseDate(r->manifest_.features_as_of()));
   const fs::path dir(bundle_dir);
 
@@ -918,22 +919,75 @@ absl::Status Recommender::Rank(const std::vector<size_t>& known, int search_k,
       rec.article_ids.push_back(id);
       rec.article_rows.push_back(cand.article);
       rec.scores.push_back(RankerScore(score[c]));
-      if (o.explain) {
-        Explanation e;
-        e.ranker_score = score[c];
-        for (int src = 0; src < kNumSources; ++src) {
-          if (!cand.from(src)) continue;
-          int32_t anchor = 0;
-          if (src == kCoPurchase && cand.copurchase_anchor >= 0) anchor = articles_->article_id(cand.copurchase_anchor);
-          if (src == kSameProduct && cand.product_anchor >= 0) anchor = articles_->article_id(cand.product_anchor);
-          e.reasons.push_back({src, cand.rank[src], cand.score[src], anchor});
-        }
-        rec.explanations.push_back(std::move(e));
-      }
+      if (o.explain) rec.explanations.push_back(ExplainCandidate(cand, score[c]));
     }
+    PlaceAddedArticle(cands, score, s->order, filter, &s->views[j], o, &rec);
     rec.filled_from_popular = FillFromPopular(o.k, filter, &s->views[j], &rec, o.explain);
   }
   return absl::OkStatus();
+}
+
+Explanation Recommender::ExplainCandidate(const Candidate& cand, float margin) const {
+  Explanation e;
+  e.ranker_score = margin;
+  for (int src = 0; src < kNumSources; ++src) {
+    if (!cand.from(src)) continue;
+    int32_t anchor = 0;
+    if (src == kCoPurchase && cand.copurchase_anchor >= 0) anchor = articles_->article_id(cand.copurchase_anchor);
+    if (src == kSameProduct && cand.product_anchor >= 0) anchor = articles_->article_id(cand.product_anchor);
+    e.reasons.push_back({src, cand.rank[src], cand.score[src], anchor});
+  }
+  return e;
+}
+
+void Recommender::PlaceAddedArticle(const std::vector<Candidate>& cands, const float* score,
+                                    const std::vector<uint32_t>& order, const Filter& filter, const CustomerView* view,
+                                    const RequestOptions& o, Recommendation* rec) const {
+  const uint32_t first_added = static_cast<uint32_t>(space_->num_articles());
+  if (new_article_position_ <= 0 || articles_->size() <= first_added) return;
+  const size_t at = static_cast<size_t>(new_article_position_ - 1);
+  if (rec->article_rows.size() <= at) return;
+  for (size_t i = 0; i <= at; ++i) {
+    if (rec->article_rows[i] >= first_added) return;
+  }
+  // The ranker's best among the added candidates the request allows.
+  const Candidate* best = nullptr;
+  uint32_t best_c = 0;
+  for (uint32_t c : order) {
+    if (cands[c].article >= first_added &&
+        filter.Allows(cands[c].article, articles_->article_id(cands[c].article), view, *articles_)) {
+      best = &cands[c];
+      best_c = c;
+      break;
+    }
+  }
+  if (best == nullptr) return;
+  // Already further down the list: moved up from there.
+  const auto was = std::find(rec->article_rows.begin(), rec->article_rows.end(), best->article);
+  if (was != rec->article_rows.end()) {
+    const auto q = was - rec->article_rows.begin();
+    rec->article_rows.erase(was);
+    rec->article_ids.erase(rec->article_ids.begin() + q);
+    rec->scores.erase(rec->scores.begin() + q);
+    if (o.explain) rec->explanations.erase(rec->explanations.begin() + q);
+  }
+  const auto pos = static_cast<std::ptrdiff_t>(at);
+  // It takes the score of the place it takes: scores never rise down a list.
+  const float placed_score = rec->scores[at];
+  rec->article_rows.insert(rec->article_rows.begin() + pos, best->article);
+  rec->article_ids.insert(rec->article_ids.begin() + pos, articles_->article_id(best->article));
+  rec->scores.insert(rec->scores.begin() + pos, placed_score);
+  if (o.explain) {
+    Explanation e = ExplainCandidate(*best, score[best_c]);
+    e.new_in_catalogue = true;
+    rec->explanations.insert(rec->explanations.begin() + pos, std::move(e));
+  }
+  if (static_cast<int>(rec->article_ids.size()) > o.k) {
+    rec->article_ids.pop_back();
+    rec->article_rows.pop_back();
+    rec->scores.pop_back();
+    if (o.explain) rec->explanations.pop_back();
+  }
 }
 
 absl::StatusOr<config::CustomerRecord> Recommender::StoredRecord(absl::string_view customer_id) const {

@@ -64,6 +64,10 @@ struct RecommenderOptions {
   int ranker_threads = 1;
   // "native" or "xgboost"; "" = the bundle's RankerParams.evaluator.
   std::string ranker_evaluator;
+  // Ranked lists of a refreshed bundle: the best-ranked candidate the
+  // refresh added (never sold) is placed here (1-based) when none is this
+  // high already (config::ServerConfig::new_article_position); <= 0: off.
+  int new_article_position = 12;
 };
 
 // Seconds spent in each stage of one Recommend() call.
@@ -257,6 +261,16 @@ class Recommender {
   void BuildCandidates(const config::CustomerRecord& r, int64_t j, int search_k, const RecommendScratch& s,
                        RecommendScratch::PerThread* t, CustomerView* view, std::vector<Candidate>* candidates,
                        const ArticleFilter* filter = nullptr) const;
+  // A ranked candidate's explanation: its sources, ranks and anchors.
+  Explanation ExplainCandidate(const Candidate& cand, float margin) const;
+  // A refreshed bundle's ranked list (rec, ordered by `score` over
+  // `cands` in `order`): when none of its first new_article_position_
+  // articles is one the refresh added, the best-ranked added candidate that
+  // `filter` allows is placed there (moved up if it is further down), the
+  // rest moved down one and the list kept to o.k.
+  void PlaceAddedArticle(const std::vector<Candidate>& cands, const float* score, const std::vector<uint32_t>& order,
+                         const Filter& filter, const CustomerView* view, const RequestOptions& o,
+                         Recommendation* rec) const;
   // INVALID_ARGUMENT unless 1 <= k <= the fallback's length (every list
   // can be filled to k).
   absl::Status CheckK(int k) const;
@@ -283,7 +297,8 @@ class Recommender {
   std::vector<int32_t> fallback_ids_;
   std::vector<float> fallback_scores_;
   int dim_ = 0;
-  int32_t as_of_ = 0;  // the bundle's features_as_of: the stored histories end the day before
+  int32_t as_of_ = 0;             // the bundle's features_as_of: the stored histories end the day before
+  int new_article_position_ = 0;  // RecommenderOptions::new_article_position
   // Ranking (null/empty without a ranker).
   std::unique_ptr<Ranker> ranker_;
   std::unique_ptr<RankingTables> tables_;

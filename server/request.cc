@@ -247,6 +247,7 @@ void FillExplanation(const Explanation& e, v1::Explanation* x) {
     y->set_text(ReasonText(reason));
   }
   for (const std::string& rule : e.rules) x->add_rules(rule);
+  x->set_new_in_catalogue(e.new_in_catalogue);
 }
 
 }  // namespace

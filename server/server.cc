@@ -117,6 +117,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::ServerConfig
   // predicts on the search's share of the cores; concurrent batches then
   // share them (measured in docs/PERFORMANCE.md).
   ro.ranker_evaluator = config.ranker_evaluator();
+  ro.new_article_position = config.new_article_position();
   ro.ranker_threads = std::max(1, config.search_threads() > 0 ? config.search_threads() : config.compute_threads());
   ASSIGN_OR_RETURN(s->bundles_, BundleHolder::Open(config.bundle_path(), ro));
   s->metrics_->SetBundle("main", s->bundles_->Current()->version);

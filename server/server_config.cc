@@ -70,6 +70,7 @@ config::ServerConfig WithDefaults(config::ServerConfig c) {
   if (c.max_excluded_articles() == 0) c.set_max_excluded_articles(1000);
   if (c.max_filter_names() == 0) c.set_max_filter_names(64);
   if (c.max_similar_articles() == 0) c.set_max_similar_articles(100);
+  if (c.new_article_position() == 0) c.set_new_article_position(12);
   *c.mutable_events() = WithEventDefaults(c.events(), c.bundle_path());
   if (c.has_impressions() && c.impressions().sample_percent() == 0) c.mutable_impressions()->set_sample_percent(100);
   if (c.has_impressions()) {

@@ -80,9 +80,11 @@ def expected(customer, index_group="", exclude_days=0):
 
 
 def why(explanation):
-    """The page's reasons cell: each source's text, then the rules that moved the article."""
+    """The page's reasons cell: each source's text, then the rules that moved the article, then
+    whether it was placed as new in the catalogue."""
     return "; ".join([r.get("text") or r["source"] for r in explanation.get("reasons", [])] +
-                     ["rule " + r for r in explanation.get("rules", [])])
+                     ["rule " + r for r in explanation.get("rules", [])] +
+                     (["new in the catalogue (placed here)"] if explanation.get("new_in_catalogue") else []))
 
 
 def check_same(driver, customer, **filters):

@@ -381,8 +381,7 @@ TEST(RankingSources, StyleBuyersProposeWhatBuyersOfTheSameKindsOfArticlesBoughtL
   m.Finish();
   const CustomerHistory h = CustomerHistory::Build(m.ds.transactions, m.ds.customers.size());
   config::RankingConfig cfg = Defaults();
-  EXPECT_LT(cfg.style_buyers_candidates(), 0) << "off by default";
-  cfg.set_style_buyers_candidates(12);
+  EXPECT_EQ(cfg.style_buyers_candidates(), 12) << "on by default";
   cfg.set_style_buyers_window_days(7);
   const RankingTables t = RankingTables::Build(m.ds, h, kDay0, cfg);
   // The tables: type 10's buyers bought article 1 and nothing else in the window.

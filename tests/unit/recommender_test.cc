@@ -6,11 +6,14 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <numeric>
 #include <set>
 #include <thread>
 
 #include <torch/serialize.h>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "bundle/bundle.h"
 #include "candidates/ranking_config.h"
@@ -21,6 +24,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "index_builder/builder.h"
+#include "index_builder/catalogue_refresh.h"
 #include "model/tower_runner.h"
 #include "model/towers.h"
 #include "tests/unit/test_util.h"
@@ -61,10 +65,7 @@ class RecommenderTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    // Every source on, the one off by default too: the parity test covers each.
-    config::RankingConfig all_sources;
-    all_sources.set_style_buyers_candidates(12);
-    auto tiny = hmrec::testing::MakeTinyBundles(*dir_, {"sealed", "unsealed", "ivf"}, {"sealed"}, all_sources);
+    auto tiny = hmrec::testing::MakeTinyBundles(*dir_, {"sealed", "unsealed", "ivf"}, {"sealed"});
     ds_ = tiny.ds.release();
     trainer_ = tiny.trainer.release();
     // An approximate index that returns fewer than k articles when it
@@ -696,6 +697,103 @@ TEST_F(RecommenderTest, ExplanationsNameTheSourcesAndTheRankerScore) {
     }
   }
   EXPECT_GT(repurchase_reasons, 0);
+}
+
+// A catalogue refresh adds articles the ranker has never seen sell (no
+// sales features: it puts them far down). Where a customer's candidates hold
+// one, the best-ranked of them takes new_article_position (unless one is
+// higher already), the rest of the list moves down one, explained as
+// new_in_catalogue; off, a list shorter than the position, or a filter that
+// excludes them: the ranker's list as it is.
+TEST_F(RecommenderTest, ArticlesACatalogueRefreshAddedKeepAPlaceInRankedLists) {
+  // 30 new articles: the attributes of the 30 best sellers of the last two
+  // weeks (types the customers buy now), new ids.
+  const int32_t last = *std::max_element(ds_->transactions.day.begin(), ds_->transactions.day.end());
+  std::vector<int> sold(ds_->articles.size(), 0);
+  for (size_t t = 0; t < ds_->transactions.size(); ++t) {
+    if (ds_->transactions.day[t] > last - 14) ++sold[ds_->transactions.article[t]];
+  }
+  std::vector<size_t> rows(ds_->articles.size());
+  std::iota(rows.begin(), rows.end(), 0);
+  std::stable_sort(rows.begin(), rows.end(), [&](size_t a, size_t b) { return sold[a] > sold[b]; });
+  const std::string text = hmrec::testing::ReadFile(dir_->File("data/articles.csv"));
+  std::vector<std::string> lines = absl::StrSplit(text, '\n', absl::SkipEmpty());
+  std::string newer = text;
+  std::set<int32_t> added;
+  for (int i = 0; i < 30; ++i) {
+    const std::string& line = lines[rows[static_cast<size_t>(i)] + 1];  // after the header
+    const int32_t id = 999999001 + i;
+    added.insert(id);
+    newer += absl::StrCat("0", id, line.substr(line.find(',')), "\n");
+  }
+  std::filesystem::create_directories(dir_->File("newer"));
+  hmrec::testing::WriteFile(dir_->File("newer/articles.csv"), newer);
+  RefreshOptions refresh;
+  refresh.articles_csv = dir_->File("newer/articles.csv");
+  refresh.version = "refreshed";
+  config::IndexBuilderConfig flat;
+  flat.set_index_type("flat");
+  auto report = RefreshCatalogue(dir_->File("bundles/sealed"), refresh, flat);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->added_articles, 30);
+
+  RecommenderOptions off;
+  off.new_article_position = -1;
+  auto ranked = Recommender::Load(dir_->File("bundles/refreshed"), off);
+  auto placed = Recommender::Load(dir_->File("bundles/refreshed"), RecommenderOptions());
+  ASSERT_TRUE(ranked.ok() && placed.ok()) << placed.status();
+  const uint32_t first_added = static_cast<uint32_t>(ds_->articles.size());
+  RequestOptions o;
+  o.explain = true;
+  RequestOptions five = o;
+  five.k = 5;
+  RequestOptions excluding = o;
+  excluding.filters.exclude_article_ids = absl::flat_hash_set<int32_t>(added.begin(), added.end());
+  int candidates_hold_added = 0, moved = 0, already = 0;
+  for (uint32_t c = 0; c < 300; ++c) {
+    const std::string id(ds_->customer_id(c));
+    auto inputs = (*placed)->RankingInputsOf(id);
+    ASSERT_TRUE(inputs.ok()) << inputs.status();
+    const bool holds = std::any_of(inputs->candidates.begin(), inputs->candidates.end(),
+                                   [&](const Candidate& x) { return x.article >= first_added; });
+    candidates_hold_added += holds;
+    for (const RequestOptions* opt : {&o, &five, &excluding}) {
+      std::vector<Recommendation> a, b;
+      RecommendScratch sa, sb;
+      ASSERT_TRUE((*ranked)->Recommend({id}, {opt}, &a, nullptr, 0, &sa).ok());
+      ASSERT_TRUE((*placed)->Recommend({id}, {opt}, &b, nullptr, 0, &sb).ok());
+      ASSERT_EQ(b[0].article_ids.size(), static_cast<size_t>(opt->k));
+      for (size_t i = 1; i < b[0].scores.size(); ++i) EXPECT_LE(b[0].scores[i], b[0].scores[i - 1]);
+      if (opt != &o || !holds) {
+        EXPECT_EQ(a[0].article_ids, b[0].article_ids) << "customer " << c << ", k " << opt->k;
+        if (opt == &excluding) {
+          for (int32_t x : b[0].article_ids) EXPECT_FALSE(added.count(x));
+        }
+        continue;
+      }
+      // The ranker's list, an added article within the first 12.
+      const std::vector<int32_t>& before = a[0].article_ids;
+      const std::vector<int32_t>& after = b[0].article_ids;
+      const auto high = std::find_if(before.begin(), before.end(), [&](int32_t x) { return added.count(x) > 0; });
+      if (high != before.end()) {
+        ++already;
+        EXPECT_EQ(before, after);
+        continue;
+      }
+      ++moved;
+      ASSERT_TRUE(added.count(after[11])) << "customer " << c;
+      EXPECT_TRUE(std::equal(before.begin(), before.begin() + 11, after.begin()));
+      EXPECT_TRUE(b[0].explanations[11].new_in_catalogue);
+      EXPECT_FALSE(b[0].explanations[11].reasons.empty());
+      EXPECT_EQ(b[0].scores[11], a[0].scores[11]);
+      for (size_t i = 0; i < 11; ++i) EXPECT_FALSE(b[0].explanations[i].new_in_catalogue);
+    }
+  }
+  std::printf(
+      "of 300 customers, %d have an added article among their candidates: %d shown only by the placement, "
+      "%d by the ranker\n",
+      candidates_hold_added, moved, already);
+  EXPECT_GT(moved, 0);
 }
 
 // Every customer gets exactly k distinct articles: a search that finds fewer

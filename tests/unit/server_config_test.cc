@@ -79,6 +79,19 @@ TEST(ServerConfig, HttpBoundsHaveDefaultsAndRefuseZeroOrLess) {
   EXPECT_THAT(std::string(ValidateServerConfig(bad).message()), HasSubstr("max_http_connections = -5"));
 }
 
+// New articles of a refreshed bundle take the 12th place by default; a
+// negative position (off) stays as written and is valid.
+TEST(ServerConfig, NewArticlePositionDefaultsToTwelveAndNegativeTurnsItOff) {
+  EXPECT_EQ(Valid().new_article_position(), 12);
+  config::ServerConfig c;
+  c.set_listen_address("127.0.0.1:0");
+  c.set_bundle_path("/b/current");
+  c.set_new_article_position(-1);
+  c = WithDefaults(c);
+  EXPECT_EQ(c.new_article_position(), -1);
+  EXPECT_TRUE(ValidateServerConfig(c).ok());
+}
+
 // The operator's case: 10,000 ids allowed per request, 4,000 queued: such
 // a request would be refused as "queue full" forever.
 TEST(ServerConfig, RefusesARequestLimitTheQueueCannotHold) {

@@ -2,9 +2,8 @@
 
 // A trained tiny bundle for tests of what consumes bundles: tiny generated
 // data, one epoch of the tiny trainer config, exported under the given
-// versions with the tiny config's ranking stage (with `ranking_overrides`
-// merged over it: a source that is off by default, turned on), the `sealed`
-// ones made servable with a flat index.
+// versions with the tiny config's ranking stage, the `sealed` ones made
+// servable with a flat index.
 
 #include <memory>
 #include <string>
@@ -28,8 +27,7 @@ struct TinyBundles {
 };
 
 inline TinyBundles MakeTinyBundles(const TempDir& dir, const std::vector<std::string>& versions,
-                                   const std::vector<std::string>& sealed,
-                                   const config::RankingConfig& ranking_overrides = {}) {
+                                   const std::vector<std::string>& sealed) {
   TinyBundles out;
   ConfigureThreads(1);
   datagen::GenerateStats stats;
@@ -40,7 +38,6 @@ inline TinyBundles MakeTinyBundles(const TempDir& dir, const std::vector<std::st
   config::TrainerConfig cfg;
   EXPECT_TRUE(ReadTextProto(std::string(HMREC_SOURCE_DIR) + "/tests/data/trainer_tiny.pbtxt", &cfg).ok());
   cfg.set_epochs(1);
-  cfg.mutable_ranking()->MergeFrom(ranking_overrides);
   // One thread: the bundle is the same, and the ThreadSanitizer stage, which
   // cannot see OpenMP's barriers, checks the code under test, not the setup.
   cfg.set_threads(1);
