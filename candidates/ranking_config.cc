@@ -29,6 +29,7 @@ config::RankingConfig WithRankingDefaults(config::RankingConfig c) {
   HMREC_DEFAULT(neighbour_window_days, 14);
   HMREC_DEFAULT(style_buyers_candidates, 12);
   HMREC_DEFAULT(style_buyers_window_days, 14);
+  HMREC_DEFAULT(style_buyers_depth, 50);
   HMREC_DEFAULT(label_weeks, 3);
   HMREC_DEFAULT(max_groups_per_week, 50000);
   HMREC_DEFAULT(negatives_per_group, 40);

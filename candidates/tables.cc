@@ -279,7 +279,7 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
       const double sum = total[key];
       for (const auto& [a, w] : articles) v.push_back({a, static_cast<float>(w / sum)});
     }
-    t.style_buyers_ = MakeByType(&lists, static_cast<size_t>(std::max(1, cfg.taste_depth())));
+    t.style_buyers_ = MakeByType(&lists, static_cast<size_t>(std::max(1, cfg.style_buyers_depth())));
   }
 
   // Product groups: every article of a product_code, by recent sales.

@@ -168,7 +168,7 @@ class RankingTables {
   // Style buyers: for a StyleKey, what the customers whose profile holds it
   // bought in the last style_buyers_window_days (half-life of half the
   // window), by share of their purchases, each purchase weighted by its
-  // buyer's share of the value; at most taste_depth, best first.
+  // buyer's share of the value; at most style_buyers_depth, best first.
   std::pair<const ScoredArticle*, const ScoredArticle*> style_buyers(int32_t key) const {
     return style_buyers_.of(key);
   }

@@ -395,9 +395,23 @@ TEST(RankingSources, StyleBuyersProposeWhatBuyersOfTheSameKindsOfArticlesBoughtL
   std::vector<StyleValue> work, profile;
   BuildCustomerView(h, 20, 30, kDay0, HistoryLimitsOf(cfg), &view);
   StyleProfile(view, t, cfg.repurchase_half_life_days(), &work, &profile);
+  size_t longest = 0;
   for (const StyleValue& v : profile) {
     EXPECT_GE(v.share, kStyleMinShare);
     if (v.key >> 24 == 1) EXPECT_EQ(v.key, StyleKey(1, 10));
+    longest = std::max(longest, static_cast<size_t>(t.style_buyers(v.key).second - t.style_buyers(v.key).first));
+  }
+  // Each value's list holds at most style_buyers_depth articles.
+  EXPECT_EQ(cfg.style_buyers_depth(), 50);
+  ASSERT_GE(longest, 2u);
+  config::RankingConfig shallow = cfg;
+  shallow.set_style_buyers_depth(1);
+  const RankingTables t1 = RankingTables::Build(m.ds, h, kDay0, shallow);
+  for (const StyleValue& v : profile) {
+    const auto [b, e] = t1.style_buyers(v.key);
+    const auto [full_b, full_e] = t.style_buyers(v.key);
+    ASSERT_EQ(e - b, std::min<std::ptrdiff_t>(1, full_e - full_b));
+    if (e > b) EXPECT_EQ(b->article, full_b->article) << "the best one kept";
   }
 
   CandidateScratch scratch;
