@@ -747,9 +747,11 @@ TEST_F(RecommenderTest, ArticlesACatalogueRefreshAddedKeepAPlaceInRankedLists) {
   o.explain = true;
   RequestOptions five = o;
   five.k = 5;
+  RequestOptions forty = o;
+  forty.k = 40;
   RequestOptions excluding = o;
   excluding.filters.exclude_article_ids = absl::flat_hash_set<int32_t>(added.begin(), added.end());
-  int candidates_hold_added = 0, moved = 0, already = 0;
+  int candidates_hold_added = 0, moved = 0, moved_up = 0, already = 0;
   for (uint32_t c = 0; c < 300; ++c) {
     const std::string id(ds_->customer_id(c));
     auto inputs = (*placed)->RankingInputsOf(id);
@@ -757,43 +759,58 @@ TEST_F(RecommenderTest, ArticlesACatalogueRefreshAddedKeepAPlaceInRankedLists) {
     const bool holds = std::any_of(inputs->candidates.begin(), inputs->candidates.end(),
                                    [&](const Candidate& x) { return x.article >= first_added; });
     candidates_hold_added += holds;
-    for (const RequestOptions* opt : {&o, &five, &excluding}) {
+    for (const RequestOptions* opt : {&o, &five, &excluding, &forty}) {
       std::vector<Recommendation> a, b;
       RecommendScratch sa, sb;
       ASSERT_TRUE((*ranked)->Recommend({id}, {opt}, &a, nullptr, 0, &sa).ok());
       ASSERT_TRUE((*placed)->Recommend({id}, {opt}, &b, nullptr, 0, &sb).ok());
       ASSERT_EQ(b[0].article_ids.size(), static_cast<size_t>(opt->k));
       for (size_t i = 1; i < b[0].scores.size(); ++i) EXPECT_LE(b[0].scores[i], b[0].scores[i - 1]);
-      if (opt != &o || !holds) {
+      if ((opt != &o && opt != &forty) || !holds) {
         EXPECT_EQ(a[0].article_ids, b[0].article_ids) << "customer " << c << ", k " << opt->k;
         if (opt == &excluding) {
           for (int32_t x : b[0].article_ids) EXPECT_FALSE(added.count(x));
         }
         continue;
       }
-      // The ranker's list, an added article within the first 12.
+      // The ranker's list: an added article within the first 12 stays as it is.
       const std::vector<int32_t>& before = a[0].article_ids;
       const std::vector<int32_t>& after = b[0].article_ids;
-      const auto high = std::find_if(before.begin(), before.end(), [&](int32_t x) { return added.count(x) > 0; });
-      if (high != before.end()) {
+      auto is_added = [&](int32_t x) { return added.count(x) > 0; };
+      if (std::find_if(before.begin(), before.begin() + 12, is_added) != before.begin() + 12) {
         ++already;
         EXPECT_EQ(before, after);
         continue;
       }
-      ++moved;
-      ASSERT_TRUE(added.count(after[11])) << "customer " << c;
+      // Otherwise the best-ranked added candidate is 12th, the 11 before as they were.
+      ASSERT_TRUE(added.count(after[11])) << "customer " << c << ", k " << opt->k;
       EXPECT_TRUE(std::equal(before.begin(), before.begin() + 11, after.begin()));
       EXPECT_TRUE(b[0].explanations[11].new_in_catalogue);
       EXPECT_FALSE(b[0].explanations[11].reasons.empty());
       EXPECT_EQ(b[0].scores[11], a[0].scores[11]);
-      for (size_t i = 0; i < 11; ++i) EXPECT_FALSE(b[0].explanations[i].new_in_catalogue);
+      for (size_t i = 0; i < after.size(); ++i) EXPECT_EQ(b[0].explanations[i].new_in_catalogue, i == 11);
+      if (opt == &o) {
+        ++moved;
+        continue;
+      }
+      // k = 40: an added article the ranker put 13th..40th moved up to 12th
+      // (the ones between down one); without one, the 40th fell off.
+      const auto lower = std::find_if(before.begin() + 12, before.end(), is_added);
+      if (lower != before.end()) {
+        ++moved_up;
+        EXPECT_EQ(after[11], *lower);
+        EXPECT_EQ(std::set<int32_t>(before.begin(), before.end()), std::set<int32_t>(after.begin(), after.end()));
+      } else {
+        EXPECT_TRUE(std::equal(before.begin() + 11, before.end() - 1, after.begin() + 12));
+      }
     }
   }
   std::printf(
-      "of 300 customers, %d have an added article among their candidates: %d shown only by the placement, "
-      "%d by the ranker\n",
-      candidates_hold_added, moved, already);
+      "of 300 customers, %d have an added article among their candidates: %d shown one in their 12 only by "
+      "the placement, %d in their 40 moved up from 13th..40th, %d lists left as the ranker made them\n",
+      candidates_hold_added, moved, moved_up, already);
   EXPECT_GT(moved, 0);
+  EXPECT_GT(moved_up, 0);
 }
 
 // Every customer gets exactly k distinct articles: a search that finds fewer
