@@ -88,7 +88,8 @@ struct Recommendation {
   // ranker's margin through a logistic (higher is likelier, not a calibrated
   // probability), retrieval-only lists (1 + cosine) / 2, popular articles
   // their time-decayed sales as a share of the best seller's; an article
-  // never scores above the one before it.
+  // never scores above the one before it (one placed as new_in_catalogue
+  // takes the score of the place it took).
   std::vector<float> scores;
   bool fallback = false;
   // Why the fallback answered ("unknown customer", ...); empty otherwise.
