@@ -951,19 +951,14 @@ void Recommender::PlaceAddedArticle(const std::vector<Candidate>& cands, const f
     if (rec->article_rows[i] >= first_added) return;
   }
   // The ranker's best among the added candidates the request allows.
-  const Candidate* best = nullptr;
-  uint32_t best_c = 0;
-  for (uint32_t c : order) {
-    if (cands[c].article >= first_added &&
-        filter.Allows(cands[c].article, articles_->article_id(cands[c].article), view, *articles_)) {
-      best = &cands[c];
-      best_c = c;
-      break;
-    }
-  }
-  if (best == nullptr) return;
+  const auto found = std::find_if(order.begin(), order.end(), [&](uint32_t c) {
+    return cands[c].article >= first_added &&
+           filter.Allows(cands[c].article, articles_->article_id(cands[c].article), view, *articles_);
+  });
+  if (found == order.end()) return;
+  const Candidate& best = cands[*found];
   // Already further down the list: moved up from there.
-  const auto was = std::find(rec->article_rows.begin(), rec->article_rows.end(), best->article);
+  const auto was = std::find(rec->article_rows.begin(), rec->article_rows.end(), best.article);
   if (was != rec->article_rows.end()) {
     const auto q = was - rec->article_rows.begin();
     rec->article_rows.erase(was);
@@ -974,11 +969,11 @@ void Recommender::PlaceAddedArticle(const std::vector<Candidate>& cands, const f
   const auto pos = static_cast<std::ptrdiff_t>(at);
   // It takes the score of the place it takes: scores never rise down a list.
   const float placed_score = rec->scores[at];
-  rec->article_rows.insert(rec->article_rows.begin() + pos, best->article);
-  rec->article_ids.insert(rec->article_ids.begin() + pos, articles_->article_id(best->article));
+  rec->article_rows.insert(rec->article_rows.begin() + pos, best.article);
+  rec->article_ids.insert(rec->article_ids.begin() + pos, articles_->article_id(best.article));
   rec->scores.insert(rec->scores.begin() + pos, placed_score);
   if (o.explain) {
-    Explanation e = ExplainCandidate(*best, score[best_c]);
+    Explanation e = ExplainCandidate(best, score[*found]);
     e.new_in_catalogue = true;
     rec->explanations.insert(rec->explanations.begin() + pos, std::move(e));
   }
