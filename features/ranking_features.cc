@@ -31,6 +31,16 @@ float Dot(const float* x, const float* y, int n) {
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr float kLiftPrior = 50;  // sales
 
+// The kListFeatures columns from l_two_tower_gap on compare a candidate with the rest of its
+// list (see MakeNames).
+constexpr int kListFeatures = 5;
+
+int ColumnOf(const std::vector<std::string>& names, const char* name) {
+  const auto it = std::find(names.begin(), names.end(), name);
+  CHECK(it != names.end()) << name;
+  return static_cast<int>(it - names.begin());
+}
+
 std::vector<std::string> MakeNames() {
   std::vector<std::string> n;
   for (int s = 0; s < kNumSources; ++s) n.push_back(absl::StrCat("src_", SourceName(s), "_rank"));
@@ -54,10 +64,85 @@ std::vector<std::string> MakeNames() {
         // the article's sales among customers of the customer's age band: per
         // mille of the band's sales last week and over 4 weeks, and how much
         // more the band buys it than everyone (4 weeks, shrunk towards 1)
-        "ab_share_1w", "ab_share_4w", "ab_lift_4w"}) {
+        "ab_share_1w", "ab_share_4w", "ab_lift_4w",
+        // the candidate against the rest of the customer's list: how far its
+        // two-tower score and its best similarity to the last purchases are
+        // below the list's best, the share of the list that sold more last
+        // week, and the shares of the list of its product type and product
+        "l_two_tower_gap", "l_sim_recent_gap", "l_sales_1w_rank", "l_type_share", "l_product_share"}) {
     n.push_back(x);
   }
   return n;
+}
+
+// Fills the list columns of rows that hold every other column.
+void FillListFeatures(const RankingTables& tables, const std::vector<Candidate>& candidates, FeatureScratch* s,
+                      float* out) {
+  static const int kTwoTower = ColumnOf(RankingFeatureNames(), "two_tower_cosine");
+  static const int kSimMax = ColumnOf(RankingFeatureNames(), "sim_recent_max");
+  static const int kSales1w = ColumnOf(RankingFeatureNames(), "a_sales_1w");
+  static const int kFirst = ColumnOf(RankingFeatureNames(), "l_two_tower_gap");
+  const int nf = NumRankingFeatures();
+  const size_t n = candidates.size();
+  if (n == 0) return;
+  // The list's best of each compared column (NaN ones left out: a missing
+  // value is no best).
+  float best_tt = -std::numeric_limits<float>::infinity(), best_sim = best_tt;
+  for (size_t i = 0; i < n; ++i) {
+    const float* f = out + i * nf;
+    if (!std::isnan(f[kTwoTower])) best_tt = std::max(best_tt, f[kTwoTower]);
+    if (!std::isnan(f[kSimMax])) best_sim = std::max(best_sim, f[kSimMax]);
+  }
+  const float inv_n = 1.0f / static_cast<float>(n);
+  for (size_t i = 0; i < n; ++i) {
+    float* f = out + i * nf;
+    f[kFirst] = f[kTwoTower] - best_tt;  // NaN stays NaN
+    f[kFirst + 1] = f[kSimMax] - best_sim;
+  }
+  // The shares by counting over the whole list for each row: n^2 compares
+  // of contiguous 32-bit values, four at a time in SSE2 (every x86-64 has
+  // it; a compare's all-ones lane is -1, so subtracting it counts), cheaper
+  // at a list's size than sorting or a map.
+  s->list_sales.resize(n);
+  s->list_types.resize(n);
+  s->list_products.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const ArticleAttributes& attr = tables.attributes(candidates[i].article);
+    s->list_sales[i] = out[i * nf + kSales1w];
+    s->list_types[i] = attr.product_type;
+    s->list_products[i] = attr.product_code;
+  }
+  const float* sales = s->list_sales.data();
+  const int32_t* types = s->list_types.data();
+  const int32_t* products = s->list_products.data();
+  const size_t n4 = n & ~size_t{3};
+  for (size_t i = 0; i < n; ++i) {
+    const __m128 x = _mm_set1_ps(sales[i]);
+    const __m128i type = _mm_set1_epi32(types[i]), product = _mm_set1_epi32(products[i]);
+    __m128i above4 = _mm_setzero_si128(), type4 = above4, product4 = above4;
+    for (size_t j = 0; j < n4; j += 4) {
+      above4 = _mm_sub_epi32(above4, _mm_castps_si128(_mm_cmpgt_ps(_mm_loadu_ps(sales + j), x)));
+      type4 = _mm_sub_epi32(type4, _mm_cmpeq_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(types + j)), type));
+      product4 = _mm_sub_epi32(
+          product4, _mm_cmpeq_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(products + j)), product));
+    }
+    int32_t lanes[3][4];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(lanes[0]), above4);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(lanes[1]), type4);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(lanes[2]), product4);
+    int32_t above = lanes[0][0] + lanes[0][1] + lanes[0][2] + lanes[0][3];
+    int32_t same_type = lanes[1][0] + lanes[1][1] + lanes[1][2] + lanes[1][3];
+    int32_t same_product = lanes[2][0] + lanes[2][1] + lanes[2][2] + lanes[2][3];
+    for (size_t j = n4; j < n; ++j) {
+      above += sales[j] > sales[i];
+      same_type += types[j] == types[i];
+      same_product += products[j] == products[i];
+    }
+    float* f = out + i * nf;
+    f[kFirst + 2] = static_cast<float>(above) * inv_n;
+    f[kFirst + 3] = static_cast<float>(same_type) * inv_n;
+    f[kFirst + 4] = static_cast<float>(same_product) * inv_n;
+  }
 }
 
 }  // namespace
@@ -249,8 +334,11 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
     // over (the band's sales + kLiftPrior), per everyone's share.
     const float p_all = all_4w > 0 ? st.sales_4w / all_4w : 0;
     f[k++] = p_all > 0 ? (bs.w4 + kLiftPrior * p_all) / (band_4w + kLiftPrior) / p_all : kNaN;
+    k += kListFeatures;  // filled below, once every row is
+
     DCHECK_EQ(k, nf) << "RankingFeatureNames() and the code that fills the columns disagree";
   }
+  FillListFeatures(tables, candidates, s, out);
 }
 
 }  // namespace hmrec

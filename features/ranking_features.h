@@ -24,7 +24,7 @@ namespace hmrec {
 
 // Changes whenever a feature is added, removed, reordered or redefined: a
 // bundle's ranker is served only by a server computing the same schema.
-inline constexpr char kRankingSchema[] = "hmrec-ranking-features-v7";
+inline constexpr char kRankingSchema[] = "hmrec-ranking-features-v8";
 
 // The features in column order.
 const std::vector<std::string>& RankingFeatureNames();
@@ -56,6 +56,9 @@ struct FeatureScratch {
   uint32_t recent[kRecentArticles] = {};
   int num_recent = 0;
   std::vector<float> recent_t;
+  // The list columns' working space.
+  std::vector<float> list_sales;
+  std::vector<int32_t> list_types, list_products;
 };
 
 // Writes candidates.size() rows of NumRankingFeatures() floats to `out`.

@@ -76,6 +76,7 @@ std::string GroupOf(const std::string& name) {
   if (name == "price_ratio" || name == "age_diff" || starts("aff_")) return "attribute match";
   if (name == "two_tower_cosine" || starts("sim_")) return "embedding similarity";
   if (starts("ab_")) return "age band sales";
+  if (starts("l_")) return "within the list";
   return "unassigned";
 }
 

@@ -69,6 +69,14 @@ struct Mini {
 
 config::RankingConfig Defaults() { return WithRankingDefaults(config::RankingConfig()); }
 
+// Article-tower embeddings of dimension 4 for `n` articles: zero but for
+// the (article, vector) pairs given.
+std::vector<float> Embeddings4(int n, std::initializer_list<std::pair<int, std::array<float, 4>>> set) {
+  std::vector<float> e(static_cast<size_t>(n) * 4, 0.0f);
+  for (const auto& [a, v] : set) std::copy(v.begin(), v.end(), e.begin() + a * 4);
+  return e;
+}
+
 // (rank, article) of every candidate one source proposed, by rank.
 std::vector<std::pair<int, uint32_t>> ProposedBy(const std::vector<Candidate>& cands, int source) {
   std::vector<std::pair<int, uint32_t>> v;
@@ -632,12 +640,8 @@ TEST(RankingFeatures, SimilarityToTheLastArticlesAndThePurchaseRhythm) {
   const CustomerHistory h = CustomerHistory::Build(m.ds.transactions, m.ds.customers.size());
   const config::RankingConfig cfg = Defaults();
   const RankingTables t = RankingTables::Build(m.ds, h, kDay0, cfg);
-  std::vector<float> articles(12 * 4, 0.0f);
-  auto set = [&](int a, std::array<float, 4> v) { std::copy(v.begin(), v.end(), articles.begin() + a * 4); };
-  set(3, {1, 0, 0, 0});
-  set(5, {0, 1, 0, 0});
-  set(7, {0, 0.6f, 0.8f, 0});
-  set(9, {0.5f, 0.2f, 0.1f, 0});
+  const std::vector<float> articles =
+      Embeddings4(12, {{3, {1, 0, 0, 0}}, {5, {0, 1, 0, 0}}, {7, {0, 0.6f, 0.8f, 0}}, {9, {0.5f, 0.2f, 0.1f, 0}}});
   const float customer[4] = {0, 0, 1, 0};
   std::vector<Candidate> cands(3);
   cands[0].article = 9;
@@ -684,6 +688,98 @@ TEST(RankingFeatures, SimilarityToTheLastArticlesAndThePurchaseRhythm) {
   // Without article embeddings (no model) the similarities are missing.
   ComputeRankingFeatures(view, t, cands, TwoTowerEmbeddings(), &scratch, f.data());
   EXPECT_TRUE(std::isnan(col(f, 0, "sim_recent_max")));
+}
+
+// The candidate against the rest of its list: the gaps to the list's best
+// two-tower score and best similarity to the last purchases, the share of
+// the list that sold more last week, and the shares of its product type and
+// product in the list.
+TEST(RankingFeatures, TheCandidateAgainstTheRestOfItsList) {
+  Mini m(12, {30, 40});
+  // Customer 0 bought article 2 once; customer 1 makes last week's sales.
+  const std::vector<std::array<int32_t, 3>> rows = {{0, 2, kDay0 - 10}, {1, 0, kDay0 - 1}, {1, 0, kDay0 - 2},
+                                                    {1, 0, kDay0 - 3},  {1, 1, kDay0 - 2}, {1, 4, kDay0 - 3}};
+  for (const auto& [c, a, day] : rows) m.Buy(static_cast<uint32_t>(c), static_cast<uint32_t>(a), day);
+  m.Finish();
+  const CustomerHistory h = CustomerHistory::Build(m.ds.transactions, m.ds.customers.size());
+  const config::RankingConfig cfg = Defaults();
+  const RankingTables t = RankingTables::Build(m.ds, h, kDay0, cfg);
+  const std::vector<float> articles = Embeddings4(12, {{2, {1, 0, 0, 0}},
+                                                       {0, {0.3f, 0, 0.5f, 0}},
+                                                       {1, {0.1f, 0, 0.2f, 0}},
+                                                       {4, {0, 0, 0.9f, 0}},
+                                                       {8, {0.6f, 0, 0.1f, 0}}});
+  const float customer[4] = {0, 0, 1, 0};
+  // Products 1000, 1000, 1001, 1002; types 10, 11, 10, 10; last week's
+  // sales 3, 1, 1, 0.
+  std::vector<Candidate> cands(4);
+  cands[0].article = 0;
+  cands[1].article = 1;
+  cands[2].article = 4;
+  cands[3].article = 8;
+  const int nf = NumRankingFeatures();
+  const auto& names = RankingFeatureNames();
+  auto col = [&](const std::vector<float>& f, int row, const std::string& name) {
+    const int i = static_cast<int>(std::find(names.begin(), names.end(), name) - names.begin());
+    EXPECT_LT(i, nf) << name;
+    return f[static_cast<size_t>(row * nf + i)];
+  };
+  CustomerView view;
+  BuildCustomerView(h, 0, 30, kDay0, HistoryLimitsOf(cfg), &view);
+  std::vector<float> f(4 * nf);
+  FeatureScratch scratch;
+  ComputeRankingFeatures(view, t, cands, TwoTowerEmbeddings{customer, articles.data(), 4}, &scratch, f.data());
+  const float tt_gap[] = {-0.4f, -0.7f, 0, -0.8f}, sim_gap[] = {-0.3f, -0.5f, -0.6f, 0};
+  const float sold_more[] = {0, 0.25f, 0.25f, 0.75f}, type[] = {0.75f, 0.25f, 0.75f, 0.75f};
+  const float product[] = {0.5f, 0.5f, 0.25f, 0.25f};
+  for (int r = 0; r < 4; ++r) {
+    SCOPED_TRACE(r);
+    EXPECT_NEAR(col(f, r, "l_two_tower_gap"), tt_gap[r], 1e-6);
+    EXPECT_NEAR(col(f, r, "l_sim_recent_gap"), sim_gap[r], 1e-6);
+    EXPECT_FLOAT_EQ(col(f, r, "l_sales_1w_rank"), sold_more[r]);
+    EXPECT_FLOAT_EQ(col(f, r, "l_type_share"), type[r]);
+    EXPECT_FLOAT_EQ(col(f, r, "l_product_share"), product[r]);
+  }
+  // The same list in another order: each candidate keeps its values.
+  std::vector<Candidate> reversed(cands.rbegin(), cands.rend());
+  std::vector<float> g(4 * nf);
+  ComputeRankingFeatures(view, t, reversed, TwoTowerEmbeddings{customer, articles.data(), 4}, &scratch, g.data());
+  for (int r = 0; r < 4; ++r) {
+    EXPECT_FLOAT_EQ(col(g, 3 - r, "l_two_tower_gap"), col(f, r, "l_two_tower_gap"));
+    EXPECT_FLOAT_EQ(col(g, 3 - r, "l_sales_1w_rank"), col(f, r, "l_sales_1w_rank"));
+    EXPECT_FLOAT_EQ(col(g, 3 - r, "l_product_share"), col(f, r, "l_product_share"));
+  }
+  // A shorter list: the shares are of it.
+  cands.resize(2);
+  ComputeRankingFeatures(view, t, cands, TwoTowerEmbeddings{customer, articles.data(), 4}, &scratch, f.data());
+  EXPECT_FLOAT_EQ(col(f, 0, "l_product_share"), 1.0f);
+  EXPECT_FLOAT_EQ(col(f, 1, "l_type_share"), 0.5f);
+  EXPECT_FLOAT_EQ(col(f, 1, "l_sales_1w_rank"), 0.5f);
+  EXPECT_NEAR(col(f, 1, "l_two_tower_gap"), -0.3f, 1e-6);
+  // A longer list (the counts go four rows at a time, the rest one by one):
+  // each share what counting over the list gives.
+  std::vector<Candidate> longer(11);
+  for (uint32_t a = 0; a < 11; ++a) longer[a].article = a;
+  std::vector<float> l(11 * nf);
+  ComputeRankingFeatures(view, t, longer, TwoTowerEmbeddings{customer, articles.data(), 4}, &scratch, l.data());
+  for (int r = 0; r < 11; ++r) {
+    int above = 0, same_type = 0, same_product = 0;
+    for (int o = 0; o < 11; ++o) {
+      above += col(l, o, "a_sales_1w") > col(l, r, "a_sales_1w");
+      same_type += t.attributes(longer[o].article).product_type == t.attributes(longer[r].article).product_type;
+      same_product += t.attributes(longer[o].article).product_code == t.attributes(longer[r].article).product_code;
+    }
+    EXPECT_FLOAT_EQ(col(l, r, "l_sales_1w_rank"), above / 11.0f) << r;
+    EXPECT_FLOAT_EQ(col(l, r, "l_type_share"), same_type / 11.0f) << r;
+    EXPECT_FLOAT_EQ(col(l, r, "l_product_share"), same_product / 11.0f) << r;
+  }
+  EXPECT_FLOAT_EQ(col(l, 0, "l_type_share"), 3 / 11.0f);     // types 10, 10, 10 at rows 0, 4, 8
+  EXPECT_FLOAT_EQ(col(l, 9, "l_product_share"), 2 / 11.0f);  // product 1003: rows 9, 10
+  // Without embeddings the gaps are missing, the shares are not.
+  ComputeRankingFeatures(view, t, cands, TwoTowerEmbeddings(), &scratch, f.data());
+  EXPECT_TRUE(std::isnan(col(f, 0, "l_two_tower_gap")));
+  EXPECT_TRUE(std::isnan(col(f, 0, "l_sim_recent_gap")));
+  EXPECT_FLOAT_EQ(col(f, 0, "l_product_share"), 1.0f);
 }
 
 // The candidate's sales among the customer's age band: shares of the
