@@ -116,23 +116,22 @@ void FillListFeatures(const RankingTables& tables, const std::vector<Candidate>&
   const int32_t* types = s->list_types.data();
   const int32_t* products = s->list_products.data();
   const size_t n4 = n & ~size_t{3};
+  auto load = [](const int32_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
+  auto sum = [](__m128i v) {
+    int32_t lanes[4];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(lanes), v);
+    return lanes[0] + lanes[1] + lanes[2] + lanes[3];
+  };
   for (size_t i = 0; i < n; ++i) {
     const __m128 x = _mm_set1_ps(sales[i]);
     const __m128i type = _mm_set1_epi32(types[i]), product = _mm_set1_epi32(products[i]);
     __m128i above4 = _mm_setzero_si128(), type4 = above4, product4 = above4;
     for (size_t j = 0; j < n4; j += 4) {
       above4 = _mm_sub_epi32(above4, _mm_castps_si128(_mm_cmpgt_ps(_mm_loadu_ps(sales + j), x)));
-      type4 = _mm_sub_epi32(type4, _mm_cmpeq_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(types + j)), type));
-      product4 = _mm_sub_epi32(
-          product4, _mm_cmpeq_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(products + j)), product));
+      type4 = _mm_sub_epi32(type4, _mm_cmpeq_epi32(load(types + j), type));
+      product4 = _mm_sub_epi32(product4, _mm_cmpeq_epi32(load(products + j), product));
     }
-    int32_t lanes[3][4];
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(lanes[0]), above4);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(lanes[1]), type4);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(lanes[2]), product4);
-    int32_t above = lanes[0][0] + lanes[0][1] + lanes[0][2] + lanes[0][3];
-    int32_t same_type = lanes[1][0] + lanes[1][1] + lanes[1][2] + lanes[1][3];
-    int32_t same_product = lanes[2][0] + lanes[2][1] + lanes[2][2] + lanes[2][3];
+    int32_t above = sum(above4), same_type = sum(type4), same_product = sum(product4);
     for (size_t j = n4; j < n; ++j) {
       above += sales[j] > sales[i];
       same_type += types[j] == types[i];
@@ -335,7 +334,6 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
     const float p_all = all_4w > 0 ? st.sales_4w / all_4w : 0;
     f[k++] = p_all > 0 ? (bs.w4 + kLiftPrior * p_all) / (band_4w + kLiftPrior) / p_all : kNaN;
     k += kListFeatures;  // filled below, once every row is
-
     DCHECK_EQ(k, nf) << "RankingFeatureNames() and the code that fills the columns disagree";
   }
   FillListFeatures(tables, candidates, s, out);
