@@ -38,7 +38,11 @@ config::RankingConfig WithRankingDefaults(config::RankingConfig c) {
   HMREC_DEFAULT(cascade_keep, 20);
   config::RankerParams* r = c.mutable_ranker();
   if (r->objective().empty()) r->set_objective("binary:logistic");
-  if (r->learning_rate() == 0) r->set_learning_rate(0.05);
+  if (r->learning_rate() == 0 && r->learning_rate_choices_size() == 0) {
+    r->add_learning_rate_choices(0.05);
+    r->add_learning_rate_choices(0.1);
+  }
+  if (r->learning_rate() == 0) r->set_learning_rate(r->learning_rate_choices(0));
   if (r->max_depth() == 0) r->set_max_depth(6);
   if (r->min_child_weight() == 0) r->set_min_child_weight(1.0);
   if (r->subsample() == 0) r->set_subsample(0.8);

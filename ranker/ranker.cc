@@ -2,6 +2,7 @@
 
 #include <xgboost/c_api.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -11,9 +12,11 @@
 #include <numeric>
 #include <string>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/metrics.h"
 #include "common/progress.h"
 #include "common/status_macros.h"
 #include "common/text_proto.h"
@@ -107,6 +110,102 @@ absl::StatusOr<double> ParseEval(const char* text) {
   return v;
 }
 
+// AP@12 of each validation group (common/metrics.h, as the competition
+// scores it) when the booster's first `rounds` rounds order its rows.
+absl::StatusOr<std::vector<double>> GroupAveragePrecision(BoosterHandle booster, int rounds, DMatrixHandle valid) {
+  bst_ulong labels_len = 0, groups_len = 0, dim = 0;
+  const float* labels = nullptr;
+  const unsigned* group_ptr = nullptr;
+  RETURN_IF_ERROR(Check(XGDMatrixGetFloatInfo(valid, "label", &labels_len, &labels), "labels"));
+  RETURN_IF_ERROR(Check(XGDMatrixGetUIntInfo(valid, "group_ptr", &groups_len, &group_ptr), "group_ptr"));
+  const bst_ulong* shape = nullptr;
+  const float* scores = nullptr;
+  const std::string config = absl::StrFormat(
+      R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": %d, "strict_shape": false})", rounds);
+  RETURN_IF_ERROR(
+      Check(XGBoosterPredictFromDMatrix(booster, valid, config.c_str(), &shape, &dim, &scores), "validation scores"));
+  if (dim < 1 || shape[0] != labels_len || groups_len < 1 || group_ptr[groups_len - 1] != labels_len) {
+    return absl::InternalError("validation scores, labels and groups disagree");
+  }
+  std::vector<double> ap;
+  ap.reserve(groups_len - 1);
+  std::vector<int32_t> order;
+  for (bst_ulong g = 0; g + 1 < groups_len; ++g) {
+    const int32_t begin = static_cast<int32_t>(group_ptr[g]), end = static_cast<int32_t>(group_ptr[g + 1]);
+    order.resize(end - begin);
+    std::iota(order.begin(), order.end(), begin);
+    std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return scores[a] > scores[b]; });
+    absl::flat_hash_set<int32_t> bought;
+    for (int32_t r = begin; r < end; ++r) {
+      if (labels[r] > 0) bought.insert(r);
+    }
+    ap.push_back(AveragePrecisionAtK(order, bought));
+  }
+  return ap;
+}
+
+// Boosts `booster` at `rate` on dtrain, up to params.max_rounds() rounds,
+// until MAP@12 on dvalid has not improved for early_stopping_rounds; fills
+// `tried` (its curve and best round).
+absl::Status Boost(BoosterHandle booster, const config::RankerParams& params, double rate, int threads,
+                   DMatrixHandle dtrain, DMatrixHandle dvalid, const std::string& label, bool show_progress,
+                   RankerTrainReport::Tried* tried) {
+  const std::vector<std::pair<std::string, std::string>> settings = {
+      {"objective", params.objective()},
+      {"eval_metric", "map@12"},
+      {"eta", absl::StrCat(rate)},
+      {"max_depth", absl::StrCat(params.max_depth())},
+      {"min_child_weight", absl::StrCat(params.min_child_weight())},
+      {"subsample", absl::StrCat(params.subsample())},
+      {"colsample_bytree", absl::StrCat(params.colsample_bytree())},
+      {"tree_method", "hist"},
+      {"nthread", absl::StrCat(threads)},
+      {"seed", absl::StrCat(params.seed())},
+      {"verbosity", "0"},
+  };
+  for (const auto& [k, v] : settings) {
+    RETURN_IF_ERROR(Check(XGBoosterSetParam(booster, k.c_str(), v.c_str()), k.c_str()));
+  }
+  ProgressReporter progress(label, params.max_rounds(), "rounds");
+  progress.set_enabled(show_progress);
+  const char* names[1] = {"valid"};
+  DMatrixHandle eval[1] = {dvalid};
+  *tried = RankerTrainReport::Tried();
+  tried->learning_rate = rate;
+  tried->best_valid_map = -1;
+  for (int round = 0; round < params.max_rounds(); ++round) {
+    RETURN_IF_ERROR(Check(XGBoosterUpdateOneIter(booster, round, dtrain), "training round"));
+    const char* text = nullptr;
+    RETURN_IF_ERROR(Check(XGBoosterEvalOneIter(booster, round, eval, names, 1, &text), "evaluation"));
+    ASSIGN_OR_RETURN(double map, ParseEval(text));
+    tried->valid_map.push_back(map);
+    tried->rounds = round + 1;
+    if (map > tried->best_valid_map) {
+      tried->best_valid_map = map;
+      tried->best_round = round + 1;
+    }
+    progress.set_suffix(
+        absl::StrFormat("valid MAP@12 %.5f, best %.5f at %d", map, tried->best_valid_map, tried->best_round));
+    progress.Update(round + 1);
+    if (round + 1 - tried->best_round >= params.early_stopping_rounds()) break;
+  }
+  progress.Finish(tried->rounds);
+  return absl::OkStatus();
+}
+
+// The mean of a[g] - b[g] over the groups and its standard error.
+void MeanChange(const std::vector<double>& a, const std::vector<double>& b, double* mean, double* se) {
+  double sum = 0, sum2 = 0;
+  for (size_t g = 0; g < a.size(); ++g) {
+    const double d = a[g] - b[g];
+    sum += d;
+    sum2 += d * d;
+  }
+  const double n = static_cast<double>(a.size());
+  *mean = n > 0 ? sum / n : 0.0;
+  *se = n > 1 ? std::sqrt(std::max(0.0, (sum2 - sum * sum / n) / (n - 1)) / n) : 0.0;
+}
+
 }  // namespace
 
 void RankingSet::Append(const RankingSet& other) {
@@ -124,6 +223,11 @@ absl::StatusOr<std::unique_ptr<Ranker>> Ranker::Train(const config::RankerParams
                                                       std::vector<RankingSet> train, RankingSet valid,
                                                       bool show_progress, RankerTrainReport* report) {
   if (train.empty()) return absl::InvalidArgumentError("no training sets");
+  std::vector<double> rates(params.learning_rate_choices().begin(), params.learning_rate_choices().end());
+  if (rates.empty()) rates.push_back(params.learning_rate());
+  for (double rate : rates) {
+    if (!(rate > 0)) return absl::InvalidArgumentError(absl::StrCat("ranker learning rate ", rate, " must be > 0"));
+  }
   const int num_features = valid.num_features;
   for (const RankingSet& s : train) RETURN_IF_ERROR(CheckSet(s, num_features));
   RETURN_IF_ERROR(CheckSet(valid, num_features));
@@ -163,49 +267,41 @@ absl::StatusOr<std::unique_ptr<Ranker>> Ranker::Train(const config::RankerParams
   std::vector<RankingSet>().swap(train);
   valid = RankingSet();
   DMatrixHandle cache[2] = {dtrain.get(), dvalid.get()};
-  BoosterHandle booster = nullptr;
-  RETURN_IF_ERROR(Check(XGBoosterCreate(cache, 2, &booster), "booster"));
-  std::unique_ptr<Ranker> training(new Ranker(booster, num_features, threads));
-  const std::vector<std::pair<std::string, std::string>> settings = {
-      {"objective", params.objective()},
-      {"eval_metric", "map@12"},
-      {"eta", absl::StrCat(params.learning_rate())},
-      {"max_depth", absl::StrCat(params.max_depth())},
-      {"min_child_weight", absl::StrCat(params.min_child_weight())},
-      {"subsample", absl::StrCat(params.subsample())},
-      {"colsample_bytree", absl::StrCat(params.colsample_bytree())},
-      {"tree_method", "hist"},
-      {"nthread", absl::StrCat(threads)},
-      {"seed", absl::StrCat(params.seed())},
-      {"verbosity", "0"},
-  };
-  for (const auto& [k, v] : settings) {
-    RETURN_IF_ERROR(Check(XGBoosterSetParam(booster, k.c_str(), v.c_str()), k.c_str()));
-  }
-  ProgressReporter progress("ranker", params.max_rounds(), "rounds");
-  progress.set_enabled(show_progress);
-  const char* names[1] = {"valid"};
-  DMatrixHandle eval[1] = {dvalid.get()};
-  double best = -1;
-  for (int round = 0; round < params.max_rounds(); ++round) {
-    RETURN_IF_ERROR(Check(XGBoosterUpdateOneIter(booster, round, dtrain.get()), "training round"));
-    const char* text = nullptr;
-    RETURN_IF_ERROR(Check(XGBoosterEvalOneIter(booster, round, eval, names, 1, &text), "evaluation"));
-    ASSIGN_OR_RETURN(double map, ParseEval(text));
-    report->valid_map.push_back(map);
-    report->rounds = round + 1;
-    if (map > best) {
-      best = map;
-      report->best_round = round + 1;
+  // One booster per rate; the best so far is held in `kept` (its Ranker
+  // frees it), a worse one is freed as soon as it loses.
+  std::unique_ptr<Ranker> kept;
+  std::vector<double> kept_ap;  // its AP@12 on each validation group
+  for (double rate : rates) {
+    BoosterHandle booster = nullptr;
+    RETURN_IF_ERROR(Check(XGBoosterCreate(cache, 2, &booster), "booster"));
+    std::unique_ptr<Ranker> training(new Ranker(booster, num_features, threads));
+    RankerTrainReport::Tried tried;
+    RETURN_IF_ERROR(Boost(booster, params, rate, threads, dtrain.get(), dvalid.get(),
+                          rates.size() > 1 ? absl::StrCat("ranker at rate ", rate) : "ranker", show_progress, &tried));
+    // A later rate replaces the kept ranker only if it orders the validation
+    // groups better beyond their noise: the mean of the per-group AP@12
+    // differences above kSwitchStandardErrors standard errors of that mean.
+    ASSIGN_OR_RETURN(std::vector<double> ap, GroupAveragePrecision(booster, tried.best_round, dvalid.get()));
+    bool better = kept == nullptr;
+    if (!better) {
+      MeanChange(ap, kept_ap, &tried.map_gain, &tried.map_gain_se);
+      better = tried.map_gain > kSwitchStandardErrors * tried.map_gain_se && tried.map_gain > 0;
     }
-    progress.set_suffix(absl::StrFormat("valid MAP@12 %.5f, best %.5f at %d", map, best, report->best_round));
-    progress.Update(round + 1);
-    if (round + 1 - report->best_round >= params.early_stopping_rounds()) break;
+    if (better) {
+      kept = std::move(training);
+      kept_ap = std::move(ap);
+      for (RankerTrainReport::Tried& t : report->tried) t.kept = false;
+      tried.kept = true;
+      report->learning_rate = rate;
+      report->rounds = tried.rounds;
+      report->best_round = tried.best_round;
+      report->best_valid_map = tried.best_valid_map;
+      report->valid_map = tried.valid_map;
+    }
+    report->tried.push_back(std::move(tried));
   }
-  progress.Finish(report->rounds);
-  report->best_valid_map = best;
   BoosterHandle sliced = nullptr;
-  RETURN_IF_ERROR(Check(XGBoosterSlice(booster, 0, report->best_round, 1, &sliced), "slice"));
+  RETURN_IF_ERROR(Check(XGBoosterSlice(kept->booster_, 0, report->best_round, 1, &sliced), "slice"));
   std::unique_ptr<Ranker> out(new Ranker(sliced, num_features, threads));
   RETURN_IF_ERROR(Check(XGBoosterSetParam(sliced, "nthread", absl::StrCat(threads).c_str()), "nthread"));
   RETURN_IF_ERROR(out->SetEvaluator(params.evaluator()));

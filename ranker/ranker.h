@@ -40,18 +40,44 @@ struct RankingSet {
 };
 
 struct RankerTrainReport {
+  // The kept ranker's:
+  double learning_rate = 0;
   int rounds = 0;      // boosted
   int best_round = 0;  // 1-based; the model keeps rounds 1..best_round
   double best_valid_map = 0;
   std::vector<double> valid_map;  // MAP@12 on the validation groups after each round
-  double seconds = 0;
+  // Every learning rate trained, in order (the kept one among them).
+  struct Tried {
+    double learning_rate = 0;
+    int rounds = 0;
+    int best_round = 0;
+    double best_valid_map = 0;
+    std::vector<double> valid_map;
+    // Against the ranker kept before it (0 for the first): the mean change
+    // of the validation groups' AP@12 and its standard error.
+    double map_gain = 0;
+    double map_gain_se = 0;
+    bool kept = false;
+  };
+  std::vector<Tried> tried;
+  double seconds = 0;  // all of them
 };
 
 class Ranker {
  public:
+  // How far (in standard errors of the mean per-group AP@12 change on the
+  // validation groups) a later learning rate must beat the kept ranker.
+  static constexpr double kSwitchStandardErrors = 2.0;
+
   // Trains on the groups of every set of `train` (e.g. one per label week),
   // stopping when MAP@12 on `valid` has not improved for
   // params.early_stopping_rounds rounds, and keeps the best round's trees.
+  // With params.learning_rate_choices, one booster is trained at each rate
+  // (the same matrices, one after the other); the first is kept unless a
+  // later one orders `valid`'s groups better beyond their noise (the mean
+  // per-group change of AP@12 above kSwitchStandardErrors standard errors),
+  // which is then kept in its place. Otherwise params.learning_rate alone.
+  // A rate <= 0 is InvalidArgument.
   // The sets are quantised into XGBoost's histogram matrices (a byte per
   // value) batch by batch and then freed, so peak memory is the float sets
   // plus a quarter of them, not the float sets plus a sparse copy at twice

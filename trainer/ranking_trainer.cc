@@ -51,9 +51,19 @@ std::string RankingReport::Json() const {
                           w.candidates_per_customer, w.recall);
   }
   absl::StrAppendFormat(&s,
-                        "], \"ranker\": {\"rounds\": %d, \"best_round\": %d, \"best_valid_map_at_12\": %.6f, "
-                        "\"seconds\": %.1f}, \"training_rows\": %d, \"training_matrix_mib\": %.1f",
-                        ranker.rounds, ranker.best_round, ranker.best_valid_map, ranker.seconds, training_rows,
+                        "], \"ranker\": {\"learning_rate\": %g, \"rounds\": %d, \"best_round\": %d, "
+                        "\"best_valid_map_at_12\": %.6f, \"seconds\": %.1f, \"tried\": [",
+                        ranker.learning_rate, ranker.rounds, ranker.best_round, ranker.best_valid_map, ranker.seconds);
+  for (size_t i = 0; i < ranker.tried.size(); ++i) {
+    const RankerTrainReport::Tried& t = ranker.tried[i];
+    absl::StrAppendFormat(
+        &s,
+        "%s{\"learning_rate\": %g, \"rounds\": %d, \"best_round\": %d, \"best_valid_map_at_12\": %.6f, "
+        "\"ap_gain_over_kept\": %.6f, \"ap_gain_se\": %.6f, \"kept\": %s}",
+        i > 0 ? ", " : "", t.learning_rate, t.rounds, t.best_round, t.best_valid_map, t.map_gain, t.map_gain_se,
+        t.kept ? "true" : "false");
+  }
+  absl::StrAppendFormat(&s, "]}, \"training_rows\": %d, \"training_matrix_mib\": %.1f", training_rows,
                         training_matrix_mib);
   if (evaluated) {
     absl::StrAppendFormat(&s,
@@ -157,6 +167,8 @@ absl::StatusOr<RankingReport> TrainRanking(const config::TrainerConfig& cfg, con
                    Ranker::Train(rc.ranker(), ranker_threads, std::move(train), std::move(valid), options.show_progress,
                                  &report.ranker));
   report.seconds_ranker = Since(t0);
+  // The manifest records the rate the kept ranker was trained at.
+  rc.mutable_ranker()->set_learning_rate(report.ranker.learning_rate);
 
   // Into the bundle: the ranker, the tables as of the day after the data,
   // the schema and the filled config.
@@ -198,10 +210,13 @@ absl::StatusOr<RankingReport> TrainRanking(const config::TrainerConfig& cfg, con
   {
     std::ofstream json(work / "ranking_report.json");
     json << report.Json() << "\n";
+    // Every rate's curve; `kept` marks the served ranker's.
     std::ofstream curve(work / "ranker_curve.tsv");
-    curve << "round\tvalid_map_at_12\n";
-    for (size_t r = 0; r < report.ranker.valid_map.size(); ++r)
-      curve << r + 1 << "\t" << report.ranker.valid_map[r] << "\n";
+    curve << "learning_rate\tkept\tround\tvalid_map_at_12\n";
+    for (const RankerTrainReport::Tried& t : report.ranker.tried) {
+      for (size_t r = 0; r < t.valid_map.size(); ++r)
+        curve << t.learning_rate << "\t" << (t.kept ? 1 : 0) << "\t" << r + 1 << "\t" << t.valid_map[r] << "\n";
+    }
   }
   if (!options.plot_script.empty()) {
     const std::string cmd =

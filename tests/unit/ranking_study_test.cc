@@ -7,12 +7,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <set>
+#include <sstream>
 
+#include "absl/strings/str_format.h"
 #include "bundle/bundle.h"
 #include "common/text_proto.h"
 #include "data/dataset_cache.h"
 #include "datagen/generator.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "model/tower_runner.h"
 #include "tests/unit/test_util.h"
@@ -135,8 +139,10 @@ class RankingStudyTest : public ::testing::Test {
     auto report = TrainRanking(*cfg_, *ds_, holdout_, *bundle_, ro);
     ASSERT_TRUE(report.ok()) << report.status();
     trained_ = new RankingEvaluation(report->holdout);
+    ranker_ = new RankerTrainReport(report->ranker);
   }
   static void TearDownTestSuite() {
+    delete ranker_;
     delete trained_;
     delete holdout_;
     delete bundle_;
@@ -151,6 +157,7 @@ class RankingStudyTest : public ::testing::Test {
   static std::string* bundle_;
   static Holdout* holdout_;
   static RankingEvaluation* trained_;
+  static RankerTrainReport* ranker_;
 };
 testing::TempDir* RankingStudyTest::dir_ = nullptr;
 Dataset* RankingStudyTest::ds_ = nullptr;
@@ -158,6 +165,53 @@ config::TrainerConfig* RankingStudyTest::cfg_ = nullptr;
 std::string* RankingStudyTest::bundle_ = nullptr;
 Holdout* RankingStudyTest::holdout_ = nullptr;
 RankingEvaluation* RankingStudyTest::trained_ = nullptr;
+RankerTrainReport* RankingStudyTest::ranker_ = nullptr;
+
+TEST_F(RankingStudyTest, TheRankerIsChosenAmongTheLearningRatesAndTheBundleRecordsWhich) {
+  // The config names no rate: both default rates are trained, and the
+  // second is kept only if it is clearly better on the early-stopping week.
+  ASSERT_EQ(cfg_->ranking().ranker().learning_rate(), 0);
+  ASSERT_EQ(ranker_->tried.size(), 2u);
+  const RankerTrainReport::Tried* kept = nullptr;
+  for (const RankerTrainReport::Tried& t : ranker_->tried) {
+    if (t.kept) kept = &t;
+  }
+  ASSERT_NE(kept, nullptr);
+  const RankerTrainReport::Tried& second = ranker_->tried[1];
+  EXPECT_EQ(second.kept, second.map_gain > Ranker::kSwitchStandardErrors * second.map_gain_se && second.map_gain > 0);
+  EXPECT_EQ(ranker_->learning_rate, kept->learning_rate);
+  EXPECT_EQ(ranker_->best_round, kept->best_round);
+  auto bundle = ReadManifest(*bundle_);
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  const config::RankerParams& p = bundle->trainer().ranking().ranker();
+  EXPECT_EQ(p.learning_rate(), kept->learning_rate);
+  ASSERT_EQ(p.learning_rate_choices_size(), 2);
+  EXPECT_EQ(p.learning_rate_choices(0), ranker_->tried[0].learning_rate);
+  EXPECT_EQ(p.learning_rate_choices(1), ranker_->tried[1].learning_rate);
+  // The report and the curve file name both rates; the curve has each
+  // rate's rounds, the kept one marked.
+  const std::string json = testing::ReadFile(dir_->File("work/ranking/ranking_report.json"));
+  EXPECT_THAT(json, ::testing::HasSubstr(absl::StrFormat("\"learning_rate\": %g, \"rounds\"", kept->learning_rate)));
+  EXPECT_THAT(
+      json, ::testing::HasSubstr(absl::StrFormat("\"ap_gain_over_kept\": %.6f, \"ap_gain_se\": %.6f, "
+                                                 "\"kept\": %s}",
+                                                 second.map_gain, second.map_gain_se, second.kept ? "true" : "false")));
+  std::istringstream curve(testing::ReadFile(dir_->File("work/ranking/ranker_curve.tsv")));
+  std::string line;
+  std::getline(curve, line);
+  EXPECT_EQ(line, "learning_rate\tkept\tround\tvalid_map_at_12");
+  std::map<std::pair<double, int>, int> rows;
+  while (std::getline(curve, line)) {
+    std::istringstream f(line);
+    double rate = 0;
+    int k = 0;
+    f >> rate >> k;
+    ++rows[{rate, k}];
+  }
+  std::map<std::pair<double, int>, int> want;
+  for (const RankerTrainReport::Tried& t : ranker_->tried) want[{t.learning_rate, t.kept ? 1 : 0}] = t.rounds;
+  EXPECT_EQ(rows, want);
+}
 
 TEST_F(RankingStudyTest, TheLabelWeeksTowerIsTrainedAsLongAsTheBundlesOwn) {
   // retrieval_epochs is left out of the config: the label weeks' tower takes

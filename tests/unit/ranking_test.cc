@@ -1,12 +1,14 @@
 // The ranking stage's building blocks: tables, candidate sources, features,
 // and the XGBoost ranker.
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <filesystem>
 #include <numeric>
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "candidates/clusters.h"
 #include "candidates/ranking_config.h"
 #include "candidates/sources.h"
@@ -982,24 +984,31 @@ TEST(RankingTables, ACatalogueRefreshAppendsNeverSoldArticlesWithoutMovingTheOth
   EXPECT_EQ(back->num_articles(), 42u);
 }
 
-// Synthetic groups whose label depends on feature 0 (and not on the noise
-// in feature 1): the ranker must learn to put positives first.
-RankingSet MakeSet(uint64_t seed, int groups) {
+// `groups` groups of 20 rows of `num_features` features; row(rng, i, s)
+// appends row i's features and label to s.
+template <typename Row>
+RankingSet MakeGroups(uint64_t seed, int groups, int num_features, Row row) {
   Rng rng(seed);
   RankingSet s;
-  s.num_features = 3;
+  s.num_features = num_features;
   for (int g = 0; g < groups; ++g) {
     const int n = 20;
     s.group_sizes.push_back(n);
-    for (int i = 0; i < n; ++i) {
-      const float signal = static_cast<float>(rng.Uniform());
-      s.features.push_back(signal);
-      s.features.push_back(static_cast<float>(rng.Uniform()));
-      s.features.push_back(i % 3 == 0 ? std::numeric_limits<float>::quiet_NaN() : 1.0f);
-      s.labels.push_back(signal > 0.9f && rng.Uniform() < 0.9 ? 1.0f : 0.0f);
-    }
+    for (int i = 0; i < n; ++i) row(rng, i, &s);
   }
   return s;
+}
+
+// Synthetic groups whose label depends on feature 0 (and not on the noise
+// in feature 1): the ranker must learn to put positives first.
+RankingSet MakeSet(uint64_t seed, int groups) {
+  return MakeGroups(seed, groups, 3, [](Rng& rng, int i, RankingSet* s) {
+    const float signal = static_cast<float>(rng.Uniform());
+    s->features.push_back(signal);
+    s->features.push_back(static_cast<float>(rng.Uniform()));
+    s->features.push_back(i % 3 == 0 ? std::numeric_limits<float>::quiet_NaN() : 1.0f);
+    s->labels.push_back(signal > 0.9f && rng.Uniform() < 0.9 ? 1.0f : 0.0f);
+  });
 }
 
 TEST(Ranker, LearnsAndRoundTripsDeterministically) {
@@ -1040,6 +1049,78 @@ TEST(Ranker, LearnsAndRoundTripsDeterministically) {
   // A damaged model file is refused.
   hmrec::testing::WriteFile(dir.File("bad.ubj"), "not a model");
   EXPECT_FALSE(Ranker::Load(dir.File("bad.ubj"), 1).ok());
+}
+
+// Several learning rates: each is trained on the same matrices; a later one
+// replaces the kept ranker only when it beats it on the validation groups
+// by more than two standard errors, and the kept one is the very ranker
+// that rate alone would give.
+// Groups whose positives are the rows where four features sum high: a
+// depth-2 tree sees two of them, so the ranker needs many different trees,
+// which a tiny learning rate does not grow (its trees stay alike).
+RankingSet MakeAdditiveSet(uint64_t seed, int groups) {
+  return MakeGroups(seed, groups, 4, [](Rng& rng, int, RankingSet* s) {
+    float sum = 0;
+    for (int j = 0; j < 4; ++j) {
+      const float x = static_cast<float>(rng.Uniform());
+      s->features.push_back(x);
+      sum += x;
+    }
+    s->labels.push_back(sum > 2.7f ? 1.0f : 0.0f);
+  });
+}
+
+TEST(Ranker, KeepsALaterLearningRateOnlyWhenItIsClearlyBetter) {
+  const RankingSet train = MakeAdditiveSet(1, 300), valid = MakeAdditiveSet(2, 300);
+  config::RankerParams p = Defaults().ranker();
+  p.set_max_rounds(20);
+  p.set_max_depth(2);
+  p.clear_learning_rate_choices();
+  const std::vector<double> rates = {0.001, 0.5, 0.6};
+  std::vector<double> best_alone;
+  TempDir dir;
+  for (double rate : rates) {
+    p.set_learning_rate(rate);
+    RankerTrainReport alone;
+    auto r = Ranker::Train(p, 1, {train}, valid, false, &alone);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(alone.learning_rate, rate);
+    ASSERT_EQ(alone.tried.size(), 1u);
+    EXPECT_TRUE(alone.tried[0].kept);
+    best_alone.push_back(alone.best_valid_map);
+    ASSERT_TRUE((*r)->Save(dir.File(absl::StrCat("alone-", rate, ".ubj"))).ok());
+  }
+  for (double rate : rates) p.add_learning_rate_choices(rate);
+  p.set_learning_rate(0.7);  // ignored when there are choices
+  RankerTrainReport report;
+  auto r = Ranker::Train(p, 1, {train}, valid, false, &report);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(report.tried.size(), rates.size());
+  size_t want = 0;
+  for (size_t i = 0; i < rates.size(); ++i) {
+    const RankerTrainReport::Tried& t = report.tried[i];
+    EXPECT_EQ(t.learning_rate, rates[i]);
+    EXPECT_EQ(t.best_valid_map, best_alone[i]);
+    EXPECT_EQ(t.valid_map.size(), static_cast<size_t>(t.rounds));
+    if (i > 0 && t.map_gain > Ranker::kSwitchStandardErrors * t.map_gain_se && t.map_gain > 0) want = i;
+  }
+  // The second rate is clearly better than the first here; the third has a
+  // higher MAP@12 than the second, but not clearly: keeping the first, the
+  // last or the best MAP@12 would each fail below.
+  ASSERT_EQ(want, 1u);
+  ASSERT_GT(best_alone[2], best_alone[1]);
+  for (size_t i = 0; i < rates.size(); ++i) EXPECT_EQ(report.tried[i].kept, i == want) << i;
+  EXPECT_EQ(report.learning_rate, rates[want]);
+  EXPECT_EQ(report.best_valid_map, best_alone[want]);
+  EXPECT_EQ(report.valid_map, report.tried[want].valid_map);
+  ASSERT_TRUE((*r)->Save(dir.File("chosen.ubj")).ok());
+  EXPECT_EQ(hmrec::testing::ReadFile(dir.File("chosen.ubj")),
+            hmrec::testing::ReadFile(dir.File(absl::StrCat("alone-", rates[want], ".ubj"))));
+  // A rate that cannot train is refused, naming it.
+  p.add_learning_rate_choices(0);
+  absl::Status bad = Ranker::Train(p, 1, {train}, valid, false, &report).status();
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.message()), HasSubstr("learning rate 0"));
 }
 
 // A ranker of up to 30 rounds (none stopped early) for the cascade tests,
