@@ -135,7 +135,8 @@ int Ablations(const hmrec::Dataset& ds, const hmrec::Holdout& holdout) {
                                         !absl::GetFlag(FLAGS_quiet), overrides);
   if (!results.ok()) return Fail(results.status());
   std::printf(
-      "| variant | candidates a customer | merged recall | ranked MAP@12 | Δ vs all | ranker rounds | seconds |\n"
+      "| variant | candidates a customer | merged recall | ranked MAP@12 | Δ vs all | ranker rounds @ rate | seconds "
+      "|\n"
       "| --- | --- | --- | --- | --- | --- | --- |\n");
   double base = 0;
   for (const auto& r : *results) {
@@ -144,15 +145,17 @@ int Ablations(const hmrec::Dataset& ds, const hmrec::Holdout& holdout) {
   std::ofstream jsonl;
   if (!absl::GetFlag(FLAGS_jsonl).empty()) jsonl.open(absl::GetFlag(FLAGS_jsonl));
   for (const auto& r : *results) {
-    std::printf("| %s | %.1f | %.4f | %.5f | %s | %d | %.0f |\n", r.name.c_str(), r.holdout.candidates_per_customer,
-                r.holdout.recall_merged, r.holdout.map_ranked,
-                base > 0 ? absl::StrFormat("%+.5f", r.holdout.map_ranked - base).c_str() : "-", r.ranker.best_round,
-                r.seconds);
+    const hmrec::RankerTrainReport::Tried& kept = r.ranker.Kept();
+    std::printf("| %s | %.1f | %.4f | %.5f | %s | %d @ %g | %.0f |\n", r.name.c_str(),
+                r.holdout.candidates_per_customer, r.holdout.recall_merged, r.holdout.map_ranked,
+                base > 0 ? absl::StrFormat("%+.5f", r.holdout.map_ranked - base).c_str() : "-", kept.best_round,
+                kept.learning_rate, r.seconds);
     if (jsonl.is_open()) {
       jsonl << "{\"variant\": \"" << r.name << "\", \"candidates\": " << r.holdout.candidates_per_customer
             << ", \"recall_merged\": " << r.holdout.recall_merged << ", \"map_ranked\": " << r.holdout.map_ranked
-            << ", \"recall12_ranked\": " << r.holdout.recall12_ranked << ", \"rounds\": " << r.ranker.best_round
-            << ", \"map_by_seed\": [" << absl::StrJoin(r.map_by_seed, ", ") << "]}\n";
+            << ", \"recall12_ranked\": " << r.holdout.recall12_ranked << ", \"rounds\": " << kept.best_round
+            << ", \"learning_rate\": " << kept.learning_rate << ", \"map_by_seed\": ["
+            << absl::StrJoin(r.map_by_seed, ", ") << "]}\n";
     }
   }
   return 0;

@@ -279,29 +279,26 @@ absl::StatusOr<std::unique_ptr<Ranker>> Ranker::Train(const config::RankerParams
     RETURN_IF_ERROR(Boost(booster, params, rate, threads, dtrain.get(), dvalid.get(),
                           rates.size() > 1 ? absl::StrCat("ranker at rate ", rate) : "ranker", show_progress, &tried));
     // A later rate replaces the kept ranker only if it orders the validation
-    // groups better beyond their noise: the mean of the per-group AP@12
-    // differences above kSwitchStandardErrors standard errors of that mean.
-    ASSIGN_OR_RETURN(std::vector<double> ap, GroupAveragePrecision(booster, tried.best_round, dvalid.get()));
+    // groups better beyond their noise (ClearlyBetter on the per-group AP@12
+    // differences); with one rate there is nothing to compare.
     bool better = kept == nullptr;
-    if (!better) {
-      MeanChange(ap, kept_ap, &tried.map_gain, &tried.map_gain_se);
-      better = tried.map_gain > kSwitchStandardErrors * tried.map_gain_se && tried.map_gain > 0;
+    std::vector<double> ap;
+    if (rates.size() > 1) {
+      ASSIGN_OR_RETURN(ap, GroupAveragePrecision(booster, tried.best_round, dvalid.get()));
+      if (!better) {
+        MeanChange(ap, kept_ap, &tried.map_gain, &tried.map_gain_se);
+        better = ClearlyBetter(tried.map_gain, tried.map_gain_se);
+      }
     }
     if (better) {
       kept = std::move(training);
       kept_ap = std::move(ap);
-      for (RankerTrainReport::Tried& t : report->tried) t.kept = false;
-      tried.kept = true;
-      report->learning_rate = rate;
-      report->rounds = tried.rounds;
-      report->best_round = tried.best_round;
-      report->best_valid_map = tried.best_valid_map;
-      report->valid_map = tried.valid_map;
+      report->kept = report->tried.size();
     }
     report->tried.push_back(std::move(tried));
   }
   BoosterHandle sliced = nullptr;
-  RETURN_IF_ERROR(Check(XGBoosterSlice(kept->booster_, 0, report->best_round, 1, &sliced), "slice"));
+  RETURN_IF_ERROR(Check(XGBoosterSlice(kept->booster_, 0, report->Kept().best_round, 1, &sliced), "slice"));
   std::unique_ptr<Ranker> out(new Ranker(sliced, num_features, threads));
   RETURN_IF_ERROR(Check(XGBoosterSetParam(sliced, "nthread", absl::StrCat(threads).c_str()), "nthread"));
   RETURN_IF_ERROR(out->SetEvaluator(params.evaluator()));

@@ -40,27 +40,23 @@ struct RankingSet {
 };
 
 struct RankerTrainReport {
-  // The kept ranker's:
-  double learning_rate = 0;
-  int rounds = 0;      // boosted
-  int best_round = 0;  // 1-based; the model keeps rounds 1..best_round
-  double best_valid_map = 0;
-  std::vector<double> valid_map;  // MAP@12 on the validation groups after each round
-  // Every learning rate trained, in order (the kept one among them).
+  // One learning rate's booster.
   struct Tried {
     double learning_rate = 0;
-    int rounds = 0;
-    int best_round = 0;
+    int rounds = 0;      // boosted
+    int best_round = 0;  // 1-based; a kept model keeps rounds 1..best_round
     double best_valid_map = 0;
-    std::vector<double> valid_map;
+    std::vector<double> valid_map;  // MAP@12 on the validation groups after each round
     // Against the ranker kept before it (0 for the first): the mean change
     // of the validation groups' AP@12 and its standard error.
     double map_gain = 0;
     double map_gain_se = 0;
-    bool kept = false;
   };
-  std::vector<Tried> tried;
-  double seconds = 0;  // all of them
+  std::vector<Tried> tried;  // every learning rate trained, in order
+  size_t kept = 0;           // tried[kept] is the returned ranker
+  double seconds = 0;        // all of them
+
+  const Tried& Kept() const { return tried.at(kept); }
 };
 
 class Ranker {
@@ -68,6 +64,9 @@ class Ranker {
   // How far (in standard errors of the mean per-group AP@12 change on the
   // validation groups) a later learning rate must beat the kept ranker.
   static constexpr double kSwitchStandardErrors = 2.0;
+  // Whether a mean AP@12 change `gain` with standard error `se` is beyond
+  // that noise (the switch rule of Train).
+  static bool ClearlyBetter(double gain, double se) { return gain > kSwitchStandardErrors * se; }
 
   // Trains on the groups of every set of `train` (e.g. one per label week),
   // stopping when MAP@12 on `valid` has not improved for

@@ -53,7 +53,8 @@ std::string RankingReport::Json() const {
   absl::StrAppendFormat(&s,
                         "], \"ranker\": {\"learning_rate\": %g, \"rounds\": %d, \"best_round\": %d, "
                         "\"best_valid_map_at_12\": %.6f, \"seconds\": %.1f, \"tried\": [",
-                        ranker.learning_rate, ranker.rounds, ranker.best_round, ranker.best_valid_map, ranker.seconds);
+                        ranker.Kept().learning_rate, ranker.Kept().rounds, ranker.Kept().best_round,
+                        ranker.Kept().best_valid_map, ranker.seconds);
   for (size_t i = 0; i < ranker.tried.size(); ++i) {
     const RankerTrainReport::Tried& t = ranker.tried[i];
     absl::StrAppendFormat(
@@ -61,7 +62,7 @@ std::string RankingReport::Json() const {
         "%s{\"learning_rate\": %g, \"rounds\": %d, \"best_round\": %d, \"best_valid_map_at_12\": %.6f, "
         "\"ap_gain_over_kept\": %.6f, \"ap_gain_se\": %.6f, \"kept\": %s}",
         i > 0 ? ", " : "", t.learning_rate, t.rounds, t.best_round, t.best_valid_map, t.map_gain, t.map_gain_se,
-        t.kept ? "true" : "false");
+        i == ranker.kept ? "true" : "false");
   }
   absl::StrAppendFormat(&s, "]}, \"training_rows\": %d, \"training_matrix_mib\": %.1f", training_rows,
                         training_matrix_mib);
@@ -168,7 +169,7 @@ absl::StatusOr<RankingReport> TrainRanking(const config::TrainerConfig& cfg, con
                                  &report.ranker));
   report.seconds_ranker = Since(t0);
   // The manifest records the rate the kept ranker was trained at.
-  rc.mutable_ranker()->set_learning_rate(report.ranker.learning_rate);
+  rc.mutable_ranker()->set_learning_rate(report.ranker.Kept().learning_rate);
 
   // Into the bundle: the ranker, the tables as of the day after the data,
   // the schema and the filled config.
@@ -194,8 +195,8 @@ absl::StatusOr<RankingReport> TrainRanking(const config::TrainerConfig& cfg, con
     m->set_name(name);
     m->set_value(value);
   };
-  metric("ranker_rounds", report.ranker.best_round);
-  metric("ranker_valid_map_at_12", report.ranker.best_valid_map);
+  metric("ranker_rounds", report.ranker.Kept().best_round);
+  metric("ranker_valid_map_at_12", report.ranker.Kept().best_valid_map);
   if (report.evaluated) {
     metric("ranked_holdout_map_at_12", report.holdout.map_ranked);
     metric("heuristic_holdout_map_at_12", report.holdout.map_heuristic);
@@ -213,9 +214,12 @@ absl::StatusOr<RankingReport> TrainRanking(const config::TrainerConfig& cfg, con
     // Every rate's curve; `kept` marks the served ranker's.
     std::ofstream curve(work / "ranker_curve.tsv");
     curve << "learning_rate\tkept\tround\tvalid_map_at_12\n";
-    for (const RankerTrainReport::Tried& t : report.ranker.tried) {
-      for (size_t r = 0; r < t.valid_map.size(); ++r)
-        curve << t.learning_rate << "\t" << (t.kept ? 1 : 0) << "\t" << r + 1 << "\t" << t.valid_map[r] << "\n";
+    for (size_t i = 0; i < report.ranker.tried.size(); ++i) {
+      const RankerTrainReport::Tried& t = report.ranker.tried[i];
+      for (size_t r = 0; r < t.valid_map.size(); ++r) {
+        curve << t.learning_rate << "\t" << (i == report.ranker.kept ? 1 : 0) << "\t" << r + 1 << "\t" << t.valid_map[r]
+              << "\n";
+      }
     }
   }
   if (!options.plot_script.empty()) {

@@ -1019,9 +1019,10 @@ TEST(Ranker, LearnsAndRoundTripsDeterministically) {
   RankerTrainReport report;
   auto r = Ranker::Train(rc.ranker(), 2, {train, train2}, valid, false, &report);
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_GE(report.best_round, 1);
-  EXPECT_LE(report.best_round, report.rounds);
-  EXPECT_GT(report.best_valid_map, 0.6);
+  ASSERT_LT(report.kept, report.tried.size());
+  EXPECT_GE(report.Kept().best_round, 1);
+  EXPECT_LE(report.Kept().best_round, report.Kept().rounds);
+  EXPECT_GT(report.Kept().best_valid_map, 0.6);
   // Higher signal, higher score.
   const float rows[6] = {0.95f, 0.5f, 1.0f, 0.1f, 0.5f, 1.0f};
   float scores[2];
@@ -1084,10 +1085,10 @@ TEST(Ranker, KeepsALaterLearningRateOnlyWhenItIsClearlyBetter) {
     RankerTrainReport alone;
     auto r = Ranker::Train(p, 1, {train}, valid, false, &alone);
     ASSERT_TRUE(r.ok()) << r.status();
-    EXPECT_EQ(alone.learning_rate, rate);
     ASSERT_EQ(alone.tried.size(), 1u);
-    EXPECT_TRUE(alone.tried[0].kept);
-    best_alone.push_back(alone.best_valid_map);
+    EXPECT_EQ(alone.kept, 0u);
+    EXPECT_EQ(alone.Kept().learning_rate, rate);
+    best_alone.push_back(alone.Kept().best_valid_map);
     ASSERT_TRUE((*r)->Save(dir.File(absl::StrCat("alone-", rate, ".ubj"))).ok());
   }
   for (double rate : rates) p.add_learning_rate_choices(rate);
@@ -1102,20 +1103,24 @@ TEST(Ranker, KeepsALaterLearningRateOnlyWhenItIsClearlyBetter) {
     EXPECT_EQ(t.learning_rate, rates[i]);
     EXPECT_EQ(t.best_valid_map, best_alone[i]);
     EXPECT_EQ(t.valid_map.size(), static_cast<size_t>(t.rounds));
-    if (i > 0 && t.map_gain > Ranker::kSwitchStandardErrors * t.map_gain_se && t.map_gain > 0) want = i;
+    if (i > 0 && Ranker::ClearlyBetter(t.map_gain, t.map_gain_se)) want = i;
   }
   // The second rate is clearly better than the first here; the third has a
   // higher MAP@12 than the second, but not clearly: keeping the first, the
   // last or the best MAP@12 would each fail below.
   ASSERT_EQ(want, 1u);
   ASSERT_GT(best_alone[2], best_alone[1]);
-  for (size_t i = 0; i < rates.size(); ++i) EXPECT_EQ(report.tried[i].kept, i == want) << i;
-  EXPECT_EQ(report.learning_rate, rates[want]);
-  EXPECT_EQ(report.best_valid_map, best_alone[want]);
-  EXPECT_EQ(report.valid_map, report.tried[want].valid_map);
+  EXPECT_EQ(report.kept, want);
+  EXPECT_EQ(report.Kept().learning_rate, rates[want]);
+  EXPECT_EQ(report.Kept().best_valid_map, best_alone[want]);
   ASSERT_TRUE((*r)->Save(dir.File("chosen.ubj")).ok());
   EXPECT_EQ(hmrec::testing::ReadFile(dir.File("chosen.ubj")),
             hmrec::testing::ReadFile(dir.File(absl::StrCat("alone-", rates[want], ".ubj"))));
+  // The rule itself: strictly beyond two standard errors, and never a loss.
+  EXPECT_TRUE(Ranker::ClearlyBetter(0.0021, 0.001));
+  EXPECT_FALSE(Ranker::ClearlyBetter(0.002, 0.001));
+  EXPECT_FALSE(Ranker::ClearlyBetter(0, 0));
+  EXPECT_FALSE(Ranker::ClearlyBetter(-0.001, 0));
   // A rate that cannot train is refused, naming it.
   p.add_learning_rate_choices(0);
   absl::Status bad = Ranker::Train(p, 1, {train}, valid, false, &report).status();
