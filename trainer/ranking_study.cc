@@ -18,6 +18,7 @@
 #include "common/metrics.h"
 #include "common/progress.h"
 #include "common/status_macros.h"
+#include "data/dates.h"
 #include "data/history.h"
 #include "features/ranking_features.h"
 #include "trainer/retriever.h"
@@ -78,6 +79,26 @@ std::string GroupOf(const std::string& name) {
   if (starts("ab_")) return "age band sales";
   if (starts("l_")) return "within the list";
   return "unassigned";
+}
+
+// The label weeks' tower must not have seen the label weeks: its data ends
+// before the first of them (what the trainer's own tower does by
+// construction). A tower trained later would give the two-tower source and
+// features scores that know the labels, and the study would measure a leak.
+absl::Status CheckLabelBundle(const std::string& label_bundle_dir, int weeks, int32_t first_label_day) {
+  ASSIGN_OR_RETURN(const config::BundleManifest m, ReadManifest(label_bundle_dir));
+  const absl::StatusOr<int32_t> last = ParseDate(m.data_last_day());
+  if (!last.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("label bundle ", label_bundle_dir, ": data_last_day '", m.data_last_day(), "' is not a date"));
+  }
+  if (*last >= first_label_day) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "label bundle ", label_bundle_dir, " was trained on data up to ", m.data_last_day(), ", but the first of the ",
+        weeks, " label weeks begins ", FormatDate(first_label_day),
+        ": its scores would know the labels (use a tower trained on data before that day, or fewer label_weeks)"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -256,6 +277,7 @@ absl::StatusOr<std::vector<RankingVariantResult>> RankingVariants(const Dataset&
   const int weeks = rc.label_weeks();
   const int32_t as_of = ds.last_day + 1;
   const int32_t first_label_day = as_of - 7 * weeks;
+  RETURN_IF_ERROR(CheckLabelBundle(label_bundle_dir, weeks, first_label_day));
   const CustomerHistory history = CustomerHistory::Build(ds.transactions, ds.customers.size());
   ASSIGN_OR_RETURN(std::unique_ptr<TwoTowerRetriever> label_retriever,
                    TwoTowerRetriever::Load(label_bundle_dir, ds, threads));

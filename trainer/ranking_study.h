@@ -106,7 +106,9 @@ struct RankingVariantResult {
 // column sampling alone moves MAP@12 by about as much as a small change does.
 // The fields set in `overrides` replace the bundle's ranking config for every
 // variant (a table setting such as neighbour_clusters: what the trainer would
-// have built with it, "all" included).
+// have built with it, "all" included). A label bundle whose data reaches
+// into the label weeks (e.g. with label_weeks raised in `overrides`) is
+// FailedPrecondition, naming both days.
 absl::StatusOr<std::vector<RankingVariantResult>> RankingVariants(const Dataset& ds, const Holdout& holdout,
                                                                   const std::string& bundle_dir,
                                                                   const std::string& label_bundle_dir,

@@ -281,6 +281,25 @@ TEST_F(RankingStudyTest, AllReproducesTheTrainerAndASourceOffLosesWhatOnlyItProp
                    .ok());
 }
 
+TEST_F(RankingStudyTest, ALabelTowerThatSawTheLabelWeeksIsRefused) {
+  // The trainer's label tower ends the day before its first label week; one
+  // label week more would start a week before that, inside its data.
+  const std::string label = dir_->File("work/ranking/retrieval_bundle/label-weeks");
+  auto manifest = ReadManifest(label);
+  ASSERT_TRUE(manifest.ok()) << manifest.status();
+  auto bundle = ReadManifest(*bundle_);
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  ASSERT_GE(bundle->trainer().ranking().label_weeks(), 2);
+  config::RankingConfig more;
+  more.set_label_weeks(bundle->trainer().ranking().label_weeks() + 1);
+  auto r = RankingVariants(*ds_, *holdout_, *bundle_, label, {StandardAblations()[0]}, 1, 1, false, more);
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+  EXPECT_THAT(std::string(r.status().message()),
+              ::testing::HasSubstr(absl::StrCat("trained on data up to ", manifest->data_last_day())));
+  EXPECT_THAT(std::string(r.status().message()),
+              ::testing::HasSubstr(absl::StrCat(more.label_weeks(), " label weeks begins")));
+}
+
 // The cost curve scores the bundle's ranker; overrides change the candidates
 // it scores (a source off: fewer candidates), not the ranker.
 TEST_F(RankingStudyTest, TheCostCurveTakesOverridesForTheCandidates) {
