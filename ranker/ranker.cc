@@ -130,12 +130,13 @@ absl::StatusOr<std::vector<double>> GroupAveragePrecision(BoosterHandle booster,
   std::vector<double> ap;
   ap.reserve(groups_len - 1);
   std::vector<int32_t> order;
+  absl::flat_hash_set<int32_t> bought;
   for (bst_ulong g = 0; g + 1 < groups_len; ++g) {
     const int32_t begin = static_cast<int32_t>(group_ptr[g]), end = static_cast<int32_t>(group_ptr[g + 1]);
     order.resize(end - begin);
     std::iota(order.begin(), order.end(), begin);
     std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return scores[a] > scores[b]; });
-    absl::flat_hash_set<int32_t> bought;
+    bought.clear();
     for (int32_t r = begin; r < end; ++r) {
       if (labels[r] > 0) bought.insert(r);
     }
