@@ -578,6 +578,39 @@ TEST(RankingSources, NothingOnOrAfterTheDayIsSeen) {
   EXPECT_GT(compared, 1000);
 }
 
+// The history the ranking reads: by default the last year (365 days before
+// the view's day) and at most history_max_purchases purchases; offline
+// (BuildCustomerView) and online (ApplyLimits on a view with recorded
+// purchases) cut alike.
+TEST(CustomerView, KeepsTheLastYearAndAtMostMaxPurchases) {
+  Mini m(12, {30});
+  m.Buy(0, 1, kDay0 - 366);  // older than a year: dropped
+  m.Buy(0, 2, kDay0 - 365);  // exactly a year before: kept
+  m.Buy(0, 3, kDay0 - 200);  // past the old 182-day bound: kept
+  m.Buy(0, 4, kDay0 - 10);
+  m.Finish();
+  const CustomerHistory h = CustomerHistory::Build(m.ds.transactions, m.ds.customers.size());
+  config::RankingConfig cfg = Defaults();
+  ASSERT_EQ(cfg.history_max_age_days(), 365);
+  EXPECT_EQ(HistoryLimits().max_age_days, cfg.history_max_age_days());
+  EXPECT_EQ(HistoryLimits().max_purchases, cfg.history_max_purchases());
+  auto articles = [](const CustomerView& v) {
+    std::vector<uint32_t> a;
+    for (const Purchase& p : v.purchases) a.push_back(p.article);
+    return a;
+  };
+  CustomerView view;
+  BuildCustomerView(h, 0, 30, kDay0, HistoryLimitsOf(cfg), &view);
+  EXPECT_EQ(articles(view), (std::vector<uint32_t>{2, 3, 4}));
+  CustomerView online;
+  BuildCustomerView(h, 0, 30, kDay0, HistoryLimits{1000, 100000}, &online);
+  ApplyLimits(HistoryLimitsOf(cfg), &online);
+  EXPECT_EQ(articles(online), articles(view));
+  cfg.set_history_max_purchases(2);
+  BuildCustomerView(h, 0, 30, kDay0, HistoryLimitsOf(cfg), &view);
+  EXPECT_EQ(articles(view), (std::vector<uint32_t>{3, 4}));
+}
+
 TEST(RankingFeatures, ValuesForAKnownHistory) {
   Mini m(12, {30, 40});
   m.Buy(0, 3, kDay0 - 2, 0.03f, 2);
