@@ -168,7 +168,8 @@ try:
     query = first.get_attribute("data-article-id")
     first.click()
     wait_for(driver, "the similar articles of " + query,
-             lambda d: ("similar to " + query) in d.find_element(By.ID, "status").text)
+             # the status after rendering, not "Loading articles similar to ..." before it
+             lambda d: ("articles similar to " + query + " from bundle") in d.find_element(By.ID, "status").text)
     similar = api("/v1/similar", {"article_ids": [query], "k": 12, "explain": True})
     got = rendered(driver, "similar")
     assert [r["id"] for r in got] == similar["article_ids"], ([r["id"] for r in got], similar["article_ids"])
