@@ -42,9 +42,13 @@ class BestFirst {
   const ScoredArticle& operator[](size_t r) {
     if (r >= sorted_) {
       // The rest are all worse than the sorted prefix: sort their best next.
+      // (Selecting them and sorting only those is linear in the list, where
+      // a partial sort's heap costs a log factor on every element.)
       const size_t upto = std::min(v_->size(), std::max({r + 1, 2 * sorted_, size_t{16}}));
-      std::partial_sort(v_->begin() + static_cast<std::ptrdiff_t>(sorted_),
-                        v_->begin() + static_cast<std::ptrdiff_t>(upto), v_->end(), Better);
+      const auto first = v_->begin() + static_cast<std::ptrdiff_t>(sorted_);
+      const auto last = v_->begin() + static_cast<std::ptrdiff_t>(upto);
+      if (last != v_->end()) std::nth_element(first, last - 1, v_->end(), Better);
+      std::sort(first, last, Better);
       sorted_ = upto;
     }
     return (*v_)[r];
@@ -120,7 +124,8 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
 
   // Repurchase: time-decayed count of each article the customer bought.
   s->acc.clear();
-  for (const Purchase& p : view.purchases) s->acc[p.article] += Decay(today - p.day, half_life);
+  PurchaseWeights(view, half_life, &s->weights);
+  for (size_t i = 0; i < view.purchases.size(); ++i) s->acc[view.purchases[i].article] += s->weights[i];
   s->list.clear();
   for (const auto& [a, score] : s->acc) s->list.push_back({a, static_cast<float>(score)});
   BestFirst repurchase(&s->list);
@@ -187,17 +192,14 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
   // (time-decayed), each article scored by its type's share times how its
   // other attributes match the customer's shares, times log sales (per day
   // since the first sale, for new arrivals).
+  // The style buyers source (below) reads the same taste.
+  const bool taste_read =
+      cfg.taste_candidates() > 0 || cfg.new_arrival_candidates() > 0 || cfg.style_buyers_candidates() > 0;
+  if (taste_read) BuildTaste(view, tables, s->weights, &s->taste);
   if ((cfg.taste_candidates() > 0 || cfg.new_arrival_candidates() > 0) && !view.purchases.empty()) {
-    double total = 0;
-    for (auto& m : s->taste) m.clear();
-    for (const Purchase& p : view.purchases) {
-      const double w = Decay(today - p.day, half_life);
-      const ArticleAttributes& at = tables.attributes(p.article);
-      for (int i = 0; i < kAffinityAttributes; ++i) s->taste[i][AffinityAttribute(at, i)] += w;
-      total += w;
-    }
+    const double total = s->taste.total;
     s->types.clear();
-    for (const auto& [type, w] : s->taste[1]) s->types.emplace_back(w, type);
+    for (const auto& [type, w] : s->taste.weight[1]) s->types.emplace_back(w, type);
     const size_t keep = std::min(s->types.size(), static_cast<size_t>(std::max(0, cfg.taste_types())));
     std::partial_sort(
         s->types.begin(), s->types.begin() + static_cast<std::ptrdiff_t>(keep), s->types.end(),
@@ -215,8 +217,8 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
           double match = 0;
           for (int i = 0; i < kAffinityAttributes; ++i) {
             if (i == 1) continue;  // the type itself
-            const auto it = s->taste[i].find(AffinityAttribute(at, i));
-            if (it != s->taste[i].end()) match += it->second / total;
+            const auto it = s->taste.weight[i].find(AffinityAttribute(at, i));
+            if (it != s->taste.weight[i].end()) match += it->second / total;
           }
           const double score = type_share * (0.25 + match / (kAffinityAttributes - 1)) * std::log1p(a->score);
           s->list.push_back({a->article, static_cast<float>(score)});
@@ -249,7 +251,7 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
   // Style buyers: each value of the customer's style profile brings what
   // its buyers bought lately, weighted by the customer's share of it.
   if (cfg.style_buyers_candidates() > 0 && !view.purchases.empty()) {
-    StyleProfile(view, tables, half_life, &s->style_work, &s->style);
+    StyleProfile(s->taste, &s->style);
     if (s->style_score.size() != tables.num_articles()) s->style_score.assign(tables.num_articles(), 0.0);
     s->style_touched.clear();
     for (const StyleValue& v : s->style) {

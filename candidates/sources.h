@@ -128,10 +128,11 @@ struct CandidateScratch {
   std::vector<ScoredArticle> list;
   absl::flat_hash_map<uint32_t, double> acc;
   absl::flat_hash_map<uint32_t, std::pair<double, uint32_t>> best_anchor;
-  std::vector<std::pair<uint32_t, int32_t>> anchors;                // article, last day bought
-  absl::flat_hash_map<int32_t, double> taste[kAffinityAttributes];  // attribute value -> decayed weight
-  std::vector<std::pair<double, int32_t>> types;                    // weight, product type
-  std::vector<StyleValue> style, style_work;                        // the customer's style profile
+  std::vector<std::pair<uint32_t, int32_t>> anchors;  // article, last day bought
+  std::vector<double> weights;                        // PurchaseWeights of the view
+  Taste taste;                                        // the customer's, from `weights`
+  std::vector<std::pair<double, int32_t>> types;      // weight, product type
+  std::vector<StyleValue> style;                      // the customer's style profile
   // Style buyers' scores by article row (all zero between customers) and the
   // rows touched: at ~1,000 additions a customer a dense array is several
   // times cheaper than a hash map.

@@ -105,27 +105,39 @@ int RankingTables::ClusterOf(const float* embedding, int dim) const {
 
 double Decay(int32_t days, double half_life) { return std::exp2(-std::max(0, days) / half_life); }
 
-void StyleProfile(const CustomerView& view, const RankingTables& tables, double half_life,
-                  std::vector<StyleValue>* work, std::vector<StyleValue>* out) {
-  out->clear();
-  work->clear();
+void PurchaseWeights(const CustomerView& view, double half_life, std::vector<double>* out) {
+  out->resize(view.purchases.size());
   const int32_t today = view.as_of - 1;
-  double total = 0;
-  for (const Purchase& p : view.purchases) {
-    const float w = static_cast<float>(Decay(today - p.day, half_life));
-    const ArticleAttributes& at = tables.attributes(p.article);
-    for (int i = 0; i < kAffinityAttributes; ++i) work->push_back({StyleKey(i, AffinityAttribute(at, i)), w});
-    total += w;
+  // A view is in time order: one exp2 a day bought on, not a purchase.
+  for (size_t i = 0; i < view.purchases.size(); ++i) {
+    (*out)[i] = i > 0 && view.purchases[i].day == view.purchases[i - 1].day
+                    ? (*out)[i - 1]
+                    : Decay(today - view.purchases[i].day, half_life);
   }
-  if (total <= 0) return;
-  std::sort(work->begin(), work->end(), [](const StyleValue& a, const StyleValue& b) { return a.key < b.key; });
-  for (size_t i = 0; i < work->size();) {
-    double w = 0;
-    size_t j = i;
-    for (; j < work->size() && (*work)[j].key == (*work)[i].key; ++j) w += (*work)[j].share;
-    if (w / total >= kStyleMinShare) out->push_back({(*work)[i].key, static_cast<float>(w / total)});
-    i = j;
+}
+
+void BuildTaste(const CustomerView& view, const RankingTables& tables, const std::vector<double>& weights, Taste* out) {
+  for (auto& m : out->weight) m.clear();
+  out->total = 0;
+  for (size_t p = 0; p < view.purchases.size(); ++p) {
+    const double w = weights[p];
+    const ArticleAttributes& at = tables.attributes(view.purchases[p].article);
+    for (int i = 0; i < kAffinityAttributes; ++i) out->weight[i][AffinityAttribute(at, i)] += w;
+    out->total += w;
   }
+}
+
+void StyleProfile(const Taste& taste, std::vector<StyleValue>* out) {
+  out->clear();
+  if (taste.total <= 0) return;
+  for (int i = 0; i < kAffinityAttributes; ++i) {
+    for (const auto& [value, w] : taste.weight[i]) {
+      if (w / taste.total >= kStyleMinShare) {
+        out->push_back({StyleKey(i, value), static_cast<float>(w / taste.total)});
+      }
+    }
+  }
+  std::sort(out->begin(), out->end(), [](const StyleValue& a, const StyleValue& b) { return a.key < b.key; });
 }
 
 RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& history, int32_t day,
@@ -257,13 +269,17 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
     absl::flat_hash_map<int32_t, double> total;
     const HistoryLimits limits = HistoryLimitsOf(cfg);
     CustomerView view;
-    std::vector<StyleValue> work, profile;
+    std::vector<double> weights;
+    Taste taste;
+    std::vector<StyleValue> profile;
     for (uint32_t c = 0; c < history.num_customers() && cfg.style_buyers_candidates() > 0; ++c) {
       const size_t end = history.CountBefore(c, day);
       const int32_t* days = history.days(c);
       if (end == 0 || days[end - 1] < day - window) continue;
       BuildCustomerView(history, c, ds.customers[c].age, day, limits, &view);
-      StyleProfile(view, t, cfg.repurchase_half_life_days(), &work, &profile);
+      PurchaseWeights(view, cfg.repurchase_half_life_days(), &weights);
+      BuildTaste(view, t, weights, &taste);
+      StyleProfile(taste, &profile);
       const uint32_t* arts = history.articles(c);
       for (size_t j = static_cast<size_t>(std::lower_bound(days, days + end, day - window) - days); j < end; ++j) {
         const double w = Decay(day - 1 - days[j], window / 2.0);

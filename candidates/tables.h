@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "candidates/clusters.h"
 #include "data/customer_view.h"
@@ -80,12 +81,26 @@ struct ScoredArticle {
 // half_life), days below 0 counted as 0.
 double Decay(int32_t days, double half_life);
 
-// A customer's style profile: their time-decayed shares over the values of
-// each affinity attribute (the weights of the purchases of `view` that hold
-// the value over all of them, half-life `half_life` days counted from the
-// day before view.as_of), only the values with at least kStyleMinShare.
-// The tables' style-buyers lists are built from the buyers' profiles and the
-// source reads them with the customer's: one definition for both.
+// The time-decayed weight of each purchase of `view`: Decay(days before the
+// day before view.as_of, half_life), in the view's order. Computed once a
+// customer for the sources that weigh purchases by recency.
+void PurchaseWeights(const CustomerView& view, double half_life, std::vector<double>* out);
+
+// A customer's taste: the summed weight (PurchaseWeights) of the purchases
+// holding each value of each affinity attribute, and the weight of all of
+// them. The taste and new-arrival sources score articles by it; the style
+// profile (below) is its values with the largest shares.
+struct Taste {
+  absl::flat_hash_map<int32_t, double> weight[kAffinityAttributes];  // value -> weight
+  double total = 0;
+};
+class RankingTables;
+void BuildTaste(const CustomerView& view, const RankingTables& tables, const std::vector<double>& weights, Taste* out);
+
+// A customer's style profile: the values of their taste whose share of the
+// total weight is at least kStyleMinShare, by key. The tables' style-buyers
+// lists are built from the buyers' profiles and the source reads them with
+// the customer's: one definition for both.
 struct StyleValue {
   int32_t key = 0;  // StyleKey(attribute, value)
   float share = 0;
@@ -231,9 +246,7 @@ class RankingTables {
   size_t BandRow(int band) const { return static_cast<size_t>(band) * stats_.size(); }
 };
 
-// Fills `out` (sorted by key) with the style profile of `view` (above);
-// `work` is scratch.
-void StyleProfile(const CustomerView& view, const RankingTables& tables, double half_life,
-                  std::vector<StyleValue>* work, std::vector<StyleValue>* out);
+// Fills `out` (sorted by key) with the style profile of `taste` (above).
+void StyleProfile(const Taste& taste, std::vector<StyleValue>* out);
 
 }  // namespace hmrec

@@ -258,6 +258,61 @@ TEST(RankingSources, NewArrivalsAreRecentLaunchesOfTheCustomersTypesBySalesPerDa
   for (const Candidate& c : cands) EXPECT_FALSE(c.from(kNewArrival));
 }
 
+// The taste weighs each purchase by its age (one weight a day bought on,
+// the same as Decay of that purchase), and the style profile is the taste's
+// values of at least kStyleMinShare, by key, with their exact shares.
+TEST(RankingSources, TasteWeighsPurchasesByAgeAndTheStyleProfileKeepsTheLargeShares) {
+  Mini m(40, {30});
+  m.Finish();
+  const CustomerHistory h = CustomerHistory::Build(m.ds.transactions, m.ds.customers.size());
+  const RankingTables t = RankingTables::Build(m.ds, h, kDay0, Defaults());
+  CustomerView view;
+  view.as_of = kDay0;
+  // Articles 0 and 4 are type 10, 1 type 11, 2 type 12 (Mini: 10 + a % 4);
+  // three purchases share a day, one is on the day before as_of.
+  constexpr int32_t kToday = kDay0 - 1;  // ages count from the day before as_of
+  view.purchases = {{2, kToday - 70}, {0, kToday - 14}, {4, kToday - 14}, {1, kToday - 14}, {0, kToday}};
+  constexpr double kHalfLife = 14;
+  std::vector<double> w;
+  PurchaseWeights(view, kHalfLife, &w);
+  ASSERT_EQ(w.size(), view.purchases.size());
+  for (size_t i = 0; i < w.size(); ++i) EXPECT_EQ(w[i], Decay(kToday - view.purchases[i].day, kHalfLife)) << i;
+  EXPECT_DOUBLE_EQ(w[4], 1.0) << "bought the day before as_of";
+  EXPECT_DOUBLE_EQ(w[1], 0.5) << "one half-life before";
+  EXPECT_DOUBLE_EQ(w[0], 1.0 / 32) << "five half-lives before";
+
+  Taste taste;
+  BuildTaste(view, t, w, &taste);
+  const double total = 1.0 + 3 * 0.5 + 1.0 / 32;
+  EXPECT_DOUBLE_EQ(taste.total, total);
+  EXPECT_DOUBLE_EQ(taste.weight[1].at(10), 1.0 + 0.5 + 0.5) << "articles 0 (twice) and 4";
+  EXPECT_DOUBLE_EQ(taste.weight[1].at(11), 0.5);
+  EXPECT_DOUBLE_EQ(taste.weight[1].at(12), 1.0 / 32);
+  EXPECT_EQ(taste.weight[1].size(), 3u);
+
+  std::vector<StyleValue> style;
+  StyleProfile(taste, &style);
+  ASSERT_FALSE(style.empty());
+  for (size_t i = 1; i < style.size(); ++i) EXPECT_LT(style[i - 1].key, style[i].key) << "by key";
+  auto share_of = [&](int attribute, int32_t value) {
+    for (const StyleValue& v : style) {
+      if (v.key == StyleKey(attribute, value)) return static_cast<double>(v.share);
+    }
+    return -1.0;
+  };
+  EXPECT_NEAR(share_of(1, 10), 2.0 / total, 1e-6);
+  EXPECT_NEAR(share_of(1, 11), 0.5 / total, 1e-6);
+  EXPECT_EQ(share_of(1, 12), -1.0) << "a share of " << (1.0 / 32) / total << " is below kStyleMinShare";
+  for (const StyleValue& v : style) EXPECT_GE(v.share, kStyleMinShare);
+  // No purchases: no taste, no profile.
+  view.purchases.clear();
+  PurchaseWeights(view, kHalfLife, &w);
+  BuildTaste(view, t, w, &taste);
+  EXPECT_EQ(taste.total, 0.0);
+  StyleProfile(taste, &style);
+  EXPECT_TRUE(style.empty());
+}
+
 // Spherical k-means finds two groups pointing different ways whatever their
 // lengths; a zero row is kept out of the centroids.
 TEST(CustomerClusters, SeparatesDirectionsNotLengths) {
@@ -402,9 +457,13 @@ TEST(RankingSources, StyleBuyersProposeWhatBuyersOfTheSameKindsOfArticlesBoughtL
   EXPECT_EQ(t.style_buyers(StyleKey(1, 12)).first, t.style_buyers(StyleKey(1, 12)).second) << "nobody buys type 12";
   // The profile: type 10 only, every share at least kStyleMinShare.
   CustomerView view;
-  std::vector<StyleValue> work, profile;
+  std::vector<double> weights;
+  Taste taste;
+  std::vector<StyleValue> profile;
   BuildCustomerView(h, 20, 30, kDay0, HistoryLimitsOf(cfg), &view);
-  StyleProfile(view, t, cfg.repurchase_half_life_days(), &work, &profile);
+  PurchaseWeights(view, cfg.repurchase_half_life_days(), &weights);
+  BuildTaste(view, t, weights, &taste);
+  StyleProfile(taste, &profile);
   size_t longest = 0;
   for (const StyleValue& v : profile) {
     EXPECT_GE(v.share, kStyleMinShare);
