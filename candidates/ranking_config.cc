@@ -5,7 +5,7 @@ config::RankingConfig WithRankingDefaults(config::RankingConfig c) {
 #define HMREC_DEFAULT(field, value) \
   if (c.field() == decltype(c.field()){}) c.set_##field(value)
   HMREC_DEFAULT(history_max_purchases, 128);
-  HMREC_DEFAULT(history_max_age_days, 365);
+  HMREC_DEFAULT(history_max_age_days, 730);
   HMREC_DEFAULT(repurchase_candidates, 18);
   HMREC_DEFAULT(repurchase_half_life_days, 14.0);
   HMREC_DEFAULT(two_tower_candidates, 24);

@@ -24,7 +24,7 @@ struct Purchase {
 // older than `max_age_days` before the view's day.
 struct HistoryLimits {
   int32_t max_purchases = 128;
-  int32_t max_age_days = 365;
+  int32_t max_age_days = 730;
 };
 
 struct CustomerView {

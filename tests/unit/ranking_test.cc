@@ -637,20 +637,20 @@ TEST(RankingSources, NothingOnOrAfterTheDayIsSeen) {
   EXPECT_GT(compared, 1000);
 }
 
-// The history the ranking reads: by default the last year (365 days before
-// the view's day) and at most history_max_purchases purchases; offline
+// The history the ranking reads: by default the last two years (730 days
+// before the view's day) and at most history_max_purchases purchases; offline
 // (BuildCustomerView) and online (ApplyLimits on a view with recorded
 // purchases) cut alike.
-TEST(CustomerView, KeepsTheLastYearAndAtMostMaxPurchases) {
+TEST(CustomerView, KeepsTheLastTwoYearsAndAtMostMaxPurchases) {
   Mini m(12, {30});
-  m.Buy(0, 1, kDay0 - 366);  // older than a year: dropped
-  m.Buy(0, 2, kDay0 - 365);  // exactly a year before: kept
-  m.Buy(0, 3, kDay0 - 200);  // past the old 182-day bound: kept
+  m.Buy(0, 1, kDay0 - 731);  // older than two years: dropped
+  m.Buy(0, 2, kDay0 - 730);  // exactly two years before: kept
+  m.Buy(0, 3, kDay0 - 400);  // past the old 365-day bound: kept
   m.Buy(0, 4, kDay0 - 10);
   m.Finish();
   const CustomerHistory h = CustomerHistory::Build(m.ds.transactions, m.ds.customers.size());
   config::RankingConfig cfg = Defaults();
-  ASSERT_EQ(cfg.history_max_age_days(), 365);
+  ASSERT_EQ(cfg.history_max_age_days(), 730);
   EXPECT_EQ(HistoryLimits().max_age_days, cfg.history_max_age_days());
   EXPECT_EQ(HistoryLimits().max_purchases, cfg.history_max_purchases());
   auto articles = [](const CustomerView& v) {
