@@ -199,7 +199,9 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
   if ((cfg.taste_candidates() > 0 || cfg.new_arrival_candidates() > 0) && !view.purchases.empty()) {
     const double total = s->taste.total;
     s->types.clear();
-    for (const auto& [type, w] : s->taste.weight[1]) s->types.emplace_back(w, type);
+    for (uint32_t code : s->taste.weight.added(1)) {
+      s->types.emplace_back(s->taste.weight.of(1, code), tables.value_of(1, code));
+    }
     const size_t keep = std::min(s->types.size(), static_cast<size_t>(std::max(0, cfg.taste_types())));
     std::partial_sort(
         s->types.begin(), s->types.begin() + static_cast<std::ptrdiff_t>(keep), s->types.end(),
@@ -213,12 +215,11 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
         const auto [first, last] = lists_of(s->types[t].second);
         for (const ScoredArticle* a = first; a != last; ++a) {
           if (!allowed(a->article)) continue;
-          const ArticleAttributes& at = tables.attributes(a->article);
+          const uint32_t* codes = tables.codes(a->article);
           double match = 0;
           for (int i = 0; i < kAffinityAttributes; ++i) {
-            if (i == 1) continue;  // the type itself
-            const auto it = s->taste.weight[i].find(AffinityAttribute(at, i));
-            if (it != s->taste.weight[i].end()) match += it->second / total;
+            if (i == 1) continue;                              // the type itself
+            match += s->taste.weight.of(i, codes[i]) / total;  // 0 for a value never bought
           }
           const double score = type_share * (0.25 + match / (kAffinityAttributes - 1)) * std::log1p(a->score);
           s->list.push_back({a->article, static_cast<float>(score)});
@@ -251,7 +252,7 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
   // Style buyers: each value of the customer's style profile brings what
   // its buyers bought lately, weighted by the customer's share of it.
   if (cfg.style_buyers_candidates() > 0 && !view.purchases.empty()) {
-    StyleProfile(s->taste, &s->style);
+    StyleProfile(s->taste, tables, &s->style);
     if (s->style_score.size() != tables.num_articles()) s->style_score.assign(tables.num_articles(), 0.0);
     s->style_touched.clear();
     for (const StyleValue& v : s->style) {

@@ -117,27 +117,41 @@ void PurchaseWeights(const CustomerView& view, double half_life, std::vector<dou
 }
 
 void BuildTaste(const CustomerView& view, const RankingTables& tables, const std::vector<double>& weights, Taste* out) {
-  for (auto& m : out->weight) m.clear();
+  out->weight.Reset(tables);
   out->total = 0;
   for (size_t p = 0; p < view.purchases.size(); ++p) {
     const double w = weights[p];
-    const ArticleAttributes& at = tables.attributes(view.purchases[p].article);
-    for (int i = 0; i < kAffinityAttributes; ++i) out->weight[i][AffinityAttribute(at, i)] += w;
+    const uint32_t* codes = tables.codes(view.purchases[p].article);
+    for (int i = 0; i < kAffinityAttributes; ++i) out->weight.Add(i, codes[i], w);
     out->total += w;
   }
 }
 
-void StyleProfile(const Taste& taste, std::vector<StyleValue>* out) {
+void StyleProfile(const Taste& taste, const RankingTables& tables, std::vector<StyleValue>* out) {
   out->clear();
   if (taste.total <= 0) return;
   for (int i = 0; i < kAffinityAttributes; ++i) {
-    for (const auto& [value, w] : taste.weight[i]) {
-      if (w / taste.total >= kStyleMinShare) {
-        out->push_back({StyleKey(i, value), static_cast<float>(w / taste.total)});
-      }
+    for (uint32_t code : taste.weight.added(i)) {
+      const double share = taste.weight.of(i, code) / taste.total;
+      if (share >= kStyleMinShare) out->push_back({StyleKey(i, tables.value_of(i, code)), static_cast<float>(share)});
     }
   }
   std::sort(out->begin(), out->end(), [](const StyleValue& a, const StyleValue& b) { return a.key < b.key; });
+}
+
+void RankingTables::IndexAttributes() {
+  const size_t n = attributes_.size();
+  codes_.resize(n * kAffinityAttributes);
+  for (int i = 0; i < kAffinityAttributes; ++i) {
+    code_values_[i].clear();
+    absl::flat_hash_map<int32_t, uint32_t> code_of;
+    for (size_t a = 0; a < n; ++a) {
+      const int32_t v = AffinityAttribute(attributes_[a], i);
+      const auto [it, inserted] = code_of.emplace(v, static_cast<uint32_t>(code_values_[i].size()));
+      if (inserted) code_values_[i].push_back(v);
+      codes_[a * kAffinityAttributes + static_cast<size_t>(i)] = it->second;
+    }
+  }
 }
 
 RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& history, int32_t day,
@@ -152,6 +166,7 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
     t.attributes_[a] = {x.product_code, x.index_group_no, x.product_type_no, x.colour_group_code,
                         x.section_no,   x.department_no,  x.garment_group_no};
   }
+  t.IndexAttributes();
 
   // Article sales, prices, buyers' ages and channels before `day`.
   const Transactions& tx = ds.transactions;
@@ -279,7 +294,7 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
       BuildCustomerView(history, c, ds.customers[c].age, day, limits, &view);
       PurchaseWeights(view, cfg.repurchase_half_life_days(), &weights);
       BuildTaste(view, t, weights, &taste);
-      StyleProfile(taste, &profile);
+      StyleProfile(taste, t, &profile);
       const uint32_t* arts = history.articles(c);
       for (size_t j = static_cast<size_t>(std::lower_bound(days, days + end, day - window) - days); j < end; ++j) {
         const double w = Decay(day - 1 - days[j], window / 2.0);
@@ -415,6 +430,7 @@ RankingTables RankingTables::WithArticles(const std::vector<ArticleAttributes>& 
   fresh.mean_price = fresh.buyer_age_mean = fresh.online_share = kNaN;
   t.stats_.resize(total, fresh);
   t.attributes_.insert(t.attributes_.end(), added.begin(), added.end());
+  t.IndexAttributes();
   t.neighbour_offsets_.resize(total + 1, t.neighbour_offsets_.back());
   t.band_sales_.assign((kAgeBands + 1) * total, BandSales());
   for (size_t b = 0; b <= kAgeBands; ++b) {
@@ -578,6 +594,7 @@ absl::StatusOr<RankingTables> RankingTables::Load(const std::string& path) {
                   t.centroids_.size() / static_cast<size_t>(t.cluster_dim_) + 1 == t.cluster_offsets_.size());
   ok = ok && t.num_clusters() <= kMaxClusters;
   if (!ok) return r->Corrupt("inconsistent ranking tables");
+  t.IndexAttributes();
   return t;
 }
 

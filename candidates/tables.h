@@ -15,7 +15,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "candidates/clusters.h"
 #include "data/customer_view.h"
@@ -86,15 +85,53 @@ double Decay(int32_t days, double half_life);
 // customer for the sources that weigh purchases by recency.
 void PurchaseWeights(const CustomerView& view, double half_life, std::vector<double>* out);
 
+class RankingTables;
+
+// One customer's sums over the values of each affinity attribute, by the
+// values' dense codes (RankingTables::code): an array per attribute the size
+// of the catalogue's values, where a hash map by value cost a hash on every
+// purchase and every lookup. Reset is O(1) a customer: a slot counts only
+// when stamped by the current customer. Reused by one thread.
+template <typename T>
+class CodeSums {
+ public:
+  // Empties the sums and sizes them for `tables`' codes.
+  void Reset(const RankingTables& tables);
+  void Add(int attribute, uint32_t code, T x) {
+    Slot& s = slots_[attribute][code];
+    if (s.stamp != stamp_) {
+      s = {x, stamp_};
+      added_[attribute].push_back(code);
+    } else {
+      s.sum += x;
+    }
+  }
+  // The sum of `code` (0 when nothing was added).
+  T of(int attribute, uint32_t code) const {
+    const Slot& s = slots_[attribute][code];
+    return s.stamp == stamp_ ? s.sum : T{0};
+  }
+  // The codes added since Reset, in the order first added.
+  const std::vector<uint32_t>& added(int attribute) const { return added_[attribute]; }
+
+ private:
+  struct Slot {
+    T sum;
+    uint32_t stamp;
+  };
+  std::vector<Slot> slots_[kAffinityAttributes];
+  std::vector<uint32_t> added_[kAffinityAttributes];
+  uint32_t stamp_ = 0;
+};
+
 // A customer's taste: the summed weight (PurchaseWeights) of the purchases
 // holding each value of each affinity attribute, and the weight of all of
 // them. The taste and new-arrival sources score articles by it; the style
 // profile (below) is its values with the largest shares.
 struct Taste {
-  absl::flat_hash_map<int32_t, double> weight[kAffinityAttributes];  // value -> weight
+  CodeSums<double> weight;
   double total = 0;
 };
-class RankingTables;
 void BuildTaste(const CustomerView& view, const RankingTables& tables, const std::vector<double>& weights, Taste* out);
 
 // A customer's style profile: the values of their taste whose share of the
@@ -149,6 +186,15 @@ class RankingTables {
   size_t num_articles() const { return stats_.size(); }
   const ArticleStats& stats(uint32_t article) const { return stats_[article]; }
   const ArticleAttributes& attributes(uint32_t article) const { return attributes_[article]; }
+  // Dense codes of the affinity attributes: one per distinct value of
+  // attribute i in the catalogue, in [0, num_codes(i)), and the value back.
+  // Derived from the attributes whenever they are set (not stored).
+  uint32_t code(uint32_t article, int i) const {
+    return codes_[static_cast<size_t>(article) * kAffinityAttributes + static_cast<size_t>(i)];
+  }
+  const uint32_t* codes(uint32_t article) const { return &codes_[static_cast<size_t>(article) * kAffinityAttributes]; }
+  size_t num_codes(int i) const { return code_values_[i].size(); }
+  int32_t value_of(int i, uint32_t code) const { return code_values_[i][code]; }
   // Articles bought by the same customers within a few days, with cosine
   // scores: count(a, b) / sqrt(buyers(a) * buyers(b)).
   const ScoredArticle* neighbours_begin(uint32_t article) const {
@@ -243,10 +289,29 @@ class RankingTables {
   std::vector<uint64_t> cluster_offsets_ = {0};  // clusters + 1
   std::vector<ScoredArticle> cluster_articles_;
 
+  std::vector<uint32_t> codes_;                            // num_articles x kAffinityAttributes
+  std::vector<int32_t> code_values_[kAffinityAttributes];  // code -> value
+
   size_t BandRow(int band) const { return static_cast<size_t>(band) * stats_.size(); }
+  // Sets codes_ and code_values_ from attributes_ (codes in order of first
+  // appearance, so appended articles keep the others' codes).
+  void IndexAttributes();
 };
 
-// Fills `out` (sorted by key) with the style profile of `taste` (above).
-void StyleProfile(const Taste& taste, std::vector<StyleValue>* out);
+template <typename T>
+void CodeSums<T>::Reset(const RankingTables& tables) {
+  if (++stamp_ == 0) {  // wrapped: no slot may look current
+    for (auto& v : slots_) v.assign(v.size(), Slot{T{0}, 0});
+    stamp_ = 1;
+  }
+  for (int i = 0; i < kAffinityAttributes; ++i) {
+    added_[i].clear();
+    if (slots_[i].size() != tables.num_codes(i)) slots_[i].assign(tables.num_codes(i), Slot{T{0}, 0});
+  }
+}
+
+// Fills `out` (sorted by key) with the style profile of `taste` (above),
+// built with `tables`.
+void StyleProfile(const Taste& taste, const RankingTables& tables, std::vector<StyleValue>* out);
 
 }  // namespace hmrec

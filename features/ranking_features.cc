@@ -162,7 +162,7 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
   // The customer's history, aggregated once.
   s->articles.clear();
   s->products.clear();
-  for (auto& m : s->attributes) m.clear();
+  s->attributes.Reset(tables);
   double price_sum = 0, online = 0;
   float purchases_4w = 0;
   int32_t last_day = 0;
@@ -179,7 +179,8 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
     FeatureScratch::ArticleHistory& pc = s->products[attr.product_code];
     pc.count_all += 1;
     pc.last_day = p.day;
-    for (int k = 0; k < kAffinityAttributes; ++k) s->attributes[k][AffinityAttribute(attr, k)] += 1;
+    const uint32_t* codes = tables.codes(p.article);
+    for (int k = 0; k < kAffinityAttributes; ++k) s->attributes.Add(k, codes[k], 1.0f);
     price_sum += p.price;
     online += p.channel == 2;
     purchases_4w += age < 28;
@@ -222,6 +223,7 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
     const uint32_t a = candidates[i].article;
     __builtin_prefetch(&tables.stats(a));
     __builtin_prefetch(&tables.attributes(a));
+    __builtin_prefetch(tables.codes(a));
     __builtin_prefetch(band_sales + a);
     if (emb.customer != nullptr) {
       const char* v = reinterpret_cast<const char*>(emb.articles + static_cast<size_t>(a) * emb.dim);
@@ -278,13 +280,9 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
 
     f[k++] = c_mean_price > 0 ? st.mean_price / c_mean_price : kNaN;  // (NaN without history or prices)
     f[k++] = c_age - st.buyer_age_mean;
+    const uint32_t* codes = tables.codes(c.article);
     for (int a = 0; a < kAffinityAttributes; ++a) {
-      if (!has_history) {
-        f[k++] = kNaN;
-        continue;
-      }
-      auto it = s->attributes[a].find(AffinityAttribute(attr, a));
-      f[k++] = it == s->attributes[a].end() ? 0.0f : it->second / n;
+      f[k++] = has_history ? s->attributes.of(a, codes[a]) / n : kNaN;  // 0 for a value never bought
     }
     if (emb.customer != nullptr) {
       f[k++] = Dot(emb.customer, emb.articles + static_cast<size_t>(c.article) * emb.dim, emb.dim);

@@ -48,7 +48,7 @@ struct FeatureScratch {
   };
   absl::flat_hash_map<uint32_t, ArticleHistory> articles;
   absl::flat_hash_map<int32_t, ArticleHistory> products;
-  absl::flat_hash_map<int32_t, float> attributes[kAffinityAttributes];
+  CodeSums<float> attributes;  // purchases by attribute value
   // The embeddings of the customer's most recent distinct articles,
   // transposed (dim x kRecentArticles, zero-padded) so that one pass over a
   // candidate's embedding yields its dot with each of them.

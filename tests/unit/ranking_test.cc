@@ -285,13 +285,15 @@ TEST(RankingSources, TasteWeighsPurchasesByAgeAndTheStyleProfileKeepsTheLargeSha
   BuildTaste(view, t, w, &taste);
   const double total = 1.0 + 3 * 0.5 + 1.0 / 32;
   EXPECT_DOUBLE_EQ(taste.total, total);
-  EXPECT_DOUBLE_EQ(taste.weight[1].at(10), 1.0 + 0.5 + 0.5) << "articles 0 (twice) and 4";
-  EXPECT_DOUBLE_EQ(taste.weight[1].at(11), 0.5);
-  EXPECT_DOUBLE_EQ(taste.weight[1].at(12), 1.0 / 32);
-  EXPECT_EQ(taste.weight[1].size(), 3u);
+  // (Articles 0, 1 and 2 hold types 10, 11 and 12.)
+  EXPECT_DOUBLE_EQ(taste.weight.of(1, t.code(0, 1)), 1.0 + 0.5 + 0.5) << "articles 0 (twice) and 4";
+  EXPECT_DOUBLE_EQ(taste.weight.of(1, t.code(1, 1)), 0.5);
+  EXPECT_DOUBLE_EQ(taste.weight.of(1, t.code(2, 1)), 1.0 / 32);
+  EXPECT_EQ(taste.weight.of(1, t.code(3, 1)), 0.0) << "type 13: never bought";
+  EXPECT_EQ(taste.weight.added(1).size(), 3u);
 
   std::vector<StyleValue> style;
-  StyleProfile(taste, &style);
+  StyleProfile(taste, t, &style);
   ASSERT_FALSE(style.empty());
   for (size_t i = 1; i < style.size(); ++i) EXPECT_LT(style[i - 1].key, style[i].key) << "by key";
   auto share_of = [&](int attribute, int32_t value) {
@@ -309,7 +311,9 @@ TEST(RankingSources, TasteWeighsPurchasesByAgeAndTheStyleProfileKeepsTheLargeSha
   PurchaseWeights(view, kHalfLife, &w);
   BuildTaste(view, t, w, &taste);
   EXPECT_EQ(taste.total, 0.0);
-  StyleProfile(taste, &style);
+  EXPECT_TRUE(taste.weight.added(1).empty());
+  EXPECT_EQ(taste.weight.of(1, t.code(0, 1)), 0.0) << "the last customer's sums are gone";
+  StyleProfile(taste, t, &style);
   EXPECT_TRUE(style.empty());
 }
 
@@ -463,7 +467,7 @@ TEST(RankingSources, StyleBuyersProposeWhatBuyersOfTheSameKindsOfArticlesBoughtL
   BuildCustomerView(h, 20, 30, kDay0, HistoryLimitsOf(cfg), &view);
   PurchaseWeights(view, cfg.repurchase_half_life_days(), &weights);
   BuildTaste(view, t, weights, &taste);
-  StyleProfile(taste, &profile);
+  StyleProfile(taste, t, &profile);
   size_t longest = 0;
   for (const StyleValue& v : profile) {
     EXPECT_GE(v.share, kStyleMinShare);
@@ -990,6 +994,21 @@ TEST(RankingTables, SaveAndLoadRoundTripAndDamageIsRefused) {
   ASSERT_TRUE(back->Save(dir.File("t2.bin")).ok());
   EXPECT_EQ(hmrec::testing::ReadFile(dir.File("t.bin")), hmrec::testing::ReadFile(dir.File("t2.bin")));
   EXPECT_EQ(back->day(), kDay0);
+  // The attribute codes (derived, not stored): one per distinct value, the
+  // value back from the code, the same after loading.
+  for (int i = 0; i < kAffinityAttributes; ++i) {
+    std::set<int32_t> values;
+    for (uint32_t a = 0; a < t.num_articles(); ++a) {
+      const int32_t v = AffinityAttribute(t.attributes(a), i);
+      values.insert(v);
+      ASSERT_LT(t.code(a, i), t.num_codes(i));
+      EXPECT_EQ(t.value_of(i, t.code(a, i)), v) << a << " " << i;
+      EXPECT_EQ(back->code(a, i), t.code(a, i)) << a << " " << i;
+      EXPECT_EQ(t.codes(a)[i], t.code(a, i));
+    }
+    EXPECT_EQ(t.num_codes(i), values.size()) << i;
+    EXPECT_EQ(back->num_codes(i), values.size()) << i;
+  }
   std::string bytes = hmrec::testing::ReadFile(dir.File("t.bin"));
   bytes[bytes.size() / 2] ^= 0x40;
   hmrec::testing::WriteFile(dir.File("bad.bin"), bytes);
@@ -1025,6 +1044,14 @@ TEST(RankingTables, ACatalogueRefreshAppendsNeverSoldArticlesWithoutMovingTheOth
     EXPECT_EQ(u.neighbours_end(a) - u.neighbours_begin(a), t.neighbours_end(a) - t.neighbours_begin(a)) << a;
     for (int b = 0; b <= kAgeBands; ++b) EXPECT_EQ(u.band_sales_row(b)[a].w4, t.band_sales_row(b)[a].w4);
   }
+  // Attribute codes: the trained rows keep theirs, 40 shares 16's, 41's
+  // new type gets a new code.
+  for (int i = 0; i < kAffinityAttributes; ++i) {
+    for (uint32_t a = 0; a < 40; ++a) EXPECT_EQ(u.code(a, i), t.code(a, i)) << a << " " << i;
+    EXPECT_EQ(u.code(40, i), t.code(16, i)) << i;
+  }
+  EXPECT_EQ(u.num_codes(1), t.num_codes(1) + 1);
+  EXPECT_EQ(u.value_of(1, u.code(41, 1)), 99);
   EXPECT_EQ(u.stats(40).sales_all, 0);
   EXPECT_EQ(u.stats(40).first_sale_day, ArticleStats::kNoDay);
   EXPECT_TRUE(std::isnan(u.stats(41).mean_price));
