@@ -156,9 +156,12 @@ mkdir -p "$WORK/py"
 
 # Killed and restarted in the middle of a run: the client retries and writes
 # the same submission. 20 ids a call at <= 400 customers/s: the run needs
-# ~2.5 s, the server is gone for 1.5 s of it.
+# ~2.5 s, the server is gone for 1.5 s of it plus its start-up, which under
+# the sanitizers once outlasted the default 10 attempts (~21 s of backoff):
+# 20 attempts wait ~70 s, so the test asserts the retrying, not how fast a
+# sanitized server starts.
 "$CLIENT" --server "127.0.0.1:$PORT" --all-customers --data "$TRAIN" --batch_size 20 --in_flight 1 \
-  --max_rate 400 --quiet > "$WORK/sub2.csv" 2> "$WORK/client2.log" &
+  --max_rate 400 --max_attempts 20 --quiet > "$WORK/sub2.csv" 2> "$WORK/client2.log" &
 CPID=$!
 sleep 0.7
 kill -9 "$PID"; wait "$PID" 2>/dev/null || true; PID=""
