@@ -12,12 +12,14 @@ namespace {
 // candidate.
 Candidate& Propose(int source, uint32_t article, int rank, float score, CandidateScratch* s,
                    std::vector<Candidate>* out) {
-  auto [it, inserted] = s->index.emplace(article, static_cast<uint32_t>(out->size()));
-  if (inserted) {
+  const bool fresh = !s->index.contains(article);
+  uint32_t& position = s->index[article];
+  if (fresh) {
+    position = static_cast<uint32_t>(out->size());
     out->emplace_back();
     out->back().article = article;
   }
-  Candidate& c = (*out)[it->second];
+  Candidate& c = (*out)[position];
   if (c.rank[source] < 0) {
     c.rank[source] = static_cast<int16_t>(std::min(rank, 32767));
     c.score[source] = score;
@@ -26,10 +28,12 @@ Candidate& Propose(int source, uint32_t article, int rank, float score, Candidat
 }
 
 // Best first: higher score, then lower article row (a total order, so any
-// sort gives one result).
-bool Better(const ScoredArticle& a, const ScoredArticle& b) {
-  return a.score != b.score ? a.score > b.score : a.article < b.article;
-}
+// sort gives one result). A function object, so the sorts inline it.
+struct Better {
+  bool operator()(const ScoredArticle& a, const ScoredArticle& b) const {
+    return a.score != b.score ? a.score > b.score : a.article < b.article;
+  }
+};
 
 // A list read best first, sorted only as far as it is read: a source takes
 // its quota from lists of up to hundreds, so sorting the whole list was
@@ -47,8 +51,8 @@ class BestFirst {
       const size_t upto = std::min(v_->size(), std::max({r + 1, 2 * sorted_, size_t{16}}));
       const auto first = v_->begin() + static_cast<std::ptrdiff_t>(sorted_);
       const auto last = v_->begin() + static_cast<std::ptrdiff_t>(upto);
-      if (last != v_->end()) std::nth_element(first, last - 1, v_->end(), Better);
-      std::sort(first, last, Better);
+      if (last != v_->end()) std::nth_element(first, last - 1, v_->end(), Better{});
+      std::sort(first, last, Better{});
       sorted_ = upto;
     }
     return (*v_)[r];
@@ -105,8 +109,9 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
                         const config::RankingConfig& cfg, CandidateScratch* s, std::vector<Candidate>* out,
                         const ArticleFilter* filter) {
   auto allowed = [filter](uint32_t row) { return filter == nullptr || filter->allows(row); };
+  const size_t num_articles = tables.num_articles();
   out->clear();
-  s->index.clear();
+  s->index.Reset(num_articles);
   const int32_t today = view.as_of - 1;  // ages count from the last day before as_of
   const double half_life = cfg.repurchase_half_life_days();
 
@@ -123,11 +128,11 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
   };
 
   // Repurchase: time-decayed count of each article the customer bought.
-  s->acc.clear();
+  s->acc.Reset(num_articles);
   PurchaseWeights(view, half_life, &s->weights);
   for (size_t i = 0; i < view.purchases.size(); ++i) s->acc[view.purchases[i].article] += s->weights[i];
   s->list.clear();
-  for (const auto& [a, score] : s->acc) s->list.push_back({a, static_cast<float>(score)});
+  for (uint32_t a : s->acc.touched()) s->list.push_back({a, static_cast<float>(s->acc.get(a))});
   BestFirst repurchase(&s->list);
   propose_allowed(kRepurchase, repurchase, cfg.repurchase_candidates());
 
@@ -150,25 +155,26 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
   }
 
   // Co-purchase: neighbours of the anchors, weighted by the anchor's recency.
-  s->acc.clear();
-  s->best_anchor.clear();
+  s->acc.Reset(num_articles);
+  s->best_anchor.Reset(num_articles);
   for (const auto& [a, d] : s->anchors) {
     const double w = Decay(today - d, half_life);
     for (const ScoredArticle* n = tables.neighbours_begin(a); n != tables.neighbours_end(a); ++n) {
       const double contribution = w * n->score;
       s->acc[n->article] += contribution;
-      auto [it, inserted] = s->best_anchor.emplace(n->article, std::make_pair(contribution, a));
-      if (!inserted && contribution > it->second.first) it->second = {contribution, a};
+      const bool fresh = !s->best_anchor.contains(n->article);
+      std::pair<double, uint32_t>& best = s->best_anchor[n->article];
+      if (fresh || contribution > best.first) best = {contribution, a};
     }
   }
   s->list.clear();
-  for (const auto& [b, score] : s->acc) s->list.push_back({b, static_cast<float>(score)});
+  for (uint32_t b : s->acc.touched()) s->list.push_back({b, static_cast<float>(s->acc.get(b))});
   BestFirst copurchase(&s->list);
   for (int r = 0, taken = 0; static_cast<size_t>(r) < copurchase.size() && taken < cfg.copurchase_candidates(); ++r) {
     const ScoredArticle& b = copurchase[r];
     if (!allowed(b.article)) continue;
     Candidate& c = Propose(kCoPurchase, b.article, r, b.score, s, out);
-    c.copurchase_anchor = static_cast<int32_t>(s->best_anchor[b.article].second);
+    c.copurchase_anchor = static_cast<int32_t>(s->best_anchor.get(b.article).second);
     ++taken;
   }
 
@@ -180,8 +186,7 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
     for (const ScoredArticle* sib = tables.siblings_begin(a);
          sib != tables.siblings_end(a) && taken < cfg.same_product_candidates(); ++sib) {
       if (sib->article == a || !allowed(sib->article)) continue;
-      auto it = s->index.find(sib->article);
-      if (it != s->index.end() && (*out)[it->second].from(kSameProduct)) continue;
+      if (s->index.contains(sib->article) && (*out)[s->index.get(sib->article)].from(kSameProduct)) continue;
       Candidate& c = Propose(kSameProduct, sib->article, taken++, w, s, out);
       c.product_anchor = static_cast<int32_t>(a);
     }
@@ -253,21 +258,16 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
   // its buyers bought lately, weighted by the customer's share of it.
   if (cfg.style_buyers_candidates() > 0 && !view.purchases.empty()) {
     StyleProfile(s->taste, tables, &s->style);
-    if (s->style_score.size() != tables.num_articles()) s->style_score.assign(tables.num_articles(), 0.0);
-    s->style_touched.clear();
+    s->acc.Reset(num_articles);
     for (const StyleValue& v : s->style) {
       const auto [first, last] = tables.style_buyers(v.key);
       for (const ScoredArticle* a = first; a != last; ++a) {
-        if (!allowed(a->article)) continue;
-        double& x = s->style_score[a->article];
-        if (x == 0) s->style_touched.push_back(a->article);
-        x += static_cast<double>(v.share) * a->score;
+        if (allowed(a->article)) s->acc[a->article] += static_cast<double>(v.share) * a->score;
       }
     }
     s->list.clear();
-    for (uint32_t a : s->style_touched) {
-      s->list.push_back({a, static_cast<float>(s->style_score[a] / kAffinityAttributes)});
-      s->style_score[a] = 0;
+    for (uint32_t a : s->acc.touched()) {
+      s->list.push_back({a, static_cast<float>(s->acc.get(a) / kAffinityAttributes)});
     }
     BestFirst best(&s->list);
     for (int r = 0; static_cast<size_t>(r) < best.size() && r < cfg.style_buyers_candidates(); ++r) {

@@ -29,10 +29,11 @@
 // with one CandidateScratch per thread.
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "candidates/tables.h"
+#include "common/stamped_array.h"
 #include "data/customer_view.h"
 #include "proto/config.pb.h"
 
@@ -124,20 +125,16 @@ class ArticleFilter {
 
 // Reused between customers by one thread.
 struct CandidateScratch {
-  absl::flat_hash_map<uint32_t, uint32_t> index;  // article -> position in the output
+  // By article row, each emptied in O(1) a customer (StampedArray):
+  StampedArray<uint32_t> index;                           // the article's position in the output
+  StampedArray<double> acc;                               // a source's summed scores
+  StampedArray<std::pair<double, uint32_t>> best_anchor;  // co-purchase: best contribution, its anchor
   std::vector<ScoredArticle> list;
-  absl::flat_hash_map<uint32_t, double> acc;
-  absl::flat_hash_map<uint32_t, std::pair<double, uint32_t>> best_anchor;
   std::vector<std::pair<uint32_t, int32_t>> anchors;  // article, last day bought
   std::vector<double> weights;                        // PurchaseWeights of the view
   Taste taste;                                        // the customer's, from `weights`
   std::vector<std::pair<double, int32_t>> types;      // weight, product type
   std::vector<StyleValue> style;                      // the customer's style profile
-  // Style buyers' scores by article row (all zero between customers) and the
-  // rows touched: at ~1,000 additions a customer a dense array is several
-  // times cheaper than a hash map.
-  std::vector<double> style_score;
-  std::vector<uint32_t> style_touched;
 };
 
 // Proposes `view`'s candidates from every source (limits from `cfg`, a

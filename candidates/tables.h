@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "candidates/clusters.h"
+#include "common/stamped_array.h"
 #include "data/customer_view.h"
 #include "data/history.h"
 #include "data/hm_data.h"
@@ -88,40 +89,22 @@ void PurchaseWeights(const CustomerView& view, double half_life, std::vector<dou
 class RankingTables;
 
 // One customer's sums over the values of each affinity attribute, by the
-// values' dense codes (RankingTables::code): an array per attribute the size
-// of the catalogue's values, where a hash map by value cost a hash on every
-// purchase and every lookup. Reset is O(1) a customer: a slot counts only
-// when stamped by the current customer. Reused by one thread.
+// values' dense codes (RankingTables::code): a StampedArray per attribute
+// the size of the catalogue's values, where a hash map by value cost a hash
+// on every purchase and every lookup. Reused by one thread.
 template <typename T>
 class CodeSums {
  public:
   // Empties the sums and sizes them for `tables`' codes.
   void Reset(const RankingTables& tables);
-  void Add(int attribute, uint32_t code, T x) {
-    Slot& s = slots_[attribute][code];
-    if (s.stamp != stamp_) {
-      s = {x, stamp_};
-      added_[attribute].push_back(code);
-    } else {
-      s.sum += x;
-    }
-  }
+  void Add(int attribute, uint32_t code, T x) { sums_[attribute][code] += x; }
   // The sum of `code` (0 when nothing was added).
-  T of(int attribute, uint32_t code) const {
-    const Slot& s = slots_[attribute][code];
-    return s.stamp == stamp_ ? s.sum : T{0};
-  }
+  T of(int attribute, uint32_t code) const { return sums_[attribute].get(code); }
   // The codes added since Reset, in the order first added.
-  const std::vector<uint32_t>& added(int attribute) const { return added_[attribute]; }
+  const std::vector<uint32_t>& added(int attribute) const { return sums_[attribute].touched(); }
 
  private:
-  struct Slot {
-    T sum;
-    uint32_t stamp;
-  };
-  std::vector<Slot> slots_[kAffinityAttributes];
-  std::vector<uint32_t> added_[kAffinityAttributes];
-  uint32_t stamp_ = 0;
+  StampedArray<T> sums_[kAffinityAttributes];
 };
 
 // A customer's taste: the summed weight (PurchaseWeights) of the purchases
@@ -300,14 +283,7 @@ class RankingTables {
 
 template <typename T>
 void CodeSums<T>::Reset(const RankingTables& tables) {
-  if (++stamp_ == 0) {  // wrapped: no slot may look current
-    for (auto& v : slots_) v.assign(v.size(), Slot{T{0}, 0});
-    stamp_ = 1;
-  }
-  for (int i = 0; i < kAffinityAttributes; ++i) {
-    added_[i].clear();
-    if (slots_[i].size() != tables.num_codes(i)) slots_[i].assign(tables.num_codes(i), Slot{T{0}, 0});
-  }
+  for (int i = 0; i < kAffinityAttributes; ++i) sums_[i].Reset(tables.num_codes(i));
 }
 
 // Fills `out` (sorted by key) with the style profile of `taste` (above),

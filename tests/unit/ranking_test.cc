@@ -14,6 +14,7 @@
 #include "candidates/sources.h"
 #include "candidates/tables.h"
 #include "common/rng.h"
+#include "common/stamped_array.h"
 #include "data/customer_view.h"
 #include "data/dataset_cache.h"
 #include "data/history.h"
@@ -977,6 +978,84 @@ TEST(RankingFeatures, EdgeCustomersAndArticlesGetKCandidatesAndFiniteFeatures) {
     for (size_t i = 0; i < f.size(); ++i) {
       EXPECT_FALSE(std::isinf(f[i])) << "customer " << c << " article " << cands[i / nf].article << " "
                                      << RankingFeatureNames()[i % nf];
+    }
+  }
+}
+
+// The per-customer sums and indexes the ranking stage keeps by article row
+// or attribute code are emptied by a stamp, not by clearing them.
+TEST(StampedArrayTest, EmptiesInConstantTimeAndListsKeysInFirstTouchedOrder) {
+  StampedArray<double> a;
+  a.Reset(6);
+  EXPECT_EQ(a.size(), 6u);
+  a[4] += 1.5;
+  a[1] += 2.0;
+  a[4] += 0.25;
+  EXPECT_DOUBLE_EQ(a.get(4), 1.75);
+  EXPECT_DOUBLE_EQ(a.get(1), 2.0);
+  EXPECT_DOUBLE_EQ(a.get(0), 0.0);
+  EXPECT_FALSE(a.contains(0));  // get does not touch
+  EXPECT_TRUE(a.contains(4));
+  EXPECT_EQ(a.touched(), (std::vector<uint32_t>{4, 1}));
+  a.Reset(6);  // the next customer: nothing of the last one shows
+  EXPECT_TRUE(a.touched().empty());
+  for (uint32_t k = 0; k < 6; ++k) {
+    EXPECT_FALSE(a.contains(k)) << k;
+    EXPECT_DOUBLE_EQ(a.get(k), 0.0) << k;
+  }
+  a[4] += 3.0;  // starts again from 0, not from 1.75
+  EXPECT_DOUBLE_EQ(a.get(4), 3.0);
+  a.Reset(9);  // a new catalogue: resized, still empty
+  EXPECT_EQ(a.size(), 9u);
+  EXPECT_FALSE(a.contains(4));
+  a[8] += 1.0;
+  EXPECT_EQ(a.touched(), (std::vector<uint32_t>{8}));
+
+  StampedArray<std::pair<double, uint32_t>> best;
+  best.Reset(3);
+  best[2] = {0.5, 7};
+  best.Reset(3);
+  EXPECT_EQ(best[2], (std::pair<double, uint32_t>{0.0, 0}));  // value-initialised when first touched
+}
+
+// One scratch serves a thread's customers one after another: what each
+// customer gets must not depend on who came before.
+TEST(RankingSources, AReusedScratchGivesEachCustomerWhatAFreshOneGives) {
+  Mini m(60, {25, 31, 47, 22, 63, 35});
+  Rng rng(7);
+  for (int i = 0; i < 400; ++i) {
+    const uint32_t c = static_cast<uint32_t>(rng.Next() % 5);  // customer 5 buys nothing
+    m.Buy(c, static_cast<uint32_t>(rng.Next() % 60), kDay0 - 1 - static_cast<int32_t>(rng.Next() % 60));
+  }
+  m.Finish();
+  const CustomerHistory h = CustomerHistory::Build(m.ds.transactions, m.ds.customers.size());
+  const config::RankingConfig cfg = Defaults();
+  const RankingTables t = RankingTables::Build(m.ds, h, kDay0, cfg);
+  const int64_t hits[] = {3, 17, 29, 41, 55};
+  const float hit_scores[] = {0.9f, 0.8f, 0.7f, 0.6f, 0.5f};
+  CandidateScratch shared;
+  for (int round = 0; round < 2; ++round) {
+    for (uint32_t c : {0u, 5u, 1u, 2u, 5u, 3u, 4u, 0u}) {
+      CustomerView view;
+      BuildCustomerView(h, c, m.ds.customers[c].age, kDay0, HistoryLimitsOf(cfg), &view);
+      const TwoTowerHits tt{hits, hit_scores, 5};
+      std::vector<Candidate> reused, fresh;
+      GenerateCandidates(view, t, tt, cfg, &shared, &reused);
+      CandidateScratch own;
+      GenerateCandidates(view, t, tt, cfg, &own, &fresh);
+      ASSERT_EQ(reused.size(), fresh.size()) << "customer " << c;
+      EXPECT_FALSE(fresh.empty()) << "customer " << c;
+      for (size_t i = 0; i < fresh.size(); ++i) {
+        EXPECT_EQ(reused[i].article, fresh[i].article) << c << " " << i;
+        EXPECT_EQ(reused[i].copurchase_anchor, fresh[i].copurchase_anchor) << c << " " << i;
+        EXPECT_EQ(reused[i].product_anchor, fresh[i].product_anchor) << c << " " << i;
+        for (int src = 0; src < kNumSources; ++src) {
+          EXPECT_EQ(reused[i].rank[src], fresh[i].rank[src]) << c << " " << i << " " << SourceName(src);
+          EXPECT_EQ(reused[i].score[src], fresh[i].score[src]) << c << " " << i << " " << SourceName(src);
+        }
+      }
+      if (c == 5) EXPECT_TRUE(ProposedBy(fresh, kRepurchase).empty());
+      if (c == 0) EXPECT_FALSE(ProposedBy(fresh, kCoPurchase).empty());
     }
   }
 }
