@@ -155,26 +155,28 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
   }
 
   // Co-purchase: neighbours of the anchors, weighted by the anchor's recency.
-  s->acc.Reset(num_articles);
-  s->best_anchor.Reset(num_articles);
+  s->copurchase.Reset(num_articles);
   for (const auto& [a, d] : s->anchors) {
     const double w = Decay(today - d, half_life);
     for (const ScoredArticle* n = tables.neighbours_begin(a); n != tables.neighbours_end(a); ++n) {
       const double contribution = w * n->score;
-      s->acc[n->article] += contribution;
-      const bool fresh = !s->best_anchor.contains(n->article);
-      std::pair<double, uint32_t>& best = s->best_anchor[n->article];
-      if (fresh || contribution > best.first) best = {contribution, a};
+      const bool fresh = !s->copurchase.contains(n->article);
+      CandidateScratch::CoPurchase& x = s->copurchase[n->article];
+      x.sum += contribution;
+      if (fresh || contribution > x.best) {
+        x.best = contribution;
+        x.anchor = a;
+      }
     }
   }
   s->list.clear();
-  for (uint32_t b : s->acc.touched()) s->list.push_back({b, static_cast<float>(s->acc.get(b))});
+  for (uint32_t b : s->copurchase.touched()) s->list.push_back({b, static_cast<float>(s->copurchase.get(b).sum)});
   BestFirst copurchase(&s->list);
   for (int r = 0, taken = 0; static_cast<size_t>(r) < copurchase.size() && taken < cfg.copurchase_candidates(); ++r) {
     const ScoredArticle& b = copurchase[r];
     if (!allowed(b.article)) continue;
     Candidate& c = Propose(kCoPurchase, b.article, r, b.score, s, out);
-    c.copurchase_anchor = static_cast<int32_t>(s->best_anchor.get(b.article).second);
+    c.copurchase_anchor = static_cast<int32_t>(s->copurchase.get(b.article).anchor);
     ++taken;
   }
 

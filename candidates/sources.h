@@ -126,9 +126,13 @@ class ArticleFilter {
 // Reused between customers by one thread.
 struct CandidateScratch {
   // By article row, each emptied in O(1) a customer (StampedArray):
-  StampedArray<uint32_t> index;                           // the article's position in the output
-  StampedArray<double> acc;                               // a source's summed scores
-  StampedArray<std::pair<double, uint32_t>> best_anchor;  // co-purchase: best contribution, its anchor
+  StampedArray<uint32_t> index;  // the article's position in the output
+  StampedArray<double> acc;      // a source's summed scores
+  struct CoPurchase {            // the summed score, the best anchor's contribution, that anchor
+    double sum = 0, best = 0;
+    uint32_t anchor = 0;
+  };
+  StampedArray<CoPurchase> copurchase;
   std::vector<ScoredArticle> list;
   std::vector<std::pair<uint32_t, int32_t>> anchors;  // article, last day bought
   std::vector<double> weights;                        // PurchaseWeights of the view
