@@ -215,7 +215,7 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
         [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
     // Each list of the customer's types, scored by the type's share x how
     // the article's other attributes match x log(1 + its table score).
-    auto propose_matched = [&](auto lists_of, int source, int quota) {
+    auto propose_matched = [&](auto lists_of, auto log1p_of, int source, int quota) {
       s->list.clear();
       for (size_t t = 0; t < keep && total > 0 && quota > 0; ++t) {
         const double type_share = s->types[t].first / total;
@@ -228,7 +228,7 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
             if (i == 1) continue;                              // the type itself
             match += s->taste.weight.of(i, codes[i]) / total;  // 0 for a value never bought
           }
-          const double score = type_share * (0.25 + match / (kAffinityAttributes - 1)) * std::log1p(a->score);
+          const double score = type_share * (0.25 + match / (kAffinityAttributes - 1)) * log1p_of(a);
           s->list.push_back({a->article, static_cast<float>(score)});
         }
       }
@@ -237,8 +237,11 @@ void GenerateCandidates(const CustomerView& view, const RankingTables& tables, c
         Propose(source, matched[r].article, r, matched[r].score, s, out);
       }
     };
-    propose_matched([&](int32_t type) { return tables.selling(type); }, kTaste, cfg.taste_candidates());
-    propose_matched([&](int32_t type) { return tables.new_arrivals(type); }, kNewArrival, cfg.new_arrival_candidates());
+    propose_matched([&](int32_t type) { return tables.selling(type); },
+                    [&](const ScoredArticle* a) { return tables.selling_log1p(a); }, kTaste, cfg.taste_candidates());
+    propose_matched([&](int32_t type) { return tables.new_arrivals(type); },
+                    [&](const ScoredArticle* a) { return tables.new_arrival_log1p(a); }, kNewArrival,
+                    cfg.new_arrival_candidates());
   }
 
   // Neighbours: the articles of the customer's cluster.

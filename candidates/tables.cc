@@ -272,6 +272,8 @@ RankingTables RankingTables::Build(const Dataset& ds, const CustomerHistory& his
     const size_t depth = static_cast<size_t>(std::max(1, cfg.taste_depth()));
     t.selling_ = MakeByType(&selling, depth);
     t.new_arrivals_ = MakeByType(&arrivals, depth);
+    t.selling_.DeriveLog1p();
+    t.new_arrivals_.DeriveLog1p();
   }
 
   // Style buyers: for each attribute value, what the customers whose
@@ -479,7 +481,13 @@ RankingTables RankingTables::WithArticles(const std::vector<ArticleAttributes>& 
   AddUnsoldArrivals(unsold, &arrivals);
   for (auto& [type, v] : listed_unsold) arrivals[type].insert(arrivals[type].end(), v.begin(), v.end());
   t.new_arrivals_ = MakeByType(&arrivals, total);
+  t.new_arrivals_.DeriveLog1p();
   return t;
+}
+
+void RankingTables::ByType::DeriveLog1p() {
+  log1p_scores.resize(articles.size());
+  for (size_t i = 0; i < articles.size(); ++i) log1p_scores[i] = std::log1p(articles[i].score);
 }
 
 std::pair<const ScoredArticle*, const ScoredArticle*> RankingTables::ByType::of(int32_t type) const {
@@ -595,6 +603,8 @@ absl::StatusOr<RankingTables> RankingTables::Load(const std::string& path) {
   ok = ok && t.num_clusters() <= kMaxClusters;
   if (!ok) return r->Corrupt("inconsistent ranking tables");
   t.IndexAttributes();
+  t.selling_.DeriveLog1p();
+  t.new_arrivals_.DeriveLog1p();
   return t;
 }
 

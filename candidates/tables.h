@@ -209,6 +209,11 @@ class RankingTables {
   std::pair<const ScoredArticle*, const ScoredArticle*> new_arrivals(int32_t product_type) const {
     return new_arrivals_.of(product_type);
   }
+  // log1p of an entry's score, for an entry of selling() / new_arrivals():
+  // derived from the lists at Build, Load and refresh (not stored), so the
+  // taste sources do not take a logarithm per listed article per customer.
+  float selling_log1p(const ScoredArticle* entry) const { return selling_.log1p_of(entry); }
+  float new_arrival_log1p(const ScoredArticle* entry) const { return new_arrivals_.log1p_of(entry); }
   // Style buyers: for a StyleKey, what the customers whose profile holds it
   // bought in the last style_buyers_window_days (half-life of half the
   // window), by share of their purchases, each purchase weighted by its
@@ -248,7 +253,12 @@ class RankingTables {
     std::vector<int32_t> types;     // product types, ascending
     std::vector<uint64_t> offsets;  // types + 1
     std::vector<ScoredArticle> articles;
+    std::vector<float> log1p_scores;  // articles' log1p(score), where derived
     std::pair<const ScoredArticle*, const ScoredArticle*> of(int32_t type) const;
+    float log1p_of(const ScoredArticle* entry) const {
+      return log1p_scores[static_cast<size_t>(entry - articles.data())];
+    }
+    void DeriveLog1p();
   };
 
  private:

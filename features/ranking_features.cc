@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/simd.h"
 #include "glog/logging.h"
 
 namespace hmrec {
@@ -26,6 +27,54 @@ float Dot(const float* x, const float* y, int n) {
   float dot = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
   for (; d < n; ++d) dot += x[d] * y[d];
   return dot;
+}
+
+// The dot products of G candidates' embeddings (v[0..G)) with each of the
+// customer's last kR distinct articles, from their transposed embeddings
+// `recent_t` (dim x kR), into out[g * kR + j]. One lane per recent article:
+// two SSE registers a candidate, or one AVX register where the CPU has AVX
+// (common/simd.h: the same bits). Each lane adds the dimensions in order,
+// so a value is the same whatever G is; G candidates at once give
+// independent sums, which overlap in the pipeline where one candidate's
+// would wait on each addition.
+constexpr int kR = FeatureScratch::kRecentArticles;
+static_assert(kR == 8);
+
+template <int G>
+void RecentDotsSse(const float* recent_t, int dim, const float* const* v, float* out) {
+  __m128 lo[G], hi[G];
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) lo[g] = hi[g] = _mm_setzero_ps();
+  const float* r = recent_t;
+  for (int d = 0; d < dim; ++d, r += kR) {
+    const __m128 r_lo = _mm_loadu_ps(r), r_hi = _mm_loadu_ps(r + 4);
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) {
+      const __m128 x = _mm_set1_ps(v[g][d]);
+      lo[g] = _mm_add_ps(lo[g], _mm_mul_ps(x, r_lo));
+      hi[g] = _mm_add_ps(hi[g], _mm_mul_ps(x, r_hi));
+    }
+  }
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) {
+    _mm_storeu_ps(out + g * kR, lo[g]);
+    _mm_storeu_ps(out + g * kR + 4, hi[g]);
+  }
+}
+
+template <int G>
+__attribute__((target("avx"))) void RecentDotsAvx(const float* recent_t, int dim, const float* const* v, float* out) {
+  __m256 acc[G];
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) acc[g] = _mm256_setzero_ps();
+  const float* r = recent_t;
+  for (int d = 0; d < dim; ++d, r += kR) {
+    const __m256 row = _mm256_loadu_ps(r);
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) acc[g] = _mm256_add_ps(acc[g], _mm256_mul_ps(_mm256_set1_ps(v[g][d]), row));
+  }
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) _mm256_storeu_ps(out + g * kR, acc[g]);
 }
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
@@ -195,7 +244,6 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
   const float days_since_last = has_history ? static_cast<float>(today - last_day) : kNaN;
 
   // The last distinct articles, newest first, their embeddings transposed.
-  constexpr int kR = FeatureScratch::kRecentArticles;
   s->num_recent = 0;
   if (emb.articles != nullptr) {
     for (size_t i = view.purchases.size(); i-- > 0 && s->num_recent < kR;) {
@@ -216,21 +264,47 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
   const RankingTables::BandSales* band_sales = tables.band_sales_row(band);
   const float c_mean_price = has_history ? static_cast<float>(price_sum / n) : kNaN;
 
-  // The candidates' table rows and embeddings are scattered over tens of
-  // MB: ask for them a few candidates ahead, so their cache misses overlap.
   constexpr size_t kAhead = 4;
+  const size_t n_cand = candidates.size();
+  auto row = [&](size_t i) { return emb.articles + static_cast<size_t>(candidates[i].article) * emb.dim; };
+  auto prefetch_row = [&](size_t i) {
+    const char* v = reinterpret_cast<const char*>(row(i));
+    for (size_t b = 0; b < static_cast<size_t>(emb.dim) * sizeof(float); b += 64) __builtin_prefetch(v + b);
+  };
+  // Every candidate's similarity to the recent articles, kGroup candidates
+  // at a time (RecentDots), before the loop that reads them; the rows it
+  // reads stay in cache for that loop's two-tower dot.
+  const bool rows_read = s->num_recent > 0;
+  if (rows_read) {
+    constexpr size_t kGroup = 4;
+    const bool avx = UseAvx();
+    auto group = avx ? RecentDotsAvx<kGroup> : RecentDotsSse<kGroup>;
+    auto single = avx ? RecentDotsAvx<1> : RecentDotsSse<1>;
+    s->recent_dots.resize(n_cand * kR);
+    for (size_t i = 0; i < std::min(2 * kGroup, n_cand); ++i) prefetch_row(i);
+    size_t i = 0;
+    for (; i + kGroup <= n_cand; i += kGroup) {
+      for (size_t j = i + 2 * kGroup; j < std::min(i + 3 * kGroup, n_cand); ++j) prefetch_row(j);
+      const float* v[kGroup] = {row(i), row(i + 1), row(i + 2), row(i + 3)};
+      group(s->recent_t.data(), emb.dim, v, s->recent_dots.data() + i * kR);
+    }
+    for (; i < n_cand; ++i) {
+      const float* v[1] = {row(i)};
+      single(s->recent_t.data(), emb.dim, v, s->recent_dots.data() + i * kR);
+    }
+  }
+  // The candidates' table rows (and their embeddings, if not read above)
+  // are scattered over tens of MB: ask for them a few candidates ahead, so
+  // their cache misses overlap.
   auto prefetch = [&](size_t i) {
     const uint32_t a = candidates[i].article;
     __builtin_prefetch(&tables.stats(a));
     __builtin_prefetch(&tables.attributes(a));
     __builtin_prefetch(tables.codes(a));
     __builtin_prefetch(band_sales + a);
-    if (emb.customer != nullptr) {
-      const char* v = reinterpret_cast<const char*>(emb.articles + static_cast<size_t>(a) * emb.dim);
-      for (size_t b = 0; b < static_cast<size_t>(emb.dim) * sizeof(float); b += 64) __builtin_prefetch(v + b);
-    }
+    if (emb.customer != nullptr && !rows_read) prefetch_row(i);
   };
-  for (size_t i = 0; i < std::min(kAhead, candidates.size()); ++i) prefetch(i);
+  for (size_t i = 0; i < std::min(kAhead, n_cand); ++i) prefetch(i);
   for (size_t i = 0; i < candidates.size(); ++i) {
     if (i + kAhead < candidates.size()) prefetch(i + kAhead);
     const Candidate& c = candidates[i];
@@ -292,20 +366,7 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
     f[k++] = static_cast<float>(attr.index_group);
     f[k++] = static_cast<float>(attr.garment_group);
     if (s->num_recent > 0) {
-      // Eight lanes, one per recent article, in two SSE registers (every
-      // x86-64 has them).
-      static_assert(kR == 8);
-      __m128 lo = _mm_setzero_ps(), hi = _mm_setzero_ps();
-      const float* v = emb.articles + static_cast<size_t>(c.article) * emb.dim;
-      const float* r = s->recent_t.data();
-      for (int d = 0; d < emb.dim; ++d, r += kR) {
-        const __m128 x = _mm_set1_ps(v[d]);
-        lo = _mm_add_ps(lo, _mm_mul_ps(x, _mm_loadu_ps(r)));
-        hi = _mm_add_ps(hi, _mm_mul_ps(x, _mm_loadu_ps(r + 4)));
-      }
-      float dots[kR];
-      _mm_storeu_ps(dots, lo);
-      _mm_storeu_ps(dots + 4, hi);
+      const float* dots = s->recent_dots.data() + i * kR;
       float best = -std::numeric_limits<float>::infinity(), sum = 0;
       int m = 0;
       for (int j = 0; j < s->num_recent; ++j) {

@@ -56,6 +56,8 @@ struct FeatureScratch {
   uint32_t recent[kRecentArticles] = {};
   int num_recent = 0;
   std::vector<float> recent_t;
+  // Each candidate's dot with each recent article (candidates x kRecentArticles).
+  std::vector<float> recent_dots;
   // The list columns' working space.
   std::vector<float> list_sales;
   std::vector<int32_t> list_types, list_products;

@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
+#include <limits>
 #include <numeric>
 #include <set>
 
@@ -14,6 +16,7 @@
 #include "candidates/sources.h"
 #include "candidates/tables.h"
 #include "common/rng.h"
+#include "common/simd.h"
 #include "common/stamped_array.h"
 #include "data/customer_view.h"
 #include "data/dataset_cache.h"
@@ -344,6 +347,35 @@ TEST(CustomerClusters, SeparatesDirectionsNotLengths) {
   EXPECT_EQ(NearestCentroid(c.data(), 0, 3, probe), -1);
   // Fewer distinct rows than clusters asked: as many clusters as rows.
   EXPECT_EQ(SphericalKMeans(rows.data(), 2, 3, 5, 10, 7, nullptr).size(), 6u);
+}
+
+// The nearest centroid is the one whose dot product, summed over the
+// dimensions in order, is largest (the lower index on a tie), for any
+// number of clusters (whole register blocks, a tail, both), with AVX or SSE.
+TEST(CustomerClusters, NearestCentroidIsTheScalarArgmaxWithAvxOrSse) {
+  constexpr int kDim = 64;
+  uint64_t state = 11;
+  auto uniform = [&] { return static_cast<float>(SplitMix64(&state) % 20001) / 10000.0f - 1.0f; };
+  for (int k : {1, 5, 16, 17, 31, 32, 33, 100, 256}) {
+    std::vector<float> centroids(static_cast<size_t>(k) * kDim);
+    for (float& x : centroids) x = uniform();
+    for (int probe = 0; probe < 20; ++probe) {
+      float v[kDim];
+      for (float& x : v) x = uniform();
+      int best = 0;
+      float best_dot = -std::numeric_limits<float>::infinity();
+      for (int c = 0; c < k; ++c) {
+        float dot = 0;
+        for (int i = 0; i < kDim; ++i) dot += centroids[static_cast<size_t>(i) * k + c] * v[i];
+        if (dot > best_dot) best_dot = dot, best = c;
+      }
+      SCOPED_TRACE(::testing::Message() << "k " << k << " probe " << probe);
+      EXPECT_EQ(NearestCentroid(centroids.data(), k, kDim, v), best);
+      AllowAvx(false);
+      EXPECT_EQ(NearestCentroid(centroids.data(), k, kDim, v), best);
+      AllowAvx(true);
+    }
+  }
 }
 
 // Neighbours: the recent buyers are clustered by their embeddings; a
@@ -789,6 +821,70 @@ TEST(RankingFeatures, SimilarityToTheLastArticlesAndThePurchaseRhythm) {
   EXPECT_TRUE(std::isnan(col(f, 0, "sim_recent_max")));
 }
 
+// The similarities are computed four candidates at a time, in AVX where the
+// CPU has it: each candidate's values are those of the scalar sums, in
+// dimension order, and the same bits whether it falls in a group of four or
+// in the list's tail, or is scored alone, with AVX or SSE only.
+TEST(RankingFeatures, SimilarityIsTheSameInAGroupOfFourAsAlone) {
+  constexpr int kArticles = 40, kDim = 64;
+  Mini m(kArticles, {30});
+  for (int j = 0; j < 10; ++j) m.Buy(0, static_cast<uint32_t>(3 * j), kDay0 - 40 + 3 * j);
+  m.Finish();
+  const CustomerHistory h = CustomerHistory::Build(m.ds.transactions, m.ds.customers.size());
+  const config::RankingConfig cfg = Defaults();
+  const RankingTables t = RankingTables::Build(m.ds, h, kDay0, cfg);
+  std::vector<float> articles(static_cast<size_t>(kArticles) * kDim);
+  uint64_t state = 7;
+  for (float& x : articles) x = static_cast<float>(SplitMix64(&state) % 2001) / 1000.0f - 1.0f;
+  std::vector<float> customer(articles.begin(), articles.begin() + kDim);
+  const TwoTowerEmbeddings emb{customer.data(), articles.data(), kDim};
+  // 11 candidates: two groups of four and a tail of three, one of them an
+  // article the customer bought (left out of its own comparison).
+  std::vector<Candidate> cands(11);
+  for (size_t i = 0; i < cands.size(); ++i) cands[i].article = static_cast<uint32_t>(2 * i + 1);
+  cands[5].article = 27;
+  const int nf = NumRankingFeatures();
+  const auto& names = RankingFeatureNames();
+  const int max_col = static_cast<int>(std::find(names.begin(), names.end(), "sim_recent_max") - names.begin());
+  ASSERT_LT(max_col + 2, nf);
+  CustomerView view;
+  BuildCustomerView(h, 0, 30, kDay0, HistoryLimitsOf(cfg), &view);
+  std::vector<float> f(cands.size() * nf);
+  FeatureScratch scratch;
+  ComputeRankingFeatures(view, t, cands, emb, &scratch, f.data());
+  // SSE only: every column the same bits.
+  AllowAvx(false);
+  EXPECT_FALSE(UseAvx());
+  std::vector<float> sse(cands.size() * nf);
+  ComputeRankingFeatures(view, t, cands, emb, &scratch, sse.data());
+  AllowAvx(true);
+  EXPECT_EQ(std::memcmp(f.data(), sse.data(), f.size() * sizeof(float)), 0);
+  // The last 8 distinct articles bought, newest first: 27, 24, ..., 6.
+  std::vector<uint32_t> recent;
+  for (int j = 9; j >= 2; --j) recent.push_back(static_cast<uint32_t>(3 * j));
+  for (size_t i = 0; i < cands.size(); ++i) {
+    SCOPED_TRACE(i);
+    const float* v = articles.data() + static_cast<size_t>(cands[i].article) * kDim;
+    float best = -std::numeric_limits<float>::infinity(), sum = 0;
+    int m_count = 0;
+    for (uint32_t r : recent) {
+      if (r == cands[i].article) continue;
+      const float* w = articles.data() + static_cast<size_t>(r) * kDim;
+      float dot = 0;
+      for (int d = 0; d < kDim; ++d) dot += v[d] * w[d];
+      best = std::max(best, dot);
+      sum += dot;
+      ++m_count;
+    }
+    EXPECT_EQ(f[i * nf + max_col], best);
+    EXPECT_EQ(f[i * nf + max_col + 1], sum / m_count);
+    std::vector<Candidate> alone(1, cands[i]);
+    std::vector<float> g(nf);
+    ComputeRankingFeatures(view, t, alone, emb, &scratch, g.data());
+    for (int c = max_col; c < max_col + 3; ++c) EXPECT_EQ(g[c], f[i * nf + c]) << names[c];
+  }
+}
+
 // The candidate against the rest of its list: the gaps to the list's best
 // two-tower score and best similarity to the last purchases, the share of
 // the list that sold more last week, and the shares of its product type and
@@ -1180,6 +1276,29 @@ TEST(RankingTables, ACatalogueRefreshAppendsNeverSoldArticlesWithoutMovingTheOth
   auto back = RankingTables::Load(dir.File("u.bin"));
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->num_articles(), 42u);
+  // The taste lists' log1p scores are derived for the built, the refreshed
+  // and the loaded tables alike, and the taste sources score the same on
+  // the refreshed tables and on them saved and loaded.
+  for (const RankingTables* x : std::initializer_list<const RankingTables*>{&t, &u, &*back}) {
+    int entries = 0;
+    for (int32_t type : {10, 11, 12, 13, 99}) {
+      for (auto [a, e] = x->selling(type); a != e; ++a, ++entries) {
+        EXPECT_EQ(x->selling_log1p(a), std::log1p(a->score)) << type;
+      }
+      for (auto [a, e] = x->new_arrivals(type); a != e; ++a, ++entries) {
+        EXPECT_EQ(x->new_arrival_log1p(a), std::log1p(a->score)) << type;
+      }
+    }
+    EXPECT_GE(entries, 5);
+  }
+  std::vector<Candidate> loaded_cands;
+  GenerateCandidates(view, *back, TwoTowerHits(), cfg, &scratch, &loaded_cands);
+  GenerateCandidates(view, u, TwoTowerHits(), cfg, &scratch, &cands);
+  ASSERT_EQ(loaded_cands.size(), cands.size());
+  for (size_t i = 0; i < cands.size(); ++i) {
+    EXPECT_EQ(loaded_cands[i].article, cands[i].article);
+    for (int src : {kTaste, kNewArrival}) EXPECT_EQ(loaded_cands[i].score[src], cands[i].score[src]);
+  }
 }
 
 // `groups` groups of 20 rows of `num_features` features; row(rng, i, s)
