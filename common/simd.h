@@ -1,7 +1,7 @@
 #pragma once
 
 // Which vector instructions the hot loops use. Every x86-64 has SSE2, so
-// that is the floor; a kernel with an AVX form takes it where the CPU (and
+// that is the floor; a kernel with an AVX (or AVX2) form takes it where the CPU (and
 // its operating system) have AVX. An AVX form computes the same bits as its
 // SSE form: the same products, added in the same order, and no fused
 // multiply-add (which rounds once where a multiply and an add round twice),
@@ -16,7 +16,7 @@ inline std::atomic<bool>& AvxAllowed() {
   return allowed;
 }
 
-// True when the CPU has AVX and AllowAvx(false) has not been called.
+// True when the CPU has AVX (AVX2) and AllowAvx(false) has not been called.
 inline bool UseAvx() {
   static const bool has_avx = [] {
     __builtin_cpu_init();
@@ -24,8 +24,15 @@ inline bool UseAvx() {
   }();
   return has_avx && AvxAllowed().load(std::memory_order_relaxed);
 }
+inline bool UseAvx2() {
+  static const bool has_avx2 = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
+  return has_avx2 && AvxAllowed().load(std::memory_order_relaxed);
+}
 
-// For tests: false keeps every kernel on its SSE form.
+// For tests: false keeps every kernel on its SSE form (AVX and AVX2 alike).
 inline void AllowAvx(bool allowed) { AvxAllowed().store(allowed, std::memory_order_relaxed); }
 
 }  // namespace hmrec

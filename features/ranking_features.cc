@@ -124,6 +124,69 @@ std::vector<std::string> MakeNames() {
   return n;
 }
 
+// For each row i of a list of n: how many rows sold more last week, and how
+// many share its product type and its product (itself included). n^2
+// compares of contiguous 32-bit values, cheaper at a list's size than
+// sorting or a map: a compare's all-ones lane is -1, so subtracting it
+// counts. Four lanes in SSE2 (every x86-64 has it), eight in AVX2 where the
+// CPU has it (common/simd.h); the counts are exact either way.
+void CountListTail(size_t i, size_t from, size_t n, const float* sales, const int32_t* types, const int32_t* products,
+                   FeatureScratch::ListCounts* c) {
+  for (size_t j = from; j < n; ++j) {
+    c->above += sales[j] > sales[i];
+    c->same_type += types[j] == types[i];
+    c->same_product += products[j] == products[i];
+  }
+}
+
+void CountListSse(size_t n, const float* sales, const int32_t* types, const int32_t* products,
+                  FeatureScratch::ListCounts* counts) {
+  const size_t n4 = n & ~size_t{3};
+  auto load = [](const int32_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
+  auto sum = [](__m128i v) {
+    int32_t lanes[4];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(lanes), v);
+    return lanes[0] + lanes[1] + lanes[2] + lanes[3];
+  };
+  for (size_t i = 0; i < n; ++i) {
+    const __m128 x = _mm_set1_ps(sales[i]);
+    const __m128i type = _mm_set1_epi32(types[i]), product = _mm_set1_epi32(products[i]);
+    __m128i above4 = _mm_setzero_si128(), type4 = above4, product4 = above4;
+    for (size_t j = 0; j < n4; j += 4) {
+      above4 = _mm_sub_epi32(above4, _mm_castps_si128(_mm_cmpgt_ps(_mm_loadu_ps(sales + j), x)));
+      type4 = _mm_sub_epi32(type4, _mm_cmpeq_epi32(load(types + j), type));
+      product4 = _mm_sub_epi32(product4, _mm_cmpeq_epi32(load(products + j), product));
+    }
+    counts[i] = {sum(above4), sum(type4), sum(product4)};
+    CountListTail(i, n4, n, sales, types, products, &counts[i]);
+  }
+}
+
+__attribute__((target("avx2"))) int32_t SumLanes(__m256i v) {
+  const __m128i four = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  const __m128i two = _mm_add_epi32(four, _mm_unpackhi_epi64(four, four));
+  return _mm_cvtsi128_si32(_mm_add_epi32(two, _mm_shuffle_epi32(two, 1)));
+}
+
+__attribute__((target("avx2"))) void CountListAvx2(size_t n, const float* sales, const int32_t* types,
+                                                   const int32_t* products, FeatureScratch::ListCounts* counts) {
+  const size_t n8 = n & ~size_t{7};
+  for (size_t i = 0; i < n; ++i) {
+    const __m256 x = _mm256_set1_ps(sales[i]);
+    const __m256i type = _mm256_set1_epi32(types[i]), product = _mm256_set1_epi32(products[i]);
+    __m256i above8 = _mm256_setzero_si256(), type8 = above8, product8 = above8;
+    for (size_t j = 0; j < n8; j += 8) {
+      const __m256i t = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(types + j));
+      const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(products + j));
+      above8 = _mm256_sub_epi32(above8, _mm256_castps_si256(_mm256_cmp_ps(_mm256_loadu_ps(sales + j), x, _CMP_GT_OQ)));
+      type8 = _mm256_sub_epi32(type8, _mm256_cmpeq_epi32(t, type));
+      product8 = _mm256_sub_epi32(product8, _mm256_cmpeq_epi32(p, product));
+    }
+    counts[i] = {SumLanes(above8), SumLanes(type8), SumLanes(product8)};
+    CountListTail(i, n8, n, sales, types, products, &counts[i]);
+  }
+}
+
 // Fills the list columns of rows that hold every other column.
 void FillListFeatures(const RankingTables& tables, const std::vector<Candidate>& candidates, FeatureScratch* s,
                       float* out) {
@@ -148,10 +211,7 @@ void FillListFeatures(const RankingTables& tables, const std::vector<Candidate>&
     f[kFirst] = f[kTwoTower] - best_tt;  // NaN stays NaN
     f[kFirst + 1] = f[kSimMax] - best_sim;
   }
-  // The shares by counting over the whole list for each row: n^2 compares
-  // of contiguous 32-bit values, four at a time in SSE2 (every x86-64 has
-  // it; a compare's all-ones lane is -1, so subtracting it counts), cheaper
-  // at a list's size than sorting or a map.
+  // The shares by counting over the whole list for each row (CountList*).
   s->list_sales.resize(n);
   s->list_types.resize(n);
   s->list_products.resize(n);
@@ -161,35 +221,15 @@ void FillListFeatures(const RankingTables& tables, const std::vector<Candidate>&
     s->list_types[i] = attr.product_type;
     s->list_products[i] = attr.product_code;
   }
-  const float* sales = s->list_sales.data();
-  const int32_t* types = s->list_types.data();
-  const int32_t* products = s->list_products.data();
-  const size_t n4 = n & ~size_t{3};
-  auto load = [](const int32_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
-  auto sum = [](__m128i v) {
-    int32_t lanes[4];
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(lanes), v);
-    return lanes[0] + lanes[1] + lanes[2] + lanes[3];
-  };
+  s->list_counts.resize(n);
+  (UseAvx2() ? CountListAvx2 : CountListSse)(n, s->list_sales.data(), s->list_types.data(), s->list_products.data(),
+                                             s->list_counts.data());
   for (size_t i = 0; i < n; ++i) {
-    const __m128 x = _mm_set1_ps(sales[i]);
-    const __m128i type = _mm_set1_epi32(types[i]), product = _mm_set1_epi32(products[i]);
-    __m128i above4 = _mm_setzero_si128(), type4 = above4, product4 = above4;
-    for (size_t j = 0; j < n4; j += 4) {
-      above4 = _mm_sub_epi32(above4, _mm_castps_si128(_mm_cmpgt_ps(_mm_loadu_ps(sales + j), x)));
-      type4 = _mm_sub_epi32(type4, _mm_cmpeq_epi32(load(types + j), type));
-      product4 = _mm_sub_epi32(product4, _mm_cmpeq_epi32(load(products + j), product));
-    }
-    int32_t above = sum(above4), same_type = sum(type4), same_product = sum(product4);
-    for (size_t j = n4; j < n; ++j) {
-      above += sales[j] > sales[i];
-      same_type += types[j] == types[i];
-      same_product += products[j] == products[i];
-    }
+    const FeatureScratch::ListCounts& c = s->list_counts[i];
     float* f = out + i * nf;
-    f[kFirst + 2] = static_cast<float>(above) * inv_n;
-    f[kFirst + 3] = static_cast<float>(same_type) * inv_n;
-    f[kFirst + 4] = static_cast<float>(same_product) * inv_n;
+    f[kFirst + 2] = static_cast<float>(c.above) * inv_n;
+    f[kFirst + 3] = static_cast<float>(c.same_type) * inv_n;
+    f[kFirst + 4] = static_cast<float>(c.same_product) * inv_n;
   }
 }
 

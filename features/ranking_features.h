@@ -61,6 +61,10 @@ struct FeatureScratch {
   // The list columns' working space.
   std::vector<float> list_sales;
   std::vector<int32_t> list_types, list_products;
+  struct ListCounts {
+    int32_t above = 0, same_type = 0, same_product = 0;
+  };
+  std::vector<ListCounts> list_counts;
 };
 
 // Writes candidates.size() rows of NumRankingFeatures() floats to `out`.

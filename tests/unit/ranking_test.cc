@@ -951,25 +951,31 @@ TEST(RankingFeatures, TheCandidateAgainstTheRestOfItsList) {
   EXPECT_FLOAT_EQ(col(f, 1, "l_type_share"), 0.5f);
   EXPECT_FLOAT_EQ(col(f, 1, "l_sales_1w_rank"), 0.5f);
   EXPECT_NEAR(col(f, 1, "l_two_tower_gap"), -0.3f, 1e-6);
-  // A longer list (the counts go four rows at a time, the rest one by one):
-  // each share what counting over the list gives.
+  // A longer list (the counts go eight rows at a time in AVX2, four in SSE,
+  // the rest one by one): each share what counting over the list gives, on
+  // either path.
   std::vector<Candidate> longer(11);
   for (uint32_t a = 0; a < 11; ++a) longer[a].article = a;
   std::vector<float> l(11 * nf);
-  ComputeRankingFeatures(view, t, longer, TwoTowerEmbeddings{customer, articles.data(), 4}, &scratch, l.data());
-  for (int r = 0; r < 11; ++r) {
-    int above = 0, same_type = 0, same_product = 0;
-    for (int o = 0; o < 11; ++o) {
-      above += col(l, o, "a_sales_1w") > col(l, r, "a_sales_1w");
-      same_type += t.attributes(longer[o].article).product_type == t.attributes(longer[r].article).product_type;
-      same_product += t.attributes(longer[o].article).product_code == t.attributes(longer[r].article).product_code;
+  for (bool avx : {true, false}) {
+    SCOPED_TRACE(avx ? "AVX2 where the CPU has it" : "SSE");
+    AllowAvx(avx);
+    ComputeRankingFeatures(view, t, longer, TwoTowerEmbeddings{customer, articles.data(), 4}, &scratch, l.data());
+    AllowAvx(true);
+    for (int r = 0; r < 11; ++r) {
+      int above = 0, same_type = 0, same_product = 0;
+      for (int o = 0; o < 11; ++o) {
+        above += col(l, o, "a_sales_1w") > col(l, r, "a_sales_1w");
+        same_type += t.attributes(longer[o].article).product_type == t.attributes(longer[r].article).product_type;
+        same_product += t.attributes(longer[o].article).product_code == t.attributes(longer[r].article).product_code;
+      }
+      EXPECT_FLOAT_EQ(col(l, r, "l_sales_1w_rank"), above / 11.0f) << r;
+      EXPECT_FLOAT_EQ(col(l, r, "l_type_share"), same_type / 11.0f) << r;
+      EXPECT_FLOAT_EQ(col(l, r, "l_product_share"), same_product / 11.0f) << r;
     }
-    EXPECT_FLOAT_EQ(col(l, r, "l_sales_1w_rank"), above / 11.0f) << r;
-    EXPECT_FLOAT_EQ(col(l, r, "l_type_share"), same_type / 11.0f) << r;
-    EXPECT_FLOAT_EQ(col(l, r, "l_product_share"), same_product / 11.0f) << r;
+    EXPECT_FLOAT_EQ(col(l, 0, "l_type_share"), 3 / 11.0f);     // types 10, 10, 10 at rows 0, 4, 8
+    EXPECT_FLOAT_EQ(col(l, 9, "l_product_share"), 2 / 11.0f);  // product 1003: rows 9, 10
   }
-  EXPECT_FLOAT_EQ(col(l, 0, "l_type_share"), 3 / 11.0f);     // types 10, 10, 10 at rows 0, 4, 8
-  EXPECT_FLOAT_EQ(col(l, 9, "l_product_share"), 2 / 11.0f);  // product 1003: rows 9, 10
   // Without embeddings the gaps are missing, the shares are not.
   ComputeRankingFeatures(view, t, cands, TwoTowerEmbeddings(), &scratch, f.data());
   EXPECT_TRUE(std::isnan(col(f, 0, "l_two_tower_gap")));
