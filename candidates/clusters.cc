@@ -62,6 +62,7 @@ __attribute__((target("avx"))) void CentroidDotsAvx(const float* centroids, int 
     _mm256_storeu_ps(dot + c + 16, a2);
     _mm256_storeu_ps(dot + c + 24, a3);
   }
+  _mm256_zeroupper();  // clean upper halves before SSE code (common/simd.h)
   CentroidDotsSse(centroids, k, dim, v, c, dot);
 }
 

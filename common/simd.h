@@ -5,7 +5,11 @@
 // its operating system) have AVX. An AVX form computes the same bits as its
 // SSE form: the same products, added in the same order, and no fused
 // multiply-add (which rounds once where a multiply and an add round twice),
-// so a model scores the same on any x86-64, trainer and server alike.
+// so a model scores the same on any x86-64, trainer and server alike. An
+// AVX kernel ends with its registers' upper halves clean
+// (_mm256_zeroupper() before returning or calling SSE code; GCC does not
+// always insert it): SSE code that runs after dirty upper halves is slower
+// on some CPUs, and the server's other stages are SSE.
 
 #include <atomic>
 

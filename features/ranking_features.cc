@@ -75,6 +75,7 @@ __attribute__((target("avx"))) void RecentDotsAvx(const float* recent_t, int dim
   }
 #pragma GCC unroll 8
   for (int g = 0; g < G; ++g) _mm256_storeu_ps(out + g * kR, acc[g]);
+  _mm256_zeroupper();  // before SSE code (common/simd.h)
 }
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
@@ -183,8 +184,9 @@ __attribute__((target("avx2"))) void CountListAvx2(size_t n, const float* sales,
       product8 = _mm256_sub_epi32(product8, _mm256_cmpeq_epi32(p, product));
     }
     counts[i] = {SumLanes(above8), SumLanes(type8), SumLanes(product8)};
-    CountListTail(i, n8, n, sales, types, products, &counts[i]);
   }
+  _mm256_zeroupper();  // before SSE code (common/simd.h): GCC left it out here
+  for (size_t i = 0; i < n; ++i) CountListTail(i, n8, n, sales, types, products, &counts[i]);
 }
 
 // Fills the list columns of rows that hold every other column.
