@@ -313,20 +313,34 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
     const char* v = reinterpret_cast<const char*>(row(i));
     for (size_t b = 0; b < static_cast<size_t>(emb.dim) * sizeof(float); b += 64) __builtin_prefetch(v + b);
   };
+  // The candidates' table rows are scattered over tens of MB: ask for them
+  // ahead of their use, so their cache misses overlap.
+  auto prefetch_tables = [&](size_t i) {
+    const uint32_t a = candidates[i].article;
+    __builtin_prefetch(&tables.stats(a));
+    __builtin_prefetch(&tables.attributes(a));
+    __builtin_prefetch(tables.codes(a));
+    __builtin_prefetch(band_sales + a);
+  };
   // Every candidate's similarity to the recent articles, kGroup candidates
-  // at a time (RecentDots), before the loop that reads them; the rows it
-  // reads stay in cache for that loop's two-tower dot.
+  // at a time (RecentDots), before the loop that reads them. This pass asks
+  // for each candidate's embedding and table rows two groups ahead, so the
+  // loop below finds both in cache (a list's rows take a few tens of KB).
   const bool rows_read = s->num_recent > 0;
   if (rows_read) {
     constexpr size_t kGroup = 4;
     const bool avx = UseAvx();
     auto group = avx ? RecentDotsAvx<kGroup> : RecentDotsSse<kGroup>;
     auto single = avx ? RecentDotsAvx<1> : RecentDotsSse<1>;
+    auto prefetch_all = [&](size_t i) {
+      prefetch_row(i);
+      prefetch_tables(i);
+    };
     s->recent_dots.resize(n_cand * kR);
-    for (size_t i = 0; i < std::min(2 * kGroup, n_cand); ++i) prefetch_row(i);
+    for (size_t i = 0; i < std::min(2 * kGroup, n_cand); ++i) prefetch_all(i);
     size_t i = 0;
     for (; i + kGroup <= n_cand; i += kGroup) {
-      for (size_t j = i + 2 * kGroup; j < std::min(i + 3 * kGroup, n_cand); ++j) prefetch_row(j);
+      for (size_t j = i + 2 * kGroup; j < std::min(i + 3 * kGroup, n_cand); ++j) prefetch_all(j);
       const float* v[kGroup] = {row(i), row(i + 1), row(i + 2), row(i + 3)};
       group(s->recent_t.data(), emb.dim, v, s->recent_dots.data() + i * kR);
     }
@@ -335,16 +349,11 @@ void ComputeRankingFeatures(const CustomerView& view, const RankingTables& table
       single(s->recent_t.data(), emb.dim, v, s->recent_dots.data() + i * kR);
     }
   }
-  // The candidates' table rows (and their embeddings, if not read above)
-  // are scattered over tens of MB: ask for them a few candidates ahead, so
-  // their cache misses overlap.
+  // Without that pass, the loop asks for them kAhead candidates ahead.
   auto prefetch = [&](size_t i) {
-    const uint32_t a = candidates[i].article;
-    __builtin_prefetch(&tables.stats(a));
-    __builtin_prefetch(&tables.attributes(a));
-    __builtin_prefetch(tables.codes(a));
-    __builtin_prefetch(band_sales + a);
-    if (emb.customer != nullptr && !rows_read) prefetch_row(i);
+    if (rows_read) return;
+    prefetch_tables(i);
+    if (emb.customer != nullptr) prefetch_row(i);
   };
   for (size_t i = 0; i < std::min(kAhead, n_cand); ++i) prefetch(i);
   for (size_t i = 0; i < candidates.size(); ++i) {
