@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <set>
 
@@ -756,6 +757,50 @@ TEST(RankingFeatures, ValuesForAKnownHistory) {
   EXPECT_TRUE(std::isnan(col(1, "a_age_days")));
   EXPECT_TRUE(std::isnan(col(1, "a_mean_price")));
   EXPECT_EQ(col(1, "src_count"), 0);
+}
+
+// The history columns of a heavy buyer, every article of the catalogue a
+// candidate: each article's and each product's count is its count in the
+// view, and 0 for the thousands never bought.
+TEST(RankingFeatures, HistoryCountsOfAHeavyBuyerForEveryArticle) {
+  constexpr int kArticles = 3000;
+  Mini m(kArticles, {30});
+  for (int i = 0; i < 400; ++i) m.Buy(0, static_cast<uint32_t>((i * 7919) % kArticles), kDay0 - 1 - i % 300);
+  m.Finish();
+  const CustomerHistory h = CustomerHistory::Build(m.ds.transactions, m.ds.customers.size());
+  const config::RankingConfig cfg = Defaults();
+  const RankingTables t = RankingTables::Build(m.ds, h, kDay0, cfg);
+  CustomerView view;
+  BuildCustomerView(h, 0, 30, kDay0, HistoryLimits{1000, 100000}, &view);
+  ASSERT_EQ(view.purchases.size(), 400u);
+  std::map<uint32_t, int> article_count;
+  std::map<int32_t, int> product_count;
+  for (const Purchase& p : view.purchases) {
+    ++article_count[p.article];
+    ++product_count[t.attributes(p.article).product_code];
+  }
+  std::vector<Candidate> cands(kArticles);
+  for (int a = 0; a < kArticles; ++a) cands[a].article = static_cast<uint32_t>(a);
+  const int nf = NumRankingFeatures();
+  const auto& names = RankingFeatureNames();
+  auto index = [&](const std::string& name) {
+    return static_cast<int>(std::find(names.begin(), names.end(), name) - names.begin());
+  };
+  const int ca = index("ca_count"), cp = index("cp_count");
+  ASSERT_LT(ca, nf);
+  ASSERT_LT(cp, nf);
+  std::vector<float> f(static_cast<size_t>(kArticles) * nf);
+  FeatureScratch scratch;
+  ComputeRankingFeatures(view, t, cands, TwoTowerEmbeddings(), &scratch, f.data());
+  int bought = 0;
+  for (int a = 0; a < kArticles; ++a) {
+    const auto ai = article_count.find(a);
+    const auto pi = product_count.find(t.attributes(a).product_code);
+    ASSERT_EQ(f[a * nf + ca], ai == article_count.end() ? 0 : ai->second) << "article " << a;
+    ASSERT_EQ(f[a * nf + cp], pi == product_count.end() ? 0 : pi->second) << "article " << a;
+    bought += ai != article_count.end();
+  }
+  EXPECT_EQ(bought, static_cast<int>(article_count.size()));
 }
 
 // The similarity of a candidate to the customer's last distinct articles
