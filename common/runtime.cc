@@ -21,6 +21,8 @@ void ConfigureAllocator() {
   mallopt(M_TOP_PAD, 64 << 20);
 }
 
+void ReleaseFreeHeap() { malloc_trim(0); }
+
 const char* BlasCoreName() { return openblas_get_corename(); }
 
 namespace {

@@ -12,6 +12,14 @@ namespace hmrec {
 // Call once, first thing in main.
 void ConfigureAllocator();
 
+// Returns the heap's free pages to the kernel (glibc's malloc_trim), for a
+// program that ends a phase whose memory the next phase does not reuse:
+// under ConfigureAllocator nothing freed leaves the process otherwise, so
+// the trainer's towers would still hold their gigabytes while the ranking
+// stage builds its matrices (docs/PERFORMANCE.md "Trainer memory"). Costs
+// a walk of the heap and, later, the page faults of memory used again.
+void ReleaseFreeHeap();
+
 struct ProcessOptions {
   // Put the heap on transparent huge pages (2 MiB) where the kernel offers
   // them on request (/sys/kernel/mm/transparent_hugepage/enabled is

@@ -152,6 +152,7 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::string> bundle = (*trainer)->Export(bundles, absl::GetFlag(FLAGS_version));
   if (!bundle.ok()) return Fail(bundle.status());
   trainer->reset();  // the towers' training state is not needed any more: free it before the ranking stage
+  hmrec::ReleaseFreeHeap();
   if (cfg.has_ranking() && absl::GetFlag(FLAGS_ranking)) {
     hmrec::RankingOptions ro;
     ro.work_dir = work;

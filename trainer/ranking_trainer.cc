@@ -14,6 +14,7 @@
 #include "bundle/bundle.h"
 #include "candidates/ranking_config.h"
 #include "candidates/tables.h"
+#include "common/runtime.h"
 #include "common/status_macros.h"
 #include "data/dates.h"
 #include "data/history.h"
@@ -135,6 +136,7 @@ absl::StatusOr<RankingReport> TrainRanking(const config::TrainerConfig& cfg, con
     ASSIGN_OR_RETURN(std::string dir, trainer->Export(bundles.string(), "label-weeks"));
     ASSIGN_OR_RETURN(label_retriever, TwoTowerRetriever::Load(dir, ds, threads));
   }
+  ReleaseFreeHeap();  // the label weeks' tower's training state
   report.seconds_retrieval_tower = Since(t0);
 
   // Label weeks: candidates, features, labels.
@@ -159,6 +161,7 @@ absl::StatusOr<RankingReport> TrainRanking(const config::TrainerConfig& cfg, con
     }
   }
   label_retriever.reset();
+  ReleaseFreeHeap();  // before the ranker's matrices, the largest allocations of the run
   report.seconds_candidates_features = Since(t0);
 
   // The ranker.
