@@ -101,6 +101,24 @@ const Candidate* Find(const std::vector<Candidate>& cands, uint32_t article) {
   return nullptr;
 }
 
+// The column of the ranking feature `name`; a name the feature list lacks
+// fails the test and gives NumRankingFeatures().
+int FeatureColumn(const std::string& name) {
+  const auto& names = RankingFeatureNames();
+  const auto it = std::find(names.begin(), names.end(), name);
+  if (it == names.end()) ADD_FAILURE() << "no ranking feature named " << name;
+  return static_cast<int>(it - names.begin());
+}
+
+// Feature `name` of candidate `row` in the row-major matrix `f`; NaN (and a
+// failed test) for a name the feature list lacks.
+float FeatureAt(const std::vector<float>& f, int row, const std::string& name) {
+  const int nf = NumRankingFeatures();
+  const int i = FeatureColumn(name);
+  if (i >= nf) return std::numeric_limits<float>::quiet_NaN();
+  return f[static_cast<size_t>(row) * nf + i];
+}
+
 // Recorded purchases move a customer's purchase-count band; bundles from
 // before purchase_count start from the least count of the stored band.
 TEST(FeatureSpaceBands, EachBandFloorIsTheLeastCountOfItsBand) {
@@ -728,12 +746,7 @@ TEST(RankingFeatures, ValuesForAKnownHistory) {
   std::vector<float> f(2 * nf);
   FeatureScratch scratch;
   ComputeRankingFeatures(view, t, cands, TwoTowerEmbeddings(), &scratch, f.data());
-  auto col = [&](int row, const std::string& name) {
-    const auto& names = RankingFeatureNames();
-    const int i = static_cast<int>(std::find(names.begin(), names.end(), name) - names.begin());
-    EXPECT_LT(i, nf) << name;
-    return f[row * nf + i];
-  };
+  auto col = [&](int row, const std::string& name) { return FeatureAt(f, row, name); };
   EXPECT_EQ(col(0, "src_repurchase_rank"), 0);
   EXPECT_EQ(col(0, "src_repurchase_score"), 1.5f);
   EXPECT_TRUE(std::isnan(col(0, "src_two_tower_rank")));
@@ -782,11 +795,7 @@ TEST(RankingFeatures, HistoryCountsOfAHeavyBuyerForEveryArticle) {
   std::vector<Candidate> cands(kArticles);
   for (int a = 0; a < kArticles; ++a) cands[a].article = static_cast<uint32_t>(a);
   const int nf = NumRankingFeatures();
-  const auto& names = RankingFeatureNames();
-  auto index = [&](const std::string& name) {
-    return static_cast<int>(std::find(names.begin(), names.end(), name) - names.begin());
-  };
-  const int ca = index("ca_count"), cp = index("cp_count");
+  const int ca = FeatureColumn("ca_count"), cp = FeatureColumn("cp_count");
   ASSERT_LT(ca, nf);
   ASSERT_LT(cp, nf);
   std::vector<float> f(static_cast<size_t>(kArticles) * nf);
@@ -824,31 +833,25 @@ TEST(RankingFeatures, SimilarityToTheLastArticlesAndThePurchaseRhythm) {
   cands[1].article = 7;  // the last article bought
   cands[2].article = 5;
   const int nf = NumRankingFeatures();
-  auto col = [&](const std::vector<float>& f, int row, const std::string& name) {
-    const auto& names = RankingFeatureNames();
-    const int i = static_cast<int>(std::find(names.begin(), names.end(), name) - names.begin());
-    EXPECT_LT(i, nf) << name;
-    return f[row * nf + i];
-  };
   CustomerView view;
   BuildCustomerView(h, 0, 30, kDay0, HistoryLimitsOf(cfg), &view);
   std::vector<float> f(3 * nf);
   FeatureScratch scratch;
   ComputeRankingFeatures(view, t, cands, TwoTowerEmbeddings{customer, articles.data(), 4}, &scratch, f.data());
   // 9 against 7, 5, 3 (newest first): 0.2, 0.2, 0.5.
-  EXPECT_FLOAT_EQ(col(f, 0, "sim_recent_max"), 0.5f);
-  EXPECT_FLOAT_EQ(col(f, 0, "sim_recent_mean"), 0.3f);
-  EXPECT_FLOAT_EQ(col(f, 0, "sim_last"), 0.2f);
-  EXPECT_FLOAT_EQ(col(f, 0, "two_tower_cosine"), 0.1f);
+  EXPECT_FLOAT_EQ(FeatureAt(f, 0, "sim_recent_max"), 0.5f);
+  EXPECT_FLOAT_EQ(FeatureAt(f, 0, "sim_recent_mean"), 0.3f);
+  EXPECT_FLOAT_EQ(FeatureAt(f, 0, "sim_last"), 0.2f);
+  EXPECT_FLOAT_EQ(FeatureAt(f, 0, "two_tower_cosine"), 0.1f);
   // 7 against 5 and 3 only: its own embedding does not count.
-  EXPECT_FLOAT_EQ(col(f, 1, "sim_recent_max"), 0.6f);
-  EXPECT_FLOAT_EQ(col(f, 1, "sim_recent_mean"), 0.3f);
-  EXPECT_FLOAT_EQ(col(f, 1, "sim_last"), 0.6f);  // the last one other than itself: 5
-  EXPECT_FLOAT_EQ(col(f, 2, "sim_recent_mean"), 0.3f);
-  EXPECT_FLOAT_EQ(col(f, 2, "sim_last"), 0.6f);
+  EXPECT_FLOAT_EQ(FeatureAt(f, 1, "sim_recent_max"), 0.6f);
+  EXPECT_FLOAT_EQ(FeatureAt(f, 1, "sim_recent_mean"), 0.3f);
+  EXPECT_FLOAT_EQ(FeatureAt(f, 1, "sim_last"), 0.6f);  // the last one other than itself: 5
+  EXPECT_FLOAT_EQ(FeatureAt(f, 2, "sim_recent_mean"), 0.3f);
+  EXPECT_FLOAT_EQ(FeatureAt(f, 2, "sim_last"), 0.6f);
   // Visits 18 days apart over three visits: every 9 days; last 1 day ago.
-  EXPECT_FLOAT_EQ(col(f, 0, "c_mean_gap_days"), 9.0f);
-  EXPECT_FLOAT_EQ(col(f, 0, "c_overdue"), 1.0f / 9.0f);
+  EXPECT_FLOAT_EQ(FeatureAt(f, 0, "c_mean_gap_days"), 9.0f);
+  EXPECT_FLOAT_EQ(FeatureAt(f, 0, "c_overdue"), 1.0f / 9.0f);
 
   // One purchase, of the candidate itself: nothing to compare with, no rhythm.
   BuildCustomerView(h, 1, 40, kDay0, HistoryLimitsOf(cfg), &view);
@@ -856,14 +859,14 @@ TEST(RankingFeatures, SimilarityToTheLastArticlesAndThePurchaseRhythm) {
   seven[0].article = 7;
   std::vector<float> g(nf);
   ComputeRankingFeatures(view, t, seven, TwoTowerEmbeddings{customer, articles.data(), 4}, &scratch, g.data());
-  EXPECT_TRUE(std::isnan(col(g, 0, "sim_recent_max")));
-  EXPECT_TRUE(std::isnan(col(g, 0, "sim_recent_mean")));
-  EXPECT_TRUE(std::isnan(col(g, 0, "sim_last")));
-  EXPECT_TRUE(std::isnan(col(g, 0, "c_mean_gap_days")));
-  EXPECT_TRUE(std::isnan(col(g, 0, "c_overdue")));
+  EXPECT_TRUE(std::isnan(FeatureAt(g, 0, "sim_recent_max")));
+  EXPECT_TRUE(std::isnan(FeatureAt(g, 0, "sim_recent_mean")));
+  EXPECT_TRUE(std::isnan(FeatureAt(g, 0, "sim_last")));
+  EXPECT_TRUE(std::isnan(FeatureAt(g, 0, "c_mean_gap_days")));
+  EXPECT_TRUE(std::isnan(FeatureAt(g, 0, "c_overdue")));
   // Without article embeddings (no model) the similarities are missing.
   ComputeRankingFeatures(view, t, cands, TwoTowerEmbeddings(), &scratch, f.data());
-  EXPECT_TRUE(std::isnan(col(f, 0, "sim_recent_max")));
+  EXPECT_TRUE(std::isnan(FeatureAt(f, 0, "sim_recent_max")));
 }
 
 // The similarities are computed four candidates at a time, in AVX where the
@@ -890,7 +893,7 @@ TEST(RankingFeatures, SimilarityIsTheSameInAGroupOfFourAsAlone) {
   cands[5].article = 27;
   const int nf = NumRankingFeatures();
   const auto& names = RankingFeatureNames();
-  const int max_col = static_cast<int>(std::find(names.begin(), names.end(), "sim_recent_max") - names.begin());
+  const int max_col = FeatureColumn("sim_recent_max");
   ASSERT_LT(max_col + 2, nf);
   CustomerView view;
   BuildCustomerView(h, 0, 30, kDay0, HistoryLimitsOf(cfg), &view);
@@ -958,12 +961,6 @@ TEST(RankingFeatures, TheCandidateAgainstTheRestOfItsList) {
   cands[2].article = 4;
   cands[3].article = 8;
   const int nf = NumRankingFeatures();
-  const auto& names = RankingFeatureNames();
-  auto col = [&](const std::vector<float>& f, int row, const std::string& name) {
-    const int i = static_cast<int>(std::find(names.begin(), names.end(), name) - names.begin());
-    EXPECT_LT(i, nf) << name;
-    return f[static_cast<size_t>(row * nf + i)];
-  };
   CustomerView view;
   BuildCustomerView(h, 0, 30, kDay0, HistoryLimitsOf(cfg), &view);
   std::vector<float> f(4 * nf);
@@ -974,28 +971,28 @@ TEST(RankingFeatures, TheCandidateAgainstTheRestOfItsList) {
   const float product[] = {0.5f, 0.5f, 0.25f, 0.25f};
   for (int r = 0; r < 4; ++r) {
     SCOPED_TRACE(r);
-    EXPECT_NEAR(col(f, r, "l_two_tower_gap"), tt_gap[r], 1e-6);
-    EXPECT_NEAR(col(f, r, "l_sim_recent_gap"), sim_gap[r], 1e-6);
-    EXPECT_FLOAT_EQ(col(f, r, "l_sales_1w_rank"), sold_more[r]);
-    EXPECT_FLOAT_EQ(col(f, r, "l_type_share"), type[r]);
-    EXPECT_FLOAT_EQ(col(f, r, "l_product_share"), product[r]);
+    EXPECT_NEAR(FeatureAt(f, r, "l_two_tower_gap"), tt_gap[r], 1e-6);
+    EXPECT_NEAR(FeatureAt(f, r, "l_sim_recent_gap"), sim_gap[r], 1e-6);
+    EXPECT_FLOAT_EQ(FeatureAt(f, r, "l_sales_1w_rank"), sold_more[r]);
+    EXPECT_FLOAT_EQ(FeatureAt(f, r, "l_type_share"), type[r]);
+    EXPECT_FLOAT_EQ(FeatureAt(f, r, "l_product_share"), product[r]);
   }
   // The same list in another order: each candidate keeps its values.
   std::vector<Candidate> reversed(cands.rbegin(), cands.rend());
   std::vector<float> g(4 * nf);
   ComputeRankingFeatures(view, t, reversed, TwoTowerEmbeddings{customer, articles.data(), 4}, &scratch, g.data());
   for (int r = 0; r < 4; ++r) {
-    EXPECT_FLOAT_EQ(col(g, 3 - r, "l_two_tower_gap"), col(f, r, "l_two_tower_gap"));
-    EXPECT_FLOAT_EQ(col(g, 3 - r, "l_sales_1w_rank"), col(f, r, "l_sales_1w_rank"));
-    EXPECT_FLOAT_EQ(col(g, 3 - r, "l_product_share"), col(f, r, "l_product_share"));
+    EXPECT_FLOAT_EQ(FeatureAt(g, 3 - r, "l_two_tower_gap"), FeatureAt(f, r, "l_two_tower_gap"));
+    EXPECT_FLOAT_EQ(FeatureAt(g, 3 - r, "l_sales_1w_rank"), FeatureAt(f, r, "l_sales_1w_rank"));
+    EXPECT_FLOAT_EQ(FeatureAt(g, 3 - r, "l_product_share"), FeatureAt(f, r, "l_product_share"));
   }
   // A shorter list: the shares are of it.
   cands.resize(2);
   ComputeRankingFeatures(view, t, cands, TwoTowerEmbeddings{customer, articles.data(), 4}, &scratch, f.data());
-  EXPECT_FLOAT_EQ(col(f, 0, "l_product_share"), 1.0f);
-  EXPECT_FLOAT_EQ(col(f, 1, "l_type_share"), 0.5f);
-  EXPECT_FLOAT_EQ(col(f, 1, "l_sales_1w_rank"), 0.5f);
-  EXPECT_NEAR(col(f, 1, "l_two_tower_gap"), -0.3f, 1e-6);
+  EXPECT_FLOAT_EQ(FeatureAt(f, 0, "l_product_share"), 1.0f);
+  EXPECT_FLOAT_EQ(FeatureAt(f, 1, "l_type_share"), 0.5f);
+  EXPECT_FLOAT_EQ(FeatureAt(f, 1, "l_sales_1w_rank"), 0.5f);
+  EXPECT_NEAR(FeatureAt(f, 1, "l_two_tower_gap"), -0.3f, 1e-6);
   // A longer list (the counts go eight rows at a time in AVX2, four in SSE,
   // the rest one by one): each share what counting over the list gives, on
   // either path.
@@ -1010,22 +1007,22 @@ TEST(RankingFeatures, TheCandidateAgainstTheRestOfItsList) {
     for (int r = 0; r < 11; ++r) {
       int above = 0, same_type = 0, same_product = 0;
       for (int o = 0; o < 11; ++o) {
-        above += col(l, o, "a_sales_1w") > col(l, r, "a_sales_1w");
+        above += FeatureAt(l, o, "a_sales_1w") > FeatureAt(l, r, "a_sales_1w");
         same_type += t.attributes(longer[o].article).product_type == t.attributes(longer[r].article).product_type;
         same_product += t.attributes(longer[o].article).product_code == t.attributes(longer[r].article).product_code;
       }
-      EXPECT_FLOAT_EQ(col(l, r, "l_sales_1w_rank"), above / 11.0f) << r;
-      EXPECT_FLOAT_EQ(col(l, r, "l_type_share"), same_type / 11.0f) << r;
-      EXPECT_FLOAT_EQ(col(l, r, "l_product_share"), same_product / 11.0f) << r;
+      EXPECT_FLOAT_EQ(FeatureAt(l, r, "l_sales_1w_rank"), above / 11.0f) << r;
+      EXPECT_FLOAT_EQ(FeatureAt(l, r, "l_type_share"), same_type / 11.0f) << r;
+      EXPECT_FLOAT_EQ(FeatureAt(l, r, "l_product_share"), same_product / 11.0f) << r;
     }
-    EXPECT_FLOAT_EQ(col(l, 0, "l_type_share"), 3 / 11.0f);     // types 10, 10, 10 at rows 0, 4, 8
-    EXPECT_FLOAT_EQ(col(l, 9, "l_product_share"), 2 / 11.0f);  // product 1003: rows 9, 10
+    EXPECT_FLOAT_EQ(FeatureAt(l, 0, "l_type_share"), 3 / 11.0f);     // types 10, 10, 10 at rows 0, 4, 8
+    EXPECT_FLOAT_EQ(FeatureAt(l, 9, "l_product_share"), 2 / 11.0f);  // product 1003: rows 9, 10
   }
   // Without embeddings the gaps are missing, the shares are not.
   ComputeRankingFeatures(view, t, cands, TwoTowerEmbeddings(), &scratch, f.data());
-  EXPECT_TRUE(std::isnan(col(f, 0, "l_two_tower_gap")));
-  EXPECT_TRUE(std::isnan(col(f, 0, "l_sim_recent_gap")));
-  EXPECT_FLOAT_EQ(col(f, 0, "l_product_share"), 1.0f);
+  EXPECT_TRUE(std::isnan(FeatureAt(f, 0, "l_two_tower_gap")));
+  EXPECT_TRUE(std::isnan(FeatureAt(f, 0, "l_sim_recent_gap")));
+  EXPECT_FLOAT_EQ(FeatureAt(f, 0, "l_product_share"), 1.0f);
 }
 
 // The candidate's sales among the customer's age band: shares of the
@@ -1061,28 +1058,22 @@ TEST(RankingFeatures, SalesInTheCustomersAgeBand) {
     ComputeRankingFeatures(view, t, cands, TwoTowerEmbeddings(), &scratch, f.data());
     return f;
   };
-  const auto& names = RankingFeatureNames();
-  auto col = [&](const std::vector<float>& f, int row, const std::string& name) {
-    const int i = static_cast<int>(std::find(names.begin(), names.end(), name) - names.begin());
-    EXPECT_LT(i, nf) << name;
-    return f[static_cast<size_t>(row * nf + i)];
-  };
   const std::vector<float> young = features(0, 30);
-  EXPECT_FLOAT_EQ(col(young, 0, "ab_share_1w"), 1000);
-  EXPECT_FLOAT_EQ(col(young, 0, "ab_share_4w"), 1000);
-  EXPECT_FLOAT_EQ(col(young, 1, "ab_share_4w"), 0);
-  EXPECT_FLOAT_EQ(col(young, 0, "ab_lift_4w"), (2 + 50 * 0.75f) / (2 + 50) / 0.75f);
-  EXPECT_FLOAT_EQ(col(young, 1, "ab_lift_4w"), (0 + 50 * 0.25f) / (2 + 50) / 0.25f);
-  EXPECT_TRUE(std::isnan(col(young, 2, "ab_lift_4w")));  // not sold in the 4 weeks
+  EXPECT_FLOAT_EQ(FeatureAt(young, 0, "ab_share_1w"), 1000);
+  EXPECT_FLOAT_EQ(FeatureAt(young, 0, "ab_share_4w"), 1000);
+  EXPECT_FLOAT_EQ(FeatureAt(young, 1, "ab_share_4w"), 0);
+  EXPECT_FLOAT_EQ(FeatureAt(young, 0, "ab_lift_4w"), (2 + 50 * 0.75f) / (2 + 50) / 0.75f);
+  EXPECT_FLOAT_EQ(FeatureAt(young, 1, "ab_lift_4w"), (0 + 50 * 0.25f) / (2 + 50) / 0.25f);
+  EXPECT_TRUE(std::isnan(FeatureAt(young, 2, "ab_lift_4w")));  // not sold in the 4 weeks
   const std::vector<float> old = features(2, 70);
-  EXPECT_FLOAT_EQ(col(old, 1, "ab_share_1w"), 1000);
-  EXPECT_FLOAT_EQ(col(old, 0, "ab_share_4w"), 500);
-  EXPECT_GT(col(old, 1, "ab_lift_4w"), 1);
+  EXPECT_FLOAT_EQ(FeatureAt(old, 1, "ab_share_1w"), 1000);
+  EXPECT_FLOAT_EQ(FeatureAt(old, 0, "ab_share_4w"), 500);
+  EXPECT_GT(FeatureAt(old, 1, "ab_lift_4w"), 1);
   // Unknown age: everyone's shares, lift exactly 1.
   const std::vector<float> unknown = features(3, -1);
-  EXPECT_FLOAT_EQ(col(unknown, 0, "ab_share_4w"), 750);
-  EXPECT_FLOAT_EQ(col(unknown, 0, "ab_lift_4w"), 1);
-  EXPECT_FLOAT_EQ(col(unknown, 1, "ab_lift_4w"), 1);
+  EXPECT_FLOAT_EQ(FeatureAt(unknown, 0, "ab_share_4w"), 750);
+  EXPECT_FLOAT_EQ(FeatureAt(unknown, 0, "ab_lift_4w"), 1);
+  EXPECT_FLOAT_EQ(FeatureAt(unknown, 1, "ab_lift_4w"), 1);
 }
 
 // The edges: a customer without history, one with 10,000 purchases, an
