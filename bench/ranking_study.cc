@@ -150,12 +150,21 @@ int Ablations(const hmrec::Dataset& ds, const hmrec::Holdout& holdout) {
                 r.holdout.candidates_per_customer, r.holdout.recall_merged, r.holdout.map_ranked,
                 base > 0 ? absl::StrFormat("%+.5f", r.holdout.map_ranked - base).c_str() : "-", kept.best_round,
                 kept.learning_rate, r.seconds);
+    if (!r.early_stopped_map_by_seed.empty()) {
+      double before = 0;
+      for (double m : r.early_stopped_map_by_seed) before += m;
+      before /= static_cast<double>(r.early_stopped_map_by_seed.size());
+      std::printf("| %s, without the refit | - | - | %.5f | %s | - | - |\n", r.name.c_str(), before,
+                  absl::StrFormat("%+.5f", before - r.holdout.map_ranked).c_str());
+    }
     if (jsonl.is_open()) {
       jsonl << "{\"variant\": \"" << r.name << "\", \"candidates\": " << r.holdout.candidates_per_customer
             << ", \"recall_merged\": " << r.holdout.recall_merged << ", \"map_ranked\": " << r.holdout.map_ranked
             << ", \"recall12_ranked\": " << r.holdout.recall12_ranked << ", \"rounds\": " << kept.best_round
             << ", \"learning_rate\": " << kept.learning_rate << ", \"map_by_seed\": ["
-            << absl::StrJoin(r.map_by_seed, ", ") << "]}\n";
+            << absl::StrJoin(r.map_by_seed, ", ") << "], \"early_stopped_map_by_seed\": ["
+            << absl::StrJoin(r.early_stopped_map_by_seed, ", ") << "], \"refit_rounds\": " << r.ranker.refit_rounds
+            << "}\n";
     }
   }
   return 0;

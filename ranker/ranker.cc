@@ -148,9 +148,7 @@ absl::StatusOr<std::vector<double>> GroupAveragePrecision(BoosterHandle booster,
 // Boosts `booster` at `rate` on dtrain, up to params.max_rounds() rounds,
 // until MAP@12 on dvalid has not improved for early_stopping_rounds; fills
 // `tried` (its curve and best round).
-absl::Status Boost(BoosterHandle booster, const config::RankerParams& params, double rate, int threads,
-                   DMatrixHandle dtrain, DMatrixHandle dvalid, const std::string& label, bool show_progress,
-                   RankerTrainReport::Tried* tried) {
+absl::Status SetBoosterParams(BoosterHandle booster, const config::RankerParams& params, double rate, int threads) {
   const std::vector<std::pair<std::string, std::string>> settings = {
       {"objective", params.objective()},
       {"eval_metric", "map@12"},
@@ -167,6 +165,13 @@ absl::Status Boost(BoosterHandle booster, const config::RankerParams& params, do
   for (const auto& [k, v] : settings) {
     RETURN_IF_ERROR(Check(XGBoosterSetParam(booster, k.c_str(), v.c_str()), k.c_str()));
   }
+  return absl::OkStatus();
+}
+
+absl::Status Boost(BoosterHandle booster, const config::RankerParams& params, double rate, int threads,
+                   DMatrixHandle dtrain, DMatrixHandle dvalid, const std::string& label, bool show_progress,
+                   RankerTrainReport::Tried* tried) {
+  RETURN_IF_ERROR(SetBoosterParams(booster, params, rate, threads));
   ProgressReporter progress(label, params.max_rounds(), "rounds");
   progress.set_enabled(show_progress);
   const char* names[1] = {"valid"};
@@ -222,7 +227,8 @@ Ranker::~Ranker() {
 
 absl::StatusOr<std::unique_ptr<Ranker>> Ranker::Train(const config::RankerParams& params, int threads,
                                                       std::vector<RankingSet> train, RankingSet valid,
-                                                      bool show_progress, RankerTrainReport* report) {
+                                                      bool show_progress, RankerTrainReport* report,
+                                                      RankingSet refit_set, std::unique_ptr<Ranker>* early_stopped) {
   if (train.empty()) return absl::InvalidArgumentError("no training sets");
   std::vector<double> rates(params.learning_rate_choices().begin(), params.learning_rate_choices().end());
   if (rates.empty()) rates.push_back(params.learning_rate());
@@ -232,13 +238,19 @@ absl::StatusOr<std::unique_ptr<Ranker>> Ranker::Train(const config::RankerParams
   const int num_features = valid.num_features;
   for (const RankingSet& s : train) RETURN_IF_ERROR(CheckSet(s, num_features));
   RETURN_IF_ERROR(CheckSet(valid, num_features));
+  const bool refit = refit_set.rows() > 0;
+  if (refit) RETURN_IF_ERROR(CheckSet(refit_set, num_features));
   const auto start = std::chrono::steady_clock::now();
   *report = RankerTrainReport();
-  Matrix dtrain, dvalid;
+  Matrix dtrain, dvalid, dall;
   {
     std::vector<const RankingSet*> sets;
     for (const RankingSet& s : train) sets.push_back(&s);
     RETURN_IF_ERROR(MakeQuantileMatrix(sets, threads, nullptr, &dtrain));
+    if (refit) {
+      sets.push_back(&refit_set);
+      RETURN_IF_ERROR(MakeQuantileMatrix(sets, threads, nullptr, &dall));
+    }
     // The validation matrix is evaluated after every round: a plain DMatrix,
     // since XGBoost predicts on a quantised one by rebuilding its values.
     RETURN_IF_ERROR(Check(XGDMatrixCreateFromMat_omp(valid.features.data(), valid.rows(), valid.num_features,
@@ -267,6 +279,7 @@ absl::StatusOr<std::unique_ptr<Ranker>> Ranker::Train(const config::RankerParams
   // XGBoost holds its own quantised copies now.
   std::vector<RankingSet>().swap(train);
   valid = RankingSet();
+  refit_set = RankingSet();
   DMatrixHandle cache[2] = {dtrain.get(), dvalid.get()};
   // One booster per rate; the best so far is held in `kept` (its Ranker
   // frees it), a worse one is freed as soon as it loses.
@@ -303,6 +316,33 @@ absl::StatusOr<std::unique_ptr<Ranker>> Ranker::Train(const config::RankerParams
   std::unique_ptr<Ranker> out(new Ranker(sliced, num_features, threads));
   RETURN_IF_ERROR(Check(XGBoosterSetParam(sliced, "nthread", absl::StrCat(threads).c_str()), "nthread"));
   RETURN_IF_ERROR(out->SetEvaluator(params.evaluator()));
+  if (refit) {
+    // The kept rate and round count, boosted again on every week: the
+    // early-stopping week's groups, the nearest to the days served, teach
+    // the served ranker too.
+    kept.reset();
+    const auto refit_start = std::chrono::steady_clock::now();
+    const int rounds = report->Kept().best_round;
+    DMatrixHandle all[1] = {dall.get()};
+    BoosterHandle booster = nullptr;
+    RETURN_IF_ERROR(Check(XGBoosterCreate(all, 1, &booster), "booster"));
+    std::unique_ptr<Ranker> refitted(new Ranker(booster, num_features, threads));
+    RETURN_IF_ERROR(SetBoosterParams(booster, params, report->Kept().learning_rate, threads));
+    ProgressReporter progress("ranker refit on every week", rounds, "rounds");
+    progress.set_enabled(show_progress);
+    for (int round = 0; round < rounds; ++round) {
+      RETURN_IF_ERROR(Check(XGBoosterUpdateOneIter(booster, round, dall.get()), "refit round"));
+      progress.Update(round + 1);
+    }
+    progress.Finish(rounds);
+    RETURN_IF_ERROR(refitted->SetEvaluator(params.evaluator()));
+    report->refit_rounds = rounds;
+    report->refit_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - refit_start).count();
+    if (early_stopped != nullptr) *early_stopped = std::move(out);
+    out = std::move(refitted);
+  } else if (early_stopped != nullptr) {
+    early_stopped->reset();
+  }
   report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;
 }

@@ -53,8 +53,12 @@ struct RankerTrainReport {
     double map_gain_se = 0;
   };
   std::vector<Tried> tried;  // every learning rate trained, in order
-  size_t kept = 0;           // tried[kept] is the returned ranker
-  double seconds = 0;        // all of them
+  size_t kept = 0;           // tried[kept] is the returned ranker, or the one refitted
+  // With a refit set: the rounds boosted on every set (the kept one's
+  // best_round) and their time; 0 without.
+  int refit_rounds = 0;
+  double refit_seconds = 0;
+  double seconds = 0;  // all of them
 
   const Tried& Kept() const { return tried.at(kept); }
 };
@@ -81,9 +85,19 @@ class Ranker {
   // value) batch by batch and then freed, so peak memory is the float sets
   // plus a quarter of them, not the float sets plus a sparse copy at twice
   // their size. Deterministic for a seed and thread count.
+  //
+  // With a non-empty `refit_set` (the validation week's groups sampled like
+  // a training week's), the returned ranker is boosted again from scratch on
+  // `train` and `refit_set` together, at the kept rate for the kept
+  // ranker's best_round rounds (no early stopping: the validation week is
+  // now in its training), so the week nearest the days served trains it
+  // too; `early_stopped` (if not null) then receives the ranker chosen on
+  // `valid` (null without a refit set).
   static absl::StatusOr<std::unique_ptr<Ranker>> Train(const config::RankerParams& params, int threads,
                                                        std::vector<RankingSet> train, RankingSet valid,
-                                                       bool show_progress, RankerTrainReport* report);
+                                                       bool show_progress, RankerTrainReport* report,
+                                                       RankingSet refit_set = RankingSet(),
+                                                       std::unique_ptr<Ranker>* early_stopped = nullptr);
   // Loads a model written by Save(); predictions use `threads` threads and
   // `evaluator` ("native", "" = native, or "xgboost").
   static absl::StatusOr<std::unique_ptr<Ranker>> Load(const std::string& path, int threads,

@@ -309,7 +309,7 @@ absl::StatusOr<std::vector<RankingVariantResult>> RankingVariants(const Dataset&
     RankingVariantResult r;
     r.name = v.name;
     std::vector<RankingSet> train;
-    RankingSet valid;
+    RankingSet valid, refit;
     for (int w = 0; w < weeks; ++w) {
       label_retriever->SearchOnly(label_tables[w].day(), TwoTowerSearchRows(label_tables[w], gen));
       RankingWeekStats stats;
@@ -317,6 +317,11 @@ absl::StatusOr<std::vector<RankingVariantResult>> RankingVariants(const Dataset&
       ASSIGN_OR_RETURN(RankingSet set, LabelWeek(ds, history, label_tables[w], label_retriever.get(), &builder, gen,
                                                  gen.ranker().seed(), !last, show_progress, &stats));
       r.weeks.push_back(stats);
+      if (last && gen.refit() > 0) {
+        RankingWeekStats refit_stats;
+        ASSIGN_OR_RETURN(refit, LabelWeek(ds, history, label_tables[w], label_retriever.get(), &builder, gen,
+                                          gen.ranker().seed(), true, show_progress, &refit_stats));
+      }
       if (last) {
         valid = std::move(set);
       } else {
@@ -331,12 +336,21 @@ absl::StatusOr<std::vector<RankingVariantResult>> RankingVariants(const Dataset&
       config::RankerParams params = gen.ranker();
       params.set_seed(gen.ranker().seed() + static_cast<uint64_t>(k));
       RankerTrainReport report;
+      std::unique_ptr<Ranker> early_stopped;
       ASSIGN_OR_RETURN(std::unique_ptr<Ranker> ranker,
                        Ranker::Train(params, ranker_threads, k + 1 < seeds ? train : std::move(train),
-                                     k + 1 < seeds ? valid : std::move(valid), show_progress, &report));
+                                     k + 1 < seeds ? valid : std::move(valid), show_progress, &report,
+                                     k + 1 < seeds ? refit : std::move(refit), &early_stopped));
       ASSIGN_OR_RETURN(RankingEvaluation ev, Evaluate(ds, history, holdout_tables, retriever.get(), &builder, *ranker,
                                                       gen, holdout, show_progress));
       r.map_by_seed.push_back(ev.map_ranked);
+      if (early_stopped != nullptr) {
+        // The same seed's ranker before its refit, on the same candidates.
+        ASSIGN_OR_RETURN(const RankingEvaluation before,
+                         Evaluate(ds, history, holdout_tables, retriever.get(), &builder, *early_stopped, gen, holdout,
+                                  show_progress));
+        r.early_stopped_map_by_seed.push_back(before.map_ranked);
+      }
       if (k == 0) {
         r.ranker = report;
         r.holdout = ev;

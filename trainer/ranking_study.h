@@ -92,6 +92,9 @@ struct RankingVariantResult {
   RankerTrainReport ranker;         // the first seed's
   RankingEvaluation holdout;        // ranked figures: the mean over the ranker seeds
   std::vector<double> map_by_seed;  // ranked MAP@12 of each ranker seed
+  // With RankingConfig.refit on: each seed's ranker before the refit (the
+  // one chosen on the last label week), on the same candidates.
+  std::vector<double> early_stopped_map_by_seed;
   double seconds = 0;
 };
 

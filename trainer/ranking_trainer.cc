@@ -65,7 +65,9 @@ std::string RankingReport::Json() const {
         i > 0 ? ", " : "", t.learning_rate, t.rounds, t.best_round, t.best_valid_map, t.map_gain, t.map_gain_se,
         i == ranker.kept ? "true" : "false");
   }
-  absl::StrAppendFormat(&s, "]}, \"training_rows\": %d, \"training_matrix_mib\": %.1f", training_rows,
+  absl::StrAppendFormat(&s, "], \"refit_rounds\": %d, \"refit_seconds\": %.1f}", ranker.refit_rounds,
+                        ranker.refit_seconds);
+  absl::StrAppendFormat(&s, ", \"training_rows\": %d, \"training_matrix_mib\": %.1f", training_rows,
                         training_matrix_mib);
   if (evaluated) {
     absl::StrAppendFormat(&s,
@@ -143,7 +145,7 @@ absl::StatusOr<RankingReport> TrainRanking(const config::TrainerConfig& cfg, con
   t0 = Clock::now();
   CandidateBuilder builder(ds, history, rc, threads);
   std::vector<RankingSet> train;
-  RankingSet valid;
+  RankingSet valid, refit;
   for (int w = 0; w < weeks; ++w) {
     const int32_t day = first_label_day + 7 * w;
     ASSIGN_OR_RETURN(const RankingTables tables, BuildRankingTables(ds, history, day, rc, label_retriever.get()));
@@ -154,6 +156,14 @@ absl::StatusOr<RankingReport> TrainRanking(const config::TrainerConfig& cfg, con
     report.weeks.push_back(stats);
     report.training_rows += static_cast<int64_t>(set.rows());
     report.training_matrix_mib += static_cast<double>(set.features.size() * sizeof(float)) / (1 << 20);
+    if (last && rc.refit() > 0) {
+      // The same week as training groups, for the refit on every week.
+      RankingWeekStats refit_stats;
+      ASSIGN_OR_RETURN(refit, LabelWeek(ds, history, tables, label_retriever.get(), &builder, rc, rc.ranker().seed(),
+                                        true, options.show_progress, &refit_stats));
+      report.training_rows += static_cast<int64_t>(refit.rows());
+      report.training_matrix_mib += static_cast<double>(refit.features.size() * sizeof(float)) / (1 << 20);
+    }
     if (last) {
       valid = std::move(set);
     } else {
@@ -169,7 +179,7 @@ absl::StatusOr<RankingReport> TrainRanking(const config::TrainerConfig& cfg, con
   const int ranker_threads = rc.ranker().threads() > 0 ? rc.ranker().threads() : threads;
   ASSIGN_OR_RETURN(std::unique_ptr<Ranker> ranker,
                    Ranker::Train(rc.ranker(), ranker_threads, std::move(train), std::move(valid), options.show_progress,
-                                 &report.ranker));
+                                 &report.ranker, std::move(refit)));
   report.seconds_ranker = Since(t0);
   // The manifest records the rate the kept ranker was trained at.
   rc.mutable_ranker()->set_learning_rate(report.ranker.Kept().learning_rate);

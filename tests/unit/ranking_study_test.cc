@@ -281,6 +281,37 @@ TEST_F(RankingStudyTest, AllReproducesTheTrainerAndASourceOffLosesWhatOnlyItProp
                    .ok());
 }
 
+// By default the served ranker is boosted again on every label week, the
+// early-stopping one included, for the rounds chosen on it; the bundle
+// records the setting, the report the rounds. The study scores the ranker
+// before the refit too, and with the refit off its ranker is that one.
+TEST_F(RankingStudyTest, TheServedRankerIsRefittedOnEveryWeekForTheChosenRounds) {
+  ASSERT_EQ(cfg_->ranking().refit(), 0);  // left out: the default
+  ASSERT_GT(ranker_->Kept().best_round, 0);
+  EXPECT_EQ(ranker_->refit_rounds, ranker_->Kept().best_round);
+  auto bundle = ReadManifest(*bundle_);
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  EXPECT_EQ(bundle->trainer().ranking().refit(), 1);
+  auto served = Ranker::Load(*bundle_ + "/" + kRankerFile, 1);
+  ASSERT_TRUE(served.ok()) << served.status();
+  EXPECT_EQ((*served)->rounds(), ranker_->Kept().best_round);
+  EXPECT_THAT(testing::ReadFile(dir_->File("work/ranking/ranking_report.json")),
+              ::testing::HasSubstr(absl::StrFormat("\"refit_rounds\": %d,", ranker_->refit_rounds)));
+
+  const std::string label = dir_->File("work/ranking/retrieval_bundle/label-weeks");
+  auto refitted = RankingVariants(*ds_, *holdout_, *bundle_, label, {StandardAblations()[0]}, 1, 1, false);
+  ASSERT_TRUE(refitted.ok()) << refitted.status();
+  EXPECT_DOUBLE_EQ((*refitted)[0].holdout.map_ranked, trained_->map_ranked);
+  ASSERT_EQ((*refitted)[0].early_stopped_map_by_seed.size(), 1u);
+  config::RankingConfig off;
+  off.set_refit(-1);
+  auto plain = RankingVariants(*ds_, *holdout_, *bundle_, label, {StandardAblations()[0]}, 1, 1, false, off);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_TRUE((*plain)[0].early_stopped_map_by_seed.empty());
+  EXPECT_EQ((*plain)[0].ranker.refit_rounds, 0);
+  EXPECT_DOUBLE_EQ((*plain)[0].holdout.map_ranked, (*refitted)[0].early_stopped_map_by_seed[0]);
+}
+
 TEST_F(RankingStudyTest, ALabelTowerThatSawTheLabelWeeksIsRefused) {
   // The trainer's label tower ends the day before its first label week; one
   // label week more would start a week before that, inside its data.

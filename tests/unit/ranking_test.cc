@@ -1503,6 +1503,60 @@ std::vector<size_t> GroupOffsets(const RankingSet& set) {
   return offsets;
 }
 
+// The refit: the rate and round count are chosen on the validation groups,
+// then the served ranker is boosted again from scratch on the training sets
+// and the refit set together for that many rounds. Groups whose label in
+// the training weeks follows feature 0 and, in the refit week alone,
+// feature 1: only the refitted ranker orders by feature 1.
+RankingSet MakeShiftedSet(uint64_t seed, int groups, int signal_feature) {
+  return MakeGroups(seed, groups, 3, [signal_feature](Rng& rng, int, RankingSet* s) {
+    float x[3];
+    for (float& v : x) v = static_cast<float>(rng.Uniform());
+    s->features.insert(s->features.end(), x, x + 3);
+    s->labels.push_back(x[signal_feature] > 0.85f ? 1.0f : 0.0f);
+  });
+}
+
+TEST(Ranker, ARefitLearnsTheLastWeekForTheChosenRounds) {
+  const RankingSet train = MakeShiftedSet(1, 150, 0), valid = MakeShiftedSet(2, 100, 0);
+  const RankingSet last_week = MakeShiftedSet(3, 600, 1);
+  config::RankingConfig rc = Defaults();
+  rc.mutable_ranker()->set_max_rounds(30);
+  rc.mutable_ranker()->clear_learning_rate_choices();
+  rc.mutable_ranker()->set_learning_rate(0.3);
+  RankerTrainReport plain_report, report;
+  auto plain = Ranker::Train(rc.ranker(), 2, {train}, valid, false, &plain_report);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain_report.refit_rounds, 0);
+  std::unique_ptr<Ranker> early_stopped;
+  auto refitted = Ranker::Train(rc.ranker(), 2, {train}, valid, false, &report, last_week, &early_stopped);
+  ASSERT_TRUE(refitted.ok()) << refitted.status();
+  ASSERT_NE(early_stopped, nullptr);
+  // The choice is the same as without the refit set, and the refit boosts
+  // exactly the chosen rounds.
+  EXPECT_EQ(report.Kept().best_round, plain_report.Kept().best_round);
+  EXPECT_EQ(report.refit_rounds, report.Kept().best_round);
+  EXPECT_EQ((*refitted)->rounds(), report.Kept().best_round);
+  EXPECT_EQ(early_stopped->rounds(), report.Kept().best_round);
+  // Feature 0 high in both rows, feature 1 high only in the first.
+  const float rows[6] = {0.95f, 0.95f, 0.5f, 0.95f, 0.05f, 0.5f};
+  float before[2], after[2], without[2];
+  ASSERT_TRUE(early_stopped->Predict(rows, 2, 3, before).ok());
+  ASSERT_TRUE((*refitted)->Predict(rows, 2, 3, after).ok());
+  ASSERT_TRUE((*plain)->Predict(rows, 2, 3, without).ok());
+  EXPECT_EQ(before[0], without[0]);
+  EXPECT_EQ(before[1], without[1]);
+  EXPECT_NEAR(before[0], before[1], 0.05f) << "feature 1 is noise in the training weeks";
+  EXPECT_GT(after[0], after[1] + 0.1f) << "the refit week's signal";
+  // No refit set: nothing refitted, no early-stopped ranker handed back.
+  RankerTrainReport none;
+  std::unique_ptr<Ranker> kept_none = std::move(early_stopped);
+  auto again = Ranker::Train(rc.ranker(), 2, {train}, valid, false, &none, RankingSet(), &kept_none);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(kept_none, nullptr);
+  EXPECT_EQ(none.refit_rounds, 0);
+}
+
 // The cascade: the first trees on every row, the rest on each group's best.
 // Keeping every row gives the full model's order; keeping fewer puts the
 // dropped rows after every kept one, and the kept are ordered by the full
