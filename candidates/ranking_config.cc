@@ -36,7 +36,7 @@ config::RankingConfig WithRankingDefaults(config::RankingConfig c) {
   HMREC_DEFAULT(max_validation_groups, 20000);
   HMREC_DEFAULT(cascade_first_trees, 10);
   HMREC_DEFAULT(cascade_keep, 20);
-  HMREC_DEFAULT(refit, 1);
+  HMREC_DEFAULT(refit, -1);
   config::RankerParams* r = c.mutable_ranker();
   if (r->objective().empty()) r->set_objective("binary:logistic");
   if (r->learning_rate() == 0 && r->learning_rate_choices_size() == 0) {

@@ -82,6 +82,12 @@ if all(glob.glob(f"{x}/ablations{tag}.jsonl") for x in dirs):
         deltas = [m - b for m, b in zip(maps, base)]
         print(f"| {n} | {statistics.mean(r['candidates'] for r in rs):.1f} | {statistics.mean(r['recall_merged'] for r in rs):.4f} | "
               f"{statistics.mean(maps):.5f} | {statistics.mean(deltas):+.5f} | {sum(x < 0 for x in deltas)} of {len(dirs)} |")
+        if all(r.get("early_stopped_map_by_seed") for r in rs):
+            # With the refit on: each seed's rankers before it, on the same candidates.
+            before = [statistics.mean(r["early_stopped_map_by_seed"]) for r in rs]
+            gains = [m - b for m, b in zip(maps, before)]
+            print(f"| {n}, without the refit | - | - | {statistics.mean(before):.5f} | "
+                  f"{-statistics.mean(gains):+.5f} vs refitted | {sum(g < 0 for g in gains)} of {len(dirs)} better without it |")
     print()
 if not all(glob.glob(f"{x}/budget.jsonl") for x in dirs):
     sys.exit(0)

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <sstream>
@@ -281,31 +282,50 @@ TEST_F(RankingStudyTest, AllReproducesTheTrainerAndASourceOffLosesWhatOnlyItProp
                    .ok());
 }
 
-// By default the served ranker is boosted again on every label week, the
-// early-stopping one included, for the rounds chosen on it; the bundle
+// With `refit: 1` the served ranker is boosted again on every label week,
+// the early-stopping one included, for the rounds chosen on it; the bundle
 // records the setting, the report the rounds. The study scores the ranker
-// before the refit too, and with the refit off its ranker is that one.
-TEST_F(RankingStudyTest, TheServedRankerIsRefittedOnEveryWeekForTheChosenRounds) {
-  ASSERT_EQ(cfg_->ranking().refit(), 0);  // left out: the default
-  ASSERT_GT(ranker_->Kept().best_round, 0);
-  EXPECT_EQ(ranker_->refit_rounds, ranker_->Kept().best_round);
-  auto bundle = ReadManifest(*bundle_);
-  ASSERT_TRUE(bundle.ok()) << bundle.status();
-  EXPECT_EQ(bundle->trainer().ranking().refit(), 1);
-  auto served = Ranker::Load(*bundle_ + "/" + kRankerFile, 1);
+// before the refit too, and with the refit off its ranker is that one. Off
+// by default: the fixture's trainer refits nothing.
+TEST_F(RankingStudyTest, WithRefitTheServedRankerIsBoostedOnEveryWeekForTheChosenRounds) {
+  EXPECT_EQ(ranker_->refit_rounds, 0);
+  auto plain_bundle = ReadManifest(*bundle_);
+  ASSERT_TRUE(plain_bundle.ok()) << plain_bundle.status();
+  EXPECT_EQ(plain_bundle->trainer().ranking().refit(), -1);
+
+  // The same towers, a ranking stage with the refit into a copy of the bundle.
+  const std::string bundle = dir_->File("bundles/refit");
+  std::filesystem::copy(*bundle_, bundle, std::filesystem::copy_options::recursive);
+  config::TrainerConfig cfg = *cfg_;
+  cfg.mutable_ranking()->set_refit(1);
+  RankingOptions ro;
+  ro.work_dir = dir_->File("work-refit");
+  ro.show_progress = false;
+  auto report = TrainRanking(cfg, *ds_, holdout_, bundle, ro);
+  ASSERT_TRUE(report.ok()) << report.status();
+  const RankerTrainReport& r = report->ranker;
+  ASSERT_GT(r.Kept().best_round, 0);
+  EXPECT_EQ(r.Kept().best_round, ranker_->Kept().best_round) << "the same choice as without the refit";
+  EXPECT_EQ(r.refit_rounds, r.Kept().best_round);
+  auto manifest = ReadManifest(bundle);
+  ASSERT_TRUE(manifest.ok()) << manifest.status();
+  EXPECT_EQ(manifest->trainer().ranking().refit(), 1);
+  auto served = Ranker::Load(bundle + "/" + kRankerFile, 1);
   ASSERT_TRUE(served.ok()) << served.status();
-  EXPECT_EQ((*served)->rounds(), ranker_->Kept().best_round);
-  EXPECT_THAT(testing::ReadFile(dir_->File("work/ranking/ranking_report.json")),
-              ::testing::HasSubstr(absl::StrFormat("\"refit_rounds\": %d,", ranker_->refit_rounds)));
+  EXPECT_EQ((*served)->rounds(), r.Kept().best_round);
+  EXPECT_THAT(testing::ReadFile(dir_->File("work-refit/ranking/ranking_report.json")),
+              ::testing::HasSubstr(absl::StrFormat("\"refit_rounds\": %d,", r.refit_rounds)));
 
   const std::string label = dir_->File("work/ranking/retrieval_bundle/label-weeks");
-  auto refitted = RankingVariants(*ds_, *holdout_, *bundle_, label, {StandardAblations()[0]}, 1, 1, false);
+  auto refitted = RankingVariants(*ds_, *holdout_, bundle, label, {StandardAblations()[0]}, 1, 1, false);
   ASSERT_TRUE(refitted.ok()) << refitted.status();
-  EXPECT_DOUBLE_EQ((*refitted)[0].holdout.map_ranked, trained_->map_ranked);
+  EXPECT_DOUBLE_EQ((*refitted)[0].holdout.map_ranked, report->holdout.map_ranked);
   ASSERT_EQ((*refitted)[0].early_stopped_map_by_seed.size(), 1u);
+  // Before the refit it is the fixture's ranker: the same weeks, the same booster.
+  EXPECT_DOUBLE_EQ((*refitted)[0].early_stopped_map_by_seed[0], trained_->map_ranked);
   config::RankingConfig off;
   off.set_refit(-1);
-  auto plain = RankingVariants(*ds_, *holdout_, *bundle_, label, {StandardAblations()[0]}, 1, 1, false, off);
+  auto plain = RankingVariants(*ds_, *holdout_, bundle, label, {StandardAblations()[0]}, 1, 1, false, off);
   ASSERT_TRUE(plain.ok()) << plain.status();
   EXPECT_TRUE((*plain)[0].early_stopped_map_by_seed.empty());
   EXPECT_EQ((*plain)[0].ranker.refit_rounds, 0);
