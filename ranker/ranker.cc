@@ -145,9 +145,7 @@ absl::StatusOr<std::vector<double>> GroupAveragePrecision(BoosterHandle booster,
   return ap;
 }
 
-// Boosts `booster` at `rate` on dtrain, up to params.max_rounds() rounds,
-// until MAP@12 on dvalid has not improved for early_stopping_rounds; fills
-// `tried` (its curve and best round).
+// The booster's settings from `params`, at `rate`, on `threads` threads.
 absl::Status SetBoosterParams(BoosterHandle booster, const config::RankerParams& params, double rate, int threads) {
   const std::vector<std::pair<std::string, std::string>> settings = {
       {"objective", params.objective()},
@@ -168,6 +166,9 @@ absl::Status SetBoosterParams(BoosterHandle booster, const config::RankerParams&
   return absl::OkStatus();
 }
 
+// Boosts `booster` at `rate` on dtrain, up to params.max_rounds() rounds,
+// until MAP@12 on dvalid has not improved for early_stopping_rounds; fills
+// `tried` (its curve and best round).
 absl::Status Boost(BoosterHandle booster, const config::RankerParams& params, double rate, int threads,
                    DMatrixHandle dtrain, DMatrixHandle dvalid, const std::string& label, bool show_progress,
                    RankerTrainReport::Tried* tried) {
